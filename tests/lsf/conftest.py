@@ -1,0 +1,123 @@
+"""Fixtures for testing the LSF backend against the LSF test double (tests/doubles/lsf).
+
+The double is plain Python, so it is always available: these tests never skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from batchman.backends.base import JobSpec, Runner
+from batchman.backends.batch.lsf import LsfBackend
+
+DOUBLE = Path(__file__).resolve().parents[1] / "doubles" / "lsf"
+
+
+class LsfDouble:
+    """Handle on one double's state dir: call counts, faults, state."""
+
+    def __init__(self, state_dir: Path, monkeypatch: pytest.MonkeyPatch):
+        self.dir = state_dir
+        self._mp = monkeypatch
+
+    def calls(self, cmd: str | None = None) -> list[dict]:
+        try:
+            lines = (self.dir / "calls.log").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        calls = [json.loads(ln) for ln in lines if ln.strip()]
+        return [c for c in calls if cmd is None or c["cmd"] == cmd]
+
+    def fault(self, spec: str) -> None:
+        """Set the fault control file (e.g. 'down', 'bjobs:slow=3'); '' clears it."""
+        (self.dir / "faults").write_text(spec)
+
+    def setenv(self, name: str, value) -> None:
+        self._mp.setenv(name, str(value))
+
+    def state(self) -> dict:
+        try:
+            return json.loads((self.dir / "state.json").read_text())
+        except FileNotFoundError:
+            return {"jobs": {}}
+
+    def wait_all_finished(self, timeout: float = 20) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            jobs = self.state()["jobs"].values()
+            if jobs and all(j["stat"] in ("DONE", "EXIT") for j in jobs):
+                return
+            time.sleep(0.1)
+        raise AssertionError("jobs did not finish in time")
+
+    def cleanup(self) -> None:
+        """Kill what the double started for this test (job process groups, shepherds)."""
+        for job in self.state()["jobs"].values():
+            for pid, group in ((job.get("pgid"), True), (job.get("shepherd"), False)):
+                if pid:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def lsf(tmp_path, monkeypatch) -> LsfDouble:
+    state = tmp_path / "lsf-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{DOUBLE}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("LSF_DOUBLE_DIR", str(state))
+    monkeypatch.setenv("LSF_DOUBLE_SECONDS_PER_MINUTE", "1")
+    monkeypatch.setenv("LSF_DOUBLE_SLOTS", "2")
+    monkeypatch.delenv("LSF_DOUBLE_FAULT", raising=False)
+    d = LsfDouble(state, monkeypatch)
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def runner() -> Runner:
+    return Runner(timeout=10)
+
+
+@pytest.fixture
+def backend(lsf, runner) -> LsfBackend:
+    return LsfBackend(runner)
+
+
+@pytest.fixture
+def make_spec(tmp_path):
+    """make_spec(name, body, **JobSpec fields) -> JobSpec with a bash script in tmp_path."""
+
+    def make(name: str, body: str, **kw) -> JobSpec:
+        d = tmp_path / name
+        d.mkdir(parents=True, exist_ok=True)
+        script = d / "job.sh"
+        script.write_text("#!/bin/bash\nset -e\n" + body + "\n")
+        return JobSpec(name=name, script=str(script), workdir=str(d), stdout=str(d / "out.log"),
+                       stderr=str(d / "err.log"), attempt_dir=str(d), **kw)
+
+    return make
+
+
+def _wait_for(backend, jobs: dict[str, str], pred, timeout: float = 15, every: float = 0.15):
+    """Poll backend.query(jobs) until pred(result) holds; return the result."""
+    end = time.monotonic() + timeout
+    res = None
+    while time.monotonic() < end:
+        res = backend.query(jobs)
+        if pred(res):
+            return res
+        time.sleep(every)
+    raise AssertionError(f"condition not reached; last answer: {res}")
+
+
+@pytest.fixture
+def wait_for():
+    """wait_for(backend, jobs, pred) polls query() until pred(result)."""
+    return _wait_for
