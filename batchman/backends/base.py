@@ -1,0 +1,171 @@
+"""The small interface every backend implements.
+
+Backends are the only code that runs external commands. Each backend module keeps
+three layers apart, so the middle one can be tested with captured text alone:
+
+* argv builders (pure): parameters -> ``list[str]`` for ``subprocess``;
+* parsers (pure): command output text -> the data classes below;
+* one ``run()`` call site (``batchman.backends.base.run``) that spawns the process.
+
+Failures of the batch or staging system itself (controller down, command timed out)
+raise :class:`BackendUnavailable`: the daemon logs it, changes no task, and tries again
+next iteration. A request the system refuses for good (bad partition, unknown file)
+raises :class:`Rejected` with the system's own message, which ends up in the task's error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Our normalised job states, whatever the batch system calls them.
+QUEUED = "queued"        # known to the batch system, not yet running (pending, held, ...)
+RUNNING = "running"      # running (or completing / suspended: still alive)
+FINISHED = "finished"    # left the queue; exit_code / reason say how
+ABSENT = "absent"        # the batch system does not know this job (any more)
+
+
+class BackendError(Exception):
+    """Base class for errors raised by a backend."""
+
+
+class BackendUnavailable(BackendError):
+    """The external system could not be asked (down, timed out): transient, change nothing."""
+
+
+class Rejected(BackendError):
+    """The external system refused the request for good; the message is the system's."""
+
+
+@dataclass
+class CommandRecord:
+    """One external command run by a backend, for the per-iteration command log."""
+    argv: list[str]
+    seconds: float
+    returncode: int | None       # None: timed out or could not start
+    error: str = ""
+
+
+@dataclass
+class JobSpec:
+    """Everything a batch backend needs to submit one attempt of one task."""
+    name: str                      # unique job name: bm.<store>.<run>.<job>.<attempt>
+    script: str                    # path of the job script (bash), already written
+    workdir: str                   # directory the job starts in
+    stdout: str                    # log file paths
+    stderr: str
+    attempt_dir: str               # where the job script writes its marker files
+    env: dict[str, str] = field(default_factory=dict)
+    time_limit: int | None = None  # seconds
+    memory_mb: int | None = None
+    cpus: int = 1
+    queue: str | None = None       # SLURM partition / GE queue / LSF queue
+    account: str | None = None     # SLURM account / GE project / LSF project
+    qos: str | None = None
+    reservation: str | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobInfo:
+    """What a batch system says about one job, normalised."""
+    name: str
+    job_id: str
+    state: str                     # QUEUED | RUNNING | FINISHED | ABSENT
+    native_state: str = ""         # the batch system's own word (PENDING, qw, PEND, ...)
+    exit_code: int | None = None   # for FINISHED
+    reason: str = ""               # pending reason / failure reason, for people
+    node: str = ""
+    failure: str = ""              # for FINISHED and not ok: timeout, out-of-memory, cancelled,
+                                   # node-fail, preempted, boot-fail, exit-nonzero, lost, ...
+
+
+class BatchBackend(Protocol):
+    name: str
+
+    def submit(self, spec: JobSpec) -> str:
+        """Submit one job; return its id. Raise Rejected or BackendUnavailable."""
+
+    def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
+        """Observe our jobs. ``jobs`` maps job name -> job id (id may be '' when unknown).
+
+        Returns a JobInfo for every name asked (ABSENT if unknown). Must run a bounded
+        number of commands whatever the number of jobs (one queue query plus at most one
+        accounting query). Raise BackendUnavailable if the system cannot be asked.
+        """
+
+    def list_ours(self, prefix: str) -> list[JobInfo]:
+        """Jobs in the queue whose name starts with ``prefix`` (to find unknown ones)."""
+
+    def cancel(self, job_ids: list[str]) -> None:
+        """Cancel jobs (already finished ones are not an error)."""
+
+    def details(self, job_id: str) -> str:
+        """Free text for people (scontrol show job, qstat -j, bjobs -l)."""
+
+
+@dataclass
+class StagingView:
+    """What a staging system says about the files we asked about."""
+    present: set[str] = field(default_factory=set)   # on disk, usable
+    pending: set[str] = field(default_factory=set)   # requested and in the staging queue
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason the system gave
+
+
+class StagingBackend(Protocol):
+    name: str
+
+    def request(self, files: list[str]) -> None:
+        """Ask for files to be staged (one call per batch, not per file)."""
+
+    def query(self, files: list[str]) -> StagingView:
+        """Which of these files are present, which pending (bounded number of commands)."""
+
+    def release(self, files: list[str]) -> None:
+        """We no longer need these files (unpin / delete the cache copy)."""
+
+    def cancel(self, files: list[str]) -> None:
+        """Cancel outstanding requests for these files."""
+
+    def cache_path(self, stub: str) -> str:
+        """Where the staged copy of a stub file appears."""
+
+
+class Runner:
+    """Runs external commands with a timeout and keeps a record of each call.
+
+    Every backend gets one; tests and benchmarks read ``records`` to count commands.
+    """
+
+    def __init__(self, timeout: float = 60.0, env: dict[str, str] | None = None):
+        self.timeout = timeout
+        self.env = env
+        self.records: list[CommandRecord] = []
+
+    def __call__(self, argv: list[str], *, input: str | None = None,
+                 timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
+        """Run argv; BackendUnavailable on timeout or when the program is missing.
+
+        With ``check`` a non-zero exit raises BackendUnavailable carrying stderr; callers that
+        must tell a rejection from an outage inspect the CompletedProcess themselves.
+        """
+        t0 = time.monotonic()
+        limit = self.timeout if timeout is None else timeout
+        env = None if self.env is None else {**os.environ, **self.env}
+        try:
+            cp = subprocess.run(argv, input=input, capture_output=True, text=True,
+                                timeout=limit, env=env, stdin=None if input is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            self.records.append(CommandRecord(argv, time.monotonic() - t0, None, f"timed out after {limit:g} s"))
+            raise BackendUnavailable(f"{argv[0]} timed out after {limit:g} s") from None
+        except OSError as e:
+            self.records.append(CommandRecord(argv, time.monotonic() - t0, None, str(e)))
+            raise BackendUnavailable(f"cannot run {argv[0]}: {e.strerror or e}") from None
+        err = cp.stderr.strip().splitlines()[-1] if cp.returncode and cp.stderr.strip() else ""
+        self.records.append(CommandRecord(argv, time.monotonic() - t0, cp.returncode, err))
+        if check and cp.returncode != 0:
+            raise BackendUnavailable(f"{argv[0]} failed (exit {cp.returncode}): {cp.stderr.strip() or cp.stdout.strip()}")
+        return cp

@@ -1,0 +1,146 @@
+"""The local batch backend: jobs as detached processes on this machine.
+
+``submit`` starts ``python -m batchman.backends.batch.local_runner`` in its own session
+(so it outlives the daemon) and returns its pid as the job id. The runner waits for a
+free slot (an ``flock`` on one of N slot files: the kernel frees it if the runner dies),
+runs the job script with its time limit, and writes its own state files in the job's
+directory ``<root>/<job name>/``:
+
+* ``local.pid``    the runner's pid (written by the runner itself, first thing)
+* ``local.state``  ``queued`` or ``running``
+* ``local.exit``   ``<exit code> <failure>`` when it is over (failure: '', timeout, cancelled)
+
+Observing jobs therefore only reads files: no command runs, whatever the number of jobs,
+and a daemon stopped and started again still finds every job and its exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from ..base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, Rejected
+
+
+def pid_alive(pid: int, needle: str = "") -> bool:
+    """Is ``pid`` a live (non-zombie) process, whose command line contains ``needle``?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        if stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X"):
+            return False
+        if needle:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return needle.encode() in f.read()
+        return True
+    except (OSError, ValueError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not needle
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class LocalBatch:
+    name = "local"
+
+    def __init__(self, root: str, slots: int = 0):
+        self.root = os.path.abspath(root)
+        self.slots = slots or os.cpu_count() or 1
+        self.slot_dir = os.path.join(self.root, ".slots")
+
+    def job_dir(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def submit(self, spec: JobSpec) -> str:
+        if not os.path.isfile(spec.script):
+            raise Rejected(f"job script {spec.script} does not exist")
+        d = self.job_dir(spec.name)
+        os.makedirs(d, exist_ok=True)
+        os.makedirs(self.slot_dir, exist_ok=True)
+        for f in ("local.exit", "local.state", "local.pid"):
+            try:
+                os.unlink(os.path.join(d, f))
+            except FileNotFoundError:
+                pass
+        argv = [sys.executable, "-m", "batchman.backends.batch.local_runner",
+                "--dir", d, "--slots", str(self.slots), "--slot-dir", self.slot_dir,
+                "--time-limit", str(spec.time_limit or 0), "--stdout", spec.stdout, "--stderr", spec.stderr,
+                "--workdir", spec.workdir, "--name", spec.name, spec.script]
+        env = {**os.environ, **spec.env}
+        for p in (spec.stdout, spec.stderr):
+            os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True, env=env, close_fds=True)
+        # Not waited for: it outlives us. Keep Python from warning about the child at exit.
+        proc.returncode = 0
+        return str(proc.pid)
+
+    def _info(self, name: str, job_id: str) -> JobInfo:
+        d = self.job_dir(name)
+        ex = _read(os.path.join(d, "local.exit"))
+        pid_text = _read(os.path.join(d, "local.pid")) or job_id
+        if ex is not None:
+            code_s, _, failure = ex.partition(" ")
+            try:
+                code = int(code_s)
+            except ValueError:
+                code = None
+            failure = failure.strip()
+            reason = {"timeout": "time limit reached", "cancelled": "cancelled"}.get(failure, "")
+            if code not in (0, None) and not failure:
+                failure = "exit-nonzero"
+            return JobInfo(name, pid_text or "", FINISHED, native_state="EXITED", exit_code=code,
+                           failure=failure, reason=reason)
+        if not pid_text or not pid_text.isdigit():
+            return JobInfo(name, job_id, ABSENT)
+        if pid_alive(int(pid_text), name):
+            st = _read(os.path.join(d, "local.state")) or "queued"
+            return JobInfo(name, pid_text, RUNNING if st == "running" else QUEUED, native_state=st,
+                           reason="waiting for a free slot" if st != "running" else "", node=os.uname().nodename)
+        # The runner is gone without writing its exit: it was killed hard.
+        return JobInfo(name, pid_text, FINISHED, native_state="LOST", exit_code=None, failure="lost",
+                       reason="the job's runner died without an exit status (killed -9?)")
+
+    def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
+        return {name: self._info(name, jid) for name, jid in jobs.items()}
+
+    def list_ours(self, prefix: str) -> list[JobInfo]:
+        out = []
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return out
+        for n in names:
+            if n.startswith(prefix):
+                info = self._info(n, "")
+                if info.state in (QUEUED, RUNNING):
+                    out.append(info)
+        return out
+
+    def cancel(self, job_ids: list[str]) -> None:
+        for jid in job_ids:
+            if jid.isdigit() and pid_alive(int(jid), "local_runner"):
+                try:
+                    os.killpg(int(jid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    def details(self, job_id: str) -> str:
+        if not job_id.isdigit():
+            return f"no local job {job_id!r}"
+        pid = int(job_id)
+        alive = pid_alive(pid, "local_runner")
+        return f"local job {job_id}: runner pid {pid} {'alive' if alive else 'not running'} on {os.uname().nodename}"

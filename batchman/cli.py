@@ -1,0 +1,472 @@
+"""The `batchman` command: a click group. Domain errors become a one-line message here,
+in one place; nothing below prints or prompts except through this module.
+
+Exit codes: 0 done, 1 refused or failed (the message names what and why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+from tabulate import tabulate
+
+from . import export, report as R
+from . import params as P
+from . import runspec
+from . import states as S
+from .backends.base import BackendError
+from .experiment import Experiment, open_experiment
+from .model import Task, task_key
+from .report import ReportError
+from .runspec import RunSpecError
+from .store import StoreError
+
+DEFAULT_JOB = "analysis"
+
+
+class BatchmanGroup(click.Group):
+    """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(e)) from None
+
+
+def colour(text: str, state: str | None = None, **kw) -> str:
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return text
+    fg = {S.COMPLETED: "green", S.FAILED: "red", S.ERROR: "red", S.INCOMPLETE: "yellow",
+          S.RUNNING: "blue", S.QUEUED: "cyan", S.ABORTED: "magenta"}.get(state or "", None)
+    return click.style(text, fg=fg, **kw) if fg or kw else text
+
+
+def exp(ctx: click.Context) -> Experiment:
+    if "exp" not in ctx.obj:
+        ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"))
+    return ctx.obj["exp"]
+
+
+@click.group(cls=BatchmanGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", type=click.Path(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.pass_context
+def main(ctx, directory, debug):
+    """batchman: stage, submit, follow and check the batch analysis of every run.
+
+    \b
+    Start here:
+      batchman demo                 see 20 runs go through, on this machine
+      batchman init                 write a commented batchman.yaml here
+      batchman add 1000-1010 1020   add runs
+      batchman-daemon &             let the daemon do the work
+      batchman                      watch and steer (terminal UI)
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["dir"] = directory
+    ctx.obj["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        try:
+            from .tui.app import run_tui
+        except ImportError:
+            click.echo(ctx.get_help())
+            return
+        e = exp(ctx)
+        sys.exit(run_tui(e))
+
+
+def _select(status_tasks: list[Task], specs: tuple[str, ...], states: tuple[str, ...], jobs: tuple[str, ...] = (),
+            file: str | None = None) -> list[Task]:
+    runs = set(runspec.parse_many(list(specs))) if specs else None
+    if file:
+        text = sys.stdin.read() if file == "-" else _read_file(file)
+        runs = (runs or set()) | set(runspec.parse(text, source=file))
+    out = []
+    for t in status_tasks:
+        if runs is not None and t.run not in runs:
+            continue
+        if states and t.state not in states:
+            continue
+        if jobs and t.job not in jobs:
+            continue
+        out.append(t)
+    return out
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise RunSpecError(f"cannot read the run list {path}: {e.strerror}") from None
+
+
+state_option = click.option("--state", "states", multiple=True, type=click.Choice(S.ALL),
+                            help="Only tasks in this state (repeatable).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output with stable keys.")
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+file_option = click.option("--file", "file", type=str, help="Read run numbers/ranges from this file (- for stdin), one per line, # comments.")
+job_option = click.option("--job", "jobs", multiple=True, help="Only this job definition (repeatable).")
+
+
+# ---- init / check ---------------------------------------------------------------
+@main.command()
+@click.option("--print", "to_stdout", is_flag=True, help="Print the file instead of writing it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml.")
+@click.pass_context
+def init(ctx, to_stdout, force):
+    """Write a commented batchman.yaml with every parameter and its default."""
+    text = P.render_yaml()
+    if to_stdout:
+        click.echo(text)
+        return
+    root = os.path.abspath(ctx.obj.get("dir") or os.getcwd())
+    path = os.path.join(root, P.CONFIG_NAME)
+    if os.path.exists(path) and not force:
+        raise click.ClickException(f"{path} exists already; edit it, or use --force to start from the defaults")
+    os.makedirs(root, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"wrote {path}\nnext: edit it (stub_dir, cache_dir, command, backend...), then `batchman check`")
+
+
+@main.command()
+@click.pass_context
+def check(ctx):
+    """Validate batchman.yaml and the places it names; say what is wrong, by key."""
+    from .backends.factory import make_batch, make_staging
+    from .daemon import Engine
+    from .store import check_locking
+    e = exp(ctx)
+    p = e.params
+    problems, notes = [], []
+    stub = p.path("staging.stub_dir")
+    if not os.path.isdir(stub):
+        problems.append(f"staging.stub_dir: {stub} is not a directory")
+    eng = Engine(p, e.store, make_batch(p), make_staging(p))
+    cp = eng.command_problem()
+    if cp:
+        problems.append(f"batch.command: {cp}")
+    os.makedirs(os.path.dirname(e.store.path), exist_ok=True)
+    lp = check_locking(e.store.path)
+    if lp:
+        problems.append(f"daemon.status_file: {lp}")
+    try:
+        st = e.store.read()
+        notes.append(f"status file {e.store.path}: {len(st.tasks)} task(s), generation {st.generation}")
+    except StoreError as err:
+        problems.append(f"daemon.status_file: {err}")
+    for n in notes:
+        click.echo(n)
+    if problems:
+        for pr in problems:
+            click.echo(colour("problem: ", "failed") + pr, err=True)
+        raise click.ClickException(f"{len(problems)} problem(s) found; nothing was changed")
+    click.echo("batchman.yaml is valid; file locking works; the job command exists")
+
+
+# ---- add ------------------------------------------------------------------------
+@main.command()
+@click.argument("runs", nargs=-1)
+@file_option
+@click.option("--job", "jobs", multiple=True, help=f"Job definition for the new tasks (default: {DEFAULT_JOB}).")
+@click.option("--priority", type=int, default=0, help="Staging/submission priority (higher goes first).")
+@click.pass_context
+def add(ctx, runs, file, jobs, priority):
+    """Add runs: 1000-1010,1020 2000 (or --file F, - for stdin: one run or range per line)."""
+    if not runs and not file:
+        raise click.UsageError("name the runs to add (e.g. batchman add 1000-1010 1020) or give --file")
+    wanted = runspec.parse_many(list(runs)) if runs else []
+    if file:
+        text = sys.stdin.read() if file == "-" else _read_file(file)
+        extra = runspec.parse(text, source="stdin" if file == "-" else file)
+        seen = set(wanted)
+        wanted += [r for r in extra if r not in seen]
+    if not wanted:
+        raise RunSpecError("the run list is empty")
+    jobs = jobs or (DEFAULT_JOB,)
+    from .model import JOB_NAME_RE
+    for j in jobs:
+        if not JOB_NAME_RE.match(j):
+            raise click.BadParameter(f"{j!r}: a job name is a letter then letters, digits, _ or -", param_hint="--job")
+    e = exp(ctx)
+    now = time.time()
+    added, skipped = [], []
+    with e.store.transaction("batchman add") as st:
+        if not st.experiment:
+            st.experiment = e.params.experiment
+            st.created = st.created or now
+        existing = {t.key: t for t in st.tasks}
+        for r in wanted:
+            for j in jobs:
+                k = task_key(r, j)
+                if k in existing:
+                    skipped.append(f"{r} ({existing[k].state})")
+                    continue
+                t = Task(run=r, job=j, since=now, added_at=now, reason="added", priority=priority)
+                st.tasks.append(t)
+                existing[k] = t
+                e.store.record(k, "", S.NEW, "added", "batchman add", now)
+                added.append(r)
+        if not added:
+            e.store.abort()
+    click.echo(f"added {len(added)} task(s)" + (f": {runspec.compress(added)}" if added else ""))
+    if skipped:
+        click.echo(f"skipped {len(skipped)} already in the list: " + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    if added and not _daemon_alive(e):
+        click.echo("no live daemon is recorded: start one with `batchman-daemon &`")
+
+
+def _daemon_alive(e: Experiment) -> bool:
+    st = e.store.read()
+    _, ok = export.daemon_line(st, time.time(), e.params.stale_after)
+    return ok
+
+
+# ---- list / show ----------------------------------------------------------------
+@main.command("list")
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@json_option
+@click.pass_context
+def list_(ctx, runs, states, jobs, as_json):
+    """List tasks: run, segments, state, time in state, job id, counters."""
+    e = exp(ctx)
+    st = e.store.read()
+    now = time.time()
+    tasks = _select(st.tasks, runs, states, jobs)
+    _refresh_counters(e, tasks)
+    if as_json:
+        click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
+                               "tasks": [export.row(t, now) for t in tasks]}, indent=1))
+        return
+    dline, ok = export.daemon_line(st, now, e.params.stale_after)
+    c = export.counts(st.tasks)
+    click.echo(f"{len(st.tasks)} task(s): " + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s))
+               + f"   [{dline}]")
+    if not tasks:
+        click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
+        return
+    rows = [export.table_row(t, now) for t in tasks]
+    click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
+
+
+def _refresh_counters(e: Experiment, tasks: list[Task]) -> None:
+    """Counters of running jobs straight from their spool (fresher than the daemon's copy)."""
+    for t in tasks:
+        if t.state in S.IN_BATCH and t.job_name:
+            c = R.read(e.paths.spool(t.job_name))
+            if c:
+                t.counters = {**t.counters, **c}
+
+
+@main.command()
+@click.argument("run", type=int)
+@click.option("--job", default=None, help="Job definition (needed when the run has several).")
+@click.option("--lines", default=15, show_default=True, help="Lines of the log to show.")
+@json_option
+@click.pass_context
+def show(ctx, run, job, lines, as_json):
+    """One task in full: history with reasons, segments, job, log tail."""
+    e = exp(ctx)
+    st = e.store.read()
+    cands = [t for t in st.tasks if t.run == run and (job is None or t.job == job)]
+    if not cands:
+        raise click.ClickException(f"run {run} is not in the list" + (f" with job {job}" if job else "") + "; `batchman list` shows what is")
+    if len(cands) > 1:
+        raise click.ClickException(f"run {run} has several jobs ({', '.join(t.job for t in cands)}); choose one with --job")
+    t = cands[0]
+    _refresh_counters(e, [t])
+    hist = e.store.history({t.key}, upto=st.generation)
+    logs = {}
+    if t.attempt:
+        for ext in ("out", "err"):
+            logs[ext] = e.paths.log(t.run, t.job, t.attempt, ext)
+    segs = []
+    from .backends.factory import make_staging
+    try:
+        stg = make_staging(e.params)
+    except Exception:   # noqa: BLE001 - only for showing cache paths
+        stg = None
+    for s in t.segments:
+        cp = stg.cache_path(s.path) if stg else ""
+        segs.append({"path": s.path, "staged": s.staged, "cache": cp, "on_disk": bool(cp) and os.path.exists(cp)})
+    if as_json:
+        click.echo(json.dumps({**export.row(t, time.time()), "history": hist, "segments": segs,
+                               "job_name": t.job_name, "logs": logs, "past_attempts": [
+                                   {"n": a.n, "job_id": a.job_id, "state": a.state, "exit_code": a.exit_code,
+                                    "failure": a.failure, "reason": a.reason} for a in t.past]}, indent=1))
+        return
+    now = time.time()
+    click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
+               f"  ({t.reason})")
+    if t.error:
+        click.echo(colour("error: ", "failed") + t.error)
+    if t.warning:
+        click.echo("warning: " + t.warning)
+    click.echo(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name else "")
+               + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
+               + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
+    if t.counters:
+        click.echo("counters: " + export.counters_text(t))
+    click.echo(f"\nsegments ({len(segs)}):")
+    for s in segs:
+        click.echo(f"  {'staged ' if s['on_disk'] else 'on tape'}  {s['path']}" + (f"  -> {s['cache']}" if s['cache'] and s['cache'] != s['path'] else ""))
+    click.echo("\nhistory:")
+    for h in hist:
+        click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {h['why']}")
+    for a in t.past:
+        click.echo(f"  earlier attempt {a.n}: job {a.job_id}, ended {a.state}"
+                   + (f", exit {a.exit_code}" if a.exit_code is not None else "") + f": {a.failure or a.reason}")
+    for ext, path in logs.items():
+        tail = _tail(path, lines)
+        click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))
+        for line in tail or []:
+            click.echo("  " + line)
+
+
+def _tail(path: str, n: int) -> list[str] | None:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-n:]
+    except OSError:
+        return None
+
+
+# ---- kill / restart / purge -----------------------------------------------------
+def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, allowed_states=None, describe=""):
+    e = exp(ctx)
+    if not runs and not states and not file and not all_:
+        raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, or --all")
+    st = e.store.read()
+    chosen = st.tasks if all_ else _select(st.tasks, runs, states, jobs, file)
+    if allowed_states is not None:
+        chosen = [t for t in chosen if t.state in allowed_states]
+    if not chosen:
+        raise click.ClickException(f"no task to {what} matches" + (f" ({describe})" if describe else ""))
+    if len(chosen) > 1 and not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(f"this would {what} {len(chosen)} tasks; add --yes to confirm")
+        click.confirm(f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?", abort=True)
+    keys = {t.key for t in chosen}
+    n = 0
+    with e.store.transaction(f"batchman {what}") as stw:
+        for t in stw.tasks:
+            if t.key in keys and (allowed_states is None or t.state in allowed_states):
+                t.request = what
+                n += 1
+    click.echo(f"{what} queued for {n} task(s); the daemon carries it out at its next iteration")
+    if not _daemon_alive(e):
+        click.echo("no live daemon is recorded: `batchman-daemon oneshot` does it now, `batchman-daemon &` keeps at it")
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@file_option
+@click.option("--all", "all_", is_flag=True, help="Every task that is still active.")
+@yes_option
+@click.pass_context
+def kill(ctx, runs, states, jobs, file, all_, yes):
+    """Kill runs: cancel their job or staging; they end 'aborted' (remembering where)."""
+    _queue_request(ctx, "kill", runs, states, jobs, file, all_, yes,
+                   allowed_states=S.ACTIVE, describe="only active tasks can be killed")
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@file_option
+@yes_option
+@click.pass_context
+def restart(ctx, runs, states, jobs, file, yes):
+    """Restart runs from the beginning (a live job is killed first)."""
+    _queue_request(ctx, "restart", runs, states, jobs, file, False, yes)
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@file_option
+@yes_option
+@click.pass_context
+def purge(ctx, runs, states, jobs, file, yes):
+    """Remove runs from the list (releasing their files; live ones are killed first)."""
+    _queue_request(ctx, "purge", runs, states, jobs, file, False, yes)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.argument("priority", type=int)
+@click.pass_context
+def priority(ctx, runs, priority):
+    """Set the priority of runs (higher is staged and submitted first): batchman priority 1005 10."""
+    e = exp(ctx)
+    wanted = set(runspec.parse_many(list(runs)))
+    n = 0
+    with e.store.transaction("batchman priority") as st:
+        for t in st.tasks:
+            if t.run in wanted:
+                t.priority = priority
+                n += 1
+        if not n:
+            e.store.abort()
+    if not n:
+        raise click.ClickException("no task matches those runs")
+    click.echo(f"priority {priority} set on {n} task(s)")
+
+
+# ---- export-html / report -------------------------------------------------------
+@main.command("export-html")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: daemon.html_file).")
+@click.pass_context
+def export_html(ctx, output):
+    """Write the status page now (the daemon also writes it with every change)."""
+    e = exp(ctx)
+    st = e.store.read()
+    out = output or e.params.path("daemon.html_file")
+    if not out:
+        raise click.ClickException("daemon.html_file is empty in batchman.yaml; give --output PATH")
+    from .store import _atomic_write
+    _atomic_write(out, e.store.render_html(st).encode())
+    click.echo(out)
+
+
+@main.command("report")
+@click.argument("pairs", nargs=-1, required=True)
+def report_cmd(pairs):
+    """From inside a job: set counters shown by list, show, the TUI and the page (events=1200 rate=35)."""
+    spool = os.environ.get(R.ENV)
+    if not spool:
+        raise ReportError(f"batchman report is meant to be called from inside a batchman job ({R.ENV} is not set)")
+    R.append(spool, R.parse_pairs(list(pairs)))
+
+
+# ---- demo -----------------------------------------------------------------------
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to create the demo experiment (default: a new temporary directory).")
+@click.option("--runs", default=20, show_default=True, help="How many runs.")
+@click.option("--speed", default=1.0, show_default=True, help="Higher is faster (2 = twice as fast).")
+def demo(directory, runs, speed):
+    """Create a throw-away experiment with local backends and run it to the end (about a minute)."""
+    from .demo import run_demo
+    sys.exit(run_demo(directory, runs, speed, click.echo))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,480 @@
+"""One daemon iteration: observe -> decide -> record intents -> act -> record results.
+
+Observing and acting (the slow parts: batch and staging commands) happen outside the
+lock; the lock is held only for the two short read-modify-writes. A crash at any point
+leaves the file consistent: actions decided but not confirmed stay recorded as the
+task's intent, and the next daemon carries them out again (a submission first looks for
+its job by name, so no run is ever submitted twice).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import decide as D
+from . import jobscript, report
+from . import states as S
+from .backends.base import ABSENT, BackendUnavailable, JobInfo, JobSpec, Rejected, StagingView
+from .model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name
+from .params import Params
+from .segments import find_segments, index_segments
+from .store import Store
+
+# Test hook: the SIGKILL tests set BATCHMAN_CRASH_AT=<point> to die at that point.
+CRASH_POINTS = ("after-observe", "after-intent", "before-submit", "after-submit", "before-record", "after-record")
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get("BATCHMAN_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Work:
+    """The slow actions for one task, as decided under the lock."""
+    key: str
+    actions: list[str]
+    run: int
+    job: str
+    attempt: int
+    job_name: str
+    job_id: str
+    files: list[str]
+
+
+@dataclass
+class IterationReport:
+    transitions: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds_own: float = 0.0      # our own code: read, decide, write (not external commands)
+    seconds_total: float = 0.0
+    lock_max: float = 0.0
+    work_left: bool = True
+    commands: int = 0
+
+
+class Paths:
+    """Where the files of one attempt live (one place for the daemon, CLI and TUI)."""
+
+    def __init__(self, params: Params):
+        self.p = params
+        self.temp = params.path("daemon.temp_dir")
+        self.attempts = os.path.join(self.temp, "attempts")
+
+    def attempt_dir(self, job_name: str) -> str:
+        return os.path.join(self.attempts, job_name)
+
+    def script(self, job_name: str) -> str:
+        return os.path.join(self.attempt_dir(job_name), "job.sh")
+
+    def spool(self, job_name: str) -> str:
+        return os.path.join(self.attempt_dir(job_name), "report.jsonl")
+
+    def log(self, task_run: int, job: str, attempt: int, ext: str = "out") -> str:
+        return os.path.join(self.p.path("daemon.log_dir"), f"{task_run}.{job}.{attempt}.{ext}")
+
+    def stats(self, task_run: int, job: str, attempt: int) -> str:
+        return os.path.join(self.p.path("batch.stats_dir"), f"{task_run}.{job}.{attempt}.stats")
+
+
+def daemon_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Engine:
+    """Runs iterations for one experiment with given backends."""
+
+    def __init__(self, params: Params, store: Store, batch, staging, mode: str = "loop",
+                 clock: Callable[[], float] = time.time, say: Callable[[str], None] | None = None):
+        self.params = params
+        self.store = store
+        self.batch = batch
+        self.staging = staging
+        self.mode = mode
+        self.clock = clock
+        self.say = say or (lambda s: None)
+        self.me = daemon_id()
+        self.started = clock()
+        self.iterations = 0
+        self.paths = Paths(params)
+        self.policy = D.Policy.from_params(params)
+        self.paused = False          # --no-new-starts for this daemon only
+
+    # ---- observing -----------------------------------------------------------------
+    def _live_daemons(self, status: Status, now: float) -> frozenset[str]:
+        host = socket.gethostname()
+        stale = self.params.stale_after
+        live = {self.me}
+        for d in status.daemons:
+            if d.id == self.me:
+                continue
+            if now - d.heartbeat > stale:
+                continue
+            if d.host == host:
+                from .backends.batch.local import pid_alive
+                if not pid_alive(d.pid):
+                    continue
+            live.add(d.id)
+        return frozenset(live)
+
+    def observe(self, status: Status, rep: IterationReport) -> D.Observations:
+        now = self.clock()
+        p = self.params
+        obs = D.Observations(now=now, me=self.me, live_daemons=self._live_daemons(status, now),
+                             paused=self.paused)
+        new = [t for t in status.tasks if t.state == S.NEW and not t.request]
+        if new and not self.paused:
+            stub = p.path("staging.stub_dir")
+            pat, pre, suf = p["staging.pattern"], p["staging.prefix"], p["staging.suffix"]
+            if len(new) > 8 and "/" not in pat:
+                idx = index_segments(stub, pat, pre, suf)
+                where = os.path.join(stub, pat.replace("{prefix}", pre).replace("{suffix}", suf))
+                for t in new:
+                    obs.segments[t.key] = (idx.get(t.run, []), where.replace("{run}", str(t.run)))
+            else:
+                for t in new:
+                    obs.segments[t.key] = find_segments(stub, pat, t.run, pre, suf)
+        # Staging: one query for the files of every task that waits for or holds them.
+        files = [s.path for t in status.tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
+        if files:
+            try:
+                obs.staging = self.staging.query(files)
+            except BackendUnavailable as e:
+                rep.errors.append(f"staging system: {e}")
+                obs.staging = None
+        else:
+            obs.staging = StagingView()
+        # Batch: marker files first; ask the batch system only about the rest (one query).
+        ask: dict[str, str] = {}
+        for t in status.tasks:
+            if t.state in S.IN_BATCH and t.job_name:
+                m = jobscript.read_marker(self.paths.attempt_dir(t.job_name))
+                if m is not None:
+                    obs.markers[t.job_name] = m
+                if m is None or m.exit_code is None:
+                    ask[t.job_name] = t.job_id
+        obs.jobs = {}
+        if ask:
+            try:
+                obs.jobs = self.batch.query(ask)
+            except BackendUnavailable as e:
+                rep.errors.append(f"batch system: {e}")
+                obs.jobs = None
+        # What finished jobs say about themselves.
+        for t in status.tasks:
+            if t.state not in S.IN_BATCH or not t.job_name:
+                continue
+            m = obs.markers.get(t.job_name)
+            info = obs.jobs.get(t.job_name) if obs.jobs else None
+            if (m is not None and m.exit_code is not None) or (info is not None and info.state == "finished"):
+                n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt))
+                if n is None:
+                    c = report.read(self.paths.spool(t.job_name))
+                    v = c.get("segments_analysed")
+                    n = v if isinstance(v, int) else None
+                if n is not None:
+                    obs.analysed[t.job_name] = n
+        return obs
+
+    # ---- one iteration -------------------------------------------------------------
+    def run_once(self) -> IterationReport:
+        rep = IterationReport()
+        t_start = time.perf_counter()
+        own = 0.0
+        runner = getattr(self.batch, "runner", None)
+        n_cmd0 = len(runner.records) if runner is not None else 0
+        t0 = time.perf_counter()
+        status = self.store.read()
+        own += time.perf_counter() - t0
+        obs = self.observe(status, rep)
+        _crash_point("after-observe")
+        work: list[Work] = []
+        counters = self._read_counters(status)
+
+        t0 = time.perf_counter()
+        with self.store.transaction("batchman-daemon") as st:
+            now = self.clock()
+            self._heartbeat(st, now)
+            if obs.jobs is None:
+                st.batch_unreachable_since = st.batch_unreachable_since or now
+            else:
+                st.batch_unreachable_since = None
+            # Tasks added since we observed are simply not observed yet: they wait a turn.
+            for t, d in D.plan(st.tasks, obs, self.policy):
+                before_state = t.state
+                tr = D.apply(t, d, now, self.me, st.store_id, obs.staging)
+                if tr:
+                    self.store.record(t.key, tr[0], tr[1], d.reason, self.me, now)
+                    rep.transitions.append(f"{t.run} {t.job}: {before_state} -> {t.state} ({d.reason})")
+                if d.actions:
+                    work.append(Work(t.key, list(d.actions), t.run, t.job, t.attempt, t.job_name, t.job_id,
+                                     [s.path for s in t.segments]))
+            for t in st.tasks:
+                c = counters.get(t.job_name)
+                if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
+                    t.counters = {**t.counters, **c}
+            st.last_iteration = IterationLog(at=now, seconds=0.0, commands=[], errors=rep.errors[:20],
+                                             changes=len(rep.transitions))
+        own += time.perf_counter() - t0
+        rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
+        _crash_point("after-intent")
+
+        results = self._act(work, obs, rep)
+
+        if results:
+            _crash_point("before-record")
+            t0 = time.perf_counter()
+            with self.store.transaction("batchman-daemon") as st:
+                self._record(st, work, results, rep)
+            own += time.perf_counter() - t0
+            rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
+            _crash_point("after-record")
+        self.iterations += 1
+        final = self.store.read()
+        rep.work_left = D.has_work(final.tasks, self.policy)
+        rep.seconds_own = own
+        rep.seconds_total = time.perf_counter() - t_start
+        rep.commands = (len(runner.records) - n_cmd0) if runner is not None else 0
+        return rep
+
+    def _read_counters(self, status: Status) -> dict[str, dict]:
+        out = {}
+        for t in status.tasks:
+            if t.job_name and (t.state in S.IN_BATCH or (t.finished_at and self.clock() - t.finished_at < 600)):
+                c = report.read(self.paths.spool(t.job_name))
+                if c:
+                    out[t.job_name] = c
+        return out
+
+    def _heartbeat(self, st: Status, now: float) -> None:
+        for d in st.daemons:
+            if d.id == self.me:
+                d.heartbeat = now
+                d.iterations = self.iterations + 1
+                d.mode = self.mode
+                break
+        else:
+            host, pid = socket.gethostname(), os.getpid()
+            st.daemons.append(Daemon(id=self.me, host=host, pid=pid, started=self.started, heartbeat=now,
+                                     mode=self.mode, iterations=self.iterations + 1))
+        # Forget daemons that have been silent for a day.
+        st.daemons = [d for d in st.daemons if d.id == self.me or now - d.heartbeat < 86400]
+
+    def unregister(self) -> None:
+        with self.store.transaction("batchman-daemon") as st:
+            st.daemons = [d for d in st.daemons if d.id != self.me]
+
+    # ---- acting (outside the lock) -------------------------------------------------
+    def _act(self, work: list[Work], obs: D.Observations, rep: IterationReport) -> dict[str, dict]:
+        """Run the slow actions. Returns, per task key, what happened to each action."""
+        res: dict[str, dict] = {w.key: {} for w in work}
+
+        def batch_files(action: str, fn) -> None:
+            ws = [w for w in work if action in w.actions]
+            files = [f for w in ws for f in w.files]
+            if not ws:
+                return
+            ok = True
+            if files:
+                try:
+                    fn(files)
+                    rep.actions.append(f"{action}: {len(files)} file(s) of {len(ws)} run(s)")
+                except BackendUnavailable as e:
+                    ok = False
+                    rep.errors.append(f"{action}: {e}")
+            for w in ws:
+                res[w.key][action] = ok
+
+        batch_files(D.CANCEL_STAGE, self.staging.cancel)
+        ids = [w.job_id for w in work if D.CANCEL in w.actions and w.job_id]
+        if ids:
+            try:
+                self.batch.cancel(ids)
+                rep.actions.append(f"cancel: {len(ids)} job(s)")
+                ok = True
+            except BackendUnavailable as e:
+                rep.errors.append(f"cancel: {e}")
+                ok = False
+        else:
+            ok = True
+        for w in work:
+            if D.CANCEL in w.actions:
+                res[w.key][D.CANCEL] = ok
+        batch_files(D.RELEASE, self.staging.release)
+        batch_files(D.STAGE, self.staging.request)
+        for w in work:
+            if D.REMOVE in w.actions:
+                res[w.key][D.REMOVE] = True
+            if D.SUBMIT in w.actions:
+                _crash_point("before-submit")
+                res[w.key][D.SUBMIT] = self._submit(w, obs, rep)
+                _crash_point("after-submit")
+        return res
+
+    def _spec(self, w: Work) -> JobSpec:
+        p = self.params
+        adir = self.paths.attempt_dir(w.job_name)
+        staged = [self.staging.cache_path(f) for f in w.files]
+        env = {
+            "BATCHMAN_EXPERIMENT": p.experiment, "BATCHMAN_RUN": str(w.run), "BATCHMAN_JOB": w.job,
+            "BATCHMAN_TASK": w.key, "BATCHMAN_ATTEMPT": str(w.attempt), "BATCHMAN_FILES": " ".join(staged),
+            "BATCHMAN_REPORT_SPOOL": self.paths.spool(w.job_name), "BATCHMAN_ATTEMPT_DIR": adir,
+            "BATCHMAN_STATS_FILE": self.paths.stats(w.run, w.job, w.attempt),
+            "BATCHMAN_BATCH_HOME": p.path("batch.batch_home"), "BATCHMAN_RUNTIME_DIR": p.path("batch.runtime_setup_dir"),
+            "BATCHMAN_STATUS_FILE": p.status_path,
+            "EXPERIMENT": p.experiment, "RUN_NUM": str(w.run),
+        }
+        values = {"run": w.run, "experiment": p.experiment, "files": staged, "batch_home": p.path("batch.batch_home"),
+                  "job": w.job, "attempt": w.attempt}
+        args = jobscript.render_args(p["batch.args"], values)
+        script = jobscript.render(command=self._command(), args=args, env=env, attempt_dir=adir,
+                                  workdir=p.path("batch.batch_home"),
+                                  title=f"run {w.run}, job {w.job}, attempt {w.attempt} ({w.job_name})")
+        path = self.paths.script(w.job_name)
+        jobscript.write(path, script)
+        for d in (p.path("batch.stats_dir"), p.path("daemon.log_dir")):
+            os.makedirs(d, exist_ok=True)
+        return JobSpec(name=w.job_name, script=path, workdir=p.path("batch.batch_home"),
+                       stdout=self.paths.log(w.run, w.job, w.attempt, "out"),
+                       stderr=self.paths.log(w.run, w.job, w.attempt, "err"), attempt_dir=adir, env=env,
+                       time_limit=p["batch.time_limit"] or None, memory_mb=p["batch.memory_mb"] or None,
+                       cpus=p["batch.cpus"], queue=p["batch.queue"] or None, account=p["batch.account"] or None,
+                       qos=p["batch.qos"] or None, reservation=p["batch.reservation"] or None,
+                       extra_args=list(p["batch.extra_args"]))
+
+    def _command(self) -> list[str]:
+        argv = self.params.command_argv()
+        first = argv[0]
+        if "/" in first and not os.path.isabs(first):
+            argv[0] = os.path.normpath(os.path.join(self.params.path("batch.batch_home"), first))
+        return argv
+
+    def command_problem(self) -> str | None:
+        """Why the configured job command cannot run, or None."""
+        import shutil
+        first = self._command()[0]
+        if "/" in first:
+            if not os.path.exists(first):
+                return f"the job command {first} does not exist (batch.command in batchman.yaml)"
+            if not os.access(first, os.X_OK):
+                return f"the job command {first} is not executable (chmod +x it, or put an interpreter first in batch.command)"
+        elif shutil.which(first) is None:
+            return f"the job command {first!r} is not found on PATH (batch.command in batchman.yaml)"
+        return None
+
+    def _submit(self, w: Work, obs: D.Observations, rep: IterationReport) -> tuple[str, str]:
+        """('ok', job id) | ('rejected', message) | ('unavailable', message)."""
+        problem = self.command_problem()
+        if problem:
+            return "rejected", problem
+        try:
+            spec = self._spec(w)
+        except (OSError, KeyError, ValueError, IndexError) as e:
+            return "rejected", f"cannot write the job script: {e}"
+        try:
+            jid = self.batch.submit(spec)
+        except Rejected as e:
+            rep.errors.append(f"submit {w.job_name}: rejected: {e}")
+            return "rejected", str(e)
+        except BackendUnavailable as e:
+            rep.errors.append(f"submit {w.job_name}: {e}")
+            return "unavailable", str(e)
+        rep.actions.append(f"submitted {w.job_name} as job {jid}")
+        return "ok", jid
+
+    # ---- recording results ---------------------------------------------------------
+    def _record(self, st: Status, work: list[Work], results: dict[str, dict], rep: IterationReport) -> None:
+        now = self.clock()
+        idx = st.index()
+        remove: set[str] = set()
+        for w in work:
+            t = idx.get(w.key)
+            if t is None or t.intent is None or t.intent.owner != self.me:
+                continue
+            r = results.get(w.key, {})
+            failed_actions = [a for a, ok in r.items() if ok is False]
+            sub = r.get(D.SUBMIT)
+            if sub is not None:
+                kind, value = sub
+                if kind == "ok":
+                    t.job_id = value
+                    t.submitted_at = now
+                    self._transition(t, S.SUBMITTED, f"submitted as job {value}", now, rep)
+                elif kind == "rejected":
+                    t.error = value
+                    t.failure = "submit-rejected"
+                    self._transition(t, S.ERROR, f"submission refused: {value}", now, rep)
+                else:
+                    t.warning = f"submission not confirmed ({value}); will look for the job by name and retry"
+            if failed_actions:
+                t.intent.actions = [a for a in t.intent.actions if a in failed_actions]
+                continue
+            t.intent = None
+            if r.get(D.REMOVE):
+                remove.add(t.key)
+        if remove:
+            st.tasks = [t for t in st.tasks if t.key not in remove]
+            rep.actions.append(f"purged {len(remove)} task(s)")
+
+    def _transition(self, t: Task, new: str, why: str, now: float, rep: IterationReport) -> None:
+        old = t.state
+        if old == new:
+            return
+        assert S.allowed(old, new), (old, new)
+        t.state, t.since, t.reason = new, now, why
+        self.store.record(t.key, old, new, why, self.me, now)
+        rep.transitions.append(f"{t.run} {t.job}: {old} -> {new} ({why})")
+
+    # ---- unknown jobs --------------------------------------------------------------
+    def scan_unknown(self) -> list[UnknownJob]:
+        status = self.store.read()
+        prefix = f"bm.{status.store_id}."
+        try:
+            jobs = self.batch.list_ours(prefix)
+        except BackendUnavailable:
+            return status.unknown
+        known = {t.job_name for t in status.tasks if t.job_name}
+        now = self.clock()
+        return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now)
+                for j in jobs if j.name not in known and parse_job_name(j.name)]
+
+
+def loop(engine: Engine, delay: float, forever: bool, verbose: bool, say: Callable[[str], None],
+         stop: list) -> int:
+    """Iterate until nothing is left (or forever), sleeping ``delay`` between iterations."""
+    while not stop:
+        rep = engine.run_once()
+        if verbose:
+            print_report(rep, say)
+        if engine.iterations % 10 == 1:
+            unknown = engine.scan_unknown()
+            with engine.store.transaction("batchman-daemon") as st:
+                if [u.name for u in st.unknown] != [u.name for u in unknown]:
+                    st.unknown = unknown
+                else:
+                    engine.store.abort()
+        if not rep.work_left and not forever:
+            say("nothing left to track: the daemon stops (use --forever to keep it running)")
+            break
+        t_end = time.monotonic() + delay
+        while not stop and time.monotonic() < t_end:
+            time.sleep(min(0.2, max(0.0, t_end - time.monotonic())))
+    return 0
+
+
+def print_report(rep: IterationReport, say: Callable[[str], None]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    for line in rep.transitions:
+        say(f"{stamp}  {line}")
+    for line in rep.actions:
+        say(f"{stamp}  {line}")
+    for line in rep.errors:
+        say(f"{stamp}  problem: {line}")
+    say(f"{stamp}  iteration done: {len(rep.transitions)} change(s), {rep.commands} batch command(s), "
+        f"{rep.seconds_own * 1000:.0f} ms in batchman, lock held at most {rep.lock_max * 1000:.0f} ms")

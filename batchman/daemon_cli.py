@@ -1,0 +1,81 @@
+"""`batchman-daemon`: the process that does the work."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import click
+
+from . import params as P
+from .backends.base import BackendError
+from .store import StoreError
+
+MODES = ("loop", "oneshot", "quietone", "verbose")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("mode", required=False, default="loop", type=click.Choice(MODES))
+@click.option("-C", "directory", type=click.Path(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
+@click.option("--forever", is_flag=True, help="Keep running when nothing is left to track (new runs are picked up).")
+@click.option("--delay", type=float, default=None, help="Seconds between iterations (default: daemon.delay).")
+@click.option("--no-new-starts", is_flag=True, help="This daemon starts no new staging or submission; it only follows what runs.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
+def main(mode, directory, forever, delay, no_new_starts, debug):
+    """Advance every run: stage, submit, follow, check, release.
+
+    \b
+    MODE
+      loop      (default) iterate until nothing is left to track, quietly
+      oneshot   one iteration, printing what it did (e.g. after changes)
+      quietone  one iteration, silently
+      verbose   iterate like loop, printing what it does
+
+    Run it in the background: `batchman-daemon &`. Several daemons (even on several
+    hosts sharing the directory) may run at once. SIGTERM or Ctrl-C end it after the
+    current iteration; it never leaves the status file locked.
+    """
+    from .backends.factory import make_batch, make_staging
+    from .daemon import Engine, loop, print_report
+    from .experiment import open_experiment
+    try:
+        e = open_experiment(directory)
+        say = click.echo
+        eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode=mode, say=say)
+        eng.paused = no_new_starts
+        stop: list = []
+
+        def on_signal(signum, frame):
+            if stop:
+                raise KeyboardInterrupt
+            stop.append(signum)
+            say(f"signal {signum}: stopping after this iteration")
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        problem = eng.command_problem()
+        if problem:
+            say(f"warning: {problem}; submissions will fail until it is fixed")
+        try:
+            if mode in ("oneshot", "quietone"):
+                rep = eng.run_once()
+                if mode == "oneshot":
+                    print_report(rep, say)
+            else:
+                if mode == "loop":
+                    say(f"batchman-daemon {eng.me} working on {e.store.path} every "
+                        f"{delay if delay is not None else e.params['daemon.delay']:g} s")
+                loop(eng, delay if delay is not None else e.params["daemon.delay"], forever,
+                     mode == "verbose", say, stop)
+        finally:
+            try:
+                eng.unregister()
+            except StoreError:
+                pass
+    except (StoreError, P.ParamError, BackendError) as err:
+        if debug:
+            raise
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)

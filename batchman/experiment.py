@@ -1,0 +1,39 @@
+"""An experiment directory opened: its parameters, its status store and its file paths."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import export, params as P
+from .daemon import Paths
+from .store import Store
+
+
+@dataclass
+class Experiment:
+    root: str
+    params: P.Params
+    store: Store
+    paths: Paths
+
+
+def store_for(params: P.Params) -> Store:
+    html_path = params.path("daemon.html_file")
+    refresh = int(max(5, min(300, params["daemon.delay"])))
+
+    def page(status):
+        return export.render_html(status, stale_after=params.stale_after, refresh=refresh, title=params.experiment)
+
+    store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path)
+    return store
+
+
+def open_experiment(directory: str | None = None) -> Experiment:
+    root = P.find_root(directory)
+    if root is None:
+        where = os.path.abspath(directory or os.getcwd())
+        raise P.ParamError([f"no {P.CONFIG_NAME} in {where} or any parent directory; "
+                            f"`batchman init` writes one (or use -C DIR)"])
+    params = P.load(root)
+    return Experiment(root, params, store_for(params), Paths(params))

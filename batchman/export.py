@@ -1,0 +1,159 @@
+"""What people see of a task, shared by the CLI tables, the TUI and the HTML page."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import Counter
+
+from . import states as S
+from .model import Status, Task
+from .runspec import compress
+
+PROBLEM_FIRST = {S.ERROR: 0, S.FAILED: 1, S.INCOMPLETE: 2, S.ABORTED: 3, S.ABORTING: 4}
+HTML_MAX_COMPLETED = 2000   # completed rows listed on the page; the rest are summarised
+
+
+def duration(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def clock(t: float | None) -> str:
+    return time.strftime("%m-%d %H:%M", time.localtime(t)) if t else ""
+
+
+def staged_count(t: Task) -> int:
+    return sum(1 for s in t.segments if s.staged)
+
+
+def state_label(t: Task) -> str:
+    """The state as shown, with a queued request in brackets: 'running [kill]'."""
+    return f"{t.state} [{t.request}]" if t.request else t.state
+
+
+def detail(t: Task) -> str:
+    """The state-specific field of the 2002 GUI."""
+    st = t.state
+    if st in (S.UNSTAGED, S.STAGING, S.STAGED):
+        txt = f"{staged_count(t)}/{len(t.segments)} staged"
+        return f"{txt}; {t.warning}" if t.warning else txt
+    if st in (S.SUBMITTING, S.SUBMITTED, S.QUEUED, S.RUNNING):
+        bits = [f"job {t.job_id}" if t.job_id else "job id not yet known"]
+        if t.native_state:
+            bits.append(t.native_state)
+        if st == S.RUNNING and t.started_at:
+            bits.append(f"since {clock(t.started_at)}")
+        return ", ".join(bits)
+    if st == S.ABORTING:
+        return f"killing job {t.job_id} (was {t.killed_in})"
+    if st == S.ABORTED:
+        return f"killed in {t.killed_in}" if t.killed_in else "killed"
+    if st == S.COMPLETED:
+        return f"finished {clock(t.finished_at)}"
+    if st in (S.FAILED, S.ERROR, S.INCOMPLETE):
+        return t.error or t.reason
+    return t.reason
+
+
+def counters_text(t: Task) -> str:
+    return " ".join(f"{k}={v}" for k, v in t.counters.items())
+
+
+def row(t: Task, now: float) -> dict:
+    """Stable keys for ``--json`` and the table."""
+    return {
+        "run": t.run, "job": t.job, "state": t.state, "request": t.request or None,
+        "segments": len(t.segments), "staged": staged_count(t),
+        "in_state_s": round(now - t.since, 1) if t.since else None,
+        "job_id": t.job_id or None, "attempt": t.attempt, "exit_code": t.exit_code,
+        "detail": detail(t), "error": t.error or None, "counters": dict(t.counters),
+        "priority": t.priority,
+    }
+
+
+TABLE_HEADERS = ["run", "job", "segs", "state", "in state", "detail", "try", "counters"]
+
+
+def table_row(t: Task, now: float) -> list:
+    return [t.run, t.job, len(t.segments), state_label(t), duration(now - t.since) if t.since else "",
+            detail(t)[:60], t.attempt, counters_text(t)[:40]]
+
+
+def counts(tasks: list[Task]) -> Counter:
+    return Counter(t.state for t in tasks)
+
+
+def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bool]:
+    """('daemon pid 12 on host, heartbeat 3s ago', healthy?)."""
+    if not status.daemons:
+        return "no daemon recorded", False
+    d = max(status.daemons, key=lambda d: d.heartbeat)
+    age = now - d.heartbeat
+    ok = age <= stale_after
+    more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
+    return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
+
+
+def sort_for_page(tasks: list[Task]) -> list[Task]:
+    return sorted(tasks, key=lambda t: (PROBLEM_FIRST.get(t.state, 5 if t.state in S.ACTIVE else 6), t.run, t.job))
+
+
+_CSS = """body{font-family:sans-serif;margin:1em;color:#222}table{border-collapse:collapse;font-size:90%}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}th{background:#eee}
+.ok{color:#070}.bad{color:#b00;font-weight:bold}.counts td{text-align:right}small{color:#666}"""
+
+
+def render_html(status: Status, now: float | None = None, stale_after: float = 300.0, refresh: int = 60,
+                title: str = "") -> str:
+    """A self-contained page (no scripts, no network) that refreshes itself."""
+    now = time.time() if now is None else now
+    e = html.escape
+    c = counts(status.tasks)
+    dline, ok = daemon_line(status, now, stale_after)
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='{refresh}'>",
+           "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+           f"<title>batchman: {e(title or status.experiment)}</title><style>{_CSS}</style></head><body>",
+           f"<h2>batchman: {e(title or status.experiment)}</h2>",
+           f"<p>{len(status.tasks)} task(s); written {e(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now)))}"
+           f" (generation {status.generation}); <span class='{'ok' if ok else 'bad'}'>{e(dline)}</span></p>"]
+    if status.batch_unreachable_since:
+        out.append(f"<p class='bad'>batch system unreachable since {e(clock(status.batch_unreachable_since))}</p>")
+    out.append("<table class='counts'><tr>" + "".join(
+        f"<th style='background:{S.HTML_COLOURS[s]}'>{s}</th>" for s in S.ALL if c.get(s)) + "</tr><tr>" +
+        "".join(f"<td>{c[s]}</td>" for s in S.ALL if c.get(s)) + "</tr></table>")
+    if status.unknown:
+        out.append("<p class='bad'>Unknown jobs under our name (not in the status file; `batchman adopt` takes them in): "
+                   + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
+    out.append("<table><tr><th>run</th><th>job</th><th>segs</th><th>state</th><th>in state</th><th>detail</th>"
+               "<th>job id</th><th>try</th><th>counters</th></tr>")
+    shown_completed = 0
+    hidden: list[int] = []
+    rows = []
+    for t in sort_for_page(status.tasks):
+        if t.state == S.COMPLETED:
+            shown_completed += 1
+            if shown_completed > HTML_MAX_COMPLETED:
+                hidden.append(t.run)
+                continue
+        label = f"{t.state} [{t.request}]" if t.request else t.state
+        rows.append(
+            f"<tr style='background:{S.HTML_COLOURS.get(t.state, '#fff')}'><td>{t.run}</td><td>{e(t.job)}</td>"
+            f"<td>{staged_count(t)}/{len(t.segments)}</td><td>{label}</td>"
+            f"<td>{duration(now - t.since) if t.since else ''}</td><td>{e(detail(t))}</td>"
+            f"<td>{e(t.job_id)}</td><td>{t.attempt}</td><td>{e(counters_text(t))}</td></tr>")
+    out.append("\n".join(rows))
+    out.append("</table>")
+    if hidden:
+        out.append(f"<p>… and {len(hidden)} more completed run(s): <small>{e(compress(hidden))}</small></p>")
+    li = status.last_iteration
+    if li is not None and li.errors:
+        out.append("<p><b>Last iteration's problems:</b><br>" + "<br>".join(e(x) for x in li.errors) + "</p>")
+    out.append(f"<p><small>This page refreshes every {refresh} s. Written by batchman.</small></p></body></html>")
+    return "".join(out)

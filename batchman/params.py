@@ -1,0 +1,296 @@
+"""batchman.yaml -> validated parameters.
+
+Every parameter is declared once, in ``SCHEMA``, with its section, type, default and
+help text. ``batchman init`` writes the commented file from it, the TUI's parameter
+dialog groups by its sections (the 2002 tool's tabs), and validation names the key,
+the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+CONFIG_NAME = "batchman.yaml"
+
+
+class ParamError(Exception):
+    """One or more parameters are wrong. ``problems`` lists one message per key."""
+
+    def __init__(self, problems: list[str], path: str = ""):
+        self.problems = problems
+        self.path = path
+        where = f" in {path}" if path else ""
+        super().__init__(f"{len(problems)} problem(s){where}:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Param:
+    section: str
+    name: str
+    kind: str                 # int, float, bool, str, path, choice, list, optional int/str
+    default: Any
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    optional: bool = False    # None allowed
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+SECTIONS = {
+    "daemon": "How the daemon works and where it keeps its files",
+    "staging": "Getting the raw data segments from tape to disk",
+    "batch": "The batch system and the job it runs",
+    "policies": "What to do when things go wrong",
+}
+
+P = Param
+SCHEMA: list[Param] = [
+    P("daemon", "experiment", "str", "", "Experiment label, shown on the page and given to jobs (empty: the directory's name)."),
+    P("daemon", "delay", "float", 60.0, "Seconds between daemon iterations. Too short loads the systems; too long lets short jobs finish unseen (harmless: their marker files tell).", minimum=0.1),
+    P("daemon", "temp_dir", "path", ".batchman", "Directory for job scripts, attempt directories (markers, report spool) and the local backends' state."),
+    P("daemon", "status_file", "path", "status.json", "The status file (the truth). Put it on a filesystem with working POSIX locks (local disk, NFSv4, Lustre with flock)."),
+    P("daemon", "html_file", "path", "status.html", "The status page written with every change of the status file (empty: none). Put it somewhere a web server publishes to watch from anywhere."),
+    P("daemon", "log_dir", "path", "logs", "Where each job's stdout/stderr go (<log_dir>/<run>.<job>.<attempt>.out/.err); old logs of a run are kept per attempt."),
+    P("daemon", "lock_timeout", "float", 30.0, "Seconds to wait for the status file's lock before giving up and saying who holds it.", minimum=0.0),
+    P("daemon", "stale_after", "float", 0.0, "Seconds without a heartbeat after which a daemon is taken for dead (0: three delays, at least 120 s).", minimum=0.0),
+    P("daemon", "submit_grace", "float", 300.0, "Seconds a submitted job may stay invisible in the batch queue (and without marker files) before it is declared vanished.", minimum=0.0),
+
+    P("staging", "backend", "choice", "local", "How segments get from tape to disk: local (copy from a directory or use files in place), jcache (JLab), command (site command templates).", choices=("local", "jcache", "command")),
+    P("staging", "limit", "int", 100, "Most segments staged or being staged at once, counting those of queued and running jobs (fair play on the cache disk). A run with more segments than this still goes when nothing else holds the cache.", minimum=1),
+    P("staging", "stub_dir", "path", "raw", "Where the stub files (tape copies) of the segments are: the place staging copies from."),
+    P("staging", "cache_dir", "path", "cache", "Where staged segments appear: the place staging copies to. Same as stub_dir: files are used in place."),
+    P("staging", "prefix", "str", "run_", "Prefix of the raw data file names: <prefix><run><suffix>.<segment>."),
+    P("staging", "suffix", "str", ".dat", "Suffix of the raw data file names (before the segment number)."),
+    P("staging", "pattern", "str", "{prefix}{run}{suffix}.{segment}", "File name pattern of one segment, relative to stub_dir; placeholders {prefix} {suffix} {run} (format specs allowed, e.g. {run:05d}) and {segment}."),
+    P("staging", "verify_queue", "bool", True, "Check that every requested segment is on disk or in the staging queue; one that is in neither after awol_grace is AWOL and fails its run."),
+    P("staging", "awol_grace", "float", 300.0, "Seconds after a request before a segment missing from disk and queue counts as AWOL.", minimum=0.0),
+    P("staging", "max_staging_time", "float", 86400.0, "Seconds of staging after which a run is flagged with a warning (when the queue is not verified).", minimum=0.0),
+    P("staging", "local_delay", "float", 0.0, "local backend: seconds to copy one segment (to make staging visible in demos and tests).", minimum=0.0),
+
+    P("batch", "backend", "choice", "local", "Batch system: local (processes on this machine), slurm, gridengine, lsf.", choices=("local", "slurm", "gridengine", "lsf")),
+    P("batch", "command", "str", "./analyze", "Command run on the batch node for each run: a path, optionally with leading words (e.g. 'python3 analyze.py')."),
+    P("batch", "args", "str", "{run}", "Arguments given to the command. Placeholders: {run} {experiment} {files} {batch_home} {job} {attempt}."),
+    P("batch", "batch_home", "path", ".", "Directory the job starts in and copies its results back to."),
+    P("batch", "runtime_setup_dir", "path", "Runtime", "Runtime setup directory the job copies to its local disk (given to the job as BATCHMAN_RUNTIME_DIR)."),
+    P("batch", "stats_dir", "path", "stats", "Where each job writes its stats file (BATCHMAN_STATS_FILE), which says how many segments it analysed; fewer than staged means incomplete."),
+    P("batch", "max_jobs", "int", 200, "Most of our jobs in the batch system at once (submitted, queued or running).", minimum=1),
+    P("batch", "local_slots", "int", 0, "local backend: jobs run at once; the rest wait queued (0: one per CPU).", minimum=0),
+    P("batch", "queue", "str", "", "Partition (SLURM) / queue (Grid Engine, LSF); empty: the site default.", optional=True),
+    P("batch", "account", "str", "", "Account (SLURM) / project (Grid Engine, LSF); empty: none.", optional=True),
+    P("batch", "time_limit", "int", 0, "Wall time limit per job in seconds (0: the site default).", minimum=0),
+    P("batch", "memory_mb", "int", 0, "Memory per job in MB (0: the site default).", minimum=0),
+    P("batch", "cpus", "int", 1, "CPUs per job.", minimum=1),
+    P("batch", "qos", "str", "", "SLURM QOS (empty: none).", optional=True),
+    P("batch", "reservation", "str", "", "SLURM reservation (empty: none).", optional=True),
+    P("batch", "extra_args", "list", [], "Extra arguments given to the submit command as they are (a YAML list of strings)."),
+    P("batch", "command_timeout", "float", 60.0, "Seconds before a batch command (sbatch, squeue, ...) counts as hung.", minimum=1.0),
+    P("batch", "slurm_accounting", "choice", "auto", "SLURM: finished jobs from slurmdbd (plain sacct), from the job completion log (sacct -c), or detect.", choices=("auto", "slurmdbd", "jobcomp")),
+
+    P("policies", "release_failed_files", "bool", False, "Release the staged segments of failed runs too (frees the cache; a restart must stage them again)."),
+    P("policies", "auto_restart_failed", "bool", False, "Restart failed and incomplete runs automatically, up to max_auto_restarts times each."),
+    P("policies", "max_auto_restarts", "int", 2, "Automatic restarts per run before it is left failed for a person.", minimum=0),
+    P("policies", "require_stats", "bool", False, "Treat a job that exits 0 without a stats file as incomplete."),
+]
+BY_KEY = {p.key: p for p in SCHEMA}
+
+
+@dataclass
+class Params:
+    """Validated parameters with paths resolved against the experiment directory."""
+    root: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def path(self, key: str) -> str:
+        v = self.values[key]
+        return v if not v or os.path.isabs(v) else os.path.normpath(os.path.join(self.root, v))
+
+    @property
+    def experiment(self) -> str:
+        return self.values["daemon.experiment"] or os.path.basename(os.path.abspath(self.root))
+
+    @property
+    def status_path(self) -> str:
+        return self.path("daemon.status_file")
+
+    @property
+    def stale_after(self) -> float:
+        return self.values["daemon.stale_after"] or max(3 * self.values["daemon.delay"], 120.0)
+
+    def command_argv(self) -> list[str]:
+        return shlex.split(self.values["batch.command"])
+
+
+def defaults() -> dict[str, Any]:
+    return {p.key: (list(p.default) if isinstance(p.default, list) else p.default) for p in SCHEMA}
+
+
+def _check(p: Param, value: Any) -> tuple[Any, str | None]:
+    """Convert and check one value; return (value, problem or None)."""
+    if value is None:
+        if p.optional or p.kind in ("str", "path"):
+            return ("" if p.kind in ("str", "path") else None), None
+        return None, f"{p.key}: a value is required ({_allowed(p)})"
+    kind = p.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        return None, f"{p.key}: {value!r} is not true or false"
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and isinstance(value, float) and not value.is_integer()):
+            return None, f"{p.key}: {value!r} is not {'a whole number' if kind == 'int' else 'a number'} ({_allowed(p)})"
+        value = int(value) if kind == "int" else float(value)
+        if p.minimum is not None and value < p.minimum:
+            return None, f"{p.key}: {value!r} is too small ({_allowed(p)})"
+        return value, None
+    if kind == "choice":
+        if value not in p.choices:
+            return None, f"{p.key}: {value!r} is not one of {', '.join(p.choices)}"
+        return value, None
+    if kind in ("str", "path"):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            return None, f"{p.key}: {value!r} is not text"
+        return str(value), None
+    if kind == "list":
+        if isinstance(value, str):
+            return shlex.split(value), None
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+            return None, f"{p.key}: {value!r} is not a list of strings"
+        return [str(v) for v in value], None
+    raise AssertionError(kind)
+
+
+def _allowed(p: Param) -> str:
+    if p.kind == "choice":
+        return "one of " + ", ".join(p.choices)
+    what = {"int": "a whole number", "float": "a number", "bool": "true or false",
+            "str": "text", "path": "a path", "list": "a list of strings"}[p.kind]
+    if p.minimum is not None:
+        what += f" >= {p.minimum:g}"
+    return what
+
+
+def validate(raw: Any, root: str, path: str = "") -> Params:
+    """Check a parsed YAML document; raise ParamError naming every bad key."""
+    problems: list[str] = []
+    values = defaults()
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamError([f"the file must be a mapping of sections ({', '.join(SECTIONS)}), not {type(raw).__name__}"], path)
+    for section, body in raw.items():
+        if section not in SECTIONS:
+            hint = difflib.get_close_matches(str(section), list(SECTIONS), n=1)
+            problems.append(f"unknown section {section!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; sections are {', '.join(SECTIONS)}"))
+            continue
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{section}: must be a mapping of parameters, not {body!r}")
+            continue
+        for name, value in body.items():
+            key = f"{section}.{name}"
+            p = BY_KEY.get(key)
+            if p is None:
+                names = [q.key for q in SCHEMA]
+                hint = difflib.get_close_matches(key, names, n=1, cutoff=0.7)
+                problems.append(f"unknown parameter {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; `batchman init --print` lists them all"))
+                continue
+            v, problem = _check(p, value)
+            if problem:
+                problems.append(problem)
+            else:
+                values[key] = v
+    problems += _cross_checks(values)
+    if problems:
+        raise ParamError(problems, path)
+    return Params(root=os.path.abspath(root), values=values)
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    from .segments import check_pattern   # local import: segments imports nothing of ours at top
+    problems = []
+    err = check_pattern(values["staging.pattern"])
+    if err:
+        problems.append(f"staging.pattern: {err}")
+    try:
+        from .jobscript import check_args
+        err = check_args(values["batch.args"])
+        if err:
+            problems.append(f"batch.args: {err}")
+    except ImportError:  # pragma: no cover
+        pass
+    if not values["batch.command"].strip():
+        problems.append("batch.command: empty; name the program each job runs")
+    else:
+        try:
+            shlex.split(values["batch.command"])
+        except ValueError as e:
+            problems.append(f"batch.command: {e}")
+    return problems
+
+
+def find_root(start: str | None = None) -> str | None:
+    """The experiment directory: ``start`` or its nearest parent holding batchman.yaml."""
+    d = os.path.abspath(start or os.getcwd())
+    while True:
+        if os.path.isfile(os.path.join(d, CONFIG_NAME)):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def load(root: str) -> Params:
+    path = os.path.join(root, CONFIG_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ParamError([f"no {CONFIG_NAME} here; `batchman init` writes one"], path) from None
+    except yaml.YAMLError as e:
+        raise ParamError([f"not valid YAML: {e}"], path) from None
+    return validate(raw, root, path)
+
+
+def render_yaml(values: dict[str, Any] | None = None) -> str:
+    """The commented batchman.yaml: every parameter, its value, what it does."""
+    values = values or defaults()
+    out = ["# batchman.yaml: the parameters of this batch analysis.",
+           "# Every parameter is listed with its default and what it does; `batchman check` validates the file.",
+           "# Relative paths are relative to the directory holding this file.", ""]
+    for section, title in SECTIONS.items():
+        out.append(f"{section}:   # {title}")
+        for p in SCHEMA:
+            if p.section != section:
+                continue
+            for line in _wrap(p.help + (f" ({_allowed(p)})" if p.kind in ("choice",) else "")):
+                out.append(f"  # {line}")
+            dumped = yaml.safe_dump({p.name: values[p.key]}, default_flow_style=True, width=1000).strip()
+            out.append(f"  {dumped[1:-1]}" if dumped.startswith("{") else f"  {dumped}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width) or [""]
+
+
+def to_raw(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    raw: dict[str, dict[str, Any]] = {}
+    for p in SCHEMA:
+        raw.setdefault(p.section, {})[p.name] = values[p.key]
+    return raw
