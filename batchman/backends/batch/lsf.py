@@ -239,32 +239,28 @@ def parse_bjobs_json(text: str) -> list[JobInfo]:
     return out
 
 
-_DEFAULT_HEADER = ("JOBID", "USER", "STAT", "QUEUE", "FROM_HOST", "EXEC_HOST", "JOB_NAME", "SUBMIT_TIME")
-
-
 def parse_bjobs_plain(text: str, fields: tuple[str, ...] = FIELDS, delimiter: str = DELIMITER) -> list[JobInfo]:
     """Plain bjobs output -> JobInfo.
 
     Two forms: ``-noheader -o "<fields> delimiter='^'"`` (values in ``fields`` order, ``-`` for
     empty), and the default column output with its header line (JOBID USER STAT QUEUE
-    FROM_HOST EXEC_HOST JOB_NAME SUBMIT_TIME), cut at the header's column positions.
+    FROM_HOST EXEC_HOST JOB_NAME SUBMIT_TIME; EXEC_HOST blank while pending).
     Messages such as "No unfinished job found" yield no jobs.
     """
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         return []
     if lines[0].split()[:2] == ["JOBID", "USER"]:
-        header = lines[0]
-        starts = [header.index(h) for h in _DEFAULT_HEADER if h in header]
-        names = [h for h in _DEFAULT_HEADER if h in header]
         out = []
         for ln in lines[1:]:
-            if not re.match(r"\s*\d", ln):
+            tok = ln.split()
+            if len(tok) < 9 or not re.fullmatch(r"\d+(\[\d+\])?", tok[0]):
                 continue
-            cols = {}
-            for k, (name, s) in enumerate(zip(names, starts)):
-                e = starts[k + 1] if k + 1 < len(starts) else None
-                cols[name.lower()] = ln[s:e].strip() if name != "SUBMIT_TIME" else ln[s:].strip()
+            rest = tok[:-3]           # SUBMIT_TIME is "Mon DD HH:MM"
+            if len(rest) == 6:        # a pending job has no EXEC_HOST
+                rest = rest[:5] + [""] + rest[5:]
+            cols = dict(zip(("jobid", "user", "stat", "queue", "from_host", "exec_host"), rest))
+            cols["job_name"] = " ".join(rest[6:])
             out.append(_info(cols))
         return out
     out = []
