@@ -14,18 +14,19 @@ import time
 import click
 from tabulate import tabulate
 
+from . import actions as A
 from . import export, report as R
 from . import params as P
 from . import runspec
 from . import states as S
 from .backends.base import BackendError
 from .experiment import Experiment, open_experiment
-from .model import Task, task_key
+from .model import Task
 from .report import ReportError
 from .runspec import RunSpecError
 from .store import StoreError
 
-DEFAULT_JOB = "analysis"
+DEFAULT_JOB = A.DEFAULT_JOB
 
 
 class BatchmanGroup(click.Group):
@@ -198,26 +199,8 @@ def add(ctx, runs, file, jobs, priority):
         if not JOB_NAME_RE.match(j):
             raise click.BadParameter(f"{j!r}: a job name is a letter then letters, digits, _ or -", param_hint="--job")
     e = exp(ctx)
-    now = time.time()
-    added, skipped = [], []
-    with e.store.transaction("batchman add") as st:
-        if not st.experiment:
-            st.experiment = e.params.experiment
-            st.created = st.created or now
-        existing = {t.key: t for t in st.tasks}
-        for r in wanted:
-            for j in jobs:
-                k = task_key(r, j)
-                if k in existing:
-                    skipped.append(f"{r} ({existing[k].state})")
-                    continue
-                t = Task(run=r, job=j, since=now, added_at=now, reason="added", priority=priority)
-                st.tasks.append(t)
-                existing[k] = t
-                e.store.record(k, "", S.NEW, "added", "batchman add", now)
-                added.append(r)
-        if not added:
-            e.store.abort()
+    res = A.add_runs(e.store, wanted, jobs, priority, e.params.experiment)
+    added, skipped = res.added, res.skipped
     click.echo(f"added {len(added)} task(s)" + (f": {runspec.compress(added)}" if added else ""))
     if skipped:
         click.echo(f"skipped {len(skipped)} already in the list: " + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
@@ -360,13 +343,7 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, allowed_
         if not sys.stdin.isatty():
             raise click.ClickException(f"this would {what} {len(chosen)} tasks; add --yes to confirm")
         click.confirm(f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?", abort=True)
-    keys = {t.key for t in chosen}
-    n = 0
-    with e.store.transaction(f"batchman {what}") as stw:
-        for t in stw.tasks:
-            if t.key in keys and (allowed_states is None or t.state in allowed_states):
-                t.request = what
-                n += 1
+    n = A.queue_request(e.store, {t.key for t in chosen}, what)
     click.echo(f"{what} queued for {n} task(s); the daemon carries it out at its next iteration")
     if not _daemon_alive(e):
         click.echo("no live daemon is recorded: `batchman-daemon oneshot` does it now, `batchman-daemon &` keeps at it")
@@ -418,14 +395,7 @@ def priority(ctx, runs, priority):
     """Set the priority of runs (higher is staged and submitted first): batchman priority 1005 10."""
     e = exp(ctx)
     wanted = set(runspec.parse_many(list(runs)))
-    n = 0
-    with e.store.transaction("batchman priority") as st:
-        for t in st.tasks:
-            if t.run in wanted:
-                t.priority = priority
-                n += 1
-        if not n:
-            e.store.abort()
+    n = A.set_priority(e.store, {t.key for t in e.store.read().tasks if t.run in wanted}, priority)
     if not n:
         raise click.ClickException("no task matches those runs")
     click.echo(f"priority {priority} set on {n} task(s)")

@@ -19,7 +19,7 @@ from typing import Callable
 from . import decide as D
 from . import jobscript, report
 from . import states as S
-from .backends.base import ABSENT, BackendUnavailable, JobInfo, JobSpec, Rejected, StagingView
+from .backends.base import BackendUnavailable, JobSpec, Rejected, StagingView
 from .model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name
 from .params import Params
 from .segments import find_segments, index_segments

@@ -205,7 +205,7 @@ def validate(raw: Any, root: str, path: str = "") -> Params:
             if p is None:
                 names = [q.key for q in SCHEMA]
                 hint = difflib.get_close_matches(key, names, n=1, cutoff=0.7)
-                problems.append(f"unknown parameter {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; `batchman init --print` lists them all"))
+                problems.append(f"unknown parameter {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "; `batchman init --print` lists them all"))
                 continue
             v, problem = _check(p, value)
             if problem:

@@ -1,0 +1,329 @@
+"""The status file: the only code that takes the lock and writes it.
+
+``with store.transaction(who) as status:`` takes the lock, reads the file (or reuses the
+copy this process wrote last, when the file has not changed since), yields it, and if
+the body changed its mind about nothing (``store.abort()``) writes it back atomically:
+temp file beside it, fsync, the current file hard-linked to ``<file>.bak``, rename, fsync
+of the directory. The HTML page is rendered and written in the same transaction and the
+transitions recorded go to an append-only journal (``<file>.journal``) first, each line
+tagged with the generation it belongs to.
+
+The lock is ``filelock.FileLock``: a kernel ``flock`` that dies with its holder, so a
+crash never leaves a stale lock. Beside it, ``<file>.lock.who`` says who holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import filelock
+import msgspec
+
+from . import model
+from .model import Status
+
+
+class StoreError(Exception):
+    """A problem with the status file a person must act on; the message says what to do."""
+
+
+class LockTimeout(StoreError):
+    pass
+
+
+class CorruptStatus(StoreError):
+    pass
+
+
+class ShrinkRefused(StoreError):
+    pass
+
+
+@dataclass
+class Transition:
+    """One change of a task's state, for the journal."""
+    task: str
+    old: str
+    new: str
+    why: str
+    at: float
+    by: str
+
+
+@dataclass
+class _Snapshot:
+    sig: tuple
+    status: Status
+
+
+def whoami(command: str = "") -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "command": command or os.path.basename(sys.argv[0]) or "python", "since": time.time()}
+
+
+class Store:
+    def __init__(self, path: str, lock_timeout: float = 30.0,
+                 html: Callable[[Status], str] | None = None, html_path: str = ""):
+        self.path = os.path.abspath(path)
+        self.backup = self.path + ".bak"
+        self.journal_path = self.path + ".journal"
+        self.lock_path = self.path + ".lock"
+        self.who_path = self.lock_path + ".who"
+        self.lock_timeout = lock_timeout
+        self.render_html = html
+        self.html_path = html_path
+        self._lock = filelock.FileLock(self.lock_path, timeout=lock_timeout)
+        self._snap: _Snapshot | None = None
+        self._pending: list[Transition] = []
+        self._abort = False
+        self.last_lock_seconds = 0.0      # how long the last transaction held the lock
+        self.max_lock_seconds = 0.0
+        self.hooks_before_write: list[Callable[[Status, Status | None], None]] = []
+
+    # ---- reading -------------------------------------------------------------------
+    def _sig(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def read(self) -> Status:
+        """The current status, without the lock (the file is replaced atomically)."""
+        sig = self._sig()
+        if sig is None:
+            if os.path.exists(self.backup):
+                raise CorruptStatus(
+                    f"the status file {self.path} is missing but its backup {self.backup} exists; "
+                    f"if the backup is right, restore it: cp {self.backup} {self.path}")
+            return Status(store_id=new_store_id(), created=time.time())
+        if self._snap is not None and self._snap.sig == sig:
+            return self._snap.status
+        status = self._load(self.path)
+        self._snap = _Snapshot(sig, status)
+        return status
+
+    def _load(self, path: str) -> Status:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise CorruptStatus(f"cannot read the status file {path}: {e.strerror}") from None
+        gc_was = gc.isenabled()
+        gc.disable()  # millions of small objects: the collector would double the parse time
+        try:
+            return model.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            hint = (f"the previous good copy is {self.backup}; inspect it and, if right, restore it with "
+                    f"cp {self.backup} {path}") if os.path.exists(self.backup) else "there is no backup copy"
+            raise CorruptStatus(f"the status file {path} is unreadable ({e}); it was left as it is. {hint}") from None
+        finally:
+            if gc_was:
+                gc.enable()
+
+    def generation(self) -> int:
+        """The generation of the file on disk (cheap when unchanged since last read)."""
+        return self.read().generation
+
+    # ---- the lock ------------------------------------------------------------------
+    def holder(self) -> str:
+        """Who holds the lock, as the holder wrote it (may be stale if nobody holds it)."""
+        try:
+            with open(self.who_path, encoding="utf-8") as f:
+                who = json.load(f)
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who["since"]))
+            return f"{who['command']} (pid {who['pid']} on {who['host']}, since {since})"
+        except (OSError, ValueError, KeyError):
+            return "an unknown process"
+
+    def is_locked(self) -> bool:
+        """True if some other process holds the lock right now (does not wait)."""
+        probe = filelock.FileLock(self.lock_path, timeout=0)
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        probe.release()
+        return False
+
+    @contextlib.contextmanager
+    def locked(self, command: str = "", timeout: float | None = None) -> Iterator[None]:
+        t = self.lock_timeout if timeout is None else timeout
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        try:
+            self._lock.acquire(timeout=t)
+        except filelock.Timeout:
+            raise LockTimeout(
+                f"the status file {self.path} is locked by {self.holder()}; waited {t:g} s. "
+                f"Nothing was changed; try again (a daemon holds it only for a moment)") from None
+        t0 = time.monotonic()
+        try:
+            _write_small(self.who_path, json.dumps(whoami(command)))
+            yield
+        finally:
+            self._lock.release()
+            self.last_lock_seconds = time.monotonic() - t0
+            self.max_lock_seconds = max(self.max_lock_seconds, self.last_lock_seconds)
+
+    # ---- writing -------------------------------------------------------------------
+    def record(self, task: str, old: str, new: str, why: str, by: str, at: float | None = None) -> None:
+        """Note a transition made in the current transaction (written to the journal)."""
+        self._pending.append(Transition(task, old, new, why, time.time() if at is None else at, by))
+
+    def abort(self) -> None:
+        """Leave the file as it is at the end of the current transaction."""
+        self._abort = True
+
+    @contextlib.contextmanager
+    def transaction(self, command: str = "", timeout: float | None = None,
+                    allow_shrink: bool = False) -> Iterator[Status]:
+        """Lock, read, yield the status to change, write it back (unless aborted), unlock.
+
+        An exception inside the body leaves the file untouched.
+        """
+        with self.locked(command, timeout):
+            status = self.read()
+            before = len(status.tasks) if self.exists() else 0
+            # Work on a private copy so an exception in the body leaves our cache clean.
+            work = msgspec.structs.replace(status, tasks=status.tasks)
+            self._pending = []
+            self._abort = False
+            try:
+                yield work
+            except BaseException:
+                self._snap = None   # tasks may have been mutated in place: re-read next time
+                raise
+            if self._abort:
+                self._snap = None
+                return
+            for hook in self.hooks_before_write:
+                hook(work, status if before else None)
+            if not allow_shrink and before >= 20 and len(work.tasks) < before * 0.9:
+                self._snap = None
+                raise ShrinkRefused(
+                    f"refused to write {self.path}: it would go from {before} to {len(work.tasks)} tasks "
+                    f"without an explicit purge; nothing was changed")
+            self.write(work)
+
+    def write(self, status: Status) -> None:
+        """Write under the lock (callers use transaction())."""
+        status.generation += 1
+        if not status.store_id:
+            status.store_id = new_store_id()
+        if self._pending:
+            lines = "".join(
+                json.dumps({"g": status.generation, "t": round(t.at, 3), "task": t.task, "from": t.old,
+                            "to": t.new, "why": t.why, "by": t.by}) + "\n" for t in self._pending)
+            with open(self.journal_path, "a", encoding="utf-8") as f:
+                f.write(lines)
+                f.flush()
+                os.fsync(f.fileno())
+            self._pending = []
+        data = model.encode(status)
+        _atomic_write(self.path, data, backup=self.backup)
+        self._snap = _Snapshot(self._sig(), status)
+        if self.render_html and self.html_path:
+            _atomic_write(self.html_path, self.render_html(status).encode("utf-8"))
+
+    # ---- the journal ---------------------------------------------------------------
+    def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
+        """Journal entries (optionally of some tasks), skipping any of a write that never landed."""
+        out = []
+        try:
+            f = open(self.journal_path, encoding="utf-8")
+        except FileNotFoundError:
+            return out
+        with f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue    # a torn last line after a crash
+                if keys is not None and e.get("task") not in keys:
+                    continue
+                if upto is not None and e.get("g", 0) > upto:
+                    continue
+                out.append(e)
+        return out
+
+
+def new_store_id() -> str:
+    return secrets.token_hex(3)
+
+
+def _write_small(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # EINVAL on some network filesystems
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str, data: bytes, backup: str | None = None) -> None:
+    """Temp file beside ``path``, fsync, keep the old file as ``backup``, rename, fsync dir."""
+    d = os.path.dirname(path) or "."
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if backup and os.path.exists(path):
+            blink = backup + ".tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(blink)
+            os.link(path, blink)
+            os.replace(blink, backup)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path)
+
+
+def check_locking(path: str) -> str | None:
+    """None if POSIX locks on ``path``'s filesystem really exclude another process.
+
+    Takes the lock here, then asks a child process to take it without waiting: if the
+    child gets it, locking silently does nothing on this filesystem (some NFS mounts).
+    """
+    import subprocess
+    lock = filelock.FileLock(path + ".lock", timeout=5)
+    with lock:
+        code = ("import filelock,sys\n"
+                f"l=filelock.FileLock({path + '.lock'!r}, timeout=0)\n"
+                "try:\n l.acquire(timeout=0)\nexcept filelock.Timeout:\n sys.exit(0)\nsys.exit(3)\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    if r.returncode == 3:
+        return (f"file locks do not work on the filesystem of {path}: another process could take the lock "
+                f"while this one held it. Put the status file on local disk, NFSv4 or Lustre mounted with flock")
+    if r.returncode != 0:
+        return f"could not check file locking on {path}: {r.stderr.decode(errors='replace').strip()}"
+    return None
