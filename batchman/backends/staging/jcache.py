@@ -36,6 +36,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import stat as _stat
 from dataclasses import dataclass, field
 
 from batchman.backends.base import BackendUnavailable, Rejected, Runner, StagingView
@@ -207,7 +208,7 @@ class JcacheStaging:
                  release_cmd=DEFAULT_RELEASE_CMD, cancel_cmd=DEFAULT_CANCEL_CMD,
                  status_cmd=DEFAULT_STATUS_CMD, max_files: int = 100,
                  max_argv_chars: int = 100_000, max_status_calls: int = 5,
-                 check_size: bool = True, timeout: float | None = None):
+                 check_size: bool = True, check_stubs: bool = True, timeout: float | None = None):
         self.runner = runner
         self.user = user or os.environ.get("USER") or os.environ.get("LOGNAME") or getpass.getuser()
         self.mss_root = os.path.normpath(mss_root)
@@ -216,6 +217,7 @@ class JcacheStaging:
         self.release_cmd, self.cancel_cmd, self.status_cmd = release_cmd, cancel_cmd, status_cmd
         self.max_files, self.max_argv_chars = max_files, max_argv_chars
         self.max_status_calls, self.check_size, self.timeout = max_status_calls, check_size, timeout
+        self.check_stubs = check_stubs       # False where the daemon's host does not mount /mss
         self._stub_cache: dict[str, dict | None] = {}
         self._request_of: dict[str, str] = {}     # stub -> request id seen in get output
 
@@ -251,7 +253,7 @@ class JcacheStaging:
             st = os.stat(self.cache_path(stub))
         except OSError:
             return False
-        if not os.path.isfile(self.cache_path(stub)):
+        if not _stat.S_ISREG(st.st_mode):
             return False
         if self.check_size:
             info = self.stub_info(stub)
@@ -265,7 +267,7 @@ class JcacheStaging:
     # StagingBackend -----------------------------------------------------------------------------
     def request(self, files: list[str]) -> None:
         files = list(dict.fromkeys(files))
-        missing = [f for f in files if not os.path.isfile(f)]
+        missing = [f for f in files if self.check_stubs and not os.path.isfile(f)]
         if missing:
             err = Rejected("no such stub file: " + ", ".join(missing[:10])
                            + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""))
