@@ -133,11 +133,14 @@ if alive "$qmaster_pid" sge_qmaster; then
 else
     # Global configuration written into the spool *before* qmaster starts: the accounting flush
     # period is fixed at start-up (a later qconf change keeps the first 15 s period), and
-    # min_uid/min_gid 0 lets root (CI) submit.
+    # min_uid/min_gid 0 lets root (CI) submit. bash is no login shell for jobs: `qsub -S /bin/bash`
+    # would read the submitter's profile (here: pyenv init and rehash, whose lock file a job
+    # killed mid-rehash leaves behind, and every later job waits 60 s on it).
     conf_dir=$(mktemp -d)
     sed -e 's/flush_time=[0-9:]*/flush_time=00:00:01/' \
         -e 's/^min_uid .*/min_uid                      0/' \
         -e 's/^min_gid .*/min_gid                      0/' \
+        -e 's/^login_shells .*/login_shells                 sh,ksh,csh,tcsh/' \
         /usr/share/gridengine/default-configuration > "$conf_dir/global"
     grep -q 'flush_time=00:00:01' "$conf_dir/global" || die "no flush_time in default-configuration"
     chmod 755 "$conf_dir"; chmod 644 "$conf_dir/global"
