@@ -413,10 +413,9 @@ def is_outage(message: str) -> bool:
 
 def _rejection_message(stderr: str, stdout: str) -> str:
     """``Unable to run job: unknown resource "x"\\nExiting.`` -> ``unknown resource "x"``."""
-    lines = [ln.strip() for ln in (stderr or stdout).splitlines()
+    lines = [re.sub(r"^Unable to run job:\s*", "", ln.strip()) for ln in (stderr or stdout).splitlines()
              if ln.strip() and ln.strip() != "Exiting."]
-    text = "; ".join(lines) or "qsub refused the job"
-    return re.sub(r"^Unable to run job:\s*", "", text)
+    return "; ".join(lines) or "qsub refused the job"
 
 
 # ---------------------------------------------------------------------------------------------
