@@ -78,3 +78,7 @@ def main(mode, directory, forever, delay, no_new_starts, debug):
         raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -20,8 +20,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from ..base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, Rejected
+
+# Seconds a submitted job may take to write its pid file before it counts as never started.
+STARTING_GRACE = 30.0
 
 
 def pid_alive(pid: int, needle: str = "") -> bool:
@@ -75,6 +79,10 @@ class LocalBatch:
                 os.unlink(os.path.join(d, f))
             except FileNotFoundError:
                 pass
+        # Written before the runner starts: a lookup by name in the instant between the
+        # start and the runner's own pid file sees the job as starting, not as absent.
+        with open(os.path.join(d, "local.submitted"), "w", encoding="utf-8") as f:
+            f.write(f"{time.time():.3f}\n")
         argv = [sys.executable, "-m", "batchman.backends.batch.local_runner",
                 "--dir", d, "--slots", str(self.slots), "--slot-dir", self.slot_dir,
                 "--time-limit", str(spec.time_limit or 0), "--stdout", spec.stdout, "--stderr", spec.stderr,
@@ -105,6 +113,13 @@ class LocalBatch:
             return JobInfo(name, pid_text or "", FINISHED, native_state="EXITED", exit_code=code,
                            failure=failure, reason=reason)
         if not pid_text or not pid_text.isdigit():
+            sub = _read(os.path.join(d, "local.submitted"))
+            try:
+                starting = sub is not None and time.time() - float(sub) < STARTING_GRACE
+            except ValueError:
+                starting = False
+            if starting:
+                return JobInfo(name, job_id, QUEUED, native_state="starting", reason="starting")
             return JobInfo(name, job_id, ABSENT)
         if pid_alive(int(pid_text), name):
             st = _read(os.path.join(d, "local.state")) or "queued"

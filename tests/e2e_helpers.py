@@ -1,0 +1,80 @@
+"""Experiments on disk with the local backends, for end-to-end tests."""
+
+import os
+import subprocess
+import sys
+import time
+
+from batchman.experiment import open_experiment
+from batchman import actions
+
+from conftest import write_config
+
+ANALYSIS = r"""#!/bin/bash
+# test analysis: logs its start, sleeps, counts its files, may fail on purpose
+echo "$BATCHMAN_TASK $BATCHMAN_ATTEMPT $$ start $(date +%s.%N)" >> "$TEST_LOG"
+for r in $FAIL_RUNS; do [ "$1" = "$r" ] && { echo "failing on purpose" >&2; exit 3; }; done
+sleep "${SLEEP:-0.3}"
+n=0; for f in $BATCHMAN_FILES; do [ -f "$f" ] && n=$((n+1)); done
+echo "segments_analysed = $n" > "$BATCHMAN_STATS_FILE"
+echo "$BATCHMAN_TASK $BATCHMAN_ATTEMPT $$ end $(date +%s.%N)" >> "$TEST_LOG"
+"""
+
+
+def make_experiment(root, runs, segments=2, **overrides):
+    root = str(root)
+    os.makedirs(os.path.join(root, "raw"), exist_ok=True)
+    for r in runs:
+        for s in range(segments):
+            with open(os.path.join(root, "raw", f"run_{r}.dat.{s}"), "w") as f:
+                f.write("x\n")
+    with open(os.path.join(root, "analyze"), "w") as f:
+        f.write(ANALYSIS)
+    os.chmod(os.path.join(root, "analyze"), 0o755)
+    cfg = {"daemon.delay": 0.2, "daemon.submit_grace": 20.0}
+    cfg.update(overrides)
+    write_config(root, **cfg)
+    e = open_experiment(root)
+    actions.add_runs(e.store, list(runs))
+    return e
+
+
+def env_for(root, **extra):
+    env = dict(os.environ)
+    env["TEST_LOG"] = os.path.join(str(root), "jobs.log")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def daemon(root, *args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "batchman.daemon_cli", "-C", str(root), *args],
+                            env=env or env_for(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def daemon_run(root, *args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "batchman.daemon_cli", "-C", str(root), *args],
+                          env=env or env_for(root), capture_output=True, text=True, timeout=timeout)
+
+
+def job_starts(root):
+    """{(task, attempt): number of times the analysis started}."""
+    out = {}
+    try:
+        with open(os.path.join(str(root), "jobs.log")) as f:
+            for line in f:
+                task, attempt, pid, what, t = line.split()
+                if what == "start":
+                    out[(task, int(attempt))] = out.get((task, int(attempt)), 0) + 1
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def wait_for(pred, timeout=60, step=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")

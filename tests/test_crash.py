@@ -1,0 +1,60 @@
+"""Nothing lost, nothing twice: the daemon SIGKILLed at every step of an iteration, then restarted."""
+
+import random
+import signal
+import time
+
+import pytest
+
+from batchman import states as S
+from batchman.daemon import CRASH_POINTS
+from batchman.model import decode
+
+from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment
+
+pytestmark = pytest.mark.slow
+RUNS = [1, 2, 3, 4]
+
+
+def check_end_state(tmp_path, e):
+    st = decode((tmp_path / "status.json").read_bytes())     # the file parses
+    assert {t.run: t.state for t in st.tasks} == {r: S.COMPLETED for r in RUNS}
+    assert all(t.intent is None for t in st.tasks)
+    assert all(t.attempt == 1 for t in st.tasks)
+    # each run's analysis started exactly once: never submitted twice, none forgotten
+    assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in RUNS}
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_sigkill_at_each_step_then_restart(tmp_path, point):
+    e = make_experiment(tmp_path, RUNS, **{"batch.local_slots": 4})
+    crashed = 0
+    for _ in range(40):
+        r = daemon_run(tmp_path, "quietone", env=env_for(tmp_path, BATCHMAN_CRASH_AT=point, SLEEP=0.3))
+        if r.returncode == -signal.SIGKILL:
+            crashed += 1
+            if crashed >= 3:
+                break
+        st = e.store.read()
+        if all(t.state == S.COMPLETED for t in st.tasks):
+            break
+        time.sleep(0.1)
+    assert crashed >= 1, f"the daemon never reached {point}"
+    assert not e.store.is_locked()               # the kernel dropped the dead daemon's lock
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.3))
+    assert r.returncode == 0, r.stdout + r.stderr
+    check_end_state(tmp_path, e)
+
+
+def test_sigkill_at_random_moments(tmp_path):
+    e = make_experiment(tmp_path, RUNS, **{"batch.local_slots": 2, "staging.local_delay": 0.1, "daemon.delay": 0.1})
+    rng = random.Random(7)
+    for _ in range(12):
+        d = daemon(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.4))
+        time.sleep(rng.uniform(0.05, 0.6))
+        d.send_signal(signal.SIGKILL)
+        d.communicate()
+        decode((tmp_path / "status.json").read_bytes())   # parses after every kill
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.4))
+    assert r.returncode == 0
+    check_end_state(tmp_path, e)

@@ -1,0 +1,130 @@
+"""The daemon end to end with the local backends: real processes, real files."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from batchman import states as S
+from batchman.experiment import open_experiment
+
+from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def states(e):
+    return {t.run: t.state for t in e.store.read().tasks}
+
+
+def test_runs_complete_within_the_concurrency_limit_and_the_daemon_exits(tmp_path):
+    e = make_experiment(tmp_path, range(1, 9), segments=2, **{"batch.local_slots": 2, "staging.local_delay": 0.05})
+    r = daemon_run(tmp_path, "verbose", env=env_for(tmp_path, SLEEP=0.5))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "nothing left to track" in r.stdout
+    assert set(states(e).values()) == {S.COMPLETED}
+    # at most 2 analyses at once, from their own start/end stamps
+    events = []
+    for line in open(tmp_path / "jobs.log"):
+        task, att, pid, what, t = line.split()
+        events.append((float(t), 1 if what == "start" else -1))
+    running = peak = 0
+    for _, d in sorted(events):
+        running += d
+        peak = max(peak, running)
+    assert peak == 2
+    st = e.store.read()
+    assert st.daemons == []                                  # unregistered on exit
+    assert all(not os.path.exists(os.path.join(tmp_path, "cache", f"run_{r}.dat.0")) for r in range(1, 9))  # released
+    assert all(t.analysed == 2 and t.exit_code == 0 for t in st.tasks)
+
+
+def test_failing_job_is_failed_with_exit_code_and_its_files_kept(tmp_path):
+    e = make_experiment(tmp_path, [1, 2])
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, FAIL_RUNS="2"))
+    assert r.returncode == 0, r.stdout
+    t = {t.run: t for t in e.store.read().tasks}
+    assert t[1].state == S.COMPLETED and t[2].state == S.FAILED and t[2].exit_code == 3
+    assert os.path.exists(tmp_path / "cache" / "run_2.dat.0")     # release_failed_files is off
+
+
+def test_auto_restart_with_cap(tmp_path):
+    e = make_experiment(tmp_path, [5], **{"policies.auto_restart_failed": True, "policies.max_auto_restarts": 2})
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, FAIL_RUNS="5"))
+    assert r.returncode == 0
+    t = e.store.read().tasks[0]
+    assert t.state == S.FAILED and t.auto_restarts == 2 and t.attempt == 3 and len(t.past) == 2
+    assert job_starts(tmp_path) == {("5.analysis", 1): 1, ("5.analysis", 2): 1, ("5.analysis", 3): 1}
+
+
+def test_missing_job_command_puts_the_task_in_error_naming_it(tmp_path):
+    e = make_experiment(tmp_path, [1], **{"batch.command": "./no-such-analysis"})
+    r = daemon_run(tmp_path, "loop")
+    assert "does not exist" in r.stdout
+    t = e.store.read().tasks[0]
+    assert t.state == S.ERROR and "no-such-analysis" in t.error
+
+
+def test_job_keeps_running_across_a_daemon_restart_and_its_exit_is_collected(tmp_path):
+    e = make_experiment(tmp_path, [1])
+    env = env_for(tmp_path, SLEEP=3)
+    d = daemon(tmp_path, "loop", env=env)
+    wait_for(lambda: states(e)[1] == S.RUNNING, 30)
+    d.send_signal(signal.SIGKILL)
+    d.wait()
+    time.sleep(4)     # the job ends while no daemon runs
+    assert states(e)[1] == S.RUNNING
+    r = daemon_run(tmp_path, "loop", env=env)
+    assert r.returncode == 0
+    t = e.store.read().tasks[0]
+    assert t.state == S.COMPLETED and t.exit_code == 0
+    assert job_starts(tmp_path) == {("1.analysis", 1): 1}
+
+
+def test_sigterm_ends_the_daemon_cleanly(tmp_path):
+    e = make_experiment(tmp_path, [1, 2])
+    d = daemon(tmp_path, "loop", "--forever", env=env_for(tmp_path, SLEEP=0.2))
+    wait_for(lambda: set(states(e).values()) == {S.COMPLETED}, 60)
+    d.send_signal(signal.SIGTERM)
+    out, _ = d.communicate(timeout=30)
+    assert d.returncode == 0, out
+    assert not e.store.is_locked()
+    assert e.store.read().daemons == []
+
+
+def test_kill_and_restart_of_a_running_job(tmp_path):
+    e = make_experiment(tmp_path, [1])
+    env = env_for(tmp_path, SLEEP=30)
+    d = daemon(tmp_path, "loop", "--forever", env=env)
+    try:
+        wait_for(lambda: states(e)[1] == S.RUNNING, 30)
+        from batchman import actions
+        actions.queue_request(e.store, {"1.analysis"}, "kill")
+        wait_for(lambda: states(e)[1] == S.ABORTED, 30)
+        t = e.store.read().tasks[0]
+        assert t.killed_in == S.RUNNING
+        # the job's process is gone
+        pid = int(open(tmp_path / ".batchman" / "attempts" / t.job_name / "local.pid").read())
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", 15)
+        assert not os.path.exists(tmp_path / "cache" / "run_1.dat.0")   # released
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.communicate(timeout=30)
+
+
+def test_oneshot_prints_what_it_did_and_quietone_is_silent(tmp_path):
+    make_experiment(tmp_path, [1])
+    r = daemon_run(tmp_path, "oneshot")
+    assert "1 analysis: new -> unstaged" in r.stdout and "iteration done" in r.stdout
+    r = daemon_run(tmp_path, "quietone")
+    assert r.stdout == "" and r.returncode == 0
+
+
+def test_corrupt_status_file_stops_the_daemon_with_a_pointer_to_the_backup(tmp_path):
+    e = make_experiment(tmp_path, [1])
+    daemon_run(tmp_path, "quietone")
+    (tmp_path / "status.json").write_text("{not json")
+    r = daemon_run(tmp_path, "oneshot")
+    assert r.returncode == 1 and "status.json.bak" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "status.json").read_text() == "{not json"

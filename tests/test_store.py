@@ -1,0 +1,158 @@
+"""The status file: atomic writes, backup, journal, corrupt files, the lock and who holds it."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from batchman import model
+from batchman.model import Task
+from batchman.store import CorruptStatus, LockTimeout, ShrinkRefused, Store, check_locking
+
+
+def make(tmp_path, n=3):
+    s = Store(str(tmp_path / "status.json"), lock_timeout=1)
+    with s.transaction("test") as st:
+        for r in range(n):
+            st.tasks.append(Task(run=r))
+            s.record(f"{r}.analysis", "", "new", "added", "test")
+    return s
+
+
+def test_write_bumps_generation_keeps_backup_and_journals(tmp_path):
+    s = make(tmp_path)
+    assert s.read().generation == 1 and not os.path.exists(s.backup)
+    with s.transaction("t") as st:
+        st.tasks[0].state = "unstaged"
+        s.record("0.analysis", "new", "unstaged", "found", "t")
+    assert s.generation() == 2
+    bak = model.decode(open(s.backup, "rb").read())
+    assert bak.generation == 1 and bak.tasks[0].state == "new"
+    hist = s.history({"0.analysis"})
+    assert [h["to"] for h in hist] == ["new", "unstaged"] and hist[1]["why"] == "found"
+
+
+def test_exception_in_transaction_changes_nothing(tmp_path):
+    s = make(tmp_path)
+    before = open(s.path, "rb").read()
+    with pytest.raises(RuntimeError):
+        with s.transaction("t") as st:
+            st.tasks[0].state = "error"
+            raise RuntimeError("boom")
+    assert open(s.path, "rb").read() == before
+    assert s.read().tasks[0].state == "new"   # the cache was dropped too
+
+
+def test_abort_writes_nothing(tmp_path):
+    s = make(tmp_path)
+    with s.transaction("t") as st:
+        st.tasks.clear()
+        s.abort()
+    assert len(Store(s.path).read().tasks) == 3
+
+
+def test_corrupt_file_is_kept_and_the_error_points_to_the_backup(tmp_path):
+    s = make(tmp_path)
+    with s.transaction("t"):
+        pass
+    with open(s.path, "w") as f:
+        f.write('{"schema": 1, "tasks": [')   # half-written by something else
+    fresh = Store(s.path)
+    with pytest.raises(CorruptStatus) as e:
+        fresh.read()
+    assert s.backup in str(e.value) and "cp " in str(e.value)
+    with pytest.raises(CorruptStatus):
+        with fresh.transaction("t") as st:
+            st.tasks.append(Task(run=9))
+    assert open(s.path).read() == '{"schema": 1, "tasks": ['
+
+
+def test_missing_file_with_a_backup_is_an_error(tmp_path):
+    s = make(tmp_path)
+    with s.transaction("t"):
+        pass
+    os.unlink(s.path)
+    with pytest.raises(CorruptStatus) as e:
+        Store(s.path).read()
+    assert "missing" in str(e.value)
+
+
+def test_wrong_schema_is_refused(tmp_path):
+    p = tmp_path / "status.json"
+    p.write_text(json.dumps({"schema": 99, "tasks": []}))
+    with pytest.raises(CorruptStatus) as e:
+        Store(str(p)).read()
+    assert "schema version 99" in str(e.value)
+
+
+HOLDER = """
+import sys, time
+from batchman.store import Store
+s = Store(sys.argv[1])
+with s.locked("holder-test"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_lock_timeout_says_who_holds_it_and_changes_nothing(tmp_path):
+    s = make(tmp_path)
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, s.path, "5"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    try:
+        assert s.is_locked()
+        with pytest.raises(LockTimeout) as e:
+            with s.transaction("t", timeout=0.3) as st:
+                st.tasks.clear()
+        msg = str(e.value)
+        assert "holder-test" in msg and f"pid {p.pid}" in msg
+    finally:
+        p.kill()
+        p.wait()
+    # the kernel dropped the lock with its dead holder
+    assert not s.is_locked()
+    assert len(s.read().tasks) == 3
+
+
+def test_shrink_guard_refuses_losing_tasks_without_purge(tmp_path):
+    s = make(tmp_path, n=50)
+    with pytest.raises(ShrinkRefused):
+        with s.transaction("t") as st:
+            del st.tasks[10:]
+    assert len(Store(s.path).read().tasks) == 50
+    with s.transaction("purge", allow_shrink=True) as st:
+        del st.tasks[10:]
+    assert len(Store(s.path).read().tasks) == 10
+
+
+def test_journal_skips_entries_of_a_write_that_never_landed(tmp_path):
+    s = make(tmp_path)
+    with open(s.journal_path, "a") as f:
+        f.write(json.dumps({"g": 99, "t": 1, "task": "0.analysis", "from": "new", "to": "error", "why": "x", "by": "y"}) + "\n")
+        f.write('{"g": 100, "torn')
+    assert [h["to"] for h in s.history({"0.analysis"}, upto=s.generation())] == ["new"]
+
+
+def test_locking_works_here(tmp_path):
+    assert check_locking(str(tmp_path / "status.json")) is None
+
+
+def test_html_written_in_the_same_transaction(tmp_path):
+    s = Store(str(tmp_path / "status.json"), html=lambda st: f"gen {st.generation}", html_path=str(tmp_path / "p.html"))
+    with s.transaction("t") as st:
+        st.tasks.append(Task(run=1))
+    assert (tmp_path / "p.html").read_text() == "gen 1"
+
+
+def test_reader_reuses_its_copy_until_the_file_changes(tmp_path):
+    s = make(tmp_path)
+    a = s.read()
+    assert s.read() is a
+    other = Store(s.path)
+    with other.transaction("t") as st:
+        st.tasks.append(Task(run=77))
+    b = s.read()
+    assert b is not a and b.generation == a.generation + 1 and b.tasks[-1].run == 77
