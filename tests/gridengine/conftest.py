@@ -1,0 +1,81 @@
+"""Fixtures for the tests against the real one-node Grid Engine (contrib/gridengine/start.sh).
+
+When the cluster does not answer: in CI (``CI`` set) every test here fails loudly; elsewhere they
+are skipped with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from batchman.backends.base import JobSpec, Runner
+from batchman.backends.batch.gridengine import GridEngineBackend
+
+
+def cluster_problem() -> str:
+    """Why the cluster cannot be used, or '' when qmaster answers and all.q has a live host."""
+    if shutil.which("qconf") is None:
+        return "qconf not installed"
+    try:
+        cp = subprocess.run(["qconf", "-sh"], capture_output=True, text=True, timeout=15)
+        if cp.returncode != 0:
+            last = ((cp.stderr or cp.stdout).strip().splitlines() or ["no output"])[-1]
+            return f"qconf -sh failed: {last}"
+        cp = subprocess.run(["qstat", "-f", "-q", "all.q"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired as e:
+        return f"{e.cmd[0]} timed out"
+    hosts = [ln for ln in cp.stdout.splitlines() if ln.startswith("all.q@")]
+    if not any(len(ln.split()) == 5 and ln.split()[3] != "-NA-" for ln in hosts):
+        return f"queue all.q has no usable host: {hosts or cp.stderr.strip()}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def gridengine_cluster() -> None:
+    problem = cluster_problem()
+    if problem:
+        message = f"Grid Engine cluster unusable ({problem}); start it with contrib/gridengine/start.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def runner() -> Runner:
+    return Runner(timeout=30)
+
+
+@pytest.fixture
+def backend(gridengine_cluster, runner) -> GridEngineBackend:
+    return GridEngineBackend(runner)
+
+
+@pytest.fixture
+def prefix(backend) -> str:
+    """A job name prefix of this test alone; its jobs still queued at the end are deleted."""
+    prefix = f"bm.t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    leftovers = [j.job_id for j in backend.list_ours(prefix)]
+    if leftovers:
+        backend.cancel(leftovers)
+
+
+@pytest.fixture
+def make_spec(tmp_path, prefix):
+    """make_spec(suffix, body, **JobSpec fields) -> JobSpec of a bash script written in tmp_path."""
+    def make(suffix: str, body: str, **kw) -> JobSpec:
+        d = tmp_path / suffix
+        d.mkdir(exist_ok=True)
+        script = d / "job.sh"
+        script.write_text("#!/bin/bash\n" + body + "\n")
+        fields = dict(name=prefix + suffix, script=str(script), workdir=str(d),
+                      stdout=str(d / "out.log"), stderr=str(d / "err.log"), attempt_dir=str(d))
+        return JobSpec(**{**fields, **kw})
+    return make
+
