@@ -1,0 +1,322 @@
+"""The TUI's one app object: owns the model, the view stack and the main loop.
+
+Views and commands get the app passed in; nothing is global. The status file is read
+(cheaply: the store stats it and reuses its copy while unchanged) every
+``REFRESH`` seconds; the lock is taken only inside ``batchman.actions``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable
+
+import urwid
+
+from .. import export
+from .. import states as S
+from ..decide import Policy, has_work
+from ..experiment import Experiment
+from ..store import StoreError
+from . import commands
+from .keys import Keymap, default_keymap
+from .tasklist import TaskIndex
+from .views.base import View
+from .views.dialogs import Confirm
+from .views.tasks import TaskListView
+
+REFRESH = 0.5          # seconds between looks at the status file
+LOCK_PROBE_EVERY = 2   # ticks between looks at the lock
+
+ROW_ATTRS = ["row", "marked"] + [f"state.{s}" for s in S.ALL]
+
+
+def palette(colour: bool = True) -> list:
+    if not colour:
+        return [("focus", "standout", ""), ("bad", "bold", ""), ("title", "standout", ""), ("tab.on", "standout", "")]
+    p = [
+        ("row", "default", "default"), ("marked", "yellow,bold", "default"),
+        ("focus", "black", "light gray"), ("title", "white,bold", "dark blue"),
+        ("colhead", "white,underline", "default"), ("info", "dark cyan", "default"),
+        ("ok", "dark green", "default"), ("bad", "white,bold", "dark red"), ("warn", "yellow,bold", "default"),
+        ("error", "light red,bold", "default"), ("tab", "light gray", "dark gray"), ("tab.on", "white,bold", "dark blue"),
+    ]
+    p += [(f"state.{s}", c, "default") for s, c in S.COLOURS.items()]
+    return p
+
+
+def spawn_daemon(root: str) -> str:
+    """Start batchman-daemon for ``root`` in the background, detached; return its log file."""
+    fd, log = tempfile.mkstemp(prefix="batchman-daemon-", suffix=".log")
+    with os.fdopen(fd, "wb") as out:
+        # `-m batchman.daemon_cli` needs an `if __name__ == "__main__"` there; -c works with or without
+        subprocess.Popen([sys.executable, "-c", "from batchman.daemon_cli import main; main()", "-C", root],
+                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
+                         start_new_session=True, close_fds=True)
+    return log
+
+
+class Window(urwid.WidgetWrap):
+    """The screen: the top view (dialogs over the screen below them) and a message line.
+
+    A key goes first to the keymap for the top view's contexts; what no binding takes
+    goes to the widgets (text fields)."""
+
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.footer = urwid.Text("")
+        super().__init__(urwid.SolidFill(" "))
+
+    def rebuild(self) -> None:
+        stack = self.app.stack
+        base = 0
+        for i, v in enumerate(stack):
+            if not v.overlay:
+                base = i
+        w = stack[base].widget
+        for v in stack[base + 1:]:
+            w = urwid.Overlay(urwid.AttrMap(v.widget, "row"), w, "center", v.width, "middle", v.height)
+        self._w = urwid.Frame(w, footer=urwid.AttrMap(self.footer, "info"))
+
+    def render(self, size, focus=False):
+        for v in self.app.stack:
+            hook = getattr(v, "render_hook", None)
+            if hook:
+                hook((size[0], size[1] - 1) if len(size) == 2 else size)
+        return super().render(size, focus)
+
+    def keypress(self, size, key):
+        return self.app.handle_key(key, size)
+
+
+class App:
+    def __init__(self, exp: Experiment, keymap: Keymap | None = None, clock: Callable[[], float] = time.time,
+                 spawn: Callable[[str], str] = spawn_daemon) -> None:
+        self.exp = exp
+        self.params = exp.params
+        self.store = exp.store
+        self.paths = exp.paths
+        self.keymap = keymap or default_keymap()
+        self.clock = clock
+        self.spawn = spawn
+        self.loop: urwid.MainLoop | None = None
+        self.index = TaskIndex()
+        self.focus_map = {a: "focus" for a in ROW_ATTRS}
+        self.focus_map[None] = "focus"
+        self.locked_by = ""
+        self.message: tuple[str, bool] = ("", False)
+        self.exit_code: int | None = None
+        self.after_exit: list[str] = []
+        self._ticks = 0
+        self._bg: list[threading.Thread] = []
+        self._done: list[tuple[Callable, object, object]] = []
+        self._done_lock = threading.Lock()
+        self.window = Window(self)
+        self.tasklist = TaskListView(self)
+        self.stack: list[View] = [self.tasklist]
+        self.window.rebuild()
+        self.refresh(force=True)
+        self.say("? help   a add   enter open   x kill   r restart   / filter   s states   space mark   q quit")
+
+    # ---- views ----------------------------------------------------------------------
+    def top(self) -> View:
+        return self.stack[-1]
+
+    def push(self, view: View) -> None:
+        self.stack.append(view)
+        self.window.rebuild()
+
+    def pop(self, view: View | None = None) -> None:
+        if len(self.stack) <= 1:
+            return
+        if view is not None and self.stack[-1] is not view:
+            if view in self.stack:
+                view.on_pop()
+                self.stack.remove(view)
+                self.window.rebuild()
+            return
+        self.stack.pop().on_pop()
+        self.window.rebuild()
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.message = (text, error)
+        self.window.footer.set_text(("error" if error else "info", " " + text))
+
+    # ---- keys -----------------------------------------------------------------------
+    def handle_key(self, key: str, size=(120, 40)):
+        b = self.keymap.get(self.top().keyctx, key)
+        if b is not None:
+            try:
+                commands.run(self, b.command)
+            except StoreError as e:   # a locked or unreadable file is a message, never a crash
+                self.say(str(e), error=True)
+            return None
+        return self.window._w.keypress(size, key)
+
+    def press(self, key: str, size=(120, 40)) -> None:
+        """Feed one key as urwid would (tests and the benchmark)."""
+        self.window.keypress(size, key)
+
+    def type(self, keys: str, size=(120, 40)) -> None:
+        """Feed a key string: plain characters, and names in angle brackets: 'a1000-1002<enter>'."""
+        for k in parse_keys(keys):
+            self.press(k, size)
+
+    def render(self, size=(120, 40)) -> str:
+        return "\n".join(line.decode() for line in self.window.render(size, focus=True).text)
+
+    # ---- the model ------------------------------------------------------------------
+    def move_to(self, pos: int) -> None:
+        self.index.move_to(pos)
+        self.tasklist.walker._modified()
+
+    def list_changed(self) -> None:
+        self.tasklist.model_changed()
+
+    def selection(self):
+        from .views.task import TaskView
+        for v in reversed(self.stack):
+            if isinstance(v, TaskView):
+                return [v.task] if v.task is not None else []
+            if not v.overlay:
+                break
+        return self.index.selection()
+
+    def refresh(self, force: bool = False) -> bool:
+        """Read the status file (cheap when unchanged); True if it changed."""
+        try:
+            st = self.store.read()
+        except StoreError as e:
+            self.say(str(e), error=True)
+            return False
+        if st is self.index.status and not force:
+            return False
+        changed = st is not self.index.status
+        self.index.set_status(st)
+        for v in self.stack:
+            v.on_status(st)
+        return changed
+
+    def daemon_alive(self) -> bool:
+        return export.daemon_line(self.index.status, self.clock(), self.params.stale_after)[1]
+
+    def params_saved(self, params) -> None:
+        self.params = params
+        self.exp.params = params
+
+    def tick(self) -> None:
+        """One refresh: finished background work, the status file, the lock, the views."""
+        self._ticks += 1
+        with self._done_lock:
+            done, self._done = self._done, []
+        for fn, result, error in done:
+            fn(result, error)
+        if self._ticks % LOCK_PROBE_EVERY == 1:
+            try:
+                self.locked_by = self.store.holder() if self.store.is_locked() else ""
+            except OSError:
+                self.locked_by = ""
+        if not self.refresh():
+            for v in self.stack:
+                v.tick()
+
+    def _alarm(self, loop, _data=None) -> None:
+        self.tick()
+        loop.set_alarm_in(REFRESH, self._alarm)
+
+    # ---- background work (job details, history) ---------------------------------------
+    def background(self, work: Callable[[], object], done: Callable[[object, object], None]) -> None:
+        """Run ``work`` in a thread; ``done(result, error)`` runs at the next tick, in the UI thread."""
+        def target():
+            try:
+                r, e = work(), None
+            except Exception as ex:   # noqa: BLE001 - shown to the person as text
+                r, e = None, ex
+            with self._done_lock:
+                self._done.append((done, r, e))
+            if self.loop is not None:
+                try:
+                    self.loop.set_alarm_in(0, lambda *_: None)   # wake the loop to redraw soon
+                except Exception:   # noqa: BLE001
+                    pass
+        th = threading.Thread(target=target, daemon=True)
+        self._bg = [t for t in self._bg if t.is_alive()] + [th]
+        th.start()
+
+    def wait_background(self, timeout: float = 10.0) -> None:
+        for t in list(self._bg):
+            t.join(timeout)
+        self.tick()
+
+    # ---- leaving --------------------------------------------------------------------
+    def ask_quit(self) -> None:
+        st = self.index.status
+        if has_work(st.tasks, Policy.from_params(self.params)) and not self.daemon_alive():
+            def start():
+                try:
+                    log = self.spawn(self.exp.root)
+                except OSError as e:
+                    self.say(f"could not start batchman-daemon: {e}", error=True)
+                    return
+                self.after_exit.append(f"batchman-daemon started in the background; its output goes to {log}")
+                self.exit(0)
+            self.push(Confirm(self, "Work is pending and no live daemon is recorded.\n"
+                                    "Start batchman-daemon in the background?\n"
+                                    "(y: start it and quit   n: quit without   esc: stay)",
+                              start, on_no=lambda: self.exit(0), title="quit"))
+            return
+        self.exit(0)
+
+    def exit(self, code: int = 0) -> None:
+        self.exit_code = code
+        if self.loop is not None:
+            raise urwid.ExitMainLoop()
+
+
+KEY_NAMES = {"space": " "}
+
+
+def parse_keys(keys: str) -> list[str]:
+    out = []
+    i = 0
+    while i < len(keys):
+        if keys[i] == "<":
+            j = keys.find(">", i)
+            if j > i + 1:
+                name = keys[i + 1:j]
+                out.append(KEY_NAMES.get(name, name))
+                i = j + 1
+                continue
+        out.append(keys[i])
+        i += 1
+    return out
+
+
+def run_tui(e: Experiment) -> int:
+    """Open the TUI on an experiment; returns the exit code (130 after Ctrl-C)."""
+    app = App(e)
+    colour = not os.environ.get("NO_COLOR")
+    loop = urwid.MainLoop(app.window, palette(colour), handle_mouse=False)
+    app.loop = loop
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    loop.set_alarm_in(REFRESH, app._alarm)
+    code = 0
+    try:
+        loop.run()
+        code = app.exit_code or 0
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    for line in app.after_exit:
+        print(line)
+    return code

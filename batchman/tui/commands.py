@@ -1,0 +1,432 @@
+"""Named commands the keymap runs. The only TUI code that changes the status file, and
+only through ``batchman.actions`` (one short locked transaction per action).
+
+Each command is ``fn(app, *args)`` with string arguments, registered by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shlex
+from typing import TYPE_CHECKING, Callable
+
+from .. import actions as A
+from .. import runspec
+from .. import states as S
+from ..model import JOB_NAME_RE, Task
+from ..runspec import RunSpecError
+from ..store import StoreError
+from .tasklist import SORTS, parse_states
+from .views.dialogs import AddDialog, Confirm, Dialog, Prompt, PurgeMenu
+from .views.help import HelpView
+from .views.log import LogView
+from .views.params import ParamsDialog
+from .views.task import TaskView
+from .views.base import TextView
+
+if TYPE_CHECKING:   # pragma: no cover
+    from .app import App
+
+COMMANDS: dict[str, Callable] = {}
+
+
+def command(name: str):
+    def deco(fn):
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+class CommandError(Exception):
+    pass
+
+
+def run(app: "App", line: str) -> None:
+    words = shlex.split(line)
+    fn = COMMANDS.get(words[0])
+    if fn is None:
+        raise CommandError(f"no command {words[0]!r}")
+    fn(app, *words[1:])
+
+
+def check(line: str) -> str | None:
+    """None if the command exists and takes these arguments (for the keymap test)."""
+    words = shlex.split(line)
+    fn = COMMANDS.get(words[0])
+    if fn is None:
+        return f"no command {words[0]!r}"
+    try:
+        inspect.signature(fn).bind(None, *words[1:])
+    except TypeError as e:
+        return f"{line!r}: {e}"
+    return None
+
+
+# ---- general ------------------------------------------------------------------------
+@command("help")
+def _help(app):
+    app.push(HelpView(app))
+
+
+@command("quit")
+def _quit(app):
+    app.ask_quit()
+
+
+@command("refresh")
+def _refresh(app):
+    app.refresh(force=True)
+    app.say("status file re-read")
+
+
+@command("view.back")
+def _back(app):
+    app.pop()
+
+
+@command("view.scroll")
+def _scroll(app, n):
+    v = app.top()
+    if isinstance(v, TextView):
+        v.scroll(int(n))
+
+
+@command("view.start")
+def _start(app):
+    v = app.top()
+    if isinstance(v, TextView):
+        v.to_start()
+
+
+@command("view.end")
+def _end(app):
+    v = app.top()
+    if isinstance(v, TextView):
+        v.to_end()
+
+
+# ---- moving -------------------------------------------------------------------------
+@command("nav.move")
+def _move(app, n):
+    app.move_to(app.index.focus + int(n))
+
+
+@command("nav.page")
+def _page(app, n):
+    app.move_to(app.index.focus + int(n) * app.tasklist.page_rows())
+
+
+@command("nav.top")
+def _top(app):
+    app.move_to(0)
+
+
+@command("nav.bottom")
+def _bottom(app):
+    app.move_to(len(app.index.order) - 1)
+
+
+@command("prompt.goto")
+def _goto(app):
+    def ok(text):
+        try:
+            run = int(text.strip())
+        except ValueError:
+            return f"{text.strip()!r} is not a run number"
+        pos = app.index.find_run(run)
+        if pos is None:
+            inlist = any(t.run == run for t in app.index.status.tasks)
+            return f"run {run} is " + ("hidden by the filter (c clears it)" if inlist else "not in the list")
+        app.move_to(pos)
+        return None
+    app.push(Prompt(app, "jump to run", "run: ", ok))
+
+
+# ---- filter and sort ----------------------------------------------------------------
+@command("prompt.filter")
+def _filter(app):
+    def ok(text):
+        try:
+            app.index.set_text_filter(text)
+        except RunSpecError as e:
+            return str(e)
+        app.list_changed()
+        return None
+    idx = app.index
+    initial = idx.text or (runspec.compress(list(idx.runs)) if idx.runs is not None else "")
+    app.push(Prompt(app, "filter", "show tasks matching: ", ok, initial,
+                    hint="text in run, job, state, job id, error; or runs: 1000-1010,1020; empty: all"))
+
+
+@command("prompt.states")
+def _states(app):
+    def ok(text):
+        try:
+            sts = parse_states(text)
+        except ValueError as e:
+            return str(e)
+        app.index.set_states(sts)
+        app.list_changed()
+        return None
+    initial = ",".join(s for s in S.ALL if s in app.index.states)
+    app.push(Prompt(app, "filter by state", "states: ", ok, initial,
+                    hint="e.g. failed,error  or a group: active, problem, terminal, batch; empty: all"))
+
+
+@command("filter.clear")
+def _clear(app):
+    app.index.clear_filters()
+    app.list_changed()
+    app.say("filters cleared")
+
+
+@command("sort.cycle")
+def _sort_cycle(app):
+    i = SORTS.index(app.index.sort)
+    _sort(app, SORTS[(i + 1) % len(SORTS)])
+
+
+@command("sort")
+def _sort(app, by):
+    app.index.set_sort(by)
+    app.list_changed()
+
+
+# ---- marks --------------------------------------------------------------------------
+@command("mark.toggle")
+def _mark(app):
+    app.index.toggle_mark()
+    app.move_to(app.index.focus + 1)
+    app.list_changed()
+
+
+@command("mark.range")
+def _mark_range(app):
+    n = app.index.mark_range()
+    app.list_changed()
+    app.say(f"marked {n} task(s); {len(app.index.marks)} marked in all")
+
+
+@command("mark.filtered")
+def _mark_filtered(app):
+    n = app.index.mark_filtered()
+    app.list_changed()
+    app.say(f"marked {n} shown task(s)" if n >= 0 else f"unmarked {-n} shown task(s)")
+
+
+@command("mark.clear")
+def _unmark(app):
+    app.index.marks.clear()
+    app.list_changed()
+
+
+# ---- acting -------------------------------------------------------------------------
+def _request(app: "App", what: str, tasks: list[Task], allowed=None, nothing: str = "") -> None:
+    """Queue a request on ``tasks`` (those in ``allowed`` states); ask first when several."""
+    chosen = [t for t in tasks if allowed is None or t.state in allowed]
+    if not chosen:
+        app.say(nothing or f"nothing to {what}", error=True)
+        return
+
+    def go():
+        try:
+            n = A.queue_request(app.store, {t.key for t in chosen}, what, who=f"batchman tui {what}")
+        except StoreError as e:
+            app.say(str(e), error=True)
+            return
+        app.refresh(force=True)
+        runs = runspec.compress([t.run for t in chosen])
+        app.say(f"{what} queued for {n} task(s) ({runs}); the daemon carries it out at its next iteration"
+                + ("" if app.daemon_alive() else "; no live daemon is recorded (q offers to start one)"))
+    if len(chosen) > 1:
+        skipped = len(tasks) - len(chosen)
+        app.push(Confirm(app, f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?"
+                         + (f"\n({skipped} marked task(s) are not in a state to {what})" if skipped else ""),
+                         go, title=what))
+    else:
+        go()
+
+
+@command("task.kill")
+def _kill(app):
+    _request(app, "kill", app.selection(), S.ACTIVE, "nothing to kill: only active tasks can be killed")
+
+
+@command("task.restart")
+def _restart(app):
+    _request(app, "restart", app.selection(), frozenset(S.ALL) - {S.COMPLETED},
+             "nothing to restart here: completed tasks are re-run with R")
+
+
+@command("task.rerun")
+def _rerun(app):
+    _request(app, "restart", app.selection(), {S.COMPLETED}, "nothing to re-run: only completed tasks are re-run")
+
+
+@command("task.priority")
+def _priority(app, delta):
+    tasks = app.selection()
+    if not tasks:
+        return
+    by_new: dict[int, set[str]] = {}
+    for t in tasks:
+        by_new.setdefault(t.priority + int(delta), set()).add(t.key)
+    try:
+        for p, keys in by_new.items():
+            A.set_priority(app.store, keys, p, who="batchman tui priority")
+    except StoreError as e:
+        app.say(str(e), error=True)
+        return
+    app.refresh(force=True)
+    app.say(f"priority of {len(tasks)} task(s) " + ", ".join(f"-> {p}" for p in sorted(by_new)))
+
+
+@command("prompt.purge")
+def _purge_menu(app):
+    app.push(PurgeMenu(app))
+
+
+@command("purge.state")
+def _purge_state(app, state):
+    app.pop()
+    _request(app, "purge", [t for t in app.index.status.tasks if t.state == state], None,
+             f"no task is {state}")
+
+
+@command("purge.selected")
+def _purge_selected(app):
+    app.pop()
+    _request(app, "purge", app.selection(), None, "nothing to purge")
+
+
+@command("task.adopt")
+def _adopt(app):
+    adopt = getattr(A, "adopt", None)
+    if adopt is None:
+        app.say("adopt: not available yet (the core has no adopt action)", error=True)
+        return
+    unknown = list(app.index.status.unknown)
+    if not unknown:
+        app.say("no unknown jobs to merge")
+        return
+
+    def go():
+        try:
+            n = adopt(app.store, [u.name for u in unknown])
+        except (StoreError, ValueError) as e:
+            app.say(str(e), error=True)
+            return
+        app.refresh(force=True)
+        app.say(f"merged {n if isinstance(n, int) else len(unknown)} unknown job(s) into the list")
+    app.push(Confirm(app, f"merge {len(unknown)} unknown job(s) into the list: "
+                     + ", ".join(u.name for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "") + "?", go,
+                     title="merge unknown jobs"))
+
+
+@command("prompt.add")
+def _add(app):
+    def ok(runs_text, job, prio):
+        try:
+            runs = runspec.parse(runs_text)
+        except RunSpecError as e:
+            return str(e)
+        if not runs:
+            return "name the runs to add (e.g. 1000-1010 1020)"
+        job = job.strip() or A.DEFAULT_JOB
+        if not JOB_NAME_RE.match(job):
+            return f"{job!r}: a job name is a letter then letters, digits, _ or -"
+        try:
+            priority = int(prio.strip() or "0")
+        except ValueError:
+            return f"priority {prio!r} is not a whole number"
+        try:
+            res = A.add_runs(app.store, runs, (job,), priority, app.params.experiment, who="batchman tui add")
+        except StoreError as e:
+            return str(e)
+        app.refresh(force=True)
+        msg = f"added {len(res.added)} task(s)" + (f": {runspec.compress(res.added)}" if res.added else "")
+        if res.skipped:
+            msg += f"; skipped {len(res.skipped)} already in the list: " + ", ".join(res.skipped[:5]) + (" ..." if len(res.skipped) > 5 else "")
+        if res.added and not app.daemon_alive():
+            msg += "; no live daemon is recorded (q offers to start one)"
+        app.say(msg)
+        return None
+    app.push(AddDialog(app, ok))
+
+
+@command("task.open")
+def _open(app):
+    t = app.index.current()
+    if t is None:
+        app.say("no task here", error=True)
+        return
+    app.push(TaskView(app, t))
+
+
+@command("task.details")
+def _details(app):
+    v = app.top()
+    if isinstance(v, TaskView):
+        v.fetch_details()
+
+
+@command("log.open")
+def _log(app, ext):
+    v = app.top()
+    if isinstance(v, TaskView) and v.task is not None:
+        app.push(LogView(app, v.task, ext))
+
+
+@command("log.follow")
+def _follow(app):
+    v = app.top()
+    if isinstance(v, LogView):
+        v.toggle_follow()
+
+
+@command("log.switch")
+def _switch(app):
+    v = app.top()
+    if isinstance(v, LogView):
+        v.switch()
+
+
+# ---- dialogs ------------------------------------------------------------------------
+@command("dialog.ok")
+def _ok(app):
+    v = app.top()
+    if isinstance(v, Dialog):
+        v.ok()
+
+
+@command("dialog.cancel")
+def _cancel(app):
+    v = app.top()
+    if isinstance(v, (Dialog, ParamsDialog)):
+        v.cancel()
+
+
+@command("dialog.no")
+def _no(app):
+    v = app.top()
+    if isinstance(v, Dialog):
+        v.no()
+
+
+@command("params.open")
+def _params(app):
+    app.push(ParamsDialog(app))
+
+
+@command("params.save")
+def _params_save(app):
+    v = app.top()
+    if isinstance(v, ParamsDialog):
+        v.save()
+
+
+@command("params.tab")
+def _params_tab(app, n):
+    v = app.top()
+    if isinstance(v, ParamsDialog):
+        v.next_tab(int(n))

@@ -1,0 +1,292 @@
+"""The task list: a model over the status (filter, sort, cursor, marks) and the
+ListWalker that builds a row only for the positions the ListBox asks for.
+
+The model keeps the cursor and the marks by task key, so a new status (a daemon wrote
+the file) keeps both; ``rebuild`` is the only O(n) step and runs only when the status,
+the filter or the sort changed. Moving the cursor is O(1).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Callable
+
+import urwid
+
+from .. import export
+from .. import runspec
+from .. import states as S
+from ..model import Status, Task
+
+SORTS = ("run", "state", "time")
+SORT_LABEL = {"run": "run", "state": "state", "time": "time in state"}
+GROUPS = {"active": S.ACTIVE, "terminal": S.TERMINAL, "problem": S.PROBLEM, "batch": S.IN_BATCH}
+_STATE_ORDER = {s: i for i, s in enumerate(S.ALL)}
+
+
+def parse_states(text: str) -> frozenset[str]:
+    """'failed,error' or 'problem' -> the states; ValueError names an unknown word."""
+    out: set[str] = set()
+    for w in text.replace(",", " ").split():
+        w = w.lower()
+        if w in GROUPS:
+            out |= GROUPS[w]
+        elif w in S.ALL:
+            out.add(w)
+        else:
+            raise ValueError(f"{w!r} is not a state ({', '.join(S.ALL)}) nor a group ({', '.join(GROUPS)})")
+    return frozenset(out)
+
+
+class TaskIndex:
+    """What the list shows: the filtered, sorted tasks, the cursor and the marks."""
+
+    def __init__(self) -> None:
+        self.status = Status()
+        self.order: list[Task] = []
+        self.text = ""                    # text filter
+        self.runs: frozenset[int] | None = None   # run filter (from a run spec typed as text)
+        self.states: frozenset[str] = frozenset()
+        self.sort = "run"
+        self.focus = 0
+        self.focus_key: str | None = None
+        self.marks: set[str] = set()
+        self.anchor: str | None = None    # the last task marked, for mark.range
+        self.rebuilds = 0
+
+    # ---- building -------------------------------------------------------------------
+    def set_status(self, status: Status) -> None:
+        self.status = status
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        tasks = self.status.tasks
+        if self.states:
+            sts = self.states
+            tasks = [t for t in tasks if t.state in sts]
+        if self.runs is not None:
+            rs = self.runs
+            tasks = [t for t in tasks if t.run in rs]
+        if self.text:
+            needle = self.text.lower()
+            tasks = [t for t in tasks if needle in
+                     f"{t.run} {t.job} {t.state} {t.request} {t.job_id} {t.error} {t.reason}".lower()]
+        if self.sort == "run":
+            order = sorted(tasks, key=lambda t: (t.run, t.job))
+        elif self.sort == "state":
+            order = sorted(tasks, key=lambda t: (_STATE_ORDER.get(t.state, 99), t.run, t.job))
+        else:   # longest in its state first
+            order = sorted(tasks, key=lambda t: (t.since, t.run, t.job))
+        self.order = order
+        self.rebuilds += 1
+        if self.marks:
+            alive = {t.key for t in self.status.tasks}
+            self.marks &= alive
+        self._restore_focus()
+
+    def _restore_focus(self) -> None:
+        n = len(self.order)
+        if not n:
+            self.focus = 0
+            return
+        k = self.focus_key
+        if k is not None:
+            # fast path: the task is still where it was
+            if self.focus < n and self.order[self.focus].key == k:
+                return
+            for i, t in enumerate(self.order):
+                if t.key == k:
+                    self.focus = i
+                    return
+        # the task is gone (purged or filtered out): stay at the same position
+        self.focus = max(0, min(self.focus, n - 1))
+        self.focus_key = self.order[self.focus].key
+
+    # ---- filter and sort ------------------------------------------------------------
+    def set_text_filter(self, text: str) -> None:
+        """A run spec (1000-1010,1020) filters runs; anything else is a text search."""
+        text = text.strip()
+        self.runs = None
+        self.text = ""
+        if text and all(c.isdigit() or c in " ,-" for c in text) and any(c in ",-" for c in text):
+            self.runs = frozenset(runspec.parse(text))   # RunSpecError for the caller
+        else:
+            self.text = text
+        self.rebuild()
+
+    def set_states(self, states: frozenset[str]) -> None:
+        self.states = states
+        self.rebuild()
+
+    def clear_filters(self) -> None:
+        self.text, self.runs, self.states = "", None, frozenset()
+        self.rebuild()
+
+    def set_sort(self, sort: str) -> None:
+        if sort not in SORTS:
+            raise ValueError(f"sort by one of {', '.join(SORTS)}")
+        self.sort = sort
+        self.rebuild()
+
+    def describe_filter(self) -> str:
+        bits = []
+        if self.states:
+            bits.append("state " + ",".join(s for s in S.ALL if s in self.states))
+        if self.runs is not None:
+            bits.append("runs " + runspec.compress(list(self.runs)))
+        if self.text:
+            bits.append(f"text {self.text!r}")
+        return "; ".join(bits)
+
+    # ---- cursor ---------------------------------------------------------------------
+    def current(self) -> Task | None:
+        return self.order[self.focus] if self.order else None
+
+    def move_to(self, pos: int) -> None:
+        if not self.order:
+            return
+        self.focus = max(0, min(pos, len(self.order) - 1))
+        self.focus_key = self.order[self.focus].key
+
+    def find_run(self, run: int) -> int | None:
+        for i, t in enumerate(self.order):
+            if t.run == run:
+                return i
+        return None
+
+    # ---- marks ----------------------------------------------------------------------
+    def toggle_mark(self) -> None:
+        t = self.current()
+        if t is None:
+            return
+        if t.key in self.marks:
+            self.marks.discard(t.key)
+        else:
+            self.marks.add(t.key)
+            self.anchor = t.key
+
+    def mark_range(self) -> int:
+        """Mark from the anchor (the last task marked) to the cursor; returns how many."""
+        if not self.order:
+            return 0
+        start = self.focus
+        if self.anchor is not None:
+            for i, t in enumerate(self.order):
+                if t.key == self.anchor:
+                    start = i
+                    break
+        a, b = sorted((start, self.focus))
+        for t in self.order[a:b + 1]:
+            self.marks.add(t.key)
+        self.anchor = self.order[self.focus].key
+        return b - a + 1
+
+    def mark_filtered(self) -> int:
+        keys = {t.key for t in self.order}
+        if keys and keys <= self.marks:
+            self.marks -= keys
+            return -len(keys)
+        self.marks |= keys
+        return len(keys)
+
+    def selection(self) -> list[Task]:
+        """The marked tasks (all of them, shown or not), else the one under the cursor."""
+        if self.marks:
+            return [t for t in self.status.tasks if t.key in self.marks]
+        t = self.current()
+        return [t] if t is not None else []
+
+
+# ---- rows ---------------------------------------------------------------------------
+def row_text(t: Task, now: float, marked: bool) -> list:
+    """The markup of one row: mark, run, job, segments, state, time in state, tries, detail, counters."""
+    dur = export.duration(now - t.since) if t.since else ""
+    label = export.state_label(t)
+    head = f"{'*' if marked else ' '}{t.run:>7} {t.job[:10]:<10} {len(t.segments):>3} "
+    tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
+    c = export.counters_text(t)
+    if c:
+        tail += f"  [{c}]"
+    return [("marked" if marked else "row", head), (f"state.{t.state}", f"{label[:18]:<18}"), ("row", tail)]
+
+
+HEADER_TEXT = f"  {'run':>7} {'job':<10} {'seg':>3} {'state':<18} {'in state':>8} {'try':>3}  detail  [counters]"
+
+
+class Row(urwid.WidgetWrap):
+    """One task's line; the focused one starts with '>' (visible without colours too)."""
+
+    def __init__(self, markup: list, focus_map: dict) -> None:
+        self.markup = markup
+        self.focus_map = focus_map
+        self._focused: urwid.Widget | None = None
+        super().__init__(urwid.Text([("row", " ")] + markup, wrap="clip"))
+
+    def selectable(self) -> bool:
+        return True
+
+    def render(self, size, focus=False):
+        if not focus:
+            return super().render(size, focus)
+        if self._focused is None:
+            self._focused = urwid.AttrMap(urwid.Text([("row", ">")] + self.markup, wrap="clip"), None, self.focus_map)
+        return self._focused.render(size, focus)
+
+    def keypress(self, size, key):
+        return key
+
+
+class TaskWalker(urwid.ListWalker):
+    """Rows over a TaskIndex, built on demand; positions are indices into ``index.order``."""
+
+    CACHE = 256
+
+    def __init__(self, index: TaskIndex, focus_map: dict, clock: Callable[[], float] = time.time) -> None:
+        self.index = index
+        self.focus_map = focus_map
+        self.clock = clock
+        self._cache: OrderedDict[int, Row] = OrderedDict()
+        self._now = clock()
+        self.built = 0
+
+    # the model changed (new status, filter, sort, marks) or time passed
+    def changed(self) -> None:
+        self._cache.clear()
+        self._now = self.clock()
+        self._modified()
+
+    def _get(self, pos: int) -> Row | None:
+        order = self.index.order
+        if pos < 0 or pos >= len(order):
+            return None
+        w = self._cache.get(pos)
+        if w is None:
+            t = order[pos]
+            w = Row(row_text(t, self._now, t.key in self.index.marks), self.focus_map)
+            self.built += 1
+            self._cache[pos] = w
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+        return w
+
+    def get_focus(self):
+        if not self.index.order:
+            return None, None
+        return self._get(self.index.focus), self.index.focus
+
+    def set_focus(self, position) -> None:
+        self.index.move_to(position)
+        self._modified()
+
+    def get_next(self, position):
+        w = self._get(position + 1)
+        return (w, position + 1) if w is not None else (None, None)
+
+    def get_prev(self, position):
+        w = self._get(position - 1)
+        return (w, position - 1) if w is not None else (None, None)
+
+    def positions(self, reverse: bool = False):
+        n = len(self.index.order)
+        return range(n - 1, -1, -1) if reverse else range(n)

@@ -1,0 +1,34 @@
+"""Help: every key, per context, generated from the keymap."""
+
+from __future__ import annotations
+
+from ..keys import CONTEXTS
+from .base import TextView
+
+
+class HelpView(TextView):
+    title = "help"
+    keyctx = ("help", "global")
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.head.set_text(" batchman keys (esc or q: back)")
+        self.set_lines(self.keybindings(), keep=False)
+
+    def keybindings(self) -> list:
+        L: list = []
+        for ctx, title in CONTEXTS.items():
+            bs = self.app.keymap.list(ctx)
+            if not bs:
+                continue
+            L.append(("title", f" {title} "))
+            for b in bs:
+                L.append(f"  {_keyname(b.key):>12}  {b.help}")
+            L.append("")
+        L.append("Actions apply to the marked tasks, or to the task under the cursor when none is marked.")
+        L.append("Each is one short locked change of the status file; the daemon carries it out.")
+        return L
+
+
+def _keyname(k: str) -> str:
+    return {" ": "space"}.get(k, k)

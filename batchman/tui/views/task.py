@@ -1,0 +1,134 @@
+"""One task: summary, segments (staged or not), history with reasons, job details, logs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ... import export
+from ...model import Status, Task
+from .base import TextView
+
+
+class TaskView(TextView):
+    title = "task"
+    keyctx = ("taskview", "global")
+
+    def __init__(self, app, task: Task) -> None:
+        super().__init__(app)
+        self.key = task.key
+        self.task: Task | None = task
+        self.history: list[dict] | None = None
+        self.history_error = ""
+        self.details: str | None = None
+        self._seen = None
+        self.load_history()
+        self.redraw(keep=False)
+
+    def load_history(self) -> None:
+        store, key, gen = self.app.store, self.key, self.app.index.status.generation
+
+        def work():
+            return store.history({key}, upto=gen)
+
+        def done(result, error):
+            if error is not None:
+                self.history_error = f"cannot read the journal: {error}"
+            else:
+                self.history = result
+            self.redraw()
+        self.app.background(work, done)
+
+    def fetch_details(self) -> None:
+        t = self.task
+        if t is None or not t.job_id:
+            self.app.say("this task has no batch job id (yet)", error=True)
+            return
+        self.details = f"asking the batch system about job {t.job_id} ..."
+        self.redraw()
+        params, job_id = self.app.params, t.job_id
+
+        def work():
+            from ...backends.factory import make_batch
+            return make_batch(params).details(job_id)
+
+        def done(result, error):
+            self.details = f"could not ask the batch system: {error}" if error is not None else (result or "(nothing)")
+            self.redraw()
+        self.app.background(work, done)
+
+    def on_status(self, status: Status) -> None:
+        t = next((x for x in status.tasks if x.key == self.key), None)
+        changed = t is None or self.task is None or (t.state, t.since, t.request) != (self.task.state, self.task.since, self.task.request)
+        self.task = t
+        if changed and t is not None:
+            self.load_history()
+        self.redraw()
+
+    def tick(self) -> None:
+        self.redraw()
+
+    def redraw(self, keep: bool = True) -> None:
+        t = self.task
+        now = self.app.clock()
+        if t is None:
+            self.head.set_text(f" task {self.key}: no longer in the status file (purged)")
+            self.set_lines(["This task was removed from the list. esc goes back."], keep)
+            return
+        self.head.set_text(f" run {t.run}  job {t.job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run")
+        L: list = []
+        L.append(["state ", (f"state.{t.state}", export.state_label(t)),
+                  f" for {export.duration(now - t.since) if t.since else '?'}  ({t.reason})"])
+        L.append(f"detail: {export.detail(t)}")
+        if t.error:
+            L.append(("bad", f"error: {t.error}"))
+        if t.warning:
+            L.append(("warn", f"warning: {t.warning}"))
+        L.append(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name or t.job_id else "")
+                 + (f", batch says {t.native_state}" if t.native_state else "")
+                 + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
+                 + (f", failure {t.failure}" if t.failure else "")
+                 + (f", killed in {t.killed_in}" if t.killed_in else "")
+                 + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
+        L.append(f"priority {t.priority}, automatic restarts {t.auto_restarts}, added {export.clock(t.added_at)}"
+                 + (f", submitted {export.clock(t.submitted_at)}" if t.submitted_at else "")
+                 + (f", started {export.clock(t.started_at)}" if t.started_at else "")
+                 + (f", finished {export.clock(t.finished_at)}" if t.finished_at else ""))
+        if t.counters:
+            L.append(f"counters: {export.counters_text(t)}")
+        L.append("")
+        L.append(("title", f" segments ({len(t.segments)}, {export.staged_count(t)} staged) "))
+        for s in t.segments:
+            L.append([("ok" if s.staged else "info", "  staged   " if s.staged else "  on tape  "), s.path])
+        if not t.segments:
+            L.append("  (not looked up yet)")
+        L.append("")
+        L.append(("title", " history "))
+        if self.history_error:
+            L.append(("bad", "  " + self.history_error))
+        elif self.history is None:
+            L.append("  reading the journal ...")
+        else:
+            for h in self.history:
+                L.append(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h.get('t', 0)))}  "
+                         f"{h.get('from') or '':>10} -> {h.get('to', ''):<10} {h.get('why', '')}  ({h.get('by', '')})")
+            if not self.history:
+                L.append("  (no transitions recorded)")
+        for a in t.past:
+            L.append(f"  earlier attempt {a.n}: job {a.job_id}, ended {a.state}"
+                     + (f", exit {a.exit_code}" if a.exit_code is not None else "") + f": {a.failure or a.reason}")
+        L.append("")
+        L.append(("title", " job details "))
+        if self.details is None:
+            L.append("  d asks the batch system" if t.job_id else "  no batch job yet")
+        else:
+            L.extend("  " + x for x in self.details.splitlines())
+        L.append("")
+        L.append(("title", " logs "))
+        if t.attempt:
+            for ext in ("out", "err"):
+                p = self.app.paths.log(t.run, t.job, t.attempt, ext)
+                L.append(f"  {ext}: {p}" + ("" if os.path.exists(p) else " (not there yet)"))
+        else:
+            L.append("  no attempt yet")
+        self.set_lines(L, keep)

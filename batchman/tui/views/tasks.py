@@ -1,0 +1,96 @@
+"""The main screen: header (counts, daemon, lock, banners), the task list, its column titles."""
+
+from __future__ import annotations
+
+import time
+
+import urwid
+
+from ... import export
+from ... import states as S
+from ...model import Status
+from ..tasklist import HEADER_TEXT, SORT_LABEL, TaskWalker
+from .base import View
+
+
+class TaskListView(View):
+    title = "tasks"
+    keyctx = ("tasklist", "global")
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.walker = TaskWalker(app.index, app.focus_map, app.clock)
+        self.listbox = urwid.ListBox(self.walker)
+        self.counts_text = urwid.Text("")
+        self.daemon_text = urwid.Text("")
+        self.banner_text = urwid.Text("")
+        self.info_text = urwid.Text("")
+        self._counts_for: Status | None = None
+        header = urwid.Pile([self.counts_text, self.daemon_text, self.banner_text, self.info_text,
+                             urwid.AttrMap(urwid.Text(HEADER_TEXT, wrap="clip"), "colhead")])
+        self.widget = urwid.Frame(self.listbox, header=header)
+        self.last_rows = 20
+
+    # how many rows the list had when last drawn (page up/down moves by that)
+    def page_rows(self) -> int:
+        return max(1, self.last_rows - 1)
+
+    def on_status(self, status: Status) -> None:
+        self.walker.changed()
+        self.update_header()
+
+    def tick(self) -> None:
+        self.walker.changed()   # time in state moves on
+        self.update_header()
+
+    def model_changed(self) -> None:
+        self.walker.changed()
+        self.update_header()
+
+    def update_header(self) -> None:
+        app = self.app
+        st = app.index.status
+        now = app.clock()
+        if self._counts_for is not st:
+            c = export.counts(st.tasks)
+            markup: list = [("title", f" batchman: {st.experiment or app.params.experiment} "),
+                            f" {len(st.tasks)} task(s): "]
+            first = True
+            for s in S.ALL:
+                if c.get(s):
+                    if not first:
+                        markup.append(", ")
+                    markup.append((f"state.{s}", f"{c[s]} {s}"))
+                    first = False
+            if first:
+                markup.append("none yet: press a to add runs")
+            self.counts_text.set_text(markup)
+            self._counts_for = st
+        line, ok = export.daemon_line(st, now, app.params.stale_after)
+        d: list = [("ok" if ok else "bad", " " + line)]
+        if app.locked_by:
+            d += ["   ", ("warn", f"locked by {app.locked_by}")]
+        self.daemon_text.set_text(d)
+        banners: list = []
+        if st.batch_unreachable_since:
+            banners.append(("bad", f" batch system unreachable since {export.clock(st.batch_unreachable_since)}"
+                                   f" ({export.duration(now - st.batch_unreachable_since)}); nothing is marked failed meanwhile "))
+        if st.staging_unreachable_since:
+            banners.append(("bad", f" staging unreachable since {export.clock(st.staging_unreachable_since)} "))
+        if st.unknown:
+            banners.append(("warn", f" {len(st.unknown)} unknown job(s) under our name: "
+                            + ", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in st.unknown[:3])
+                            + (" ..." if len(st.unknown) > 3 else "") + "; U merges them "))
+        self.banner_text.set_text(banners or "")
+        idx = app.index
+        f = idx.describe_filter()
+        info = f" {len(idx.order)} shown" + (f" (filter: {f})" if f else "") + f", sorted by {SORT_LABEL[idx.sort]}"
+        if idx.marks:
+            info += f", {len(idx.marks)} marked"
+        info += "    ? help  q quit"
+        self.info_text.set_text(("info", info))
+
+    def render_hook(self, size) -> None:
+        # rows of the list = screen rows minus the header (5 lines) and the window's footer
+        if len(size) == 2:
+            self.last_rows = max(1, size[1] - 5)
