@@ -17,8 +17,8 @@ The accounting look-up. ``qacct`` takes one ``-j`` only (a second one replaces t
 ``-j 1,2`` reads as job 1), and reads the whole accounting file whatever it is asked. Its ``-j``
 also takes a job *name pattern* (``fnmatch``), so one call covers every job that left the queue:
 ``qacct -o USER -j PATTERN`` where PATTERN is built from the asked names by ``name_pattern``
-(common prefix, then one bracket expression per position: a tight superset, filtered here by
-exact name). Matching by name also finds jobs whose id we lost, and picks the right record when
+(position by position the one character, or a bracket expression of those found there: a
+tight superset, filtered here by exact name). Matching by name also finds jobs whose id we lost, and picks the right record when
 ids were reused. No ``-b`` time window: ``-b`` compares start times, and a job that never started
 (failed 26-28, shown as ``Eqw`` first) has none, so it would drop exactly the records that say why.
 """
@@ -387,10 +387,9 @@ def map_accounting(rec: AcctRecord) -> tuple[int | None, str, str]:
     if rec.failed in NOT_STARTED_FAILURES:
         return None, "could-not-start", failed_desc
     if rec.failed == FAILED_LIMIT:
-        hit = _limit_hit(rec)
-        if not hit:
-            hit = "timeout" if "h_rt" in rec.requests or not (rec.requests.keys() & {"h_vmem", "s_vmem"}) \
-                else "out-of-memory"
+        # usage figures can be missing (maxvmem 0 here): then a memory request alone means memory
+        memory_only = "h_rt" not in rec.requests and rec.requests.keys() & {"h_vmem", "s_vmem"}
+        hit = _limit_hit(rec) or ("out-of-memory" if memory_only else "timeout")
         return rec.exit_status, hit, f"{failed_desc}; exit status {rec.exit_status}"
     if rec.failed == FAILED_KILLED:
         return rec.exit_status, _limit_hit(rec) or "cancelled", f"{failed_desc}; exit status {rec.exit_status}"
@@ -458,10 +457,9 @@ class GridEngineBackend:
     @staticmethod
     def _info(name: str, entries: list[QueuedJob]) -> JobInfo:
         """One JobInfo from the queue entries of one job (several for an array job)."""
-        mapped = [map_state(e.state) for e in entries]
-        running = [e for e, (s, _) in zip(entries, mapped) if s == RUNNING]
-        main = running[0] if running else entries[0]
-        state, reason = map_state(main.state)
+        states = [map_state(e.state) for e in entries]
+        i = next((k for k, (state, _) in enumerate(states) if state == RUNNING), 0)
+        main, (state, reason) = entries[i], states[i]
         return JobInfo(name=name, job_id=main.job_id, state=state, native_state=main.state,
                        reason=reason, node=main.node)
 
@@ -571,7 +569,7 @@ class GridEngineBackend:
         raise Rejected(f"qdel: {message}")
 
     def details(self, job_id: str) -> str:
-        cp = self.runner(["qstat", "-j", job_id])
+        cp = self.runner(build_qstat_j_argv([job_id]))
         if cp.returncode == 0 and cp.stdout.strip():
             return cp.stdout
         if is_outage(cp.stderr):
