@@ -18,6 +18,8 @@ DIR=${BATCHMAN_SLURM_DIR:-/tmp/batchman-slurm}
 TIMEOUT=${BATCHMAN_SLURM_TIMEOUT:-60}
 CLUSTER=${BATCHMAN_SLURM_CLUSTER:-batchman}
 CTLD_PORT=${BATCHMAN_SLURM_PORT:-6817}      # slurmd uses +1, slurmdbd +2
+# How long clients retry an unreachable controller: about twice this (18 s measured for 10)
+MSG_TIMEOUT=${BATCHMAN_SLURM_MESSAGE_TIMEOUT:-10}
 WITH_DBD=0
 
 while [ $# -gt 0 ]; do
@@ -146,7 +148,7 @@ DefMemPerCPU=512
 KillWait=5
 OverTimeLimit=0
 InactiveLimit=0
-MessageTimeout=10
+MessageTimeout=$MSG_TIMEOUT
 SlurmctldTimeout=30
 SlurmdTimeout=60
 # MinJobAge: default (300 s in squeue -t all / scontrol after a job ends)

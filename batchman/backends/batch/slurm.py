@@ -14,7 +14,8 @@ still there with their exit code), then at most one ``sacct`` for the asked jobs
 not show. Two accounting set-ups are supported:
 
 * ``slurmdbd``: plain ``sacct`` (site with a database);
-* ``jobcomp``: ``sacct -c`` reads the ``jobcomp/filetxt`` file (no database).
+* ``jobcomp``: ``sacct -c`` reads the ``jobcomp/filetxt`` file (no database). sacct reads
+  that file itself (no RPC to slurmctld), so it must be readable where batchman runs.
 
 ``auto`` asks ``scontrol show config`` once (AccountingStorageType) and caches the answer.
 
@@ -299,8 +300,9 @@ SQUEUE_FORMAT = ",".join(f"{f}:0|" for f in SQUEUE_FIELDS[:-1]) + f",{SQUEUE_FIE
 def build_squeue_argv(user: str | None = None, names: list[str] | None = None) -> list[str]:
     """One ``squeue`` for all our jobs, finished ones too (``-t all``: kept MinJobAge s).
 
-    Scoped by user (one light RPC, ``REQUEST_JOB_USER_INFO``); ``names`` narrows it further
-    (squeue filters by name on the client side, so it saves no controller work).
+    Scoped by user; ``names`` narrows it further. Both filters are applied by squeue itself:
+    on 22.05 every squeue costs slurmctld the same two RPCs (REQUEST_JOB_INFO for all jobs +
+    REQUEST_PARTITION_INFO, measured with sdiag), so the filters save output, not RPCs.
     """
     argv = ["squeue", "--noheader", "--states=all", f"--Format={SQUEUE_FORMAT}"]
     if user:
