@@ -26,7 +26,7 @@ class TaskListView(View):
         self.banner_text = urwid.Text("")
         self.info_text = urwid.Text("")
         self._counts_for: Status | None = None
-        header = urwid.Pile([self.counts_text, self.daemon_text, self.banner_text, self.info_text,
+        self.header = header = urwid.Pile([self.counts_text, self.daemon_text, self.banner_text, self.info_text,
                              urwid.AttrMap(urwid.Text(HEADER_TEXT, wrap="clip"), "colhead")])
         self.widget = urwid.Frame(self.listbox, header=header)
         self.last_rows = 20
@@ -81,7 +81,10 @@ class TaskListView(View):
             banners.append(("warn", f" {len(st.unknown)} unknown job(s) under our name: "
                             + ", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in st.unknown[:3])
                             + (" ..." if len(st.unknown) > 3 else "") + "; U merges them "))
-        self.banner_text.set_text(banners or "")
+        joined: list = []
+        for b in banners:
+            joined += (["\n"] if joined else []) + [b]
+        self.banner_text.set_text(joined or "")
         idx = app.index
         f = idx.describe_filter()
         info = f" {len(idx.order)} shown" + (f" (filter: {f})" if f else "") + f", sorted by {SORT_LABEL[idx.sort]}"
@@ -91,6 +94,6 @@ class TaskListView(View):
         self.info_text.set_text(("info", info))
 
     def render_hook(self, size) -> None:
-        # rows of the list = screen rows minus the header (5 lines) and the window's footer
+        # rows of the list = the view's rows minus its header
         if len(size) == 2:
-            self.last_rows = max(1, size[1] - 5)
+            self.last_rows = max(1, size[1] - self.header.rows((size[0],)))
