@@ -397,6 +397,12 @@ def test_match_by_id_then_by_name():
     assert found["bm.t.2"].job_id == "2"
     assert "bm.t.4" not in found                 # asked by id: a name match is not enough
     assert "bm.none" not in found
+    # an id that belongs to another name (ids reused after a reset) is not ours
+    assert match_jobs({"bm.t.2": "1"}, rows) == {}
+    # slurmdbd's temporary "allocation" name is accepted for an id
+    (alloc,) = parse_sacct(SACCT_DBD_JUST_SUBMITTED)[:1]
+    got = match_jobs({"bm.cap.ok": "24"}, [alloc])["bm.cap.ok"]
+    assert (got.job_id, got.name) == ("24", "bm.cap.ok")
 
 
 def test_scontrol_config_and_accounting_mode():

@@ -29,6 +29,7 @@ limit" (see :func:`log_failure_hint`).
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import math
 import os
@@ -433,7 +434,11 @@ def _rank(info: JobInfo) -> tuple[int, int]:
 
 def match_jobs(jobs: dict[str, str], rows: list[JobInfo]) -> dict[str, JobInfo]:
     """Pick, for each asked name -> id, its row: by id when the id is known, else by name.
-    Names with no row are left out."""
+    Names with no row are left out.
+
+    A row found by id must also carry the asked name: job ids are reused when a cluster's
+    state is reset, and an old job's ending must not be taken for ours. (slurmdbd may call a
+    job that just ended "allocation" for a few seconds: that name is accepted.)"""
     by_id = {r.job_id: r for r in rows}
     by_name: dict[str, JobInfo] = {}
     for r in rows:
@@ -442,8 +447,10 @@ def match_jobs(jobs: dict[str, str], rows: list[JobInfo]) -> dict[str, JobInfo]:
     found = {}
     for name, job_id in jobs.items():
         r = by_id.get(job_id) if job_id else by_name.get(name)
+        if r is not None and job_id and r.name not in (name, "allocation", ""):
+            r = None
         if r is not None:
-            found[name] = r
+            found[name] = r if r.name == name else dataclasses.replace(r, name=name)
     return found
 
 
