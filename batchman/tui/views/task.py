@@ -21,7 +21,7 @@ class TaskView(TextView):
         self.history: list[dict] | None = None
         self.history_error = ""
         self.details: str | None = None
-        self._seen = None
+        self._seen = (task.state, task.since, task.request, task.attempt)
         self.load_history()
         self.redraw(keep=False)
 
@@ -59,7 +59,10 @@ class TaskView(TextView):
 
     def on_status(self, status: Status) -> None:
         t = next((x for x in status.tasks if x.key == self.key), None)
-        changed = t is None or self.task is None or (t.state, t.since, t.request) != (self.task.state, self.task.since, self.task.request)
+        # tasks may be changed in place by this process's own transactions: compare a copy
+        seen = (t.state, t.since, t.request, t.attempt) if t is not None else None
+        changed = seen != self._seen
+        self._seen = seen
         self.task = t
         if changed and t is not None:
             self.load_history()

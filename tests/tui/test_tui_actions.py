@@ -1,0 +1,203 @@
+"""Actions from the keyboard: each is one short transaction, applied at once, visible in
+the file and on the screen; several tasks are asked about first."""
+
+import batchman.actions as A
+from batchman.model import UnknownJob
+from batchman.store import Store
+from tuihelp import line_of, screen, task
+
+
+def requests(exp):
+    return {t.run: t.request for t in Store(exp.store.path).read().tasks if t.request}
+
+
+def test_add_dialog_accepts_ranges_and_lists(filled, app_for):
+    app = app_for(filled)
+    app.type("a")
+    assert "add runs" in screen(app) and "runs:" in screen(app)
+    app.type("2000-2003, 2010 2012<enter>")
+    s = screen(app)
+    assert "added 6 task(s): 2000-2003,2010,2012" in s
+    assert " 2010 " in s and "16 task(s)" in s
+    assert {2000, 2001, 2002, 2003, 2010, 2012} <= {t.run for t in Store(filled.store.path).read().tasks}
+    assert not filled.store.is_locked()
+
+
+def test_add_dialog_shows_the_parsers_error_and_stays_open(filled, app_for):
+    app = app_for(filled)
+    app.type("a2005-2001<enter>")
+    s = screen(app)
+    assert "range '2005-2001' goes backwards; write 2001-2005" in s
+    app.type("<esc>")
+    assert "add runs" not in screen(app)
+
+
+def test_add_dialog_job_and_priority_fields_and_skips(filled, app_for):
+    app = app_for(filled)
+    app.type("a1000,3000<down><ctrl u>")
+    for _ in range(8):
+        app.type("<backspace>")
+    app.type("calib<down><backspace>5<enter>")
+    s = screen(app)
+    assert "added 2 task(s): 1000,3000" in s
+    t = next(t for t in Store(filled.store.path).read().tasks if t.run == 3000)
+    assert t.job == "calib" and t.priority == 5
+
+
+def test_kill_one_applies_at_once(filled, app_for):
+    app = app_for(filled)
+    app.type("g1002<enter>x")
+    assert requests(filled) == {1002: "kill"}
+    assert "kill queued for 1 task(s) (1002)" in screen(app)
+    assert "running [kill]" in line_of(app, " 1002 ")
+    assert filled.store.max_lock_seconds < 1.0 and not filled.store.is_locked()
+
+
+def test_kill_refuses_finished_tasks(filled, app_for):
+    app = app_for(filled)
+    app.type("g1004<enter>x")
+    assert "nothing to kill: only active tasks can be killed" in screen(app)
+    assert requests(filled) == {}
+
+
+def test_kill_marked_asks_first_and_skips_finished(filled, app_for):
+    app = app_for(filled)
+    app.type("g1002<enter><space><space><space>")   # 1002, 1003 (failed), 1004 (completed)
+    app.type("x")
+    s = screen(app)
+    assert "kill 1 tasks" not in s and requests(filled) == {1002: "kill"}
+    app.type("g1006<enter><space>x")
+    s = screen(app)
+    assert "kill 2 tasks (1002,1006)?" in s and "(2 marked task(s) are not in a state to kill)" in s
+    app.type("n")
+    assert requests(filled) == {1002: "kill"}
+    app.type("x")
+    app.type("y")
+    assert requests(filled) == {1002: "kill", 1006: "kill"}
+
+
+def test_restart_failed_and_rerun_completed(filled, app_for):
+    app = app_for(filled)
+    app.type("g1004<enter>r")
+    assert "completed tasks are re-run with R" in screen(app)
+    app.type("R")
+    assert requests(filled) == {1004: "restart"}
+    app.type("g1003<enter>R")
+    assert "only completed tasks are re-run" in screen(app)
+    app.type("r")
+    assert requests(filled) == {1004: "restart", 1003: "restart"}
+    assert "failed [restart]" in line_of(app, " 1003 ")
+
+
+def test_priority_up_and_down(filled, app_for):
+    app = app_for(filled)
+    app.type("g1007<enter>++-+")
+    assert task(filled, 1007).priority == 2
+
+
+def test_purge_menu_by_state(filled, app_for):
+    A.add_runs(filled.store, [1100])
+    from tuihelp import change
+    change(filled.store, r1100=dict(state="completed"))
+    app = app_for(filled)
+    app.type("D")
+    s = screen(app)
+    assert "completed         2 task(s)" in s and "aborted           1 task(s)" in s
+    app.type("c")
+    assert "purge 2 tasks (1004,1100)?" in screen(app)
+    app.type("y")
+    assert requests(filled) == {1004: "purge", 1100: "purge"}
+    app.type("Da")
+    assert requests(filled)[1005] == "purge"
+    app.type("Dm")                      # the task under the cursor (1000)
+    assert requests(filled)[1000] == "purge"
+    app.type("De")
+    assert "no task is error" in screen(app)
+
+
+def test_merge_unknown_is_disabled_until_the_core_has_adopt(filled, app_for, monkeypatch):
+    with filled.store.transaction("t") as st:
+        st.unknown = [UnknownJob(name="bm.abc.2000.analysis.1", job_id="999", state="RUNNING", seen=0.0)]
+    app = app_for(filled)
+    if not hasattr(A, "adopt"):
+        app.type("U")
+        assert "adopt: not available yet" in screen(app)
+    calls = []
+
+    def adopt(store, names):
+        calls.append(names)
+        return len(names)
+    monkeypatch.setattr(A, "adopt", adopt, raising=False)
+    app.type("U")
+    assert "merge 1 unknown job(s) into the list: bm.abc.2000.analysis.1?" in screen(app)
+    app.type("y")
+    assert calls == [["bm.abc.2000.analysis.1"]]
+    assert "merged 1 unknown job(s)" in screen(app)
+
+
+def test_action_while_someone_holds_the_lock_is_a_message(filled, app_for):
+    import threading
+    filled.store.lock_timeout = 0.2
+    filled.store._lock.timeout = 0.2
+    app = app_for(filled)
+    other = Store(filled.store.path)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with other.locked("slow-writer"):
+            held.set()
+            release.wait(5)
+    th = threading.Thread(target=hold)
+    th.start()
+    held.wait(5)
+    try:
+        app.type("g1002<enter>")
+        app.press("x")
+        assert "is locked by slow-writer" in screen(app) and "Nothing was changed" in screen(app)
+    finally:
+        release.set()
+        th.join()
+    assert requests(filled) == {}
+
+
+def test_quit_offers_to_start_a_daemon_when_work_is_pending(filled, app_for):
+    started = []
+    app = app_for(filled, spawn=lambda root: started.append(root) or "/tmp/d.log")
+    with filled.store.transaction("t") as st:
+        st.daemons = []
+    app.tick()
+    app.type("q")
+    assert "Work is pending and no live daemon is recorded" in screen(app)
+    app.type("<esc>")
+    assert app.exit_code is None
+    app.type("qy")
+    assert started == [filled.root] and app.exit_code == 0
+    assert "/tmp/d.log" in app.after_exit[0]
+
+
+def test_quit_without_starting(filled, app_for):
+    app = app_for(filled, spawn=lambda root: (_ for _ in ()).throw(AssertionError("no")))
+    with filled.store.transaction("t") as st:
+        st.daemons = []
+    app.tick()
+    app.type("qn")
+    assert app.exit_code == 0
+
+
+def test_quit_with_live_daemon_does_not_ask(filled, app_for):
+    app = app_for(filled, spawn=lambda root: (_ for _ in ()).throw(AssertionError("no")))
+    app.type("q")
+    assert app.exit_code == 0
+
+
+def test_spawn_daemon_detached(tmp_path, monkeypatch):
+    from batchman.tui import app as appmod
+    seen = {}
+
+    class P:
+        def __init__(self, argv, **kw):
+            seen.update(argv=argv, **kw)
+    monkeypatch.setattr(appmod.subprocess, "Popen", P)
+    log = appmod.spawn_daemon(str(tmp_path))
+    assert seen["start_new_session"] is True and seen["argv"][-2:] == ["-C", str(tmp_path)]
+    assert log.endswith(".log")
