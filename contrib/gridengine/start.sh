@@ -163,8 +163,8 @@ log "qmaster answers (pid $qmaster_pid)"
 
 # --- cluster configuration (through qmaster; each step is idempotent) -----------------------------
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-qconf -sh 2>/dev/null | grep -qx "$HOST" || qconf -ah "$HOST" >/dev/null
-qconf -ss 2>/dev/null | grep -qx "$HOST" || qconf -as "$HOST" >/dev/null
+qconf -sh 2>/dev/null | grep -qx "$HOST" || qconf -ah "$HOST" >/dev/null 2>&1
+qconf -ss 2>/dev/null | grep -qx "$HOST" || qconf -as "$HOST" >/dev/null 2>&1
 
 # Scheduler: run every second and right after a submit / job end (defaults: 15 s, no flush).
 qconf -ssconf | sed -e 's/^schedule_interval .*/schedule_interval                 0:0:1/' \
