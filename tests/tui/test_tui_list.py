@@ -5,7 +5,7 @@ import threading
 import time
 
 from batchman import actions as A
-from batchman.model import Daemon, UnknownJob
+from batchman.model import UnknownJob
 from batchman.store import Store
 from tuihelp import change, line_of, screen
 

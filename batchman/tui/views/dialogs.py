@@ -6,7 +6,6 @@ from typing import Callable
 
 import urwid
 
-from ... import states as S
 from .base import View
 
 # on_ok returns None when done (the dialog closes) or a message to show (it stays open)
@@ -114,6 +113,3 @@ class PurgeMenu(Dialog):
         rows += [urwid.Text(""), urwid.Text(("info", "esc: cancel"))]
         self.widget = urwid.LineBox(urwid.Pile(rows), title=self.title)
 
-
-def states_of(word: str) -> frozenset[str]:
-    return frozenset({word}) if word in S.ALL else frozenset()

@@ -1,0 +1,124 @@
+"""TUI figures with 100,000 tasks in the status file (a benchmark, not a test).
+
+    python benchmarks/bench_tui.py [--tasks 100000]
+
+Prints: time from start to the first full screen, time per key press (move, page, jump,
+filter, state filter, sort, kill one, add one) including the redraw, and the longest
+lock hold of the TUI's actions. Targets: < 1 s, < 100 ms, < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+from batchman import params as P
+from batchman import states as S
+from batchman.experiment import open_experiment
+from batchman.model import Segment, Task
+from batchman.tui.app import App
+
+SIZE = (120, 40)
+STATES = [S.NEW, S.STAGING, S.QUEUED, S.RUNNING, S.COMPLETED, S.COMPLETED, S.COMPLETED, S.FAILED, S.ABORTED]
+
+
+def build(root: str, n: int, html: bool) -> None:
+    values = P.defaults()
+    if not html:
+        values["daemon.html_file"] = ""
+    with open(os.path.join(root, P.CONFIG_NAME), "w", encoding="utf-8") as f:
+        f.write(P.render_yaml(values))
+    e = open_experiment(root)
+    rnd = random.Random(1)
+    now = time.time()
+    with e.store.transaction("bench") as st:
+        st.experiment = "bench"
+        for i in range(n):
+            state = STATES[i % len(STATES)]
+            t = Task(run=100000 + i, state=state, since=now - rnd.random() * 86400, reason="bench",
+                     segments=[Segment(f"raw/run_{100000 + i}.dat.{s}", True) for s in range(i % 3 + 1)],
+                     attempt=1 if state not in (S.NEW, S.STAGING) else 0)
+            if state in (S.QUEUED, S.RUNNING):
+                t.job_id = str(5000000 + i)
+                t.counters = {"events": i * 10}
+            if state == S.FAILED:
+                t.error = "exit code 1"
+            st.tasks.append(t)
+
+
+def timed(app: App, keys: str, repeat: int = 1) -> float:
+    """Median seconds of typing ``keys`` and drawing the screen."""
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        app.type(keys, SIZE)
+        app.render(SIZE)
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--no-html", action="store_true", help="without the HTML page (its rendering is part of every write)")
+    a = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="batchman-bench-tui-")
+    t0 = time.perf_counter()
+    build(root, a.tasks, html=not a.no_html)
+    print(f"{a.tasks} tasks written in {time.perf_counter() - t0:.2f} s ({root})")
+
+    t0 = time.perf_counter()
+    e = open_experiment(root)
+    app = App(e, spawn=lambda r: "")
+    app.render(SIZE)
+    first = time.perf_counter() - t0
+    print(f"first full screen:           {first * 1000:8.1f} ms   (target < 1000 ms)")
+
+    figures = {
+        "move down": timed(app, "<down>", 50),
+        "move up": timed(app, "<up>", 50),
+        "page down": timed(app, "<page down>", 20),
+        "end": timed(app, "<end>", 5),
+        "home": timed(app, "<home>", 5),
+    }
+    app.type("/", SIZE)
+    app.type("5000", SIZE)
+    figures["filter by text (enter)"] = timed(app, "<enter>")
+    figures["clear filter"] = timed(app, "c")
+    app.type("s", SIZE)
+    app.type("running", SIZE)
+    figures["filter by state (enter)"] = timed(app, "<enter>")
+    app.type("c", SIZE)
+    figures["sort (o)"] = timed(app, "o")
+    app.type("oo", SIZE)
+    app.type("g", SIZE)
+    app.type("150003", SIZE)
+    figures["jump to run (enter)"] = timed(app, "<enter>")
+    figures["mark (space)"] = timed(app, " ", 10)
+    app.type("u", SIZE)
+    app.type("g100003<enter>", SIZE)        # a running task
+    e.store.max_lock_seconds = 0.0
+    figures["kill one (x)"] = timed(app, "x")
+    kill_lock = e.store.max_lock_seconds
+    t0 = time.perf_counter()
+    app.tick()
+    app.render(SIZE)
+    figures["refresh after a change"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    app.tick()
+    app.render(SIZE)
+    figures["refresh, file unchanged"] = time.perf_counter() - t0
+    for name, s in figures.items():
+        print(f"{name + ':':28} {s * 1000:8.1f} ms" + ("   (target < 100 ms)" if s >= 0.1 else ""))
+    print(f"longest lock hold (kill one): {kill_lock * 1000:7.1f} ms   (target < 50 ms)")
+    print(f"rows built for all of the above: {app.tasklist.walker.built}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
