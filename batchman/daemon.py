@@ -68,13 +68,13 @@ class Paths:
         self.attempts = os.path.join(self.temp, "attempts")
 
     def attempt_dir(self, job_name: str) -> str:
-        return os.path.join(self.attempts, job_name)
+        return f"{self.attempts}/{job_name}"
 
     def script(self, job_name: str) -> str:
         return os.path.join(self.attempt_dir(job_name), "job.sh")
 
     def spool(self, job_name: str) -> str:
-        return os.path.join(self.attempt_dir(job_name), "report.jsonl")
+        return f"{self.attempts}/{job_name}/report.jsonl"
 
     def log(self, task_run: int, job: str, attempt: int, ext: str = "out") -> str:
         return os.path.join(self.p.path("daemon.log_dir"), f"{task_run}.{job}.{attempt}.{ext}")
@@ -105,6 +105,7 @@ class Engine:
         self.paths = Paths(params)
         self.policy = D.Policy.from_params(params)
         self.paused = False          # --no-new-starts for this daemon only
+        self._spool_sigs: dict[str, tuple] = {}
 
     # ---- observing -----------------------------------------------------------------
     def _live_daemons(self, status: Status, now: float) -> frozenset[str]:
@@ -154,11 +155,15 @@ class Engine:
         ask: dict[str, str] = {}
         for t in status.tasks:
             if t.state in S.IN_BATCH and t.job_name:
-                m = jobscript.read_marker(self.paths.attempt_dir(t.job_name))
-                if m is not None:
-                    obs.markers[t.job_name] = m
-                if m is None or m.exit_code is None:
+                adir = self.paths.attempt_dir(t.job_name)
+                if jobscript.read_exit(adir) is not None:
+                    obs.markers[t.job_name] = jobscript.read_marker(adir)
+                else:
                     ask[t.job_name] = t.job_id
+                    if t.state in (S.SUBMITTED, S.SUBMITTING):
+                        m = jobscript.read_marker(adir)   # started: tells "vanished while running"
+                        if m is not None:
+                            obs.markers[t.job_name] = m
         obs.jobs = {}
         if ask:
             try:
@@ -198,15 +203,19 @@ class Engine:
         counters = self._read_counters(status)
 
         t0 = time.perf_counter()
+        # Decide outside the lock on what we read; redo it inside only if someone wrote since.
+        decisions = D.plan(status.tasks, obs, self.policy)
         with self.store.transaction("batchman-daemon") as st:
             now = self.clock()
+            if st.tasks is not status.tasks:
+                # Tasks added since we observed are simply not observed yet: they wait a turn.
+                decisions = D.plan(st.tasks, obs, self.policy)
             self._heartbeat(st, now)
             if obs.jobs is None:
                 st.batch_unreachable_since = st.batch_unreachable_since or now
             else:
                 st.batch_unreachable_since = None
-            # Tasks added since we observed are simply not observed yet: they wait a turn.
-            for t, d in D.plan(st.tasks, obs, self.policy):
+            for t, d in decisions:
                 before_state = t.state
                 tr = D.apply(t, d, now, self.me, st.store_id, obs.staging)
                 if tr:
@@ -244,12 +253,24 @@ class Engine:
         return rep
 
     def _read_counters(self, status: Status) -> dict[str, dict]:
+        """Counters of jobs in the batch system; a spool is parsed only when it changed."""
         out = {}
+        seen = {}
         for t in status.tasks:
-            if t.job_name and (t.state in S.IN_BATCH or (t.finished_at and self.clock() - t.finished_at < 600)):
-                c = report.read(self.paths.spool(t.job_name))
+            if t.job_name and t.state in S.IN_BATCH:
+                path = self.paths.spool(t.job_name)
+                try:
+                    stt = os.stat(path)
+                except OSError:
+                    continue
+                sig = (stt.st_size, stt.st_mtime_ns)
+                seen[path] = sig
+                if self._spool_sigs.get(path) == sig:
+                    continue
+                c = report.read(path)
                 if c:
                     out[t.job_name] = c
+        self._spool_sigs = seen
         return out
 
     def _heartbeat(self, st: Status, now: float) -> None:

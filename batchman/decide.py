@@ -341,7 +341,7 @@ def _follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:
     since = task.submitted_at or task.since
     if obs.now - since < pol.submit_grace:
         return None
-    if marker is not None and marker.started:
+    if (marker is not None and marker.started) or st == S.RUNNING:
         why = "job vanished while running: no exit status (killed, or its node died)"
     else:
         why = f"job vanished: not in the batch system {obs.now - since:.0f} s after submission and never started"

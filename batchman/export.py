@@ -110,6 +110,13 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}t
 .ok{color:#070}.bad{color:#b00;font-weight:bold}.counts td{text-align:right}small{color:#666}"""
 
 
+_NEEDS_ESCAPE = frozenset("<>&'\"")
+
+
+def _esc(s: str) -> str:
+    return html.escape(s) if not _NEEDS_ESCAPE.isdisjoint(s) else s
+
+
 def render_html(status: Status, now: float | None = None, stale_after: float = 300.0, refresh: int = 60,
                 title: str = "") -> str:
     """A self-contained page (no scripts, no network) that refreshes itself."""
@@ -133,6 +140,7 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
                    + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
     out.append("<table><tr><th>run</th><th>job</th><th>segs</th><th>state</th><th>in state</th><th>detail</th>"
                "<th>job id</th><th>try</th><th>counters</th></tr>")
+    colours = S.HTML_COLOURS
     shown_completed = 0
     hidden: list[int] = []
     rows = []
@@ -143,11 +151,12 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
                 hidden.append(t.run)
                 continue
         label = f"{t.state} [{t.request}]" if t.request else t.state
+        # run, job (a checked name), state and times need no escaping; the rest may
         rows.append(
-            f"<tr style='background:{S.HTML_COLOURS.get(t.state, '#fff')}'><td>{t.run}</td><td>{e(t.job)}</td>"
+            f"<tr style='background:{colours.get(t.state, '#fff')}'><td>{t.run}</td><td>{t.job}</td>"
             f"<td>{staged_count(t)}/{len(t.segments)}</td><td>{label}</td>"
-            f"<td>{duration(now - t.since) if t.since else ''}</td><td>{e(detail(t))}</td>"
-            f"<td>{e(t.job_id)}</td><td>{t.attempt}</td><td>{e(counters_text(t))}</td></tr>")
+            f"<td>{duration(now - t.since) if t.since else ''}</td><td>{_esc(detail(t))}</td>"
+            f"<td>{_esc(t.job_id)}</td><td>{t.attempt}</td><td>{_esc(counters_text(t))}</td></tr>")
     out.append("\n".join(rows))
     out.append("</table>")
     if hidden:

@@ -79,6 +79,15 @@ def write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_exit(attempt_dir: str) -> int | None:
+    """The exit code the job script recorded, or None (one open: the daemon's hot path)."""
+    try:
+        with open(f"{attempt_dir}/exit", encoding="utf-8") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def read_marker(attempt_dir: str) -> Marker | None:
     """What the job left behind; None if it has not started."""
     m = Marker()

@@ -194,6 +194,7 @@ class Store:
 
         An exception inside the body leaves the file untouched.
         """
+        written: Status | None = None
         with self.locked(command, timeout):
             status = self.read()
             before = len(status.tasks) if self.exists() else 0
@@ -217,6 +218,9 @@ class Store:
                     f"refused to write {self.path}: it would go from {before} to {len(work.tasks)} tasks "
                     f"without an explicit purge; nothing was changed")
             self.write(work)
+            written = work
+        if written is not None:
+            self.publish_html(written)
 
     def write(self, status: Status) -> None:
         """Write under the lock (callers use transaction())."""
@@ -235,8 +239,21 @@ class Store:
         data = model.encode(status)
         _atomic_write(self.path, data, backup=self.backup)
         self._snap = _Snapshot(self._sig(), status)
-        if self.render_html and self.html_path:
-            _atomic_write(self.html_path, self.render_html(status).encode("utf-8"))
+
+    def publish_html(self, status: Status) -> None:
+        """Write the page for exactly this generation, right after the status file.
+
+        Rendering a large page takes a while, so it happens after the status file's lock is
+        released, under a lock of the page's own; a page never replaces a newer one (the
+        generation it shows is on its first line).
+        """
+        if not (self.render_html and self.html_path):
+            return
+        text = self.render_html(status)
+        with filelock.FileLock(self.html_path + ".lock", timeout=max(self.lock_timeout, 10)):
+            if html_generation(self.html_path) >= status.generation:
+                return
+            _atomic_write(self.html_path, f"<!-- batchman generation {status.generation} -->\n{text}".encode("utf-8"))
 
     # ---- the journal ---------------------------------------------------------------
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
@@ -258,6 +275,20 @@ class Store:
                     continue
                 out.append(e)
         return out
+
+
+def html_generation(path: str) -> int:
+    """The generation a page was rendered from (its first line), -1 if none."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(100)
+    except OSError:
+        return -1
+    parts = first.split()
+    try:
+        return int(parts[3]) if first.startswith(b"<!-- batchman generation") else -1
+    except (IndexError, ValueError):
+        return -1
 
 
 def new_store_id() -> str:

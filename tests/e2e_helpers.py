@@ -8,7 +8,7 @@ import time
 from batchman.experiment import open_experiment
 from batchman import actions
 
-from conftest import write_config
+from batchman import params as P
 
 ANALYSIS = r"""#!/bin/bash
 # test analysis: logs its start, sleeps, counts its files, may fail on purpose
@@ -19,6 +19,18 @@ n=0; for f in $BATCHMAN_FILES; do [ -f "$f" ] && n=$((n+1)); done
 echo "segments_analysed = $n" > "$BATCHMAN_STATS_FILE"
 echo "$BATCHMAN_TASK $BATCHMAN_ATTEMPT $$ end $(date +%s.%N)" >> "$TEST_LOG"
 """
+
+
+def write_config(root, **overrides):
+    """A batchman.yaml in ``root`` with the defaults and ``overrides`` ({'batch.max_jobs': 3})."""
+    values = P.defaults()
+    for k, v in overrides.items():
+        values[k.replace("__", ".")] = v
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, P.CONFIG_NAME), "w", encoding="utf-8") as f:
+        f.write(P.render_yaml(values))
+    return P.load(str(root))
+
 
 
 def make_experiment(root, runs, segments=2, **overrides):

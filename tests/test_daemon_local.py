@@ -7,7 +7,6 @@ import time
 import pytest
 
 from batchman import states as S
-from batchman.experiment import open_experiment
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
 
@@ -122,7 +121,7 @@ def test_oneshot_prints_what_it_did_and_quietone_is_silent(tmp_path):
 
 
 def test_corrupt_status_file_stops_the_daemon_with_a_pointer_to_the_backup(tmp_path):
-    e = make_experiment(tmp_path, [1])
+    make_experiment(tmp_path, [1])
     daemon_run(tmp_path, "quietone")
     (tmp_path / "status.json").write_text("{not json")
     r = daemon_run(tmp_path, "oneshot")
