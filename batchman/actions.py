@@ -77,3 +77,59 @@ def set_priority(store: Store, keys: set[str], priority: int, who: str = "batchm
         if not n:
             store.abort()
     return n
+
+
+@dataclass
+class AdoptResult:
+    adopted: list[str] = field(default_factory=list)      # job names taken in
+    refused: list[str] = field(default_factory=list)      # "name: why"
+
+
+def adopt(store: Store, names: list[str] | None = None, who: str = "batchman adopt") -> AdoptResult:
+    """Take unknown jobs of ours (found in the batch system by name) into the task list.
+
+    ``names`` None: every unknown job recorded by the daemon. The task of the job's run and
+    job definition is created if missing, or its finished attempt is kept in its history; a
+    task that already has a live job is left alone (the unknown one is a duplicate: cancel it).
+    """
+    from .model import Attempt, parse_job_name
+    now = time.time()
+    res = AdoptResult()
+    with store.transaction(who) as st:
+        unknown = {u.name: u for u in st.unknown}
+        wanted = list(unknown) if names is None else names
+        idx = {t.key: t for t in st.tasks}
+        for name in wanted:
+            u = unknown.get(name)
+            parsed = parse_job_name(name)
+            if u is None or parsed is None:
+                res.refused.append(f"{name}: not an unknown job of this status file (`batchman list --unknown`)")
+                continue
+            sid, run, job, attempt = parsed
+            if sid != st.store_id:
+                res.refused.append(f"{name}: belongs to another status file (store id {sid})")
+                continue
+            t = idx.get(task_key(run, job))
+            if t is None:
+                t = Task(run=run, job=job, since=now, added_at=now, reason="adopted")
+                st.tasks.append(t)
+                idx[t.key] = t
+                store.record(t.key, "", S.NEW, "adopted", who, now)
+            elif t.state in S.IN_BATCH:
+                res.refused.append(f"{name}: run {run} already has job {t.job_id or t.job_name} in {t.state}; "
+                                   f"cancel the duplicate in the batch system")
+                continue
+            elif t.attempt and t.job_name:
+                t.past.append(Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
+                                      failure=t.failure, reason=t.reason))
+            old = t.state
+            t.job_name, t.job_id, t.attempt = name, u.job_id, max(attempt, t.attempt)
+            t.exit_code, t.failure, t.error, t.request, t.intent = None, "", "", "", None
+            t.submitted_at = now
+            t.state, t.since, t.reason = S.SUBMITTED, now, f"adopted unknown job {u.job_id}"
+            store.record(t.key, old, S.SUBMITTED, t.reason, who, now)
+            res.adopted.append(name)
+        st.unknown = [u for u in st.unknown if u.name not in set(res.adopted)]
+        if not res.adopted:
+            store.abort()
+    return res

@@ -220,12 +220,23 @@ def _daemon_alive(e: Experiment) -> bool:
 @state_option
 @job_option
 @json_option
+@click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
 @click.pass_context
-def list_(ctx, runs, states, jobs, as_json):
+def list_(ctx, runs, states, jobs, as_json, unknown):
     """List tasks: run, segments, state, time in state, job id, counters."""
     e = exp(ctx)
     st = e.store.read()
     now = time.time()
+    if unknown:
+        rows = [{"name": u.name, "job_id": u.job_id, "state": u.state, "seen": u.seen} for u in st.unknown]
+        if as_json:
+            click.echo(json.dumps({"unknown": rows}, indent=1))
+        elif not rows:
+            click.echo("no unknown jobs (the daemon looks every 10 iterations; `batchman-daemon oneshot` looks now)")
+        else:
+            click.echo(tabulate([[r["name"], r["job_id"], r["state"], export.clock(r["seen"])] for r in rows],
+                                headers=["job name", "job id", "state", "seen"]))
+        return
     tasks = _select(st.tasks, runs, states, jobs)
     _refresh_counters(e, tasks)
     if as_json:
@@ -399,6 +410,23 @@ def priority(ctx, runs, priority):
     if not n:
         raise click.ClickException("no task matches those runs")
     click.echo(f"priority {priority} set on {n} task(s)")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every unknown job the daemon found.")
+@click.pass_context
+def adopt(ctx, names, all_):
+    """Take unknown jobs of ours (batchman list --unknown) into the task list, to be followed."""
+    if not names and not all_:
+        raise click.UsageError("name the jobs to adopt (batchman list --unknown shows them), or --all")
+    e = exp(ctx)
+    res = A.adopt(e.store, None if all_ else list(names))
+    for r in res.refused:
+        click.echo(f"not adopted: {r}", err=True)
+    click.echo(f"adopted {len(res.adopted)} job(s)" + (": " + ", ".join(res.adopted) if res.adopted else ""))
+    if res.refused and not res.adopted:
+        sys.exit(1)
 
 
 # ---- export-html / report -------------------------------------------------------

@@ -465,6 +465,18 @@ class Engine:
         return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now)
                 for j in jobs if j.name not in known and parse_job_name(j.name)]
 
+    def update_unknown(self) -> list[UnknownJob]:
+        """Record the jobs under our name pattern that no task accounts for (one query)."""
+        unknown = self.scan_unknown()
+        with self.store.transaction("batchman-daemon") as st:
+            known = {t.job_name for t in st.tasks if t.job_name}
+            unknown = [u for u in unknown if u.name not in known]
+            if [u.name for u in st.unknown] == [u.name for u in unknown]:
+                self.store.abort()
+            else:
+                st.unknown = unknown
+        return unknown
+
 
 def loop(engine: Engine, delay: float, forever: bool, verbose: bool, say: Callable[[str], None],
          stop: list) -> int:
@@ -474,12 +486,7 @@ def loop(engine: Engine, delay: float, forever: bool, verbose: bool, say: Callab
         if verbose:
             print_report(rep, say)
         if engine.iterations % 10 == 1:
-            unknown = engine.scan_unknown()
-            with engine.store.transaction("batchman-daemon") as st:
-                if [u.name for u in st.unknown] != [u.name for u in unknown]:
-                    st.unknown = unknown
-                else:
-                    engine.store.abort()
+            engine.update_unknown()
         if not rep.work_left and not forever:
             say("nothing left to track: the daemon stops (use --forever to keep it running)")
             break

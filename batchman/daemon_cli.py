@@ -59,8 +59,11 @@ def main(mode, directory, forever, delay, no_new_starts, debug):
         try:
             if mode in ("oneshot", "quietone"):
                 rep = eng.run_once()
+                unknown = eng.update_unknown()
                 if mode == "oneshot":
                     print_report(rep, say)
+                    for u in unknown:
+                        say(f"unknown job {u.name} ({u.job_id}, {u.state}): `batchman adopt {u.name}` takes it in")
             else:
                 if mode == "loop":
                     say(f"batchman-daemon {eng.me} working on {e.store.path} every "

@@ -41,22 +41,23 @@ REQUESTS = (KILL, RESTART)
 
 # Allowed edges, as data. Every change of ``Task.state`` is checked against it.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    NEW: frozenset({UNSTAGED, STAGED, ERROR, ABORTED}),
-    UNSTAGED: frozenset({STAGING, STAGED, ERROR, ABORTED, NEW}),
-    STAGING: frozenset({STAGED, ERROR, ABORTED, NEW}),
-    STAGED: frozenset({SUBMITTING, STAGING, ERROR, ABORTED, NEW}),
+    NEW: frozenset({UNSTAGED, STAGED, ERROR, ABORTED, SUBMITTED}),
+    UNSTAGED: frozenset({STAGING, STAGED, ERROR, ABORTED, NEW, SUBMITTED}),
+    STAGING: frozenset({STAGED, ERROR, ABORTED, NEW, SUBMITTED}),
+    STAGED: frozenset({SUBMITTING, STAGING, ERROR, ABORTED, NEW, SUBMITTED}),
     SUBMITTING: frozenset({SUBMITTED, QUEUED, RUNNING, COMPLETED, INCOMPLETE, FAILED,
                            ERROR, ABORTING, STAGED}),
     SUBMITTED: frozenset({QUEUED, RUNNING, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
     QUEUED: frozenset({RUNNING, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
     RUNNING: frozenset({QUEUED, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
     ABORTING: frozenset({ABORTED, NEW}),
-    COMPLETED: frozenset({NEW}),
-    INCOMPLETE: frozenset({NEW}),
-    FAILED: frozenset({NEW}),
-    ABORTED: frozenset({NEW}),
-    ERROR: frozenset({NEW}),
+    COMPLETED: frozenset({NEW, SUBMITTED}),
+    INCOMPLETE: frozenset({NEW, SUBMITTED}),
+    FAILED: frozenset({NEW, SUBMITTED}),
+    ABORTED: frozenset({NEW, SUBMITTED}),
+    ERROR: frozenset({NEW, SUBMITTED}),
 }
+# (-> SUBMITTED from outside the batch states: a person adopts an unknown job of ours.)
 
 # Colours for terminals and the HTML page (one place for both).
 COLOURS = {

@@ -127,3 +127,40 @@ def test_corrupt_status_file_stops_the_daemon_with_a_pointer_to_the_backup(tmp_p
     r = daemon_run(tmp_path, "oneshot")
     assert r.returncode == 1 and "status.json.bak" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "status.json").read_text() == "{not json"
+
+
+def test_unknown_job_is_listed_and_adopted(tmp_path):
+    """A job of ours that the status file lost (e.g. restored from an old backup) is found and taken in."""
+    import subprocess
+    import sys
+    from click.testing import CliRunner
+    from batchman.cli import main
+    e = make_experiment(tmp_path, [1, 2])
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.2))
+    assert r.returncode == 0
+    st = e.store.read()
+    # start a job under our name pattern that the file does not know: run 3, attempt 1
+    from batchman.backends.batch.local import LocalBatch
+    from batchman.backends.base import JobSpec
+    name = f"bm.{st.store_id}.3.analysis.1"
+    script = tmp_path / "lost.sh"
+    script.write_text("sleep 30\n")
+    lb = LocalBatch(str(tmp_path / ".batchman" / "attempts"))
+    jid = lb.submit(JobSpec(name=name, script=str(script), workdir=str(tmp_path), stdout=str(tmp_path / "o"),
+                            stderr=str(tmp_path / "e"), attempt_dir=str(tmp_path / ".batchman" / "attempts" / name)))
+    try:
+        wait_for(lambda: lb.query({name: jid})[name].state in ("queued", "running"), 10)
+        r = daemon_run(tmp_path, "oneshot")
+        assert f"unknown job {name}" in r.stdout
+        out = CliRunner().invoke(main, ["-C", str(tmp_path), "list", "--unknown"]).output
+        assert name in out
+        out = CliRunner().invoke(main, ["-C", str(tmp_path), "adopt", name]).output
+        assert "adopted 1 job(s)" in out
+        t = {t.run: t for t in e.store.read().tasks}[3]
+        assert t.state == S.SUBMITTED and t.job_id == jid and e.store.read().unknown == []
+        # the daemon follows it like any other: kill it
+        CliRunner().invoke(main, ["-C", str(tmp_path), "kill", "3"])
+        daemon_run(tmp_path, "loop")
+        assert {t.run: t for t in e.store.read().tasks}[3].state == S.ABORTED
+    finally:
+        lb.cancel([jid])
