@@ -131,8 +131,6 @@ def test_corrupt_status_file_stops_the_daemon_with_a_pointer_to_the_backup(tmp_p
 
 def test_unknown_job_is_listed_and_adopted(tmp_path):
     """A job of ours that the status file lost (e.g. restored from an old backup) is found and taken in."""
-    import subprocess
-    import sys
     from click.testing import CliRunner
     from batchman.cli import main
     e = make_experiment(tmp_path, [1, 2])
