@@ -170,7 +170,10 @@ class Engine:
                 obs.jobs = self.batch.query(ask)
             except BackendUnavailable as e:
                 rep.errors.append(f"batch system: {e}")
-                obs.jobs = None
+                # What the queue did say still counts (e.g. squeue answered, accounting did not);
+                # jobs it did not mention are left unchanged, never taken for absent.
+                partial = getattr(e, "partial", None)
+                obs.jobs = {n: i for n, i in partial.items() if n in ask} if partial else None
         # What finished jobs say about themselves.
         for t in status.tasks:
             if t.state not in S.IN_BATCH or not t.job_name:
