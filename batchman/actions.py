@@ -55,28 +55,11 @@ def queue_request(store: Store, keys: set[str], what: str, who: str = "") -> int
     """Mark tasks with a kill / restart / purge request; returns how many were marked."""
     if what not in REQUEST_STATES:
         raise ValueError(f"unknown request {what!r}")
-    allowed = REQUEST_STATES[what]
-    n = 0
-    with store.transaction(who or f"batchman {what}") as st:
-        for t in st.tasks:
-            if t.key in keys and (allowed is None or t.state in allowed):
-                t.request = what
-                n += 1
-        if not n:
-            store.abort()
-    return n
+    return store.queue_requests(keys, "request", what, REQUEST_STATES[what], who or f"batchman {what}")
 
 
 def set_priority(store: Store, keys: set[str], priority: int, who: str = "batchman priority") -> int:
-    n = 0
-    with store.transaction(who) as st:
-        for t in st.tasks:
-            if t.key in keys:
-                t.priority = priority
-                n += 1
-        if not n:
-            store.abort()
-    return n
+    return store.queue_requests(keys, "priority", int(priority), None, who)
 
 
 @dataclass

@@ -64,6 +64,7 @@ class Transition:
 class _Snapshot:
     sig: tuple
     status: Status
+    requests_sig: tuple | None = None     # the requests file as last applied to ``status``
 
 
 def whoami(command: str = "") -> dict:
@@ -77,6 +78,7 @@ class Store:
         self.path = os.path.abspath(path)
         self.backup = self.path + ".bak"
         self.journal_path = self.path + ".journal"
+        self.requests_path = self.path + ".requests"
         self.lock_path = self.path + ".lock"
         self.who_path = self.lock_path + ".who"
         self.lock_timeout = lock_timeout
@@ -89,6 +91,10 @@ class Store:
         self.last_lock_seconds = 0.0      # how long the last transaction held the lock
         self.max_lock_seconds = 0.0
         self.hooks_before_write: list[Callable[[Status, Status | None], None]] = []
+        # Interactive writers (the TUI) set this: the page is then written by flush_html(),
+        # called when the screen is idle, instead of before the action returns.
+        self.defer_html = False
+        self._html_due: Status | None = None
 
     # ---- reading -------------------------------------------------------------------
     def _sig(self) -> tuple | None:
@@ -110,11 +116,59 @@ class Store:
                     f"the status file {self.path} is missing but its backup {self.backup} exists; "
                     f"if the backup is right, restore it: cp {self.backup} {self.path}")
             return Status(store_id=new_store_id(), created=time.time())
-        if self._snap is not None and self._snap.sig == sig:
-            return self._snap.status
-        status = self._load(self.path)
-        self._snap = _Snapshot(sig, status)
-        return status
+        if self._snap is None or self._snap.sig != sig:
+            self._snap = _Snapshot(sig, self._load(self.path))
+        self._overlay(self._snap)
+        return self._snap.status
+
+    # ---- requests: kill / restart / purge / priority without rewriting the file -------
+    def _overlay(self, snap: _Snapshot) -> None:
+        """Apply queued requests (``<file>.requests``) to a snapshot, once per change of either."""
+        try:
+            st = os.stat(self.requests_path)
+            rsig = (st.st_ino, st.st_size, st.st_mtime_ns) if st.st_size else None
+        except FileNotFoundError:
+            rsig = None
+        if rsig is None or snap.requests_sig == rsig:
+            return
+        apply_requests(snap.status, self._request_lines())
+        snap.requests_sig = rsig
+
+    def _request_lines(self) -> list[dict]:
+        out = []
+        try:
+            with open(self.requests_path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        continue   # a torn last line after a crash
+        except FileNotFoundError:
+            pass
+        return out
+
+    def queue_requests(self, keys: set[str], field: str, value, allowed_states=None, command: str = "") -> int:
+        """Queue a change of ``request`` or ``priority`` on tasks with a short append.
+
+        The lock is held only to append one line (the status file is not rewritten); every
+        reader sees it at once and the next writer merges it into the file. Each line
+        carries the generation it was queued against, so a line already merged is never
+        applied twice, even after a crash between the merge and the truncation.
+        """
+        if field not in ("request", "priority"):
+            raise ValueError(field)
+        with self.locked(command):
+            status = self.read()
+            chosen = sorted(t.key for t in status.tasks
+                            if t.key in keys and (allowed_states is None or t.state in allowed_states))
+            if chosen:
+                line = json.dumps({"g": status.generation, "field": field, "value": value, "keys": chosen,
+                                   "by": command, "t": round(time.time(), 3)}) + "\n"
+                with open(self.requests_path, "a", encoding="utf-8") as f:
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
+        return len(chosen)
 
     def _load(self, path: str) -> Status:
         try:
@@ -220,7 +274,16 @@ class Store:
             self.write(work)
             written = work
         if written is not None:
-            self.publish_html(written)
+            if self.defer_html:
+                self._html_due = written
+            else:
+                self.publish_html(written)
+
+    def flush_html(self) -> None:
+        """Write the page of the last deferred transaction, if any."""
+        due, self._html_due = self._html_due, None
+        if due is not None:
+            self.publish_html(due)
 
     def write(self, status: Status) -> None:
         """Write under the lock (callers use transaction())."""
@@ -238,6 +301,10 @@ class Store:
             self._pending = []
         data = model.encode(status)
         _atomic_write(self.path, data, backup=self.backup)
+        # The queued requests are in the file now (read() applied them): forget them.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getsize(self.requests_path):
+                os.truncate(self.requests_path, 0)
         self._snap = _Snapshot(self._sig(), status)
 
     def publish_html(self, status: Status) -> None:
@@ -275,6 +342,24 @@ class Store:
                     continue
                 out.append(e)
         return out
+
+
+def apply_requests(status: Status, lines: list[dict]) -> None:
+    """Set the queued fields on the tasks they name (only lines not yet merged)."""
+    from . import states as S
+    todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in ("request", "priority")]
+    if not todo:
+        return
+    idx = {t.key: t for t in status.tasks}
+    for ln in todo:
+        for k in ln.get("keys", ()):
+            t = idx.get(k)
+            if t is None:
+                continue
+            if ln["field"] == "priority":
+                t.priority = int(ln["value"])
+            elif ln["value"] != "kill" or t.state in S.ACTIVE:
+                t.request = str(ln["value"])
 
 
 def html_generation(path: str) -> int:

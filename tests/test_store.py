@@ -155,3 +155,44 @@ def test_reader_reuses_its_copy_until_the_file_changes(tmp_path):
         st.tasks.append(Task(run=77))
     b = s.read()
     assert b is not a and b.generation == a.generation + 1 and b.tasks[-1].run == 77
+
+
+def test_deferred_page_is_written_on_flush(tmp_path):
+    s = Store(str(tmp_path / "status.json"), html=lambda st: f"gen {st.generation}", html_path=str(tmp_path / "p.html"))
+    s.defer_html = True
+    with s.transaction("t") as st:
+        st.tasks.append(Task(run=1))
+    assert not (tmp_path / "p.html").exists()
+    s.flush_html()
+    assert (tmp_path / "p.html").read_text().splitlines()[-1] == "gen 1"
+
+
+def test_requests_are_queued_with_a_short_append_and_merged_by_the_next_write(tmp_path):
+    s = make(tmp_path, n=3)
+    size = os.path.getsize(s.path)
+    n = s.queue_requests({"0.analysis", "2.analysis"}, "request", "kill", allowed_states={"new"}, command="t")
+    assert n == 2 and os.path.getsize(s.path) == size           # the status file was not rewritten
+    other = Store(s.path)                                       # every reader sees it at once
+    assert [t.request for t in other.read().tasks] == ["kill", "", "kill"]
+    with other.transaction("daemon") as st:                      # the next writer merges it
+        st.tasks[1].priority = 3
+    assert os.path.getsize(s.requests_path) == 0
+    assert [t.request for t in model.decode(open(s.path, "rb").read()).tasks] == ["kill", "", "kill"]
+
+
+def test_a_merged_request_is_not_applied_again_after_a_crash_before_truncation(tmp_path):
+    s = make(tmp_path, n=2)
+    s.queue_requests({"0.analysis"}, "request", "restart")
+    saved = open(s.requests_path).read()
+    with s.transaction("daemon") as st:
+        st.tasks[0].request = ""        # the daemon carried the restart out in the same write
+    with open(s.requests_path, "w") as f:
+        f.write(saved)                  # as if it had died before truncating
+    assert [t.request for t in Store(s.path).read().tasks] == ["", ""]
+
+
+def test_kill_request_only_for_active_tasks(tmp_path):
+    s = make(tmp_path, n=2)
+    with s.transaction("t") as st:
+        st.tasks[1].state = "completed"
+    assert s.queue_requests({"0.analysis", "1.analysis"}, "request", "kill", allowed_states={"new"}) == 1

@@ -100,6 +100,7 @@ class App:
         self.exp = exp
         self.params = exp.params
         self.store = exp.store
+        self.store.defer_html = True     # keys answer at once; the page follows at the next tick
         self.paths = exp.paths
         self.keymap = keymap or default_keymap()
         self.clock = clock
@@ -224,6 +225,10 @@ class App:
         if not self.refresh():
             for v in self.stack:
                 v.tick()
+        try:
+            self.store.flush_html()
+        except (OSError, StoreError) as e:
+            self.say(f"status page not written: {e}", error=True)
 
     def _alarm(self, loop, _data=None) -> None:
         self.tick()
@@ -317,6 +322,10 @@ def run_tui(e: Experiment) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        try:
+            app.store.flush_html()
+        except (OSError, StoreError):
+            pass
     for line in app.after_exit:
         print(line)
     return code
