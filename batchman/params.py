@@ -75,6 +75,22 @@ SCHEMA: list[Param] = [
     P("staging", "awol_grace", "float", 300.0, "Seconds after a request before a segment missing from disk and queue counts as AWOL.", minimum=0.0),
     P("staging", "max_staging_time", "float", 86400.0, "Seconds of staging after which a run is flagged with a warning (when the queue is not verified).", minimum=0.0),
     P("staging", "local_delay", "float", 0.0, "local backend: seconds to copy one segment (to make staging visible in demos and tests).", minimum=0.0),
+    P("staging", "max_cache_fraction", "float", 0.0, "Stop requesting new segments while the cache filesystem is fuller than this fraction (0.9 = 90 % used; 0: no check). Runs already staging go on.", minimum=0.0),
+    P("staging", "cache_fs_path", "path", "", "A path on the filesystem whose fullness max_cache_fraction checks (empty: cache_dir)."),
+    P("staging", "user", "str", "", "User name given to the staging system (jcache pendingRequest -u, {user} in command templates; empty: the login name)."),
+    P("staging", "chunk_size", "int", 100, "Most files named in one staging command (jcache get/unpin, command templates with {files}).", minimum=1),
+    P("staging", "command_timeout", "float", 120.0, "Seconds before a staging command (jcache, site commands) counts as hung.", minimum=1.0),
+    P("staging", "jcache_get_cmd", "str", "jcache get", "jcache backend: command that requests files (the files are appended)."),
+    P("staging", "jcache_pending_cmd", "str", "jcache pendingRequest -u {user}", "jcache backend: command listing our unfinished requests (run once per iteration)."),
+    P("staging", "jcache_release_cmd", "str", "jcache unpin", "jcache backend: command that releases files (the files are appended)."),
+    P("staging", "jcache_cancel_cmd", "str", "jcache cancel", "jcache backend: command that cancels one request (its request index is appended)."),
+    P("staging", "jcache_status_cmd", "str", "jcache status", "jcache backend: command showing one request (its index is appended), to tell a failed request from a lost one."),
+    P("staging", "request_cmd", "str", "", "command backend: template requesting files, e.g. 'dccp -P {files}' ({files}, {file}, {cache_dir}, {user}).", optional=True),
+    P("staging", "query_cmd", "str", "", "command backend: template listing the state of files (output per query_format: 'PENDING|PRESENT|FAILED path' lines, or JSON).", optional=True),
+    P("staging", "present_cmd", "str", "", "command backend: optional template checking files are on disk ({file}: exit 0 = present; {files}: prints the present ones). Empty: a file is present when its cache copy exists.", optional=True),
+    P("staging", "release_cmd", "str", "", "command backend: optional template releasing files (empty: nothing to release).", optional=True),
+    P("staging", "cancel_cmd", "str", "", "command backend: optional template cancelling requests for files (empty: nothing to cancel).", optional=True),
+    P("staging", "query_format", "choice", "lines", "command backend: output form of query_cmd (lines: 'PENDING|PRESENT|FAILED path [reason]' or a bare path = pending; json: {pending: [], present: [], failed: {path: reason}}).", choices=("lines", "json")),
 
     P("batch", "backend", "choice", "local", "Batch system: local (processes on this machine), slurm, gridengine, lsf.", choices=("local", "slurm", "gridengine", "lsf")),
     P("batch", "command", "str", "./analyze", "Command run on the batch node for each run: a path, optionally with leading words (e.g. 'python3 analyze.py')."),
@@ -231,6 +247,7 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
             problems.append(f"batch.args: {err}")
     except ImportError:  # pragma: no cover
         pass
+    problems += _staging_checks(values)
     if not values["batch.command"].strip():
         problems.append("batch.command: empty; name the program each job runs")
     else:
@@ -238,6 +255,28 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
             shlex.split(values["batch.command"])
         except ValueError as e:
             problems.append(f"batch.command: {e}")
+    return problems
+
+
+def _staging_checks(values: dict[str, Any]) -> list[str]:
+    problems = []
+    if values["staging.max_cache_fraction"] >= 1.0:
+        problems.append(f"staging.max_cache_fraction: {values['staging.max_cache_fraction']!r} must be below 1 "
+                        "(a fraction of the filesystem, e.g. 0.9; 0 turns the check off)")
+    if values["staging.backend"] == "command":
+        from .backends.staging.command import validate_templates
+        templates = {k: values[f"staging.{k}_cmd"] or None for k in ("request", "query", "present", "release", "cancel")}
+        problems += validate_templates(templates, values["staging.query_format"], suffix="_cmd", parser_key="query_format")
+    if values["staging.backend"] == "jcache":
+        for k in ("get", "pending", "release", "cancel", "status"):
+            key = f"staging.jcache_{k}_cmd"
+            try:
+                ok = bool(shlex.split(values[key]))
+            except ValueError as e:
+                problems.append(f"{key}: {e}")
+                continue
+            if not ok:
+                problems.append(f"{key}: empty; name the command (default: {BY_KEY[key].default!r})")
     return problems
 
 

@@ -27,14 +27,28 @@ def make_batch(params, runner: Runner | None = None):
 
 def make_staging(params, runner: Runner | None = None):
     kind = params["staging.backend"]
-    runner = runner or Runner(timeout=params["batch.command_timeout"])
+    runner = runner or Runner(timeout=params["staging.command_timeout"])
     if kind == "local":
         from .staging.local import LocalStaging
         return LocalStaging(params.path("staging.stub_dir"), params.path("staging.cache_dir"),
                             params["staging.local_delay"])
     if kind == "jcache":
+        import shlex
         from .staging.jcache import JcacheStaging
-        return JcacheStaging(runner, mss_root=params.path("staging.stub_dir"), cache_root=params.path("staging.cache_dir"))
+        cmd = {k: shlex.split(params[f"staging.jcache_{k}_cmd"]) for k in ("get", "pending", "release", "cancel", "status")}
+        return JcacheStaging(runner, user=params["staging.user"] or None,
+                             mss_root=params.path("staging.stub_dir"), cache_root=params.path("staging.cache_dir"),
+                             get_cmd=cmd["get"], pending_cmd=cmd["pending"], release_cmd=cmd["release"],
+                             cancel_cmd=cmd["cancel"], status_cmd=cmd["status"],
+                             max_files=params["staging.chunk_size"], timeout=params["staging.command_timeout"])
     if kind == "command":
-        raise ValueError("the command staging backend needs its templates (staging.request_cmd, ...): not configured yet")
+        from .staging.command import CommandStaging
+        return CommandStaging(runner, request_cmd=params["staging.request_cmd"], query_cmd=params["staging.query_cmd"],
+                              present_cmd=params["staging.present_cmd"] or None,
+                              release_cmd=params["staging.release_cmd"] or None,
+                              cancel_cmd=params["staging.cancel_cmd"] or None,
+                              parser=params["staging.query_format"], cache_dir=params.path("staging.cache_dir") or None,
+                              stub_root=params.path("staging.stub_dir") or None,
+                              timeout=params["staging.command_timeout"], max_files=params["staging.chunk_size"],
+                              user=params["staging.user"] or None)
     raise ValueError(f"unknown staging backend {kind!r}")

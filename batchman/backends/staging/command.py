@@ -74,16 +74,21 @@ def template_fields(template: str) -> list[str]:
 
 
 def validate_templates(templates: dict[str, str | None], parser: str = "lines",
-                       prefix: str = "staging.") -> list[str]:
-    """Error messages for staging templates, each naming the key (``staging.query``...)."""
+                       prefix: str = "staging.", suffix: str = "", parser_key: str = "parser") -> list[str]:
+    """Error messages for staging templates, each naming the key (``staging.query``...).
+
+    Keys of ``templates`` are request/query/present/release/cancel; messages name them as
+    ``prefix + key + suffix`` (batchman.yaml: ``staging.request_cmd``) and the parser as
+    ``prefix + parser_key``.
+    """
     errors: list[str] = []
     for key in REQUIRED_KEYS:
         if not templates.get(key):
-            errors.append(f"{prefix}{key}: missing (a command template is required)")
+            errors.append(f"{prefix}{key}{suffix}: missing (a command template is required)")
     for key, tpl in templates.items():
         if tpl is None or tpl == "":
             continue
-        name = f"{prefix}{key}"
+        name = f"{prefix}{key}{suffix}"
         if key not in TEMPLATE_KEYS:
             errors.append(f"{name}: unknown key (expected one of {', '.join(TEMPLATE_KEYS)})")
             continue
@@ -113,7 +118,7 @@ def validate_templates(templates: dict[str, str | None], parser: str = "lines",
         if key in ("request", "release", "cancel", "present") and not ({"files", "file"} & set(fields)):
             errors.append(f"{name}: does not use {{files}} or {{file}}, so it cannot name the files")
     if parser not in PARSERS:
-        errors.append(f"{prefix}parser: unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
+        errors.append(f"{prefix}{parser_key}: unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
     return errors
 
 
