@@ -151,6 +151,16 @@ class Engine:
                 obs.staging = None
         else:
             obs.staging = StagingView()
+        if p["staging.max_cache_fraction"] and any(t.state == S.UNSTAGED for t in status.tasks):
+            from .backends.staging.space import cache_full
+            where = p.path("staging.cache_fs_path") or p.path("staging.cache_dir")
+            try:
+                obs.cache_full, used = cache_full(where, p["staging.max_cache_fraction"])
+                if obs.cache_full:
+                    rep.errors.append(f"cache filesystem of {where} is {used:.1%} full (staging.max_cache_fraction "
+                                      f"{p['staging.max_cache_fraction']:g}): no new staging requests")
+            except OSError as e:
+                rep.errors.append(f"cannot check how full {where} is: {e}")
         # Batch: marker files first; ask the batch system only about the rest (one query).
         ask: dict[str, str] = {}
         for t in status.tasks:
@@ -309,7 +319,7 @@ class Engine:
                 try:
                     fn(files)
                     rep.actions.append(f"{action}: {len(files)} file(s) of {len(ws)} run(s)")
-                except BackendUnavailable as e:
+                except (BackendUnavailable, Rejected) as e:
                     ok = False
                     rep.errors.append(f"{action}: {e}")
             for w in ws:

@@ -73,6 +73,7 @@ class Observations:
     analysed: dict[str, int] = field(default_factory=dict)      # by job name: segments analysed
     stats_seen: frozenset[str] = frozenset()       # job names whose stats file exists
     paused: bool = False                           # no new starts (drain)
+    cache_full: bool = False                       # cache filesystem above staging.max_cache_fraction
 
 
 @dataclass
@@ -243,6 +244,8 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
             return Decision(S.STAGED, "all segments already on disk", [], {"_mark_staged": True})
         if budget.staged_segments and budget.staged_segments + n > pol.staging_limit:
             return None   # waiting for room under the staging limit
+        if obs.cache_full:
+            return None   # the cache filesystem is too full: no new requests (AlCap's spacelim)
         budget.staged_segments += n
         return Decision(S.STAGING, f"requested {sum(1 for s in task.segments if s.path not in view.present)} segment(s)",
                         [STAGE], {"requested_at": obs.now, "_mark_staged": True})
