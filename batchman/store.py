@@ -65,6 +65,13 @@ class _Snapshot:
     sig: tuple
     status: Status
     requests_sig: tuple | None = None     # the requests file as last applied to ``status``
+    _index: dict | None = None
+
+    def index(self) -> dict:
+        """Task key -> task of this snapshot (built once)."""
+        if self._index is None or len(self._index) != len(self.status.tasks):
+            self._index = {t.key: t for t in self.status.tasks}
+        return self._index
 
 
 def whoami(command: str = "") -> dict:
@@ -131,7 +138,7 @@ class Store:
             rsig = None
         if rsig is None or snap.requests_sig == rsig:
             return
-        apply_requests(snap.status, self._request_lines())
+        apply_requests(snap.status, self._request_lines(), snap.index())
         snap.requests_sig = rsig
 
     def _request_lines(self) -> list[dict]:
@@ -157,10 +164,13 @@ class Store:
         """
         if field not in ("request", "priority"):
             raise ValueError(field)
+        self.read()
+        if self._snap is not None:
+            self._snap.index()          # built outside the lock; reused inside if nothing changed
         with self.locked(command):
             status = self.read()
-            chosen = sorted(t.key for t in status.tasks
-                            if t.key in keys and (allowed_states is None or t.state in allowed_states))
+            idx = self._snap.index() if self._snap is not None else {t.key: t for t in status.tasks}
+            chosen = sorted(k for k in keys if k in idx and (allowed_states is None or idx[k].state in allowed_states))
             if chosen:
                 line = json.dumps({"g": status.generation, "field": field, "value": value, "keys": chosen,
                                    "by": command, "t": round(time.time(), 3)}) + "\n"
@@ -344,13 +354,14 @@ class Store:
         return out
 
 
-def apply_requests(status: Status, lines: list[dict]) -> None:
+def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
     """Set the queued fields on the tasks they name (only lines not yet merged)."""
     from . import states as S
     todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in ("request", "priority")]
     if not todo:
         return
-    idx = {t.key: t for t in status.tasks}
+    if idx is None:
+        idx = {t.key: t for t in status.tasks}
     for ln in todo:
         for k in ln.get("keys", ()):
             t = idx.get(k)
