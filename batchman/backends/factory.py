@@ -40,7 +40,8 @@ def make_staging(params, runner: Runner | None = None):
                              mss_root=params.path("staging.stub_dir"), cache_root=params.path("staging.cache_dir"),
                              get_cmd=cmd["get"], pending_cmd=cmd["pending"], release_cmd=cmd["release"],
                              cancel_cmd=cmd["cancel"], status_cmd=cmd["status"],
-                             max_files=params["staging.chunk_size"], timeout=params["staging.command_timeout"])
+                             max_files=params["staging.chunk_size"], timeout=params["staging.command_timeout"],
+                             ids_file=os.path.join(params.path("daemon.temp_dir"), "jcache-requests.json"))
     if kind == "command":
         from .staging.command import CommandStaging
         return CommandStaging(runner, request_cmd=params["staging.request_cmd"], query_cmd=params["staging.query_cmd"],

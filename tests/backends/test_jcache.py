@@ -260,13 +260,14 @@ def test_hang_times_out(lib):
     b.request(files)                                   # other commands still answer
 
 
-def test_missing_stub_rejected_without_call(lib):
+def test_missing_stub_not_asked_for_and_reported_failed(lib):
     files = lib.stubs(1)
     b = lib.backend()
-    with pytest.raises(Rejected, match="nope") as e:
-        b.request(files + [str(lib.mss / "hallc/nope.dat")])
-    assert e.value.files == [str(lib.mss / "hallc/nope.dat")]
-    assert lib.calls("get") == []
+    nope = str(lib.mss / "hallc/nope.dat")
+    b.request(files + [nope])
+    assert [c[1:] for c in lib.calls("get")] == [files]          # only the existing stub
+    v = b.query(files + [nope])
+    assert v.failed == {nope: "no such stub file"}
 
 
 def test_number_of_calls(lib):

@@ -34,6 +34,7 @@ re-requests the other files of those requests (a jcache request may hold files o
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import stat as _stat
@@ -208,7 +209,8 @@ class JcacheStaging:
                  release_cmd=DEFAULT_RELEASE_CMD, cancel_cmd=DEFAULT_CANCEL_CMD,
                  status_cmd=DEFAULT_STATUS_CMD, max_files: int = 100,
                  max_argv_chars: int = 100_000, max_status_calls: int = 5,
-                 check_size: bool = True, check_stubs: bool = True, timeout: float | None = None):
+                 check_size: bool = True, check_stubs: bool = True, timeout: float | None = None,
+                 ids_file: str | None = None):
         self.runner = runner
         self.user = user or os.environ.get("USER") or os.environ.get("LOGNAME") or getpass.getuser()
         self.mss_root = os.path.normpath(mss_root)
@@ -220,6 +222,11 @@ class JcacheStaging:
         self.check_stubs = check_stubs       # False where the daemon's host does not mount /mss
         self._stub_cache: dict[str, dict | None] = {}
         self._request_of: dict[str, str] = {}     # stub -> request id seen in get output
+        self._rejected: dict[str, str] = {}       # stub -> why get refused it (reported as failed)
+        # Both survive the process in ``ids_file`` (a daemon in oneshot mode is a new process
+        # every time): without them a failed request that left pendingRequest looks lost (AWOL).
+        self.ids_file = ids_file
+        self._load_ids()
 
     # helpers ---------------------------------------------------------------------------------
     def _cmd(self, cmd) -> list[str]:
@@ -264,23 +271,51 @@ class JcacheStaging:
     def _pending_requests(self) -> list[JcacheRequest]:
         return parse_pending(self._run(self._cmd(self.pending_cmd), "pendingRequest").stdout)
 
+    def _load_ids(self) -> None:
+        if not self.ids_file:
+            return
+        try:
+            with open(self.ids_file, encoding="utf-8") as f:
+                data = json.load(f)
+            self._request_of = {str(k): str(v) for k, v in data.get("requests", {}).items()}
+            self._rejected = {str(k): str(v) for k, v in data.get("rejected", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def _save_ids(self) -> None:
+        if not self.ids_file:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.ids_file) or ".", exist_ok=True)
+            tmp = f"{self.ids_file}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"requests": self._request_of, "rejected": self._rejected}, f)
+            os.replace(tmp, self.ids_file)
+        except OSError:
+            pass                                # only a hint (failed vs lost): never fatal
+
     # StagingBackend -----------------------------------------------------------------------------
     def request(self, files: list[str]) -> None:
+        """``jcache get`` in batches. Files whose stub is missing are not asked for: the next
+        query reports them failed ("no such stub file"), so only their run goes to error."""
         files = list(dict.fromkeys(files))
         missing = [f for f in files if self.check_stubs and not os.path.isfile(f)]
-        if missing:
-            err = Rejected("no such stub file: " + ", ".join(missing[:10])
-                           + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""))
-            err.files = missing
-            raise err
-        for argv in files_argvs(self._cmd(self.get_cmd), files, self.max_files, self.max_argv_chars):
-            cp = self._run(argv, "get")
-            for req in parse_pending(cp.stdout):
-                if req.request_id:
-                    for f in req.files:
-                        self._request_of[self._stub(f)] = req.request_id
-                    for f in argv[len(self._cmd(self.get_cmd)):]:
-                        self._request_of.setdefault(self._stub(f), req.request_id)
+        for f in missing:
+            self._rejected[self._stub(f)] = "no such stub file"
+        files = [f for f in files if f not in set(missing)]
+        try:
+            for argv in files_argvs(self._cmd(self.get_cmd), files, self.max_files, self.max_argv_chars):
+                cp = self._run(argv, "get")
+                for req in parse_pending(cp.stdout):
+                    if req.request_id:
+                        for f in req.files:
+                            self._request_of[self._stub(f)] = req.request_id
+                        for f in argv[len(self._cmd(self.get_cmd)):]:
+                            self._request_of.setdefault(self._stub(f), req.request_id)
+                for f in argv[len(self._cmd(self.get_cmd)):]:
+                    self._rejected.pop(self._stub(f), None)
+        finally:
+            self._save_ids()
 
     def query(self, files: list[str]) -> StagingView:
         view = StagingView()
@@ -303,6 +338,8 @@ class JcacheStaging:
                 view.present.add(f)
             elif word in FAILED_WORDS:
                 view.failed[f] = f"jcache request {rid}: {word}"
+            elif self._stub(f) in self._rejected:
+                view.failed[f] = self._rejected[self._stub(f)]
             else:
                 unknown.append(f)
         if unknown and self.max_status_calls > 0:
@@ -340,6 +377,8 @@ class JcacheStaging:
             self._run(argv, "unpin")
         for f in files:
             self._request_of.pop(self._stub(f), None)
+            self._rejected.pop(self._stub(f), None)
+        self._save_ids()
 
     def cancel(self, files: list[str]) -> None:
         if not files:
@@ -356,6 +395,8 @@ class JcacheStaging:
             self._run(id_argv(self._cmd(self.cancel_cmd), rid), "cancel")
         for s in wanted:
             self._request_of.pop(s, None)
+            self._rejected.pop(s, None)
+        self._save_ids()
         others = [s for s in dict.fromkeys(others) if s not in wanted]
         if others:                             # files of other tasks shared those requests
             self.request(others)
