@@ -81,8 +81,9 @@ class LocalBatch:
                 pass
         # Written before the runner starts: a lookup by name in the instant between the
         # start and the runner's own pid file sees the job as starting, not as absent.
+        submitted = time.time()
         with open(os.path.join(d, "local.submitted"), "w", encoding="utf-8") as f:
-            f.write(f"{time.time():.3f}\n")
+            f.write(f"{submitted:.3f}\n")
         argv = [sys.executable, "-m", "batchman.backends.batch.local_runner",
                 "--dir", d, "--slots", str(self.slots), "--slot-dir", self.slot_dir,
                 "--time-limit", str(spec.time_limit or 0), "--stdout", spec.stdout, "--stderr", spec.stderr,
@@ -94,10 +95,15 @@ class LocalBatch:
                                 stderr=subprocess.DEVNULL, start_new_session=True, env=env, close_fds=True)
         # Not waited for: it outlives us. Keep Python from warning about the child at exit.
         proc.returncode = 0
+        # The id too, so a lookup by name before the runner's own pid file gets it.
+        with open(os.path.join(d, "local.submitted"), "w", encoding="utf-8") as f:
+            f.write(f"{submitted:.3f} {proc.pid}\n")
         return str(proc.pid)
 
     def _info(self, name: str, job_id: str) -> JobInfo:
         d = self.job_dir(name)
+        if not os.path.isdir(d):
+            return JobInfo(name, job_id, ABSENT)     # never submitted here: not a lost job
         ex = _read(os.path.join(d, "local.exit"))
         pid_text = _read(os.path.join(d, "local.pid")) or job_id
         if ex is not None:
@@ -113,13 +119,14 @@ class LocalBatch:
             return JobInfo(name, pid_text or "", FINISHED, native_state="EXITED", exit_code=code,
                            failure=failure, reason=reason)
         if not pid_text or not pid_text.isdigit():
-            sub = _read(os.path.join(d, "local.submitted"))
+            sub = (_read(os.path.join(d, "local.submitted")) or "").split()
             try:
-                starting = sub is not None and time.time() - float(sub) < STARTING_GRACE
+                starting = bool(sub) and time.time() - float(sub[0]) < STARTING_GRACE
             except ValueError:
                 starting = False
             if starting:
-                return JobInfo(name, job_id, QUEUED, native_state="starting", reason="starting")
+                return JobInfo(name, job_id or (sub[1] if len(sub) > 1 else ""), QUEUED,
+                               native_state="starting", reason="starting")
             return JobInfo(name, job_id, ABSENT)
         if pid_alive(int(pid_text), name):
             st = _read(os.path.join(d, "local.state")) or "queued"
