@@ -1,0 +1,383 @@
+"""The daemon end to end on the real one-node SLURM cluster (contrib/slurm/start.sh).
+
+Issue 3's daemon-level tests: a real ``batchman-daemon`` process (or, where a test must
+hide something from it, the Engine in-process with the backend ``make_batch`` builds)
+drives real sbatch/squeue/sacct/scancel, and every test asserts on the final status file.
+Staging is in place (``staging.cache_dir`` = ``staging.stub_dir``), so what is exercised
+is the batch side. Every wait polls with a deadline.
+
+Accounting modes at daemon level: the 50-run and slurmctld-restart tests use ``jobcomp``
+(``sacct -c``), the failure and crash tests ``slurmdbd`` (plain sacct) when the cluster has
+it, and the "jobs already gone from squeue" test runs in both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batchman import states as S
+from batchman.backends.base import FINISHED
+from batchman.cli import main as cli_main
+
+from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ----------------------------------------------------------------------------- helpers
+def slurm_experiment(cluster, root: Path, runs, mode: str = "jobcomp", **overrides):
+    """An experiment on the SLURM backend with staging in place and short client timeouts."""
+    os.chmod(root, 0o755)
+    cfg = {"batch.backend": "slurm", "batch.slurm_accounting": mode,
+           "staging.stub_dir": "raw", "staging.cache_dir": "raw",
+           "batch.command_timeout": 5.0, "batch.time_limit": 300,
+           "daemon.delay": 0.2, "daemon.submit_grace": 60.0}
+    cfg.update(overrides)
+    return make_experiment(root, runs, segments=1, **cfg)
+
+
+def env(cluster, root, **extra):
+    return env_for(root, **cluster.env, **extra)
+
+
+def tasks(e) -> dict:
+    return {t.run: t for t in e.store.read().tasks}
+
+
+def states(e) -> dict:
+    return {t.run: t.state for t in e.store.read().tasks}
+
+
+def cli(root, *args) -> str:
+    r = CliRunner().invoke(cli_main, ["-C", str(root), *args])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def our_jobs(cluster, e) -> list[tuple[str, str, str]]:
+    """(name, id, SLURM state) of this experiment's jobs that slurmctld still knows (-t all)."""
+    prefix = f"bm.{e.store.read().store_id}."
+    cp = cluster.run("squeue", "--noheader", "--states=all", "--format=%j|%i|%T")
+    assert cp.returncode == 0, cp.stderr
+    return [tuple(l.split("|")) for l in cp.stdout.splitlines() if l.startswith(prefix)]
+
+
+def mode_or_skip(cluster, mode: str) -> str:
+    if mode not in cluster.modes:
+        pytest.skip("cluster started without slurmdbd (contrib/slurm/start.sh --with-slurmdbd)")
+    return mode
+
+
+def best_mode(cluster) -> str:
+    return "slurmdbd" if "slurmdbd" in cluster.modes else "jobcomp"
+
+
+@pytest.fixture
+def cleanup(cluster):
+    """Daemons started by the test are stopped and its jobs cancelled, whatever happens."""
+    procs: list[subprocess.Popen] = []
+    exps: list = []
+    yield procs, exps
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    for e in exps:
+        try:
+            left = [i for _, i, s in our_jobs(cluster, e) if s in ("PENDING", "RUNNING", "CONFIGURING")]
+            if left:
+                cluster.run("scancel", *left)
+        except Exception:   # noqa: BLE001 -- best effort
+            pass
+
+
+def stop_daemon(p: subprocess.Popen) -> str:
+    if p.poll() is None:
+        p.terminate()
+    out, _ = p.communicate(timeout=60)
+    return out
+
+
+# ----------------------------------------------------------------------------- 50 runs
+class QueueSampler(threading.Thread):
+    """Polls squeue: how many of our jobs are in SLURM and not yet ended by their own account
+    (no ``exit`` marker: a job whose command returned is done for batchman even while SLURM
+    still completes it). The peak must not exceed batch.max_jobs."""
+
+    def __init__(self, cluster, e, attempts: Path):
+        super().__init__(daemon=True)
+        self.cluster, self.e, self.attempts = cluster, e, attempts
+        self.peak = 0
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            alive = [n for n, _, s in our_jobs(self.cluster, self.e)
+                     if s in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")]
+            n = sum(1 for name in alive if not (self.attempts / name / "exit").exists())
+            self.peak = max(self.peak, n)
+            self.samples += 1
+            self.done.wait(0.1)
+
+
+def test_fifty_runs_complete_within_max_jobs_and_the_daemon_exits(cluster, tmp_path, cleanup):
+    max_jobs = 3
+    e = slurm_experiment(cluster, tmp_path, range(1, 51), mode="jobcomp", **{"batch.max_jobs": max_jobs})
+    cleanup[1].append(e)
+    sampler = QueueSampler(cluster, e, tmp_path / ".batchman" / "attempts")
+    sampler.start()
+    try:
+        r = daemon_run(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=0.5), timeout=200)
+    finally:
+        sampler.done.set()
+        sampler.join(10)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert "nothing left to track: the daemon stops" in r.stdout
+
+    st = e.store.read()
+    assert len(st.tasks) == 50
+    assert {t.state for t in st.tasks} == {S.COMPLETED}, {t.run: (t.state, t.reason) for t in st.tasks}
+    assert all(t.exit_code == 0 and t.analysed == 1 and t.failure == "" for t in st.tasks)
+    assert all(t.job_id.isdigit() and t.attempt == 1 and t.intent is None for t in st.tasks)
+    assert len({t.job_id for t in st.tasks}) == 50
+    assert st.daemons == [] and st.batch_unreachable_since is None
+    listed = cli(tmp_path, "list", "--json")
+    import json
+    assert {row["state"] for row in json.loads(listed)["tasks"]} == {S.COMPLETED}
+    assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in range(1, 51)}
+
+    # the way there: every task was submitted, and SLURM's queue and run states were seen
+    hist = e.store.history()
+    to = {}
+    for h in hist:
+        to.setdefault(h["task"], []).append(h["to"])
+    assert all(S.SUBMITTED in v and v[-1] == S.COMPLETED for v in to.values()), to
+    seen = {s for v in to.values() for s in v}
+    assert {S.SUBMITTING, S.SUBMITTED, S.QUEUED, S.RUNNING, S.COMPLETED} <= seen
+    assert sum(S.QUEUED in v for v in to.values()) >= 10       # most waited: 3 in SLURM, 2 CPUs
+    assert sum(S.RUNNING in v for v in to.values()) >= 25
+
+    # the cap: from the jobs' own stamps (running at once) and from squeue (in SLURM at once)
+    events = []
+    for line in open(tmp_path / "jobs.log"):
+        _, _, _, what, t = line.split()
+        events.append((float(t), 1 if what == "start" else -1))
+    running = peak = 0
+    for _, d in sorted(events):
+        running += d
+        peak = max(peak, running)
+    assert 1 <= peak <= min(max_jobs, 2)        # 2 CPUs on this node
+    assert sampler.samples > 20
+    assert sampler.peak <= max_jobs, f"{sampler.peak} jobs in SLURM at once, cap {max_jobs}"
+    assert sampler.peak >= 2
+    print(f"50 runs: peak running {peak}, peak in SLURM {sampler.peak} ({sampler.samples} samples)")
+
+
+# ----------------------------------------------------------------------------- failures
+def test_exit_3_time_limit_batchman_kill_and_scancel_by_hand(cluster, tmp_path, cleanup):
+    """Run 1 exits 3; run 2 hits its time limit; run 3 is killed with `batchman kill`; run 4
+    is cancelled with scancel outside batchman. One daemon follows all four to their end."""
+    mode = best_mode(cluster)
+    e = slurm_experiment(cluster, tmp_path, [1, 2, 3, 4], mode=mode,
+                         **{"batch.time_limit": 60, "batch.max_jobs": 4})
+    cleanup[1].append(e)
+    d = daemon(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=300, FAIL_RUNS="1"))
+    cleanup[0].append(d)
+
+    wait_for(lambda: states(e)[1] in S.TERMINAL, 60)
+    # time limit: SLURM's minimum is a minute; move the running job's end to now
+    wait_for(lambda: states(e)[2] == S.RUNNING and ("2.analysis", 1) in job_starts(tmp_path), 60)
+    jid2 = tasks(e)[2].job_id
+    cp = cluster.run("scontrol", "update", f"JobId={jid2}", "EndTime=now")
+    assert cp.returncode == 0, cp.stderr
+    # batchman kill of a running job
+    wait_for(lambda: states(e)[3] == S.RUNNING and ("3.analysis", 1) in job_starts(tmp_path), 60)
+    jid3 = tasks(e)[3].job_id
+    out = cli(tmp_path, "kill", "3")
+    assert "kill queued for 1 task(s)" in out
+    wait_for(lambda: states(e)[3] == S.ABORTED, 60)
+    # scancel by hand, outside batchman
+    wait_for(lambda: states(e)[4] == S.RUNNING and ("4.analysis", 1) in job_starts(tmp_path), 60)
+    jid4 = tasks(e)[4].job_id
+    cp = cluster.run("scancel", jid4)
+    assert cp.returncode == 0, cp.stderr
+    wait_for(lambda: states(e)[4] in S.TERMINAL, 60)
+    wait_for(lambda: states(e)[2] in S.TERMINAL, 90, step=0.5)
+    out = d.communicate(timeout=60)[0]
+    assert d.returncode == 0, out[-3000:]
+    assert "nothing left to track" in out
+
+    t = tasks(e)
+    # 1: exit 3
+    assert (t[1].state, t[1].exit_code, t[1].failure) == (S.FAILED, 3, "exit-nonzero"), t[1]
+    shown = cli(tmp_path, "show", "1")
+    assert "state failed" in shown and "exit code 3" in shown
+    assert "exit 3" in t[1].reason and "exit 3" in shown
+    assert "failing on purpose" in shown                      # the job's stderr tail
+    # 2: time limit
+    assert (t[2].state, t[2].failure) == (S.FAILED, "timeout"), t[2]
+    assert "TIMEOUT" in t[2].reason and t[2].native_state == "TIMEOUT"
+    assert "timeout" in cli(tmp_path, "show", "2").lower()
+    # 3: batchman kill
+    assert (t[3].state, t[3].killed_in, t[3].job_id) == (S.ABORTED, S.RUNNING, jid3), t[3]
+    # 4: scancel by hand
+    assert (t[4].state, t[4].failure) == (S.FAILED, "cancelled"), t[4]
+    assert "CANCELLED" in t[4].reason
+    assert all(x.intent is None and x.request == "" for x in t.values())
+    # nothing of ours left alive in SLURM; each job ran once
+    alive = {(i, s) for _, i, s in our_jobs(cluster, e)}
+    assert not {i for i, s in alive if s in ("PENDING", "RUNNING", "COMPLETING")}, alive
+    states_by_id = {i: s for i, s in alive}
+    assert states_by_id.get(jid2) == "TIMEOUT" and states_by_id.get(jid3) == "CANCELLED" \
+        and states_by_id.get(jid4) == "CANCELLED", states_by_id
+    assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in (1, 2, 3, 4)}
+
+
+# ----------------------------------------------------------------------------- slurmctld down
+def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, cleanup):
+    e = slurm_experiment(cluster, tmp_path, range(1, 7), mode="jobcomp",
+                         **{"batch.max_jobs": 6, "batch.command_timeout": 2.0})
+    cleanup[1].append(e)
+    d = daemon(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=6))
+    cleanup[0].append(d)
+    wait_for(lambda: list(states(e).values()).count(S.RUNNING) >= 2, 60)
+    assert all(t.job_id for t in tasks(e).values())
+    flags = ["--with-slurmdbd"] if cluster.accounting == "slurmdbd" else []
+    cp = subprocess.run(["bash", str(REPO / "contrib/slurm/stop.sh"), "slurmctld"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    try:
+        down_at = time.time()
+        it0 = last_iter = None
+        # The daemon keeps iterating (each squeue times out after command_timeout) and marks
+        # nothing failed; jobs that end meanwhile are completed from their exit markers.
+        while time.time() - down_at < 14:
+            st = e.store.read()
+            bad = {t.run: (t.state, t.reason) for t in st.tasks if t.state in (S.FAILED, S.ERROR, S.ABORTED)}
+            assert not bad, f"marked while slurmctld is down: {bad}"
+            if st.daemons:
+                it0 = it0 if it0 is not None else st.daemons[0].iterations
+                last_iter = st.daemons[0].iterations
+            time.sleep(0.3)
+        st = e.store.read()
+        assert d.poll() is None, "the daemon exited while slurmctld was down"
+        assert st.batch_unreachable_since is not None and st.batch_unreachable_since >= down_at - 1
+        assert st.last_iteration and any("batch system" in x for x in st.last_iteration.errors), st.last_iteration
+        assert last_iter - it0 >= 3, f"only {last_iter - it0} iteration(s) while slurmctld was down"
+        assert time.time() - st.last_iteration.at < 6         # not hanging in a command
+        assert any(t.state in (S.QUEUED, S.RUNNING, S.SUBMITTED) for t in st.tasks)
+    finally:
+        cp = subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh"), *flags],
+                            capture_output=True, text=True, timeout=120)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    out = d.communicate(timeout=120)[0]
+    assert d.returncode == 0, out[-3000:]
+    st = e.store.read()
+    assert {t.state for t in st.tasks} == {S.COMPLETED}, {t.run: (t.state, t.reason) for t in st.tasks}
+    assert st.batch_unreachable_since is None
+    assert "problem: batch system" in out
+    assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in range(1, 7)}
+    hist = e.store.history()
+    assert not [h for h in hist if h["to"] in (S.FAILED, S.ERROR)]
+
+
+# ----------------------------------------------------------------------------- crash
+def test_sigkill_between_sbatch_and_recording_the_id_adopts_the_job(cluster, tmp_path, cleanup):
+    mode = best_mode(cluster)
+    runs = [1, 2, 3]
+    e = slurm_experiment(cluster, tmp_path, runs, mode=mode, **{"batch.max_jobs": 3})
+    cleanup[1].append(e)
+    crash_env = env(cluster, tmp_path, SLEEP=1, BATCHMAN_CRASH_AT="after-submit")
+    r = daemon_run(tmp_path, "loop", env=crash_env, timeout=60)
+    assert r.returncode == -9, r.stdout + r.stderr
+    st = e.store.read()
+    # the first sbatch went through, then the daemon died: no task knows a job id
+    assert [t.state for t in st.tasks] == [S.SUBMITTING] * 3, [(t.state, t.reason) for t in st.tasks]
+    assert all(t.job_id == "" and t.intent is not None for t in st.tasks)
+    assert [n for n, _, _ in our_jobs(cluster, e)] == [st.tasks[0].job_name]
+    # twice more: each restart adopts what the dead one submitted, submits one more, dies
+    for _ in range(2):
+        r = daemon_run(tmp_path, "loop", env=crash_env, timeout=60)
+        assert r.returncode == -9, r.stdout + r.stderr
+    st = e.store.read()
+    assert st.tasks[0].job_id and st.tasks[0].state in (S.QUEUED, S.RUNNING, S.COMPLETED), st.tasks[0]
+    assert st.tasks[2].job_id == "" and st.tasks[2].state == S.SUBMITTING
+    assert len(our_jobs(cluster, e)) == 3
+    names = {t.run: t.job_name for t in st.tasks}
+    r = daemon_run(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=1), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    st = e.store.read()
+    assert {t.state for t in st.tasks} == {S.COMPLETED}, [(t.state, t.reason) for t in st.tasks]
+    assert all(t.attempt == 1 and t.intent is None and t.job_name == names[t.run] for t in st.tasks)
+    assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in runs}
+    assert "submitted bm." not in r.stdout                    # all three were adopted by name
+    # SLURM has exactly one job per name, and it is the one recorded
+    jobs = our_jobs(cluster, e)
+    per_name = {}
+    for name, jid, _ in jobs:
+        per_name.setdefault(name, []).append(jid)
+    assert per_name == {t.job_name: [t.job_id] for t in st.tasks}, per_name
+    if mode == "slurmdbd":
+        cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations", "--starttime=now-1hour",
+                         "--name=" + ",".join(names.values()), "--format=JobName,JobID")
+        assert cp.returncode == 0, cp.stderr
+        rows = [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
+        assert sorted(n for n, _ in rows) == sorted(names.values()), rows
+
+
+# ----------------------------------------------------------------------------- accounting
+@pytest.mark.parametrize("mode", ["jobcomp", "slurmdbd"])
+def test_jobs_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path, cleanup, monkeypatch, mode):
+    """As after a daemon away longer than MinJobAge: slurmctld no longer lists the finished
+    jobs, so their end comes from accounting (sacct -c or plain sacct). The Engine runs
+    in-process with the backend make_batch builds; squeue runs for real, but its rows of
+    finished jobs are dropped."""
+    mode_or_skip(cluster, mode)
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon import Engine
+    e = slurm_experiment(cluster, tmp_path, [1, 2], mode=mode, **{"batch.max_jobs": 2})
+    cleanup[1].append(e)
+    for k, v in env(cluster, tmp_path, SLEEP=300).items():
+        monkeypatch.setenv(k, v)
+    batch = make_batch(e.params)
+    real = batch._squeue
+    monkeypatch.setattr(batch, "_squeue", lambda: [j for j in real() if j.state != FINISHED])
+    eng = Engine(e.params, e.store, batch, make_staging(e.params), mode="test")
+
+    def step_until(pred, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            rep = eng.run_once()
+            assert rep.commands <= 3 or any(a.startswith("submitted") for a in rep.actions), rep
+            if pred():
+                return
+            assert time.monotonic() < end, states(e)
+            time.sleep(0.2)
+
+    step_until(lambda: set(states(e).values()) == {S.RUNNING}, 60)
+    ids = [t.job_id for t in tasks(e).values()]
+    cp = cluster.run("scancel", *ids)
+    assert cp.returncode == 0, cp.stderr
+    step_until(lambda: all(s in S.TERMINAL for s in states(e).values()), 60)
+    t = tasks(e)
+    for r in (1, 2):
+        assert (t[r].state, t[r].failure) == (S.FAILED, "cancelled"), t[r]
+        assert "CANCELLED" in t[r].reason
+    sacct = [r.argv for r in batch.runner.records if r.argv[0] == "sacct"]
+    assert sacct, "accounting was never asked"
+    assert all(("--completion" in a) == (mode == "jobcomp") for a in sacct)
+    assert batch.accounting == mode
+    eng.unregister()
