@@ -437,6 +437,11 @@ class GridEngineBackend:
         # name -> when we last knew it in the queue (submit or qstat): a job that just left the
         # queue is not in qacct until the accounting flush; it counts as running meanwhile.
         self._last_queued: dict[str, float] = {}
+        # name -> (id, state letters) when last seen in the queue, and the ids we qdel'ed: a job
+        # deleted while still pending never reaches qacct, so waiting accounting_lag for its
+        # record would show a job that never ran as running for a minute.
+        self._last_seen: dict[str, tuple[str, str]] = {}
+        self._cancelled: set[str] = set()
 
     # -- helpers ----------------------------------------------------------------------------
     def _ask(self, argv: list[str]):
@@ -502,6 +507,7 @@ class GridEngineBackend:
             if entries:
                 result[name] = self._info(name, entries)
                 self._last_queued[name] = now
+                self._last_seen[name] = (result[name].job_id, result[name].native_state)
             else:
                 gone[name] = job_id
 
@@ -524,16 +530,36 @@ class GridEngineBackend:
                         name=name, job_id=rec.job_id, state=FINISHED, exit_code=exit_code,
                         native_state=failed or f"exit {rec.exit_status}", reason=reason,
                         node=rec.hostname, failure=failure)
-                    self._last_queued.pop(name, None)
+                    self._forget(name)
+                elif self._deleted_while_pending(name, job_id):
+                    self._forget(name)
+                    result[name] = JobInfo(name=name, job_id=job_id or self._last_seen_id(name),
+                                           state=ABSENT, native_state="deleted", failure="cancelled",
+                                           reason="deleted while pending: Grid Engine keeps no record of it")
                 elif now - self._last_queued.get(name, -math.inf) < self.accounting_lag:
                     result[name] = JobInfo(name=name, job_id=job_id, state=RUNNING,
                                            native_state="left queue",
                                            reason="left the queue; accounting record not written yet")
                 else:
-                    self._last_queued.pop(name, None)
+                    self._forget(name)
                     result[name] = JobInfo(name=name, job_id=job_id, state=ABSENT,
                                            reason="neither in qstat nor in qacct")
         return result
+
+    def _last_seen_id(self, name: str) -> str:
+        return self._last_seen.get(name, ("", ""))[0]
+
+    def _deleted_while_pending(self, name: str, job_id: str) -> bool:
+        """We qdel'ed this job and the queue last showed it pending (not in error, never started)."""
+        seen_id, letters = self._last_seen.get(name, ("", ""))
+        if not seen_id or seen_id not in self._cancelled or (job_id and job_id != seen_id):
+            return False
+        return map_state(letters)[0] == QUEUED and "E" not in letters
+
+    def _forget(self, name: str) -> None:
+        self._last_queued.pop(name, None)
+        seen_id, _ = self._last_seen.pop(name, ("", ""))
+        self._cancelled.discard(seen_id)
 
     def _accounting(self, names: list[str]) -> list[AcctRecord]:
         cp = self.runner(build_qacct_argv(self.user, names))
@@ -556,6 +582,7 @@ class GridEngineBackend:
         if not job_ids:
             return
         cp = self.runner(build_qdel_argv(job_ids))
+        self._cancelled.update(job_ids)
         if cp.returncode == 0:
             return
         problems = [ln for ln in (cp.stderr + "\n" + cp.stdout).splitlines()
