@@ -48,7 +48,7 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
 
 
 # Which states each request applies to (None: any state).
-REQUEST_STATES = {"kill": S.ACTIVE, "restart": None, "purge": None}
+REQUEST_STATES = {"kill": S.ACTIVE, "restart": None, "purge": None, "skip": frozenset(S.ALL) - {S.SKIPPED}}
 
 
 def queue_request(store: Store, keys: set[str], what: str, who: str = "") -> int:
@@ -116,3 +116,29 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
         if not res.adopted:
             store.abort()
     return res
+
+
+def hold(store: Store, keys: set[str], held: bool = True, who: str = "") -> int:
+    """Hold tasks (no new start before submission) or release them again."""
+    return store.queue_requests(keys, "held", bool(held), None, who or ("batchman hold" if held else "batchman release"))
+
+
+def skip(store: Store, keys: set[str], reason: str, who: str = "batchman skip") -> int:
+    """Mark tasks done by hand (a live job is killed first); ``reason`` is kept with them."""
+    allowed = REQUEST_STATES["skip"]
+    n = store.queue_requests(keys, "note", reason, allowed, who)
+    if n:
+        store.queue_requests(keys, "request", "skip", allowed, who)
+    return n
+
+
+def set_paused(store: Store, paused: bool, who: str = "") -> bool:
+    """Drain (no new staging or submission by any daemon) or resume; returns the old value."""
+    with store.transaction(who or ("batchman pause" if paused else "batchman resume")) as st:
+        old = st.paused
+        if old == paused:
+            store.abort()
+        else:
+            st.paused = paused
+            st.paused_by = who if paused else ""
+    return old

@@ -245,6 +245,8 @@ def list_(ctx, runs, states, jobs, as_json, unknown):
         return
     dline, ok = export.daemon_line(st, now, e.params.stale_after)
     c = export.counts(st.tasks)
+    if st.paused:
+        click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
     click.echo(f"{len(st.tasks)} task(s): " + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s))
                + f"   [{dline}]")
     if not tasks:
@@ -396,6 +398,77 @@ def restart(ctx, runs, states, jobs, file, yes):
 def purge(ctx, runs, states, jobs, file, yes):
     """Remove runs from the list (releasing their files; live ones are killed first)."""
     _queue_request(ctx, "purge", runs, states, jobs, file, False, yes)
+
+
+def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set[str]]:
+    e = exp(ctx)
+    if not runs and not states and not file:
+        raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
+    chosen = _select(e.store.read().tasks, runs, states, jobs, file)
+    if not chosen:
+        raise click.ClickException(f"no task to {what} matches")
+    return e, {t.key for t in chosen}
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@file_option
+@click.pass_context
+def hold(ctx, runs, states, jobs, file):
+    """Hold runs: the daemon starts nothing new for them (a running job is left running)."""
+    e, keys = _keys_for(ctx, runs, states, jobs, file, "hold")
+    click.echo(f"held {A.hold(e.store, keys, True)} task(s); `batchman release` lets them go on")
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@state_option
+@job_option
+@file_option
+@click.pass_context
+def release(ctx, runs, states, jobs, file):
+    """Release held runs: the daemon takes them up again."""
+    e, keys = _keys_for(ctx, runs, states, jobs, file, "release")
+    click.echo(f"released {A.hold(e.store, keys, False)} task(s)")
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@click.option("--reason", required=True, help="Why (kept with the task and shown everywhere).")
+@state_option
+@job_option
+@file_option
+@yes_option
+@click.pass_context
+def skip(ctx, runs, reason, states, jobs, file, yes):
+    """Mark runs done by hand (e.g. known bad data): state 'skipped', not 'completed'."""
+    e, keys = _keys_for(ctx, runs, states, jobs, file, "skip")
+    if len(keys) > 1 and not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(f"this would skip {len(keys)} tasks; add --yes to confirm")
+        click.confirm(f"skip {len(keys)} tasks?", abort=True)
+    n = A.skip(e.store, keys, reason)
+    click.echo(f"skip queued for {n} task(s) (live jobs are killed first)")
+
+
+@main.command()
+@click.pass_context
+def pause(ctx):
+    """Drain: no daemon starts new staging or submissions; what runs is followed to the end."""
+    e = exp(ctx)
+    was = A.set_paused(e.store, True)
+    click.echo("already paused" if was else "paused: no new starts until `batchman resume`")
+
+
+@main.command()
+@click.pass_context
+def resume(ctx):
+    """End a drain (batchman pause): daemons start new work again."""
+    e = exp(ctx)
+    was = A.set_paused(e.store, False)
+    click.echo("resumed" if was else "was not paused")
 
 
 @main.command()

@@ -128,9 +128,9 @@ class Engine:
         now = self.clock()
         p = self.params
         obs = D.Observations(now=now, me=self.me, live_daemons=self._live_daemons(status, now),
-                             paused=self.paused)
-        new = [t for t in status.tasks if t.state == S.NEW and not t.request]
-        if new and not self.paused:
+                             paused=self.paused or status.paused)
+        new = [t for t in status.tasks if t.state == S.NEW and not t.request and not t.held]
+        if new and not obs.paused:
             stub = p.path("staging.stub_dir")
             pat, pre, suf = p["staging.pattern"], p["staging.prefix"], p["staging.suffix"]
             if len(new) > 8 and "/" not in pat:
@@ -454,6 +454,7 @@ class Engine:
                 remove.add(t.key)
         if remove:
             st.tasks = [t for t in st.tasks if t.key not in remove]
+            self.store.purged(len(remove))
             rep.actions.append(f"purged {len(remove)} task(s)")
 
     def _transition(self, t: Task, new: str, why: str, now: float, rep: IterationReport) -> None:

@@ -39,6 +39,9 @@ class Policy:
     max_auto_restarts: int = 2
     require_stats: bool = False
     recancel_after: float = 120.0
+    max_submit_per_iteration: int = 0     # throttles (0: no limit)
+    max_stage_per_iteration: int = 0
+    max_kill_per_iteration: int = 0
 
     @classmethod
     def from_params(cls, p) -> "Policy":
@@ -49,7 +52,10 @@ class Policy:
                    release_failed_files=v["policies.release_failed_files"],
                    auto_restart_failed=v["policies.auto_restart_failed"],
                    max_auto_restarts=v["policies.max_auto_restarts"],
-                   require_stats=v["policies.require_stats"])
+                   require_stats=v["policies.require_stats"],
+                   max_submit_per_iteration=v["batch.max_submit_per_iteration"],
+                   max_stage_per_iteration=v["staging.max_requests_per_iteration"],
+                   max_kill_per_iteration=v["batch.max_kill_per_iteration"])
 
 
 @dataclass
@@ -81,6 +87,9 @@ class Budget:
     """Shared limits, consumed as tasks are decided in priority order."""
     staged_segments: int = 0     # segments held by tasks in HOLDS_CACHE
     jobs: int = 0                # tasks in IN_BATCH
+    submits: int = 0             # consumed this iteration (throttles)
+    stages: int = 0
+    kills: int = 0
 
     @classmethod
     def of(cls, tasks: list[Task]) -> "Budget":
@@ -147,12 +156,34 @@ def _reset_for_new(task: Task) -> dict:
             "started_at": None, "finished_at": None, "_archive": True}
 
 
-def decide_request(task: Task, obs: Observations, pol: Policy) -> Decision | None:
-    """Kill / restart / purge queued by a person; None when there is none to act on now."""
+def _throttled(count: int, limit: int) -> bool:
+    return bool(limit) and count >= limit
+
+
+def decide_request(task: Task, obs: Observations, pol: Policy, budget: Budget | None = None) -> Decision | None:
+    """Kill / restart / purge / skip queued by a person; None when there is none to act on now."""
     req = task.request
     if not req or _owner_alive(task, obs):
         return None
     st = task.state
+    if budget is not None and st in S.IN_BATCH and st != S.ABORTING and req in ("kill", "restart", "purge", "skip") \
+            and task.job_id and _throttled(budget.kills, pol.max_kill_per_iteration):
+        return None          # kill throttle: its turn comes next iteration
+    d = _decide_request(task, obs, pol)
+    if d is not None and budget is not None and CANCEL in d.actions:
+        budget.kills += 1
+    return d
+
+
+def _decide_request(task: Task, obs: Observations, pol: Policy) -> Decision | None:
+    req = task.request
+    st = task.state
+    if req == "skip":
+        if st in S.IN_BATCH:
+            return None if st == S.ABORTING else _kill(task, obs, keep_request=True)
+        acts = [CANCEL_STAGE, RELEASE] if task.segments and st not in (S.NEW, S.UNSTAGED, S.COMPLETED, S.SKIPPED) else []
+        why = "skipped by hand" + (f": {task.note}" if task.note else "")
+        return Decision(S.SKIPPED, why, acts, {"request": ""})
     if req == "purge":
         if st in S.ACTIVE and st not in (S.NEW, S.UNSTAGED):
             # Kill first; the purge stays queued and removes it once aborted.
@@ -193,6 +224,9 @@ def _kill(task: Task, obs: Observations, keep_request: bool = False) -> Decision
     acts = [CANCEL_STAGE, RELEASE] if st in (S.STAGING, S.STAGED) or st in S.IN_BATCH else []
     if keep_request and task.request == "restart":
         return Decision(S.ABORTED, f"killed in {st} for a restart", acts, upd)
+    if keep_request and task.request == "skip":
+        return Decision(S.SKIPPED, "skipped by hand" + (f": {task.note}" if task.note else ""), acts,
+                        {**upd, "request": ""})
     return Decision(S.ABORTED, f"killed in {st} on request", acts, upd)
 
 
@@ -213,11 +247,13 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
             d.updates["_resumed"] = True
             return d
         return Decision(task.state, "", acts, {"_resumed": True})
-    d = decide_request(task, obs, pol)
+    d = decide_request(task, obs, pol, budget)
     if d is not None:
         return d
     st = task.state
     key = task.key
+    if task.held and st in (S.NEW, S.UNSTAGED, S.STAGED):
+        return None     # held by a person: no new start (in-flight staging is still followed)
 
     if st == S.NEW:
         if obs.paused:
@@ -246,6 +282,9 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
             return None   # waiting for room under the staging limit
         if obs.cache_full:
             return None   # the cache filesystem is too full: no new requests (AlCap's spacelim)
+        if _throttled(budget.stages, pol.max_stage_per_iteration):
+            return None   # staging throttle: next iteration
+        budget.stages += 1
         budget.staged_segments += n
         return Decision(S.STAGING, f"requested {sum(1 for s in task.segments if s.path not in view.present)} segment(s)",
                         [STAGE], {"requested_at": obs.now, "_mark_staged": True})
@@ -281,9 +320,10 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
             if gone:
                 return Decision(S.STAGING, f"{gone[0]} vanished from the cache before the job ran: requested again",
                                 [STAGE], {"requested_at": obs.now, "_mark_staged": True})
-        if obs.paused or budget.jobs >= pol.max_jobs:
+        if obs.paused or budget.jobs >= pol.max_jobs or _throttled(budget.submits, pol.max_submit_per_iteration):
             return None
         budget.jobs += 1
+        budget.submits += 1
         return Decision(S.SUBMITTING, f"submitting attempt {task.attempt + 1}", [SUBMIT],
                         {"attempt": task.attempt + 1, "_new_job_name": True})
 
@@ -369,6 +409,9 @@ def _follow_abort(task: Task, obs: Observations, pol: Policy) -> Decision | None
     if task.request == "restart":
         return Decision(S.NEW, f"killed in {task.killed_in} and restarted", [CANCEL_STAGE, RELEASE],
                         {**_reset_for_new(task), "request": "", "auto_restarts": 0})
+    if task.request == "skip":
+        return Decision(S.SKIPPED, "skipped by hand" + (f": {task.note}" if task.note else ""),
+                        [CANCEL_STAGE, RELEASE], {"request": ""})
     return Decision(S.ABORTED, f"killed in {task.killed_in}", [CANCEL_STAGE, RELEASE], {})
 
 
@@ -383,7 +426,7 @@ def plan(tasks: list[Task], obs: Observations, pol: Policy) -> list[tuple[Task, 
     out: list[tuple[Task, Decision]] = []
     waiting: list[Task] = []
     for t in tasks:
-        if t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None:
+        if t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None and not t.held:
             waiting.append(t)
             continue
         d = decide_task(t, obs, pol, budget)
@@ -413,8 +456,10 @@ def has_work(tasks: list[Task], pol: Policy) -> bool:
     """Is anything left for a daemon to do (active tasks, queued requests, unfinished intents,
     failed tasks due for an automatic restart)?"""
     for t in tasks:
-        if t.state in S.ACTIVE or t.request or t.intent is not None:
+        if t.request or t.intent is not None:
             return True
+        if t.state in S.ACTIVE and not (t.held and t.state in (S.NEW, S.UNSTAGED, S.STAGED)):
+            return True   # (a held task waits for a person, not for the daemon)
         if (pol.auto_restart_failed and t.state in (S.FAILED, S.INCOMPLETE)
                 and t.auto_restarts < pol.max_auto_restarts):
             return True

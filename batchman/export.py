@@ -34,8 +34,9 @@ def staged_count(t: Task) -> int:
 
 
 def state_label(t: Task) -> str:
-    """The state as shown, with a queued request in brackets: 'running [kill]'."""
-    return f"{t.state} [{t.request}]" if t.request else t.state
+    """The state as shown, with a queued request or a hold in brackets: 'running [kill]'."""
+    flags = [f for f in (t.request, "held" if t.held else "") if f]
+    return f"{t.state} [{','.join(flags)}]" if flags else t.state
 
 
 def detail(t: Task) -> str:
@@ -59,6 +60,8 @@ def detail(t: Task) -> str:
         return f"finished {clock(t.finished_at)}"
     if st in (S.FAILED, S.ERROR, S.INCOMPLETE):
         return t.error or t.reason
+    if st == S.SKIPPED:
+        return f"skipped: {t.note}" if t.note else "skipped by hand"
     return t.reason
 
 
@@ -74,7 +77,7 @@ def row(t: Task, now: float) -> dict:
         "in_state_s": round(now - t.since, 1) if t.since else None,
         "job_id": t.job_id or None, "attempt": t.attempt, "exit_code": t.exit_code,
         "detail": detail(t), "error": t.error or None, "counters": dict(t.counters),
-        "priority": t.priority,
+        "priority": t.priority, "held": t.held, "note": t.note or None,
     }
 
 
@@ -130,6 +133,8 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
            f"<h2>batchman: {e(title or status.experiment)}</h2>",
            f"<p>{len(status.tasks)} task(s); written {e(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now)))}"
            f" (generation {status.generation}); <span class='{'ok' if ok else 'bad'}'>{e(dline)}</span></p>"]
+    if status.paused:
+        out.append("<p class='bad'>PAUSED: no new staging or submissions until `batchman resume`</p>")
     if status.batch_unreachable_since:
         out.append(f"<p class='bad'>batch system unreachable since {e(clock(status.batch_unreachable_since))}</p>")
     out.append("<table class='counts'><tr>" + "".join(
@@ -150,7 +155,7 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
             if shown_completed > HTML_MAX_COMPLETED:
                 hidden.append(t.run)
                 continue
-        label = f"{t.state} [{t.request}]" if t.request else t.state
+        label = state_label(t)
         # run, job (a checked name), state and times need no escaping; the rest may
         rows.append(
             f"<tr style='background:{colours.get(t.state, '#fff')}'><td>{t.run}</td><td>{t.job}</td>"

@@ -69,7 +69,9 @@ class Task(msgspec.Struct, omit_defaults=True):
     killed_in: str = ""           # the state it was in when killed
     error: str = ""               # what a person must look at
     warning: str = ""             # not an error yet (e.g. staging for very long)
-    request: str = ""             # kill | restart | purge, queued by a person
+    request: str = ""             # kill | restart | purge | skip, queued by a person
+    held: bool = False            # a person holds it: no new start until released
+    note: str = ""                # a person's note (the reason given with skip)
     intent: Intent | None = None
     counters: dict[str, Any] = {}
     priority: int = 0
@@ -125,6 +127,8 @@ class Status(msgspec.Struct, omit_defaults=True):
     unknown: list[UnknownJob] = []
     last_iteration: IterationLog | None = None
     batch_unreachable_since: float | None = None
+    paused: bool = False          # drain: no new staging or submission by any daemon
+    paused_by: str = ""
     staging_unreachable_since: float | None = None
 
     def index(self) -> dict[str, Task]:

@@ -19,14 +19,15 @@ INCOMPLETE = "incomplete"  # finished, exit 0, fewer segments analysed than stag
 FAILED = "failed"          # finished with a non-zero exit, or vanished without one
 ABORTED = "aborted"        # killed on request; ``killed_in`` says in which state
 ERROR = "error"            # something a person must look at (AWOL file, no segments, ...)
+SKIPPED = "skipped"        # marked done by hand with a reason (a run known to be bad)
 
 ALL = (NEW, UNSTAGED, STAGING, STAGED, SUBMITTING, SUBMITTED, QUEUED, RUNNING, ABORTING,
-       COMPLETED, INCOMPLETE, FAILED, ABORTED, ERROR)
+       COMPLETED, INCOMPLETE, FAILED, ABORTED, ERROR, SKIPPED)
 
 # The daemon still has work to do for these.
 ACTIVE = frozenset({NEW, UNSTAGED, STAGING, STAGED, SUBMITTING, SUBMITTED, QUEUED, RUNNING, ABORTING})
 # Finished one way or another; only a person's request moves them again.
-TERMINAL = frozenset({COMPLETED, INCOMPLETE, FAILED, ABORTED, ERROR})
+TERMINAL = frozenset({COMPLETED, INCOMPLETE, FAILED, ABORTED, ERROR, SKIPPED})
 # A batch job may exist for these.
 IN_BATCH = frozenset({SUBMITTING, SUBMITTED, QUEUED, RUNNING, ABORTING})
 # Their segments count against the staging limit (requested and not released).
@@ -34,28 +35,34 @@ HOLDS_CACHE = frozenset({STAGING, STAGED, SUBMITTING, SUBMITTED, QUEUED, RUNNING
 # Unsuccessful ends: a restart is what a person usually wants.
 PROBLEM = frozenset({INCOMPLETE, FAILED, ABORTED, ERROR})
 
+# Before any job exists: a held task does not move on from these.
+BEFORE_BATCH = frozenset({NEW, UNSTAGED, STAGING, STAGED})
+
 # Requests a person (CLI/TUI) can queue on a task; the daemon carries them out.
 KILL = "kill"
 RESTART = "restart"
-REQUESTS = (KILL, RESTART)
+PURGE = "purge"
+SKIP = "skip"
+REQUESTS = (KILL, RESTART, PURGE, SKIP)
 
 # Allowed edges, as data. Every change of ``Task.state`` is checked against it.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    NEW: frozenset({UNSTAGED, STAGED, ERROR, ABORTED, SUBMITTED}),
-    UNSTAGED: frozenset({STAGING, STAGED, ERROR, ABORTED, NEW, SUBMITTED}),
-    STAGING: frozenset({STAGED, ERROR, ABORTED, NEW, SUBMITTED}),
-    STAGED: frozenset({SUBMITTING, STAGING, ERROR, ABORTED, NEW, SUBMITTED}),
+    NEW: frozenset({UNSTAGED, STAGED, ERROR, ABORTED, SUBMITTED, SKIPPED}),
+    UNSTAGED: frozenset({STAGING, STAGED, ERROR, ABORTED, NEW, SUBMITTED, SKIPPED}),
+    STAGING: frozenset({STAGED, ERROR, ABORTED, NEW, SUBMITTED, SKIPPED}),
+    STAGED: frozenset({SUBMITTING, STAGING, ERROR, ABORTED, NEW, SUBMITTED, SKIPPED}),
     SUBMITTING: frozenset({SUBMITTED, QUEUED, RUNNING, COMPLETED, INCOMPLETE, FAILED,
                            ERROR, ABORTING, STAGED}),
     SUBMITTED: frozenset({QUEUED, RUNNING, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
     QUEUED: frozenset({RUNNING, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
     RUNNING: frozenset({QUEUED, COMPLETED, INCOMPLETE, FAILED, ERROR, ABORTING}),
-    ABORTING: frozenset({ABORTED, NEW}),
-    COMPLETED: frozenset({NEW, SUBMITTED}),
-    INCOMPLETE: frozenset({NEW, SUBMITTED}),
-    FAILED: frozenset({NEW, SUBMITTED}),
-    ABORTED: frozenset({NEW, SUBMITTED}),
-    ERROR: frozenset({NEW, SUBMITTED}),
+    ABORTING: frozenset({ABORTED, NEW, SKIPPED}),
+    COMPLETED: frozenset({NEW, SUBMITTED, SKIPPED}),
+    INCOMPLETE: frozenset({NEW, SUBMITTED, SKIPPED}),
+    FAILED: frozenset({NEW, SUBMITTED, SKIPPED}),
+    ABORTED: frozenset({NEW, SUBMITTED, SKIPPED}),
+    ERROR: frozenset({NEW, SUBMITTED, SKIPPED}),
+    SKIPPED: frozenset({NEW, SUBMITTED}),
 }
 # (-> SUBMITTED from outside the batch states: a person adopts an unknown job of ours.)
 
@@ -64,13 +71,13 @@ COLOURS = {
     NEW: "light gray", UNSTAGED: "light gray", STAGING: "yellow", STAGED: "yellow",
     SUBMITTING: "light cyan", SUBMITTED: "light cyan", QUEUED: "light cyan", RUNNING: "light blue",
     ABORTING: "light magenta", COMPLETED: "light green", INCOMPLETE: "brown", FAILED: "light red",
-    ABORTED: "light magenta", ERROR: "light red",
+    ABORTED: "light magenta", ERROR: "light red", SKIPPED: "dark gray",
 }
 HTML_COLOURS = {
     NEW: "#e8e8e8", UNSTAGED: "#e8e8e8", STAGING: "#fff3b0", STAGED: "#fff3b0",
     SUBMITTING: "#d0f0ff", SUBMITTED: "#d0f0ff", QUEUED: "#d0f0ff", RUNNING: "#a8d8ff",
     ABORTING: "#f0d0f0", COMPLETED: "#c8f0c8", INCOMPLETE: "#ffd8a0", FAILED: "#ffb0b0",
-    ABORTED: "#f0d0f0", ERROR: "#ff9090",
+    ABORTED: "#f0d0f0", ERROR: "#ff9090", SKIPPED: "#d8d8d8",
 }
 
 

@@ -162,7 +162,7 @@ class Store:
         carries the generation it was queued against, so a line already merged is never
         applied twice, even after a crash between the merge and the truncation.
         """
-        if field not in ("request", "priority"):
+        if field not in QUEUEABLE:
             raise ValueError(field)
         self.read()
         if self._snap is not None:
@@ -247,6 +247,10 @@ class Store:
         """Note a transition made in the current transaction (written to the journal)."""
         self._pending.append(Transition(task, old, new, why, time.time() if at is None else at, by))
 
+    def purged(self, n: int) -> None:
+        """Declare ``n`` tasks removed on purpose in this transaction (the shrink guard allows them)."""
+        self._purged += n
+
     def abort(self) -> None:
         """Leave the file as it is at the end of the current transaction."""
         self._abort = True
@@ -266,6 +270,7 @@ class Store:
             work = msgspec.structs.replace(status, tasks=status.tasks)
             self._pending = []
             self._abort = False
+            self._purged = 0
             try:
                 yield work
             except BaseException:
@@ -276,11 +281,12 @@ class Store:
                 return
             for hook in self.hooks_before_write:
                 hook(work, status if before else None)
-            if not allow_shrink and before >= 20 and len(work.tasks) < before * 0.9:
+            if not allow_shrink and before >= 20 and len(work.tasks) < (before - self._purged) * 0.9:
                 self._snap = None
+                copy = self.safety_copy()
                 raise ShrinkRefused(
                     f"refused to write {self.path}: it would go from {before} to {len(work.tasks)} tasks "
-                    f"without an explicit purge; nothing was changed")
+                    f"without an explicit purge; nothing was changed (a safety copy of the file is in {copy})")
             self.write(work)
             written = work
         if written is not None:
@@ -294,6 +300,13 @@ class Store:
         due, self._html_due = self._html_due, None
         if due is not None:
             self.publish_html(due)
+
+    def safety_copy(self) -> str:
+        """A dated copy of the current file (a hard link: instant, and untouched by later writes)."""
+        dest = f"{self.path}.safety-{time.strftime('%Y%m%d-%H%M%S')}"
+        with contextlib.suppress(FileExistsError):
+            os.link(self.path, dest)
+        return dest
 
     def write(self, status: Status) -> None:
         """Write under the lock (callers use transaction())."""
@@ -354,10 +367,14 @@ class Store:
         return out
 
 
+# Task fields a person may change with a queued line instead of a rewrite.
+QUEUEABLE = ("request", "priority", "held", "note")
+
+
 def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
     """Set the queued fields on the tasks they name (only lines not yet merged)."""
     from . import states as S
-    todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in ("request", "priority")]
+    todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
     if not todo:
         return
     if idx is None:
@@ -367,8 +384,13 @@ def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -
             t = idx.get(k)
             if t is None:
                 continue
-            if ln["field"] == "priority":
+            f = ln["field"]
+            if f == "priority":
                 t.priority = int(ln["value"])
+            elif f == "held":
+                t.held = bool(ln["value"])
+            elif f == "note":
+                t.note = str(ln["value"])
             elif ln["value"] != "kill" or t.state in S.ACTIVE:
                 t.request = str(ln["value"])
 

@@ -162,3 +162,43 @@ def test_unknown_job_is_listed_and_adopted(tmp_path):
         assert {t.run: t for t in e.store.read().tasks}[3].state == S.ABORTED
     finally:
         lb.cancel([jid])
+
+
+def test_purge_of_many_tasks_passes_the_shrink_guard_and_releases(tmp_path):
+    e = make_experiment(tmp_path, range(1, 31), segments=1, **{"batch.local_slots": 4})
+    assert daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.05, FAIL_RUNS="1 2")).returncode == 0
+    from batchman import actions
+    assert actions.queue_request(e.store, {t.key for t in e.store.read().tasks}, "purge") == 30
+    r = daemon_run(tmp_path, "oneshot")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert e.store.read().tasks == []
+    assert not any((tmp_path / "cache").glob("run_*"))     # the failed runs' kept files were released
+
+
+def test_pause_hold_skip_from_the_command_line(tmp_path):
+    from click.testing import CliRunner
+    from batchman.cli import main
+    e = make_experiment(tmp_path, [1, 2, 3, 4])
+
+    def cli(*a):
+        r = CliRunner().invoke(main, ["-C", str(tmp_path), *a])
+        assert r.exit_code == 0, r.output
+        return r.output
+    assert "paused" in cli("pause")
+    assert "PAUSED" in cli("list")
+    for _ in range(3):
+        daemon_run(tmp_path, "quietone")
+    assert {t.state for t in e.store.read().tasks} <= {S.NEW, S.UNSTAGED}    # nothing staged or submitted
+    cli("resume")
+    cli("hold", "2")
+    cli("skip", "3", "--reason", "HV trip")
+    assert "[held]" in cli("list")
+    r = daemon_run(tmp_path, "loop", timeout=60)
+    assert "nothing left to track" in r.stdout        # a held task waits for a person, not the daemon
+    st = {t.run: t for t in e.store.read().tasks}
+    assert st[1].state == S.COMPLETED and st[4].state == S.COMPLETED
+    assert st[3].state == S.SKIPPED and "HV trip" in cli("show", "3")
+    assert st[2].state in (S.NEW, S.UNSTAGED) and st[2].held
+    cli("release", "2")
+    daemon_run(tmp_path, "loop")
+    assert {t.run: t.state for t in e.store.read().tasks}[2] == S.COMPLETED

@@ -118,10 +118,13 @@ def test_lock_timeout_says_who_holds_it_and_changes_nothing(tmp_path):
 
 def test_shrink_guard_refuses_losing_tasks_without_purge(tmp_path):
     s = make(tmp_path, n=50)
-    with pytest.raises(ShrinkRefused):
+    with pytest.raises(ShrinkRefused) as e:
         with s.transaction("t") as st:
             del st.tasks[10:]
     assert len(Store(s.path).read().tasks) == 50
+    copies = list(tmp_path.glob("status.json.safety-*"))
+    assert len(copies) == 1 and str(copies[0]) in str(e.value)
+    assert len(model.decode(copies[0].read_bytes()).tasks) == 50
     with s.transaction("purge", allow_shrink=True) as st:
         del st.tasks[10:]
     assert len(Store(s.path).read().tasks) == 10
