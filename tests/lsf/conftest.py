@@ -6,6 +6,7 @@ The double is plain Python, so it is always available: these tests never skip.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -18,6 +19,9 @@ from batchman.backends.base import JobSpec, Runner
 from batchman.backends.batch.lsf import LsfBackend
 
 DOUBLE = Path(__file__).resolve().parents[1] / "doubles" / "lsf"
+_spec = importlib.util.spec_from_file_location("_lsfdouble_for_tests", DOUBLE / "_lsfdouble.py")
+_double = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_double)
 
 
 class LsfDouble:
@@ -58,12 +62,14 @@ class LsfDouble:
         raise AssertionError("jobs did not finish in time")
 
     def cleanup(self) -> None:
-        """Kill what the double started for this test (job process groups, shepherds)."""
+        """Kill what the double started for this test and still runs: job processes and shepherds,
+        each verified first (a recorded pid or group id may be another process's by now --
+        signalling it blindly killed a Grid Engine execd)."""
         for job in self.state()["jobs"].values():
-            for pid, group in ((job.get("pgid"), True), (job.get("shepherd"), False)):
-                if pid:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+            _double.signal_job(self.dir, job["id"], signal.SIGKILL)
+            if _double.is_shepherd(job.get("shepherd"), self.dir, job["id"]):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(job["shepherd"], signal.SIGKILL)
 
 
 @pytest.fixture

@@ -201,3 +201,34 @@ def test_details_uses_bjobs_l(lsf, backend, make_spec):
     text = backend.details(jid)
     assert f"Job <{jid}>" in text and s.name in text
     assert backend.details("999999").strip()       # unknown: LSF's message, not an exception
+
+
+def test_double_never_signals_a_pid_it_did_not_start(lsf, backend, make_spec, wait_for):
+    """A recorded pid/process group that now belongs to another process (pid reuse) is left alone:
+    bkill, the run limit and the fixture's clean-up signal only verified processes of the job."""
+    import json
+    import os
+    import subprocess
+    s = make_spec("bm.s.16.a.1", "exec sleep 30.16")
+    jid = backend.submit(s)
+    wait_for(backend, {s.name: jid}, lambda r: r[s.name].state == RUNNING)
+    decoy = subprocess.Popen(["sleep", "300"], start_new_session=True)   # its own group, pgid == pid
+    try:
+        path = lsf.dir / "state.json"
+        st = json.loads(path.read_text())
+        st["jobs"][jid].update(pid=decoy.pid, pgid=decoy.pid)             # as if the pid were reused
+        path.write_text(json.dumps(st))
+        backend.cancel([jid])
+        r = wait_for(backend, {s.name: jid}, finished(s.name))[s.name]
+        assert r.failure == "cancelled"
+        lsf.cleanup()
+        assert decoy.poll() is None, "the double killed a process it did not start"
+        for p in (p for p in os.listdir("/proc") if p.isdigit()):         # the job's own sleep is gone
+            try:
+                cmdline = open(f"/proc/{p}/cmdline", "rb").read()
+            except OSError:
+                continue
+            assert cmdline != b"sleep\x0030.16\x00", f"job process {p} survived bkill"
+    finally:
+        decoy.kill()
+        decoy.wait()

@@ -215,16 +215,72 @@ def user_name() -> str:
     return os.environ.get("LSF_DOUBLE_USER") or getpass.getuser()
 
 
-def alive(pid: int | None) -> bool:
+# --------------------------------------------------------------------------- our processes only
+# The double runs as root in CI, where a stale pid or process group id recorded in state.json
+# may by now belong to anybody (a Grid Engine execd died that way). So nothing is signalled on
+# the strength of a recorded number alone: a job's processes carry JOB_TOKEN_VAR=<state dir>:<id>
+# in their environment, the shepherd is recognised by its command line and state dir, and every
+# signal goes to single verified pids, never to a whole process group.
+
+JOB_TOKEN_VAR = "LSF_DOUBLE_JOB"
+
+
+def job_token(d: Path, jid) -> str:
+    return f"{Path(d).resolve()}:{jid}"
+
+
+def _proc_read(pid: int, what: str) -> bytes:
+    with open(f"/proc/{pid}/{what}", "rb") as f:
+        return f.read()
+
+
+def _proc_stat(pid: int) -> list[bytes]:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]."""
+    stat = _proc_read(pid, "stat")
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def job_pids(d: Path, jid) -> list[int]:
+    """Live processes that belong to job ``jid`` of this double (by the token in their environment)."""
+    token = f"{JOB_TOKEN_VAR}={job_token(d, jid)}".encode() + b"\0"
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if _proc_stat(pid)[0] in (b"Z", b"X"):
+                continue
+            if token in _proc_read(pid, "environ") + b"\0":
+                pids.append(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def signal_job(d: Path, jid, signum: int) -> int:
+    """Send ``signum`` to every verified process of job ``jid``; how many were signalled."""
+    n = 0
+    for pid in job_pids(d, jid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+            n += 1
+    return n
+
+
+def is_shepherd(pid: int | None, d: Path, jid) -> bool:
+    """Is ``pid`` (still) the shepherd of job ``jid`` of this state dir, and alive?"""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        argv = _proc_read(pid, "cmdline").split(b"\0")
+        if _proc_stat(pid)[0] in (b"Z", b"X"):
+            return False
+        env = _proc_read(pid, "environ").split(b"\0")
+    except (OSError, ValueError, IndexError):
         return False
-    except PermissionError:
-        return True
+    return (argv[-3:-1] == [b"shepherd", str(jid).encode()] or argv[-2:] == [b"shepherd", str(jid).encode()]) \
+        and f"LSF_DOUBLE_DIR={d}".encode() in env
 
 
 # --------------------------------------------------------------------------- bsub
@@ -389,6 +445,11 @@ def bsub(argv: list[str]) -> int:
             "pend_reason": "Job was suspended by the user while pending" if "-H" in flags
                            else "New job is waiting for scheduling",
         }
+    if "-H" in flags:
+        # Held (PSUSP): no sbatchd is involved until the job is released, and the double has no
+        # bresume; bkill ends it in the state alone. No process per held job, so thousands can wait.
+        print(f"Job <{jid}> is submitted to {'queue' if queue else 'default queue'} <{queue or queues[0]}>.")
+        return 0
     # The shepherd plays sbatchd for this job; detached so bsub returns at once.
     log = open(d / f"shepherd.{jid}.log", "ab")
     p = subprocess.Popen([sys.executable, str(HERE), "shepherd", str(jid)], stdin=subprocess.DEVNULL,
@@ -430,6 +491,7 @@ def shepherd(jid: str) -> int:
 
     # 2. run it.
     env = dict(job["env"])
+    env[JOB_TOKEN_VAR] = job_token(d, jid)
     env.update(LSB_JOBID=jid, LSB_JOBNAME=job["name"], LSB_QUEUE=job["queue"],
                LSB_MAX_NUM_PROCESSORS=str(job["ncpus"]), LSB_DJOB_NUMPROC=str(job["ncpus"]),
                LSB_PROJECT_NAME=job["project"], LS_SUBCWD=job["cwd"])
@@ -458,8 +520,7 @@ def shepherd(jid: str) -> int:
         st["jobs"][jid].update(pid=p.pid, pgid=p.pid)
         killed_early = bool(st["jobs"][jid].get("kill"))
     if killed_early:   # bkill arrived between dispatch and start
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
+        signal_job(d, jid, signal.SIGKILL)
 
     limit = job["run_limit_s"]
     grace = max(1.0, env_float("LSF_DOUBLE_SECONDS_PER_MINUTE", 60.0) / 6)
@@ -473,15 +534,12 @@ def shepherd(jid: str) -> int:
         if limit is not None and usr2_at is None and now - job["start_time"] >= limit:
             reason = "TERM_RUNLIMIT"
             usr2_at = now
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGUSR2)
+            signal_job(d, jid, signal.SIGUSR2)
         if usr2_at is not None and now - usr2_at > grace:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
+            signal_job(d, jid, signal.SIGKILL)
         time.sleep(0.05)
-    # reap the rest of the process group
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(p.pid, signal.SIGKILL)
+    # the rest of the job's processes (verified: its pid may already be someone else's)
+    signal_job(d, jid, signal.SIGKILL)
 
     exit_code = rc if rc >= 0 else 128 - rc
     with locked_state(d) as st:
@@ -634,7 +692,8 @@ def name_matches(pattern: str, name: str) -> bool:
 def refresh(st: dict) -> None:
     """Jobs whose shepherd died without recording an end become UNKWN/ZOMBI as in LSF."""
     for job in st["jobs"].values():
-        if job["stat"] in ("RUN", "PEND") and job.get("shepherd") and not alive(job["shepherd"]):
+        if job["stat"] in ("RUN", "PEND") and job.get("shepherd") and \
+                not is_shepherd(job["shepherd"], state_dir(), job["id"]):
             job["stat"] = "ZOMBI" if job.get("kill") else "UNKWN"
 
 
@@ -848,7 +907,7 @@ def bkill(argv: list[str]) -> int:
             else:
                 j["kill"] = "TERM_OWNER"
                 if j.get("pgid"):
-                    to_signal.append((j["pgid"], sig or ""))
+                    to_signal.append((j["id"], sig or ""))
             out.append(f"Job <{j['id']}> is being terminated" if sig is None
                        else f"Job <{j['id']}> is being signaled")
     if out:
@@ -862,17 +921,17 @@ def bkill(argv: list[str]) -> int:
         if pid == 0:
             os.setsid()
             try:
+                # job ids, not process groups: only verified processes of the job are signalled
                 if any(s for _, s in to_signal):
-                    for pg, s in to_signal:
-                        with contextlib.suppress(ProcessLookupError, ValueError):
-                            os.killpg(pg, getattr(signal, s if s.startswith("SIG") else "SIG" + s))
+                    for jid, s in to_signal:
+                        with contextlib.suppress(ValueError, AttributeError):
+                            signal_job(d, jid, getattr(signal, s if s.startswith("SIG") else "SIG" + s))
                 else:
                     for k, signum in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):
                         if k:
                             time.sleep(0.5)
-                        for pg, _ in to_signal:
-                            with contextlib.suppress(ProcessLookupError):
-                                os.killpg(pg, signum)
+                        for jid, _ in to_signal:
+                            signal_job(d, jid, signum)
             finally:
                 os._exit(0)
     return rc
