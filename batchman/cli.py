@@ -502,6 +502,27 @@ def adopt(ctx, names, all_):
         sys.exit(1)
 
 
+@main.command()
+@click.option("--force", is_flag=True, help="Rebuild even though the status file is readable.")
+@click.pass_context
+def recover(ctx, force):
+    """Rebuild a lost or unreadable status file from the journal, the attempt directories
+    and the jobs of ours the batch system still knows; says what it could not recover."""
+    from .backends.factory import make_batch
+    from .recover import recover as do_recover
+    e = exp(ctx)
+    t0 = time.time()
+    rec = do_recover(e.params, e.store, make_batch(e.params), force=force)
+    click.echo(f"recovered {len(rec.status.tasks)} task(s) into {e.store.path} in {time.time() - t0:.1f} s:")
+    for src, n in sorted(rec.sources.items(), key=lambda x: -x[1]):
+        click.echo(f"  {n:6d}  from {src}")
+    for k in rec.kept:
+        click.echo(f"the unreadable original is kept as {k}")
+    for line in rec.lost:
+        click.echo(f"not recovered: {line}")
+    click.echo("next: `batchman-daemon &` follows every job again (none is submitted twice)")
+
+
 # ---- export-html / report -------------------------------------------------------
 @main.command("export-html")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: daemon.html_file).")

@@ -316,7 +316,8 @@ class Store:
         if self._pending:
             lines = "".join(
                 json.dumps({"g": status.generation, "t": round(t.at, 3), "task": t.task, "from": t.old,
-                            "to": t.new, "why": t.why, "by": t.by}) + "\n" for t in self._pending)
+                            "to": t.new, "why": t.why, "by": t.by, "s": status.store_id}) + "\n"
+                for t in self._pending)
             with open(self.journal_path, "a", encoding="utf-8") as f:
                 f.write(lines)
                 f.flush()

@@ -1,0 +1,172 @@
+"""`batchman recover`: rebuild a usable status file when it and its backup are lost.
+
+Sources, most trusted first:
+1. the jobs of ours the batch system still knows (by name: ``bm.<store>.<run>.<job>.<attempt>``);
+2. the attempt directories and the marker files each job script leaves (exit code);
+3. the journal of transitions (``<status>.journal``), for tasks that never reached a job
+   and for the states a person chose (aborted, skipped) or a problem found (error).
+
+A task whose latest job is known is put back as ``submitted`` with that job: the daemon's
+ordinary logic then follows it if it still runs, or judges it from its markers (exit code,
+stats file) if it ended, so nothing is submitted again. Segments are found again from the
+stub directory. The unreadable originals are never destroyed: they are kept under dated
+names (hard links) before the new file replaces them.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import jobscript
+from . import states as S
+from .backends.base import BackendUnavailable, QUEUED, RUNNING
+from .model import Segment, Status, Task, encode, parse_job_name, task_key
+from .segments import find_segments
+from .store import CorruptStatus, Store, _atomic_write, new_store_id
+
+CRASH_ENV = "BATCHMAN_CRASH_AT"
+
+
+class RecoverRefused(CorruptStatus):
+    pass
+
+
+@dataclass
+class Recovery:
+    status: Status
+    sources: dict = field(default_factory=dict)      # how many tasks came from where
+    lost: list[str] = field(default_factory=list)    # what could not be recovered
+    kept: list[str] = field(default_factory=list)    # where the unreadable originals are
+
+
+def _readable(store: Store) -> bool:
+    try:
+        Store(store.path).read()
+        return os.path.exists(store.path)
+    except CorruptStatus:
+        return False
+
+
+def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
+    """Build the status from the journal, the attempt directories and the batch system (pure-ish: reads only)."""
+    now = time.time() if now is None else now
+    attempts_root = os.path.join(params.path("daemon.temp_dir"), "attempts")
+    # 2. attempt directories
+    attempts: dict[str, dict[int, str]] = collections.defaultdict(dict)    # key -> attempt -> job name
+    store_ids: collections.Counter = collections.Counter()
+    try:
+        names = os.listdir(attempts_root)
+    except FileNotFoundError:
+        names = []
+    for n in names:
+        p = parse_job_name(n)
+        if p:
+            sid, run, job, att = p
+            store_ids[sid] += 1
+            attempts[task_key(run, job)][att] = n
+    # 3. journal
+    journal = store.history()
+    last: dict[str, dict] = {}
+    for e in journal:
+        last[e["task"]] = e
+        if e.get("s"):
+            store_ids[e["s"]] += 1
+    store_id = store_ids.most_common(1)[0][0] if store_ids else new_store_id()
+    # 1. the batch system
+    live: dict[str, object] = {}
+    lost: list[str] = []
+    try:
+        for j in batch.list_ours(f"bm.{store_id}."):
+            p = parse_job_name(j.name)
+            if p and p[0] == store_id:
+                live[j.name] = j
+                attempts[task_key(p[1], p[2])].setdefault(p[3], j.name)
+    except BackendUnavailable as e:
+        lost.append(f"the batch system could not be asked ({e}): jobs are judged from their marker files only")
+    sources = collections.Counter()
+    tasks: list[Task] = []
+    stub = params.path("staging.stub_dir")
+    pat, pre, suf = params["staging.pattern"], params["staging.prefix"], params["staging.suffix"]
+    for key in sorted(set(attempts) | set(last), key=lambda k: (int(k.split(".", 1)[0]), k)):
+        run_s, job = key.split(".", 1)
+        run = int(run_s)
+        t = Task(run=run, job=job, since=now, added_at=now)
+        segs, _ = find_segments(stub, pat, run, pre, suf)
+        t.segments = [Segment(p) for p in segs]
+        j_last = last.get(key)
+        j_state = j_last["to"] if j_last else ""
+        has_live = any(attempts[key][a] in live for a in attempts.get(key, {}))
+        if attempts.get(key) and j_state in S.BEFORE_BATCH and not has_live:
+            # restarted after its last job: start again, with the next attempt number
+            t.attempt = max(attempts[key])
+            t.state, t.reason = S.NEW, "recovered from the journal: restarted, starts again from new"
+            sources["journal (restarted: starts again)"] += 1
+        elif attempts.get(key) and j_state not in (S.ABORTED, S.SKIPPED, S.ERROR):
+            n = max(attempts[key])
+            name = attempts[key][n]
+            t.attempt, t.job_name = n, name
+            info = live.get(name)
+            t.job_id = getattr(info, "job_id", "") or ""
+            t.submitted_at = now
+            t.state = S.SUBMITTED
+            if info is not None and info.state in (QUEUED, RUNNING):
+                t.reason = f"recovered: job {t.job_id} found in the batch system"
+                sources["live job in the batch system"] += 1
+            elif jobscript.read_exit(os.path.join(attempts_root, name)) is not None:
+                t.reason = "recovered: the job had ended (exit marker); judged again"
+                sources["exit marker in its attempt directory"] += 1
+            else:
+                t.reason = "recovered: attempt directory without an exit marker; looking for the job by name"
+                sources["attempt directory only (job looked up by name)"] += 1
+        elif j_state in (S.ABORTED, S.SKIPPED, S.ERROR):
+            t.state, t.reason = j_state, f"recovered from the journal: {j_last.get('why', '')}"
+            if attempts.get(key):
+                t.attempt = max(attempts[key])
+            if j_state == S.ERROR:
+                t.error = j_last.get("why", "")
+            sources[f"journal ({j_state})"] += 1
+        else:
+            t.state, t.reason = S.NEW, "recovered from the journal: starts again from new"
+            sources["journal (no job yet: starts again)"] += 1
+        tasks.append(t)
+    if not journal:
+        lost.append("no journal: tasks that never reached a batch job could not be recovered; add them again")
+    lost.append("counters reported by jobs, priorities, holds and notes are not recovered")
+    if tasks:
+        lost.append("the history before recovery stays in the journal; the new file starts from here")
+    st = Status(store_id=store_id, experiment=params.experiment, created=now, tasks=tasks)
+    return Recovery(status=st, sources=dict(sources), lost=lost)
+
+
+def recover(params, store: Store, batch, force: bool = False) -> Recovery:
+    """Rebuild and put the new file in place, keeping the unreadable originals."""
+    if _readable(store) and not force:
+        raise RecoverRefused(f"the status file {store.path} is readable: nothing to recover "
+                             f"(use --force to rebuild it anyway from the journal, attempts and batch system)")
+    with store.locked("batchman recover"):
+        rec = rebuild(params, store, batch)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for p in (store.path, store.backup):
+            if os.path.exists(p):
+                keep = f"{p}.unreadable-{stamp}"
+                if not os.path.exists(keep):
+                    os.link(p, keep)
+                rec.kept.append(keep)
+        if os.environ.get(CRASH_ENV) == "recover-before-write":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
+        rec.status.generation = max(1, _last_generation(store) + 1)
+        _atomic_write(store.path, encode(rec.status))
+        if os.path.exists(store.backup):
+            os.unlink(store.backup)     # it is kept under its dated name; a stale backup would mislead
+        store._snap = None
+    store.publish_html(rec.status)
+    return rec
+
+
+def _last_generation(store: Store) -> int:
+    hist = store.history()
+    return max((e.get("g", 0) for e in hist), default=0)
