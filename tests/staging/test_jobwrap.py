@@ -106,3 +106,25 @@ def test_analysis_that_stops_early_makes_the_run_incomplete(tmp_path):
     (t,) = e.store.read().tasks
     assert t.state == S.INCOMPLETE and t.analysed == 2 and t.exit_code == 0
     assert "analysed 2 of 4" in t.reason
+
+
+def _wrapper_module():
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("batchman_jobwrap", str(WRAPPER))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("text,rc,total,expected", [
+    ("", 0, 3, 0),
+    ("0\ndone 0\n1\ndone 1\n2\ndone 2\n", 0, 3, 3),
+    ("0\ndone 0\n1\n", 0, 3, 1),              # started 1, never finished it
+    ("0\n1\n2\n", 0, 3, 3),                   # only starts announced: exit 0 counts the last one
+    ("0\n1\n2\n", 1, 3, 2),                   # ... a crash does not
+    ("junk\n0\n\n1\n", 0, 5, 2),
+])
+def test_progress_file_contract(text, rc, total, expected):
+    assert _wrapper_module().segments_analysed(text, rc, total) == expected
