@@ -342,13 +342,23 @@ class Engine:
                 res[w.key][D.CANCEL] = ok
         batch_files(D.RELEASE, self.staging.release)
         batch_files(D.STAGE, self.staging.request)
+        # Once one submission finds the batch system unreachable (controller down, sbatch timed
+        # out), the rest are not tried this iteration: each would wait its command_timeout, and
+        # hundreds of them would hang the iteration. They stay SUBMITTING, looked up by name and
+        # submitted next time, exactly as after an unconfirmed submission.
+        down = ""
         for w in work:
             if D.REMOVE in w.actions:
                 res[w.key][D.REMOVE] = True
             if D.SUBMIT in w.actions:
+                if down:
+                    res[w.key][D.SUBMIT] = ("unavailable", f"not tried: {down}")
+                    continue
                 _crash_point("before-submit")
                 res[w.key][D.SUBMIT] = self._submit(w, obs, rep)
                 _crash_point("after-submit")
+                if res[w.key][D.SUBMIT][0] == "unavailable":
+                    down = res[w.key][D.SUBMIT][1]
         return res
 
     def _spec(self, w: Work) -> JobSpec:
