@@ -229,10 +229,10 @@ def test_failed_request(lib):
 
 def test_failed_shown_while_request_open(lib):
     files = lib.stubs(2)
-    lib.control(fail=f"*{Path(files[0]).name}", delay=0.3)
+    lib.control(fail=f"*{Path(files[0]).name}", delay=2.0)   # margin for a loaded machine
     b = lib.backend(max_status_calls=0)
     b.request(files)
-    v = wait_for(lambda: (lambda v: v if v.failed else None)(b.query(files)), 5)
+    v = wait_for(lambda: (lambda v: v if v.failed else None)(b.query(files)), 20)
     assert set(v.failed) == {files[0]} and v.pending == {files[1]}
 
 
@@ -339,3 +339,33 @@ def test_concurrent_callers_share_state(lib):
     with cf.ThreadPoolExecutor(8) as ex:
         list(ex.map(lambda c: b.request(c), [files[i:i + 5] for i in range(0, 40, 5)]))
     assert b.query(files).pending == set(files)
+
+
+def test_tape_order_groups_by_volume_and_sorts_by_position():
+    from batchman.backends.staging.jcache import tape_order
+    info = {"a": {"volume": "V2", "file_index": 9}, "b": {"volume": "V1", "file_index": 5},
+            "c": {"volume": "V2", "file_index": 1}, "d": {}, "e": {"volume": "V1", "file_index": 2}}
+    assert tape_order(["a", "b", "c", "d", "e"], info) == [["c", "a"], ["e", "b"], ["d"]]
+
+
+def test_requests_list_files_tape_by_tape_in_position_order(tmp_path, monkeypatch):
+    """Stubs carrying volser/filePosition: the batched get lists each tape's files together, by position."""
+    from batchman.backends.base import Runner
+    from batchman.backends.staging.jcache import JcacheStaging
+    calls = []
+
+    class Rec(Runner):
+        def __call__(self, argv, **kw):
+            calls.append(argv)
+            import subprocess
+            return subprocess.CompletedProcess(argv, 0, "", "")
+    stubs = []
+    for name, vol, pos in [("r1.0", "VA", 30), ("r1.1", "VB", 2), ("r2.0", "VA", 10), ("r2.1", "VB", 1)]:
+        p = tmp_path / name
+        p.write_text(f"bitfileIndex=1\nsize=10\nvolser={vol}\nfilePosition={pos}\n")
+        stubs.append(str(p))
+    j = JcacheStaging(Rec(), user="me", mss_root=str(tmp_path), cache_root=str(tmp_path / "c"))
+    j.request(stubs)
+    gets = [c for c in calls if "get" in c]
+    assert [[a.rsplit("/", 1)[-1] for a in c if a.startswith(str(tmp_path))] for c in gets] == \
+        [["r2.0", "r1.0", "r2.1", "r1.1"]]
