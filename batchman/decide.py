@@ -11,6 +11,7 @@ come in as arguments, so every edge can be tested from a table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import states as S
 from .backends.base import FINISHED, QUEUED as JQUEUED, RUNNING as JRUNNING, JobInfo, StagingView
@@ -42,6 +43,7 @@ class Policy:
     max_submit_per_iteration: int = 0     # throttles (0: no limit)
     max_stage_per_iteration: int = 0
     max_kill_per_iteration: int = 0
+    job_limits: dict = field(default_factory=dict)   # job name -> most of its tasks in the batch system
 
     @classmethod
     def from_params(cls, p) -> "Policy":
@@ -55,7 +57,8 @@ class Policy:
                    require_stats=v["policies.require_stats"],
                    max_submit_per_iteration=v["batch.max_submit_per_iteration"],
                    max_stage_per_iteration=v["staging.max_requests_per_iteration"],
-                   max_kill_per_iteration=v["batch.max_kill_per_iteration"])
+                   max_kill_per_iteration=v["batch.max_kill_per_iteration"],
+                   job_limits=p.jobs.limits() if hasattr(p, "jobs") else {})
 
 
 @dataclass
@@ -80,6 +83,8 @@ class Observations:
     stats_seen: frozenset[str] = frozenset()       # job names whose stats file exists
     paused: bool = False                           # no new starts (drain)
     cache_full: bool = False                       # cache filesystem above staging.max_cache_fraction
+    gates: dict = field(default_factory=dict)      # task key -> jobs.Gate (after: / needs_staging: false)
+    outputs: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # job name -> (found, problems)
 
 
 @dataclass
@@ -90,6 +95,7 @@ class Budget:
     submits: int = 0             # consumed this iteration (throttles)
     stages: int = 0
     kills: int = 0
+    per_job: dict[str, int] = field(default_factory=dict)   # tasks in IN_BATCH, by job name
 
     @classmethod
     def of(cls, tasks: list[Task]) -> "Budget":
@@ -99,6 +105,7 @@ class Budget:
                 b.staged_segments += len(t.segments)
             if t.state in S.IN_BATCH:
                 b.jobs += 1
+                b.per_job[t.job] = b.per_job.get(t.job, 0) + 1
         return b
 
 
@@ -127,6 +134,13 @@ def _judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs
     if info is not None and info.node:
         upd["native_state"] = info.native_state
     if exit_code == 0 and not (info is not None and info.failure and info.failure != "exit-nonzero"):
+        outs = obs.outputs.get(task.job_name)
+        if outs is not None:
+            upd["outputs"] = outs[0]
+            if outs[1]:
+                why = "exit 0 but " + "; ".join(outs[1][:3]) + (f" (+{len(outs[1]) - 3} more)" if len(outs[1]) > 3 else "")
+                return Decision(S.FAILED, why, _release_if(pol.release_failed_files),
+                                {**upd, "failure": "missing-outputs", "error": why})
         if analysed is not None and analysed < n:
             return Decision(S.INCOMPLETE, f"exit 0 but analysed {analysed} of {n} segments",
                             _release_if(pol.release_failed_files), {**upd, "failure": "incomplete"})
@@ -258,6 +272,15 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
     if st == S.NEW:
         if obs.paused:
             return None
+        gate = obs.gates.get(key)
+        extra = {}
+        if gate is not None:
+            if gate.wait:
+                return Decision(S.NEW, gate.wait) if gate.wait != task.reason else None
+            extra = {"inputs": list(gate.inputs)}
+            if not gate.staging:
+                return Decision(S.STAGED, "no staging needed" + (f"; {len(gate.inputs)} input file(s)" if gate.inputs else ""),
+                                [], {"segments": [], **extra})
         found = obs.segments.get(key)
         if found is None:
             return None
@@ -267,7 +290,7 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
                             {"error": f"no segment found ({searched})"})
         from .model import Segment
         return Decision(S.UNSTAGED, f"{len(paths)} segment(s) found", [],
-                        {"segments": [Segment(p) for p in paths]})
+                        {"segments": [Segment(p) for p in paths], **extra})
 
     if st == S.UNSTAGED:
         view = obs.staging
@@ -322,7 +345,10 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
                                 [STAGE], {"requested_at": obs.now, "_mark_staged": True})
         if obs.paused or budget.jobs >= pol.max_jobs or _throttled(budget.submits, pol.max_submit_per_iteration):
             return None
+        if _throttled(budget.per_job.get(task.job, 0), pol.job_limits.get(task.job, 0)):
+            return None   # the job's own max_running
         budget.jobs += 1
+        budget.per_job[task.job] = budget.per_job.get(task.job, 0) + 1
         budget.submits += 1
         return Decision(S.SUBMITTING, f"submitting attempt {task.attempt + 1}", [SUBMIT],
                         {"attempt": task.attempt + 1, "_new_job_name": True})
@@ -420,12 +446,18 @@ def _rank(task: Task) -> tuple:
     return (-task.priority, task.run, task.job)
 
 
-def plan(tasks: list[Task], obs: Observations, pol: Policy) -> list[tuple[Task, Decision]]:
-    """Decide every task; tasks that free room go first, those that take room in rank order."""
+def plan(tasks: list[Task], obs: Observations, pol: Policy,
+         only: Callable[[Task], bool] | None = None) -> list[tuple[Task, Decision]]:
+    """Decide every task; tasks that free room go first, those that take room in rank order.
+
+    ``only``: decide just the tasks it accepts (a daemon for one dataset); the limits still
+    count every task of the file."""
     budget = Budget.of(tasks)
     out: list[tuple[Task, Decision]] = []
     waiting: list[Task] = []
     for t in tasks:
+        if only is not None and not only(t):
+            continue
         if t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None and not t.held:
             waiting.append(t)
             continue
@@ -450,12 +482,19 @@ def _account(budget: Budget, task: Task, d: Decision) -> None:
         budget.staged_segments += len(task.segments)
     if task.state in S.IN_BATCH and d.state not in S.IN_BATCH:
         budget.jobs -= 1
+        budget.per_job[task.job] = budget.per_job.get(task.job, 0) - 1
 
 
-def has_work(tasks: list[Task], pol: Policy) -> bool:
+def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] = frozenset(),
+             only: Callable[[Task], bool] | None = None) -> bool:
     """Is anything left for a daemon to do (active tasks, queued requests, unfinished intents,
-    failed tasks due for an automatic restart)?"""
+    failed tasks due for an automatic restart)? ``stuck``: keys of tasks waiting for what only a
+    person can change (an upstream job that failed); ``only``: the tasks this daemon advances."""
     for t in tasks:
+        if only is not None and not only(t):
+            continue
+        if t.key in stuck and not t.request:
+            continue
         if t.request or t.intent is not None:
             return True
         if t.state in S.ACTIVE and not (t.held and t.state in (S.NEW, S.UNSTAGED, S.STAGED)):

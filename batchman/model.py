@@ -83,6 +83,9 @@ class Task(msgspec.Struct, omit_defaults=True):
     started_at: float | None = None
     finished_at: float | None = None
     past: list[Attempt] = []
+    meta: dict[str, str] = {}     # run list columns (dataset, quality, ...)
+    inputs: list[str] = []        # files from the job it runs after (its outputs)
+    outputs: list[str] = []       # declared outputs found when it completed
 
     @property
     def key(self) -> str:
@@ -130,6 +133,7 @@ class Status(msgspec.Struct, omit_defaults=True):
     paused: bool = False          # drain: no new staging or submission by any daemon
     paused_by: str = ""
     staging_unreachable_since: float | None = None
+    watched: list[int] = []       # runs given to `batchman watch` (jobs with watch: listed)
 
     def index(self) -> dict[str, Task]:
         return {t.key: t for t in self.tasks}

@@ -127,6 +127,16 @@ class Params:
     """Validated parameters with paths resolved against the experiment directory."""
     root: str
     values: dict[str, Any] = field(default_factory=dict)
+    jobs_raw: Any = None          # the jobs: section as written (None: the implicit 'analysis' job)
+    _jobs: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def jobs(self):
+        """The job definitions (batchman.jobs.Jobs), checked by validate()."""
+        if self._jobs is None:
+            from .jobs import parse
+            self._jobs = parse(self.jobs_raw, self.values)[0]
+        return self._jobs
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -209,6 +219,8 @@ def validate(raw: Any, root: str, path: str = "") -> Params:
     if not isinstance(raw, dict):
         raise ParamError([f"the file must be a mapping of sections ({', '.join(SECTIONS)}), not {type(raw).__name__}"], path)
     for section, body in raw.items():
+        if section == "jobs":
+            continue      # checked below, once the batch defaults are known
         if section not in SECTIONS:
             hint = difflib.get_close_matches(str(section), list(SECTIONS), n=1)
             problems.append(f"unknown section {section!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; sections are {', '.join(SECTIONS)}"))
@@ -232,9 +244,12 @@ def validate(raw: Any, root: str, path: str = "") -> Params:
             else:
                 values[key] = v
     problems += _cross_checks(values)
+    from .jobs import parse as parse_jobs
+    jobs, job_problems = parse_jobs(raw.get("jobs"), values)
+    problems += job_problems
     if problems:
         raise ParamError(problems, path)
-    return Params(root=os.path.abspath(root), values=values)
+    return Params(root=os.path.abspath(root), values=values, jobs_raw=raw.get("jobs"), _jobs=jobs)
 
 
 def _cross_checks(values: dict[str, Any]) -> list[str]:
@@ -307,8 +322,9 @@ def load(root: str) -> Params:
     return validate(raw, root, path)
 
 
-def render_yaml(values: dict[str, Any] | None = None) -> str:
-    """The commented batchman.yaml: every parameter, its value, what it does."""
+def render_yaml(values: dict[str, Any] | None = None, jobs_raw: Any = None) -> str:
+    """The commented batchman.yaml: every parameter, its value, what it does; the jobs:
+    section as given, or a commented example of it."""
     values = values or defaults()
     out = ["# batchman.yaml: the parameters of this batch analysis.",
            "# Every parameter is listed with its default and what it does; `batchman check` validates the file.",
@@ -323,7 +339,48 @@ def render_yaml(values: dict[str, Any] | None = None) -> str:
             dumped = yaml.safe_dump({p.name: values[p.key]}, default_flow_style=True, width=1000).strip()
             out.append(f"  {dumped[1:-1]}" if dumped.startswith("{") else f"  {dumped}")
         out.append("")
+    out += _jobs_yaml(jobs_raw)
     return "\n".join(out)
+
+
+JOBS_EXAMPLE = """\
+jobs:
+  reco:                                   # a name: letters, digits, _ or -
+    command: ./reco                       # relative to batch.batch_home, or on PATH
+    args: "{run} --version {version} {files}"
+    params: {version: 3}                  # your own placeholders
+    env: {CALIB_DIR: /data/calib}
+    outputs: ["out/v{version}/tree{run:05d}.root"]   # must exist and not be empty after exit 0
+    time_limit: 7200                      # overrides batch.time_limit (also queue, memory_mb, cpus, extra_args)
+    max_running: 50                       # at most 50 reco jobs in the batch system at once
+  hist:
+    command: ./hist
+    args: "{run} {files}"                 # {files}: reco's outputs (needs_staging: false)
+    trigger: "after: reco"                # once reco completed for the same run
+    needs_staging: false
+    outputs: ["out/hist{run:05d}.root"]
+  quicklook:
+    command: ./quicklook
+    trigger: data-complete                # when all of a run's raw files are there and settled
+    settle: 120                           # seconds the files must stay unchanged (size, mtime)
+    watch: all                            # all runs found in stub_dir | listed (batchman watch) | 2000-2999
+"""
+
+
+def _jobs_yaml(jobs_raw: Any) -> list[str]:
+    if jobs_raw:
+        return ["# Job definitions: several named jobs per run (see `batchman init --print` for every key).",
+                yaml.safe_dump({"jobs": jobs_raw}, sort_keys=False, width=1000).rstrip(), ""]
+    from .jobs import KEYS
+    out = ["# jobs: several named jobs per run, each a task of its own (one row per run and job).",
+           "# Without this section each run has one job, 'analysis', made of batch.command and batch.args.",
+           "# Keys of a job:"]
+    for k, h in KEYS.items():
+        out += [f"#   {line}" for line in _wrap(f"{k}: {h}", 92)]
+    out.append("# Example (remove the leading '# ' to use it):")
+    out += ["# " + line if line else "#" for line in JOBS_EXAMPLE.splitlines()]
+    out.append("")
+    return out
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:

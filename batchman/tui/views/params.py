@@ -102,14 +102,17 @@ class ParamsDialog(View):
     def save(self) -> None:
         path = os.path.join(self.app.exp.root, P.CONFIG_NAME)
         try:
-            new = P.validate(self.raw(), self.app.exp.root, path)
+            raw = self.raw()
+            if self.app.exp.params.jobs_raw is not None:
+                raw["jobs"] = self.app.exp.params.jobs_raw      # the dialog edits parameters, not jobs: keep them
+            new = P.validate(raw, self.app.exp.root, path)
         except P.ParamError as e:
             self.error.set_text(("bad", f"not saved: {len(e.problems)} problem(s):\n  " + "\n  ".join(e.problems)))
             return
         fd, tmp = tempfile.mkstemp(prefix=P.CONFIG_NAME + ".", suffix=".tmp", dir=self.app.exp.root)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(P.render_yaml(new.values))
+                f.write(P.render_yaml(new.values, new.jobs_raw))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

@@ -1,0 +1,481 @@
+"""Job definitions (ARP's "workflow definitions", AlCap's alcapana/rootana) and trigger decisions.
+
+A run may be analysed by several named jobs, each a task keyed by (run, job). This module
+parses and checks the ``jobs:`` section of batchman.yaml and holds the pure decisions
+about them: which tasks a trigger creates, whether a task waits for the job it comes
+``after:``, which files it gets, when a run's data has settled. Nothing here reads the
+clock or the disk: the daemon observes and passes what it saw in.
+
+Without a ``jobs:`` section there is one implicit job, ``analysis``, made of
+``batch.command`` and ``batch.args`` (triggered when runs are added), exactly as before.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+import string
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from . import states as S
+from .model import JOB_NAME_RE, Task, task_key
+
+DEFAULT_JOB = "analysis"
+
+ON_ADD = "on-add"
+MANUAL = "manual"
+DATA_COMPLETE = "data-complete"
+FIRST_SEGMENT = "first-segment"
+AFTER = "after"
+TRIGGERS = (ON_ADD, MANUAL, DATA_COMPLETE, FIRST_SEGMENT, AFTER)
+WATCHING = (DATA_COMPLETE, FIRST_SEGMENT)
+
+# Placeholders every job's args may use; a job's own ``params:`` add more.
+BUILTIN = ("run", "experiment", "files", "inputs", "batch_home", "job", "attempt")
+# Output templates: no {files}/{inputs} (they would not name one file).
+OUTPUT_BUILTIN = ("run", "experiment", "batch_home", "job")
+
+# key -> help, in the order `batchman init` documents them.
+KEYS: dict[str, str] = {
+    "command": "executable run on the batch node (default: batch.command); relative paths are relative to batch.batch_home",
+    "args": "its arguments (default: batch.args); placeholders {run} {experiment} {files} {inputs} {job} {attempt} "
+            "{batch_home} and this job's params",
+    "params": "user placeholders, e.g. {version: 3} makes {version} usable in args and outputs",
+    "env": "extra environment variables for the job",
+    "queue": "batch override: partition / queue",
+    "time_limit": "batch override: wall time in seconds",
+    "memory_mb": "batch override: memory in MB",
+    "cpus": "batch override: CPUs",
+    "extra_args": "batch override: extra submit arguments (list)",
+    "needs_staging": "stage the run's raw segments first (default true); false: submit at once "
+                     "(an after: job then gets the upstream job's outputs as its files)",
+    "outputs": "files the job must produce (list of templates with {run}); missing or empty: the task fails",
+    "trigger": "on-add (default) | manual | data-complete | first-segment | after: JOB",
+    "max_running": "most tasks of this job in the batch system at once (0: only batch.max_jobs)",
+    "settle": "data-complete / first-segment: seconds the run's files must stay unchanged (size, mtime)",
+    "watch": "data-complete / first-segment: which runs: all (every run found in staging.stub_dir), "
+             "listed (only runs given to `batchman watch`), or a run list such as 2000-2999",
+}
+ALIASES = {"executable": "command"}
+
+
+@dataclass(frozen=True)
+class JobDef:
+    name: str
+    command: str
+    args: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    queue: str | None = None
+    time_limit: int | None = None
+    memory_mb: int | None = None
+    cpus: int | None = None
+    extra_args: tuple[str, ...] | None = None
+    needs_staging: bool = True
+    outputs: tuple[str, ...] = ()
+    trigger: str = ON_ADD
+    after: str = ""
+    max_running: int = 0
+    settle: float = 60.0
+    watch: str = "all"                        # all | listed | a run spec
+    watch_runs: frozenset[int] | None = None  # the run spec's runs
+
+    def argv(self) -> list[str]:
+        return shlex.split(self.command)
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """Every job definition of an experiment, in file order."""
+    defs: Mapping[str, JobDef]
+    explicit: bool = False          # False: the implicit 'analysis' job (no jobs: section)
+
+    def get(self, name: str) -> JobDef | None:
+        d = self.defs.get(name)
+        if d is None and not self.explicit:
+            # Without a jobs: section any job name runs batch.command (as before this module).
+            d = self.defs[DEFAULT_JOB]
+        return d
+
+    def names(self) -> list[str]:
+        return list(self.defs)
+
+    def on_add(self) -> list[str]:
+        return [n for n, d in self.defs.items() if d.trigger == ON_ADD]
+
+    def dependents(self, name: str) -> list[str]:
+        return [n for n, d in self.defs.items() if d.trigger == AFTER and d.after == name]
+
+    def watching(self) -> list[JobDef]:
+        return [d for d in self.defs.values() if d.trigger in WATCHING]
+
+    def limits(self) -> dict[str, int]:
+        return {n: d.max_running for n, d in self.defs.items() if d.max_running}
+
+    def expand(self, names: Iterable[str]) -> list[str]:
+        """The jobs named plus, transitively, every job that runs ``after:`` one of them."""
+        out: list[str] = []
+        todo = list(names)
+        while todo:
+            n = todo.pop(0)
+            if n in out:
+                continue
+            out.append(n)
+            todo += self.dependents(n)
+        return out
+
+
+def implicit(values: Mapping[str, Any]) -> Jobs:
+    return Jobs({DEFAULT_JOB: JobDef(DEFAULT_JOB, values["batch.command"], values["batch.args"])}, explicit=False)
+
+
+# ---- parsing and checking -------------------------------------------------------------
+def parse(raw: Any, values: Mapping[str, Any]) -> tuple[Jobs, list[str]]:
+    """The ``jobs:`` section -> (definitions, problems). Each problem names the job and the key."""
+    if raw is None:
+        return implicit(values), []
+    if not isinstance(raw, dict) or not raw:
+        return implicit(values), [f"jobs: must be a mapping of job names to definitions, not {raw!r}"]
+    problems: list[str] = []
+    defs: dict[str, JobDef] = {}
+    for name, body in raw.items():
+        where = f"jobs.{name}"
+        if not isinstance(name, str) or not JOB_NAME_RE.match(name):
+            problems.append(f"{where}: {name!r} is not a job name (a letter, then letters, digits, _ or -; at most 32)")
+            continue
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            problems.append(f"{where}: must be a mapping of keys ({', '.join(KEYS)}), not {body!r}")
+            continue
+        d, probs = _parse_one(name, body, values)
+        problems += probs
+        if d is not None:
+            defs[name] = d
+    jobs = Jobs(defs, explicit=True)
+    problems += _check_graph(jobs)
+    return jobs, problems
+
+
+def _parse_one(name: str, body: dict, values: Mapping[str, Any]) -> tuple[JobDef | None, list[str]]:
+    where = f"jobs.{name}"
+    problems: list[str] = []
+    kw: dict[str, Any] = {}
+    for key, v in body.items():
+        k = ALIASES.get(key, key)
+        if k not in KEYS:
+            hint = difflib.get_close_matches(str(key), list(KEYS), n=1)
+            problems.append(f"{where}.{key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint
+                                                              else f"; allowed: {', '.join(KEYS)}"))
+            continue
+        val, err = _convert(k, v)
+        if err:
+            problems.append(f"{where}.{k}: {err}")
+        else:
+            kw[k] = val
+    trig = kw.pop("trigger", ON_ADD)
+    after = ""
+    if isinstance(trig, tuple):
+        trig, after = trig
+    kw["command"] = kw.get("command") or values["batch.command"]
+    kw["args"] = kw["args"] if "args" in kw else values["batch.args"]
+    params = kw.get("params", {})
+    bad = sorted(set(params) & set(BUILTIN))
+    if bad:
+        problems.append(f"{where}.params: {', '.join(bad)} would hide the built-in placeholder(s) of that name")
+    try:
+        if not shlex.split(kw["command"]):
+            problems.append(f"{where}.command: empty; name the program this job runs")
+    except ValueError as e:
+        problems.append(f"{where}.command: {e}")
+    err = check_template(kw["args"], BUILTIN + tuple(params), {**_sample(params), "files": "f", "inputs": "i"})
+    if err:
+        problems.append(f"{where}.args: {err}")
+    for o in kw.get("outputs", ()):
+        err = check_output(o, params)
+        if err:
+            problems.append(f"{where}.outputs: {err}")
+    watch = kw.get("watch", "all")
+    if watch not in ("all", "listed"):
+        from .runspec import RunSpecError, parse as parse_runs
+        try:
+            kw["watch_runs"] = frozenset(parse_runs(str(watch)))
+        except RunSpecError as e:
+            problems.append(f"{where}.watch: {e} (or all, listed)")
+    if problems:
+        return None, problems
+    return JobDef(name=name, trigger=trig, after=after, **kw), []
+
+
+def _convert(key: str, v: Any) -> tuple[Any, str | None]:
+    if key in ("command", "args", "queue", "watch"):
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            return None, f"{v!r} is not text"
+        return str(v), None
+    if key in ("time_limit", "memory_mb", "cpus", "max_running"):
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "cpus" else 0):
+            return None, f"{v!r} is not a whole number >= {1 if key == 'cpus' else 0}"
+        return v, None
+    if key == "settle":
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            return None, f"{v!r} is not a number of seconds >= 0"
+        return float(v), None
+    if key == "needs_staging":
+        if not isinstance(v, bool):
+            return None, f"{v!r} is not true or false"
+        return v, None
+    if key in ("params", "env"):
+        if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, (str, int, float)) and not isinstance(x, bool)
+                                              for k, x in v.items()):
+            return None, f"{v!r} is not a mapping of names to values"
+        if key == "params":
+            for k in v:
+                if not k.isidentifier():
+                    return None, f"{k!r} is not a placeholder name (letters, digits, _)"
+            return dict(v), None
+        return {k: str(x) for k, x in v.items()}, None
+    if key in ("extra_args", "outputs"):
+        if isinstance(v, str):
+            v = shlex.split(v) if key == "extra_args" else [v]
+        if not isinstance(v, list) or not all(isinstance(x, (str, int, float)) for x in v):
+            return None, f"{v!r} is not a list of strings"
+        return tuple(str(x) for x in v), None
+    if key == "trigger":
+        return parse_trigger(v)
+    raise AssertionError(key)
+
+
+def parse_trigger(v: Any) -> tuple[Any, str | None]:
+    """'on-add' | 'manual' | 'data-complete' | 'first-segment' | 'after: JOB' | {after: JOB}."""
+    if isinstance(v, dict) and len(v) == 1 and "after" in v:
+        v = f"after: {v['after']}"
+    if not isinstance(v, str):
+        return None, f"{v!r} is not a trigger ({', '.join(TRIGGERS[:-1])} or after: JOB)"
+    text = v.strip()
+    if text.startswith("after"):
+        job = text[5:].lstrip(" :").strip()
+        if not job:
+            return None, "after: names no job (write after: JOB)"
+        return (AFTER, job), None
+    if text not in TRIGGERS:
+        hint = difflib.get_close_matches(text, list(TRIGGERS), n=1)
+        return None, f"{text!r} is not a trigger" + (f" (did you mean {hint[0]!r}?)" if hint else
+                                                     f"; one of {', '.join(TRIGGERS[:-1])} or after: JOB")
+    return text, None
+
+
+def _fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+def _sample(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"run": 1, "experiment": "x", "batch_home": "/h", "job": "j", "attempt": 1, **params}
+
+
+def check_template(template: str, allowed: Iterable[str], sample: Mapping[str, Any]) -> str | None:
+    """None if every placeholder of ``template`` is allowed and it renders; else what is wrong."""
+    allowed = tuple(allowed)
+    try:
+        fields = _fields(template)
+        shlex.split(template)
+    except ValueError as e:
+        return f"{template!r} is not valid: {e}"
+    unknown = sorted({f.split(".")[0].split("[")[0] for f in fields} - set(allowed))
+    if "" in unknown:
+        return f"{template!r}: empty placeholder {{}}; name it (allowed: {' '.join('{' + a + '}' for a in allowed)})"
+    if unknown:
+        return (f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)}; "
+                f"allowed: {' '.join('{' + a + '}' for a in allowed)}")
+    try:
+        template.format(**{k: sample.get(k, "x") for k in allowed})
+    except (ValueError, KeyError, IndexError, AttributeError) as e:
+        return f"{template!r} does not render: {e}"
+    return None
+
+
+def check_output(template: str, params: Mapping[str, Any]) -> str | None:
+    err = check_template(template, OUTPUT_BUILTIN + tuple(params), _sample(params))
+    if err:
+        return err
+    if "run" not in _fields(template):
+        return f"{template!r} has no {{run}}: every run would write the same file"
+    return None
+
+
+def _check_graph(jobs: Jobs) -> list[str]:
+    problems = []
+    for n, d in jobs.defs.items():
+        if d.trigger == AFTER and d.after not in jobs.defs:
+            hint = difflib.get_close_matches(d.after, list(jobs.defs), n=1)
+            problems.append(f"jobs.{n}.trigger: after: {d.after!r} names no job"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else f"; jobs are {', '.join(jobs.defs)}"))
+    for n in jobs.defs:
+        seen = [n]
+        cur = jobs.defs[n]
+        while cur.trigger == AFTER and cur.after in jobs.defs:
+            if cur.after in seen:
+                if cur.after == n:
+                    problems.append(f"jobs.{n}.trigger: cycle in after: {' -> '.join(seen + [n])}")
+                break
+            seen.append(cur.after)
+            cur = jobs.defs[cur.after]
+    return problems
+
+
+# ---- rendering -------------------------------------------------------------------------
+def values_for(d: JobDef, run: int, experiment: str, batch_home: str) -> dict[str, Any]:
+    return {**d.params, "run": run, "experiment": experiment, "batch_home": batch_home, "job": d.name}
+
+
+def outputs_for(d: JobDef, run: int, experiment: str, batch_home: str) -> list[str]:
+    """The output paths of one run (relative templates are relative to batch_home)."""
+    import os
+    v = values_for(d, run, experiment, batch_home)
+    return [os.path.normpath(os.path.join(batch_home, t.format(**v))) for t in d.outputs]
+
+
+def judge_outputs(paths: list[str], sizes: Mapping[str, int | None]) -> tuple[list[str], list[str]]:
+    """(found, problems): an output is found when it exists and is not empty."""
+    found, problems = [], []
+    for p in paths:
+        n = sizes.get(p)
+        if n is None:
+            problems.append(f"{p} is missing")
+        elif n == 0:
+            problems.append(f"{p} is empty")
+        else:
+            found.append(p)
+    return found, problems
+
+
+# ---- dependencies ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Gate:
+    """What a NEW task of a job with a dependency or without staging may do."""
+    wait: str = ""          # why it waits ('' = it may go)
+    stuck: bool = False     # waits for something only a person can change (failed upstream, ...)
+    inputs: tuple[str, ...] = ()
+    staging: bool = True    # False: straight to submission, no segments
+
+
+def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
+    """Per NEW task key whose job comes after another or needs no staging: may it go, with what."""
+    if not jobs.explicit:
+        return {}
+    special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging}
+    out: dict[str, Gate] = {}
+    idx: dict[str, Task] | None = None
+    for t in tasks:
+        if t.state != S.NEW:
+            continue
+        d = jobs.defs.get(t.job)
+        if d is None:
+            out[t.key] = Gate(wait=f"job {t.job!r} is not defined in batchman.yaml", stuck=True)
+            continue
+        if t.job not in special:
+            continue
+        if d.trigger != AFTER:
+            out[t.key] = Gate(staging=False)
+            continue
+        if idx is None:
+            idx = {x.key: x for x in tasks}
+        up = idx.get(task_key(t.run, d.after))
+        if up is None:
+            out[t.key] = Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
+        elif up.state == S.COMPLETED:
+            out[t.key] = Gate(inputs=tuple(up.outputs), staging=d.needs_staging)
+        elif up.state in S.TERMINAL:
+            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})", stuck=True)
+        else:
+            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})")
+    return out
+
+
+def stuck(tasks: list[Task], jobs: Jobs) -> frozenset[str]:
+    """Keys of tasks no daemon can move on (their upstream ended unsuccessfully)."""
+    return frozenset(k for k, g in gates(tasks, jobs).items() if g.stuck)
+
+
+# ---- triggers --------------------------------------------------------------------------
+def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str]] = ()) -> list[tuple[int, str, str]]:
+    """(run, job, why) of tasks to create now: ``ready`` triggers that have no task yet, plus
+    the ``after:`` dependents of every task whose dependent is missing. Called under the lock
+    with the file's tasks, so a (run, job) is never created twice."""
+    if not jobs.explicit:
+        return []
+    have = {t.key for t in tasks}
+    out: list[tuple[int, str, str]] = []
+
+    def want(run: int, job: str, why: str) -> None:
+        k = task_key(run, job)
+        if k not in have:
+            have.add(k)
+            out.append((run, job, why))
+            for dep in jobs.dependents(job):
+                want(run, dep, f"after {job}")
+
+    for run, job, why in ready:
+        want(run, job, why)
+    if any(d.trigger == AFTER for d in jobs.defs.values()):
+        for t in list(tasks):
+            for dep in jobs.dependents(t.job):
+                want(t.run, dep, f"after {t.job}")
+    return out
+
+
+Sig = tuple   # what a run's files looked like: ((name, size, mtime_ns), ...)
+
+
+def settle(prev: Mapping[int, tuple[Sig, float]], seen: Mapping[int, Sig], now: float,
+           settle_s: float) -> tuple[dict[int, tuple[Sig, float]], list[int]]:
+    """Track runs' file signatures; a run is ready once its signature has not changed for
+    ``settle_s`` seconds. Returns (new memory, ready runs). A run not seen is forgotten."""
+    mem: dict[int, tuple[Sig, float]] = {}
+    ready = []
+    for run, sig in seen.items():
+        if not sig:
+            continue
+        old = prev.get(run)
+        since = old[1] if old is not None and old[0] == sig else now
+        mem[run] = (sig, since)
+        if now - since >= settle_s:
+            ready.append(run)
+    return mem, sorted(ready)
+
+
+def watched_runs(d: JobDef, found: Iterable[int], listed: Iterable[int]) -> list[int]:
+    """The runs a watching job looks at: found in the directory, limited by its ``watch``."""
+    if d.watch == "listed":
+        keep = set(listed)
+        return [r for r in found if r in keep]
+    if d.watch_runs is not None:
+        return [r for r in found if r in d.watch_runs]
+    return list(found)
+
+
+def signature(d: JobDef, files: list[tuple[str, int, int]]) -> Sig:
+    """What must stay unchanged: every segment (data-complete) or the first one (first-segment)."""
+    if d.trigger == FIRST_SEGMENT:
+        return tuple(files[:1])
+    return tuple(files)
+
+
+# ---- datasets --------------------------------------------------------------------------
+def matches(meta: Mapping[str, str], where: Mapping[str, Iterable[str]]) -> bool:
+    """Every key of ``where`` has one of its values in ``meta`` (no filter: everything)."""
+    return all(str(meta.get(k, "")) in set(vs) for k, vs in where.items())
+
+
+def parse_where(datasets: Iterable[str], wheres: Iterable[str]) -> dict[str, list[str]]:
+    """--dataset X (repeatable) and --where KEY=VALUE (repeatable) -> {key: [values]}.
+    Values of one key are alternatives; different keys must all match."""
+    out: dict[str, list[str]] = {}
+    for d in datasets:
+        out.setdefault("dataset", []).append(d)
+    for w in wheres:
+        k, sep, v = w.partition("=")
+        if not sep or not k.strip():
+            raise ValueError(f"{w!r} is not KEY=VALUE (example: --where quality=gold)")
+        out.setdefault(k.strip(), []).append(v.strip())
+    return out
