@@ -156,8 +156,7 @@ class Runner:
         limit = self.timeout if timeout is None else timeout
         env = None if self.env is None else {**os.environ, **self.env}
         try:
-            cp = subprocess.run(argv, input=input, capture_output=True, text=True,
-                                timeout=limit, env=env, stdin=None if input is not None else subprocess.DEVNULL)
+            cp = _run_in_own_group(argv, input, limit, env)
         except subprocess.TimeoutExpired:
             self.records.append(CommandRecord(argv, time.monotonic() - t0, None, f"timed out after {limit:g} s"))
             raise BackendUnavailable(f"{argv[0]} timed out after {limit:g} s") from None
@@ -169,3 +168,33 @@ class Runner:
         if check and cp.returncode != 0:
             raise BackendUnavailable(f"{argv[0]} failed (exit {cp.returncode}): {cp.stderr.strip() or cp.stdout.strip()}")
         return cp
+
+
+def _run_in_own_group(argv: list[str], input: str | None, limit: float, env) -> subprocess.CompletedProcess:
+    """subprocess.run in a process group of its own; on timeout the whole group is killed.
+
+    A site wrapper (``sbatch`` a shell script that hangs after submitting) leaves children
+    holding our stdout/stderr pipes: ``subprocess.run`` kills only the direct child and then
+    waits for those pipes, i.e. hangs as long as the grandchild does. The group is ours: it was
+    created for this command alone."""
+    import signal
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(input, timeout=limit)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.communicate()
+        raise
+    except BaseException:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
+        raise
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
