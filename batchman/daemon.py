@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import decide as D
+from . import jobs as J
 from . import jobscript, report
 from . import states as S
 from .backends.base import BackendUnavailable, JobSpec, Rejected, StagingView
-from .model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name
+from .model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name, task_key
 from .params import Params
 from .segments import find_segments, index_segments
 from .store import Store
@@ -45,6 +46,7 @@ class Work:
     job_name: str
     job_id: str
     files: list[str]
+    inputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +108,10 @@ class Engine:
         self.policy = D.Policy.from_params(params)
         self.paused = False          # --no-new-starts for this daemon only
         self._spool_sigs: dict[str, tuple] = {}
+        self.jobs = params.jobs
+        self.only: Callable[[Task], bool] | None = None   # --dataset / --where: the tasks this daemon advances
+        self._settle: dict[str, dict] = {}                 # watching job -> run -> (files' signature, since)
+        self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
 
     # ---- observing -----------------------------------------------------------------
     def _live_daemons(self, status: Status, now: float) -> frozenset[str]:
@@ -129,7 +135,13 @@ class Engine:
         p = self.params
         obs = D.Observations(now=now, me=self.me, live_daemons=self._live_daemons(status, now),
                              paused=self.paused or status.paused)
-        new = [t for t in status.tasks if t.state == S.NEW and not t.request and not t.held]
+        obs.gates = J.gates(status.tasks, self.jobs)
+        new = [t for t in status.tasks if t.state == S.NEW and not t.request and not t.held
+               and (self.only is None or self.only(t))]
+        if obs.gates:
+            # after: / needs_staging: false tasks look for no segments (or not yet)
+            new = [t for t in new if (g := obs.gates.get(t.key)) is None or (not g.wait and g.staging)]
+        self.ready = self._watch(status, now, rep)
         if new and not obs.paused:
             stub = p.path("staging.stub_dir")
             pat, pre, suf = p["staging.pattern"], p["staging.prefix"], p["staging.suffix"]
@@ -198,7 +210,62 @@ class Engine:
                     n = v if isinstance(v, int) else None
                 if n is not None:
                     obs.analysed[t.job_name] = n
+                jd = self.jobs.get(t.job)
+                if jd is not None and jd.outputs:
+                    paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"))
+                    sizes = {}
+                    for x in paths:
+                        try:
+                            sizes[x] = os.path.getsize(x)
+                        except OSError:
+                            pass
+                    obs.outputs[t.job_name] = J.judge_outputs(paths, sizes)
         return obs
+
+    def _watch(self, status: Status, now: float, rep: IterationReport) -> list[tuple[int, str, str]]:
+        """Runs whose data a data-complete / first-segment job waits for and which have settled."""
+        watching = self.jobs.watching()
+        if not watching:
+            return []
+        p = self.params
+        pat = p["staging.pattern"]
+        if "/" in pat:
+            rep.errors.append("data-complete/first-segment jobs need a staging.pattern without directories")
+            return []
+        idx = index_segments(p.path("staging.stub_dir"), pat, p["staging.prefix"], p["staging.suffix"])
+        have = {t.key for t in status.tasks}
+        ready = []
+        for d in watching:
+            seen = {}
+            for r in J.watched_runs(d, idx, status.watched):
+                if task_key(r, d.name) in have:
+                    continue
+                files = []
+                for path in idx[r][:1] if d.trigger == J.FIRST_SEGMENT else idx[r]:
+                    try:
+                        stt = os.stat(path)
+                    except OSError:
+                        continue
+                    files.append((os.path.basename(path), stt.st_size, stt.st_mtime_ns))
+                seen[r] = J.signature(d, files)
+            self._settle[d.name], ok = J.settle(self._settle.get(d.name, {}), seen, now, d.settle)
+            what = "all segments" if d.trigger == J.DATA_COMPLETE else "first segment"
+            ready += [(r, d.name, f"{d.trigger}: {what} there, unchanged for {d.settle:g} s") for r in ok]
+        return ready
+
+    def _create(self, st: Status, now: float, rep: IterationReport) -> int:
+        """Create the tasks triggers ask for, under the lock: a (run, job) already in the file is
+        never created again, whichever daemon saw the data first."""
+        todo = J.to_create(st.tasks, self.jobs, self.ready)
+        if not todo:
+            return 0
+        meta = {t.run: t.meta for t in st.tasks if t.meta}
+        for run, job, why in todo:
+            t = Task(run=run, job=job, since=now, added_at=now, reason=why, meta=dict(meta.get(run, {})))
+            st.tasks.append(t)
+            self.store.record(t.key, "", S.NEW, why, self.me, now)
+            rep.transitions.append(f"{run} {job}: created ({why})")
+        return len(todo)
 
     # ---- one iteration -------------------------------------------------------------
     def run_once(self) -> IterationReport:
@@ -217,12 +284,13 @@ class Engine:
 
         t0 = time.perf_counter()
         # Decide outside the lock on what we read; redo it inside only if someone wrote since.
-        decisions = D.plan(status.tasks, obs, self.policy)
+        decisions = D.plan(status.tasks, obs, self.policy, only=self.only)
         with self.store.transaction("batchman-daemon") as st:
             now = self.clock()
             if st.tasks is not status.tasks:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
-                decisions = D.plan(st.tasks, obs, self.policy)
+                decisions = D.plan(st.tasks, obs, self.policy, only=self.only)
+            self._create(st, now, rep)
             self._heartbeat(st, now)
             if obs.jobs is None:
                 st.batch_unreachable_since = st.batch_unreachable_since or now
@@ -236,7 +304,7 @@ class Engine:
                     rep.transitions.append(f"{t.run} {t.job}: {before_state} -> {t.state} ({d.reason})")
                 if d.actions:
                     work.append(Work(t.key, list(d.actions), t.run, t.job, t.attempt, t.job_name, t.job_id,
-                                     [s.path for s in t.segments]))
+                                     [s.path for s in t.segments], inputs=list(t.inputs)))
             for t in st.tasks:
                 c = counters.get(t.job_name)
                 if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
@@ -259,7 +327,7 @@ class Engine:
             _crash_point("after-record")
         self.iterations += 1
         final = self.store.read()
-        rep.work_left = D.has_work(final.tasks, self.policy)
+        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs), self.only)
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
         rep.commands = (len(runner.records) - n_cmd0) if runner is not None else 0
@@ -363,21 +431,30 @@ class Engine:
 
     def _spec(self, w: Work) -> JobSpec:
         p = self.params
+        jd = self.jobs.get(w.job)
+        if jd is None:
+            raise ValueError(f"job {w.job!r} is not defined in batchman.yaml")
         adir = self.paths.attempt_dir(w.job_name)
         staged = [self.staging.cache_path(f) for f in w.files]
-        env = {
+        if not jd.needs_staging:
+            staged = list(w.inputs)     # an after: job without staging works on its upstream's outputs
+        env = {**jd.env,
             "BATCHMAN_EXPERIMENT": p.experiment, "BATCHMAN_RUN": str(w.run), "BATCHMAN_JOB": w.job,
             "BATCHMAN_TASK": w.key, "BATCHMAN_ATTEMPT": str(w.attempt), "BATCHMAN_FILES": " ".join(staged),
             "BATCHMAN_REPORT_SPOOL": self.paths.spool(w.job_name), "BATCHMAN_ATTEMPT_DIR": adir,
             "BATCHMAN_STATS_FILE": self.paths.stats(w.run, w.job, w.attempt),
             "BATCHMAN_BATCH_HOME": p.path("batch.batch_home"), "BATCHMAN_RUNTIME_DIR": p.path("batch.runtime_setup_dir"),
             "BATCHMAN_STATUS_FILE": p.status_path,
-            "EXPERIMENT": p.experiment, "RUN_NUM": str(w.run),
+            "EXPERIMENT": p.experiment, "RUN_NUM": str(w.run), "ARP_JOB_ID": w.job_name,
+            "BATCHMAN_INPUTS": " ".join(w.inputs),
         }
-        values = {"run": w.run, "experiment": p.experiment, "files": staged, "batch_home": p.path("batch.batch_home"),
-                  "job": w.job, "attempt": w.attempt}
-        args = jobscript.render_args(p["batch.args"], values)
-        script = jobscript.render(command=self._command(), args=args, env=env, attempt_dir=adir,
+        values = {**jd.params, "run": w.run, "experiment": p.experiment, "files": staged, "inputs": list(w.inputs),
+                  "batch_home": p.path("batch.batch_home"), "job": w.job, "attempt": w.attempt}
+        args = jobscript.render_args(jd.args, values)
+
+        def pick(override, key):
+            return override if override is not None else p[key]
+        script = jobscript.render(command=self._command(w.job), args=args, env=env, attempt_dir=adir,
                                   workdir=p.path("batch.batch_home"),
                                   title=f"run {w.run}, job {w.job}, attempt {w.attempt} ({w.job_name})")
         path = self.paths.script(w.job_name)
@@ -387,34 +464,40 @@ class Engine:
         return JobSpec(name=w.job_name, script=path, workdir=p.path("batch.batch_home"),
                        stdout=self.paths.log(w.run, w.job, w.attempt, "out"),
                        stderr=self.paths.log(w.run, w.job, w.attempt, "err"), attempt_dir=adir, env=env,
-                       time_limit=p["batch.time_limit"] or None, memory_mb=p["batch.memory_mb"] or None,
-                       cpus=p["batch.cpus"], queue=p["batch.queue"] or None, account=p["batch.account"] or None,
+                       time_limit=pick(jd.time_limit, "batch.time_limit") or None,
+                       memory_mb=pick(jd.memory_mb, "batch.memory_mb") or None,
+                       cpus=pick(jd.cpus, "batch.cpus"), queue=pick(jd.queue, "batch.queue") or None,
+                       account=p["batch.account"] or None,
                        qos=p["batch.qos"] or None, reservation=p["batch.reservation"] or None,
-                       extra_args=list(p["batch.extra_args"]))
+                       extra_args=list(pick(jd.extra_args, "batch.extra_args")))
 
-    def _command(self) -> list[str]:
-        argv = self.params.command_argv()
+    def _command(self, job: str | None = None) -> list[str]:
+        jd = self.jobs.get(job) if job else None
+        argv = jd.argv() if jd is not None else self.params.command_argv()
         first = argv[0]
         if "/" in first and not os.path.isabs(first):
             argv[0] = os.path.normpath(os.path.join(self.params.path("batch.batch_home"), first))
         return argv
 
-    def command_problem(self) -> str | None:
-        """Why the configured job command cannot run, or None."""
+    def command_problem(self, job: str | None = None) -> str | None:
+        """Why the configured job command (of ``job``, or of any job) cannot run, or None."""
         import shutil
-        first = self._command()[0]
+        if job is None and self.jobs.explicit:
+            return next((pr for j in self.jobs.names() if (pr := self.command_problem(j))), None)
+        first = self._command(job)[0]
+        key = f"jobs.{job}.command" if self.jobs.explicit else "batch.command"
         if "/" in first:
             if not os.path.exists(first):
-                return f"the job command {first} does not exist (batch.command in batchman.yaml)"
+                return f"the job command {first} does not exist ({key} in batchman.yaml)"
             if not os.access(first, os.X_OK):
-                return f"the job command {first} is not executable (chmod +x it, or put an interpreter first in batch.command)"
+                return f"the job command {first} is not executable (chmod +x it, or put an interpreter first in {key})"
         elif shutil.which(first) is None:
-            return f"the job command {first!r} is not found on PATH (batch.command in batchman.yaml)"
+            return f"the job command {first!r} is not found on PATH ({key} in batchman.yaml)"
         return None
 
     def _submit(self, w: Work, obs: D.Observations, rep: IterationReport) -> tuple[str, str]:
         """('ok', job id) | ('rejected', message) | ('unavailable', message)."""
-        problem = self.command_problem()
+        problem = self.command_problem(w.job)
         if problem:
             return "rejected", problem
         try:

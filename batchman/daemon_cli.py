@@ -20,8 +20,10 @@ MODES = ("loop", "oneshot", "quietone", "verbose")
 @click.option("--forever", is_flag=True, help="Keep running when nothing is left to track (new runs are picked up).")
 @click.option("--delay", type=float, default=None, help="Seconds between iterations (default: daemon.delay).")
 @click.option("--no-new-starts", is_flag=True, help="This daemon starts no new staging or submission; it only follows what runs.")
+@click.option("--dataset", "datasets", multiple=True, help="Advance only runs of this dataset (run list column; repeatable).")
+@click.option("--where", "wheres", multiple=True, help="Advance only runs whose run list column KEY has VALUE (KEY=VALUE; repeatable).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
-def main(mode, directory, forever, delay, no_new_starts, debug):
+def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug):
     """Advance every run: stage, submit, follow, check, release.
 
     \b
@@ -43,6 +45,13 @@ def main(mode, directory, forever, delay, no_new_starts, debug):
         say = click.echo
         eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode=mode, say=say)
         eng.paused = no_new_starts
+        if datasets or wheres:
+            from .jobs import matches, parse_where
+            try:
+                where = parse_where(datasets, wheres)
+            except ValueError as err:
+                raise click.BadParameter(str(err), param_hint="--where") from None
+            eng.only = lambda t: matches(t.meta, where)
         stop: list = []
 
         def on_signal(signum, frame):

@@ -33,14 +33,17 @@ def check_args(template: str) -> str | None:
 
 
 def render_args(template: str, values: dict) -> list[str]:
-    """Arguments from the template; ``{files}`` as a separate word expands to one word per file."""
+    """Arguments from the template; ``{files}`` (or ``{inputs}``) as a separate word expands to one
+    word per file."""
     out: list[str] = []
+    lists = ("files", "inputs")
     for word in shlex.split(template):
-        if word == "{files}":
-            out.extend(values["files"])
+        if word in ("{files}", "{inputs}"):
+            out.extend(values.get(word[1:-1], []))
             continue
         v = dict(values)
-        v["files"] = " ".join(values["files"])
+        for k in lists:
+            v[k] = " ".join(values.get(k, []))
         out.append(word.format(**v))
     return out
 
