@@ -49,6 +49,24 @@ def pid_alive(pid: int, needle: str = "") -> bool:
         return not needle
 
 
+def _await_exec(pid: int, timeout: float = 2.0) -> None:
+    """A runner we forked a moment ago may not have exec'd yet (its command line is still ours, so
+    it would not be recognised and the cancel lost): give it up to ``timeout`` to get there."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            return
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[1]) != os.getpid() or b"local_runner" in cmdline:
+            return
+        time.sleep(0.01)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -124,8 +142,12 @@ class LocalBatch:
                 starting = bool(sub) and time.time() - float(sub[0]) < STARTING_GRACE
             except ValueError:
                 starting = False
+            pid = sub[1] if len(sub) > 1 else ""
+            if starting and pid.isdigit() and not pid_alive(int(pid)):
+                # the runner died before its first line (cancelled at once): it will never start
+                return JobInfo(name, job_id or pid, ABSENT, reason="its runner ended before the job started")
             if starting:
-                return JobInfo(name, job_id or (sub[1] if len(sub) > 1 else ""), QUEUED,
+                return JobInfo(name, job_id or pid, QUEUED,
                                native_state="starting", reason="starting")
             return JobInfo(name, job_id, ABSENT)
         if pid_alive(int(pid_text), name):
@@ -154,6 +176,8 @@ class LocalBatch:
 
     def cancel(self, job_ids: list[str]) -> None:
         for jid in job_ids:
+            if jid.isdigit():
+                _await_exec(int(jid))
             if jid.isdigit() and pid_alive(int(jid), "local_runner"):
                 try:
                     os.killpg(int(jid), signal.SIGTERM)
