@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import retry as R
 from . import states as S
 from .backends.base import FINISHED, QUEUED as JQUEUED, RUNNING as JRUNNING, JobInfo, StagingView
 from .model import Task
@@ -44,6 +45,8 @@ class Policy:
     max_stage_per_iteration: int = 0
     max_kill_per_iteration: int = 0
     job_limits: dict = field(default_factory=dict)   # job name -> most of its tasks in the batch system
+    retry_rules: dict = field(default_factory=dict)  # failure class -> retry.Rule ({}: the defaults)
+    limits: R.Limits = field(default_factory=R.Limits)   # what a retry may ask for
 
     @classmethod
     def from_params(cls, p) -> "Policy":
@@ -58,7 +61,14 @@ class Policy:
                    max_submit_per_iteration=v["batch.max_submit_per_iteration"],
                    max_stage_per_iteration=v["staging.max_requests_per_iteration"],
                    max_kill_per_iteration=v["batch.max_kill_per_iteration"],
-                   job_limits=p.jobs.limits() if hasattr(p, "jobs") else {})
+                   job_limits=p.jobs.limits() if hasattr(p, "jobs") else {},
+                   retry_rules=R.parse_rules(v["policies.retry"], v["policies.auto_restart_failed"],
+                                             v["policies.max_auto_restarts"])[0],
+                   limits=R.Limits(max_time=v["batch.max_time_limit"], base_memory_mb=v["batch.memory_mb"],
+                                   base_time=v["batch.time_limit"]))
+
+    def rules(self) -> dict:
+        return self.retry_rules or R.default_rules(self.auto_restart_failed, self.max_auto_restarts)
 
 
 @dataclass
@@ -85,6 +95,8 @@ class Observations:
     cache_full: bool = False                       # cache filesystem above staging.max_cache_fraction
     gates: dict = field(default_factory=dict)      # task key -> jobs.Gate (after: / needs_staging: false)
     outputs: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # job name -> (found, problems)
+    hints: dict[str, str] = field(default_factory=dict)   # job name -> failure class its stderr suggests
+    no_submit: bool = False                        # the batch system is being backed off: no submissions
 
 
 @dataclass
@@ -133,6 +145,10 @@ def _judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs
     upd = {"exit_code": exit_code, "finished_at": obs.now, "analysed": analysed}
     if info is not None and info.node:
         upd["native_state"] = info.native_state
+    node = (info.node if info is not None and info.node else "") or \
+        (obs.markers[task.job_name].node if task.job_name in obs.markers else "")
+    if node:
+        upd["node"] = node
     if exit_code == 0 and not (info is not None and info.failure and info.failure != "exit-nonzero"):
         outs = obs.outputs.get(task.job_name)
         if outs is not None:
@@ -140,23 +156,29 @@ def _judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs
             if outs[1]:
                 why = "exit 0 but " + "; ".join(outs[1][:3]) + (f" (+{len(outs[1]) - 3} more)" if len(outs[1]) > 3 else "")
                 return Decision(S.FAILED, why, _release_if(pol.release_failed_files),
-                                {**upd, "failure": "missing-outputs", "error": why})
+                                {**upd, "failure": "missing-outputs", "error": why, "failure_class": R.MISSING_OUTPUTS})
         if analysed is not None and analysed < n:
             return Decision(S.INCOMPLETE, f"exit 0 but analysed {analysed} of {n} segments",
-                            _release_if(pol.release_failed_files), {**upd, "failure": "incomplete"})
+                            _release_if(pol.release_failed_files), {**upd, "failure": "incomplete",
+                                                                   "failure_class": R.INCOMPLETE})
         if analysed is None and pol.require_stats and n:
             return Decision(S.INCOMPLETE, "exit 0 but no stats file says how many segments were analysed",
-                            _release_if(pol.release_failed_files), {**upd, "failure": "incomplete"})
+                            _release_if(pol.release_failed_files), {**upd, "failure": "incomplete",
+                                                                   "failure_class": R.INCOMPLETE})
         return Decision(S.COMPLETED, "exit 0" + (f", {analysed} of {n} segments analysed" if analysed is not None else ""),
-                        [RELEASE], {**upd, "failure": ""})
+                        [RELEASE], {**upd, "failure": "", "failure_class": ""})
     failure = (info.failure if info is not None and info.failure else "exit-nonzero")
     if exit_code is None and failure == "exit-nonzero":
         failure = "lost"
     why = info.reason if info is not None and info.reason else ""
     if exit_code is not None:
         why = f"exit {exit_code}" + (f" ({why})" if why else "")
+    hint = obs.hints.get(task.job_name, "")
+    cls = R.classify(S.FAILED, failure, exit_code, hint)
+    if hint and cls == hint and R._BY_FAILURE.get(failure) != cls:
+        why = (why or failure) + f"; its stderr says {hint}"
     return Decision(S.FAILED, why or failure, _release_if(pol.release_failed_files),
-                    {**upd, "failure": failure, "error": why or failure})
+                    {**upd, "failure": failure, "error": why or failure, "failure_class": cls})
 
 
 def _release_if(flag: bool) -> list[str]:
@@ -167,7 +189,8 @@ def _reset_for_new(task: Task) -> dict:
     """Fields to clear when a task starts over (its finished attempt goes to ``past``)."""
     return {"job_name": "", "job_id": "", "native_state": "", "exit_code": None, "failure": "",
             "error": "", "warning": "", "analysed": None, "requested_at": None, "submitted_at": None,
-            "started_at": None, "finished_at": None, "_archive": True}
+            "started_at": None, "finished_at": None, "failure_class": "", "node": "", "used": {},
+            "_archive": True}
 
 
 def _throttled(count: int, limit: int) -> bool:
@@ -343,7 +366,8 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
             if gone:
                 return Decision(S.STAGING, f"{gone[0]} vanished from the cache before the job ran: requested again",
                                 [STAGE], {"requested_at": obs.now, "_mark_staged": True})
-        if obs.paused or budget.jobs >= pol.max_jobs or _throttled(budget.submits, pol.max_submit_per_iteration):
+        if obs.paused or obs.no_submit or budget.jobs >= pol.max_jobs or \
+                _throttled(budget.submits, pol.max_submit_per_iteration):
             return None
         if _throttled(budget.per_job.get(task.job, 0), pol.job_limits.get(task.job, 0)):
             return None   # the job's own max_running
@@ -359,11 +383,44 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
     if st == S.ABORTING:
         return _follow_abort(task, obs, pol)
 
-    if st in (S.FAILED, S.INCOMPLETE) and pol.auto_restart_failed and task.auto_restarts < pol.max_auto_restarts:
-        n = task.auto_restarts + 1
-        return Decision(S.NEW, f"automatic restart {n} of {pol.max_auto_restarts}", [],
-                        {**_reset_for_new(task), "auto_restarts": n})
+    if st in (S.FAILED, S.INCOMPLETE, S.ERROR):
+        r = _retry(task, pol)
+        if r is not None:
+            n = task.auto_restarts + (1 if r.counted else 0)
+            why = f"automatic restart {n} of {pol.max_auto_restarts}" if r.counted else "automatic restart"
+            return Decision(S.NEW, f"{why}: {r.reason}", [],
+                            {**_reset_for_new(task), "auto_restarts": n, "retries": r.retries,
+                             "resources": r.resources, "_retry_note": r.reason})
     return None
+
+
+def failure_class(task: Task) -> str:
+    """The retry class of a task's finished attempt ('' when it did not fail)."""
+    if task.state not in (S.FAILED, S.INCOMPLETE, S.ERROR):
+        return ""
+    return task.failure_class or R.classify(task.state, task.failure, task.exit_code)
+
+
+def _retry(task: Task, pol: Policy):
+    """What the retry policy makes of a failed / incomplete / refused attempt: retry.Retry or None."""
+    cls = failure_class(task)
+    if not cls or (task.state == S.ERROR and cls != R.SUBMIT_REJECTED) or not task.attempt:
+        return None
+    r, _why = R.plan_retry(cls, retries=task.retries, counted_so_far=task.auto_restarts,
+                           cap=pol.max_auto_restarts, used=task.used, overrides=task.resources,
+                           node=task.node, rules=pol.rules(), limits=pol.limits)
+    return r
+
+
+def retry_verdict(task: Task, pol: Policy) -> str:
+    """Why a failed task is (not) retried, for people."""
+    cls = failure_class(task)
+    if not cls:
+        return ""
+    r, why = R.plan_retry(cls, retries=task.retries, counted_so_far=task.auto_restarts,
+                          cap=pol.max_auto_restarts, used=task.used, overrides=task.resources,
+                          node=task.node, rules=pol.rules(), limits=pol.limits)
+    return r.reason if r is not None else why
 
 
 def _staged_changed(task: Task, view: StagingView) -> bool:
@@ -414,8 +471,10 @@ def _follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:
         why = "job vanished while running: no exit status (killed, or its node died)"
     else:
         why = f"job vanished: not in the batch system {obs.now - since:.0f} s after submission and never started"
+    hint = obs.hints.get(task.job_name, "")
     return Decision(S.FAILED, why, _release_if(pol.release_failed_files),
-                    {"failure": "vanished", "error": why, "finished_at": obs.now})
+                    {"failure": "vanished", "error": why, "finished_at": obs.now,
+                     "failure_class": R.classify(S.FAILED, "vanished", None, hint)})
 
 
 def _follow_abort(task: Task, obs: Observations, pol: Policy) -> Decision | None:
@@ -499,8 +558,7 @@ def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] = frozenset()
             return True
         if t.state in S.ACTIVE and not (t.held and t.state in (S.NEW, S.UNSTAGED, S.STAGED)):
             return True   # (a held task waits for a person, not for the daemon)
-        if (pol.auto_restart_failed and t.state in (S.FAILED, S.INCOMPLETE)
-                and t.auto_restarts < pol.max_auto_restarts):
+        if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) and _retry(t, pol) is not None:
             return True
     return False
 
@@ -517,10 +575,13 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     if not S.allowed(old, d.state):
         raise ValueError(f"task {task.key}: {old} -> {d.state} is not an allowed transition")
     upd = dict(d.updates)
+    note = upd.pop("_retry_note", "")
     if upd.pop("_archive", False) and task.attempt and task.job_name:
         task.past.append(Attempt(n=task.attempt, job_id=task.job_id, state=old, exit_code=task.exit_code,
                                  failure=task.failure, reason=task.reason,
-                                 submitted_at=task.submitted_at, finished_at=task.finished_at))
+                                 submitted_at=task.submitted_at, finished_at=task.finished_at,
+                                 failure_class=failure_class(task), node=task.node, resources=dict(task.used),
+                                 retry=note))
     if upd.pop("_mark_staged", False) and view is not None:
         for s in task.segments:
             s.staged = s.path in view.present

@@ -50,6 +50,10 @@ class Attempt(msgspec.Struct, omit_defaults=True):
     reason: str = ""
     submitted_at: float | None = None
     finished_at: float | None = None
+    failure_class: str = ""       # retry class (batchman.retry): out-of-memory, timeout, node-fail, ...
+    node: str = ""                # where it ran
+    resources: dict[str, Any] = {}   # what it ran with: memory_mb, time_limit, cpus, queue, exclude
+    retry: str = ""               # what the retry policy made of it ("out-of-memory: retry 1 of 2, ...")
 
 
 class Task(msgspec.Struct, omit_defaults=True):
@@ -83,6 +87,11 @@ class Task(msgspec.Struct, omit_defaults=True):
     started_at: float | None = None
     finished_at: float | None = None
     past: list[Attempt] = []
+    failure_class: str = ""       # retry class of the current attempt's failure (batchman.retry)
+    node: str = ""                # node the current attempt ran on
+    used: dict[str, Any] = {}     # resources the current attempt was submitted with
+    resources: dict[str, Any] = {}   # overrides for the next attempts, set by retries (memory_mb, time_limit, exclude)
+    retries: dict[str, int] = {}  # automatic retries so far, by failure class
     meta: dict[str, str] = {}     # run list columns (dataset, quality, ...)
     inputs: list[str] = []        # files from the job it runs after (its outputs)
     outputs: list[str] = []       # declared outputs found when it completed
@@ -117,6 +126,8 @@ class IterationLog(msgspec.Struct, omit_defaults=True):
     commands: list[str] = []      # "squeue 0.012s" ...
     errors: list[str] = []
     changes: int = 0
+    queried: bool = False         # the batch system was asked this round (min_query_interval, back-off)
+    calls_hour: int = 0           # batch commands in the last hour (for admins)
 
 
 class Status(msgspec.Struct, omit_defaults=True):
@@ -130,6 +141,10 @@ class Status(msgspec.Struct, omit_defaults=True):
     unknown: list[UnknownJob] = []
     last_iteration: IterationLog | None = None
     batch_unreachable_since: float | None = None
+    batch_next_try: float | None = None     # back-off: when the batch system is asked again
+    batch_last_error: str = ""
+    batch_last_error_at: float | None = None
+    batch_calls: list[list[float]] = []     # [minute start, commands] for the last hour
     paused: bool = False          # drain: no new staging or submission by any daemon
     paused_by: str = ""
     staging_unreachable_since: float | None = None

@@ -112,11 +112,15 @@ SCHEMA: list[Param] = [
     P("batch", "reservation", "str", "", "SLURM reservation (empty: none).", optional=True),
     P("batch", "extra_args", "list", [], "Extra arguments given to the submit command as they are (a YAML list of strings)."),
     P("batch", "command_timeout", "float", 60.0, "Seconds before a batch command (sbatch, squeue, ...) counts as hung.", minimum=1.0),
+    P("batch", "min_query_interval", "float", 0.0, "Site floor: seconds between two queries of the batch system (one squeue + at most one sacct for all our jobs), whatever daemon.delay is. Jobs that wrote their exit marker are never asked about (0: every iteration).", minimum=0.0),
+    P("batch", "backoff_cap", "float", 600.0, "When the batch system cannot be asked (controller down, accounting down, a command timing out), the next query waits twice as long each time, with jitter, up to this many seconds; no task changes state meanwhile.", minimum=1.0),
+    P("batch", "max_time_limit", "int", 0, "Longest time limit (seconds) a timeout retry may ask for (0: the partition's MaxTime, asked once with scontrol show partition on SLURM).", minimum=0),
     P("batch", "slurm_accounting", "choice", "auto", "SLURM: finished jobs from slurmdbd (plain sacct), from the job completion log (sacct -c), or detect.", choices=("auto", "slurmdbd", "jobcomp")),
 
     P("policies", "release_failed_files", "bool", False, "Release the staged segments of failed runs too (frees the cache; a restart must stage them again)."),
-    P("policies", "auto_restart_failed", "bool", False, "Restart failed and incomplete runs automatically, up to max_auto_restarts times each."),
-    P("policies", "max_auto_restarts", "int", 2, "Automatic restarts per run before it is left failed for a person.", minimum=0),
+    P("policies", "auto_restart_failed", "bool", False, "Restart failed and incomplete runs automatically, up to max_auto_restarts times each (the retry rule of the exit-nonzero, incomplete, missing-outputs and lost classes; see retry)."),
+    P("policies", "max_auto_restarts", "int", 2, "Automatic restarts per run before it is left failed for a person (the cap of every retry that counts; see retry).", minimum=0),
+    P("policies", "retry", "mapping", {}, "Retry rules by failure class (out-of-memory, timeout, node-fail, preempted, requeued, cancelled-by-user, boot-fail, exit-nonzero, missing-outputs, incomplete, submit-rejected, lost), each a mapping of: retry (true/false), max (retries of the class), counts (against max_auto_restarts), memory_factor, memory_max_mb, memory_start_mb, time_factor, time_max (s; 0: partition maximum), exclude_node. Only what you write changes the defaults: out-of-memory x2 memory up to 64000 MB, timeout x2 time, twice each; node-fail/boot-fail on another node and preempted/requeued, not counted; cancelled-by-user and submit-rejected not retried; the others per auto_restart_failed. E.g. {out-of-memory: {memory_max_mb: 16000}, preempted: false}."),
     P("policies", "require_stats", "bool", False, "Treat a job that exits 0 without a stats file as incomplete."),
 ]
 BY_KEY = {p.key: p for p in SCHEMA}
@@ -162,7 +166,7 @@ class Params:
 
 
 def defaults() -> dict[str, Any]:
-    return {p.key: (list(p.default) if isinstance(p.default, list) else p.default) for p in SCHEMA}
+    return {p.key: (type(p.default)(p.default) if isinstance(p.default, (list, dict)) else p.default) for p in SCHEMA}
 
 
 def _check(p: Param, value: Any) -> tuple[Any, str | None]:
@@ -191,6 +195,10 @@ def _check(p: Param, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             return None, f"{p.key}: {value!r} is not text"
         return str(value), None
+    if kind == "mapping":
+        if not isinstance(value, dict):
+            return None, f"{p.key}: {value!r} is not a mapping ({_allowed(p)})"
+        return value, None
     if kind == "list":
         if isinstance(value, str):
             return shlex.split(value), None
@@ -204,7 +212,8 @@ def _allowed(p: Param) -> str:
     if p.kind == "choice":
         return "one of " + ", ".join(p.choices)
     what = {"int": "a whole number", "float": "a number", "bool": "true or false",
-            "str": "text", "path": "a path", "list": "a list of strings"}[p.kind]
+            "str": "text", "path": "a path", "list": "a list of strings",
+            "mapping": "a mapping of failure class to rule"}[p.kind]
     if p.minimum is not None:
         what += f" >= {p.minimum:g}"
     return what
@@ -266,6 +275,9 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     except ImportError:  # pragma: no cover
         pass
     problems += _staging_checks(values)
+    from .retry import parse_rules
+    problems += parse_rules(values["policies.retry"], values["policies.auto_restart_failed"],
+                            values["policies.max_auto_restarts"])[1]
     if not values["batch.command"].strip():
         problems.append("batch.command: empty; name the program each job runs")
     else:

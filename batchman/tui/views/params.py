@@ -14,8 +14,8 @@ from .base import View
 
 
 def _show(p: P.Param, v) -> str:
-    if p.kind == "list":
-        return yaml.safe_dump(v, default_flow_style=True).strip()
+    if p.kind in ("list", "mapping"):
+        return yaml.safe_dump(v, default_flow_style=True, width=1000).strip()
     if v is None:
         return ""
     return str(v)
