@@ -67,6 +67,7 @@ class JobSpec:
     qos: str | None = None
     reservation: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    exclude_nodes: list[str] = field(default_factory=list)   # retry after a node failure: not there
 
 
 @dataclass

@@ -236,6 +236,8 @@ def build_sbatch_argv(spec: JobSpec, export_file: str | None = None) -> list[str
         argv.append(f"--time={max(1, math.ceil(spec.time_limit / 60))}")
     if spec.memory_mb is not None:
         argv.append(f"--mem={spec.memory_mb}M")
+    if spec.exclude_nodes:
+        argv.append("--exclude=" + ",".join(spec.exclude_nodes))
     if export_file is not None:
         argv.append(f"--export-file={export_file}")
     else:
@@ -410,6 +412,49 @@ def build_config_argv() -> list[str]:
     return ["scontrol", "show", "config"]
 
 
+def build_partition_argv(partition: str | None = None) -> list[str]:
+    return ["scontrol", "show", "partition", "--oneliner"] + ([partition] if partition else [])
+
+
+def slurm_duration(text: str) -> int:
+    """SLURM time ('UNLIMITED', 'INFINITE', 'NONE', 'MM', 'HH:MM:SS', 'D-HH:MM:SS', 'D-HH') ->
+    seconds; 0 for unlimited / none / unparsable."""
+    text = text.strip()
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not m:
+        return 0
+    days, a, b, c = (int(x) if x else None for x in m.groups())
+    if days is not None:       # D-HH[:MM[:SS]]
+        return days * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
+    if c is not None:          # HH:MM:SS
+        return a * 3600 + b * 60 + c
+    if b is not None:          # MM:SS
+        return a * 60 + b
+    return a * 60              # MM
+
+
+def parse_partitions(text: str) -> dict[str, dict[str, str]]:
+    """``scontrol show partition --oneliner`` -> {name: {key: value}}; the default partition
+    is also under the key '' ."""
+    out: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        kv = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        name = kv.get("PartitionName")
+        if name:
+            out[name] = kv
+            if kv.get("Default") == "YES":
+                out[""] = kv
+    return out
+
+
+def partition_time_limits(text: str, partition: str | None) -> tuple[int, int]:
+    """(MaxTime, DefaultTime) of ``partition`` (None: the default one) in seconds; 0 = unlimited."""
+    p = parse_partitions(text).get(partition or "")
+    if p is None:
+        return 0, 0
+    return slurm_duration(p.get("MaxTime", "")), slurm_duration(p.get("DefaultTime", ""))
+
+
 def parse_scontrol_config(text: str) -> dict[str, str]:
     """``scontrol show config`` -> {key: value}."""
     conf = {}
@@ -477,6 +522,9 @@ class SlurmBackend:
         self._accounting = None if accounting == "auto" else accounting
         self.user = user or getpass.getuser()
         self.sacct_since = sacct_since
+        self.squeue_reuse = 0.0        # list_ours: reuse the last squeue if younger than this (s)
+        self._last_squeue: tuple[float, list[JobInfo]] | None = None
+        self._limits: dict[str, tuple[int, int]] = {}
 
     # -- the one place that runs commands -------------------------------------------------
     def _run(self, argv: list[str], **kw):
@@ -528,7 +576,22 @@ class SlurmBackend:
         cp = self._run(argv)
         if cp.returncode != 0:
             raise self._unavailable(argv, cp)
-        return parse_squeue(cp.stdout)
+        rows = parse_squeue(cp.stdout)
+        import time
+        self._last_squeue = (time.monotonic(), rows)
+        return rows
+
+    def time_limits(self, partition: str | None = None) -> tuple[int, int]:
+        """(MaxTime, DefaultTime) in seconds of a partition (None: the default), 0 = unlimited;
+        asked once per partition with ``scontrol show partition`` (for timeout retries)."""
+        key = partition or ""
+        if key not in self._limits:
+            argv = build_partition_argv(partition)
+            cp = self._run(argv)
+            if cp.returncode != 0:
+                raise self._unavailable(argv, cp)
+            self._limits[key] = partition_time_limits(cp.stdout, partition)
+        return self._limits[key]
 
     def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
         if not jobs:
@@ -561,7 +624,10 @@ class SlurmBackend:
 
     def list_ours(self, prefix: str) -> list[JobInfo]:
         """Jobs squeue shows (``-t all``: finished ones for MinJobAge s too) named ``prefix*``."""
-        return [j for j in self._squeue() if j.name.startswith(prefix)]
+        import time
+        last = self._last_squeue
+        rows = last[1] if last is not None and time.monotonic() - last[0] < self.squeue_reuse else self._squeue()
+        return [j for j in rows if j.name.startswith(prefix)]
 
     def cancel(self, job_ids: list[str]) -> None:
         if not job_ids:
