@@ -22,8 +22,10 @@ class AddResult:
 
 
 def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = (DEFAULT_JOB,),
-             priority: int = 0, experiment: str = "", who: str = "batchman add") -> AddResult:
-    """Add (run, job) tasks as ``new``; ones already in the list are skipped, not touched."""
+             priority: int = 0, experiment: str = "", who: str = "batchman add",
+             meta: dict[int, dict[str, str]] | None = None) -> AddResult:
+    """Add (run, job) tasks as ``new``; ones already in the list are skipped, not touched.
+    ``meta``: run list columns per run (dataset, quality, ...), kept with the tasks."""
     now = time.time()
     res = AddResult()
     with store.transaction(who) as st:
@@ -37,7 +39,8 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
                 if k in existing:
                     res.skipped.append(f"{r} ({existing[k].state})")
                     continue
-                t = Task(run=r, job=j, since=now, added_at=now, reason="added", priority=priority)
+                t = Task(run=r, job=j, since=now, added_at=now, reason="added", priority=priority,
+                         meta=dict((meta or {}).get(r, {})))
                 st.tasks.append(t)
                 existing[k] = t
                 store.record(k, "", S.NEW, "added", who, now)
@@ -142,3 +145,54 @@ def set_paused(store: Store, paused: bool, who: str = "") -> bool:
             st.paused = paused
             st.paused_by = who if paused else ""
     return old
+
+
+@dataclass
+class TriggerResult:
+    created: list[int] = field(default_factory=list)
+    again: list[int] = field(default_factory=list)       # an earlier execution kept in its history
+    busy: list[str] = field(default_factory=list)        # "1001 (running)": already under way
+
+
+def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
+                 who: str = "batchman run") -> TriggerResult:
+    """Trigger ``job`` for runs (ARP's manual trigger): create the task, or run a finished one
+    again; each execution keeps its own attempt record (the finished one goes to ``past``
+    when the daemon restarts it). A task still under way is left alone."""
+    now = time.time()
+    res = TriggerResult()
+    with store.transaction(who) as st:
+        if not st.experiment and experiment:
+            st.experiment = experiment
+            st.created = st.created or now
+        idx = {t.key: t for t in st.tasks}
+        meta = {t.run: t.meta for t in st.tasks if t.meta}
+        for r in runs:
+            t = idx.get(task_key(r, job))
+            if t is None:
+                t = Task(run=r, job=job, since=now, added_at=now, reason="triggered by hand",
+                         meta=dict(meta.get(r, {})))
+                st.tasks.append(t)
+                idx[t.key] = t
+                store.record(t.key, "", S.NEW, "triggered by hand", who, now)
+                res.created.append(r)
+            elif t.state in S.TERMINAL and t.request in ("", "restart"):
+                t.request = "restart"
+                res.again.append(r)
+            else:
+                res.busy.append(f"{r} ({t.state}{', ' + t.request + ' queued' if t.request else ''})")
+        if not res.created and not res.again:
+            store.abort()
+    return res
+
+
+def watch(store: Store, runs: list[int], who: str = "batchman watch") -> int:
+    """Add runs to those watched by jobs with ``watch: listed``; returns how many were new."""
+    with store.transaction(who) as st:
+        have = set(st.watched)
+        new = [r for r in runs if r not in have]
+        if new:
+            st.watched = sorted(have | set(new))
+        else:
+            store.abort()
+    return len(new)

@@ -16,6 +16,8 @@ from tabulate import tabulate
 
 from . import actions as A
 from . import export, report as R
+from . import jobs as J
+from . import runlist
 from . import params as P
 from . import runspec
 from . import states as S
@@ -85,13 +87,15 @@ def main(ctx, directory, debug):
 
 
 def _select(status_tasks: list[Task], specs: tuple[str, ...], states: tuple[str, ...], jobs: tuple[str, ...] = (),
-            file: str | None = None) -> list[Task]:
+            file: str | None = None, where: dict | None = None) -> list[Task]:
     runs = set(runspec.parse_many(list(specs))) if specs else None
     if file:
         text = sys.stdin.read() if file == "-" else _read_file(file)
-        runs = (runs or set()) | set(runspec.parse(text, source=file))
+        runs = (runs or set()) | {r for r, _ in runlist.parse(text, source=file)}
     out = []
     for t in status_tasks:
+        if where and not J.matches(t.meta, where):
+            continue
         if runs is not None and t.run not in runs:
             continue
         if states and t.state not in states:
@@ -116,6 +120,37 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 file_option = click.option("--file", "file", type=str, help="Read run numbers/ranges from this file (- for stdin), one per line, # comments.")
 job_option = click.option("--job", "jobs", multiple=True, help="Only this job definition (repeatable).")
+dataset_option = click.option("--dataset", "datasets", multiple=True,
+                              help="Only runs of this dataset (a run list column; repeatable).")
+where_option = click.option("--where", "wheres", multiple=True,
+                            help="Only runs whose run list column KEY is VALUE (KEY=VALUE; repeatable).")
+
+
+def _where(datasets, wheres) -> dict:
+    try:
+        return J.parse_where(datasets, wheres)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--where") from None
+
+
+def _run_list(runs, file) -> tuple[list[int], dict[int, dict]]:
+    """Runs named on the command line and in --file (a plain list, or a table with a header
+    'run dataset quality ...'), and the file's columns per run."""
+    wanted = runspec.parse_many(list(runs)) if runs else []
+    meta: dict[int, dict] = {}
+    if file:
+        text = sys.stdin.read() if file == "-" else _read_file(file)
+        rows = runlist.parse(text, source="stdin" if file == "-" else file)
+        seen = set(wanted)
+        wanted += [r for r, _ in rows if r not in seen]
+        meta = {r: m for r, m in rows if m}
+    return wanted, meta
+
+
+def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
+    """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them."""
+    pos = {j: i for i, j in enumerate(order)}
+    return sorted(tasks, key=lambda t: (t.run, pos.get(t.job, len(pos)), t.job))
 
 
 # ---- init / check ---------------------------------------------------------------
@@ -178,34 +213,103 @@ def check(ctx):
 @main.command()
 @click.argument("runs", nargs=-1)
 @file_option
-@click.option("--job", "jobs", multiple=True, help=f"Job definition for the new tasks (default: {DEFAULT_JOB}).")
+@click.option("--job", "jobs", multiple=True,
+              help="Job for the new tasks (repeatable; default: every on-add job; jobs that run after: it come too).")
 @click.option("--priority", type=int, default=0, help="Staging/submission priority (higher goes first).")
+@dataset_option
+@where_option
 @click.pass_context
-def add(ctx, runs, file, jobs, priority):
-    """Add runs: 1000-1010,1020 2000 (or --file F, - for stdin: one run or range per line)."""
+def add(ctx, runs, file, jobs, priority, datasets, wheres):
+    """Add runs: 1000-1010,1020 2000 (or --file F, - for stdin: one run or range per line, or a
+    table with a header line 'run dataset quality ...' whose columns are kept with the runs)."""
     if not runs and not file:
         raise click.UsageError("name the runs to add (e.g. batchman add 1000-1010 1020) or give --file")
-    wanted = runspec.parse_many(list(runs)) if runs else []
-    if file:
-        text = sys.stdin.read() if file == "-" else _read_file(file)
-        extra = runspec.parse(text, source="stdin" if file == "-" else file)
-        seen = set(wanted)
-        wanted += [r for r in extra if r not in seen]
+    wanted, meta = _run_list(runs, file)
+    where = _where(datasets, wheres)
+    if where:
+        wanted = [r for r in wanted if J.matches(meta.get(r, {}), where)]
+        if not wanted:
+            raise RunSpecError("no run of the list matches --dataset/--where (columns come from a run list file's header)")
     if not wanted:
         raise RunSpecError("the run list is empty")
-    jobs = jobs or (DEFAULT_JOB,)
     from .model import JOB_NAME_RE
     for j in jobs:
         if not JOB_NAME_RE.match(j):
             raise click.BadParameter(f"{j!r}: a job name is a letter then letters, digits, _ or -", param_hint="--job")
     e = exp(ctx)
-    res = A.add_runs(e.store, wanted, jobs, priority, e.params.experiment)
+    jobs = _jobs_for(e, jobs)
+    res = A.add_runs(e.store, wanted, jobs, priority, e.params.experiment, meta=meta)
     added, skipped = res.added, res.skipped
     click.echo(f"added {len(added)} task(s)" + (f": {runspec.compress(added)}" if added else ""))
     if skipped:
         click.echo(f"skipped {len(skipped)} already in the list: " + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     if added and not _daemon_alive(e):
         click.echo("no live daemon is recorded: start one with `batchman-daemon &`")
+
+
+def _jobs_for(e: Experiment, jobs) -> list[str]:
+    """The jobs `add` creates tasks for: those named (default: every on-add job) and their after: dependents."""
+    defs = e.params.jobs
+    if not defs.explicit:
+        return list(jobs) or [DEFAULT_JOB]
+    unknown = [j for j in jobs if j not in defs.defs]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not defined in batchman.yaml (jobs: {', '.join(defs.names())})",
+                                 param_hint="--job")
+    chosen = list(jobs) or defs.on_add()
+    if not chosen:
+        raise click.UsageError(f"no job is triggered on-add; name one with --job ({', '.join(defs.names())})")
+    return defs.expand(chosen)
+
+
+@main.command("run")
+@click.argument("runs", nargs=-1)
+@file_option
+@click.option("--job", "jobs", multiple=True, required=True, help="The job to trigger (repeatable).")
+@dataset_option
+@where_option
+@click.pass_context
+def run_cmd(ctx, runs, file, jobs, datasets, wheres):
+    """Trigger a job for runs by hand, again if it ran before (each execution keeps its own
+    attempt record): batchman run 1000-1010 --job calib."""
+    if not runs and not file:
+        raise click.UsageError("name the runs (e.g. batchman run 1000-1010 --job calib) or give --file")
+    wanted, meta = _run_list(runs, file)
+    e = exp(ctx)
+    defs = e.params.jobs
+    unknown = [j for j in jobs if defs.explicit and j not in defs.defs]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not defined in batchman.yaml (jobs: {', '.join(defs.names())})",
+                                 param_hint="--job")
+    where = _where(datasets, wheres)
+    if where:
+        known = {t.run: t.meta for t in e.store.read().tasks if t.meta}
+        wanted = [r for r in wanted if J.matches(meta.get(r) or known.get(r, {}), where)]
+    if not wanted:
+        raise RunSpecError("no run to trigger")
+    for j in jobs:
+        res = A.trigger_runs(e.store, wanted, j, e.params.experiment)
+        click.echo(f"{j}: " + "; ".join(x for x in (
+            f"created {len(res.created)} task(s): {runspec.compress(res.created)}" if res.created else "",
+            f"triggered again {len(res.again)} (earlier executions kept): {runspec.compress(res.again)}" if res.again else "",
+            f"left {len(res.busy)} under way: " + ", ".join(res.busy[:10]) + (" ..." if len(res.busy) > 10 else "")
+            if res.busy else "") if x))
+    if not _daemon_alive(e):
+        click.echo("no live daemon is recorded: start one with `batchman-daemon &`")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.pass_context
+def watch(ctx, runs):
+    """Watch runs for data-complete / first-segment jobs with `watch: listed`: their tasks are
+    created once the runs' files are in staging.stub_dir and unchanged for the job's settle time."""
+    e = exp(ctx)
+    wanted = runspec.parse_many(list(runs))
+    n = A.watch(e.store, wanted)
+    listed = [d.name for d in e.params.jobs.watching() if d.watch == "listed"]
+    click.echo(f"watching {n} more run(s)" + ("" if listed else
+               "; note: no job has watch: listed (jobs with watch: all look at every run found anyway)"))
 
 
 def _daemon_alive(e: Experiment) -> bool:
@@ -219,10 +323,12 @@ def _daemon_alive(e: Experiment) -> bool:
 @click.argument("runs", nargs=-1)
 @state_option
 @job_option
+@dataset_option
+@where_option
 @json_option
 @click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
 @click.pass_context
-def list_(ctx, runs, states, jobs, as_json, unknown):
+def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     """List tasks: run, segments, state, time in state, job id, counters."""
     e = exp(ctx)
     st = e.store.read()
@@ -237,7 +343,7 @@ def list_(ctx, runs, states, jobs, as_json, unknown):
             click.echo(tabulate([[r["name"], r["job_id"], r["state"], export.clock(r["seen"])] for r in rows],
                                 headers=["job name", "job id", "state", "seen"]))
         return
-    tasks = _select(st.tasks, runs, states, jobs)
+    tasks = _by_run(_select(st.tasks, runs, states, jobs, where=_where(datasets, wheres)), e.params.jobs.names())
     _refresh_counters(e, tasks)
     if as_json:
         click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
@@ -253,6 +359,9 @@ def list_(ctx, runs, states, jobs, as_json, unknown):
         click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
         return
     rows = [export.table_row(t, now) for t in tasks]
+    for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
+        if tasks[i].run == tasks[i - 1].run:
+            rows[i][0] = ""
     click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
 
 
@@ -314,6 +423,13 @@ def show(ctx, run, job, lines, as_json):
                + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
     if t.counters:
         click.echo("counters: " + export.counters_text(t))
+    if t.meta:
+        click.echo("run list: " + " ".join(f"{k}={v}" for k, v in t.meta.items()))
+    for label, files in (("inputs", t.inputs), ("outputs", t.outputs)):
+        if files:
+            click.echo(f"{label} ({len(files)}):")
+            for f in files:
+                click.echo(f"  {f}")
     click.echo(f"\nsegments ({len(segs)}):")
     for s in segs:
         click.echo(f"  {'staged ' if s['on_disk'] else 'on tape'}  {s['path']}" + (f"  -> {s['cache']}" if s['cache'] and s['cache'] != s['path'] else ""))
@@ -342,20 +458,25 @@ def _tail(path: str, n: int) -> list[str] | None:
 
 
 # ---- kill / restart / purge -----------------------------------------------------
-def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, allowed_states=None, describe=""):
+def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, allowed_states=None, describe="",
+                   where: dict | None = None):
     e = exp(ctx)
-    if not runs and not states and not file and not all_:
-        raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, or --all")
+    if not runs and not states and not file and not all_ and not where:
+        raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, --dataset, or --all")
     st = e.store.read()
-    chosen = st.tasks if all_ else _select(st.tasks, runs, states, jobs, file)
+    chosen = _select(st.tasks, (), (), (), None, where) if all_ else _select(st.tasks, runs, states, jobs, file, where)
     if allowed_states is not None:
         chosen = [t for t in chosen if t.state in allowed_states]
     if not chosen:
         raise click.ClickException(f"no task to {what} matches" + (f" ({describe})" if describe else ""))
-    if len(chosen) > 1 and not yes:
+    if (len(chosen) > 1 or all_) and not yes:
+        live = sum(1 for t in chosen if t.state in S.IN_BATCH)
+        staging = sum(1 for t in chosen if t.state in (S.STAGING, S.STAGED))
+        scope = (f" (every active task: {live} with a batch job, {staging} staging or staged)" if all_
+                 else f" ({runspec.compress([t.run for t in chosen])})")
         if not sys.stdin.isatty():
-            raise click.ClickException(f"this would {what} {len(chosen)} tasks; add --yes to confirm")
-        click.confirm(f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?", abort=True)
+            raise click.ClickException(f"this would {what} {len(chosen)} tasks{scope}; add --yes to confirm")
+        click.confirm(f"{what} {len(chosen)} tasks{scope}?", abort=True)
     n = A.queue_request(e.store, {t.key for t in chosen}, what)
     click.echo(f"{what} queued for {n} task(s); the daemon carries it out at its next iteration")
     if not _daemon_alive(e):
@@ -367,13 +488,16 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, allowed_
 @state_option
 @job_option
 @file_option
-@click.option("--all", "all_", is_flag=True, help="Every task that is still active.")
+@click.option("--all", "all_", is_flag=True, help="Abort all: every task that is still active (asks first; --yes for scripts).")
+@dataset_option
+@where_option
 @yes_option
 @click.pass_context
-def kill(ctx, runs, states, jobs, file, all_, yes):
-    """Kill runs: cancel their job or staging; they end 'aborted' (remembering where)."""
+def kill(ctx, runs, states, jobs, file, all_, datasets, wheres, yes):
+    """Kill runs: cancel their job or staging; they end 'aborted' (remembering where).
+    `kill --all` aborts everything under way: jobs cancelled, staging cancelled, files released."""
     _queue_request(ctx, "kill", runs, states, jobs, file, all_, yes,
-                   allowed_states=S.ACTIVE, describe="only active tasks can be killed")
+                   allowed_states=S.ACTIVE, describe="only active tasks can be killed", where=_where(datasets, wheres))
 
 
 @main.command()
@@ -381,11 +505,13 @@ def kill(ctx, runs, states, jobs, file, all_, yes):
 @state_option
 @job_option
 @file_option
+@dataset_option
+@where_option
 @yes_option
 @click.pass_context
-def restart(ctx, runs, states, jobs, file, yes):
+def restart(ctx, runs, states, jobs, file, datasets, wheres, yes):
     """Restart runs from the beginning (a live job is killed first)."""
-    _queue_request(ctx, "restart", runs, states, jobs, file, False, yes)
+    _queue_request(ctx, "restart", runs, states, jobs, file, False, yes, where=_where(datasets, wheres))
 
 
 @main.command()

@@ -78,6 +78,7 @@ def row(t: Task, now: float) -> dict:
         "job_id": t.job_id or None, "attempt": t.attempt, "exit_code": t.exit_code,
         "detail": detail(t), "error": t.error or None, "counters": dict(t.counters),
         "priority": t.priority, "held": t.held, "note": t.note or None,
+        "meta": dict(t.meta), "outputs": list(t.outputs), "inputs": list(t.inputs),
     }
 
 
@@ -105,7 +106,13 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
 
 
 def sort_for_page(tasks: list[Task]) -> list[Task]:
-    return sorted(tasks, key=lambda t: (PROBLEM_FIRST.get(t.state, 5 if t.state in S.ACTIVE else 6), t.run, t.job))
+    """Runs with problems first, then active ones; the jobs of one run stay together."""
+    rank: dict[int, int] = {}
+    for t in tasks:
+        r = PROBLEM_FIRST.get(t.state, 5 if t.state in S.ACTIVE else 6)
+        if r < rank.get(t.run, 99):
+            rank[t.run] = r
+    return sorted(tasks, key=lambda t: (rank[t.run], t.run, t.job))
 
 
 _CSS = """body{font-family:sans-serif;margin:1em;color:#222}table{border-collapse:collapse;font-size:90%}
@@ -144,7 +151,7 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
         out.append("<p class='bad'>Unknown jobs under our name (not in the status file; `batchman adopt` takes them in): "
                    + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
     out.append("<table><tr><th>run</th><th>job</th><th>segs</th><th>state</th><th>in state</th><th>detail</th>"
-               "<th>job id</th><th>try</th><th>counters</th></tr>")
+               "<th>job id</th><th>try</th><th>counters</th><th>outputs</th></tr>")
     colours = S.HTML_COLOURS
     shown_completed = 0
     hidden: list[int] = []
@@ -161,7 +168,8 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
             f"<tr style='background:{colours.get(t.state, '#fff')}'><td>{t.run}</td><td>{t.job}</td>"
             f"<td>{staged_count(t)}/{len(t.segments)}</td><td>{label}</td>"
             f"<td>{duration(now - t.since) if t.since else ''}</td><td>{_esc(detail(t))}</td>"
-            f"<td>{_esc(t.job_id)}</td><td>{t.attempt}</td><td>{_esc(counters_text(t))}</td></tr>")
+            f"<td>{_esc(t.job_id)}</td><td>{t.attempt}</td><td>{_esc(counters_text(t))}</td>"
+            f"<td>{'<br>'.join(_esc(o) for o in t.outputs)}</td></tr>")
     out.append("\n".join(rows))
     out.append("</table>")
     if hidden:
