@@ -9,7 +9,9 @@ its job by name, so no run is ever submitted twice).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import signal
 import socket
 import time
@@ -47,6 +49,7 @@ class Work:
     job_id: str
     files: list[str]
     inputs: list[str] = field(default_factory=list)
+    resources: dict = field(default_factory=dict)    # retry overrides: memory_mb, time_limit, exclude
 
 
 @dataclass
@@ -59,6 +62,7 @@ class IterationReport:
     lock_max: float = 0.0
     work_left: bool = True
     commands: int = 0
+    batch: str = "idle"            # the batch query this round: ok | down | waiting (interval/back-off) | idle
 
 
 class Paths:
@@ -112,6 +116,16 @@ class Engine:
         self.only: Callable[[Task], bool] | None = None   # --dataset / --where: the tasks this daemon advances
         self._settle: dict[str, dict] = {}                 # watching job -> run -> (files' signature, since)
         self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
+        # Polling budget: the batch system is asked at most every batch.min_query_interval s;
+        # after a failure the next query waits twice as long each time (jitter, up to backoff_cap).
+        self.next_query = 0.0
+        self.query_failures = 0
+        self.last_batch_error = ""
+        self.rng = random.Random()
+        self._used: dict[str, dict] = {}                   # task key -> resources of the spec submitted
+        self._limits_known = bool(params["batch.max_time_limit"])
+        if hasattr(batch, "squeue_reuse"):
+            batch.squeue_reuse = max(params["batch.min_query_interval"], 2.0)
 
     # ---- observing -----------------------------------------------------------------
     def _live_daemons(self, status: Status, now: float) -> frozenset[str]:
@@ -187,15 +201,26 @@ class Engine:
                         if m is not None:
                             obs.markers[t.job_name] = m
         obs.jobs = {}
-        if ask:
+        if ask and now < self.next_query:
+            # Not yet: the site's min_query_interval, or backing off after a failure. Nothing
+            # about these jobs is known this round, so nothing about them changes.
+            obs.jobs = None
+            rep.batch = "waiting"
+        elif ask:
             try:
                 obs.jobs = self.batch.query(ask)
+                rep.batch = "ok"
+                self.query_failures = 0
+                self.next_query = now + p["batch.min_query_interval"]
             except BackendUnavailable as e:
                 rep.errors.append(f"batch system: {e}")
+                rep.batch = "down"
+                self._back_off(self.clock(), str(e))
                 # What the queue did say still counts (e.g. squeue answered, accounting did not);
                 # jobs it did not mention are left unchanged, never taken for absent.
                 partial = getattr(e, "partial", None)
                 obs.jobs = {n: i for n, i in partial.items() if n in ask} if partial else None
+        obs.no_submit = self.query_failures > 0 and now < self.next_query
         # What finished jobs say about themselves.
         for t in status.tasks:
             if t.state not in S.IN_BATCH or not t.job_name:
@@ -210,6 +235,11 @@ class Engine:
                     n = v if isinstance(v, int) else None
                 if n is not None:
                     obs.analysed[t.job_name] = n
+                if (m is not None and m.exit_code not in (None, 0)) or m is None or m.exit_code is None \
+                        or (info is not None and info.failure):
+                    hint = self._stderr_hint(t)
+                    if hint:
+                        obs.hints[t.job_name] = hint
                 jd = self.jobs.get(t.job)
                 if jd is not None and jd.outputs:
                     paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"))
@@ -267,6 +297,58 @@ class Engine:
             rep.transitions.append(f"{run} {job}: created ({why})")
         return len(todo)
 
+    def _back_off(self, now: float, error: str) -> None:
+        """The batch system could not be asked: wait base x 2^(n-1) (x 0.75-1.25 jitter, at most
+        batch.backoff_cap) before the next query; base is min_query_interval, at least 5 s."""
+        p = self.params
+        self.query_failures += 1
+        base = max(p["batch.min_query_interval"], 5.0)
+        delay = base * 2 ** min(self.query_failures - 1, 30) * self.rng.uniform(0.75, 1.25)
+        self.next_query = now + min(delay, p["batch.backoff_cap"])
+        self.last_batch_error = error
+
+    def _stderr_hint(self, t: Task) -> str:
+        """Failure class the tail of the attempt's stderr suggests (OverMemoryKill, time limit)."""
+        from .backends.batch.slurm import log_failure_hint
+        try:
+            with open(self.paths.log(t.run, t.job, t.attempt, "err"), "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 8192))
+                return log_failure_hint(f.read().decode(errors="replace"))
+        except OSError:
+            return ""
+
+    def _learn_limits(self, status: Status) -> None:
+        """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""
+        if self._limits_known or not hasattr(self.batch, "time_limits"):
+            return
+        if not any(t.state == S.FAILED and D.failure_class(t) == "timeout" for t in status.tasks):
+            return
+        try:
+            mx, df = self.batch.time_limits(self.params["batch.queue"] or None)
+        except BackendUnavailable:
+            return
+        self._limits_known = True
+        self.policy = dataclasses.replace(self.policy, limits=dataclasses.replace(
+            self.policy.limits, max_time=mx, default_time=df))
+
+    def _command_log(self, records) -> list[str]:
+        return [f"{' '.join(r.argv[:1] + [a for a in r.argv[1:3] if not a.startswith('-')])} {r.seconds:.3f}s"
+                + ("" if r.returncode == 0 else f" exit {r.returncode}" if r.returncode is not None else "")
+                + (f": {r.error}" if r.error else "") for r in records]
+
+    def _count_calls(self, st: Status, now: float, n: int) -> int:
+        """Add n batch commands to the per-minute counts of the last hour; return the hour's total."""
+        minute = float(int(now // 60) * 60)
+        calls = [c for c in st.batch_calls if c[0] > now - 3600]
+        if n:
+            if calls and calls[-1][0] == minute:
+                calls[-1] = [minute, calls[-1][1] + n]
+            else:
+                calls.append([minute, float(n)])
+        st.batch_calls = calls
+        return int(sum(c[1] for c in calls))
+
     # ---- one iteration -------------------------------------------------------------
     def run_once(self) -> IterationReport:
         rep = IterationReport()
@@ -277,7 +359,9 @@ class Engine:
         t0 = time.perf_counter()
         status = self.store.read()
         own += time.perf_counter() - t0
+        self._learn_limits(status)
         obs = self.observe(status, rep)
+        n_cmd_obs = len(runner.records) if runner is not None else 0
         _crash_point("after-observe")
         work: list[Work] = []
         counters = self._read_counters(status)
@@ -292,10 +376,12 @@ class Engine:
                 decisions = D.plan(st.tasks, obs, self.policy, only=self.only)
             self._create(st, now, rep)
             self._heartbeat(st, now)
-            if obs.jobs is None:
+            if rep.batch == "down":
                 st.batch_unreachable_since = st.batch_unreachable_since or now
-            else:
+                st.batch_last_error, st.batch_last_error_at = self.last_batch_error, now
+            elif rep.batch == "ok" or not self.query_failures:
                 st.batch_unreachable_since = None
+            st.batch_next_try = self.next_query if self.query_failures else None
             for t, d in decisions:
                 before_state = t.state
                 tr = D.apply(t, d, now, self.me, st.store_id, obs.staging)
@@ -304,13 +390,17 @@ class Engine:
                     rep.transitions.append(f"{t.run} {t.job}: {before_state} -> {t.state} ({d.reason})")
                 if d.actions:
                     work.append(Work(t.key, list(d.actions), t.run, t.job, t.attempt, t.job_name, t.job_id,
-                                     [s.path for s in t.segments], inputs=list(t.inputs)))
+                                     [s.path for s in t.segments], inputs=list(t.inputs),
+                                     resources=dict(t.resources)))
             for t in st.tasks:
                 c = counters.get(t.job_name)
                 if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
                     t.counters = {**t.counters, **c}
-            st.last_iteration = IterationLog(at=now, seconds=0.0, commands=[], errors=rep.errors[:20],
-                                             changes=len(rep.transitions))
+            cmds = runner.records[n_cmd0:n_cmd_obs] if runner is not None else []
+            st.last_iteration = IterationLog(at=now, seconds=sum(r.seconds for r in cmds),
+                                             commands=self._command_log(cmds), errors=rep.errors[:20],
+                                             changes=len(rep.transitions), queried=rep.batch in ("ok", "down"),
+                                             calls_hour=self._count_calls(st, now, len(cmds)))
         own += time.perf_counter() - t0
         rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
         _crash_point("after-intent")
@@ -322,6 +412,13 @@ class Engine:
             t0 = time.perf_counter()
             with self.store.transaction("batchman-daemon") as st:
                 self._record(st, work, results, rep)
+                acted = runner.records[n_cmd_obs:] if runner is not None else []
+                if acted and st.last_iteration is not None:
+                    li = st.last_iteration
+                    li.commands = (li.commands + self._command_log(acted))[-50:]
+                    li.seconds += sum(r.seconds for r in acted)
+                    li.errors = rep.errors[:20]
+                    li.calls_hour = self._count_calls(st, self.clock(), len(acted))
             own += time.perf_counter() - t0
             rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
             _crash_point("after-record")
@@ -427,6 +524,10 @@ class Engine:
                 _crash_point("after-submit")
                 if res[w.key][D.SUBMIT][0] == "unavailable":
                     down = res[w.key][D.SUBMIT][1]
+                    if "timed out" not in down:
+                        # The controller refused to talk (not: sbatch hung, which may have
+                        # submitted -- the next round looks the job up by name): back off.
+                        self._back_off(self.clock(), f"sbatch: {down}")
         return res
 
     def _spec(self, w: Work) -> JobSpec:
@@ -461,7 +562,7 @@ class Engine:
         jobscript.write(path, script)
         for d in (p.path("batch.stats_dir"), p.path("daemon.log_dir")):
             os.makedirs(d, exist_ok=True)
-        return JobSpec(name=w.job_name, script=path, workdir=p.path("batch.batch_home"),
+        spec = JobSpec(name=w.job_name, script=path, workdir=p.path("batch.batch_home"),
                        stdout=self.paths.log(w.run, w.job, w.attempt, "out"),
                        stderr=self.paths.log(w.run, w.job, w.attempt, "err"), attempt_dir=adir, env=env,
                        time_limit=pick(jd.time_limit, "batch.time_limit") or None,
@@ -470,6 +571,19 @@ class Engine:
                        account=p["batch.account"] or None,
                        qos=p["batch.qos"] or None, reservation=p["batch.reservation"] or None,
                        extra_args=list(pick(jd.extra_args, "batch.extra_args")))
+        return dataclasses.replace(spec, **self._retry_resources(w))
+
+    def _retry_resources(self, w: Work) -> dict:
+        """The resources a retry changed (Task.resources), as JobSpec fields."""
+        r = w.resources or {}
+        out = {}
+        if r.get("memory_mb"):
+            out["memory_mb"] = int(r["memory_mb"])
+        if r.get("time_limit"):
+            out["time_limit"] = int(r["time_limit"])
+        if r.get("exclude"):
+            out["exclude_nodes"] = list(r["exclude"])
+        return out
 
     def _command(self, job: str | None = None) -> list[str]:
         jd = self.jobs.get(job) if job else None
@@ -504,6 +618,9 @@ class Engine:
             spec = self._spec(w)
         except (OSError, KeyError, ValueError, IndexError) as e:
             return "rejected", f"cannot write the job script: {e}"
+        self._used[w.key] = {k: v for k, v in (("memory_mb", spec.memory_mb), ("time_limit", spec.time_limit),
+                                                ("cpus", spec.cpus), ("queue", spec.queue),
+                                                ("exclude", spec.exclude_nodes)) if v}
         try:
             jid = self.batch.submit(spec)
         except Rejected as e:
@@ -527,6 +644,8 @@ class Engine:
             r = results.get(w.key, {})
             failed_actions = [a for a, ok in r.items() if ok is False]
             sub = r.get(D.SUBMIT)
+            if sub is not None and w.key in self._used:
+                t.used = self._used.pop(w.key)
             if sub is not None:
                 kind, value = sub
                 if kind == "ok":
@@ -563,6 +682,10 @@ class Engine:
     def scan_unknown(self) -> list[UnknownJob]:
         status = self.store.read()
         prefix = f"bm.{status.store_id}."
+        last = getattr(self.batch, "_last_squeue", None)
+        fresh = last is not None and time.monotonic() - last[0] < getattr(self.batch, "squeue_reuse", 0.0)
+        if self.clock() < self.next_query and not fresh:
+            return status.unknown     # not outside the polling budget (interval, back-off)
         try:
             jobs = self.batch.list_ours(prefix)
         except BackendUnavailable:

@@ -136,3 +136,42 @@ def test_per_class_max_and_the_cap():
 def test_resources_text():
     assert R.resources_text({"memory_mb": 2000, "time_limit": 120, "exclude": ["vm"]}) == "2000 MB, 120 s, not on vm"
     assert R.resources_text({}) == ""
+
+
+# ----------------------------------------------------------------------------- through the daemon (local backend)
+def test_daemon_retries_an_out_of_memory_attempt_with_more_memory_recorded(tmp_path):
+    """Attempt 1 dies as SLURM's OverMemoryKill leaves it (killed, stderr says so): classified
+    out-of-memory from the stderr hint, retried with memory_start_mb (it ran with the site
+    default), and both attempts are recorded with class and resources."""
+    import os
+    from e2e_helpers import daemon_run, env_for, make_experiment
+    from batchman import states as S
+    e = make_experiment(tmp_path, [7], segments=1)
+    script = tmp_path / "analyze"
+    script.write_text("#!/bin/bash\nif [ \"$BATCHMAN_ATTEMPT\" = 1 ]; then\n"
+                      "  echo 'slurmstepd: error: Exceeded job memory limit' >&2; exit 137\nfi\n"
+                      "echo \"segments_analysed = 1\" > \"$BATCHMAN_STATS_FILE\"\n")
+    os.chmod(script, 0o755)
+    r = daemon_run(tmp_path, "verbose", env=env_for(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    t = e.store.read().tasks[0]
+    assert (t.state, t.attempt, t.auto_restarts) == (S.COMPLETED, 2, 1), (t.state, t.reason)
+    a = t.past[0]
+    assert a.failure_class == "out-of-memory" and a.exit_code == 137 and a.resources == {"cpus": 1}
+    assert "memory site default -> 4000 MB" in a.retry
+    assert t.resources == {"memory_mb": 4000} and t.used["memory_mb"] == 4000
+    from click.testing import CliRunner
+    from batchman.cli import main as cli_main
+    shown = CliRunner().invoke(cli_main, ["-C", str(tmp_path), "show", "7"]).output
+    assert "out-of-memory" in shown and "4000 MB" in shown, shown
+
+
+def test_has_work_and_retry_verdict():
+    from batchman import decide as D, states as S
+    from batchman.model import Task
+    pol = D.Policy()
+    t = Task(run=1, state=S.FAILED, failure="timeout", attempt=1, job_name="bm.x.1.analysis.1",
+             used={"time_limit": 60})
+    assert D.has_work([t], pol) and "time limit 60 -> 120 s" in D.retry_verdict(t, pol)
+    t2 = Task(run=2, state=S.FAILED, failure="cancelled", attempt=1, job_name="bm.x.2.analysis.1")
+    assert not D.has_work([t2], pol) and "not retried" in D.retry_verdict(t2, pol)
