@@ -409,7 +409,9 @@ def show(ctx, run, job, lines, as_json):
         click.echo(json.dumps({**export.row(t, time.time()), "history": hist, "segments": segs,
                                "job_name": t.job_name, "logs": logs, "past_attempts": [
                                    {"n": a.n, "job_id": a.job_id, "state": a.state, "exit_code": a.exit_code,
-                                    "failure": a.failure, "reason": a.reason} for a in t.past]}, indent=1))
+                                    "failure": a.failure, "reason": a.reason, "failure_class": a.failure_class,
+                                    "node": a.node, "resources": a.resources, "retry": a.retry} for a in t.past],
+                               "resources": t.resources, "used": t.used}, indent=1))
         return
     now = time.time()
     click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
@@ -436,9 +438,10 @@ def show(ctx, run, job, lines, as_json):
     click.echo("\nhistory:")
     for h in hist:
         click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {h['why']}")
-    for a in t.past:
-        click.echo(f"  earlier attempt {a.n}: job {a.job_id}, ended {a.state}"
-                   + (f", exit {a.exit_code}" if a.exit_code is not None else "") + f": {a.failure or a.reason}")
+    if t.past or t.used or t.resources:
+        click.echo("\nattempts:")
+        for line in export.attempt_lines(t):
+            click.echo("  " + line)
     for ext, path in logs.items():
         tail = _tail(path, lines)
         click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))

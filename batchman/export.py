@@ -127,6 +127,53 @@ def _esc(s: str) -> str:
     return html.escape(s) if not _NEEDS_ESCAPE.isdisjoint(s) else s
 
 
+def batch_line(status: Status, now: float) -> str:
+    """'batch system unreachable since 12:03:04 (3m10s), next try in 25 s: <error>' or ''."""
+    if not status.batch_unreachable_since:
+        return ""
+    out = (f"batch system unreachable since {clock(status.batch_unreachable_since)}"
+           f" ({duration(now - status.batch_unreachable_since)})")
+    if status.batch_next_try:
+        out += f", next try in {max(0.0, status.batch_next_try - now):.0f} s"
+    if status.batch_last_error:
+        out += f": {status.batch_last_error}"
+    return out + "; nothing is marked failed meanwhile"
+
+
+def load_line(status: Status, now: float) -> str:
+    """What batchman costs the batch system: calls in the last hour, the last round's commands,
+    the last error -- to show an admin."""
+    calls = int(sum(c[1] for c in status.batch_calls if c[0] > now - 3600))
+    out = f"batch system load: {calls} call(s) in the last hour"
+    li = status.last_iteration
+    if li is not None and li.commands:
+        out += f"; last round ({clock(li.at)}): " + ", ".join(li.commands[:6]) + (" ..." if len(li.commands) > 6 else "")
+    if status.batch_last_error:
+        out += f"; last error {clock(status.batch_last_error_at or 0)}: {status.batch_last_error}"
+    return out
+
+
+def attempt_lines(t) -> list[str]:
+    """Every attempt of a task with its class, reason, resources and what the retry policy did."""
+    from .retry import resources_text
+    out = []
+    for a in t.past:
+        res = resources_text(a.resources) or "site defaults"
+        out.append(f"attempt {a.n}: job {a.job_id or '-'}, {a.state}"
+                   + (f" [{a.failure_class}]" if a.failure_class else (f" [{a.failure}]" if a.failure else ""))
+                   + (f", exit {a.exit_code}" if a.exit_code is not None else "")
+                   + f": {a.reason}; ran with {res}" + (f" on {a.node}" if a.node else "")
+                   + (f"; {a.retry}" if a.retry else ""))
+    if t.attempt and t.job_name:
+        res = resources_text(t.used) or ("site defaults" if t.used else "")
+        cls = t.failure_class if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) else ""
+        out.append(f"attempt {t.attempt} (current): job {t.job_id or '-'}, {t.state}"
+                   + (f" [{cls}]" if cls else "") + (f", exit {t.exit_code}" if t.exit_code is not None else "")
+                   + (f"; runs with {res}" if res else "") + (f" on {t.node}" if t.node else "")
+                   + (f"; next attempt with {resources_text(t.resources)}" if t.resources else ""))
+    return out
+
+
 def render_html(status: Status, now: float | None = None, stale_after: float = 300.0, refresh: int = 60,
                 title: str = "") -> str:
     """A self-contained page (no scripts, no network) that refreshes itself."""
@@ -143,7 +190,7 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
     if status.paused:
         out.append("<p class='bad'>PAUSED: no new staging or submissions until `batchman resume`</p>")
     if status.batch_unreachable_since:
-        out.append(f"<p class='bad'>batch system unreachable since {e(clock(status.batch_unreachable_since))}</p>")
+        out.append(f"<p class='bad'>{e(batch_line(status, now))}</p>")
     out.append("<table class='counts'><tr>" + "".join(
         f"<th style='background:{S.HTML_COLOURS[s]}'>{s}</th>" for s in S.ALL if c.get(s)) + "</tr><tr>" +
         "".join(f"<td>{c[s]}</td>" for s in S.ALL if c.get(s)) + "</tr></table>")
@@ -174,8 +221,13 @@ def render_html(status: Status, now: float | None = None, stale_after: float = 3
     out.append("</table>")
     if hidden:
         out.append(f"<p>… and {len(hidden)} more completed run(s): <small>{e(compress(hidden))}</small></p>")
+    retried = [t for t in status.tasks if t.past][:200]
+    if retried:
+        out.append("<p><b>Attempts of runs tried more than once:</b><br>" + "<br>".join(
+            f"{t.run} {t.job}: " + e(x) for t in retried for x in attempt_lines(t)) + "</p>")
     li = status.last_iteration
     if li is not None and li.errors:
         out.append("<p><b>Last iteration's problems:</b><br>" + "<br>".join(e(x) for x in li.errors) + "</p>")
+    out.append(f"<p><small>{e(load_line(status, now))}</small></p>")
     out.append(f"<p><small>This page refreshes every {refresh} s. Written by batchman.</small></p></body></html>")
     return "".join(out)

@@ -117,9 +117,10 @@ class TaskView(TextView):
                          f"{h.get('from') or '':>10} -> {h.get('to', ''):<10} {h.get('why', '')}  ({h.get('by', '')})")
             if not self.history:
                 L.append("  (no transitions recorded)")
-        for a in t.past:
-            L.append(f"  earlier attempt {a.n}: job {a.job_id}, ended {a.state}"
-                     + (f", exit {a.exit_code}" if a.exit_code is not None else "") + f": {a.failure or a.reason}")
+        if t.past or t.used or t.resources:
+            L.append("")
+            L.append(("title", " attempts "))
+            L.extend("  " + x for x in export.attempt_lines(t))
         L.append("")
         L.append(("title", " job details "))
         if self.details is None:

@@ -72,8 +72,12 @@ class TaskListView(View):
         self.daemon_text.set_text(d)
         banners: list = []
         if st.batch_unreachable_since:
-            banners.append(("bad", f" batch system unreachable since {export.clock(st.batch_unreachable_since)}"
-                                   f" ({export.duration(now - st.batch_unreachable_since)}); nothing is marked failed meanwhile "))
+            banners.append(("bad", f" {export.batch_line(st, now)} "))
+        if st.batch_calls or st.batch_last_error:
+            calls = int(sum(c[1] for c in st.batch_calls if c[0] > now - 3600))
+            banners.append(("info", f" batch system: {calls} call(s) in the last hour"
+                            + (f"; last error {export.clock(st.batch_last_error_at or 0)}: {st.batch_last_error[:80]}"
+                               if st.batch_last_error else "") + " "))
         if st.staging_unreachable_since:
             banners.append(("bad", f" staging unreachable since {export.clock(st.staging_unreachable_since)} "))
         if st.unknown:
