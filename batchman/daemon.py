@@ -194,6 +194,10 @@ class Engine:
                 adir = self.paths.attempt_dir(t.job_name)
                 if jobscript.read_exit(adir) is not None:
                     obs.markers[t.job_name] = jobscript.read_marker(adir)
+                    if not t.job_id:
+                        # ended before we learnt its id (sbatch hung after submitting): ask in the
+                        # same query, by name, so the attempt records which job it was
+                        ask[t.job_name] = ""
                 else:
                     ask[t.job_name] = t.job_id
                     if t.state in (S.SUBMITTED, S.SUBMITTING):

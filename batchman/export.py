@@ -170,7 +170,7 @@ def attempt_lines(t) -> list[str]:
         out.append(f"attempt {t.attempt} (current): job {t.job_id or '-'}, {t.state}"
                    + (f" [{cls}]" if cls else "") + (f", exit {t.exit_code}" if t.exit_code is not None else "")
                    + (f"; runs with {res}" if res else "") + (f" on {t.node}" if t.node else "")
-                   + (f"; next attempt with {resources_text(t.resources)}" if t.resources else ""))
+                   + (f"; retries ask for {resources_text(t.resources)}" if t.resources and t.state != S.COMPLETED else ""))
     return out
 
 
