@@ -572,7 +572,7 @@ def release(ctx, runs, states, jobs, file):
 @yes_option
 @click.pass_context
 def skip(ctx, runs, reason, states, jobs, file, yes):
-    """Mark runs done by hand (e.g. known bad data): state 'skipped', not 'completed'."""
+    """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed"."""
     e, keys = _keys_for(ctx, runs, states, jobs, file, "skip")
     if len(keys) > 1 and not yes:
         if not sys.stdin.isatty():
