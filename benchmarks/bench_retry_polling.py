@@ -116,10 +116,10 @@ def with_batchman(n: int, sleep: float, interval: float, root: str, outage: floa
     bad_rounds = []           # rounds with a batch-system failure during which a task changed wrongly
     failed_rounds = 0
     down_at = up_at = None
-    ctld_rpcs_before_outage = None
+    before_outage = None
     while True:
         if outage and down_at is None and sum(t.state == S.COMPLETED for t in e.store.read().tasks) >= n // 3:
-            ctld_rpcs_before_outage = rpc_total()[0]
+            before_outage = rpc_total()
             stop_ctld()
             down_at = time.time()
         if down_at is not None and up_at is None and time.time() - down_at >= outage:
@@ -152,6 +152,10 @@ def with_batchman(n: int, sleep: float, interval: float, root: str, outage: floa
         time.sleep(1.0)
     done = time.time()
     tot, per = rpc_total()
+    if before_outage is not None:
+        # slurmctld's restart zeroed sdiag: add what it had counted before it was stopped
+        tot += before_outage[0]
+        per = Counter(per) + Counter(before_outage[1])
     st = e.store.read()
     return {"rpcs": tot, "per_type": per, "makespan": done - t0, "rounds": len(per_round),
             "commands": per_cmd, "per_round": per_round or [0], "bad_rounds": bad_rounds,
