@@ -73,6 +73,7 @@ def start_cluster(cluster) -> None:
 # ----------------------------------------------------------------------------- retries by class
 def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cluster, tmp_path, cleanup):
     e = slurm_experiment(cluster, tmp_path, [1, 2, 3, 4], mode=best_mode(cluster),
+                         **{"policies.retry": {}},      # the default rules (slurm_experiment turns timeout retries off)
                          **{"batch.time_limit": 60, "batch.memory_mb": 100, "batch.max_jobs": 4,
                             "policies.auto_restart_failed": True, "policies.max_auto_restarts": 1,
                             "batch.min_query_interval": 1.0})
