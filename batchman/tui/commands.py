@@ -312,12 +312,16 @@ def _adopt(app):
 
     def go():
         try:
-            n = adopt(app.store, [u.name for u in unknown])
+            res = adopt(app.store, [u.name for u in unknown])
         except (StoreError, ValueError) as e:
             app.say(str(e), error=True)
             return
         app.refresh(force=True)
-        app.say(f"merged {n if isinstance(n, int) else len(unknown)} unknown job(s) into the list")
+        n = res if isinstance(res, int) else len(res.adopted)
+        refused = [] if isinstance(res, int) else res.refused
+        app.say(f"merged {n} unknown job(s) into the list"
+                + (f"; not merged: {refused[0]}" + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else "")
+                   if refused else ""), error=bool(refused) and not n)
     app.push(Confirm(app, f"merge {len(unknown)} unknown job(s) into the list: "
                      + ", ".join(u.name for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "") + "?", go,
                      title="merge unknown jobs"))

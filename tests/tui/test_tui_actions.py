@@ -201,3 +201,18 @@ def test_spawn_daemon_detached(tmp_path, monkeypatch):
     log = appmod.spawn_daemon(str(tmp_path))
     assert seen["start_new_session"] is True and seen["argv"][-2:] == ["-C", str(tmp_path)]
     assert log.endswith(".log")
+
+
+def test_merge_unknown_takes_the_job_in_with_the_real_adopt(filled, app_for):
+    from batchman import states as S
+    sid = filled.store.read().store_id
+    name = f"bm.{sid}.4242.analysis.1"
+    with filled.store.transaction("t") as st:
+        st.unknown = [UnknownJob(name=name, job_id="777", state="running", seen=0.0),
+                      UnknownJob(name="bm.other1.5.analysis.1", job_id="778", state="running", seen=0.0)]
+    app = app_for(filled)
+    app.type("U")
+    app.type("y")
+    assert "merged 1 unknown job(s) into the list; not merged: bm.other1.5.analysis.1" in screen(app)
+    t = {t.run: t for t in filled.store.read().tasks}[4242]
+    assert t.state == S.SUBMITTED and t.job_id == "777" and t.job_name == name
