@@ -595,6 +595,9 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     if d.actions:
         from .model import Intent
         task.intent = Intent(actions=list(d.actions), owner=me, at=now)
+        if RELEASE in d.actions:
+            for s in task.segments:   # released: no longer ours on the cache disk
+                s.staged = False
     elif resumed:
         task.intent = None
     if d.state != old:

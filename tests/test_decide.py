@@ -395,3 +395,13 @@ def test_every_decision_is_an_allowed_transition():
     t = task(S.RUNNING, job_id="1")
     with pytest.raises(ValueError):
         apply(t, D.Decision(S.UNSTAGED), NOW, ME, "x", None)
+
+
+def test_released_segments_are_no_longer_shown_as_staged():
+    t = task(S.RUNNING, job_id="42", staged=True)
+    d = decide(t, obs(markers={t.job_name: Marker(exit_code=0)}))
+    apply(t, d, NOW, ME, "x", None)
+    assert t.state == S.COMPLETED and not any(s.staged for s in t.segments)
+    f = task(S.RUNNING, job_id="43", staged=True)
+    apply(f, decide(f, obs(markers={f.job_name: Marker(exit_code=3)})), NOW, ME, "x", None)
+    assert f.state == S.FAILED and all(s.staged for s in f.segments)   # kept (release_failed_files off)
