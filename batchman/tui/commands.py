@@ -281,6 +281,35 @@ def _priority(app, delta):
     app.say(f"priority of {len(tasks)} task(s) " + ", ".join(f"-> {p}" for p in sorted(by_new)))
 
 
+@command("task.hold")
+def _hold(app):
+    """Hold the selection, or release it if every selected task is held already."""
+    tasks = app.selection()
+    if not tasks:
+        return
+    hold = not all(t.held for t in tasks)
+    try:
+        n = A.hold(app.store, {t.key for t in tasks}, hold, who="batchman tui " + ("hold" if hold else "release"))
+    except StoreError as e:
+        app.say(str(e), error=True)
+        return
+    app.refresh(force=True)
+    app.say(f"{'held' if hold else 'released'} {n} task(s) ({runspec.compress([t.run for t in tasks])})")
+
+
+@command("drain.toggle")
+def _drain(app):
+    paused = not app.index.status.paused
+    try:
+        A.set_paused(app.store, paused, who="batchman tui " + ("pause" if paused else "resume"))
+    except StoreError as e:
+        app.say(str(e), error=True)
+        return
+    app.refresh(force=True)
+    app.say("paused: no daemon starts new staging or submissions (p resumes)" if paused
+            else "resumed: daemons start new work again")
+
+
 @command("prompt.purge")
 def _purge_menu(app):
     app.push(PurgeMenu(app))

@@ -105,6 +105,8 @@ def default_keymap() -> Keymap:
     add("x", "task.kill", ONE, "kill: cancel the job or staging; the task ends aborted")
     add("r", "task.restart", ONE, "restart from the beginning (not completed ones: see R)")
     add("R", "task.rerun", ONE, "re-run completed tasks")
+    add("h", "task.hold", ONE, "hold / release: a held task starts nothing new (a running job goes on)")
+    add("p", "drain.toggle", LIST, "pause / resume: no daemon starts new staging or submissions")
     add("+", "task.priority 1", ONE, "raise the priority by one")
     add("-", "task.priority -1", ONE, "lower the priority by one")
     add("D", "prompt.purge", LIST, "purge tasks: completed, aborted, failed, ... or the marked ones")

@@ -216,3 +216,16 @@ def test_merge_unknown_takes_the_job_in_with_the_real_adopt(filled, app_for):
     assert "merged 1 unknown job(s) into the list; not merged: bm.other1.5.analysis.1" in screen(app)
     t = {t.run: t for t in filled.store.read().tasks}[4242]
     assert t.state == S.SUBMITTED and t.job_id == "777" and t.job_name == name
+
+
+def test_pause_key_drains_and_hold_key_holds_then_releases(filled, app_for):
+    app = app_for(filled)
+    app.type("p")
+    assert "PAUSED" in screen(app) and filled.store.read().paused
+    app.type("p")
+    assert "PAUSED" not in screen(app) and not filled.store.read().paused
+    key = app.selection()[0].key
+    app.type("h")
+    assert "[held]" in screen(app) and {t.key: t.held for t in filled.store.read().tasks}[key]
+    app.type("h")
+    assert not {t.key: t.held for t in filled.store.read().tasks}[key]

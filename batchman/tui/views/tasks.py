@@ -71,6 +71,8 @@ class TaskListView(View):
             d += ["   ", ("warn", f"locked by {app.locked_by}")]
         self.daemon_text.set_text(d)
         banners: list = []
+        if st.paused:
+            banners.append(("warn", " PAUSED: no new staging or submissions (p resumes) "))
         if st.batch_unreachable_since:
             banners.append(("bad", f" {export.batch_line(st, now)} "))
         if st.batch_calls or st.batch_last_error:
