@@ -111,6 +111,8 @@ class Engine:
         self.paths = Paths(params)
         self.policy = D.Policy.from_params(params)
         self.paused = False          # --no-new-starts for this daemon only
+        self.html_seconds = 0.0      # time the last iteration spent writing the status page
+        self._cleared: set[str] = set()   # tasks whose staging-only intents are done, not yet written
         self._spool_sigs: dict[str, tuple] = {}
         self.jobs = params.jobs
         self.only: Callable[[Task], bool] | None = None   # --dataset / --where: the tasks this daemon advances
@@ -355,6 +357,18 @@ class Engine:
 
     # ---- one iteration -------------------------------------------------------------
     def run_once(self) -> IterationReport:
+        """One iteration; the status page is written once, at its end, from the last write."""
+        deferred = self.store.defer_html
+        self.store.defer_html = True
+        try:
+            return self._run_once()
+        finally:
+            self.store.defer_html = deferred
+            t0 = time.perf_counter()
+            self.store.flush_html()
+            self.html_seconds = time.perf_counter() - t0
+
+    def _run_once(self) -> IterationReport:
         rep = IterationReport()
         t_start = time.perf_counter()
         own = 0.0
@@ -362,6 +376,7 @@ class Engine:
         n_cmd0 = len(runner.records) if runner is not None else 0
         t0 = time.perf_counter()
         status = self.store.read()
+        self._apply_cleared(status)
         own += time.perf_counter() - t0
         self._learn_limits(status)
         obs = self.observe(status, rep)
@@ -377,7 +392,9 @@ class Engine:
             now = self.clock()
             if st.tasks is not status.tasks:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
+                self._apply_cleared(st)
                 decisions = D.plan(st.tasks, obs, self.policy, only=self.only)
+            self._cleared = set()      # written with this transaction
             self._create(st, now, rep)
             self._heartbeat(st, now)
             if rep.batch == "down":
@@ -411,7 +428,13 @@ class Engine:
 
         results = self._act(work, obs, rep)
 
-        if results:
+        if results and not self._needs_record(work, results):
+            # Only staging requests / releases / cancellations, all done: nothing to record but
+            # the cleared intents, which go to disk with the next write (a crash before it
+            # redoes them, and each is idempotent). One write per iteration instead of two.
+            self._cleared |= {w.key for w in work}
+            self._apply_cleared(self.store.read())
+        elif results:
             _crash_point("before-record")
             t0 = time.perf_counter()
             with self.store.transaction("batchman-daemon") as st:
@@ -471,6 +494,8 @@ class Engine:
 
     def unregister(self) -> None:
         with self.store.transaction("batchman-daemon") as st:
+            self._apply_cleared(st)
+            self._cleared = set()
             st.daemons = [d for d in st.daemons if d.id != self.me]
 
     # ---- acting (outside the lock) -------------------------------------------------
@@ -637,6 +662,22 @@ class Engine:
         return "ok", jid
 
     # ---- recording results ---------------------------------------------------------
+    @staticmethod
+    def _needs_record(work: list[Work], results: dict[str, dict]) -> bool:
+        """Must the results be written now (a job id, a refusal, a removal, a failed action)?"""
+        for w in work:
+            if D.SUBMIT in w.actions or D.CANCEL in w.actions or D.REMOVE in w.actions:
+                return True
+        return any(ok is False for r in results.values() for ok in r.values())
+
+    def _apply_cleared(self, st: Status) -> None:
+        """Clear this daemon's finished staging-only intents in a status read from disk."""
+        if not self._cleared:
+            return
+        for t in st.tasks:
+            if t.key in self._cleared and t.intent is not None and t.intent.owner == self.me:
+                t.intent = None
+
     def _record(self, st: Status, work: list[Work], results: dict[str, dict], rep: IterationReport) -> None:
         now = self.clock()
         idx = st.index()
@@ -703,6 +744,7 @@ class Engine:
         """Record the jobs under our name pattern that no task accounts for (one query)."""
         unknown = self.scan_unknown()
         with self.store.transaction("batchman-daemon") as st:
+            self._apply_cleared(st)
             known = {t.job_name for t in st.tasks if t.job_name}
             unknown = [u for u in unknown if u.name not in known]
             if [u.name for u in st.unknown] == [u.name for u in unknown]:
