@@ -496,6 +496,11 @@ class Engine:
         with self.store.transaction("batchman-daemon") as st:
             self._apply_cleared(st)
             self._cleared = set()
+            if not any(t.state in S.IN_BATCH for t in st.tasks):
+                # No job left to ask about: an outage seen earlier says nothing any more (its
+                # last error stays on record), and no banner should outlive the daemon.
+                st.batch_unreachable_since = None
+                st.batch_next_try = None
             st.daemons = [d for d in st.daemons if d.id != self.me]
 
     # ---- acting (outside the lock) -------------------------------------------------

@@ -202,3 +202,16 @@ def test_pause_hold_skip_from_the_command_line(tmp_path):
     cli("release", "2")
     daemon_run(tmp_path, "loop")
     assert {t.run: t.state for t in e.store.read().tasks}[2] == S.COMPLETED
+
+
+def test_a_daemon_leaving_with_no_job_in_flight_clears_the_unreachable_banner(tmp_path):
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon import Engine
+    e = make_experiment(tmp_path, [1])
+    assert daemon_run(tmp_path, "loop").returncode == 0
+    with e.store.transaction("t") as st:
+        st.batch_unreachable_since, st.batch_next_try, st.batch_last_error = 1.0, 2.0, "squeue: timed out"
+    Engine(e.params, e.store, make_batch(e.params), make_staging(e.params)).unregister()
+    st = e.store.read()
+    assert st.batch_unreachable_since is None and st.batch_next_try is None
+    assert st.batch_last_error == "squeue: timed out"      # kept on record
