@@ -41,6 +41,11 @@ class BatchmanGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise click.ClickException(str(e)) from None
+        except OSError as e:      # a file or directory we could not use: say which, no traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
 
 
 def colour(text: str, state: str | None = None, **kw) -> str:

@@ -88,6 +88,11 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
         if debug:
             raise
         raise click.ClickException(str(err)) from None
+    except OSError as err:
+        if debug:
+            raise
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        raise click.ClickException(f"{err.strerror or err}{where}") from None
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -136,3 +136,10 @@ def test_every_command_has_help():
     for name, cmd in main.commands.items():
         r = run(name, "--help")
         assert r.exit_code == 0 and len(cmd.help or "") > 20, name
+
+
+def test_an_unusable_file_is_a_message_not_a_traceback(exp_dir):
+    r = run("add", "--file", "no-such-list.txt")
+    assert r.exit_code == 1 and "no-such-list.txt" in r.output and "Traceback" not in r.output
+    r = run("export-html", "-o", "/proc/no/such/dir/page.html")
+    assert r.exit_code == 1 and "Traceback" not in r.output and "/proc/no" in r.output
