@@ -215,15 +215,21 @@ def test_sbatch_hanging_after_submitting_gives_exactly_one_job_per_task(cluster,
     assert all(t.attempt == 1 for t in st.tasks)
     assert not [h for h in e.store.history() if h["to"] in (S.FAILED, S.ERROR)]
     names = sorted(t.job_name for t in st.tasks)
-    if mode == "slurmdbd":
-        cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations",
-                         f"--starttime={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(t0 - 60))}",
-                         "--name=" + ",".join(names), "--format=JobName,JobID")
-        assert cp.returncode == 0, cp.stderr
-        rows = [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
-    else:
+    def accounted():
+        if mode == "slurmdbd":
+            cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations",
+                             f"--starttime={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(t0 - 60))}",
+                             "--name=" + ",".join(names), "--format=JobName,JobID")
+            assert cp.returncode == 0, cp.stderr
+            return [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
         cp = cluster.run("squeue", "--noheader", "--states=all", "--format=%j|%i")
-        rows = [l.split("|") for l in cp.stdout.splitlines() if l.split("|")[0] in names]
+        return [l.split("|") for l in cp.stdout.splitlines() if l.split("|")[0] in names]
+    # slurmdbd records a finished job's name a few seconds late: wait until every name is there
+    deadline = time.time() + 30
+    rows = accounted()
+    while sorted({n for n, _ in rows}) != names and time.time() < deadline:
+        time.sleep(1)
+        rows = accounted()
     assert sorted(n for n, _ in rows) == names, rows                     # exactly one job per task
     assert {n: i for n, i in rows} == {t.job_name: t.job_id for t in st.tasks}
     assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in runs}
