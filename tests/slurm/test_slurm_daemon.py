@@ -363,10 +363,17 @@ def test_sigkill_between_sbatch_and_recording_the_id_adopts_the_job(cluster, tmp
         per_name.setdefault(name, []).append(jid)
     assert per_name == {t.job_name: [t.job_id] for t in st.tasks}, per_name
     if mode == "slurmdbd":
-        cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations", "--starttime=now-1hour",
-                         "--name=" + ",".join(names.values()), "--format=JobName,JobID")
-        assert cp.returncode == 0, cp.stderr
-        rows = [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
+        def accounted():
+            cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations", "--starttime=now-1hour",
+                             "--name=" + ",".join(names.values()), "--format=JobName,JobID")
+            assert cp.returncode == 0, cp.stderr
+            return [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
+        # slurmdbd records finished jobs' names a few seconds late: wait until all are there
+        deadline = time.time() + 30
+        rows = accounted()
+        while sorted({n for n, _ in rows}) != sorted(names.values()) and time.time() < deadline:
+            time.sleep(1)
+            rows = accounted()
         assert sorted(n for n, _ in rows) == sorted(names.values()), rows
 
 
