@@ -119,6 +119,9 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
                 t.reason = "recovered: the job had ended (exit marker); judged again"
                 sources["exit marker in its attempt directory"] += 1
             else:
+                # The daemon may have died after writing the job script and before submitting:
+                # as `submitting`, the job is looked up by name and adopted, or submitted now.
+                t.state = S.SUBMITTING
                 t.reason = "recovered: attempt directory without an exit marker; looking for the job by name"
                 sources["attempt directory only (job looked up by name)"] += 1
         elif j_state in (S.ABORTED, S.SKIPPED, S.ERROR):
