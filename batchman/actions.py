@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import states as S
-from .model import Task, task_key
-from .store import Store
+from batchman.core import states as S
+from batchman.core.model import Task, task_key
+from batchman.store.store import Store
 
 DEFAULT_JOB = "analysis"
 
@@ -78,7 +78,7 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
     job definition is created if missing, or its finished attempt is kept in its history; a
     task that already has a live job is left alone (the unknown one is a duplicate: cancel it).
     """
-    from .model import Attempt, parse_job_name
+    from batchman.core.model import Attempt, parse_job_name
     now = time.time()
     res = AdoptResult()
     with store.transaction(who) as st:

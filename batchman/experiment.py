@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from . import export, params as P
-from .daemon import Paths
-from .store import Store
+from batchman.page import render as export
+from batchman import params as P
+from batchman.paths import Paths
+from batchman.store.store import Store
 
 
 @dataclass

@@ -138,7 +138,7 @@ class Params:
     def jobs(self):
         """The job definitions (batchman.jobs.Jobs), checked by validate()."""
         if self._jobs is None:
-            from .jobs import parse
+            from batchman.core.jobs import parse
             self._jobs = parse(self.jobs_raw, self.values)[0]
         return self._jobs
 
@@ -253,7 +253,7 @@ def validate(raw: Any, root: str, path: str = "") -> Params:
             else:
                 values[key] = v
     problems += _cross_checks(values)
-    from .jobs import parse as parse_jobs
+    from batchman.core.jobs import parse as parse_jobs
     jobs, job_problems = parse_jobs(raw.get("jobs"), values)
     problems += job_problems
     if problems:
@@ -262,20 +262,20 @@ def validate(raw: Any, root: str, path: str = "") -> Params:
 
 
 def _cross_checks(values: dict[str, Any]) -> list[str]:
-    from .segments import check_pattern   # local import: segments imports nothing of ours at top
+    from batchman.daemon.segments import check_pattern  # local import: segments imports nothing of ours at top
     problems = []
     err = check_pattern(values["staging.pattern"])
     if err:
         problems.append(f"staging.pattern: {err}")
     try:
-        from .jobscript import check_args
+        from batchman.daemon.jobscript import check_args
         err = check_args(values["batch.args"])
         if err:
             problems.append(f"batch.args: {err}")
     except ImportError:  # pragma: no cover
         pass
     problems += _staging_checks(values)
-    from .retry import parse_rules
+    from batchman.core.retry import parse_rules
     problems += parse_rules(values["policies.retry"], values["policies.auto_restart_failed"],
                             values["policies.max_auto_restarts"])[1]
     if not values["batch.command"].strip():
@@ -294,7 +294,7 @@ def _staging_checks(values: dict[str, Any]) -> list[str]:
         problems.append(f"staging.max_cache_fraction: {values['staging.max_cache_fraction']!r} must be below 1 "
                         "(a fraction of the filesystem, e.g. 0.9; 0 turns the check off)")
     if values["staging.backend"] == "command":
-        from .backends.staging.command import validate_templates
+        from batchman.backends.staging.command import validate_templates
         templates = {k: values[f"staging.{k}_cmd"] or None for k in ("request", "query", "present", "release", "cancel")}
         problems += validate_templates(templates, values["staging.query_format"], suffix="_cmd", parser_key="query_format")
     if values["staging.backend"] == "jcache":
@@ -383,7 +383,7 @@ def _jobs_yaml(jobs_raw: Any) -> list[str]:
     if jobs_raw:
         return ["# Job definitions: several named jobs per run (see `batchman init --print` for every key).",
                 yaml.safe_dump({"jobs": jobs_raw}, sort_keys=False, width=1000).rstrip(), ""]
-    from .jobs import KEYS
+    from batchman.core.jobs import KEYS
     out = ["# jobs: several named jobs per run, each a task of its own (one row per run and job).",
            "# Without this section each run has one job, 'analysis', made of batch.command and batch.args.",
            "# Keys of a job:"]

@@ -22,11 +22,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from batchman import params as P  # noqa: E402
-from batchman import states as S  # noqa: E402
+from batchman.core import states as S  # noqa: E402
 from batchman.backends.base import RUNNING, JobInfo, StagingView  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import store_for  # noqa: E402
-from batchman.model import Segment, Status, Task, job_name  # noqa: E402
+from batchman.core.model import Segment, Status, Task, job_name  # noqa: E402
 
 
 class FakeBatch:

@@ -23,14 +23,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_daemon import FakeBatch, FakeStaging  # noqa: E402
 
-from batchman import decide as D  # noqa: E402
-from batchman import jobs as J  # noqa: E402
+from batchman.core import decide as D  # noqa: E402
+from batchman.core import jobs as J  # noqa: E402
 from batchman import params as P  # noqa: E402
-from batchman import states as S  # noqa: E402
+from batchman.core import states as S  # noqa: E402
 from batchman.backends.base import StagingView  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import store_for  # noqa: E402
-from batchman.model import Segment, Status, Task, job_name  # noqa: E402
+from batchman.core.model import Segment, Status, Task, job_name  # noqa: E402
 
 JOBS = {
     "reco": {"command": "true", "args": "{run} {files}", "params": {"version": 2},

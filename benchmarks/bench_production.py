@@ -20,9 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from batchman import actions, params as P, states as S  # noqa: E402
+from batchman import actions, params as P  # noqa: E402
+from batchman.core import states as S
 from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import store_for  # noqa: E402
 
 
@@ -146,8 +147,8 @@ def submit_time(runs: int, job_minutes: float, stage_seconds: float, slots: int,
 
 
 def recover_time(n: int) -> float:
-    from batchman.recover import recover
-    from batchman.store import Store
+    from batchman.daemon.recover import recover
+    from batchman.store.store import Store
     with tempfile.TemporaryDirectory() as d:
         values = P.defaults()
         with open(os.path.join(d, P.CONFIG_NAME), "w") as f:

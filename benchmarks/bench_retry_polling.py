@@ -35,9 +35,10 @@ sys.path.insert(0, HERE)
 
 from bench_slurm import make, parse_sdiag_rpcs, sh, slurm_env, SLURM_DIR  # noqa: E402
 
-from batchman import actions, params as P, states as S  # noqa: E402
+from batchman import actions, params as P  # noqa: E402
+from batchman.core import states as S
 from batchman.backends.factory import make_batch, make_staging  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import open_experiment  # noqa: E402
 
 REPO = os.path.dirname(HERE)

@@ -32,9 +32,10 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from batchman import actions, params as P, states as S  # noqa: E402
+from batchman import actions, params as P  # noqa: E402
+from batchman.core import states as S
 from batchman.backends.factory import make_batch, make_staging  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import open_experiment  # noqa: E402
 
 SLURM_DIR = os.environ.get("BATCHMAN_SLURM_DIR", "/tmp/batchman-slurm")

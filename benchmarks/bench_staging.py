@@ -34,7 +34,7 @@ from batchman import actions  # noqa: E402
 from batchman import params as P  # noqa: E402
 from batchman.backends.base import FINISHED, JobInfo, Runner  # noqa: E402
 from batchman.backends.factory import make_staging  # noqa: E402
-from batchman.daemon import Engine  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import open_experiment  # noqa: E402
 
 DOUBLES = os.path.join(ROOT, "tests", "doubles")

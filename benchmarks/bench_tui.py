@@ -18,9 +18,9 @@ import tempfile
 import time
 
 from batchman import params as P
-from batchman import states as S
+from batchman.core import states as S
 from batchman.experiment import open_experiment
-from batchman.model import Segment, Task
+from batchman.core.model import Segment, Task
 from batchman.tui.app import App
 
 SIZE = (120, 40)

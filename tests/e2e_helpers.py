@@ -59,12 +59,12 @@ def env_for(root, **extra):
 
 
 def daemon(root, *args, env=None, **kw):
-    return subprocess.Popen([sys.executable, "-m", "batchman.daemon_cli", "-C", str(root), *args],
+    return subprocess.Popen([sys.executable, "-m", "batchman.daemon", "-C", str(root), *args],
                             env=env or env_for(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
 def daemon_run(root, *args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "batchman.daemon_cli", "-C", str(root), *args],
+    return subprocess.run([sys.executable, "-m", "batchman.daemon", "-C", str(root), *args],
                           env=env or env_for(root), capture_output=True, text=True, timeout=timeout)
 
 

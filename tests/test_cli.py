@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchman import report
-from batchman.cli import main
+from batchman.cli.commands import main
 from batchman.experiment import open_experiment
 
 

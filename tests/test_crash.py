@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from batchman import states as S
-from batchman.daemon import CRASH_POINTS
-from batchman.model import decode
+from batchman.core import states as S
+from batchman.daemon.engine import CRASH_POINTS
+from batchman.core.model import decode
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment
 

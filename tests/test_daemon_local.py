@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from batchman import states as S
+from batchman.core import states as S
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
 
@@ -132,7 +132,7 @@ def test_corrupt_status_file_stops_the_daemon_with_a_pointer_to_the_backup(tmp_p
 def test_unknown_job_is_listed_and_adopted(tmp_path):
     """A job of ours that the status file lost (e.g. restored from an old backup) is found and taken in."""
     from click.testing import CliRunner
-    from batchman.cli import main
+    from batchman.cli.commands import main
     e = make_experiment(tmp_path, [1, 2])
     r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.2))
     assert r.returncode == 0
@@ -177,7 +177,7 @@ def test_purge_of_many_tasks_passes_the_shrink_guard_and_releases(tmp_path):
 
 def test_pause_hold_skip_from_the_command_line(tmp_path):
     from click.testing import CliRunner
-    from batchman.cli import main
+    from batchman.cli.commands import main
     e = make_experiment(tmp_path, [1, 2, 3, 4])
 
     def cli(*a):
@@ -206,7 +206,7 @@ def test_pause_hold_skip_from_the_command_line(tmp_path):
 
 def test_a_daemon_leaving_with_no_job_in_flight_clears_the_unreachable_banner(tmp_path):
     from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon import Engine
+    from batchman.daemon.engine import Engine
     e = make_experiment(tmp_path, [1])
     assert daemon_run(tmp_path, "loop").returncode == 0
     with e.store.transaction("t") as st:

@@ -2,11 +2,11 @@
 
 import pytest
 
-from batchman import decide as D
-from batchman import states as S
+from batchman.core import decide as D
+from batchman.core import states as S
 from batchman.backends.base import FINISHED, QUEUED, RUNNING, ABSENT, JobInfo, StagingView
-from batchman.decide import Budget, Marker, Observations, Policy, decide_task, plan, apply
-from batchman.model import Intent, Segment, Task
+from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, plan, apply
+from batchman.core.model import Intent, Segment, Task
 
 NOW = 10_000.0
 ME = "host:1"

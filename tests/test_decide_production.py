@@ -2,10 +2,10 @@
 
 import pytest
 
-from batchman import decide as D
-from batchman import states as S
+from batchman.core import decide as D
+from batchman.core import states as S
 from batchman.backends.base import RUNNING, ABSENT, JobInfo, StagingView
-from batchman.decide import Budget, Policy, decide_task, plan
+from batchman.core.decide import Budget, Policy, decide_task, plan
 
 from test_decide import ME, NOW, obs, present, task
 
@@ -30,7 +30,7 @@ def test_a_held_running_job_is_left_running_and_followed(st):
     d = decide_task(t, obs(jobs={t.job_name: JobInfo(t.job_name, "4", RUNNING)}, markers={}), Policy(), Budget())
     assert d is None or d.state == S.RUNNING
     t.state = S.RUNNING
-    from batchman.decide import Marker
+    from batchman.core.decide import Marker
     d = decide_task(t, obs(markers={t.job_name: Marker(exit_code=0)}), Policy(), Budget())
     assert d.state == S.COMPLETED
 

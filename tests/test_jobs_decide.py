@@ -3,15 +3,15 @@
 import pytest
 import yaml
 
-from batchman import decide as D
-from batchman import jobs as J
+from batchman.core import decide as D
+from batchman.core import jobs as J
 from batchman import params as P
-from batchman import runlist
-from batchman import states as S
+from batchman.core import runlist
+from batchman.core import states as S
 from batchman.backends.base import StagingView
-from batchman.decide import Budget, Marker, Observations, Policy, decide_task, has_work, plan
-from batchman.model import Segment, Task
-from batchman.runspec import RunSpecError
+from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, has_work, plan
+from batchman.core.model import Segment, Task
+from batchman.core.runspec import RunSpecError
 
 NOW = 10_000.0
 ME = "host:1"

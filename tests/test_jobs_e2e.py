@@ -13,10 +13,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from batchman import states as S
-from batchman.cli import main as cli
+from batchman.core import states as S
+from batchman.cli.commands import main as cli
 from batchman.experiment import open_experiment
-from batchman.model import decode
+from batchman.core.model import decode
 from batchman import params as P
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, wait_for

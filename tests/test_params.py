@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from batchman import params as P
-from batchman.runspec import RunSpecError, compress, parse
+from batchman.core.runspec import RunSpecError, compress, parse
 
 
 # Every parameter of the 2002 BatchMan, by the key that carries it here.

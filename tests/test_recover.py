@@ -8,8 +8,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from batchman import states as S
-from batchman.cli import main
+from batchman.core import states as S
+from batchman.cli.commands import main
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
 

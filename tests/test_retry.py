@@ -2,8 +2,8 @@
 
 import pytest
 
-from batchman import retry as R
-from batchman.retry import Limits, classify, parse_rules, plan_retry
+from batchman.core import retry as R
+from batchman.core.retry import Limits, classify, parse_rules, plan_retry
 
 
 @pytest.mark.parametrize("state,failure,code,hint,cls", [
@@ -145,7 +145,7 @@ def test_daemon_retries_an_out_of_memory_attempt_with_more_memory_recorded(tmp_p
     default), and both attempts are recorded with class and resources."""
     import os
     from e2e_helpers import daemon_run, env_for, make_experiment
-    from batchman import states as S
+    from batchman.core import states as S
     e = make_experiment(tmp_path, [7], segments=1)
     script = tmp_path / "analyze"
     script.write_text("#!/bin/bash\nif [ \"$BATCHMAN_ATTEMPT\" = 1 ]; then\n"
@@ -161,14 +161,14 @@ def test_daemon_retries_an_out_of_memory_attempt_with_more_memory_recorded(tmp_p
     assert "memory site default -> 4000 MB" in a.retry
     assert t.resources == {"memory_mb": 4000} and t.used["memory_mb"] == 4000
     from click.testing import CliRunner
-    from batchman.cli import main as cli_main
+    from batchman.cli.commands import main as cli_main
     shown = CliRunner().invoke(cli_main, ["-C", str(tmp_path), "show", "7"]).output
     assert "out-of-memory" in shown and "4000 MB" in shown, shown
 
 
 def test_has_work_and_retry_verdict():
-    from batchman import decide as D, states as S
-    from batchman.model import Task
+    from batchman.core import decide as D, states as S
+    from batchman.core.model import Task
     pol = D.Policy()
     t = Task(run=1, state=S.FAILED, failure="timeout", attempt=1, job_name="bm.x.1.analysis.1",
              used={"time_limit": 60})

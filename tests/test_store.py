@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from batchman import model
-from batchman.model import Task
-from batchman.store import CorruptStatus, LockTimeout, ShrinkRefused, Store, check_locking
+from batchman.core import model
+from batchman.core.model import Task
+from batchman.store.store import CorruptStatus, LockTimeout, ShrinkRefused, Store, check_locking
 
 
 def make(tmp_path, n=3):
@@ -89,7 +89,7 @@ def test_wrong_schema_is_refused(tmp_path):
 
 HOLDER = """
 import sys, time
-from batchman.store import Store
+from batchman.store.store import Store
 s = Store(sys.argv[1])
 with s.locked("holder-test"):
     print("held", flush=True)

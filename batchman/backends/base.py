@@ -21,11 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# Our normalised job states, whatever the batch system calls them.
-QUEUED = "queued"        # known to the batch system, not yet running (pending, held, ...)
-RUNNING = "running"      # running (or completing / suspended: still alive)
-FINISHED = "finished"    # left the queue; exit_code / reason say how
-ABSENT = "absent"        # the batch system does not know this job (any more)
+from batchman.core.observed import (  # noqa: F401 - part of the backend contract
+    ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView,
+)
 
 
 class BackendError(Exception):
@@ -70,20 +68,6 @@ class JobSpec:
     exclude_nodes: list[str] = field(default_factory=list)   # retry after a node failure: not there
 
 
-@dataclass
-class JobInfo:
-    """What a batch system says about one job, normalised."""
-    name: str
-    job_id: str
-    state: str                     # QUEUED | RUNNING | FINISHED | ABSENT
-    native_state: str = ""         # the batch system's own word (PENDING, qw, PEND, ...)
-    exit_code: int | None = None   # for FINISHED
-    reason: str = ""               # pending reason / failure reason, for people
-    node: str = ""
-    failure: str = ""              # for FINISHED and not ok: timeout, out-of-memory, cancelled,
-                                   # node-fail, preempted, boot-fail, exit-nonzero, lost, ...
-
-
 class BatchBackend(Protocol):
     name: str
 
@@ -106,14 +90,6 @@ class BatchBackend(Protocol):
 
     def details(self, job_id: str) -> str:
         """Free text for people (scontrol show job, qstat -j, bjobs -l)."""
-
-
-@dataclass
-class StagingView:
-    """What a staging system says about the files we asked about."""
-    present: set[str] = field(default_factory=set)   # on disk, usable
-    pending: set[str] = field(default_factory=set)   # requested and in the staging queue
-    failed: dict[str, str] = field(default_factory=dict)  # path -> reason the system gave
 
 
 class StagingBackend(Protocol):

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import os
 
-from .base import Runner
+from batchman.backends.base import Runner
 
 
 def make_batch(params, runner: Runner | None = None):
     kind = params["batch.backend"]
     runner = runner or Runner(timeout=params["batch.command_timeout"])
     if kind == "local":
-        from .batch.local import LocalBatch
+        from batchman.backends.batch.local import LocalBatch
         return LocalBatch(os.path.join(params.path("daemon.temp_dir"), "attempts"), params["batch.local_slots"])
     if kind == "slurm":
-        from .batch.slurm import SlurmBackend
+        from batchman.backends.batch.slurm import SlurmBackend
         return SlurmBackend(runner, accounting=params["batch.slurm_accounting"])
     if kind == "gridengine":
-        from .batch.gridengine import GridEngineBackend
+        from batchman.backends.batch.gridengine import GridEngineBackend
         return GridEngineBackend(runner)
     if kind == "lsf":
-        from .batch.lsf import LsfBackend
+        from batchman.backends.batch.lsf import LsfBackend
         return LsfBackend(runner)
     raise ValueError(f"unknown batch backend {kind!r}")
 
@@ -29,12 +29,12 @@ def make_staging(params, runner: Runner | None = None):
     kind = params["staging.backend"]
     runner = runner or Runner(timeout=params["staging.command_timeout"])
     if kind == "local":
-        from .staging.local import LocalStaging
+        from batchman.backends.staging.local import LocalStaging
         return LocalStaging(params.path("staging.stub_dir"), params.path("staging.cache_dir"),
                             params["staging.local_delay"])
     if kind == "jcache":
         import shlex
-        from .staging.jcache import JcacheStaging
+        from batchman.backends.staging.jcache import JcacheStaging
         cmd = {k: shlex.split(params[f"staging.jcache_{k}_cmd"]) for k in ("get", "pending", "release", "cancel", "status")}
         return JcacheStaging(runner, user=params["staging.user"] or None,
                              mss_root=params.path("staging.stub_dir"), cache_root=params.path("staging.cache_dir"),
@@ -43,7 +43,7 @@ def make_staging(params, runner: Runner | None = None):
                              max_files=params["staging.chunk_size"], timeout=params["staging.command_timeout"],
                              ids_file=os.path.join(params.path("daemon.temp_dir"), "jcache-requests.json"))
     if kind == "command":
-        from .staging.command import CommandStaging
+        from batchman.backends.staging.command import CommandStaging
         return CommandStaging(runner, request_cmd=params["staging.request_cmd"], query_cmd=params["staging.query_cmd"],
                               present_cmd=params["staging.present_cmd"] or None,
                               release_cmd=params["staging.release_cmd"] or None,

@@ -9,11 +9,13 @@ import time
 
 from tabulate import tabulate
 
-from .. import export, params as P, states as S
-from ..backends.factory import make_batch, make_staging
-from ..daemon import Engine
-from ..experiment import open_experiment
-from ..model import Task
+from batchman.page import render as export
+from batchman import params as P
+from batchman.core import states as S
+from batchman.backends.factory import make_batch, make_staging
+from batchman.daemon.engine import Engine
+from batchman.experiment import open_experiment
+from batchman.core.model import Task
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRST_RUN = 1000

@@ -18,17 +18,17 @@ from typing import Callable
 
 import urwid
 
-from .. import export
-from .. import states as S
-from ..decide import Policy, has_work
-from ..experiment import Experiment
-from ..store import StoreError
-from . import commands
-from .keys import Keymap, default_keymap
-from .tasklist import TaskIndex
-from .views.base import View
-from .views.dialogs import Confirm
-from .views.tasks import TaskListView
+from batchman.page import render as export
+from batchman.core import states as S
+from batchman.core.decide import Policy, has_work
+from batchman.experiment import Experiment
+from batchman.store.store import StoreError
+from batchman.tui import commands
+from batchman.tui.keys import Keymap, default_keymap
+from batchman.tui.tasklist import TaskIndex
+from batchman.tui.views.base import View
+from batchman.tui.views.dialogs import Confirm
+from batchman.tui.views.tasks import TaskListView
 
 REFRESH = 0.5          # seconds between looks at the status file
 LOCK_PROBE_EVERY = 2   # ticks between looks at the lock
@@ -54,8 +54,8 @@ def spawn_daemon(root: str) -> str:
     """Start batchman-daemon for ``root`` in the background, detached; return its log file."""
     fd, log = tempfile.mkstemp(prefix="batchman-daemon-", suffix=".log")
     with os.fdopen(fd, "wb") as out:
-        # `-m batchman.daemon_cli` needs an `if __name__ == "__main__"` there; -c works with or without
-        subprocess.Popen([sys.executable, "-c", "from batchman.daemon_cli import main; main()", "-C", root],
+        # `-m batchman.daemon` works too; -c keeps the argv the same as the installed script
+        subprocess.Popen([sys.executable, "-c", "from batchman.daemon.main import main; main()", "-C", root],
                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
                          start_new_session=True, close_fds=True)
     return log
@@ -180,7 +180,7 @@ class App:
         self.tasklist.model_changed()
 
     def selection(self):
-        from .views.task import TaskView
+        from batchman.tui.views.task import TaskView
         for v in reversed(self.stack):
             if isinstance(v, TaskView):
                 return [v.task] if v.task is not None else []

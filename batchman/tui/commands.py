@@ -10,22 +10,22 @@ import inspect
 import shlex
 from typing import TYPE_CHECKING, Callable
 
-from .. import actions as A
-from .. import runspec
-from .. import states as S
-from ..model import JOB_NAME_RE, Task
-from ..runspec import RunSpecError
-from ..store import StoreError
-from .tasklist import SORTS, parse_states
-from .views.dialogs import AddDialog, Confirm, Dialog, Prompt, PurgeMenu
-from .views.help import HelpView
-from .views.log import LogView
-from .views.params import ParamsDialog
-from .views.task import TaskView
-from .views.base import TextView
+from batchman import actions as A
+from batchman.core import runspec
+from batchman.core import states as S
+from batchman.core.model import JOB_NAME_RE, Task
+from batchman.core.runspec import RunSpecError
+from batchman.store.store import StoreError
+from batchman.tui.tasklist import SORTS, parse_states
+from batchman.tui.views.dialogs import AddDialog, Confirm, Dialog, Prompt, PurgeMenu
+from batchman.tui.views.help import HelpView
+from batchman.tui.views.log import LogView
+from batchman.tui.views.params import ParamsDialog
+from batchman.tui.views.task import TaskView
+from batchman.tui.views.base import TextView
 
 if TYPE_CHECKING:   # pragma: no cover
-    from .app import App
+    from batchman.tui.app import App
 
 COMMANDS: dict[str, Callable] = {}
 

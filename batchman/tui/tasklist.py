@@ -14,10 +14,10 @@ from typing import Callable
 
 import urwid
 
-from .. import export
-from .. import runspec
-from .. import states as S
-from ..model import Status, Task
+from batchman.page import render as export
+from batchman.core import runspec
+from batchman.core import states as S
+from batchman.core.model import Status, Task
 
 SORTS = ("run", "state", "time")
 SORT_LABEL = {"run": "run", "state": "state", "time": "time in state"}

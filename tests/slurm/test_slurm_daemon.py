@@ -23,9 +23,9 @@ import pytest
 from click.testing import CliRunner
 
 from batchman import params as P
-from batchman import states as S
+from batchman.core import states as S
 from batchman.backends.base import FINISHED
-from batchman.cli import main as cli_main
+from batchman.cli.commands import main as cli_main
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
 
@@ -386,7 +386,7 @@ def test_jobs_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path, cle
     finished jobs are dropped."""
     mode_or_skip(cluster, mode)
     from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon import Engine
+    from batchman.daemon.engine import Engine
     e = slurm_experiment(cluster, tmp_path, [1, 2], mode=mode, **{"batch.max_jobs": 2})
     cleanup[1].append(e)
     for k, v in env(cluster, tmp_path, SLEEP=300).items():

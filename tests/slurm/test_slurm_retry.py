@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from batchman import states as S
+from batchman.core import states as S
 
 from e2e_helpers import daemon, job_starts, wait_for
 from test_slurm_daemon import REPO, best_mode, cleanup, env, slurm_experiment, states, tasks  # noqa: F401
@@ -122,7 +122,7 @@ def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cl
 
     # shown to people: every attempt with class, reason and resources
     from click.testing import CliRunner
-    from batchman.cli import main as cli_main
+    from batchman.cli.commands import main as cli_main
     shown = CliRunner().invoke(cli_main, ["-C", str(tmp_path), "show", "1"]).output
     assert "out-of-memory" in shown and "100 MB" in shown and "200 MB" in shown, shown
     assert job_starts(tmp_path) == {("1.analysis", 1): 1, ("1.analysis", 2): 1, ("2.analysis", 1): 1,

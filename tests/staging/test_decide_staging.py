@@ -1,11 +1,11 @@
 """Issue 4 rules on the pure decide function: the disk-space limit (staging.max_cache_fraction),
 and the staging limit seen through ``plan`` with the cache filesystem full or not."""
 
-from batchman import decide as D
-from batchman import states as S
+from batchman.core import decide as D
+from batchman.core import states as S
 from batchman.backends.base import StagingView
-from batchman.decide import Budget, Observations, Policy, decide_task, plan
-from batchman.model import Segment, Task
+from batchman.core.decide import Budget, Observations, Policy, decide_task, plan
+from batchman.core.model import Segment, Task
 
 NOW = 10_000.0
 ME = "host:1"
@@ -68,7 +68,7 @@ def test_staged_submits_while_the_cache_is_full():
 def test_plan_with_full_cache_requests_nothing_and_releases_still_happen():
     done = task(S.RUNNING, run=1, job_name="bm.x.1.analysis.1", attempt=1)
     waiting = [task(run=r) for r in (2, 3, 4)]
-    from batchman.decide import Marker
+    from batchman.core.decide import Marker
     o = obs(cache_full=True, markers={done.job_name: Marker(started=NOW - 5, exit_code=0)})
     out = plan([done] + waiting, o, Policy(staging_limit=100))
     by_run = {t.run: d for t, d in out}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batchman import states as S
+from batchman.core import states as S
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from e2e_helpers import daemon_run, env_for, make_experiment  # noqa: E402

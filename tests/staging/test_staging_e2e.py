@@ -15,7 +15,7 @@ import pytest
 
 from batchman import actions
 from batchman import params as P
-from batchman import states as S
+from batchman.core import states as S
 from batchman.backends.staging.space import used_fraction
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

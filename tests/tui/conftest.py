@@ -8,7 +8,7 @@ import time
 import pytest
 
 from batchman import actions as A
-from batchman.model import Daemon, Segment
+from batchman.core.model import Daemon, Segment
 from batchman.tui.app import App
 from tuihelp import change, make_experiment
 

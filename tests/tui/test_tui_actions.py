@@ -2,8 +2,8 @@
 the file and on the screen; several tasks are asked about first."""
 
 import batchman.actions as A
-from batchman.model import UnknownJob
-from batchman.store import Store
+from batchman.core.model import UnknownJob
+from batchman.store.store import Store
 from tuihelp import line_of, screen, task
 
 
@@ -204,7 +204,7 @@ def test_spawn_daemon_detached(tmp_path, monkeypatch):
 
 
 def test_merge_unknown_takes_the_job_in_with_the_real_adopt(filled, app_for):
-    from batchman import states as S
+    from batchman.core import states as S
     sid = filled.store.read().store_id
     name = f"bm.{sid}.4242.analysis.1"
     with filled.store.transaction("t") as st:

@@ -13,7 +13,7 @@ import pytest
 
 from batchman import demo
 from batchman.experiment import open_experiment
-from batchman.store import Store
+from batchman.store.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ import threading
 import time
 
 from batchman import actions as A
-from batchman.model import UnknownJob
-from batchman.store import Store
+from batchman.core.model import UnknownJob
+from batchman.store.store import Store
 from tuihelp import change, line_of, screen
 
 

@@ -6,7 +6,7 @@ import os
 
 from batchman import params as P
 from batchman.experiment import open_experiment
-from batchman.store import Store
+from batchman.store.store import Store
 
 SIZE = (120, 40)
 

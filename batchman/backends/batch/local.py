@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from ..base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, Rejected
+from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, Rejected
 
 # Seconds a submitted job may take to write its pid file before it counts as never started.
 STARTING_GRACE = 30.0

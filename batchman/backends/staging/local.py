@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from ..base import StagingView
+from batchman.backends.base import StagingView
 
 
 class LocalStaging:

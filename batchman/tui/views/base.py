@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import urwid
 
-from ...model import Status
+from batchman.core.model import Status
 
 if TYPE_CHECKING:   # pragma: no cover
-    from ..app import App
+    from batchman.tui.app import App
 
 
 class View:

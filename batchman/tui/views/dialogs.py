@@ -6,7 +6,7 @@ from typing import Callable
 
 import urwid
 
-from .base import View
+from batchman.tui.views.base import View
 
 # on_ok returns None when done (the dialog closes) or a message to show (it stays open)
 OnOk = Callable[[str], "str | None"]

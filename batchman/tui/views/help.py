@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..keys import CONTEXTS
-from .base import TextView
+from batchman.tui.keys import CONTEXTS
+from batchman.tui.views.base import TextView
 
 
 class HelpView(TextView):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ...model import Task
-from .base import TextView
+from batchman.core.model import Task
+from batchman.tui.views.base import TextView
 
 TAIL_BYTES = 64 * 1024
 MAX_LINES = 5000

@@ -9,8 +9,8 @@ import tempfile
 import urwid
 import yaml
 
-from ... import params as P
-from .base import View
+from batchman import params as P
+from batchman.tui.views.base import View
 
 
 def _show(p: P.Param, v) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-from ... import export
-from ...model import Status, Task
-from .base import TextView
+from batchman.page import render as export
+from batchman.core.model import Status, Task
+from batchman.tui.views.base import TextView
 
 
 class TaskView(TextView):
@@ -49,7 +49,7 @@ class TaskView(TextView):
         params, job_id = self.app.params, t.job_id
 
         def work():
-            from ...backends.factory import make_batch
+            from batchman.backends.factory import make_batch
             return make_batch(params).details(job_id)
 
         def done(result, error):

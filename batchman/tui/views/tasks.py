@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import urwid
 
-from ... import export
-from ... import states as S
-from ...model import Status
-from ..tasklist import HEADER_TEXT, SORT_LABEL, TaskWalker
-from .base import View
+from batchman.page import render as export
+from batchman.core import states as S
+from batchman.core.model import Status
+from batchman.tui.tasklist import HEADER_TEXT, SORT_LABEL, TaskWalker
+from batchman.tui.views.base import View
 
 
 class TaskListView(View):

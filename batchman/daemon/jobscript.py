@@ -14,7 +14,7 @@ import os
 import shlex
 import string
 
-from .decide import Marker
+from batchman.core.decide import Marker
 
 PLACEHOLDERS = ("run", "experiment", "files", "batch_home", "job", "attempt")
 

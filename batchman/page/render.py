@@ -6,9 +6,9 @@ import html
 import time
 from collections import Counter
 
-from . import states as S
-from .model import Status, Task
-from .runspec import compress
+from batchman.core import states as S
+from batchman.core.model import Status, Task
+from batchman.core.runspec import compress
 
 PROBLEM_FIRST = {S.ERROR: 0, S.FAILED: 1, S.INCOMPLETE: 2, S.ABORTED: 3, S.ABORTING: 4}
 HTML_MAX_COMPLETED = 2000   # completed rows listed on the page; the rest are summarised
@@ -155,7 +155,7 @@ def load_line(status: Status, now: float) -> str:
 
 def attempt_lines(t) -> list[str]:
     """Every attempt of a task with its class, reason, resources and what the retry policy did."""
-    from .retry import resources_text
+    from batchman.core.retry import resources_text
     out = []
     for a in t.past:
         res = resources_text(a.resources) or "site defaults"

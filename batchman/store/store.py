@@ -29,8 +29,8 @@ from typing import Callable, Iterator
 import filelock
 import msgspec
 
-from . import model
-from .model import Status
+from batchman.core import model
+from batchman.core.model import Status
 
 
 class StoreError(Exception):
@@ -374,7 +374,7 @@ QUEUEABLE = ("request", "priority", "held", "note")
 
 def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
     """Set the queued fields on the tasks they name (only lines not yet merged)."""
-    from . import states as S
+    from batchman.core import states as S
     todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
     if not todo:
         return

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import retry as R
-from . import states as S
-from .backends.base import FINISHED, QUEUED as JQUEUED, RUNNING as JRUNNING, JobInfo, StagingView
-from .model import Task
+from batchman.core import retry as R
+from batchman.core import states as S
+from batchman.core.observed import FINISHED, QUEUED as JQUEUED, RUNNING as JRUNNING, JobInfo, StagingView
+from batchman.core.model import Task
 
 # Slow actions the daemon runs outside the lock.
 STAGE = "stage"                # request the task's missing segments
@@ -311,7 +311,7 @@ def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
         if not paths:
             return Decision(S.ERROR, f"no raw data segment found: searched {searched}", [],
                             {"error": f"no segment found ({searched})"})
-        from .model import Segment
+        from batchman.core.model import Segment
         return Decision(S.UNSTAGED, f"{len(paths)} segment(s) found", [],
                         {"segments": [Segment(p) for p in paths], **extra})
 
@@ -570,7 +570,7 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     The slow actions are recorded as an intent owned by ``me``; the daemon runs them
     after the write and clears the intent when their results are recorded.
     """
-    from .model import Attempt, job_name
+    from batchman.core.model import Attempt, job_name
     old = task.state
     if not S.allowed(old, d.state):
         raise ValueError(f"task {task.key}: {old} -> {d.state} is not an allowed transition")
@@ -593,7 +593,7 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     for k, v in upd.items():
         setattr(task, k, v)
     if d.actions:
-        from .model import Intent
+        from batchman.core.model import Intent
         task.intent = Intent(actions=list(d.actions), owner=me, at=now)
         if RELEASE in d.actions:
             for s in task.segments:   # released: no longer ours on the cache disk

@@ -13,13 +13,14 @@ Without a ``jobs:`` section there is one implicit job, ``analysis``, made of
 from __future__ import annotations
 
 import difflib
+import posixpath   # path arithmetic on strings only: the core touches no file
 import shlex
 import string
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from . import states as S
-from .model import JOB_NAME_RE, Task, task_key
+from batchman.core import states as S
+from batchman.core.model import JOB_NAME_RE, Task, task_key
 
 DEFAULT_JOB = "analysis"
 
@@ -198,7 +199,7 @@ def _parse_one(name: str, body: dict, values: Mapping[str, Any]) -> tuple[JobDef
             problems.append(f"{where}.outputs: {err}")
     watch = kw.get("watch", "all")
     if watch not in ("all", "listed"):
-        from .runspec import RunSpecError, parse as parse_runs
+        from batchman.core.runspec import RunSpecError, parse as parse_runs
         try:
             kw["watch_runs"] = frozenset(parse_runs(str(watch)))
         except RunSpecError as e:
@@ -330,9 +331,8 @@ def values_for(d: JobDef, run: int, experiment: str, batch_home: str) -> dict[st
 
 def outputs_for(d: JobDef, run: int, experiment: str, batch_home: str) -> list[str]:
     """The output paths of one run (relative templates are relative to batch_home)."""
-    import os
     v = values_for(d, run, experiment, batch_home)
-    return [os.path.normpath(os.path.join(batch_home, t.format(**v))) for t in d.outputs]
+    return [posixpath.normpath(posixpath.join(batch_home, t.format(**v))) for t in d.outputs]
 
 
 def judge_outputs(paths: list[str], sizes: Mapping[str, int | None]) -> tuple[list[str], list[str]]:

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from . import params as P
-from .backends.base import BackendError
-from .store import StoreError
+from batchman import params as P
+from batchman.backends.base import BackendError
+from batchman.store.store import StoreError
 
 MODES = ("loop", "oneshot", "quietone", "verbose")
 
@@ -37,16 +37,16 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
     hosts sharing the directory) may run at once. SIGTERM or Ctrl-C end it after the
     current iteration; it never leaves the status file locked.
     """
-    from .backends.factory import make_batch, make_staging
-    from .daemon import Engine, loop, print_report
-    from .experiment import open_experiment
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine, loop, print_report
+    from batchman.experiment import open_experiment
     try:
         e = open_experiment(directory)
         say = click.echo
         eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode=mode, say=say)
         eng.paused = no_new_starts
         if datasets or wheres:
-            from .jobs import matches, parse_where
+            from batchman.core.jobs import matches, parse_where
             try:
                 where = parse_where(datasets, wheres)
             except ValueError as err:

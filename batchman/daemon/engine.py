@@ -18,15 +18,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import decide as D
-from . import jobs as J
-from . import jobscript, report
-from . import states as S
-from .backends.base import BackendUnavailable, JobSpec, Rejected, StagingView
-from .model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name, task_key
-from .params import Params
-from .segments import find_segments, index_segments
-from .store import Store
+from batchman.core import decide as D
+from batchman.core import jobs as J
+from batchman.daemon import jobscript
+from batchman import report
+from batchman.core import states as S
+from batchman.backends.base import BackendUnavailable, JobSpec, Rejected, StagingView
+from batchman.core.model import Daemon, IterationLog, Status, Task, UnknownJob, parse_job_name, task_key
+from batchman.params import Params
+from batchman.paths import Paths
+from batchman.daemon.segments import find_segments, index_segments
+from batchman.store.store import Store
 
 # Test hook: the SIGKILL tests set BATCHMAN_CRASH_AT=<point> to die at that point.
 CRASH_POINTS = ("after-observe", "after-intent", "before-submit", "after-submit", "before-record", "after-record")
@@ -63,30 +65,6 @@ class IterationReport:
     work_left: bool = True
     commands: int = 0
     batch: str = "idle"            # the batch query this round: ok | down | waiting (interval/back-off) | idle
-
-
-class Paths:
-    """Where the files of one attempt live (one place for the daemon, CLI and TUI)."""
-
-    def __init__(self, params: Params):
-        self.p = params
-        self.temp = params.path("daemon.temp_dir")
-        self.attempts = os.path.join(self.temp, "attempts")
-
-    def attempt_dir(self, job_name: str) -> str:
-        return f"{self.attempts}/{job_name}"
-
-    def script(self, job_name: str) -> str:
-        return os.path.join(self.attempt_dir(job_name), "job.sh")
-
-    def spool(self, job_name: str) -> str:
-        return f"{self.attempts}/{job_name}/report.jsonl"
-
-    def log(self, task_run: int, job: str, attempt: int, ext: str = "out") -> str:
-        return os.path.join(self.p.path("daemon.log_dir"), f"{task_run}.{job}.{attempt}.{ext}")
-
-    def stats(self, task_run: int, job: str, attempt: int) -> str:
-        return os.path.join(self.p.path("batch.stats_dir"), f"{task_run}.{job}.{attempt}.stats")
 
 
 def daemon_id() -> str:
@@ -140,7 +118,7 @@ class Engine:
             if now - d.heartbeat > stale:
                 continue
             if d.host == host:
-                from .backends.batch.local import pid_alive
+                from batchman.backends.batch.local import pid_alive
                 if not pid_alive(d.pid):
                     continue
             live.add(d.id)
@@ -180,7 +158,7 @@ class Engine:
         else:
             obs.staging = StagingView()
         if p["staging.max_cache_fraction"] and any(t.state == S.UNSTAGED for t in status.tasks):
-            from .backends.staging.space import cache_full
+            from batchman.backends.staging.space import cache_full
             where = p.path("staging.cache_fs_path") or p.path("staging.cache_dir")
             try:
                 obs.cache_full, used = cache_full(where, p["staging.max_cache_fraction"])
@@ -315,7 +293,7 @@ class Engine:
 
     def _stderr_hint(self, t: Task) -> str:
         """Failure class the tail of the attempt's stderr suggests (OverMemoryKill, time limit)."""
-        from .backends.batch.slurm import log_failure_hint
+        from batchman.backends.batch.slurm import log_failure_hint
         try:
             with open(self.paths.log(t.run, t.job, t.attempt, "err"), "rb") as f:
                 f.seek(0, 2)

@@ -20,12 +20,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import jobscript
-from . import states as S
-from .backends.base import BackendUnavailable, QUEUED, RUNNING
-from .model import Segment, Status, Task, encode, parse_job_name, task_key
-from .segments import find_segments
-from .store import CorruptStatus, Store, _atomic_write, new_store_id
+from batchman.daemon import jobscript
+from batchman.core import states as S
+from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
+from batchman.core.model import Segment, Status, Task, encode, parse_job_name, task_key
+from batchman.daemon.segments import find_segments
+from batchman.store.store import CorruptStatus, Store, _atomic_write, new_store_id
 
 CRASH_ENV = "BATCHMAN_CRASH_AT"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from . import states as S
+from batchman.core import states as S
 
 SCHEMA = 1
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from . import runspec
-from .runspec import RunSpecError
+from batchman.core import runspec
+from batchman.core.runspec import RunSpecError
 
 _SPLIT = re.compile(r"[\s,]+")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")

@@ -14,19 +14,20 @@ import time
 import click
 from tabulate import tabulate
 
-from . import actions as A
-from . import export, report as R
-from . import jobs as J
-from . import runlist
-from . import params as P
-from . import runspec
-from . import states as S
-from .backends.base import BackendError
-from .experiment import Experiment, open_experiment
-from .model import Task
-from .report import ReportError
-from .runspec import RunSpecError
-from .store import StoreError
+from batchman import actions as A
+from batchman.page import render as export
+from batchman import report as R
+from batchman.core import jobs as J
+from batchman.core import runlist
+from batchman import params as P
+from batchman.core import runspec
+from batchman.core import states as S
+from batchman.backends.base import BackendError
+from batchman.experiment import Experiment, open_experiment
+from batchman.core.model import Task
+from batchman.report import ReportError
+from batchman.core.runspec import RunSpecError
+from batchman.store.store import StoreError
 
 DEFAULT_JOB = A.DEFAULT_JOB
 
@@ -83,7 +84,7 @@ def main(ctx, directory, debug):
     ctx.obj["debug"] = debug
     if ctx.invoked_subcommand is None:
         try:
-            from .tui.app import run_tui
+            from batchman.tui.app import run_tui
         except ImportError:
             click.echo(ctx.get_help())
             return
@@ -183,9 +184,9 @@ def init(ctx, to_stdout, force):
 @click.pass_context
 def check(ctx):
     """Validate batchman.yaml and the places it names; say what is wrong, by key."""
-    from .backends.factory import make_batch, make_staging
-    from .daemon import Engine
-    from .store import check_locking
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine
+    from batchman.store.store import check_locking
     e = exp(ctx)
     p = e.params
     problems, notes = [], []
@@ -237,7 +238,7 @@ def add(ctx, runs, file, jobs, priority, datasets, wheres):
             raise RunSpecError("no run of the list matches --dataset/--where (columns come from a run list file's header)")
     if not wanted:
         raise RunSpecError("the run list is empty")
-    from .model import JOB_NAME_RE
+    from batchman.core.model import JOB_NAME_RE
     for j in jobs:
         if not JOB_NAME_RE.match(j):
             raise click.BadParameter(f"{j!r}: a job name is a letter then letters, digits, _ or -", param_hint="--job")
@@ -402,7 +403,7 @@ def show(ctx, run, job, lines, as_json):
         for ext in ("out", "err"):
             logs[ext] = e.paths.log(t.run, t.job, t.attempt, ext)
     segs = []
-    from .backends.factory import make_staging
+    from batchman.backends.factory import make_staging
     try:
         stg = make_staging(e.params)
     except Exception:   # noqa: BLE001 - only for showing cache paths
@@ -642,8 +643,8 @@ def adopt(ctx, names, all_):
 def recover(ctx, force):
     """Rebuild a lost or unreadable status file from the journal, the attempt directories
     and the jobs of ours the batch system still knows; says what it could not recover."""
-    from .backends.factory import make_batch
-    from .recover import recover as do_recover
+    from batchman.backends.factory import make_batch
+    from batchman.daemon.recover import recover as do_recover
     e = exp(ctx)
     t0 = time.time()
     rec = do_recover(e.params, e.store, make_batch(e.params), force=force)
@@ -668,7 +669,7 @@ def export_html(ctx, output):
     out = output or e.params.path("daemon.html_file")
     if not out:
         raise click.ClickException("daemon.html_file is empty in batchman.yaml; give --output PATH")
-    from .store import _atomic_write
+    from batchman.store.store import _atomic_write
     _atomic_write(out, e.store.render_html(st).encode())
     click.echo(out)
 
@@ -690,7 +691,7 @@ def report_cmd(pairs):
 @click.option("--speed", default=1.0, show_default=True, help="Higher is faster (2 = twice as fast).")
 def demo(directory, runs, speed):
     """Create a throw-away experiment with local backends and run it to the end (about a minute)."""
-    from .demo import run_demo
+    from batchman.demo import run_demo
     sys.exit(run_demo(directory, runs, speed, click.echo))
 
 

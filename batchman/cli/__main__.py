@@ -1,0 +1,3 @@
+from batchman.cli.commands import main
+
+main()

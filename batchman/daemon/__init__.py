@@ -1,0 +1,1 @@
+"""The daemon: one iteration is observe -> decide -> record intents -> act -> record results."""

@@ -1,0 +1,3 @@
+from batchman.daemon.main import main
+
+main()

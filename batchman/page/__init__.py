@@ -1,0 +1,1 @@
+"""The status page: the HTML export of one generation of the status file."""

@@ -1,0 +1,31 @@
+"""Where the files of one attempt live: one place for the daemon, the CLI and the TUI."""
+
+from __future__ import annotations
+
+import os
+
+from batchman.params import Params
+
+
+class Paths:
+    """Where the files of one attempt live (one place for the daemon, CLI and TUI)."""
+
+    def __init__(self, params: Params):
+        self.p = params
+        self.temp = params.path("daemon.temp_dir")
+        self.attempts = os.path.join(self.temp, "attempts")
+
+    def attempt_dir(self, job_name: str) -> str:
+        return f"{self.attempts}/{job_name}"
+
+    def script(self, job_name: str) -> str:
+        return os.path.join(self.attempt_dir(job_name), "job.sh")
+
+    def spool(self, job_name: str) -> str:
+        return f"{self.attempts}/{job_name}/report.jsonl"
+
+    def log(self, task_run: int, job: str, attempt: int, ext: str = "out") -> str:
+        return os.path.join(self.p.path("daemon.log_dir"), f"{task_run}.{job}.{attempt}.{ext}")
+
+    def stats(self, task_run: int, job: str, attempt: int) -> str:
+        return os.path.join(self.p.path("batch.stats_dir"), f"{task_run}.{job}.{attempt}.stats")
