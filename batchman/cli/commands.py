@@ -681,7 +681,7 @@ def report_cmd(pairs):
     spool = os.environ.get(R.ENV)
     if not spool:
         raise ReportError(f"batchman report is meant to be called from inside a batchman job ({R.ENV} is not set)")
-    R.append(spool, R.parse_pairs(list(pairs)))
+    R.report(spool, list(pairs))
 
 
 # ---- demo -----------------------------------------------------------------------
