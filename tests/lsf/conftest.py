@@ -46,6 +46,10 @@ class LsfDouble:
     def setenv(self, name: str, value) -> None:
         self._mp.setenv(name, str(value))
 
+    def edit_state(self):
+        """The double's state under its own lock (a test that edits it races the shepherds otherwise)."""
+        return _double.locked_state(self.dir)
+
     def state(self) -> dict:
         try:
             return json.loads((self.dir / "state.json").read_text())

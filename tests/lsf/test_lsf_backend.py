@@ -206,7 +206,6 @@ def test_details_uses_bjobs_l(lsf, backend, make_spec):
 def test_double_never_signals_a_pid_it_did_not_start(lsf, backend, make_spec, wait_for):
     """A recorded pid/process group that now belongs to another process (pid reuse) is left alone:
     bkill, the run limit and the fixture's clean-up signal only verified processes of the job."""
-    import json
     import os
     import subprocess
     s = make_spec("bm.s.16.a.1", "exec sleep 30.16")
@@ -214,10 +213,8 @@ def test_double_never_signals_a_pid_it_did_not_start(lsf, backend, make_spec, wa
     wait_for(backend, {s.name: jid}, lambda r: r[s.name].state == RUNNING)
     decoy = subprocess.Popen(["sleep", "300"], start_new_session=True)   # its own group, pgid == pid
     try:
-        path = lsf.dir / "state.json"
-        st = json.loads(path.read_text())
-        st["jobs"][jid].update(pid=decoy.pid, pgid=decoy.pid)             # as if the pid were reused
-        path.write_text(json.dumps(st))
+        with lsf.edit_state() as st:
+            st["jobs"][jid].update(pid=decoy.pid, pgid=decoy.pid)         # as if the pid were reused
         backend.cancel([jid])
         r = wait_for(backend, {s.name: jid}, finished(s.name))[s.name]
         assert r.failure == "cancelled"
