@@ -17,7 +17,7 @@ CONFIG_NAME = "batchman.yaml"
 
 # What running an example in place produces; never shipped, never copied.
 GENERATED = ("__pycache__", "*.pyc", ".batchman", "status.json*", "status.html", "logs", "stats",
-             "tape", "cache", "out", "ROOTfiles", "hdf5", "jstate", "scratch", "*.lock")
+             "tape", "cache", "out", "ROOTfiles", "hdf5", "xtc", "midas", "jstate", "scratch", "*.lock")
 
 
 class ExampleError(ValueError):
