@@ -137,3 +137,11 @@ def test_laptop_from_init_to_every_run_completed_with_its_outputs(tmp_path):
         assert out.read_text().startswith(f"run {t.run}: {t.run % 3 + 1} segments")
         assert t.analysed == t.run % 3 + 1 and t.counters.get("events") == 100 * (t.run % 3 + 1)
     assert list((tmp_path / "cache").glob("run_*")) == []      # every run's copies released
+
+
+def test_readme_a_real_experiment_starts_from_an_example():
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## A real experiment"):text.index("### Commands")]
+    first_command = next(ln for ln in section.split("```")[1].splitlines() if ln.startswith("batchman"))
+    assert first_command.startswith("batchman init --example ")
+    assert all(f"`{n}`" in section for n in NAMES)
