@@ -161,7 +161,7 @@ def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
 # ---- init / check ---------------------------------------------------------------
 @main.command()
 @click.option("--print", "to_stdout", is_flag=True, help="Print the file instead of writing it.")
-@click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml.")
+@click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml (with --example: every file of the example).")
 @click.option("--example", "example", metavar="NAME",
               help="Copy a complete example experiment here instead: laptop, hallc-replay, lcls-arp, "
                    "alcap-production (--list-examples describes them).")
