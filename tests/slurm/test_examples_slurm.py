@@ -1,4 +1,4 @@
-"""examples/hallc-replay (jcache test double, batchman-jobwrap) and examples/lcls-arp (several jobs
+"""examples/hallc-replay (jcache test double, batchman-jobwrap, a failed replay restarted) and examples/lcls-arp (several jobs
 per run, partition per job, counters, ARP's environment) on the real SLURM cluster, each from
 `batchman init --example` to every run completed with its declared outputs."""
 
@@ -50,15 +50,24 @@ def test_hallc_replay_jcache_staging_jobwrap_on_slurm_to_completed_and_released(
     env.update(PATH=f"{DOUBLES}{os.pathsep}{env['PATH']}", JCACHE_DOUBLE_DIR=str(tmp_path / "tape/jcache-state"),
                JCACHE_DOUBLE_MSS=str(tmp_path / "tape/mss"), JCACHE_DOUBLE_CACHE=str(tmp_path / "tape/cache"),
                JCACHE_DOUBLE_USER=user, JCACHE_DOUBLE_DELAY="0.05", REPLAY_SLEEP="0.1")
+    # fault injection: run 2050's first replay fails, so the example's auto_restart_failed acts
+    replay = tmp_path / "Runtime" / "replay"
+    replay.rename(replay.with_name("replay.real"))
+    replay.write_text('#!/bin/bash\n[ "$1" = 2050 ] && [ "$BATCHMAN_ATTEMPT" = 1 ] && { echo "failing once" >&2; exit 3; }\n'
+                      'exec ./replay.real "$@"\n')
+    replay.chmod(0o755)
     invoke(tmp_path, "add", "--file", str(tmp_path / "runs.txt"))
     run_daemon(cluster, e, tmp_path, env)
 
     tasks = {t.run: t for t in e.store.read().tasks}
     assert sorted(tasks) == [2049, 2050, 2051]
     assert {t.state for t in tasks.values()} == {S.COMPLETED}, [(t.run, t.state, t.reason) for t in tasks.values()]
+    assert e.params["policies.auto_restart_failed"] and e.params["policies.max_auto_restarts"] == 2
+    to_2050 = [h["to"] for h in e.store.history() if h["task"] == tasks[2050].key]
+    assert S.FAILED in to_2050 and to_2050[-1] == S.COMPLETED, to_2050
     for run, t in tasks.items():
         nseg = run % 3 + 1
-        assert t.job == "replay" and t.job_id.isdigit() and t.attempt == 1
+        assert t.job == "replay" and t.job_id.isdigit() and t.attempt == (2 if run == 2050 else 1)
         assert t.segments and len(t.segments) == nseg and t.analysed == nseg      # from jobwrap's stats file
         assert t.counters.get("segments_done") == nseg
         out = tmp_path / f"ROOTfiles/coin_replay_production_{run}_-1.root"
