@@ -90,3 +90,25 @@ def wait_for(pred, timeout=60, step=0.1):
             return v
         time.sleep(step)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def example_experiment(root, name):
+    """``batchman init --example NAME`` in ``root``, then the example's ./make-fake-data, as
+    its README says; returns the opened experiment (no runs added yet)."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli_main
+    root = str(root)
+    os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o755)            # batch jobs may run as another user
+    r = CliRunner().invoke(cli_main, ["-C", root, "init", "--example", name])
+    assert r.exit_code == 0, r.output
+    cp = subprocess.run([os.path.join(root, "make-fake-data")], cwd=root, capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    return open_experiment(root)
+
+
+def env_with_batchman(env):
+    """``env`` with this Python's bin directory first on PATH: jobs find `batchman report`."""
+    env = dict(env)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env

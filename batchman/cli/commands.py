@@ -162,10 +162,32 @@ def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
 # ---- init / check ---------------------------------------------------------------
 @main.command()
 @click.option("--print", "to_stdout", is_flag=True, help="Print the file instead of writing it.")
-@click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml.")
+@click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml (with --example: every file of the example).")
+@click.option("--example", "example", metavar="NAME",
+              help="Copy a complete example experiment here instead: laptop, hallc-replay, lcls-arp, "
+                   "alcap-production (--list-examples describes them).")
+@click.option("--list-examples", is_flag=True, help="List the examples and what each shows.")
 @click.pass_context
-def init(ctx, to_stdout, force):
-    """Write a commented batchman.yaml with every parameter and its default."""
+def init(ctx, to_stdout, force, example, list_examples):
+    """Write a commented batchman.yaml with every parameter and its default,
+    or copy an example experiment (--example NAME) to start from."""
+    if list_examples or example:
+        from batchman import examples as X
+        try:
+            if list_examples:
+                for name in X.list_examples():
+                    click.echo(f"{name:18} {X.describe(name)}")
+                return
+            if to_stdout:
+                click.echo(X.config_text(example))
+                return
+            root = os.path.abspath(ctx.obj.get("dir") or os.getcwd())
+            written = X.copy_example(example, root, force=force)
+        except X.ExampleError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"copied example {example!r} into {root}: {', '.join(written)}\n"
+                   f"next: read README.md there (what it shows, what to change, the commands to run)")
+        return
     text = P.render_yaml()
     if to_stdout:
         click.echo(text)
