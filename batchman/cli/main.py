@@ -1,0 +1,88 @@
+"""The `batchman` click group: where domain errors become a one-line message, in one place.
+Nothing below it prints or prompts except through the command modules of this package.
+
+Exit codes: 0 done, 1 refused or failed (the message names what and why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from batchman import params as P
+from batchman.backends.base import BackendError
+from batchman.core import states as S
+from batchman.core.runspec import RunSpecError
+from batchman.experiment import Experiment, open_experiment
+from batchman.page import render as export
+from batchman.report import ReportError
+from batchman.store.store import StoreError
+
+
+class BatchmanGroup(click.Group):
+    """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(e)) from None
+        except OSError as e:      # a file or directory we could not use: say which, no traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
+
+
+def colour(text: str, state: str | None = None, **kw) -> str:
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return text
+    fg = {S.COMPLETED: "green", S.FAILED: "red", S.ERROR: "red", S.INCOMPLETE: "yellow",
+          S.RUNNING: "blue", S.QUEUED: "cyan", S.ABORTED: "magenta"}.get(state or "", None)
+    return click.style(text, fg=fg, **kw) if fg or kw else text
+
+
+def exp(ctx: click.Context) -> Experiment:
+    if "exp" not in ctx.obj:
+        ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"))
+    return ctx.obj["exp"]
+
+
+def daemon_alive(e: Experiment) -> bool:
+    st = e.store.read()
+    _, ok = export.daemon_line(st, time.time(), e.params.stale_after)
+    return ok
+
+
+@click.group(cls=BatchmanGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", type=click.Path(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.pass_context
+def main(ctx, directory, debug):
+    """batchman: stage, submit, follow and check the batch analysis of every run.
+
+    \b
+    Start here:
+      batchman demo                 see 20 runs go through, on this machine
+      batchman init                 write a commented batchman.yaml here
+      batchman add 1000-1010 1020   add runs
+      batchman-daemon &             let the daemon do the work
+      batchman                      watch and steer (terminal UI)
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["dir"] = directory
+    ctx.obj["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        try:
+            from batchman.tui.app import run_tui
+        except ImportError:
+            click.echo(ctx.get_help())
+            return
+        e = exp(ctx)
+        sys.exit(run_tui(e))
