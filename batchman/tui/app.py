@@ -180,10 +180,11 @@ class App:
         self.tasklist.model_changed()
 
     def selection(self):
-        from batchman.tui.views.task import TaskView
+        """The tasks a task command acts on: the open task's view, else the list's marks or cursor."""
         for v in reversed(self.stack):
-            if isinstance(v, TaskView):
-                return [v.task] if v.task is not None else []
+            chosen = v.selected_tasks()
+            if chosen is not None:
+                return chosen
             if not v.overlay:
                 break
         return self.index.selection()
