@@ -15,7 +15,7 @@ from batchman.core.runspec import RunSpecError
 from batchman.experiment import Experiment
 from batchman.report import ReportError
 from batchman.cli.main import daemon_alive, exp, main
-from batchman.cli.options import dataset_option, file_option, run_list, where_of, where_option
+from batchman.cli.options import dataset_option, file_option, parse_runs, run_list, where_of, where_option
 
 NO_DAEMON = "no live daemon is recorded: start one with `batchman-daemon &`"
 
@@ -28,7 +28,7 @@ def _check_jobs_defined(e: Experiment, jobs) -> None:
                                  param_hint="--job")
 
 
-@main.command()
+@main.command(short_help="Add runs: batchman add 1000-1010,1020 2000, or --file F (- for stdin).")
 @click.argument("runs", nargs=-1)
 @file_option
 @click.option("--job", "jobs", multiple=True,
@@ -77,7 +77,7 @@ def _jobs_for(e: Experiment, jobs) -> list[str]:
     return defs.expand(chosen)
 
 
-@main.command("run")
+@main.command("run", short_help="Trigger a job for runs by hand, again if it ran before.")
 @click.argument("runs", nargs=-1)
 @file_option
 @click.option("--job", "jobs", multiple=True, required=True, help="The job to trigger (repeatable).")
@@ -109,14 +109,14 @@ def run_cmd(ctx, runs, file, jobs, datasets, wheres):
         click.echo(NO_DAEMON)
 
 
-@main.command()
+@main.command(short_help="Watch runs: jobs with watch: listed start once their files are complete.")
 @click.argument("runs", nargs=-1, required=True)
 @click.pass_context
 def watch(ctx, runs):
     """Watch runs for data-complete / first-segment jobs with `watch: listed`: their tasks are
     created once the runs' files are in staging.stub_dir and unchanged for the job's settle time."""
     e = exp(ctx)
-    wanted = runspec.parse_many(list(runs))
+    wanted = parse_runs(runs)
     n = A.watch(e.store, wanted)
     listed = [d.name for d in e.params.jobs.watching() if d.watch == "listed"]
     click.echo(f"watching {n} more run(s)" + ("" if listed else

@@ -22,12 +22,43 @@ from batchman.report import ReportError
 from batchman.store.store import StoreError
 
 
+def _set_dir(ctx: click.Context, _param, value):
+    if value is not None:
+        ctx.ensure_object(dict)["dir"] = value
+    return value
+
+
+class BatchmanCommand(click.Command):
+    """A subcommand: takes ``-C DIR`` after its name too, and lists in ``batchman --help``
+    with its whole first sentence (its ``short_help``), never cut with '...'."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        if self.name not in NO_EXPERIMENT:
+            self.params.append(click.Option(["-C", "directory"], type=click.Path(file_okay=False), expose_value=False,
+                                            is_eager=True, callback=_set_dir,
+                                            help="Experiment directory (as in batchman -C DIR)."))
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return self.short_help
+        text = " ".join((self.help or "").split("\n\n")[0].split())    # the first paragraph
+        end = text.find(". ")
+        return text if end < 0 else text[:end + 1]                     # its first sentence
+
+
+NO_EXPERIMENT = ("demo", "report")      # commands that do not open an experiment directory
+
+
 class BatchmanGroup(click.Group):
     """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback."""
+    command_class = BatchmanCommand
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:   # the reader went away (batchman list | head -1)
+            _quiet_broken_pipe()
         except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -37,6 +68,14 @@ class BatchmanGroup(click.Group):
                 raise
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{e.strerror or e}{where}") from None
+
+
+def _quiet_broken_pipe() -> None:
+    """``batchman list | head -1``: the reader has all it wants; end quietly, exit 0. Later
+    writes (the interpreter flushes stdout at exit) go to /dev/null instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def colour(text: str, state: str | None = None, **kw) -> str:
@@ -63,6 +102,7 @@ def daemon_alive(e: Experiment) -> bool:
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "directory", type=click.Path(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.version_option(package_name="batchman", message="batchman %(version)s")
 @click.pass_context
 def main(ctx, directory, debug):
     """batchman: stage, submit, follow and check the batch analysis of every run.

@@ -39,12 +39,25 @@ def stack(*decorators):
 select_options = stack(runs_argument, state_option, job_option, file_option)
 
 
-def select(status_tasks: list[Task], specs: tuple[str, ...], states: tuple[str, ...], jobs: tuple[str, ...] = (),
-           file: str | None = None, where: dict | None = None) -> list[Task]:
-    runs = set(runspec.parse_many(list(specs))) if specs else None
+def parse_runs(specs, hint: str = "RUNS") -> list[int]:
+    """Run specifications typed on the command line; a bad one is bad usage (exit 2)."""
+    try:
+        return runspec.parse_many(list(specs))
+    except RunSpecError as e:
+        raise click.BadParameter(str(e), param_hint=hint) from None
+
+
+def named_runs(specs, file: str | None) -> set[int] | None:
+    """The runs named on the command line and in --file; None when none are named."""
+    runs = set(parse_runs(specs)) if specs else None
     if file:
         text = sys.stdin.read() if file == "-" else read_file(file)
         runs = (runs or set()) | {r for r, _ in runlist.parse(text, source=file)}
+    return runs
+
+
+def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, ...] = (), jobs: tuple[str, ...] = (),
+           where: dict | None = None) -> list[Task]:
     out = []
     for t in status_tasks:
         if where and not J.matches(t.meta, where):
@@ -57,6 +70,14 @@ def select(status_tasks: list[Task], specs: tuple[str, ...], states: tuple[str, 
             continue
         out.append(t)
     return out
+
+
+def not_in_list(status_tasks: list[Task], runs: set[int] | None) -> str:
+    """'' or a line naming the runs asked for that the status file does not hold."""
+    missing = sorted((runs or set()) - {t.run for t in status_tasks})
+    if not missing:
+        return ""
+    return f"not in the status file: {runspec.compress(missing)} (`batchman list` shows what is; `batchman add` adds)"
 
 
 def read_file(path: str) -> str:
@@ -77,7 +98,7 @@ def where_of(datasets, wheres) -> dict:
 def run_list(runs, file) -> tuple[list[int], dict[int, dict]]:
     """Runs named on the command line and in --file (a plain list, or a table with a header
     'run dataset quality ...'), and the file's columns per run."""
-    wanted = runspec.parse_many(list(runs)) if runs else []
+    wanted = parse_runs(runs) if runs else []
     meta: dict[int, dict] = {}
     if file:
         text = sys.stdin.read() if file == "-" else read_file(file)

@@ -15,8 +15,8 @@ from batchman.core.model import Task
 from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.cli.main import colour, exp, main
-from batchman.cli.options import (dataset_option, job_option, json_option, runs_argument, select, state_option,
-                                  where_of, where_option)
+from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, select,
+                                  state_option, where_of, where_option)
 
 
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
@@ -42,7 +42,8 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     if unknown:
         _list_unknown(st, as_json)
         return
-    tasks = _by_run(select(st.tasks, runs, states, jobs, where=where_of(datasets, wheres)), e.params.jobs.names())
+    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres)),
+                    e.params.jobs.names())
     _refresh_counters(e, tasks)
     if as_json:
         click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
@@ -87,7 +88,7 @@ def _refresh_counters(e: Experiment, tasks: list[Task]) -> None:
 @main.command()
 @click.argument("run", type=int)
 @click.option("--job", default=None, help="Job definition (needed when the run has several).")
-@click.option("--lines", default=15, show_default=True, help="Lines of the log to show.")
+@click.option("--lines", default=15, show_default=True, type=click.IntRange(0, 100_000), help="Lines of the log to show.")
 @json_option
 @click.pass_context
 def show(ctx, run, job, lines, as_json):

@@ -28,7 +28,7 @@ def adopt(ctx, names, all_):
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Rebuild a lost or unreadable status file; says what it could not recover.")
 @click.option("--force", is_flag=True, help="Rebuild even though the status file is readable.")
 @click.pass_context
 def recover(ctx, force):

@@ -12,7 +12,8 @@ from batchman.core import runspec
 from batchman.core import states as S
 from batchman.experiment import Experiment
 from batchman.cli.main import daemon_alive, exp, main
-from batchman.cli.options import dataset_option, select, select_options, where_of, where_option, yes_option
+from batchman.cli.options import (dataset_option, named_runs, not_in_list, parse_runs, select, select_options,
+                                  where_of, where_option, yes_option)
 
 
 def _confirm(what: str, n: int, scope: str, yes: bool) -> None:
@@ -29,11 +30,11 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
     if not runs and not states and not file and not all_ and not where:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, --dataset, or --all")
     st = e.store.read()
-    chosen = select(st.tasks, (), (), (), None, where) if all_ else select(st.tasks, runs, states, jobs, file, where)
-    chosen = [t for t in chosen if S.request_applies(what, t.state)]
-    if not chosen:
-        why = S.REQUEST_REFUSAL.get(what, "")
-        raise click.ClickException(f"no task to {what} matches" + (f" ({why})" if why else ""))
+    named = None if all_ else named_runs(runs, file)
+    chosen = select(st.tasks, named, () if all_ else states, () if all_ else jobs, where)
+    applies = [t for t in chosen if S.request_applies(what, t.state)]
+    why = S.REQUEST_REFUSAL.get(what, "") if len(applies) < len(chosen) else ""
+    chosen = _or_refuse(what, applies, not_in_list(st.tasks, named), why)
     if len(chosen) > 1 or all_:
         live = sum(1 for t in chosen if t.state in S.IN_BATCH)
         staging = sum(1 for t in chosen if t.state in (S.STAGING, S.STAGED))
@@ -79,13 +80,25 @@ def purge(ctx, runs, states, jobs, file, yes):
     _queue_request(ctx, "purge", runs, states, jobs, file, False, yes)
 
 
+def _or_refuse(what: str, chosen: list, missing: str, why: str = "") -> list:
+    """The tasks to act on; refused (exit 1) when there are none, saying why: runs not in the
+    status file, tasks in a state where the request does not apply. Missing runs beside
+    others acted on are named on stderr."""
+    if not chosen:
+        raise click.ClickException(f"no task to {what} matches" + (f" ({why})" if why else "")
+                                   + (f"; {missing}" if missing else ""))
+    if missing:
+        click.echo(missing, err=True)
+    return chosen
+
+
 def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set[str]]:
     e = exp(ctx)
     if not runs and not states and not file:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
-    chosen = select(e.store.read().tasks, runs, states, jobs, file)
-    if not chosen:
-        raise click.ClickException(f"no task to {what} matches")
+    tasks = e.store.read().tasks
+    named = named_runs(runs, file)
+    chosen = _or_refuse(what, select(tasks, named, states, jobs), not_in_list(tasks, named))
     return e, {t.key for t in chosen}
 
 
@@ -143,8 +156,8 @@ resume = _drain_command("resume", False, "End a drain (batchman pause): daemons 
 def priority(ctx, runs, priority):
     """Set the priority of runs (higher is staged and submitted first): batchman priority 1005 10."""
     e = exp(ctx)
-    wanted = set(runspec.parse_many(list(runs)))
-    n = A.set_priority(e.store, {t.key for t in e.store.read().tasks if t.run in wanted}, priority)
-    if not n:
-        raise click.ClickException("no task matches those runs")
+    wanted = set(parse_runs(runs))
+    tasks = e.store.read().tasks
+    chosen = _or_refuse("set the priority of", select(tasks, wanted), not_in_list(tasks, wanted))
+    n = A.set_priority(e.store, {t.key for t in chosen}, priority)
     click.echo(f"priority {priority} set on {n} task(s)")
