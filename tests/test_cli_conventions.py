@@ -122,3 +122,82 @@ def test_demo_bad_numbers_are_one_line(args, monkeypatch):
     r = run("demo", *args)
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert [ln for ln in r.output.splitlines() if ln.startswith("Error:")] == [r.output.splitlines()[-1]]
+
+
+# ---- no traceback for any option value of any command ----------------------------------
+GOOD = {"runs": "1", "run": "1", "priority": "5", "names": "bm.x.1.analysis.1", "pairs": "events=1"}
+REQUIRED_OPTIONS = {"skip": ["--reason", "bad run"], "run": ["--job", "analysis"]}
+NUMBER = (click.types.IntParamType, click.types.FloatParamType)
+
+
+def bad_values(param, a_file: str) -> list[tuple[str, bool]]:
+    """(value, must be refused as bad usage) for a parameter: out of range, empty, wrong type."""
+    t = param.type
+    if isinstance(param, click.Option) and param.is_flag:
+        return []
+    out = []
+    if isinstance(t, (click.IntRange, click.FloatRange)):
+        out += [(str(t.min - 1), True)] if t.min is not None else []
+        out += [(str(t.max + 1), True)] if t.max is not None else []
+    if isinstance(t, NUMBER):
+        out += [("abc", True), ("", True), ("1.5x", True)]
+    elif isinstance(t, click.Choice):
+        out += [("nonsense", True), ("", True)]
+    elif isinstance(t, click.Path):
+        out += [("\x00", True)] + ([(a_file, True)] if not t.file_okay else [])
+    elif param.name == "runs":
+        out += [("abc", True), ("", True), ("5-1", True), (",", True)]
+    else:                                 # free text: any value may be fine, none may crash
+        out += [("", param.name == "reason"), ("\x00", False), ("-", False)]
+    return out
+
+
+def invocation(name, cmd, param, value) -> list[str]:
+    args = [name]
+    for p in cmd.params:
+        if isinstance(p, click.Argument):
+            args.append(value if p is param else GOOD.get(p.name, "x"))
+    args += REQUIRED_OPTIONS.get(name, []) if not (isinstance(param, click.Option) and
+                                                  set(param.opts) & set(REQUIRED_OPTIONS.get(name, []))) else []
+    if isinstance(param, click.Option):
+        args += [param.opts[0], value]
+    return args
+
+
+def cases():
+    for name, cmd in sorted(main.commands.items()):
+        for param in cmd.params:
+            if param.name == "help":
+                continue
+            yield pytest.param(name, param.name, id=f"{name}:{param.name}")
+
+
+@pytest.mark.parametrize("name,pname", list(cases()))
+def test_no_traceback_for_any_value(name, pname, exp_dir, monkeypatch):
+    monkeypatch.setattr("batchman.demo.run_demo", lambda *a: 0)   # never a minute-long demo
+    monkeypatch.delenv("BATCHMAN_SPOOL", raising=False)
+    run("add", "1-3")
+    (exp_dir / "a_file").write_text("x")
+    cmd = main.commands[name]
+    param = next(p for p in cmd.params if p.name == pname)
+    for value, refused in bad_values(param, str(exp_dir / "a_file")):
+        args = invocation(name, cmd, param, value)
+        r = CliRunner().invoke(main, args, input="")
+        where = f"batchman {' '.join(map(repr, args))}"
+        assert r.exception is None or isinstance(r.exception, SystemExit), f"{where}: {r.exception!r}"
+        assert "Traceback" not in r.output, where
+        errors = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]
+        if r.exit_code:
+            assert len(errors) == 1 and r.output.rstrip().endswith(errors[0]), f"{where}: {r.output}"
+        if refused:
+            assert r.exit_code == 2, f"{where}: {r.exit_code} {r.output}"
+            hint = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+            assert hint in errors[0], f"{where}: {errors[0]}"
+
+
+@pytest.mark.parametrize("value", ["\x00", "a_file"])
+def test_group_dir_option_bad_values_are_bad_usage(exp_dir, value):
+    (exp_dir / "a_file").write_text("x")
+    r = run("-C", value, "list")
+    assert r.exit_code == 2 and r.exception is None or isinstance(r.exception, SystemExit)
+    assert r.output.rstrip().splitlines()[-1].startswith("Error:") and "-C" in r.output

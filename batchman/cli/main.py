@@ -14,6 +14,7 @@ import click
 
 from batchman import params as P
 from batchman.backends.base import BackendError
+from batchman.cli.options import SafePath
 from batchman.core import states as S
 from batchman.core.runspec import RunSpecError
 from batchman.experiment import Experiment, open_experiment
@@ -35,7 +36,7 @@ class BatchmanCommand(click.Command):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         if self.name not in NO_EXPERIMENT:
-            self.params.append(click.Option(["-C", "directory"], type=click.Path(file_okay=False), expose_value=False,
+            self.params.append(click.Option(["-C", "directory"], type=SafePath(file_okay=False), expose_value=False,
                                             is_eager=True, callback=_set_dir,
                                             help="Experiment directory (as in batchman -C DIR)."))
 
@@ -100,7 +101,7 @@ def daemon_alive(e: Experiment) -> bool:
 
 @click.group(cls=BatchmanGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", type=click.Path(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
+@click.option("-C", "directory", type=SafePath(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
 @click.version_option(package_name="batchman", message="batchman %(version)s")
 @click.pass_context

@@ -17,7 +17,23 @@ state_option = click.option("--state", "states", multiple=True, type=click.Choic
                             help="Only tasks in this state (repeatable).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output with stable keys.")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-file_option = click.option("--file", "file", type=str, help="Read run numbers/ranges from this file (- for stdin), one per line, # comments.")
+class SafePath(click.Path):
+    """click.Path that refuses a NUL character as bad usage (os.stat would raise ValueError)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a file or directory name cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def no_nul(_ctx, param, value):
+    """A file name with a NUL character is refused as bad usage (the OS would raise ValueError)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise click.BadParameter("a file or directory name cannot contain a NUL character", param=param)
+    return value
+
+
+file_option = click.option("--file", "file", type=str, callback=no_nul, help="Read run numbers/ranges from this file (- for stdin), one per line, # comments.")
 job_option = click.option("--job", "jobs", multiple=True, help="Only this job definition (repeatable).")
 dataset_option = click.option("--dataset", "datasets", multiple=True,
                               help="Only runs of this dataset (a run list column; repeatable).")
@@ -41,6 +57,10 @@ select_options = stack(runs_argument, state_option, job_option, file_option)
 
 def parse_runs(specs, hint: str = "RUNS") -> list[int]:
     """Run specifications typed on the command line; a bad one is bad usage (exit 2)."""
+    blank = [s for s in specs if not s.strip(" ,")]
+    if blank:
+        raise click.BadParameter(f"{blank[0]!r} is an empty run specification (examples: 1000, 1000-1010, 1000,1020)",
+                                 param_hint=hint)
     try:
         return runspec.parse_many(list(specs))
     except RunSpecError as e:

@@ -15,8 +15,8 @@ from batchman.core.model import Task
 from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.cli.main import colour, exp, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, select,
-                                  state_option, where_of, where_option)
+from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, SafePath,
+                                  select, state_option, where_of, where_option)
 
 
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
@@ -181,7 +181,7 @@ def _tail(path: str, n: int) -> list[str] | None:
 
 
 @main.command("export-html")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: daemon.html_file).")
+@click.option("-o", "--output", type=SafePath(dir_okay=False), help="Where to write (default: daemon.html_file).")
 @click.pass_context
 def export_html(ctx, output):
     """Write the status page now (the daemon also writes it with every change)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
@@ -25,7 +24,7 @@ def adopt(ctx, names, all_):
         click.echo(f"not adopted: {r}", err=True)
     click.echo(f"adopted {len(res.adopted)} job(s)" + (": " + ", ".join(res.adopted) if res.adopted else ""))
     if res.refused and not res.adopted:
-        sys.exit(1)
+        raise click.ClickException("no job was adopted; `batchman list --unknown` shows those that can be")
 
 
 @main.command(short_help="Rebuild a lost or unreadable status file; says what it could not recover.")

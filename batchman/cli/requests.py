@@ -126,6 +126,9 @@ release = _hold_command("release", False, "Release held runs: the daemon takes t
 @click.pass_context
 def skip(ctx, runs, reason, states, jobs, file, yes):
     """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed"."""
+    if not reason.strip():
+        raise click.BadParameter("say why the runs are skipped (it is kept with them and shown everywhere)",
+                                 param_hint="--reason")
     e, keys = _keys_for(ctx, runs, states, jobs, file, "skip")
     if len(keys) > 1:
         _confirm("skip", len(keys), "", yes)

@@ -12,7 +12,7 @@ import click
 from batchman.store.store import StoreError
 from batchman.experiment import Experiment
 from batchman.cli.main import colour, exp, main
-from batchman.cli.options import json_option
+from batchman.cli.options import SafePath, json_option
 
 DEMO_MIN_RUNS = 12      # the demo's special runs (failing, incomplete, killed) are among the first 12
 
@@ -72,7 +72,7 @@ def _empty_dir(_ctx, param, value):
 
 
 @main.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), callback=_empty_dir,
+@click.option("--dir", "directory", type=SafePath(file_okay=False), callback=_empty_dir,
               help="Where to create the demo experiment: a new or empty directory (default: a new temporary one).")
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(DEMO_MIN_RUNS, 10_000),
               help=f"How many runs ({DEMO_MIN_RUNS} at least: run {DEMO_MIN_RUNS - 1} of them ends incomplete).")
