@@ -199,5 +199,5 @@ def test_no_traceback_for_any_value(name, pname, exp_dir, monkeypatch):
 def test_group_dir_option_bad_values_are_bad_usage(exp_dir, value):
     (exp_dir / "a_file").write_text("x")
     r = run("-C", value, "list")
-    assert r.exit_code == 2 and r.exception is None or isinstance(r.exception, SystemExit)
+    assert r.exit_code == 2, r.output
     assert r.output.rstrip().splitlines()[-1].startswith("Error:") and "-C" in r.output

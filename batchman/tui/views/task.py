@@ -6,9 +6,21 @@ import os
 import time
 
 from batchman.page import render as export
+from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.tui.views.base import TextView, handles
 from batchman.tui.views.log import LogView
+
+
+def _batch_said(t: Task) -> str:
+    """The batch system's word: live while the job is in it; for an ended job, what it last
+    said and until when (the task's end), never "says" as if it were now."""
+    if not t.native_state:
+        return ""
+    if t.state in S.IN_BATCH:
+        return f", batch says {t.native_state}"
+    ended = t.finished_at or t.since
+    return f", batch last said {t.native_state}" + (f" (the job ended {export.clock(ended)})" if ended else "")
 
 
 class TaskView(TextView):
@@ -100,7 +112,7 @@ class TaskView(TextView):
         if t.warning:
             L.append(("warn", f"warning: {t.warning}"))
         L.append(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name or t.job_id else "")
-                 + (f", batch says {t.native_state}" if t.native_state else "")
+                 + _batch_said(t)
                  + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
                  + (f", failure {t.failure}" if t.failure else "")
                  + (f", killed in {t.killed_in}" if t.killed_in else "")
