@@ -1,6 +1,5 @@
 """The `batchman` command: the click group of ``main`` and every command, one module per theme:
 
-
   main       the group, -C and --debug, errors to one-line messages
   options    shared options (--state, --job, --file, --json, --yes, ...) and task selection
   reading    list, show, export-html
