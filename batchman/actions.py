@@ -50,15 +50,12 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
     return res
 
 
-# Which states each request applies to (None: any state).
-REQUEST_STATES = {"kill": S.ACTIVE, "restart": None, "purge": None, "skip": frozenset(S.ALL) - {S.SKIPPED}}
-
-
 def queue_request(store: Store, keys: set[str], what: str, who: str = "") -> int:
-    """Mark tasks with a kill / restart / purge request; returns how many were marked."""
-    if what not in REQUEST_STATES:
+    """Mark tasks with a kill / restart / purge request (only those in a state where it
+    applies: ``states.REQUEST_APPLIES``); returns how many were marked."""
+    if what not in S.REQUEST_APPLIES:
         raise ValueError(f"unknown request {what!r}")
-    return store.queue_requests(keys, "request", what, REQUEST_STATES[what], who or f"batchman {what}")
+    return store.queue_requests(keys, "request", what, S.REQUEST_APPLIES[what], who or f"batchman {what}")
 
 
 def set_priority(store: Store, keys: set[str], priority: int, who: str = "batchman priority") -> int:
@@ -128,7 +125,7 @@ def hold(store: Store, keys: set[str], held: bool = True, who: str = "") -> int:
 
 def skip(store: Store, keys: set[str], reason: str, who: str = "batchman skip") -> int:
     """Mark tasks done by hand (a live job is killed first); ``reason`` is kept with them."""
-    allowed = REQUEST_STATES["skip"]
+    allowed = S.REQUEST_APPLIES[S.SKIP]
     n = store.queue_requests(keys, "note", reason, allowed, who)
     if n:
         store.queue_requests(keys, "request", "skip", allowed, who)

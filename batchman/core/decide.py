@@ -230,7 +230,7 @@ def _decide_request(task: Task, obs: Observations, pol: Policy) -> Decision | No
         acts = [CANCEL_STAGE, RELEASE] if task.segments and (st in S.HOLDS_CACHE or st in (S.FAILED, S.INCOMPLETE, S.ERROR, S.ABORTED)) else []
         return Decision(st, "purged on request", acts + [REMOVE])
     if req == "kill":
-        if st in S.TERMINAL:
+        if not S.request_applies(S.KILL, st):
             return Decision(st, f"kill ignored: already {st}", [], {"request": ""})
         if st == S.ABORTING:
             return None

@@ -45,6 +45,23 @@ PURGE = "purge"
 SKIP = "skip"
 REQUESTS = (KILL, RESTART, PURGE, SKIP)
 
+# Which states each request applies to: the one place that says so. The CLI and the TUI
+# filter by it before queueing, the store by it when merging a queued line, the daemon's
+# decision by it when the task has moved on since.
+REQUEST_APPLIES: dict[str, frozenset[str]] = {
+    KILL: ACTIVE,
+    RESTART: frozenset(ALL),
+    PURGE: frozenset(ALL),
+    SKIP: frozenset(ALL) - {SKIPPED},
+}
+# What to tell a person who asked for a request where it does not apply.
+REQUEST_REFUSAL = {
+    KILL: "only active tasks can be killed",
+    RESTART: "",
+    PURGE: "",
+    SKIP: "skipped tasks are skipped already",
+}
+
 # Allowed edges, as data. Every change of ``Task.state`` is checked against it.
 TRANSITIONS: dict[str, frozenset[str]] = {
     NEW: frozenset({UNSTAGED, STAGED, ERROR, ABORTED, SUBMITTED, SKIPPED}),
@@ -83,3 +100,9 @@ HTML_COLOURS = {
 
 def allowed(old: str, new: str) -> bool:
     return old == new or new in TRANSITIONS.get(old, ())
+
+
+def request_applies(what: str, state: str) -> bool:
+    """Does the request ``what`` (kill, restart, purge, skip) apply to a task in ``state``?
+    An unknown request applies nowhere."""
+    return state in REQUEST_APPLIES.get(what, ())

@@ -169,7 +169,8 @@ def attempt_lines(t) -> list[str]:
         cls = t.failure_class if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) else ""
         out.append(f"attempt {t.attempt} (current): job {t.job_id or '-'}, {t.state}"
                    + (f" [{cls}]" if cls else "") + (f", exit {t.exit_code}" if t.exit_code is not None else "")
-                   + (f"; runs with {res}" if res else "") + (f" on {t.node}" if t.node else "")
+                   + (f"; {'runs' if t.state in S.IN_BATCH else 'ran'} with {res}" if res else "")
+                   + (f" on {t.node}" if t.node else "") + (f", ended {clock(t.finished_at)}" if t.finished_at else "")
                    + (f"; retries ask for {resources_text(t.resources)}" if t.resources and t.state != S.COMPLETED else ""))
     return out
 

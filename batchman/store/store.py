@@ -392,7 +392,7 @@ def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -
                 t.held = bool(ln["value"])
             elif f == "note":
                 t.note = str(ln["value"])
-            elif ln["value"] != "kill" or t.state in S.ACTIVE:
+            elif S.request_applies(str(ln["value"]), t.state):
                 t.request = str(ln["value"])
 
 

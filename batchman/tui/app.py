@@ -180,10 +180,11 @@ class App:
         self.tasklist.model_changed()
 
     def selection(self):
-        from batchman.tui.views.task import TaskView
+        """The tasks a task command acts on: the open task's view, else the list's marks or cursor."""
         for v in reversed(self.stack):
-            if isinstance(v, TaskView):
-                return [v.task] if v.task is not None else []
+            chosen = v.selected_tasks()
+            if chosen is not None:
+                return chosen
             if not v.overlay:
                 break
         return self.index.selection()
@@ -302,6 +303,18 @@ def parse_keys(keys: str) -> list[str]:
     return out
 
 
+def _own_flow_control(screen):
+    """Ctrl-S and Ctrl-Q are keys while the TUI runs (Ctrl-S saves in the parameter dialog),
+    not XOFF/XON, which would freeze the terminal; returns the settings to restore."""
+    keys = getattr(screen, "tty_signal_keys", None)
+    if keys is None:
+        return None
+    try:
+        return keys(start="undefined", stop="undefined")
+    except (OSError, ValueError):      # not a terminal after all
+        return None
+
+
 def run_tui(e: Experiment) -> int:
     """Open the TUI on an experiment; returns the exit code (130 after Ctrl-C)."""
     app = App(e)
@@ -312,6 +325,7 @@ def run_tui(e: Experiment) -> int:
     def on_signal(signum, frame):
         raise KeyboardInterrupt
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    flow = _own_flow_control(loop.screen)
     loop.set_alarm_in(REFRESH, app._alarm)
     code = 0
     try:
@@ -320,6 +334,8 @@ def run_tui(e: Experiment) -> int:
     except KeyboardInterrupt:
         code = 130
     finally:
+        if flow is not None:
+            loop.screen.tty_signal_keys(*flow)
         for s, h in old.items():
             signal.signal(s, h)
         try:

@@ -1,7 +1,9 @@
 """Named commands the keymap runs. The only TUI code that changes the status file, and
 only through ``batchman.actions`` (one short locked transaction per action).
 
-Each command is ``fn(app, *args)`` with string arguments, registered by name.
+A command is either the top view's own (a method marked ``@handles(name)``: scrolling,
+dialog buttons, the log and parameter dialog keys) or app-wide, here: ``fn(app, *args)``
+with string arguments, registered by name. ``run`` asks the top view first.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from batchman.core.model import JOB_NAME_RE, Task
 from batchman.core.runspec import RunSpecError
 from batchman.store.store import StoreError
 from batchman.tui.tasklist import SORTS, parse_states
-from batchman.tui.views.dialogs import AddDialog, Confirm, Dialog, Prompt, PurgeMenu
+from batchman.tui.views.base import VIEW_COMMANDS
+from batchman.tui.views.dialogs import AddDialog, Confirm, Prompt, PurgeMenu
 from batchman.tui.views.help import HelpView
-from batchman.tui.views.log import LogView
 from batchman.tui.views.params import ParamsDialog
 from batchman.tui.views.task import TaskView
-from batchman.tui.views.base import TextView
 
 if TYPE_CHECKING:   # pragma: no cover
     from batchman.tui.app import App
@@ -42,17 +43,25 @@ class CommandError(Exception):
 
 
 def run(app: "App", line: str) -> None:
-    words = shlex.split(line)
-    fn = COMMANDS.get(words[0])
+    """Run a command line: the top view's handler if it has one, else the app-wide command.
+    A view command the top view does not handle does nothing (its key means nothing there)."""
+    name, *args = shlex.split(line)
+    handler = app.top().handler(name)
+    if handler is not None:
+        handler(*args)
+        return
+    fn = COMMANDS.get(name)
     if fn is None:
-        raise CommandError(f"no command {words[0]!r}")
-    fn(app, *words[1:])
+        if name in VIEW_COMMANDS:
+            return
+        raise CommandError(f"no command {name!r}")
+    fn(app, *args)
 
 
 def check(line: str) -> str | None:
     """None if the command exists and takes these arguments (for the keymap test)."""
     words = shlex.split(line)
-    fn = COMMANDS.get(words[0])
+    fn = COMMANDS.get(words[0]) or VIEW_COMMANDS.get(words[0])
     if fn is None:
         return f"no command {words[0]!r}"
     try:
@@ -82,27 +91,6 @@ def _refresh(app):
 @command("view.back")
 def _back(app):
     app.pop()
-
-
-@command("view.scroll")
-def _scroll(app, n):
-    v = app.top()
-    if isinstance(v, TextView):
-        v.scroll(int(n))
-
-
-@command("view.start")
-def _start(app):
-    v = app.top()
-    if isinstance(v, TextView):
-        v.to_start()
-
-
-@command("view.end")
-def _end(app):
-    v = app.top()
-    if isinstance(v, TextView):
-        v.to_end()
 
 
 # ---- moving -------------------------------------------------------------------------
@@ -221,11 +209,14 @@ def _unmark(app):
 
 
 # ---- acting -------------------------------------------------------------------------
-def _request(app: "App", what: str, tasks: list[Task], allowed=None, nothing: str = "") -> None:
-    """Queue a request on ``tasks`` (those in ``allowed`` states); ask first when several."""
-    chosen = [t for t in tasks if allowed is None or t.state in allowed]
+def _request(app: "App", what: str, tasks: list[Task], only: Callable[[Task], bool] | None = None,
+             nothing: str = "") -> None:
+    """Queue a request on ``tasks`` (those where it applies: ``states.request_applies``, and
+    ``only`` says yes); ask first when several."""
+    chosen = [t for t in tasks if S.request_applies(what, t.state) and (only is None or only(t))]
     if not chosen:
-        app.say(nothing or f"nothing to {what}", error=True)
+        why = S.REQUEST_REFUSAL.get(what, "")
+        app.say(nothing or f"nothing to {what}" + (f": {why}" if why else ""), error=True)
         return
 
     def go():
@@ -249,18 +240,19 @@ def _request(app: "App", what: str, tasks: list[Task], allowed=None, nothing: st
 
 @command("task.kill")
 def _kill(app):
-    _request(app, "kill", app.selection(), S.ACTIVE, "nothing to kill: only active tasks can be killed")
+    _request(app, "kill", app.selection())
 
 
 @command("task.restart")
 def _restart(app):
-    _request(app, "restart", app.selection(), frozenset(S.ALL) - {S.COMPLETED},
+    _request(app, "restart", app.selection(), lambda t: t.state != S.COMPLETED,
              "nothing to restart here: completed tasks are re-run with R")
 
 
 @command("task.rerun")
 def _rerun(app):
-    _request(app, "restart", app.selection(), {S.COMPLETED}, "nothing to re-run: only completed tasks are re-run")
+    _request(app, "restart", app.selection(), lambda t: t.state == S.COMPLETED,
+             "nothing to re-run: only completed tasks are re-run")
 
 
 @command("task.priority")
@@ -318,22 +310,17 @@ def _purge_menu(app):
 @command("purge.state")
 def _purge_state(app, state):
     app.pop()
-    _request(app, "purge", [t for t in app.index.status.tasks if t.state == state], None,
-             f"no task is {state}")
+    _request(app, "purge", [t for t in app.index.status.tasks if t.state == state], nothing=f"no task is {state}")
 
 
 @command("purge.selected")
 def _purge_selected(app):
     app.pop()
-    _request(app, "purge", app.selection(), None, "nothing to purge")
+    _request(app, "purge", app.selection(), nothing="nothing to purge")
 
 
 @command("task.adopt")
 def _adopt(app):
-    adopt = getattr(A, "adopt", None)
-    if adopt is None:
-        app.say("adopt: not available yet (the core has no adopt action)", error=True)
-        return
     unknown = list(app.index.status.unknown)
     if not unknown:
         app.say("no unknown jobs to merge")
@@ -341,12 +328,12 @@ def _adopt(app):
 
     def go():
         try:
-            res = adopt(app.store, [u.name for u in unknown])
+            res = A.adopt(app.store, [u.name for u in unknown])
         except (StoreError, ValueError) as e:
             app.say(str(e), error=True)
             return
         app.refresh(force=True)
-        n = res if isinstance(res, int) else len(res.adopted)
+        n = res if isinstance(res, int) else len(res.adopted)      # (a test's stand-in returns a count)
         refused = [] if isinstance(res, int) else res.refused
         app.say(f"merged {n} unknown job(s) into the list"
                 + (f"; not merged: {refused[0]}" + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else "")
@@ -396,70 +383,7 @@ def _open(app):
     app.push(TaskView(app, t))
 
 
-@command("task.details")
-def _details(app):
-    v = app.top()
-    if isinstance(v, TaskView):
-        v.fetch_details()
-
-
-@command("log.open")
-def _log(app, ext):
-    v = app.top()
-    if isinstance(v, TaskView) and v.task is not None:
-        app.push(LogView(app, v.task, ext))
-
-
-@command("log.follow")
-def _follow(app):
-    v = app.top()
-    if isinstance(v, LogView):
-        v.toggle_follow()
-
-
-@command("log.switch")
-def _switch(app):
-    v = app.top()
-    if isinstance(v, LogView):
-        v.switch()
-
-
-# ---- dialogs ------------------------------------------------------------------------
-@command("dialog.ok")
-def _ok(app):
-    v = app.top()
-    if isinstance(v, Dialog):
-        v.ok()
-
-
-@command("dialog.cancel")
-def _cancel(app):
-    v = app.top()
-    if isinstance(v, (Dialog, ParamsDialog)):
-        v.cancel()
-
-
-@command("dialog.no")
-def _no(app):
-    v = app.top()
-    if isinstance(v, Dialog):
-        v.no()
-
-
+# ---- parameters ---------------------------------------------------------------------
 @command("params.open")
 def _params(app):
     app.push(ParamsDialog(app))
-
-
-@command("params.save")
-def _params_save(app):
-    v = app.top()
-    if isinstance(v, ParamsDialog):
-        v.save()
-
-
-@command("params.tab")
-def _params_tab(app, n):
-    v = app.top()
-    if isinstance(v, ParamsDialog):
-        v.next_tab(int(n))

@@ -71,76 +71,84 @@ class Keymap:
         return [b.key for b in self.bindings if b.command == command and (context is None or context in b.contexts)]
 
 
+# Every binding: (key, command, contexts, help); later ones replace earlier ones of the same
+# key and context. A table, not code: users' overrides and the help screen read it alike.
+LIST = ("tasklist",)
+ONE = ("tasklist", "taskview")
+TEXT = ("taskview", "log", "help")
+DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    # ---- everywhere
+    ("?", "help", ("global",), "this help: every key"),
+    ("q", "quit", ("global",), "quit (offers to start a daemon if work is pending)"),
+    ("ctrl l", "refresh", ("global",), "re-read the status file now"),
+    # ---- moving
+    ("up", "nav.move -1", LIST, "previous task"),
+    ("down", "nav.move 1", LIST, "next task"),
+    ("k", "nav.move -1", LIST, "previous task"),
+    ("j", "nav.move 1", LIST, "next task"),
+    ("page up", "nav.page -1", LIST, "one screen up"),
+    ("page down", "nav.page 1", LIST, "one screen down"),
+    ("home", "nav.top", LIST, "first task"),
+    ("end", "nav.bottom", LIST, "last task"),
+    ("g", "prompt.goto", LIST, "jump to a run number"),
+    # ---- filter and sort
+    ("/", "prompt.filter", LIST, "filter by text (run, job, state, job id, error) or by runs (1000-1010)"),
+    ("s", "prompt.states", LIST, "filter by state(s): failed,error or a group: active, problem, terminal"),
+    ("c", "filter.clear", LIST, "clear the filters"),
+    ("o", "sort.cycle", LIST, "sort by run / state / time in state"),
+    # ---- selection
+    (" ", "mark.toggle", LIST, "mark or unmark this task (and move down)"),
+    ("V", "mark.range", LIST, "mark every task from the last marked one to this one"),
+    ("*", "mark.filtered", LIST, "mark every task the filter shows (again: unmark them)"),
+    ("u", "mark.clear", LIST, "unmark all"),
+    # ---- acting (on the marked tasks, or on the one under the cursor)
+    ("a", "prompt.add", LIST, "add runs (ranges and lists: 1000-1010,1020 2000)"),
+    ("x", "task.kill", ONE, "kill: cancel the job or staging; the task ends aborted"),
+    ("r", "task.restart", ONE, "restart from the beginning (not completed ones: see R)"),
+    ("R", "task.rerun", ONE, "re-run completed tasks"),
+    ("h", "task.hold", ONE, "hold / release: a held task starts nothing new (a running job goes on)"),
+    ("p", "drain.toggle", LIST, "pause / resume: no daemon starts new staging or submissions"),
+    ("+", "task.priority 1", ONE, "raise the priority by one"),
+    ("-", "task.priority -1", ONE, "lower the priority by one"),
+    ("D", "prompt.purge", LIST, "purge tasks: completed, aborted, failed, ... or the marked ones"),
+    ("U", "task.adopt", LIST, "merge the unknown jobs (found in the batch system, not in the list)"),
+    ("enter", "task.open", LIST, "open the task: history, segments, job details, log"),
+    ("P", "params.open", LIST, "edit the parameters (batchman.yaml)"),
+    # ---- one task
+    ("esc", "view.back", TEXT, "back"),
+    ("q", "view.back", TEXT, "back"),
+    ("d", "task.details", ("taskview",), "ask the batch system for the job's details"),
+    ("l", "log.open out", ("taskview",), "the job's output log, following new lines"),
+    ("e", "log.open err", ("taskview",), "the job's error log, following new lines"),
+    ("up", "view.scroll -1", TEXT, "scroll up"),
+    ("down", "view.scroll 1", TEXT, "scroll down"),
+    ("page up", "view.scroll -20", TEXT, "scroll one screen up"),
+    ("page down", "view.scroll 20", TEXT, "scroll one screen down"),
+    ("home", "view.start", TEXT, "to the start"),
+    ("end", "view.end", TEXT, "to the end"),
+    # ---- log
+    ("f", "log.follow", ("log",), "follow new lines on / off"),
+    ("tab", "log.switch", ("log",), "switch between the output and the error log"),
+    # ---- dialogs
+    ("enter", "dialog.ok", ("dialog",), "accept"),
+    ("esc", "dialog.cancel", ("dialog", "confirm", "purge", "params"), "cancel"),
+    ("y", "dialog.ok", ("confirm",), "yes"),
+    ("n", "dialog.no", ("confirm",), "no"),
+    ("c", "purge.state completed", ("purge",), "purge the completed tasks"),
+    ("a", "purge.state aborted", ("purge",), "purge the aborted tasks"),
+    ("f", "purge.state failed", ("purge",), "purge the failed tasks"),
+    ("i", "purge.state incomplete", ("purge",), "purge the incomplete tasks"),
+    ("e", "purge.state error", ("purge",), "purge the tasks in error"),
+    ("m", "purge.selected", ("purge",), "purge the marked tasks (or the one under the cursor)"),
+    ("ctrl s", "params.save", ("params",), "validate and save"),
+    ("f2", "params.save", ("params",), "validate and save"),
+    ("tab", "params.tab 1", ("params",), "next section"),
+    ("shift tab", "params.tab -1", ("params",), "previous section"),
+)
+
+
 def default_keymap() -> Keymap:
     km = Keymap()
-    add = km.add
-    LIST = ["tasklist"]
-    ONE = ["tasklist", "taskview"]
-    # ---- everywhere
-    add("?", "help", ["global"], "this help: every key")
-    add("q", "quit", ["global"], "quit (offers to start a daemon if work is pending)")
-    add("ctrl l", "refresh", ["global"], "re-read the status file now")
-    # ---- moving
-    add("up", "nav.move -1", LIST, "previous task")
-    add("down", "nav.move 1", LIST, "next task")
-    add("k", "nav.move -1", LIST, "previous task")
-    add("j", "nav.move 1", LIST, "next task")
-    add("page up", "nav.page -1", LIST, "one screen up")
-    add("page down", "nav.page 1", LIST, "one screen down")
-    add("home", "nav.top", LIST, "first task")
-    add("end", "nav.bottom", LIST, "last task")
-    add("g", "prompt.goto", LIST, "jump to a run number")
-    # ---- filter and sort
-    add("/", "prompt.filter", LIST, "filter by text (run, job, state, job id, error) or by runs (1000-1010)")
-    add("s", "prompt.states", LIST, "filter by state(s): failed,error or a group: active, problem, terminal")
-    add("c", "filter.clear", LIST, "clear the filters")
-    add("o", "sort.cycle", LIST, "sort by run / state / time in state")
-    # ---- selection
-    add(" ", "mark.toggle", LIST, "mark or unmark this task (and move down)")
-    add("V", "mark.range", LIST, "mark every task from the last marked one to this one")
-    add("*", "mark.filtered", LIST, "mark every task the filter shows (again: unmark them)")
-    add("u", "mark.clear", LIST, "unmark all")
-    # ---- acting (on the marked tasks, or on the one under the cursor)
-    add("a", "prompt.add", LIST, "add runs (ranges and lists: 1000-1010,1020 2000)")
-    add("x", "task.kill", ONE, "kill: cancel the job or staging; the task ends aborted")
-    add("r", "task.restart", ONE, "restart from the beginning (not completed ones: see R)")
-    add("R", "task.rerun", ONE, "re-run completed tasks")
-    add("h", "task.hold", ONE, "hold / release: a held task starts nothing new (a running job goes on)")
-    add("p", "drain.toggle", LIST, "pause / resume: no daemon starts new staging or submissions")
-    add("+", "task.priority 1", ONE, "raise the priority by one")
-    add("-", "task.priority -1", ONE, "lower the priority by one")
-    add("D", "prompt.purge", LIST, "purge tasks: completed, aborted, failed, ... or the marked ones")
-    add("U", "task.adopt", LIST, "merge the unknown jobs (found in the batch system, not in the list)")
-    add("enter", "task.open", LIST, "open the task: history, segments, job details, log")
-    add("P", "params.open", LIST, "edit the parameters (batchman.yaml)")
-    # ---- one task
-    add("esc", "view.back", ["taskview", "log", "help"], "back")
-    add("q", "view.back", ["taskview", "log", "help"], "back")
-    add("d", "task.details", ["taskview"], "ask the batch system for the job's details")
-    add("l", "log.open out", ["taskview"], "the job's output log, following new lines")
-    add("e", "log.open err", ["taskview"], "the job's error log, following new lines")
-    add("up", "view.scroll -1", ["taskview", "log", "help"], "scroll up")
-    add("down", "view.scroll 1", ["taskview", "log", "help"], "scroll down")
-    add("page up", "view.scroll -20", ["taskview", "log", "help"], "scroll one screen up")
-    add("page down", "view.scroll 20", ["taskview", "log", "help"], "scroll one screen down")
-    add("home", "view.start", ["taskview", "log", "help"], "to the start")
-    add("end", "view.end", ["taskview", "log", "help"], "to the end")
-    # ---- log
-    add("f", "log.follow", ["log"], "follow new lines on / off")
-    add("tab", "log.switch", ["log"], "switch between the output and the error log")
-    # ---- dialogs
-    add("enter", "dialog.ok", ["dialog"], "accept")
-    add("esc", "dialog.cancel", ["dialog", "confirm", "purge", "params"], "cancel")
-    add("y", "dialog.ok", ["confirm"], "yes")
-    add("n", "dialog.no", ["confirm"], "no")
-    add("c", "purge.state completed", ["purge"], "purge the completed tasks")
-    add("a", "purge.state aborted", ["purge"], "purge the aborted tasks")
-    add("f", "purge.state failed", ["purge"], "purge the failed tasks")
-    add("i", "purge.state incomplete", ["purge"], "purge the incomplete tasks")
-    add("e", "purge.state error", ["purge"], "purge the tasks in error")
-    add("m", "purge.selected", ["purge"], "purge the marked tasks (or the one under the cursor)")
-    add("ctrl s", "params.save", ["params"], "validate and save")
-    add("f2", "params.save", ["params"], "validate and save")
-    add("tab", "params.tab 1", ["params"], "next section")
-    add("shift tab", "params.tab -1", ["params"], "previous section")
+    for key, command, contexts, help in DEFAULT_BINDINGS:
+        km.add(key, command, contexts, help)
     return km

@@ -113,3 +113,25 @@ def test_add_and_kill_in_a_real_terminal(tmp_path, tmux, monkeypatch):
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(5)
+
+
+def test_ctrl_s_saves_the_parameters_in_a_real_terminal(tmp_path, tmux):
+    """Issue 16.2: Ctrl-S is the dialog's save key, not XOFF freezing the terminal."""
+    from tuihelp import make_experiment
+    e = make_experiment(tmp_path / "exp")
+    cfg = os.path.join(e.root, "batchman.yaml")
+    os.utime(cfg, (0, 0))
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "bm", "-e", "NO_COLOR=", f"{_exe('batchman')} -C {e.root}")
+
+    def pane():
+        return tmux("capture-pane", "-p", "-t", "bm", check=False).stdout
+    wait_for(lambda: "? help" in pane(), what="the TUI")
+    tmux("send-keys", "-t", "bm", "P")
+    wait_for(lambda: "validate and save" in pane() or "ctrl s" in pane(), what="the parameter dialog")
+    tmux("send-keys", "-t", "bm", "C-s")
+    wait_for(lambda: "saved " in pane(), timeout=10, what="the saved message after Ctrl-S")
+    assert os.stat(cfg).st_mtime > 0
+    tmux("send-keys", "-t", "bm", "?")                 # the terminal still answers
+    wait_for(lambda: "every key" in pane().lower() or "Task list" in pane(), what="the help screen")
+    tmux("send-keys", "-t", "bm", "C-c")
+    wait_for(lambda: tmux("has-session", "-t", "bm", check=False).returncode != 0, what="the TUI to exit")

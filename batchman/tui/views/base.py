@@ -1,8 +1,14 @@
-"""The protocol every screen and dialog follows (after mitmproxy's LayoutWidget)."""
+"""The protocol every screen and dialog follows (after mitmproxy's LayoutWidget).
+
+A view names the keymap contexts it answers to (``keyctx``) and the commands it carries out
+itself: methods marked ``@handles("view.scroll")``. The keymap finds a key's command for the
+top view's contexts; ``commands.run`` gives it to the top view's handler if it has one, else
+to the app-wide commands. No command asks which class the top view is.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import urwid
 
@@ -12,10 +18,23 @@ if TYPE_CHECKING:   # pragma: no cover
     from batchman.tui.app import App
 
 
+# Every command some view handles, with one handler (the keymap test checks arguments on it).
+VIEW_COMMANDS: dict[str, Callable] = {}
+
+
+def handles(name: str):
+    """Mark a view method as its handler of the keymap command ``name`` (string arguments)."""
+    def deco(fn):
+        fn.command_name = name
+        return fn
+    return deco
+
+
 class View:
     """A screen (``overlay = False``) or a dialog drawn over the screen below it."""
     title = ""
     keyctx: tuple[str, ...] = ("global",)
+    handlers: ClassVar[dict[str, str]] = {}    # command name -> method name, built from @handles
     overlay = False
     width: int | tuple = ("relative", 70)
     height: int | tuple | str = "pack"
@@ -23,6 +42,25 @@ class View:
     def __init__(self, app: "App") -> None:
         self.app = app
         self.widget: urwid.Widget = urwid.SolidFill(" ")
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        found = dict(cls.handlers)          # inherited ones first; a subclass may override
+        for attr, fn in vars(cls).items():
+            name = getattr(fn, "command_name", None)
+            if name:
+                found[name] = attr
+                VIEW_COMMANDS.setdefault(name, fn)
+        cls.handlers = found
+
+    def handler(self, name: str) -> Callable | None:
+        """The bound method that carries out command ``name`` here, or None."""
+        attr = self.handlers.get(name)
+        return getattr(self, attr) if attr else None
+
+    def selected_tasks(self) -> list | None:
+        """The tasks a task command acts on when this view is on top (None: ask the list)."""
+        return None
 
     def on_status(self, status: Status) -> None:
         """A new status was read (the file changed)."""
@@ -49,16 +87,19 @@ class TextView(View):
         self.lines[:] = [urwid.Text(x, wrap="any") for x in items] or [urwid.Text("")]
         self.lines.set_focus(max(0, min(pos or 0, len(self.lines) - 1)))
 
-    def scroll(self, n: int) -> None:
+    @handles("view.scroll")
+    def scroll(self, n: int | str) -> None:
         if not len(self.lines):
             return
-        pos = max(0, min((self.lines.focus or 0) + n, len(self.lines) - 1))
-        self.listbox.set_focus(pos, coming_from="above" if n > 0 else "below")
+        pos = max(0, min((self.lines.focus or 0) + int(n), len(self.lines) - 1))
+        self.listbox.set_focus(pos, coming_from="above" if int(n) > 0 else "below")
 
+    @handles("view.start")
     def to_start(self) -> None:
         if len(self.lines):
             self.listbox.set_focus(0, coming_from="below")
 
+    @handles("view.end")
     def to_end(self) -> None:
         if len(self.lines):
             self.listbox.set_focus(len(self.lines) - 1, coming_from="above")

@@ -6,7 +6,7 @@ from typing import Callable
 
 import urwid
 
-from batchman.tui.views.base import View
+from batchman.tui.views.base import View, handles
 
 # on_ok returns None when done (the dialog closes) or a message to show (it stays open)
 OnOk = Callable[[str], "str | None"]
@@ -16,12 +16,15 @@ class Dialog(View):
     overlay = True
     keyctx = ("dialog",)
 
+    @handles("dialog.ok")
     def ok(self) -> None:
         self.app.pop()
 
+    @handles("dialog.cancel")
     def cancel(self) -> None:
         self.app.pop()
 
+    @handles("dialog.no")
     def no(self) -> None:
         self.cancel()
 

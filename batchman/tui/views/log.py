@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from batchman.core.model import Task
-from batchman.tui.views.base import TextView
+from batchman.tui.views.base import TextView, handles
 
 TAIL_BYTES = 64 * 1024
 MAX_LINES = 5000
@@ -66,11 +66,13 @@ class LogView(TextView):
         if self.follow:
             self.read_more()
 
+    @handles("log.follow")
     def toggle_follow(self) -> None:
         self.follow = not self.follow
         self.show()
         if self.follow:
             self.read_more()
 
+    @handles("log.switch")
     def switch(self) -> None:
         self.open("err" if self.ext == "out" else "out")

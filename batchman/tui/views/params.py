@@ -10,7 +10,7 @@ import urwid
 import yaml
 
 from batchman import params as P
-from batchman.tui.views.base import View
+from batchman.tui.views.base import View, handles
 
 
 def _show(p: P.Param, v) -> str:
@@ -83,8 +83,9 @@ class ParamsDialog(View):
         if rows:
             self.body.set_focus(0)
 
-    def next_tab(self, n: int) -> None:
-        self.tab = (self.tab + n) % len(self.sections)
+    @handles("params.tab")
+    def next_tab(self, n: int | str) -> None:
+        self.tab = (self.tab + int(n)) % len(self.sections)
         self.show_tab()
 
     def raw(self) -> dict:
@@ -99,6 +100,7 @@ class ParamsDialog(View):
                 values[p.key] = _value(p, w.edit_text)
         return P.to_raw(values)
 
+    @handles("params.save")
     def save(self) -> None:
         path = os.path.join(self.app.exp.root, P.CONFIG_NAME)
         try:
@@ -127,5 +129,6 @@ class ParamsDialog(View):
         self.app.pop(self)
         self.app.say(f"saved {path}; a running daemon uses it from its next start")
 
+    @handles("dialog.cancel")
     def cancel(self) -> None:
         self.app.pop(self)

@@ -6,8 +6,21 @@ import os
 import time
 
 from batchman.page import render as export
+from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.tui.views.base import TextView
+from batchman.tui.views.base import TextView, handles
+from batchman.tui.views.log import LogView
+
+
+def _batch_said(t: Task) -> str:
+    """The batch system's word: live while the job is in it; for an ended job, what it last
+    said and until when (the task's end), never "says" as if it were now."""
+    if not t.native_state:
+        return ""
+    if t.state in S.IN_BATCH:
+        return f", batch says {t.native_state}"
+    ended = t.finished_at or t.since
+    return f", batch last said {t.native_state}" + (f" (the job ended {export.clock(ended)})" if ended else "")
 
 
 class TaskView(TextView):
@@ -39,6 +52,15 @@ class TaskView(TextView):
             self.redraw()
         self.app.background(work, done)
 
+    def selected_tasks(self) -> list:
+        return [self.task] if self.task is not None else []
+
+    @handles("log.open")
+    def open_log(self, ext: str) -> None:
+        if self.task is not None:
+            self.app.push(LogView(self.app, self.task, ext))
+
+    @handles("task.details")
     def fetch_details(self) -> None:
         t = self.task
         if t is None or not t.job_id:
@@ -73,22 +95,24 @@ class TaskView(TextView):
 
     def redraw(self, keep: bool = True) -> None:
         t = self.task
-        now = self.app.clock()
         if t is None:
             self.head.set_text(f" task {self.key}: no longer in the status file (purged)")
             self.set_lines(["This task was removed from the list. esc goes back."], keep)
             return
         self.head.set_text(f" run {t.run}  job {t.job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run")
-        L: list = []
-        L.append(["state ", (f"state.{t.state}", export.state_label(t)),
-                  f" for {export.duration(now - t.since) if t.since else '?'}  ({t.reason})"])
-        L.append(f"detail: {export.detail(t)}")
+        self.set_lines(self._summary(t, self.app.clock()) + self._segments(t) + self._history(t)
+                       + self._details(t) + self._logs(t), keep)
+
+    def _summary(self, t: Task, now: float) -> list:
+        L: list = [["state ", (f"state.{t.state}", export.state_label(t)),
+                    f" for {export.duration(now - t.since) if t.since else '?'}  ({t.reason})"],
+                   f"detail: {export.detail(t)}"]
         if t.error:
             L.append(("bad", f"error: {t.error}"))
         if t.warning:
             L.append(("warn", f"warning: {t.warning}"))
         L.append(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name or t.job_id else "")
-                 + (f", batch says {t.native_state}" if t.native_state else "")
+                 + _batch_said(t)
                  + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
                  + (f", failure {t.failure}" if t.failure else "")
                  + (f", killed in {t.killed_in}" if t.killed_in else "")
@@ -99,14 +123,18 @@ class TaskView(TextView):
                  + (f", finished {export.clock(t.finished_at)}" if t.finished_at else ""))
         if t.counters:
             L.append(f"counters: {export.counters_text(t)}")
-        L.append("")
-        L.append(("title", f" segments ({len(t.segments)}, {export.staged_count(t)} staged) "))
+        return L
+
+    def _segments(self, t: Task) -> list:
+        L: list = ["", ("title", f" segments ({len(t.segments)}, {export.staged_count(t)} staged) ")]
         for s in t.segments:
             L.append([("ok" if s.staged else "info", "  staged   " if s.staged else "  on tape  "), s.path])
         if not t.segments:
             L.append("  (not looked up yet)")
-        L.append("")
-        L.append(("title", " history "))
+        return L
+
+    def _history(self, t: Task) -> list:
+        L: list = ["", ("title", " history ")]
         if self.history_error:
             L.append(("bad", "  " + self.history_error))
         elif self.history is None:
@@ -118,21 +146,22 @@ class TaskView(TextView):
             if not self.history:
                 L.append("  (no transitions recorded)")
         if t.past or t.used or t.resources:
-            L.append("")
-            L.append(("title", " attempts "))
-            L.extend("  " + x for x in export.attempt_lines(t))
-        L.append("")
-        L.append(("title", " job details "))
+            L += ["", ("title", " attempts ")] + ["  " + x for x in export.attempt_lines(t)]
+        return L
+
+    def _details(self, t: Task) -> list:
+        L: list = ["", ("title", " job details ")]
         if self.details is None:
             L.append("  d asks the batch system" if t.job_id else "  no batch job yet")
         else:
             L.extend("  " + x for x in self.details.splitlines())
-        L.append("")
-        L.append(("title", " logs "))
-        if t.attempt:
-            for ext in ("out", "err"):
-                p = self.app.paths.log(t.run, t.job, t.attempt, ext)
-                L.append(f"  {ext}: {p}" + ("" if os.path.exists(p) else " (not there yet)"))
-        else:
-            L.append("  no attempt yet")
-        self.set_lines(L, keep)
+        return L
+
+    def _logs(self, t: Task) -> list:
+        L: list = ["", ("title", " logs ")]
+        if not t.attempt:
+            return L + ["  no attempt yet"]
+        for ext in ("out", "err"):
+            p = self.app.paths.log(t.run, t.job, t.attempt, ext)
+            L.append(f"  {ext}: {p}" + ("" if os.path.exists(p) else " (not there yet)"))
+        return L

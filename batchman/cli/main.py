@@ -1,0 +1,129 @@
+"""The `batchman` click group: where domain errors become a one-line message, in one place.
+Nothing below it prints or prompts except through the command modules of this package.
+
+Exit codes: 0 done, 1 refused or failed (the message names what and why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from batchman import params as P
+from batchman.backends.base import BackendError
+from batchman.cli.options import SafePath
+from batchman.core import states as S
+from batchman.core.runspec import RunSpecError
+from batchman.experiment import Experiment, open_experiment
+from batchman.page import render as export
+from batchman.report import ReportError
+from batchman.store.store import StoreError
+
+
+def _set_dir(ctx: click.Context, _param, value):
+    if value is not None:
+        ctx.ensure_object(dict)["dir"] = value
+    return value
+
+
+class BatchmanCommand(click.Command):
+    """A subcommand: takes ``-C DIR`` after its name too, and lists in ``batchman --help``
+    with its whole first sentence (its ``short_help``), never cut with '...'."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        if self.name not in NO_EXPERIMENT:
+            self.params.append(click.Option(["-C", "directory"], type=SafePath(file_okay=False), expose_value=False,
+                                            is_eager=True, callback=_set_dir,
+                                            help="Experiment directory (as in batchman -C DIR)."))
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return self.short_help
+        text = " ".join((self.help or "").split("\n\n")[0].split())    # the first paragraph
+        end = text.find(". ")
+        return text if end < 0 else text[:end + 1]                     # its first sentence
+
+
+NO_EXPERIMENT = ("demo", "report")      # commands that do not open an experiment directory
+
+
+class BatchmanGroup(click.Group):
+    """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback."""
+    command_class = BatchmanCommand
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:   # the reader went away (batchman list | head -1)
+            _quiet_broken_pipe()
+        except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(e)) from None
+        except OSError as e:      # a file or directory we could not use: say which, no traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
+
+
+def _quiet_broken_pipe() -> None:
+    """``batchman list | head -1``: the reader has all it wants; end quietly, exit 0. Later
+    writes (the interpreter flushes stdout at exit) go to /dev/null instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
+def colour(text: str, state: str | None = None, **kw) -> str:
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return text
+    fg = {S.COMPLETED: "green", S.FAILED: "red", S.ERROR: "red", S.INCOMPLETE: "yellow",
+          S.RUNNING: "blue", S.QUEUED: "cyan", S.ABORTED: "magenta"}.get(state or "", None)
+    return click.style(text, fg=fg, **kw) if fg or kw else text
+
+
+def exp(ctx: click.Context) -> Experiment:
+    if "exp" not in ctx.obj:
+        ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"))
+    return ctx.obj["exp"]
+
+
+def daemon_alive(e: Experiment) -> bool:
+    st = e.store.read()
+    _, ok = export.daemon_line(st, time.time(), e.params.stale_after)
+    return ok
+
+
+@click.group(cls=BatchmanGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", type=SafePath(file_okay=False), help="Experiment directory (default: here or the nearest parent with batchman.yaml).")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.version_option(package_name="batchman", message="batchman %(version)s")
+@click.pass_context
+def main(ctx, directory, debug):
+    """batchman: stage, submit, follow and check the batch analysis of every run.
+
+    \b
+    Start here:
+      batchman demo                 see 20 runs go through, on this machine
+      batchman init                 write a commented batchman.yaml here
+      batchman add 1000-1010 1020   add runs
+      batchman-daemon &             let the daemon do the work
+      batchman                      watch and steer (terminal UI)
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["dir"] = directory
+    ctx.obj["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        try:
+            from batchman.tui.app import run_tui
+        except ImportError:
+            click.echo(ctx.get_help())
+            return
+        e = exp(ctx)
+        sys.exit(run_tui(e))

@@ -1,0 +1,129 @@
+"""Options shared by several commands, defined once (pip-tools' scripts/options.py), and the
+selection of tasks they describe."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from batchman.core import jobs as J
+from batchman.core import runlist, runspec
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.core.runspec import RunSpecError
+
+state_option = click.option("--state", "states", multiple=True, type=click.Choice(S.ALL),
+                            help="Only tasks in this state (repeatable).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output with stable keys.")
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+class SafePath(click.Path):
+    """click.Path that refuses a NUL character as bad usage (os.stat would raise ValueError)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a file or directory name cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def no_nul(_ctx, param, value):
+    """A file name with a NUL character is refused as bad usage (the OS would raise ValueError)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise click.BadParameter("a file or directory name cannot contain a NUL character", param=param)
+    return value
+
+
+file_option = click.option("--file", "file", type=str, callback=no_nul, help="Read run numbers/ranges from this file (- for stdin), one per line, # comments.")
+job_option = click.option("--job", "jobs", multiple=True, help="Only this job definition (repeatable).")
+dataset_option = click.option("--dataset", "datasets", multiple=True,
+                              help="Only runs of this dataset (a run list column; repeatable).")
+where_option = click.option("--where", "wheres", multiple=True,
+                            help="Only runs whose run list column KEY is VALUE (KEY=VALUE; repeatable).")
+runs_argument = click.argument("runs", nargs=-1)
+
+
+def stack(*decorators):
+    """Several options as one decorator, shown in --help in the order given."""
+    def deco(fn):
+        for d in reversed(decorators):
+            fn = d(fn)
+        return fn
+    return deco
+
+
+# RUNS... --state --job --file: which tasks a request acts on.
+select_options = stack(runs_argument, state_option, job_option, file_option)
+
+
+def parse_runs(specs, hint: str = "RUNS") -> list[int]:
+    """Run specifications typed on the command line; a bad one is bad usage (exit 2)."""
+    blank = [s for s in specs if not s.strip(" ,")]
+    if blank:
+        raise click.BadParameter(f"{blank[0]!r} is an empty run specification (examples: 1000, 1000-1010, 1000,1020)",
+                                 param_hint=hint)
+    try:
+        return runspec.parse_many(list(specs))
+    except RunSpecError as e:
+        raise click.BadParameter(str(e), param_hint=hint) from None
+
+
+def named_runs(specs, file: str | None) -> set[int] | None:
+    """The runs named on the command line and in --file; None when none are named."""
+    runs = set(parse_runs(specs)) if specs else None
+    if file:
+        text = sys.stdin.read() if file == "-" else read_file(file)
+        runs = (runs or set()) | {r for r, _ in runlist.parse(text, source=file)}
+    return runs
+
+
+def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, ...] = (), jobs: tuple[str, ...] = (),
+           where: dict | None = None) -> list[Task]:
+    out = []
+    for t in status_tasks:
+        if where and not J.matches(t.meta, where):
+            continue
+        if runs is not None and t.run not in runs:
+            continue
+        if states and t.state not in states:
+            continue
+        if jobs and t.job not in jobs:
+            continue
+        out.append(t)
+    return out
+
+
+def not_in_list(status_tasks: list[Task], runs: set[int] | None) -> str:
+    """'' or a line naming the runs asked for that the status file does not hold."""
+    missing = sorted((runs or set()) - {t.run for t in status_tasks})
+    if not missing:
+        return ""
+    return f"not in the status file: {runspec.compress(missing)} (`batchman list` shows what is; `batchman add` adds)"
+
+
+def read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise RunSpecError(f"cannot read the run list {path}: {e.strerror}") from None
+
+
+def where_of(datasets, wheres) -> dict:
+    try:
+        return J.parse_where(datasets, wheres)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--where") from None
+
+
+def run_list(runs, file) -> tuple[list[int], dict[int, dict]]:
+    """Runs named on the command line and in --file (a plain list, or a table with a header
+    'run dataset quality ...'), and the file's columns per run."""
+    wanted = parse_runs(runs) if runs else []
+    meta: dict[int, dict] = {}
+    if file:
+        text = sys.stdin.read() if file == "-" else read_file(file)
+        rows = runlist.parse(text, source="stdin" if file == "-" else file)
+        seen = set(wanted)
+        wanted += [r for r, _ in rows if r not in seen]
+        meta = {r: m for r, m in rows if m}
+    return wanted, meta

@@ -1,0 +1,195 @@
+"""Reading commands: list, show, export-html. They change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import click
+from tabulate import tabulate
+
+from batchman import report as R
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.experiment import Experiment
+from batchman.page import render as export
+from batchman.cli.main import colour, exp, main
+from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, SafePath,
+                                  select, state_option, where_of, where_option)
+
+
+def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
+    """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them."""
+    pos = {j: i for i, j in enumerate(order)}
+    return sorted(tasks, key=lambda t: (t.run, pos.get(t.job, len(pos)), t.job))
+
+
+@main.command("list")
+@runs_argument
+@state_option
+@job_option
+@dataset_option
+@where_option
+@json_option
+@click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
+@click.pass_context
+def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
+    """List tasks: run, segments, state, time in state, job id, counters."""
+    e = exp(ctx)
+    st = e.store.read()
+    now = time.time()
+    if unknown:
+        _list_unknown(st, as_json)
+        return
+    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres)),
+                    e.params.jobs.names())
+    _refresh_counters(e, tasks)
+    if as_json:
+        click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
+                               "tasks": [export.row(t, now) for t in tasks]}, indent=1))
+        return
+    dline, ok = export.daemon_line(st, now, e.params.stale_after)
+    c = export.counts(st.tasks)
+    if st.paused:
+        click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
+    click.echo(f"{len(st.tasks)} task(s): " + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s))
+               + f"   [{dline}]")
+    if not tasks:
+        click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
+        return
+    rows = [export.table_row(t, now) for t in tasks]
+    for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
+        if tasks[i].run == tasks[i - 1].run:
+            rows[i][0] = ""
+    click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
+
+
+def _list_unknown(st, as_json: bool) -> None:
+    rows = [{"name": u.name, "job_id": u.job_id, "state": u.state, "seen": u.seen} for u in st.unknown]
+    if as_json:
+        click.echo(json.dumps({"unknown": rows}, indent=1))
+    elif not rows:
+        click.echo("no unknown jobs (the daemon looks every 10 iterations; `batchman-daemon oneshot` looks now)")
+    else:
+        click.echo(tabulate([[r["name"], r["job_id"], r["state"], export.clock(r["seen"])] for r in rows],
+                            headers=["job name", "job id", "state", "seen"]))
+
+
+def _refresh_counters(e: Experiment, tasks: list[Task]) -> None:
+    """Counters of running jobs straight from their spool (fresher than the daemon's copy)."""
+    for t in tasks:
+        if t.state in S.IN_BATCH and t.job_name:
+            c = R.read(e.paths.spool(t.job_name))
+            if c:
+                t.counters = {**t.counters, **c}
+
+
+@main.command()
+@click.argument("run", type=int)
+@click.option("--job", default=None, help="Job definition (needed when the run has several).")
+@click.option("--lines", default=15, show_default=True, type=click.IntRange(0, 100_000), help="Lines of the log to show.")
+@json_option
+@click.pass_context
+def show(ctx, run, job, lines, as_json):
+    """One task in full: history with reasons, segments, job, log tail."""
+    e = exp(ctx)
+    st = e.store.read()
+    cands = [t for t in st.tasks if t.run == run and (job is None or t.job == job)]
+    if not cands:
+        raise click.ClickException(f"run {run} is not in the list" + (f" with job {job}" if job else "") + "; `batchman list` shows what is")
+    if len(cands) > 1:
+        raise click.ClickException(f"run {run} has several jobs ({', '.join(t.job for t in cands)}); choose one with --job")
+    t = cands[0]
+    _refresh_counters(e, [t])
+    hist = e.store.history({t.key}, upto=st.generation)
+    logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext) for ext in ("out", "err")} if t.attempt else {}
+    segs = _segments(e, t)
+    if as_json:
+        click.echo(json.dumps(_show_json(t, hist, segs, logs), indent=1))
+        return
+    _show_head(t, time.time())
+    click.echo(f"\nsegments ({len(segs)}):")
+    for s in segs:
+        click.echo(f"  {'staged ' if s['on_disk'] else 'on tape'}  {s['path']}" + (f"  -> {s['cache']}" if s['cache'] and s['cache'] != s['path'] else ""))
+    click.echo("\nhistory:")
+    for h in hist:
+        click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {h['why']}")
+    if t.past or t.used or t.resources:
+        click.echo("\nattempts:")
+        for line in export.attempt_lines(t):
+            click.echo("  " + line)
+    for ext, path in logs.items():
+        tail = _tail(path, lines)
+        click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))
+        for line in tail or []:
+            click.echo("  " + line)
+
+
+def _segments(e: Experiment, t: Task) -> list[dict]:
+    from batchman.backends.factory import make_staging
+    try:
+        stg = make_staging(e.params)
+    except Exception:   # noqa: BLE001 - only for showing cache paths
+        stg = None
+    segs = []
+    for s in t.segments:
+        cp = stg.cache_path(s.path) if stg else ""
+        segs.append({"path": s.path, "staged": s.staged, "cache": cp, "on_disk": bool(cp) and os.path.exists(cp)})
+    return segs
+
+
+def _show_json(t: Task, hist, segs, logs) -> dict:
+    return {**export.row(t, time.time()), "history": hist, "segments": segs,
+            "job_name": t.job_name, "logs": logs, "past_attempts": [
+                {"n": a.n, "job_id": a.job_id, "state": a.state, "exit_code": a.exit_code,
+                 "failure": a.failure, "reason": a.reason, "failure_class": a.failure_class,
+                 "node": a.node, "resources": a.resources, "retry": a.retry} for a in t.past],
+            "resources": t.resources, "used": t.used}
+
+
+def _show_head(t: Task, now: float) -> None:
+    click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
+               f"  ({t.reason})")
+    if t.error:
+        click.echo(colour("error: ", "failed") + t.error)
+    if t.warning:
+        click.echo("warning: " + t.warning)
+    click.echo(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name else "")
+               + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
+               + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
+    if t.counters:
+        click.echo("counters: " + export.counters_text(t))
+    if t.meta:
+        click.echo("run list: " + " ".join(f"{k}={v}" for k, v in t.meta.items()))
+    for label, files in (("inputs", t.inputs), ("outputs", t.outputs)):
+        if files:
+            click.echo(f"{label} ({len(files)}):")
+            for f in files:
+                click.echo(f"  {f}")
+
+
+def _tail(path: str, n: int) -> list[str] | None:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-n:]
+    except OSError:
+        return None
+
+
+@main.command("export-html")
+@click.option("-o", "--output", type=SafePath(dir_okay=False), help="Where to write (default: daemon.html_file).")
+@click.pass_context
+def export_html(ctx, output):
+    """Write the status page now (the daemon also writes it with every change)."""
+    e = exp(ctx)
+    st = e.store.read()
+    out = output or e.params.path("daemon.html_file")
+    if not out:
+        raise click.ClickException("daemon.html_file is empty in batchman.yaml; give --output PATH")
+    from batchman.store.store import _atomic_write
+    _atomic_write(out, e.store.render_html(st).encode())
+    click.echo(out)
