@@ -22,8 +22,8 @@ overflow-wrap:anywhere}
 h1{font-size:1.25em;margin:.1em 0}h2{font-size:1.1em;margin:1em 0 .3em}p{margin:.3em 0}
 small,.mute{color:var(--mute)}.ok{color:var(--ok)}.calm{color:var(--mute)}.bad{color:var(--bad);font-weight:bold}
 .stale{background:var(--bad);color:#fff;padding:.3em .5em;font-weight:bold;border-radius:4px}
-.bar{display:flex;height:1.6em;border:1px solid var(--line);border-radius:4px;overflow:hidden;margin:.3em 0}
-.bar span{display:block;height:100%;min-width:2px}
+.progress{display:flex;height:1.6em;border:1px solid var(--line);border-radius:4px;overflow:hidden;margin:.3em 0}
+.progress span{display:block;height:100%;min-width:2px}
 .g-completed{fill:var(--completed);background:var(--completed)}
 .g-problem{fill:var(--problem);background:var(--problem) repeating-linear-gradient(45deg,transparent 0 3px,#0006 3px 4px)}
 .g-inbatch{fill:var(--inbatch);background:var(--inbatch) repeating-linear-gradient(-45deg,transparent 0 4px,#0004 4px 5px)}
@@ -49,7 +49,7 @@ details{margin:.3em 0}summary{cursor:pointer}.ranges{font-family:monospace;font-
 table.rows,table.rows tbody,table.rows tr{display:block}
 table.rows tr{margin:.3em 0;padding:.2em .4em;background:var(--card);border-radius:4px}
 table.rows td{display:inline;border:0;padding:0 .5em 0 0}
-table.rows td.d{display:block}table.rows td:empty{display:none}}
+table.rows td.d{display:block}table.rows td.j::before{content:'job '}table.rows td.a::before{content:'try '}table.rows td:empty{display:none}}
 """ + _STATE_COLOURS
 
 SCRIPT = """(function(){

@@ -63,7 +63,7 @@ def progress_block(p: SM.Progress, now: float) -> list[str]:
     if p.failure_rate is not None:
         facts.append(f"failure rate {100 * p.failure_rate:.1f}% lately")
     return [f"<p class='big' id='progress'>{p.done} of {p.total} done ({pct:.1f}%)</p>",
-            f"<div class='bar' role='img' aria-label='tasks by state'>{bar}</div>",
+            f"<div class='progress' id='bar' role='img' aria-label='tasks by state'>{bar}</div>",
             f"<ul class='counts' id='counts'>{counts}</ul>",
             "<p class='facts'>" + "".join(f"<span>{f}</span>" for f in facts) + "</p>"]
 
@@ -108,11 +108,13 @@ def plots(status: Status, deltas: dict, now: float) -> list[str]:
     out = []
     start = timeline.first_bucket(deltas)
     if start is not None:
-        day = svg.state_areas(timeline.series(deltas, current, now - 86400, now), "tasks per state, last 24 hours")
+        since = max(now - 86400, start - timeline.BUCKET)
+        day = svg.state_areas(timeline.series(deltas, current, since, now), "tasks per state, last 24 hours")
         whole = ""
         if start < now - 86400:
             whole = svg.state_areas(timeline.series(deltas, current, start, now), "tasks per state, whole production")
-        out += [f"<figure><figcaption>Tasks per state, last 24 h</figcaption>{day}</figure>"]
+        span = "last 24 h" if since <= now - 86400 else f"since {_clock(since, '%m-%d %H:%M')}"
+        out += [f"<figure><figcaption>Tasks per state, {span}</figcaption>{day}</figure>"]
         if whole:
             out.append(f"<figure><figcaption>Tasks per state, whole production</figcaption>{whole}</figure>")
     times = SM.run_times(status.tasks)
@@ -120,7 +122,8 @@ def plots(status: Status, deltas: dict, now: float) -> list[str]:
         limit, slowest = SM.slow_tail(times)
         hist = svg.histogram([d for d, _ in times], limit, title="job run times")
         slow = ", ".join(f"{r} ({duration(d)})" for d, r in slowest)
-        out.append(f"<figure><figcaption>Run times of {len(times)} completed job(s); slowest: {slow}"
+        slow = f"; slowest runs: {slow}" if slow else ""
+        out.append(f"<figure><figcaption>Run times of {len(times)} completed job(s){slow}"
                    f"</figcaption>{hist}</figure>")
     return ["<section class='plots'>", *out, "</section>"] if out else []
 
@@ -159,7 +162,7 @@ def task_row(t: Task, now: float, anchor: str = "") -> str:
     segs = f"{staged_count(t)}/{len(t.segments)} staged; " if t.segments and t.state in S.BEFORE_BATCH else ""
     return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(t.job)}</td><td>{t.state}{e(flags)}</td>"
             f"<td>{duration(now - t.since) if t.since else ''}</td><td class='d'>{e(segs + detail(t))}</td>"
-            f"<td>{e(t.job_id)}</td><td>{t.attempt or ''}</td><td>{e(counters_text(t))}</td>"
+            f"<td class='j'>{e(t.job_id)}</td><td class='a'>{t.attempt or ''}</td><td>{e(counters_text(t))}</td>"
             f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
 
 

@@ -108,7 +108,7 @@ def histogram(durations: list[float], limit: float, bins: int = 30, title: str =
         if not n:
             continue
         h = ph * n / ymax
-        tail = i * width >= limit
+        tail = (i + 1) * width > limit
         cls = "bar tail" if tail else "bar"
         rect = f'x="{L + i * bw + 1:.1f}" y="{T + ph - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}"'
         out.append(f'<rect {rect} class="{cls}"><title>{n} job(s), {_dur(i * width)}-{_dur((i + 1) * width)}</title></rect>')
@@ -123,6 +123,8 @@ def histogram(durations: list[float], limit: float, bins: int = 30, title: str =
 
 
 def _dur(s: float) -> str:
+    if s < 10:
+        return f"{s:.1f}s"
     s = int(s)
     if s < 120:
         return f"{s}s"

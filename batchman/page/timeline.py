@@ -62,12 +62,13 @@ def series(deltas: dict[int, dict[str, int]], current: Counter, start: float, en
         return [(end, dict(current))]
     step = (end - start) / (points - 1)
     stamps = [start + i * step for i in range(points)]
-    after = sorted(((b + 1) * BUCKET, d) for b, d in deltas.items() if (b + 1) * BUCKET > start)
+    # a bucket's changes count as done from its start on (the curves are 5 minutes sharp)
+    after = sorted((b * BUCKET, d) for b, d in deltas.items() if b * BUCKET > start)
     out = []
     counts = Counter(current)
     j = len(after) - 1
     for ts in reversed(stamps):
-        # undo every bucket that ends after ts
+        # undo every bucket that starts after ts
         while j >= 0 and after[j][0] > ts:
             for g, n in after[j][1].items():
                 counts[g] -= n

@@ -175,9 +175,10 @@ def test_series_counts_backwards_from_now():
     deltas: dict = {}
     TL.fold([jline(NOW - 2 * H, S.NEW, S.QUEUED), jline(NOW - H, S.RUNNING, S.COMPLETED)], deltas)
     pts = TL.series(deltas, Counter({"completed": 1, "waiting": 4}), NOW - 3 * H, NOW, points=4)
+    assert NOW % TL.BUCKET == 0        # the changes fall on the stamps: they count as done there
     assert [t for t, _ in pts] == pytest.approx([NOW - 3 * H, NOW - 2 * H, NOW - H, NOW])
     got = [(c["waiting"], c["in batch"], c["completed"]) for _, c in pts]
-    assert got == [(5, 0, 0), (5, 0, 0), (4, 1, 0), (4, 0, 1)]
+    assert got == [(5, 0, 0), (4, 1, 0), (4, 0, 1), (4, 0, 1)]
     assert TL.series({}, Counter({"waiting": 2}), NOW, NOW)[0][1] == {"waiting": 2}
 
 
