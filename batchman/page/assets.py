@@ -44,6 +44,7 @@ th,td{border-bottom:1px solid var(--line);padding:2px 6px;text-align:left;vertic
 table.num td+td,table.num th+th{text-align:right}
 table.rows tr{border-left:6px solid var(--c,transparent)}
 #filter{font-size:1em;padding:.3em;width:100%;max-width:30em}
+section.tasks{content-visibility:auto;contain-intrinsic-size:auto 3000px}
 details{margin:.3em 0}summary{cursor:pointer}.ranges{font-family:monospace;font-size:90%}
 @media (max-width:700px){table.rows thead{display:none}
 table.rows,table.rows tbody,table.rows tr{display:block}

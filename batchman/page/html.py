@@ -13,7 +13,6 @@ from collections import Counter
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.core.runspec import compress
 from batchman.page import assets, svg, summary as SM, timeline
 from batchman.page.render import attempt_lines, batch_line, counters_text, detail, duration, staged_count
 
@@ -101,9 +100,9 @@ def problems(groups: list[SM.ProblemGroup], anchors: dict[tuple, str]) -> list[s
     return out + ["</ul></section>"]
 
 
-def plots(status: Status, deltas: dict, now: float) -> list[str]:
-    current = Counter()
-    for s, n in Counter(t.state for t in status.tasks).items():
+def plots(status: Status, deltas: dict, now: float, counts: Counter) -> list[str]:
+    current: Counter = Counter()
+    for s, n in counts.items():
         current[SM.GROUP_OF.get(s, "waiting")] += n
     out = []
     start = timeline.first_bucket(deltas)
@@ -177,31 +176,27 @@ def rows_section(tasks: list[Task], now: float) -> tuple[list[str], dict[tuple, 
             if k not in anchors:
                 a = anchors[k] = f"g{len(anchors) + 1}"
         body.append(task_row(t, now, a))
-    out = ["<section><h2>Tasks</h2>",
+    out = ["<section class='tasks'><h2>Tasks</h2>",
            "<p><input id='filter' type='search' placeholder='filter rows: run, state, reason…' hidden"
            " aria-label='filter rows'> <span id='shown' class='mute'></span></p>"]
     if body:
         out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "\n".join(body), "</tbody></table>"]
     for s, runs in over.items():
         out.append(f"<details><summary>{len(runs)} more {s} run(s) not listed</summary>"
-                   f"<p class='ranges'>{e(compress(runs))}</p></details>")
+                   f"<p class='ranges'>{e(SM.ranges(runs))}</p></details>")
     out += bulk(tasks, now)
     return out + ["</section>"], anchors
 
 
 def bulk(tasks: list[Task], now: float) -> list[str]:
     out = []
-    by_state: dict[str, list[Task]] = {}
-    for t in tasks:
-        if t.state in SM.BULK:
-            by_state.setdefault(t.state, []).append(t)
     for s in SM.BULK:
-        ts = by_state.get(s)
+        ts = [t for t in tasks if t.state == s]
         if not ts:
             continue
         runs = sorted({t.run for t in ts})
         out.append(f"<details class='s-{s}'><summary>{len(ts)} {s} task(s), {len(runs)} run(s)</summary>"
-                   f"<p class='ranges'>{e(compress(runs))}</p>")
+                   f"<p class='ranges'>{e(SM.ranges(runs))}</p>")
         if len(ts) <= BULK_ROWS:
             ts.sort(key=lambda t: (t.run, t.job))
             out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in ts), "</tbody></table>"]
@@ -241,7 +236,7 @@ def page(status: Status, now: float, stale_after: float, refresh: int, title: st
         svg.DEFS,
         *header(status, p, now, stale_after, refresh, title),
         *problems(SM.problem_groups(status.tasks), anchors),
-        *plots(status, deltas or {}, now),
+        *plots(status, deltas or {}, now, p.counts),
         *breakdowns(status.tasks),
         *rows,
         *extras(status),

@@ -6,12 +6,12 @@ out. No clock, no files, no HTML here, so every case is a fast table test.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.core.runspec import compress
 
 HOUR = 3600.0
 # The bar's order and the plots' groups: what a coordinator tells apart at a glance.
@@ -41,10 +41,6 @@ class Progress:
     failure_rate: float | None = None   # problems among the tasks ended in the last hours
 
 
-def _ended_at(t: Task) -> float | None:
-    return t.finished_at or (t.since or None)
-
-
 def progress(tasks: list[Task], now: float, window: float = 6 * HOUR) -> Progress:
     """Completed of total, the recent rate of ends, an estimate of the end, the failure rate.
 
@@ -60,16 +56,19 @@ def progress(tasks: list[Task], now: float, window: float = 6 * HOUR) -> Progres
     p.problems = sum(c[s] for s in S.PROBLEM)
     recent_ok = recent_bad = 0
     first = now
+    since, hour_ago = now - window, now - HOUR
     for t in tasks:
-        if t.state not in S.TERMINAL or t.state == S.SKIPPED:
+        st = t.state
+        if st not in S.TERMINAL or st == S.SKIPPED:
             continue
-        end = _ended_at(t)
-        if end is None or end < now - window:
+        end = t.finished_at or t.since
+        if not end or end < since:
             continue
-        first = min(first, end)
-        if end >= now - HOUR:
+        if end < first:
+            first = end
+        if end >= hour_ago:
             p.last_hour += 1
-        if t.state == S.COMPLETED:
+        if st == S.COMPLETED:
             recent_ok += 1
         else:
             recent_bad += 1
@@ -104,7 +103,16 @@ class ProblemGroup:
 
     @property
     def ranges(self) -> str:
-        return compress(self.runs)
+        return ranges(self.runs)
+
+
+def ranges(runs: list[int]) -> str:
+    """'1-3,5' from sorted runs without repeats (runspec.compress's output, faster for 100,000)."""
+    if not runs:
+        return ""
+    starts = [0] + [i for i, (a, b) in enumerate(zip(runs, runs[1:]), 1) if b != a + 1]
+    ends = starts[1:] + [len(runs)]
+    return ",".join(str(runs[i]) if j - i == 1 else f"{runs[i]}-{runs[j - 1]}" for i, j in zip(starts, ends))
 
 
 def _cause(t: Task) -> str:
@@ -136,10 +144,11 @@ def problem_groups(tasks: list[Task]) -> list[ProblemGroup]:
 
 def breakdown(tasks: list[Task], by: str) -> dict[str, Counter]:
     """Counts per state for each job definition (``by='job'``) or each run-list value (a meta column)."""
+    pairs = Counter((t.job, t.state) for t in tasks) if by == "job" else \
+        Counter((t.meta.get(by, ""), t.state) for t in tasks)
     out: dict[str, Counter] = defaultdict(Counter)
-    for t in tasks:
-        key = t.job if by == "job" else t.meta.get(by, "")
-        out[key][t.state] += 1
+    for (key, state), n in pairs.items():
+        out[key][state] += n
     return dict(sorted(out.items()))
 
 
@@ -189,9 +198,8 @@ def slow_tail(times: list[tuple[float, int]], q: float = 0.95, show: int = 8) ->
     """The run time above which the slowest ``1-q`` lie, and the slowest runs (longest first)."""
     if not times:
         return 0.0, []
-    ordered = sorted(times)
-    limit = quantile([d for d, _ in ordered], q)
-    slowest = [x for x in reversed(ordered) if x[0] > limit][:show]
+    limit = quantile(sorted(d for d, _ in times), q)
+    slowest = [x for x in heapq.nlargest(show, times) if x[0] > limit]
     return limit, slowest
 
 

@@ -209,3 +209,9 @@ def test_load_starts_afresh_for_a_replaced_or_shorter_journal_or_another_store(t
     assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["staging"] == 1
     assert TL.load(str(j), "cd")[int(NOW // TL.BUCKET)]["staging"] == 1   # another store: not its cache
     assert TL.load(str(tmp_path / "none"), "ab") == {}
+
+
+@pytest.mark.parametrize("runs", [[], [1], [1, 2], [1, 2, 3, 5], [1, 3, 5], [7, 8, 10, 11, 12, 20], list(range(100))])
+def test_ranges_says_what_runspec_compress_says(runs):
+    from batchman.core.runspec import compress
+    assert SM.ranges(runs) == compress(runs)
