@@ -148,7 +148,21 @@ def test_the_page_of_a_killed_daemon_turns_stale_once_older_than_the_limit_and_n
     page, errors = open_page(browser, path, PHONE, clock=written + 50)
     assert page.locator("#stale").is_hidden()
     assert page.locator("#hb").get_attribute("class") == "ok"
+    beat = page.locator("#hb span[data-t]")
+    assert beat.inner_text().endswith(" s") and int(beat.inner_text().split()[0]) >= 50   # aged in the browser
     page.clock.fast_forward(15_000)          # 65 s after writing, the limit is 60 s (and reloaded)
     expect(page.locator("#stale")).to_have_text("page not updated for 1 min: is the daemon running?")
     assert page.locator("#stale").is_visible() and page.locator("#hb").get_attribute("class") == "bad"
+    assert int(beat.inner_text().split()[0]) >= 65
     assert errors == []
+
+
+def test_without_scripts_the_page_shows_everything_and_follows_dark_mode(browser, finished):
+    page = browser.new_page(viewport=PHONE, java_script_enabled=False, color_scheme="dark")
+    page.goto((finished / "status.html").as_uri())
+    assert page.locator("#progress").inner_text() == "8 of 10 done (80.0%)"
+    assert "page written" in page.locator("header").inner_text()
+    assert page.locator("#filter").is_hidden()                  # a filter that cannot work is not offered
+    assert page.locator("table.rows tbody tr").first.is_visible()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 20, 20)"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
