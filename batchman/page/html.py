@@ -93,11 +93,19 @@ def problems(groups: list[SM.ProblemGroup], anchors: dict[tuple, str]) -> list[s
         retry = f"; {g.retry}" if g.retry else ""
         a = anchors.get((g.state, g.cause, g.reason))
         link = f" <a href='#{a}'>rows</a>" if a else ""
-        out.append(f"<li class='s-{g.state}'><b>{e(what)}</b>{e(retry)}: "
-                   f"<span class='ranges'>{e(g.ranges)}</span>{link}</li>")
+        out.append(f"<li class='s-{g.state}'><b>{e(what)}</b>{e(retry)}: {_run_list(g.ranges)}{link}</li>")
     if len(groups) > 50:
         out.append(f"<li>… {len(groups) - 50} smaller group(s) in the rows below</li>")
     return out + ["</ul></section>"]
+
+
+def _run_list(ranges: str, head: int = 12) -> str:
+    """The first ``head`` ranges, the rest on demand: '2040-2049, 2051, … (all 37 ranges)'."""
+    pieces = ranges.split(",")
+    if len(pieces) <= head:
+        return f"<span class='ranges'>{e(', '.join(pieces))}</span>"
+    return (f"<span class='ranges'>{e(', '.join(pieces[:head]))}, …</span><details><summary>all {len(pieces)}"
+            f" ranges</summary><p class='ranges'>{e(', '.join(pieces))}</p></details>")
 
 
 def plots(status: Status, deltas: dict, now: float, counts: Counter) -> list[str]:

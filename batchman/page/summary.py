@@ -161,19 +161,27 @@ def bulk_runs(tasks: list[Task]) -> dict[str, list[int]]:
     return {s: sorted(out[s]) for s in BULK if out.get(s)}
 
 
-def listed(tasks: list[Task], cap: int) -> tuple[list[Task], dict[str, list[int]]]:
-    """The tasks listed one row each: problems first, then active ones, at most ``cap``.
+def listed(tasks: list[Task], cap: int, per_group: int = 100) -> tuple[list[Task], dict[str, list[int]]]:
+    """The tasks listed one row each, at most ``cap``: problems first (biggest cause first, at
+    most ``per_group`` of each, so every cause has rows to look at), then the active ones.
 
-    Returns them and, per state, the runs of tasks left out for the cap (shown as ranges).
+    Returns them and, per state, the runs of tasks left out (shown as ranges).
     """
-    problem = [t for t in tasks if t.state in S.PROBLEM]
-    active = [t for t in tasks if t.state in S.ACTIVE and t.state not in BULK]
-    problem.sort(key=lambda t: (t.state, _cause(t), _reason(t), t.run, t.job))
+    groups: dict[tuple, list[Task]] = defaultdict(list)
+    for t in tasks:
+        if t.state in S.PROBLEM:
+            groups[(t.state, _cause(t), _reason(t))].append(t)
+    problem, left = [], []
+    for k in sorted(groups, key=lambda k: (-len(groups[k]), k)):
+        g = sorted(groups[k], key=lambda t: (t.run, t.job))
+        problem += g[:per_group]
+        left += g[per_group:]
     rank = {s: i for i, s in enumerate(S.ALL)}
-    active.sort(key=lambda t: (rank[t.state], t.run, t.job))
+    active = sorted((t for t in tasks if t.state in S.ACTIVE and t.state not in BULK),
+                    key=lambda t: (rank[t.state], t.run, t.job))
     rows = (problem + active)[:cap]
     over: dict[str, set[int]] = defaultdict(set)
-    for t in (problem + active)[cap:]:
+    for t in left + (problem + active)[cap:]:
         over[t.state].add(t.run)
     return rows, {s: sorted(r) for s, r in over.items()}
 

@@ -12,7 +12,7 @@ import time
 from batchman.page.summary import GROUPS
 
 W, H = 600, 200            # viewBox
-L, R, T, B = 48, 120, 10, 26   # margins: axis labels left/bottom, group names right
+L, R, T, B = 48, 150, 10, 26   # margins: axis labels left/bottom, group names right
 
 # group -> (CSS class for the fill colour, pattern id)
 STYLE = {"completed": "g-completed", "problem": "g-problem", "in batch": "g-inbatch",

@@ -59,8 +59,15 @@ def test_problem_groups_link_to_their_first_row():
     tasks = [Task(run=r, state=S.FAILED, failure_class="out-of-memory", error="oom", since=NOW) for r in (5, 6, 7, 9)]
     tasks.append(Task(run=3, state=S.ERROR, reason="no segments", since=NOW))
     text = page(Status(tasks=tasks))
-    assert "4 run(s) failed [out-of-memory]: oom</b>: <span class='ranges'>5-7,9</span> <a href='#g2'>rows</a>" in text
-    assert "<tr class='s-failed' id='g2'><td>5</td>" in text and "<tr class='s-error' id='g1'><td>3</td>" in text
+    assert "4 run(s) failed [out-of-memory]: oom</b>: <span class='ranges'>5-7, 9</span> <a href='#g1'>rows</a>" in text
+    assert "<tr class='s-failed' id='g1'><td>5</td>" in text and "<tr class='s-error' id='g2'><td>3</td>" in text
+
+
+def test_a_long_list_of_runs_shows_its_head_and_the_rest_on_demand():
+    tasks = [Task(run=r, state=S.FAILED, error="oom", since=NOW) for r in range(1, 60, 2)]
+    text = page(Status(tasks=tasks))
+    assert "<span class='ranges'>1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, …</span>" in text
+    assert "<summary>all 30 ranges</summary><p class='ranges'>1, 3, 5," in text and ", 57, 59</p></details>" in text
 
 
 def test_bulk_states_are_ranges_that_open_on_demand_with_rows_only_when_few(monkeypatch):

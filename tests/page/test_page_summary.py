@@ -96,6 +96,14 @@ def test_listed_puts_problems_then_active_and_leaves_bulk_and_the_overflow_as_ra
     assert SM.bulk_runs(tasks) == {S.COMPLETED: list(range(30, 35)), S.NEW: list(range(10))}
 
 
+def test_every_cause_gets_rows_biggest_first_and_the_rest_are_ranges():
+    big = [done(r, NOW, S.FAILED, failure_class="timeout", error="too long") for r in range(100, 110)]
+    small = [done(r, NOW, S.FAILED, failure_class="out-of-memory", error="oom") for r in (1, 2)]
+    rows, over = SM.listed(small + big + [Task(run=50, state=S.RUNNING)], cap=100, per_group=3)
+    assert [t.run for t in rows] == [100, 101, 102, 1, 2, 50]
+    assert over == {S.FAILED: list(range(103, 110))}
+
+
 def test_breakdown_per_job_and_per_dataset():
     tasks = [Task(run=1, job="reco", state=S.COMPLETED, meta={"dataset": "Al50"}),
              Task(run=1, job="hist", state=S.NEW, meta={"dataset": "Al50"}),
