@@ -24,7 +24,8 @@ def store_for(params: P.Params) -> Store:
     refresh = int(max(5, min(300, params["daemon.delay"])))
 
     def page(status):
-        return export.render_html(status, stale_after=params.stale_after, refresh=refresh, title=params.experiment)
+        return export.render_html(status, stale_after=params.stale_after, refresh=refresh, title=params.experiment,
+                                  journal=store.journal_path)
 
     store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path)
     return store

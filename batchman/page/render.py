@@ -1,17 +1,17 @@
-"""What people see of a task, shared by the CLI tables, the TUI and the HTML page."""
+"""What people see of a task, shared by the CLI tables, the TUI and the HTML page.
+
+The page itself is built by ``batchman.page.html`` from the pure summaries of
+``batchman.page.summary``; ``render_html`` here is its entry point for the store.
+"""
 
 from __future__ import annotations
 
-import html
 import time
 from collections import Counter
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.core.runspec import compress
 
-PROBLEM_FIRST = {S.ERROR: 0, S.FAILED: 1, S.INCOMPLETE: 2, S.ABORTED: 3, S.ABORTING: 4}
-HTML_MAX_COMPLETED = 2000   # completed rows listed on the page; the rest are summarised
 
 
 def duration(seconds: float) -> str:
@@ -105,28 +105,6 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
 
 
-def sort_for_page(tasks: list[Task]) -> list[Task]:
-    """Runs with problems first, then active ones; the jobs of one run stay together."""
-    rank: dict[int, int] = {}
-    for t in tasks:
-        r = PROBLEM_FIRST.get(t.state, 5 if t.state in S.ACTIVE else 6)
-        if r < rank.get(t.run, 99):
-            rank[t.run] = r
-    return sorted(tasks, key=lambda t: (rank[t.run], t.run, t.job))
-
-
-_CSS = """body{font-family:sans-serif;margin:1em;color:#222}table{border-collapse:collapse;font-size:90%}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}th{background:#eee}
-.ok{color:#070}.bad{color:#b00;font-weight:bold}.counts td{text-align:right}small{color:#666}"""
-
-
-_NEEDS_ESCAPE = frozenset("<>&'\"")
-
-
-def _esc(s: str) -> str:
-    return html.escape(s) if not _NEEDS_ESCAPE.isdisjoint(s) else s
-
-
 def batch_line(status: Status, now: float) -> str:
     """'batch system unreachable since 12:03:04 (3m10s), next try in 25 s: <error>' or ''."""
     if not status.batch_unreachable_since:
@@ -176,59 +154,9 @@ def attempt_lines(t) -> list[str]:
 
 
 def render_html(status: Status, now: float | None = None, stale_after: float = 300.0, refresh: int = 60,
-                title: str = "") -> str:
-    """A self-contained page (no scripts, no network) that refreshes itself."""
+                title: str = "", journal: str = "") -> str:
+    """The status page of one generation (batchman.page.html), with the journal's history if given."""
+    from batchman.page import html as page, timeline
     now = time.time() if now is None else now
-    e = html.escape
-    c = counts(status.tasks)
-    dline, ok = daemon_line(status, now, stale_after)
-    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='{refresh}'>",
-           "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-           f"<title>batchman: {e(title or status.experiment)}</title><style>{_CSS}</style></head><body>",
-           f"<h2>batchman: {e(title or status.experiment)}</h2>",
-           f"<p>{len(status.tasks)} task(s); written {e(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now)))}"
-           f" (generation {status.generation}); <span class='{'ok' if ok else 'bad'}'>{e(dline)}</span></p>"]
-    if status.paused:
-        out.append("<p class='bad'>PAUSED: no new staging or submissions until `batchman resume`</p>")
-    if status.batch_unreachable_since:
-        out.append(f"<p class='bad'>{e(batch_line(status, now))}</p>")
-    out.append("<table class='counts'><tr>" + "".join(
-        f"<th style='background:{S.HTML_COLOURS[s]}'>{s}</th>" for s in S.ALL if c.get(s)) + "</tr><tr>" +
-        "".join(f"<td>{c[s]}</td>" for s in S.ALL if c.get(s)) + "</tr></table>")
-    if status.unknown:
-        out.append("<p class='bad'>Unknown jobs under our name (not in the status file; `batchman adopt` takes them in): "
-                   + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
-    out.append("<table><tr><th>run</th><th>job</th><th>segs</th><th>state</th><th>in state</th><th>detail</th>"
-               "<th>job id</th><th>try</th><th>counters</th><th>outputs</th></tr>")
-    colours = S.HTML_COLOURS
-    shown_completed = 0
-    hidden: list[int] = []
-    rows = []
-    for t in sort_for_page(status.tasks):
-        if t.state == S.COMPLETED:
-            shown_completed += 1
-            if shown_completed > HTML_MAX_COMPLETED:
-                hidden.append(t.run)
-                continue
-        label = state_label(t)
-        # run, job (a checked name), state and times need no escaping; the rest may
-        rows.append(
-            f"<tr style='background:{colours.get(t.state, '#fff')}'><td>{t.run}</td><td>{t.job}</td>"
-            f"<td>{staged_count(t)}/{len(t.segments)}</td><td>{label}</td>"
-            f"<td>{duration(now - t.since) if t.since else ''}</td><td>{_esc(detail(t))}</td>"
-            f"<td>{_esc(t.job_id)}</td><td>{t.attempt}</td><td>{_esc(counters_text(t))}</td>"
-            f"<td>{'<br>'.join(_esc(o) for o in t.outputs)}</td></tr>")
-    out.append("\n".join(rows))
-    out.append("</table>")
-    if hidden:
-        out.append(f"<p>… and {len(hidden)} more completed run(s): <small>{e(compress(hidden))}</small></p>")
-    retried = [t for t in status.tasks if t.past][:200]
-    if retried:
-        out.append("<p><b>Attempts of runs tried more than once:</b><br>" + "<br>".join(
-            f"{t.run} {t.job}: " + e(x) for t in retried for x in attempt_lines(t)) + "</p>")
-    li = status.last_iteration
-    if li is not None and li.errors:
-        out.append("<p><b>Last iteration's problems:</b><br>" + "<br>".join(e(x) for x in li.errors) + "</p>")
-    out.append(f"<p><small>{e(load_line(status, now))}</small></p>")
-    out.append(f"<p><small>This page refreshes every {refresh} s. Written by batchman.</small></p></body></html>")
-    return "".join(out)
+    deltas = timeline.load(journal, status.store_id, status.generation) if journal else {}
+    return page.page(status, now, stale_after, refresh, title, deltas)

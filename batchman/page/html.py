@@ -1,0 +1,255 @@
+"""The status page assembled: header with progress, problems, plots, breakdowns, rows.
+
+Everything a job, a batch system or a person put in (job names, counters, reasons,
+run-list columns, host names, outputs) goes through ``html.escape`` here; numbers and
+our own words are the only text that does not.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import Counter
+
+from batchman.core import states as S
+from batchman.core.model import Status, Task
+from batchman.page import assets, svg, summary as SM, timeline
+from batchman.page.render import attempt_lines, batch_line, counters_text, detail, duration, staged_count
+
+ROW_CAP = 2000          # problem and active rows listed one by one; the rest as run ranges
+BULK_ROWS = 200         # a bulk state with at most this many tasks also lists their rows (on demand)
+RETRIED_CAP = 200
+
+e = html.escape
+
+
+def _clock(t: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return time.strftime(fmt, time.localtime(t))
+
+
+def header(status: Status, p: SM.Progress, now: float, stale_after: float, refresh: int, title: str) -> list[str]:
+    text, level, beat = SM.heartbeat(status, now, stale_after)
+    aged = ""
+    if beat is not None:
+        aged = f", heartbeat <span data-t='{beat:.0f}'>{duration(now - beat)}</span> ago"
+        aged += ": is it running?" if level == "bad" else ""
+    out = [f"<header><h1>batchman: {e(title)}</h1>",
+           f"<p id='hb' class='{level}'>{e(text)}{aged}</p>",
+           "<p id='stale' class='stale' hidden></p>",
+           f"<p class='mute'>page written {_clock(now)} (generation {status.generation}),"
+           f" refreshed every {refresh} s; a daemon counts as gone after {duration(stale_after)} without a beat</p>"]
+    out += progress_block(p, now)
+    for line, cls in ((SM.pause_line(status), "bad"), (batch_line(status, now), "bad"),
+                      (_staging_line(status), "bad")):
+        if line:
+            out.append(f"<p class='{cls}'>{e(line)}</p>")
+    out.append(f"<p class='mute'>{e(_health(status, now))}</p></header>")
+    return out
+
+
+def progress_block(p: SM.Progress, now: float) -> list[str]:
+    pct = 100.0 * p.done / p.total if p.total else 0.0
+    bar = "".join(f"<span class='{svg.STYLE[g]}' style='width:{w:.2f}%' title='{g} {n}'></span>"
+                  for g, n, w in SM.bar_segments(p.counts, p.total))
+    counts = "".join(f"<li class='s-{s}'>{s} <b>{p.counts[s]}</b></li>" for s in S.ALL if p.counts.get(s))
+    facts = [f"{p.last_hour} ended in the last hour"]
+    if p.rate_per_hour:
+        facts.append(f"{p.rate_per_hour:.0f}/h lately")
+    if p.eta_s is not None:
+        facts.append(f"end in ~{duration(p.eta_s)} ({_clock(now + p.eta_s, '%m-%d %H:%M')})")
+    elif not p.pending and p.total:
+        facts.append("nothing pending")
+    if p.failure_rate is not None:
+        facts.append(f"failure rate {100 * p.failure_rate:.1f}% lately")
+    return [f"<p class='big' id='progress'>{p.done} of {p.total} done ({pct:.1f}%)</p>",
+            f"<div class='progress' id='bar' role='img' aria-label='tasks by state'>{bar}</div>",
+            f"<ul class='counts' id='counts'>{counts}</ul>",
+            "<p class='facts'>" + "".join(f"<span>{f}</span>" for f in facts) + "</p>"]
+
+
+def _staging_line(status: Status) -> str:
+    t = status.staging_unreachable_since
+    return f"staging system unreachable since {_clock(t, '%m-%d %H:%M')}" if t else ""
+
+
+def _health(status: Status, now: float) -> str:
+    calls = int(sum(c[1] for c in status.batch_calls if c[0] > now - 3600))
+    out = ("batch system unreachable" if status.batch_unreachable_since else "batch system reachable")
+    out += f"; load: {calls} call(s) in the last hour"
+    li = status.last_iteration
+    if li is not None and li.at:
+        out += f"; last round {_clock(li.at, '%H:%M:%S')} took {li.seconds:.1f} s"
+    if status.batch_last_error:
+        out += f"; last error {_clock(status.batch_last_error_at or 0, '%m-%d %H:%M')}: {status.batch_last_error[:300]}"
+    return out
+
+
+def problems(groups: list[SM.ProblemGroup], anchors: dict[tuple, str]) -> list[str]:
+    if not groups:
+        return []
+    out = ["<section class='problems'><h2>Problems</h2><ul>"]
+    for g in groups[:50]:
+        what = f"{len(g.runs)} run(s) {g.state} [{g.cause}]: {g.reason}"
+        retry = f"; {g.retry}" if g.retry else ""
+        a = anchors.get((g.state, g.cause, g.reason))
+        link = f" <a href='#{a}'>rows</a>" if a else ""
+        out.append(f"<li class='s-{g.state}'><b>{e(what)}</b>{e(retry)}: {_run_list(g.ranges)}{link}</li>")
+    if len(groups) > 50:
+        out.append(f"<li>… {len(groups) - 50} smaller group(s) in the rows below</li>")
+    return out + ["</ul></section>"]
+
+
+def _run_list(ranges: str, head: int = 12) -> str:
+    """The first ``head`` ranges, the rest on demand: '2040-2049, 2051, … (all 37 ranges)'."""
+    pieces = ranges.split(",")
+    if len(pieces) <= head:
+        return f"<span class='ranges'>{e(', '.join(pieces))}</span>"
+    return (f"<span class='ranges'>{e(', '.join(pieces[:head]))}, …</span><details><summary>all {len(pieces)}"
+            f" ranges</summary><p class='ranges'>{e(', '.join(pieces))}</p></details>")
+
+
+def plots(status: Status, deltas: dict, now: float, counts: Counter) -> list[str]:
+    current: Counter = Counter()
+    for s, n in counts.items():
+        current[SM.GROUP_OF.get(s, "waiting")] += n
+    out = []
+    start = timeline.first_bucket(deltas)
+    if start is not None:
+        since = max(now - 86400, start - timeline.BUCKET)
+        day = svg.state_areas(timeline.series(deltas, current, since, now), "tasks per state, last 24 hours")
+        whole = ""
+        if start < now - 86400:
+            whole = svg.state_areas(timeline.series(deltas, current, start, now), "tasks per state, whole production")
+        span = "last 24 h" if since <= now - 86400 else f"since {_clock(since, '%m-%d %H:%M')}"
+        out += [f"<figure><figcaption>Tasks per state, {span}</figcaption>{day}</figure>"]
+        if whole:
+            out.append(f"<figure><figcaption>Tasks per state, whole production</figcaption>{whole}</figure>")
+    times = SM.run_times(status.tasks)
+    if times:
+        limit, slowest = SM.slow_tail(times)
+        hist = svg.histogram([d for d, _ in times], limit, title="job run times")
+        slow = ", ".join(f"{r} ({duration(d)})" for d, r in slowest)
+        slow = f"; slowest runs: {slow}" if slow else ""
+        out.append(f"<figure><figcaption>Run times of {len(times)} completed job(s){slow}"
+                   f"</figcaption>{hist}</figure>")
+    return ["<section class='plots'>", *out, "</section>"] if out else []
+
+
+def breakdowns(tasks: list[Task]) -> list[str]:
+    out = []
+    jobs = SM.breakdown(tasks, "job")
+    if len(jobs) > 1:
+        out += _breakdown_table("Per job", jobs)
+    columns = sorted({k for t in tasks[:1000] for k in t.meta})
+    if "dataset" in columns:
+        out += _breakdown_table("Per dataset", SM.breakdown(tasks, "dataset"))
+    return out
+
+
+def _breakdown_table(title: str, rows: dict[str, Counter]) -> list[str]:
+    groups = [g for g, _ in SM.GROUPS]
+    head = "".join(f"<th>{g}</th>" for g in groups)
+    out = [f"<h2>{title}</h2><table class='num'><thead><tr><th></th>{head}<th>total</th></tr></thead><tbody>"]
+    for name, c in rows.items():
+        per = Counter()
+        for s, n in c.items():
+            per[SM.GROUP_OF.get(s, "waiting")] += n
+        cells = "".join(f"<td>{per[g]}</td>" for g in groups)
+        out.append(f"<tr><td>{e(name or '(none)')}</td>{cells}<td>{sum(c.values())}</td></tr>")
+    return out + ["</tbody></table>"]
+
+
+ROW_HEAD = ("<thead><tr><th>run</th><th>job</th><th>state</th><th>for</th><th>detail</th>"
+            "<th>job id</th><th>try</th><th>counters</th><th>outputs</th></tr></thead>")
+
+
+def task_row(t: Task, now: float, anchor: str = "") -> str:
+    flags = "".join(f" [{x}]" for x in (t.request, "held" if t.held else "") if x)
+    ident = f" id='{anchor}'" if anchor else ""
+    segs = f"{staged_count(t)}/{len(t.segments)} staged; " if t.segments and t.state in S.BEFORE_BATCH else ""
+    return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(t.job)}</td><td>{t.state}{e(flags)}</td>"
+            f"<td>{duration(now - t.since) if t.since else ''}</td><td class='d'>{e(segs + detail(t))}</td>"
+            f"<td class='j'>{e(t.job_id)}</td><td class='a'>{t.attempt or ''}</td><td>{e(counters_text(t))}</td>"
+            f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
+
+
+def rows_section(tasks: list[Task], now: float) -> tuple[list[str], dict[tuple, str]]:
+    listed, over = SM.listed(tasks, ROW_CAP)
+    anchors: dict[tuple, str] = {}
+    body = []
+    for t in listed:
+        a = ""
+        if t.state in S.PROBLEM:
+            k = (t.state, SM._cause(t), SM._reason(t))
+            if k not in anchors:
+                a = anchors[k] = f"g{len(anchors) + 1}"
+        body.append(task_row(t, now, a))
+    out = ["<section class='tasks'><h2>Tasks</h2>",
+           "<p><input id='filter' type='search' placeholder='filter rows: run, state, reason…' hidden"
+           " aria-label='filter rows'> <span id='shown' class='mute'></span></p>"]
+    if body:
+        out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "\n".join(body), "</tbody></table>"]
+    for s, runs in over.items():
+        out.append(f"<details><summary>{len(runs)} more {s} run(s) not listed</summary>"
+                   f"<p class='ranges'>{e(SM.ranges(runs))}</p></details>")
+    out += bulk(tasks, now)
+    return out + ["</section>"], anchors
+
+
+def bulk(tasks: list[Task], now: float) -> list[str]:
+    out = []
+    for s in SM.BULK:
+        ts = [t for t in tasks if t.state == s]
+        if not ts:
+            continue
+        runs = sorted({t.run for t in ts})
+        out.append(f"<details class='s-{s}'><summary>{len(ts)} {s} task(s), {len(runs)} run(s)</summary>"
+                   f"<p class='ranges'>{e(SM.ranges(runs))}</p>")
+        if len(ts) <= BULK_ROWS:
+            ts.sort(key=lambda t: (t.run, t.job))
+            out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in ts), "</tbody></table>"]
+        out.append("</details>")
+    return out
+
+
+def extras(status: Status) -> list[str]:
+    out = []
+    if status.unknown:
+        out.append("<p class='bad'>Unknown jobs under our name (not in the status file; `batchman adopt` takes them in): "
+                   + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
+    retried = [t for t in status.tasks if t.past][:RETRIED_CAP]
+    if retried:
+        out.append("<details><summary>Attempts of runs tried more than once</summary><p>" + "<br>".join(
+            f"{t.run} {e(t.job)}: " + e(x) for t in retried for x in attempt_lines(t)) + "</p></details>")
+    li = status.last_iteration
+    if li is not None and li.errors:
+        out.append("<p><b>Last round's problems:</b><br>" + "<br>".join(e(x) for x in li.errors[:50]) + "</p>")
+    return out
+
+
+def page(status: Status, now: float, stale_after: float, refresh: int, title: str,
+         deltas: dict | None = None) -> str:
+    """The whole page. ``deltas`` are the journal's bucketed changes (batchman.page.timeline)."""
+    title = title or status.experiment
+    p = SM.progress(status.tasks, now)
+    rows, anchors = rows_section(status.tasks, now)
+    # the stale check is armed only while a daemon is expected to rewrite the page
+    armed = stale_after if (status.daemons or p.pending) else 0
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<noscript><meta http-equiv='refresh' content='{refresh}'></noscript>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>batchman: {e(title)}</title><style>{assets.CSS}</style></head>",
+        f"<body data-written='{now:.0f}' data-stale='{armed:.0f}' data-refresh='{refresh}'>",
+        svg.DEFS,
+        *header(status, p, now, stale_after, refresh, title),
+        *problems(SM.problem_groups(status.tasks), anchors),
+        *plots(status, deltas or {}, now, p.counts),
+        *breakdowns(status.tasks),
+        *rows,
+        *extras(status),
+        "<footer><p class='mute'>Written by batchman. Works without scripts; with them the heartbeat"
+        " ages live and the rows can be filtered.</p></footer>",
+        f"<script>{assets.SCRIPT}</script></body></html>",
+    ]
+    return "".join(parts)

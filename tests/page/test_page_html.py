@@ -1,0 +1,124 @@
+"""The status page's HTML without a browser: escaping, the calm end, rows, ranges, the journal."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Daemon, IterationLog, Status, Task, UnknownJob
+from batchman.page import html as H
+from batchman.page.render import render_html
+from batchman.store.store import Store
+
+NOW = 1_800_000_000.0
+EVIL = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+
+
+def page(status, **kw):
+    return H.page(status, NOW, kw.pop("stale_after", 300.0), 60, kw.pop("title", "exp"), kw.pop("deltas", None))
+
+
+def test_everything_a_job_or_a_person_put_in_is_escaped():
+    t = Task(run=1, job="reco", state=S.FAILED, error=EVIL, job_id=EVIL, counters={"note": EVIL},
+             outputs=[EVIL], meta={"dataset": EVIL}, since=NOW, finished_at=NOW)
+    w = Task(run=2, job="hist", state=S.NEW, reason=EVIL, meta={"dataset": EVIL})
+    st = Status(tasks=[t, w], daemons=[Daemon(id="x", host=EVIL, pid=1, started=NOW, heartbeat=NOW)],
+                unknown=[UnknownJob(name=EVIL, job_id=EVIL, state=EVIL, seen=NOW)],
+                last_iteration=IterationLog(at=NOW, errors=[EVIL]), batch_last_error=EVIL, batch_last_error_at=NOW)
+    text = page(st, title=EVIL)
+    assert text.count("<script") == 1 and "<img" not in text and "onerror=alert(1)>" not in text
+    # shown: the host, title, reason, error, job id, counter, output, dataset, unknown job, round error, batch error
+    assert text.count(" onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;") >= 11
+
+
+def test_a_finished_production_is_calm_and_never_turns_stale():
+    text = page(Status(tasks=[Task(run=1, state=S.COMPLETED, since=NOW)]))
+    assert "no daemon recorded" not in text
+    assert "<p id='hb' class='calm'>no daemon running (production finished)</p>" in text
+    assert "data-stale='0'" in text
+
+
+@pytest.mark.parametrize("daemons,tasks,armed", [
+    ([Daemon(id="h:1", host="h", pid=1, started=NOW, heartbeat=NOW - 5)], [Task(run=1, state=S.QUEUED)], True),
+    ([], [Task(run=1, state=S.QUEUED)], True),          # work pending: a page no daemon rewrites goes stale
+    ([Daemon(id="h:1", host="h", pid=1, started=NOW, heartbeat=NOW)], [Task(run=1, state=S.COMPLETED)], True),
+])
+def test_the_stale_check_is_armed_while_a_daemon_is_expected(daemons, tasks, armed):
+    text = page(Status(tasks=tasks, daemons=daemons), stale_after=120)
+    assert ("data-stale='120'" in text) is armed and f"data-written='{NOW:.0f}'" in text
+
+
+def test_a_daemon_stale_at_writing_is_red_already_without_scripts():
+    st = Status(tasks=[Task(run=1, state=S.QUEUED)], daemons=[Daemon(id="h:1", host="h", pid=1, started=NOW, heartbeat=NOW - 900)])
+    assert re.search(r"<p id='hb' class='bad'>daemon pid 1 on h, heartbeat <span data-t='\d+'>15m00s</span> ago: is it running\?", page(st))
+
+
+def test_problem_groups_link_to_their_first_row():
+    tasks = [Task(run=r, state=S.FAILED, failure_class="out-of-memory", error="oom", since=NOW) for r in (5, 6, 7, 9)]
+    tasks.append(Task(run=3, state=S.ERROR, reason="no segments", since=NOW))
+    text = page(Status(tasks=tasks))
+    assert "4 run(s) failed [out-of-memory]: oom</b>: <span class='ranges'>5-7, 9</span> <a href='#g1'>rows</a>" in text
+    assert "<tr class='s-failed' id='g1'><td>5</td>" in text and "<tr class='s-error' id='g2'><td>3</td>" in text
+
+
+def test_a_long_list_of_runs_shows_its_head_and_the_rest_on_demand():
+    tasks = [Task(run=r, state=S.FAILED, error="oom", since=NOW) for r in range(1, 60, 2)]
+    text = page(Status(tasks=tasks))
+    assert "<span class='ranges'>1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, …</span>" in text
+    assert "<summary>all 30 ranges</summary><p class='ranges'>1, 3, 5," in text and ", 57, 59</p></details>" in text
+
+
+def test_bulk_states_are_ranges_that_open_on_demand_with_rows_only_when_few(monkeypatch):
+    monkeypatch.setattr(H, "BULK_ROWS", 3)
+    few = [Task(run=r, state=S.NEW) for r in (1, 2)]
+    many = [Task(run=r, state=S.COMPLETED, since=NOW) for r in [*range(10, 20), 25]]
+    text = page(Status(tasks=few + many))
+    assert "<summary>11 completed task(s), 11 run(s)</summary><p class='ranges'>10-19,25</p></details>" in text
+    assert "<summary>2 new task(s), 2 run(s)</summary><p class='ranges'>1-2</p><table class='rows'>" in text
+    assert text.count("<tr class='s-completed'") == 0 and text.count("<tr class='s-new'") == 2
+
+
+def test_rows_beyond_the_cap_become_ranges(monkeypatch):
+    monkeypatch.setattr(H, "ROW_CAP", 4)
+    tasks = [Task(run=r, state=S.RUNNING, since=NOW) for r in range(1, 11)]
+    text = page(Status(tasks=tasks))
+    assert text.count("<tr class='s-running'") == 4
+    assert "<summary>6 more running run(s) not listed</summary><p class='ranges'>5-10</p>" in text
+
+
+def test_breakdowns_per_job_and_per_dataset_only_when_there_is_more_than_one():
+    one = [Task(run=r, job="reco", state=S.NEW) for r in range(3)]
+    assert "Per job" not in page(Status(tasks=one)) and "Per dataset" not in page(Status(tasks=one))
+    two = one + [Task(run=r, job="hist", state=S.COMPLETED, since=NOW, meta={"dataset": "Al50"}) for r in range(2)]
+    text = page(Status(tasks=two))
+    assert "<tr><td>hist</td><td>2</td><td>0</td><td>0</td><td>0</td><td>0</td><td>2</td></tr>" in text
+    assert "<tr><td>Al50</td><td>2</td>" in text and "<tr><td>(none)</td>" in text
+
+
+def test_the_page_works_without_scripts():
+    text = page(Status(tasks=[Task(run=1, state=S.RUNNING, since=NOW - 65)]))
+    assert "<noscript><meta http-equiv='refresh' content='60'></noscript>" in text
+    assert re.search(r"<input id='filter'[^>]* hidden", text)       # the filter appears with the script only
+    assert "<li class='s-running'>running <b>1</b></li>" in text and "<td>1m05s</td>" in text
+
+
+def test_tasks_per_state_over_time_come_from_the_stores_journal(tmp_path):
+    store = Store(str(tmp_path / "status.json"))
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=r, state=S.NEW, since=NOW - 7200) for r in range(4)]
+        for t in st.tasks:
+            store.record(t.key, "", S.NEW, "added", "test", at=NOW - 7200)
+    with store.transaction("test") as st:
+        for t in st.tasks[:3]:
+            store.record(t.key, S.NEW, S.COMPLETED, "done", "test", at=NOW - 3600)
+            t.state, t.since, t.finished_at = S.COMPLETED, NOW - 3600, NOW - 3600
+    status = store.read()
+    text = render_html(status, now=NOW, journal=store.journal_path)
+    assert "Tasks per state, since" in text
+    pts = re.search(r'<polygon points="([^"]+)" class="g-completed">', text).group(1).split()
+    xs_top = [tuple(map(float, p.split(","))) for p in pts[: len(pts) // 2]]
+    assert xs_top[0][1] > xs_top[-1][1]          # the completed area grows from nothing to 3 tasks
+    assert "completed 3</text>" in text and "waiting 1</text>" in text
+    assert "Tasks per state" not in render_html(status, now=NOW)       # no journal, no history plot

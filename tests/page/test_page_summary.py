@@ -1,0 +1,225 @@
+"""The status page's numbers and its journal history: pure functions, ``now`` passed in."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Attempt, Daemon, Status, Task
+from batchman.page import summary as SM, timeline as TL
+
+NOW = 1_800_000_000.0
+H = 3600.0
+
+
+def done(run, ended, state=S.COMPLETED, job="analysis", **kw):
+    return Task(run=run, job=job, state=state, since=ended, finished_at=ended, **kw)
+
+
+# ---- progress ---------------------------------------------------------------------
+def test_progress_counts_done_pending_and_problems():
+    tasks = [done(1, NOW - 10), done(2, NOW - 10, S.FAILED), Task(run=3, state=S.RUNNING),
+             Task(run=4, state=S.NEW), Task(run=5, state=S.SKIPPED, since=NOW - 5)]
+    p = SM.progress(tasks, NOW)
+    assert (p.total, p.done, p.finished, p.pending, p.problems) == (5, 2, 3, 2, 1)
+    assert p.counts == Counter({S.COMPLETED: 1, S.FAILED: 1, S.RUNNING: 1, S.NEW: 1, S.SKIPPED: 1})
+
+
+def test_rate_estimate_and_failure_rate_from_the_recent_window():
+    # 6 ends spread over the last 3 hours (2 of them failures), 2 of them in the last hour
+    tasks = [done(r, NOW - r * 0.5 * H, S.FAILED if r in (2, 4) else S.COMPLETED) for r in range(1, 7)]
+    tasks += [Task(run=100 + i, state=S.QUEUED) for i in range(4)]
+    p = SM.progress(tasks, NOW)
+    assert p.last_hour == 2                      # ended 0.5 h and 1 h ago
+    assert p.rate_per_hour == pytest.approx(6 / 3.0)
+    assert p.eta_s == pytest.approx(4 / 2.0 * H)
+    assert p.failure_rate == pytest.approx(2 / 6)
+
+
+def test_old_ends_do_not_make_a_rate_and_a_skip_is_no_end_of_work():
+    tasks = [done(1, NOW - 10 * H), Task(run=2, state=S.SKIPPED, since=NOW - 60), Task(run=3, state=S.NEW)]
+    p = SM.progress(tasks, NOW)
+    assert p.rate_per_hour == 0 and p.eta_s is None and p.failure_rate is None and p.last_hour == 0
+
+
+def test_a_burst_of_ends_is_not_taken_for_a_huge_rate():
+    tasks = [done(r, NOW - 1) for r in range(10)] + [Task(run=99, state=S.NEW)]
+    assert SM.progress(tasks, NOW).rate_per_hour == pytest.approx(10 / (10 * 60) * H)
+
+
+def test_nothing_pending_has_no_estimate():
+    p = SM.progress([done(1, NOW - 60)], NOW)
+    assert p.pending == 0 and p.eta_s is None and p.rate_per_hour > 0
+
+
+def test_bar_segments_in_order_and_summing_to_the_whole():
+    c = Counter({S.COMPLETED: 6, S.SKIPPED: 2, S.FAILED: 1, S.RUNNING: 1, S.NEW: 10})
+    segs = SM.bar_segments(c, 20)
+    assert [(g, n) for g, n, _ in segs] == [("completed", 8), ("problem", 1), ("in batch", 1), ("waiting", 10)]
+    assert sum(w for _, _, w in segs) == pytest.approx(100.0)
+    assert SM.bar_segments(Counter(), 0) == []
+
+
+def test_every_state_belongs_to_exactly_one_group():
+    members = [s for _, ms in SM.GROUPS for s in ms]
+    assert sorted(members) == sorted(S.ALL)
+
+
+# ---- problems ----------------------------------------------------------------------
+def test_problems_grouped_by_state_class_and_reason_biggest_first_with_ranges():
+    oom = [done(r, NOW, S.FAILED, failure_class="out-of-memory", error="exit 137: out of memory",
+                past=[Attempt(n=1, retry="out-of-memory: retry 1 of 2 with 8000 MB")]) for r in (2040, 2041, 2042, 2051)]
+    other = [done(7, NOW, S.FAILED, failure="exit-nonzero", error="exit code 3"),
+             done(8, NOW, S.ERROR, reason="no segments found"), done(9, NOW)]
+    groups = SM.problem_groups(other + oom)
+    assert [(g.state, g.cause, len(g.runs)) for g in groups] == [
+        (S.FAILED, "out-of-memory", 4), (S.ERROR, S.ERROR, 1), (S.FAILED, "exit-nonzero", 1)]
+    assert groups[0].ranges == "2040-2042,2051" and groups[0].retry.startswith("out-of-memory: retry 1")
+    assert groups[1].reason == "no segments found"
+
+
+def test_a_reason_is_its_first_line_and_none_is_said_so():
+    g = SM.problem_groups([done(1, NOW, S.FAILED, error="line one\nline two"), done(2, NOW, S.FAILED)])
+    assert {x.reason for x in g} == {"line one", "no reason recorded"}
+
+
+# ---- rows, bulk, breakdowns ---------------------------------------------------------
+def test_listed_puts_problems_then_active_and_leaves_bulk_and_the_overflow_as_ranges():
+    tasks = ([Task(run=r, state=S.NEW) for r in range(10)] + [Task(run=r, state=S.RUNNING) for r in range(10, 20)]
+             + [done(r, NOW, S.FAILED) for r in range(20, 23)] + [done(r, NOW) for r in range(30, 35)])
+    rows, over = SM.listed(tasks, cap=8)
+    assert [t.state for t in rows] == [S.FAILED] * 3 + [S.RUNNING] * 5
+    assert over == {S.RUNNING: list(range(15, 20))}
+    assert SM.bulk_runs(tasks) == {S.COMPLETED: list(range(30, 35)), S.NEW: list(range(10))}
+
+
+def test_every_cause_gets_rows_biggest_first_and_the_rest_are_ranges():
+    big = [done(r, NOW, S.FAILED, failure_class="timeout", error="too long") for r in range(100, 110)]
+    small = [done(r, NOW, S.FAILED, failure_class="out-of-memory", error="oom") for r in (1, 2)]
+    rows, over = SM.listed(small + big + [Task(run=50, state=S.RUNNING)], cap=100, per_group=3)
+    assert [t.run for t in rows] == [100, 101, 102, 1, 2, 50]
+    assert over == {S.FAILED: list(range(103, 110))}
+
+
+def test_breakdown_per_job_and_per_dataset():
+    tasks = [Task(run=1, job="reco", state=S.COMPLETED, meta={"dataset": "Al50"}),
+             Task(run=1, job="hist", state=S.NEW, meta={"dataset": "Al50"}),
+             Task(run=2, job="reco", state=S.FAILED, meta={"dataset": "Ti"}), Task(run=3, job="reco")]
+    assert SM.breakdown(tasks, "job") == {"hist": Counter({S.NEW: 1}), "reco": Counter({S.COMPLETED: 1, S.FAILED: 1, S.NEW: 1})}
+    assert SM.breakdown(tasks, "dataset") == {"": Counter({S.NEW: 1}), "Al50": Counter({S.COMPLETED: 1, S.NEW: 1}),
+                                              "Ti": Counter({S.FAILED: 1})}
+
+
+# ---- run times ----------------------------------------------------------------------
+def test_run_times_only_of_completed_jobs_with_both_stamps():
+    tasks = [done(1, NOW, started_at=NOW - 100), done(2, NOW), done(3, NOW, S.FAILED, started_at=NOW - 5),
+             done(4, NOW, started_at=NOW + 5)]
+    assert SM.run_times(tasks) == [(100.0, 1)]
+
+
+@pytest.mark.parametrize("values,q,expected", [([], .5, 0.0), ([3.0], .95, 3.0), ([1, 2, 3, 4, 5], .5, 3.0),
+                                               ([0, 10], .25, 2.5), ([1, 2, 3, 4, 5], 1.0, 5.0)])
+def test_quantile(values, q, expected):
+    assert SM.quantile(values, q) == pytest.approx(expected)
+
+
+def test_slow_tail_names_the_slowest_runs_above_the_95th_percentile():
+    times = [(float(d), 100 + d) for d in range(1, 101)]      # 1 .. 100 s
+    limit, slowest = SM.slow_tail(times, show=3)
+    assert limit == pytest.approx(95.05)
+    assert slowest == [(100.0, 200), (99.0, 199), (98.0, 198)]
+    assert SM.slow_tail([]) == (0.0, [])
+
+
+# ---- the daemon line ------------------------------------------------------------------
+def status_with(tasks, beat=None, n=1):
+    ds = [Daemon(id=f"h:{i}", host="h", pid=10 + i, started=NOW - H, heartbeat=beat) for i in range(n)] if beat else []
+    return Status(tasks=tasks, daemons=ds)
+
+
+@pytest.mark.parametrize("tasks,beat,n,level,words", [
+    ([done(1, NOW)], None, 1, "calm", "no daemon running (production finished)"),
+    ([Task(run=1, state=S.QUEUED), done(2, NOW)], None, 1, "bad", "no daemon running, 1 task(s) pending"),
+    ([Task(run=1, state=S.QUEUED)], NOW - 30, 1, "ok", "daemon pid 10 on h"),
+    ([Task(run=1, state=S.QUEUED)], NOW - 301, 1, "bad", "daemon pid 10 on h"),
+    ([Task(run=1, state=S.QUEUED)], NOW - 30, 3, "ok", "(+2 more)"),
+])
+def test_heartbeat_levels(tasks, beat, n, level, words):
+    text, lvl, at = SM.heartbeat(status_with(tasks, beat, n), NOW, 300)
+    assert lvl == level and words in text and at == beat
+
+
+def test_pause_line():
+    assert SM.pause_line(Status()) == ""
+    assert SM.pause_line(Status(paused=True, paused_by="anna")).startswith("PAUSED by anna:")
+
+
+# ---- the journal -----------------------------------------------------------------------
+def jline(t, old, new, g=1):
+    return (json.dumps({"g": g, "t": t, "task": "1.a", "from": old, "to": new, "why": "", "by": "x", "s": "ab"}) + "\n").encode()
+
+
+def test_fold_counts_group_changes_per_bucket_and_skips_bad_lines():
+    b0 = int(NOW // TL.BUCKET)
+    lines = [jline(NOW, S.NEW, S.UNSTAGED), jline(NOW + 1, S.NEW, S.STAGING), b"{torn\n",
+             jline(NOW + TL.BUCKET, S.RUNNING, S.COMPLETED)]
+    deltas: dict = {}
+    used = TL.fold(lines, deltas)
+    assert used == sum(len(x) for x in lines)
+    assert deltas == {b0: {"waiting": -1, "staging": 1}, b0 + 1: {"in batch": -1, "completed": 1}}
+
+
+def test_fold_stops_at_a_generation_not_yet_written():
+    lines = [jline(NOW, S.NEW, S.STAGING, g=4), jline(NOW, S.STAGING, S.STAGED, g=5), jline(NOW, S.STAGED, S.SUBMITTING, g=5)]
+    deltas: dict = {}
+    assert TL.fold(lines, deltas, upto=4) == len(lines[0]) and sum(deltas[int(NOW // TL.BUCKET)].values()) == 0
+
+
+def test_series_counts_backwards_from_now():
+    # one task went waiting -> in batch two hours ago, then in batch -> completed one hour ago
+    deltas: dict = {}
+    TL.fold([jline(NOW - 2 * H, S.NEW, S.QUEUED), jline(NOW - H, S.RUNNING, S.COMPLETED)], deltas)
+    pts = TL.series(deltas, Counter({"completed": 1, "waiting": 4}), NOW - 3 * H, NOW, points=4)
+    assert NOW % TL.BUCKET == 0        # the changes fall on the stamps: they count as done there
+    assert [t for t, _ in pts] == pytest.approx([NOW - 3 * H, NOW - 2 * H, NOW - H, NOW])
+    got = [(c["waiting"], c["in batch"], c["completed"]) for _, c in pts]
+    assert got == [(5, 0, 0), (4, 1, 0), (4, 0, 1), (4, 0, 1)]
+    assert TL.series({}, Counter({"waiting": 2}), NOW, NOW)[0][1] == {"waiting": 2}
+
+
+def test_load_reads_only_what_was_appended(tmp_path):
+    j = tmp_path / "status.json.journal"
+    j.write_bytes(jline(NOW, S.NEW, S.STAGING) + jline(NOW, S.STAGING, S.STAGED))
+    first = TL.load(str(j), "ab")
+    assert first == {int(NOW // TL.BUCKET): {"waiting": -1, "staging": 1}}
+    # scribble over the lines already summarised (same length): they are not read again
+    size = j.stat().st_size
+    with open(j, "r+b") as f:
+        f.write(b"x" * size)
+    with open(j, "ab") as f:
+        f.write(jline(NOW, S.STAGED, S.SUBMITTING) + b'{"g": 1, "t": 1')     # and a line being written
+    second = TL.load(str(j), "ab")
+    assert second == {int(NOW // TL.BUCKET): {"waiting": -1, "staging": 0, "in batch": 1}}
+    # the half line is read once it is complete
+    with open(j, "ab") as f:
+        f.write(b'800000000, "from": "submitting", "to": "failed"}\n')
+    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["problem"] == 1
+
+
+def test_load_starts_afresh_for_a_replaced_or_shorter_journal_or_another_store(tmp_path):
+    j = tmp_path / "j"
+    j.write_bytes(jline(NOW, S.NEW, S.STAGING) * 3)
+    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["staging"] == 3
+    j.write_bytes(jline(NOW, S.NEW, S.STAGING))          # truncated in place
+    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["staging"] == 1
+    assert TL.load(str(j), "cd")[int(NOW // TL.BUCKET)]["staging"] == 1   # another store: not its cache
+    assert TL.load(str(tmp_path / "none"), "ab") == {}
+
+
+@pytest.mark.parametrize("runs", [[], [1], [1, 2], [1, 2, 3, 5], [1, 3, 5], [7, 8, 10, 11, 12, 20], list(range(100))])
+def test_ranges_says_what_runspec_compress_says(runs):
+    from batchman.core.runspec import compress
+    assert SM.ranges(runs) == compress(runs)
