@@ -695,5 +695,8 @@ def demo(directory, runs, speed):
     sys.exit(run_demo(directory, runs, speed, click.echo))
 
 
+from batchman.cli import notify_cmds  # noqa: E402  (issue 19: notify, watch-daemon)
+notify_cmds.register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

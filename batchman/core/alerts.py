@@ -170,6 +170,7 @@ ENDINGS = {
     "stalled": "tasks change state again",
     "batch-unreachable": "the batch system answers again",
     "staging-unreachable": "the staging system answers again",
+    "daemon-dead": "a daemon is alive again",      # set by watchdog(), ended by the daemon's first evaluation
 }
 
 
@@ -245,3 +246,27 @@ def digest(msgs: list[Message], c: Conditions) -> list[Message]:
     if len(msgs) > DIGEST_LINES:
         lines.append(f"- ... and {len(msgs) - DIGEST_LINES} more (see the status page)")
     return [Message("digest", DIGEST, _title(c, f"{len(msgs)} alerts ({head})"), "\n".join(lines), msgs[0].at)]
+
+
+def watchdog(state: AlertState, st: Status, c: Conditions, now: float, stale_after: float,
+             pending: bool) -> tuple[AlertState, list[Message], str]:
+    """For ``batchman watch-daemon``: is work pending while no daemon's heartbeat is fresh?
+
+    Returns (new state, messages: one when the daemon is found dead, one when one is back,
+    the problem text or '')."""
+    last = max((d.heartbeat for d in st.daemons), default=None)
+    problem = ""
+    if pending and (last is None or now - last > stale_after):
+        ago = f"its last heartbeat was {_minutes(now - last)} ago" if last is not None else "no daemon ever ran"
+        problem = f"work is pending but no daemon is alive ({ago}; stale after {stale_after:g} s): start batchman-daemon"
+    active = dict(state.active)
+    msgs = []
+    if problem and "daemon-dead" not in active:
+        active["daemon-dead"] = Active(since=now, text=problem)
+        msgs.append(Message("daemon-dead", START, _title(c, problem), problem, now))
+    elif not problem and "daemon-dead" in active:
+        was = active.pop("daemon-dead")
+        text = f"a daemon is alive again (it was missing for {_minutes(now - was.since)})"
+        msgs.append(Message("daemon-dead", END, _title(c, "resolved: " + text), text, now))
+    new = msgspec.structs.replace(state, active=active)
+    return new, msgs, problem

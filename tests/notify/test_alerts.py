@@ -160,3 +160,33 @@ def test_staging_outage_from_the_iteration_errors_keeps_its_start():
     st.last_iteration = IterationLog(at=NOW + 60)
     state, msgs = A.evaluate(state, st, C, NOW + 60)
     assert keys(msgs) == [("staging-unreachable", "end")] and state.staging_down_since is None
+
+
+from batchman.core.model import Daemon  # noqa: E402
+
+
+@pytest.mark.parametrize("why,daemons,pending,expected,problem", [
+    ("fresh heartbeat, work pending", [Daemon("h:1", "h", 1, 0, NOW - 10)], True, [], False),
+    ("stale heartbeat, work pending", [Daemon("h:1", "h", 1, 0, NOW - 600)], True, [("daemon-dead", "start")], True),
+    ("stale heartbeat, nothing pending", [Daemon("h:1", "h", 1, 0, NOW - 600)], False, [], False),
+    ("no daemon ever, work pending", [], True, [("daemon-dead", "start")], True),
+])
+def test_watchdog(why, daemons, pending, expected, problem):
+    state, msgs, text = A.watchdog(A.AlertState(), Status(daemons=daemons), C, NOW, 300, pending)
+    assert keys(msgs) == expected and bool(text) == problem
+    _, again, _ = A.watchdog(state, Status(daemons=daemons), C, NOW + 60, 300, pending)
+    assert again == []                                     # cron runs it every few minutes: told once
+
+
+def test_watchdog_tells_when_a_daemon_is_back():
+    state, _, _ = A.watchdog(A.AlertState(), Status(), C, NOW, 300, True)
+    _, msgs, text = A.watchdog(state, Status(daemons=[Daemon("h:2", "h", 2, NOW, NOW + 50)]), C, NOW + 60, 300, True)
+    assert keys(msgs) == [("daemon-dead", "end")] and text == ""
+
+
+def test_a_restarted_daemon_ends_the_watchdog_alert_once():
+    state, _, _ = A.watchdog(A.AlertState(), Status(), C, NOW, 300, True)
+    state, msgs = A.evaluate(state, Status(tasks=[task(1)]), C, NOW + 60)
+    assert keys(msgs) == [("daemon-dead", "end")] and "alive again" in msgs[0].body
+    _, _, text = A.watchdog(state, Status(daemons=[Daemon("h:2", "h", 2, NOW, NOW + 60)]), C, NOW + 90, 300, True)
+    assert text == ""
