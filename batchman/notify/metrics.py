@@ -90,7 +90,7 @@ def families(st: Status, experiment: str, totals: Totals, engine, rep, now: floa
         gauge("batchman_tasks", "Tasks by state and job definition.", ("state", "job"),
               [((s, j), by[(s, j)]) for j in jobs for s in S.ALL]),
         counter("batchman_attempts", "Ended attempts on record by failure class (none: succeeded).",
-                ("failure_class",), sorted(attempts_by_class(st).items())),
+                ("failure_class",), [((k,), v) for k, v in sorted(attempts_by_class(st).items())]),
         counter("batchman_transitions", "Task state changes made by this daemon.", (), [((), totals.transitions)]),
         counter("batchman_commands", "Batch and staging commands run by this daemon.", ("system", "command"),
                 sorted(totals.commands.items())),
