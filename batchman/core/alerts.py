@@ -218,7 +218,8 @@ def evaluate(state: AlertState, st: Status, c: Conditions, now: float,
         end = ENDINGS.get(key) or f"{key.split(':', 1)[-1]} failures back under half the threshold"
         msgs.append(Message(key, END, _title(c, f"resolved: {end}"), f"{end} (alert lasted {lasted}; it said: {was.text})", now))
     finished = state.finished
-    busy = any(t.state in S.ACTIVE or t.request or t.intent for t in st.tasks)
+    # (an intent left on a finished task is a release of its files: the production is done)
+    busy = any(t.state in S.ACTIVE or t.request for t in st.tasks)
     if c.finished and st.tasks and not busy:
         if not finished:
             text = finished_text(st, c.page)

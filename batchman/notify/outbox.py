@@ -104,12 +104,20 @@ class Outbox:
         return due
 
     def deliver(self, clock: Callable[[], float] = time.time) -> int:
-        """Send what is due, each message to each target it has not reached; return how many went."""
+        """Send what is due until nothing is (messages queued meanwhile included); return how many went."""
+        sent = 0
+        while (n := self._deliver_once(clock)) is not None:
+            sent += n
+        return sent
+
+    def _deliver_once(self, clock: Callable[[], float]) -> int | None:
         try:
             due = self._claim(clock())
         except (filelock.Timeout, OSError) as e:
             self.log(f"notify: cannot read {self.path}: {e}; trying again next iteration")
-            return 0
+            return None
+        if not due:
+            return None
         results: dict[str, dict[str, T.Sent]] = {}
         for p in due:
             results[p.id] = {}

@@ -7,7 +7,6 @@ Any failure here is reported through ``say`` once per kind and never stops the d
 
 from __future__ import annotations
 
-import atexit
 from typing import Callable
 
 import filelock
@@ -60,7 +59,6 @@ class Outputs:
         self.policy = D.Policy.from_params(params)
         self.active: list[str] = []
         self._told: set[str] = set()
-        self._registered = False
 
     def _problem(self, kind: str, err: Exception) -> None:
         if kind not in self._told:
@@ -69,13 +67,12 @@ class Outputs:
 
     def step(self, engine, st: Status, rep, now: float) -> None:
         if self.outbox is not None:
-            if not self._registered:
-                atexit.register(self.close)       # at exit, the last messages get a bounded chance
-                self._registered = True
             try:
                 evaluate(self.outbox, st, self.cond, self.policy, now)
                 self.active = sorted(self.outbox.load().state.active)
                 self.outbox.kick()
+                if not rep.work_left:
+                    self.close()      # the daemon may stop now: the last messages get a bounded wait
             except (filelock.Timeout, OSError) as e:
                 self._problem("alerts", e)
         if self.textfile:
@@ -86,7 +83,9 @@ class Outputs:
                 self._problem(f"metrics.textfile {self.textfile}", e)
 
     def close(self) -> None:
-        """At exit: give the sender a bounded time to deliver the last messages (kept for later otherwise)."""
+        """Give the sender a bounded time to deliver (what it cannot stays queued for later).
+
+        Not at exit (atexit): by then Python refuses new threads, which apprise's plugins use."""
         if self.outbox is not None:
             self.outbox.kick()
-            self.outbox.wait(self.params["notify.timeout"] + 2)
+            self.outbox.wait(self.params["notify.timeout"] * max(1, len(self.outbox.urls)) + 2)

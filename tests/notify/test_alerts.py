@@ -190,3 +190,14 @@ def test_a_restarted_daemon_ends_the_watchdog_alert_once():
     assert keys(msgs) == [("daemon-dead", "end")] and "alive again" in msgs[0].body
     _, _, text = A.watchdog(state, Status(daemons=[Daemon("h:2", "h", 2, NOW, NOW + 60)]), C, NOW + 90, 300, True)
     assert text == ""
+
+
+def test_finished_while_the_last_release_is_still_an_intent():
+    from batchman.core.model import Intent
+    st = Status(tasks=[done(1)])
+    st.tasks[0].intent = Intent(actions=["release"], owner="h:1", at=NOW)
+    _, msgs = A.evaluate(A.AlertState(), st, C, NOW)
+    assert keys(msgs) == [("finished", "event")]
+    st.tasks[0].request = "restart"
+    _, msgs = A.evaluate(A.AlertState(), st, C, NOW)
+    assert msgs == []
