@@ -10,6 +10,7 @@ import sys
 import time
 
 import click
+import filelock
 
 from batchman.core import alerts as AL
 from batchman.core import decide as D
@@ -95,11 +96,15 @@ def watch_daemon(ctx, quiet):
     problem = ""
     if p["notify.targets"]:
         ob = NS.outbox_for(p, say=lambda s: None)
-        with ob.lock:
-            af = ob.load()
-            af.state, msgs, problem = AL.watchdog(af.state, st, NS.conditions(p), now, p.stale_after, pending)
-            ob.queue(af, msgs, now)
-            ob.save(af)
+        try:
+            with ob.lock:
+                af = ob.load()
+                af.state, msgs, problem = AL.watchdog(af.state, st, NS.conditions(p), now, p.stale_after, pending)
+                ob.queue(af, msgs, now)
+                ob.save(af)
+        except filelock.Timeout:
+            raise click.ClickException(f"{ob.lock.lock_file} is held by another process for more than "
+                                       f"{ob.lock.timeout:g} s; try again") from None
         ob.kick()
         if not ob.wait(p["notify.timeout"] * max(1, len(p["notify.targets"])) + 5):
             click.echo("warning: a notification target is slow; undelivered messages stay queued", err=True)

@@ -104,23 +104,35 @@ def _stalled(st: Status, c: Conditions, now: float) -> str | None:
     return f"no task changed state for {_minutes(now - last)} while {len(pending)} task(s) are pending ({what})"
 
 
-def attempts_in_window(tasks: list[Task], now: float, window: float) -> list[str]:
-    """Failure class ('' for success) of every attempt that ended in the last ``window`` seconds."""
+_ENDED = frozenset({S.COMPLETED, S.INCOMPLETE, S.FAILED})
+
+
+def ended_attempts(tasks: list[Task]) -> list[tuple[float, str]]:
+    """(end time, failure class or '' for success) of every ended attempt on record."""
     out = []
+    classify = R.classify
     for t in tasks:
-        for a in t.past:
-            if a.finished_at is not None and now - window <= a.finished_at <= now:
-                out.append(a.failure_class or R.classify(a.state, a.failure, a.exit_code))
-        if t.state in (S.COMPLETED, S.INCOMPLETE, S.FAILED) and t.finished_at is not None \
-                and now - window <= t.finished_at <= now:
-            out.append(t.failure_class or R.classify(t.state, t.failure, t.exit_code))
+        if t.past:
+            for a in t.past:
+                if a.finished_at is not None:
+                    out.append((a.finished_at, a.failure_class or classify(a.state, a.failure, a.exit_code)))
+        if t.finished_at is not None and t.state in _ENDED:
+            out.append((t.finished_at, t.failure_class or classify(t.state, t.failure, t.exit_code)))
     return out
 
 
-def _failures(st: Status, c: Conditions, now: float, active: dict[str, Active]) -> dict[str, str]:
+def attempts_in_window(tasks: list[Task], now: float, window: float,
+                       ended: list[tuple[float, str]] | None = None) -> list[str]:
+    """Failure class ('' for success) of every attempt that ended in the last ``window`` seconds."""
+    lo = now - window
+    return [c for at, c in (ended if ended is not None else ended_attempts(tasks)) if lo <= at <= now]
+
+
+def _failures(st: Status, c: Conditions, now: float, active: dict[str, Active],
+              ended: list[tuple[float, str]] | None) -> dict[str, str]:
     if not c.failure_rate:
         return {}
-    classes = attempts_in_window(st.tasks, now, c.failure_window)
+    classes = attempts_in_window(st.tasks, now, c.failure_window, ended)
     n = len(classes)
     if n < c.failure_min_attempts:
         return {}
@@ -174,11 +186,17 @@ ENDINGS = {
 }
 
 
-def _exhausted(st: Status, retry_left: Callable[[Task], bool]) -> dict[str, tuple[int, str]]:
+_PROBLEM = frozenset({S.FAILED, S.INCOMPLETE, S.ERROR})
+
+
+def _exhausted(st: Status, retry_left: Callable[[Task], bool], told: dict[str, int]) -> dict[str, tuple[int, str]]:
     """Tasks whose attempt failed with no automatic retry left: key -> (attempt, text)."""
     out = {}
     for t in st.tasks:
-        if t.state not in (S.FAILED, S.INCOMPLETE, S.ERROR) or not t.attempt or t.request:
+        if t.state not in _PROBLEM or not t.attempt or t.request:
+            continue
+        if told.get(t.key) == t.attempt:            # told already: the retry policy is not asked again
+            out[t.key] = (t.attempt, "")
             continue
         cls = t.failure_class or R.classify(t.state, t.failure, t.exit_code)
         if not cls or retry_left(t):
@@ -194,17 +212,19 @@ def _title(c: Conditions, m: str) -> str:
 
 
 def evaluate(state: AlertState, st: Status, c: Conditions, now: float,
-             retry_left: Callable[[Task], bool] = lambda t: False) -> tuple[AlertState, list[Message]]:
+             retry_left: Callable[[Task], bool] = lambda t: False,
+             ended: list[tuple[float, str]] | None = None) -> tuple[AlertState, list[Message]]:
     """(the new state, the messages to send) for the status ``st`` at ``now``.
 
     ``retry_left(task)``: will the daemon retry this failed task by itself (the retry policy)?
+    ``ended``: ``ended_attempts(st.tasks)`` if the caller has it already (the metrics need it too).
     """
     staging_since = _staging_down(st, state)
     firing: dict[str, str] = {}
     stalled = _stalled(st, c, now)
     if stalled:
         firing["stalled"] = stalled
-    firing |= _failures(st, c, now, state.active)
+    firing |= _failures(st, c, now, state.active, ended)
     firing |= _unreachable(st, c, now, staging_since)
     msgs: list[Message] = []
     active = dict(state.active)
@@ -229,7 +249,7 @@ def evaluate(state: AlertState, st: Status, c: Conditions, now: float,
         finished = False
     told = {}
     if c.exhausted:
-        for key, (attempt, text) in _exhausted(st, retry_left).items():
+        for key, (attempt, text) in _exhausted(st, retry_left, state.exhausted).items():
             if state.exhausted.get(key) != attempt:
                 msgs.append(Message(f"exhausted:{key}", EVENT, _title(c, f"retries exhausted: {text}"), text, now))
             told[key] = attempt

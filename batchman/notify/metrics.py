@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from batchman.core import retry as R
+from batchman.core.alerts import ended_attempts
 from batchman.core import states as S
 from batchman.core.model import Status
 
@@ -56,18 +56,12 @@ class Totals:
             self._seen[id(runner)] = len(recs)
 
 
-def attempts_by_class(st: Status) -> Counter:
-    out: Counter = Counter()
-    for t in st.tasks:
-        for a in t.past:
-            if a.finished_at is not None:
-                out[a.failure_class or R.classify(a.state, a.failure, a.exit_code) or "none"] += 1
-        if t.state in (S.COMPLETED, S.INCOMPLETE, S.FAILED) and t.finished_at is not None:
-            out[t.failure_class or R.classify(t.state, t.failure, t.exit_code) or "none"] += 1
-    return out
+def attempts_by_class(st: Status, ended: list[tuple[float, str]] | None = None) -> Counter:
+    return Counter(c or "none" for _at, c in (ended if ended is not None else ended_attempts(st.tasks)))
 
 
-def families(st: Status, experiment: str, totals: Totals, engine, rep, now: float, alerts=()) -> list:
+def families(st: Status, experiment: str, totals: Totals, engine, rep, now: float, alerts=(),
+             ended: list[tuple[float, str]] | None = None) -> list:
     """The metric families of one iteration (prometheus_client core types)."""
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     e = [experiment]
@@ -83,14 +77,14 @@ def families(st: Status, experiment: str, totals: Totals, engine, rep, now: floa
         for values, v in rows:
             f.add_metric(e + list(values), v)
         return f
-    by = Counter((t.state, t.job) for t in st.tasks)
-    jobs = sorted({t.job for t in st.tasks}) or ["analysis"]
+    by = Counter(map(_state_job, st.tasks))
+    jobs = sorted({j for _s, j in by}) or ["analysis"]
     backoff = max(0.0, engine.next_query - now) if engine.query_failures else 0.0
     return [
         gauge("batchman_tasks", "Tasks by state and job definition.", ("state", "job"),
               [((s, j), by[(s, j)]) for j in jobs for s in S.ALL]),
         counter("batchman_attempts", "Ended attempts on record by failure class (none: succeeded).",
-                ("failure_class",), [((k,), v) for k, v in sorted(attempts_by_class(st).items())]),
+                ("failure_class",), [((k,), v) for k, v in sorted(attempts_by_class(st, ended).items())]),
         counter("batchman_transitions", "Task state changes made by this daemon.", (), [((), totals.transitions)]),
         counter("batchman_commands", "Batch and staging commands run by this daemon.", ("system", "command"),
                 sorted(totals.commands.items())),
@@ -109,6 +103,10 @@ def families(st: Status, experiment: str, totals: Totals, engine, rep, now: floa
         gauge("batchman_alerts_active", "Alert conditions in force (1 each).", ("condition",),
               [((k,), 1.0) for k in sorted(alerts)]),
     ]
+
+
+def _state_job(t) -> tuple[str, str]:
+    return t.state, t.job
 
 
 class _Snapshot:

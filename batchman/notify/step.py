@@ -34,16 +34,18 @@ def outbox_for(params, say: Callable[[str], None] = lambda s: None) -> Outbox:
                   params["notify.retry_minutes"] * 60, log=say)
 
 
-def evaluate(outbox: Outbox, st: Status, cond: AL.Conditions, policy: D.Policy, now: float) -> list[AL.Message]:
-    """Decide under the alert file's lock, queue the messages, save; the caller kicks the sender."""
+def evaluate(outbox: Outbox, st: Status, cond: AL.Conditions, retry_left: Callable,
+             now: float, ended: list | None = None) -> tuple[list[AL.Message], list[str]]:
+    """Decide under the alert file's lock, queue the messages, save; the caller kicks the sender.
+    Returns the messages queued and the conditions in force."""
     with outbox.lock:
         af = outbox.load()
         before = msgspec.json.encode(af)
-        af.state, msgs = AL.evaluate(af.state, st, cond, now, retry_left=lambda t: D.has_work([t], policy))
+        af.state, msgs = AL.evaluate(af.state, st, cond, now, retry_left, ended)
         outbox.queue(af, msgs, now)
         if msgspec.json.encode(af) != before:
             outbox.save(af)
-    return msgs
+    return msgs, sorted(af.state.active)
 
 
 class Outputs:
@@ -59,6 +61,9 @@ class Outputs:
         self.policy = D.Policy.from_params(params)
         self.active: list[str] = []
         self._told: set[str] = set()
+        self._sig: tuple = ()
+        self._memo: dict[tuple, bool] = {}
+        self._ended_cache: list = []
 
     def _problem(self, kind: str, err: Exception) -> None:
         if kind not in self._told:
@@ -66,10 +71,10 @@ class Outputs:
             self.say(f"problem: {kind}: {err} (the daemon goes on; said once)")
 
     def step(self, engine, st: Status, rep, now: float) -> None:
+        ended = self._ended(st) if self.outbox is not None or self.textfile else None
         if self.outbox is not None:
             try:
-                evaluate(self.outbox, st, self.cond, self.policy, now)
-                self.active = sorted(self.outbox.load().state.active)
+                _msgs, self.active = evaluate(self.outbox, st, self.cond, self._retry_left, now, ended)
                 self.outbox.kick()
                 if not rep.work_left:
                     self.close()      # the daemon may stop now: the last messages get a bounded wait
@@ -78,9 +83,28 @@ class Outputs:
         if self.textfile:
             self.totals.add(engine, rep)
             try:
-                M.write(self.textfile, M.families(st, self.params.experiment, self.totals, engine, rep, now, self.active))
+                M.write(self.textfile, M.families(st, self.params.experiment, self.totals, engine, rep, now,
+                                                     self.active, ended))
             except OSError as e:
                 self._problem(f"metrics.textfile {self.textfile}", e)
+
+    def _retry_left(self, t) -> bool:
+        """Will the daemon retry this failed task itself? Asked of the retry policy once per attempt."""
+        k = (t.key, t.attempt, t.state, t.auto_restarts)
+        v = self._memo.get(k)
+        if v is None:
+            if len(self._memo) > 200_000:
+                self._memo.clear()
+            v = self._memo[k] = D.has_work([t], self.policy)
+        return v
+
+    def _ended(self, st: Status) -> list:
+        """The ended attempts, recomputed only when a task changed state (every change sets
+        ``since``) or tasks were added or purged: the heartbeat alone rewrites the file."""
+        sig = (len(st.tasks), max((t.since for t in st.tasks), default=0.0))
+        if sig != self._sig:
+            self._sig, self._ended_cache = sig, AL.ended_attempts(st.tasks)
+        return self._ended_cache
 
     def close(self) -> None:
         """Give the sender a bounded time to deliver (what it cannot stays queued for later).
