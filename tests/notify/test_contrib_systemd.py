@@ -26,7 +26,7 @@ def unit(name: str) -> configparser.ConfigParser:
 def test_the_service_command_exits_non_zero_while_runs_wait_for_a_dead_daemon(tmp_path):
     root = tmp_path / "exp"
     make_experiment(root, [1])
-    argv = shlex.split(unit("batchman-watch-daemon@.service")["Service"]["ExecStart"].replace("%I", str(root)))
+    argv = shlex.split(unit("batchman-watch-daemon@.service")["Service"]["ExecStart"].replace("%f", str(root)))
     assert argv[:2] == ["/usr/bin/env", "batchman"]
     argv = [sys.executable, "-m", "batchman.cli.commands"] + argv[2:]     # the venv's batchman
     r = subprocess.run(argv, capture_output=True, text=True)
@@ -41,7 +41,7 @@ def test_the_timer_starts_its_service_every_few_minutes():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_units(tmp_path):
     for suffix in ("service", "timer"):
-        shutil.copy(os.path.join(UNITS, f"batchman-watch-daemon@.{suffix}"), tmp_path / f"batchman-watch-daemon@data-x.{suffix}")
-    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "batchman-watch-daemon@data-x.service"),
-                        str(tmp_path / "batchman-watch-daemon@data-x.timer")], capture_output=True, text=True)
+        shutil.copy(os.path.join(UNITS, f"batchman-watch-daemon@.{suffix}"), tmp_path / f"batchman-watch-daemon@tmp-x.{suffix}")
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "batchman-watch-daemon@tmp-x.service"),
+                        str(tmp_path / "batchman-watch-daemon@tmp-x.timer")], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
