@@ -38,8 +38,11 @@ def test_the_timer_starts_its_service_every_few_minutes():
     assert t["Timer"]["OnUnitActiveSec"] == "5min" and t["Install"]["WantedBy"] == "timers.target"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_units(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is not installed (Debian: systemd)")
+        pytest.skip("systemd-analyze is not installed")
     for suffix in ("service", "timer"):
         shutil.copy(os.path.join(UNITS, f"batchman-watch-daemon@.{suffix}"), tmp_path / f"batchman-watch-daemon@tmp-x.{suffix}")
     r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "batchman-watch-daemon@tmp-x.service"),
