@@ -50,6 +50,8 @@ SECTIONS = {
     "staging": "Getting the raw data segments from tape to disk",
     "batch": "The batch system and the job it runs",
     "policies": "What to do when things go wrong",
+    "notify": "Who is told when a production stalls, fails or ends (mail, chat, webhooks)",
+    "metrics": "Numbers for the lab's monitoring (Prometheus)",
 }
 
 P = Param
@@ -122,6 +124,20 @@ SCHEMA: list[Param] = [
     P("policies", "max_auto_restarts", "int", 2, "Automatic restarts per run before it is left failed for a person (the cap of every retry that counts; see retry).", minimum=0),
     P("policies", "retry", "mapping", {}, "Retry rules by failure class (out-of-memory, timeout, node-fail, preempted, requeued, cancelled-by-user, boot-fail, exit-nonzero, missing-outputs, incomplete, submit-rejected, lost), each a mapping of: retry (true/false), max (retries of the class), counts (against max_auto_restarts), memory_factor, memory_max_mb, memory_start_mb, time_factor, time_max (s; 0: partition maximum), exclude_node. Only what you write changes the defaults: out-of-memory x2 memory up to 64000 MB, timeout x2 time, twice each; node-fail/boot-fail on another node and preempted/requeued, not counted; cancelled-by-user and submit-rejected not retried; the others per auto_restart_failed. E.g. {out-of-memory: {memory_max_mb: 16000}, preempted: false}."),
     P("policies", "require_stats", "bool", False, "Treat a job that exits 0 without a stats file as incomplete."),
+
+    # notify / metrics (issue 19): thresholds of batchman.core.alerts; 0 turns a condition off
+    P("notify", "targets", "list", [], "Where alerts go: apprise URLs (a YAML list), e.g. mailtos://user:pass@smtp.lab.org?to=me@lab.org, mmost://host/token, slack://T/B/C, msteams://..., matrix://..., json://host/path (a JSON POST). Secrets in them are never printed. `batchman notify --test` sends to each."),
+    P("notify", "stall_minutes", "float", 120.0, "Alert when no task changed state for this many minutes while work is pending (0: off).", minimum=0.0),
+    P("notify", "failure_rate", "float", 0.5, "Alert when this share (0-1) of the attempts that ended in the last failure_window_minutes failed with one failure class; resolved under half of it (0: off).", minimum=0.0),
+    P("notify", "failure_min_attempts", "int", 10, "Fewest ended attempts in the window before failure_rate is judged.", minimum=1),
+    P("notify", "failure_window_minutes", "float", 60.0, "The window of failure_rate, in minutes.", minimum=1.0),
+    P("notify", "unreachable_minutes", "float", 15.0, "Alert when the batch or the staging system has not answered for this many minutes, and when it is back (0: off).", minimum=0.0),
+    P("notify", "finished", "bool", True, "Tell when the production is finished: counts per final state, wall time, the status page."),
+    P("notify", "exhausted", "bool", True, "Tell when a run failed and has no automatic retry left."),
+    P("notify", "digest_after", "int", 3, "More messages than this at once go out as one digest.", minimum=1),
+    P("notify", "timeout", "float", 10.0, "Seconds one target may take; a slow or dead target never holds the daemon (sent from a thread, retried later).", minimum=1.0),
+    P("notify", "retry_minutes", "float", 5.0, "Minutes before a message a target refused is sent again (kept in <status file>.alerts.json; dropped after a day).", minimum=0.1),
+    P("metrics", "textfile", "path", "", "Prometheus text file written every iteration for node_exporter's textfile collector (a *.prom path in its --collector.textfile.directory; empty: none)."),
 ]
 BY_KEY = {p.key: p for p in SCHEMA}
 
@@ -275,6 +291,7 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     except ImportError:  # pragma: no cover
         pass
     problems += _staging_checks(values)
+    problems += _notify_checks(values)
     from batchman.core.retry import parse_rules
     problems += parse_rules(values["policies.retry"], values["policies.auto_restart_failed"],
                             values["policies.max_auto_restarts"])[1]
@@ -307,6 +324,19 @@ def _staging_checks(values: dict[str, Any]) -> list[str]:
                 continue
             if not ok:
                 problems.append(f"{key}: empty; name the command (default: {BY_KEY[key].default!r})")
+    return problems
+
+
+def _notify_checks(values: dict[str, Any]) -> list[str]:
+    problems = []
+    if values["notify.failure_rate"] > 1:
+        problems.append(f"notify.failure_rate: {values['notify.failure_rate']!r} must be a share from 0 to 1 (0.5 = half)")
+    tf = values["metrics.textfile"]
+    if tf and not tf.endswith(".prom"):
+        problems.append(f"metrics.textfile: {tf!r} must end in .prom (node_exporter's textfile collector reads only those)")
+    if values["notify.targets"]:
+        from batchman.notify.targets import check_targets
+        problems += check_targets(values["notify.targets"])
     return problems
 
 

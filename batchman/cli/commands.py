@@ -20,6 +20,7 @@ import click
 from batchman import params as P
 from batchman.cli.main import main
 from batchman.cli import adding, reading, repair, requests, setup  # noqa: F401 - they register their commands
+from batchman.cli import notify_cmds
 
 __all__ = ["main"]
 
@@ -65,6 +66,9 @@ def init(ctx, to_stdout, force, example, list_examples):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     click.echo(f"wrote {path}\nnext: edit it (stub_dir, cache_dir, command, backend...), then `batchman check`")
+
+
+notify_cmds.register(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

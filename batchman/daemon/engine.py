@@ -28,6 +28,7 @@ from batchman.core.model import Daemon, IterationLog, Status, Task, UnknownJob, 
 from batchman.params import Params
 from batchman.paths import Paths
 from batchman.daemon.segments import find_segments, index_segments
+from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
 # Test hook: the SIGKILL tests set BATCHMAN_CRASH_AT=<point> to die at that point.
@@ -106,6 +107,7 @@ class Engine:
         self._limits_known = bool(params["batch.max_time_limit"])
         if hasattr(batch, "squeue_reuse"):
             batch.squeue_reuse = max(params["batch.min_query_interval"], 2.0)
+        self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
 
     # ---- observing -----------------------------------------------------------------
     def _live_daemons(self, status: Status, now: float) -> frozenset[str]:
@@ -433,6 +435,7 @@ class Engine:
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
         rep.commands = (len(runner.records) - n_cmd0) if runner is not None else 0
+        self.outputs.step(self, final, rep, self.clock())   # after the record step: alerts, metrics
         return rep
 
     def _read_counters(self, status: Status) -> dict[str, dict]:

@@ -1,0 +1,62 @@
+"""Issue 19 on the real SLURM cluster: slurmctld stops while jobs run; the webhook hears once
+that the batch system is unreachable and once that it answers again, then that all is done."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batchman.core import states as S
+
+from e2e_helpers import daemon, env_for, make_experiment, wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))   # tests/ is not a package
+from receivers import Receiver  # noqa: E402
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(240)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster, tmp_path):
+    hook = Receiver()
+    os.chmod(tmp_path, 0o755)
+    e = make_experiment(tmp_path, [1, 2], segments=1, **{
+        "batch.backend": "slurm", "batch.slurm_accounting": "jobcomp", "staging.stub_dir": "raw",
+        "staging.cache_dir": "raw", "batch.command_timeout": 2.0, "batch.time_limit": 300,
+        "daemon.delay": 0.5, "daemon.submit_grace": 60.0, "batch.backoff_cap": 4.0,
+        "notify.targets": [hook.url()], "notify.unreachable_minutes": 0.1})
+    d = daemon(tmp_path, "verbose", env=env_for(tmp_path, **cluster.env, SLEEP=25))
+    restarted = False
+    try:
+        wait_for(lambda: any(t.state == S.RUNNING for t in e.store.read().tasks), 90)
+        cp = subprocess.run(["bash", str(REPO / "contrib/slurm/stop.sh"), "slurmctld"],
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        try:
+            wait_for(lambda: any("has not answered" in t for t in hook.titles()), 60)
+            time.sleep(3)                                # more iterations while down: still one message
+        finally:
+            flags = ["--with-slurmdbd"] if cluster.accounting == "slurmdbd" else []
+            cp = subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh"), *flags],
+                                capture_output=True, text=True, timeout=120)
+            restarted = True
+            assert cp.returncode == 0, cp.stdout + cp.stderr
+        out = d.communicate(timeout=150)[0]
+        assert d.returncode == 0, out[-3000:]
+        titles = hook.wait(3, timeout=10) and hook.titles()
+        assert sum("batch system has not answered" in t for t in titles) == 1, titles
+        assert sum("batch system answers again" in t for t in titles) == 1, titles
+        assert sum("production finished" in t for t in titles) == 1, titles
+        assert len(titles) == 3, titles
+    finally:
+        if d.poll() is None:
+            d.terminate()
+            d.communicate(timeout=30)
+        if not restarted:
+            subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh")], timeout=120)
+        hook.server.shutdown()
