@@ -28,6 +28,7 @@ from batchman.core.model import Task
 from batchman.report import ReportError
 from batchman.core.runspec import RunSpecError
 from batchman.store.store import StoreError
+from batchman.util.files import atomic_write
 
 DEFAULT_JOB = A.DEFAULT_JOB
 
@@ -175,8 +176,7 @@ def init(ctx, to_stdout, force):
     if os.path.exists(path) and not force:
         raise click.ClickException(f"{path} exists already; edit it, or use --force to start from the defaults")
     os.makedirs(root, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    atomic_write(path, text)
     click.echo(f"wrote {path}\nnext: edit it (stub_dir, cache_dir, command, backend...), then `batchman check`")
 
 
@@ -669,8 +669,7 @@ def export_html(ctx, output):
     out = output or e.params.path("daemon.html_file")
     if not out:
         raise click.ClickException("daemon.html_file is empty in batchman.yaml; give --output PATH")
-    from batchman.store.store import _atomic_write
-    _atomic_write(out, e.store.render_html(st).encode())
+    atomic_write(out, e.store.render_html(st))
     click.echo(out)
 
 

@@ -25,7 +25,8 @@ from batchman.core import states as S
 from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
 from batchman.core.model import Segment, Status, Task, encode, parse_job_name, task_key
 from batchman.daemon.segments import find_segments
-from batchman.store.store import CorruptStatus, Store, _atomic_write, new_store_id
+from batchman.store.store import CorruptStatus, Store, new_store_id
+from batchman.util.files import atomic_write
 
 CRASH_ENV = "BATCHMAN_CRASH_AT"
 
@@ -162,7 +163,7 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
         rec.status.generation = max(1, _last_generation(store) + 1)
-        _atomic_write(store.path, encode(rec.status))
+        atomic_write(store.path, encode(rec.status))
         if os.path.exists(store.backup):
             os.unlink(store.backup)     # it is kept under its dated name; a stale backup would mislead
         store._snap = None

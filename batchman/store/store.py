@@ -21,7 +21,6 @@ import os
 import secrets
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -31,6 +30,7 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
+from batchman.util.files import atomic_write
 
 
 class StoreError(Exception):
@@ -235,7 +235,7 @@ class Store:
                 f"Nothing was changed; try again (a daemon holds it only for a moment)") from None
         t0 = time.monotonic()
         try:
-            _write_small(self.who_path, json.dumps(whoami(command)))
+            atomic_write(self.who_path, json.dumps(whoami(command)), sync=False)
             yield
         finally:
             self._lock.release()
@@ -324,7 +324,7 @@ class Store:
                 os.fsync(f.fileno())
             self._pending = []
         data = model.encode(status)
-        _atomic_write(self.path, data, backup=self.backup)
+        atomic_write(self.path, data, backup=self.backup)
         # The queued requests are in the file now (read() applied them): forget them.
         with contextlib.suppress(FileNotFoundError):
             if os.path.getsize(self.requests_path):
@@ -344,7 +344,7 @@ class Store:
         with filelock.FileLock(self.html_path + ".lock", timeout=max(self.lock_timeout, 10)):
             if html_generation(self.html_path) >= status.generation:
                 return
-            _atomic_write(self.html_path, f"<!-- batchman generation {status.generation} -->\n{text}".encode("utf-8"))
+            atomic_write(self.html_path, f"<!-- batchman generation {status.generation} -->\n{text}".encode("utf-8"))
 
     # ---- the journal ---------------------------------------------------------------
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
@@ -412,50 +412,6 @@ def html_generation(path: str) -> int:
 
 def new_store_id() -> str:
     return secrets.token_hex(3)
-
-
-def _write_small(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # EINVAL on some network filesystems
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, data: bytes, backup: str | None = None) -> None:
-    """Temp file beside ``path``, fsync, keep the old file as ``backup``, rename, fsync dir."""
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if backup and os.path.exists(path):
-            blink = backup + ".tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(blink)
-            os.link(path, blink)
-            os.replace(blink, backup)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path)
 
 
 def check_locking(path: str) -> str | None:
