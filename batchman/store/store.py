@@ -88,7 +88,12 @@ class Store:
 
     @property
     def max_lock_seconds(self) -> float:
+        """The longest hold so far (set it to 0 to start measuring again)."""
         return self._lock.max_seconds
+
+    @max_lock_seconds.setter
+    def max_lock_seconds(self, value: float) -> None:
+        self._lock.max_seconds = value
 
     # ---- reading -------------------------------------------------------------------
     @staticmethod
@@ -280,10 +285,12 @@ class Store:
         never when it holds far fewer tasks than the backup, beyond what purges explain."""
         if current is None:
             return True
-        sig = self._sig_of(self.backup)
+        sig, cur = self._sig_of(self.backup), self._sig()
         if sig is None:
             return True
         if self._backup_seen is None or self._backup_seen[0] != sig:
+            if cur is not None and cur[1] >= sig[1] * guard.SHRINK_KEEP:
+                return True       # not smaller than the backup: no need to count its tasks
             counts = guard.backup_counts(self.backup)
             if counts is None:
                 return True
