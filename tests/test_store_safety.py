@@ -154,3 +154,31 @@ def test_a_new_directory_still_gets_its_first_file(tmp_path):
     with s.transaction("batchman add") as st:
         st.tasks.append(Task(run=5))
     assert len(Store(s.path).read().tasks) == 1
+
+
+def test_a_process_that_keeps_reading_a_lost_file_writes_its_copy_once(tmp_path):
+    s = make(tmp_path, n=3)
+    os.unlink(s.path)
+    with pytest.raises(StatusLost):
+        s.read()
+    last = tmp_path / f"status.json.daemon-{socket.gethostname()}-{os.getpid()}.last"
+    first = last.stat().st_mtime_ns
+    with pytest.raises(StatusLost) as e:
+        s.read()
+    assert last.stat().st_mtime_ns == first and str(last) in str(e.value)
+
+
+def test_a_rebuilt_file_gets_a_generation_no_reader_or_page_has_seen(tmp_path):
+    s = make(tmp_path, n=25, writes=2)       # the journal stops at generation 1, the file is at 2
+    page = str(tmp_path / "p.html")
+    other = Store(s.path, html=lambda st: f"gen {st.generation}", html_path=page)
+    with other.transaction("t") as st:
+        st.tasks[1].priority = 5              # generation 3, on the page too
+    s.read()
+    rebuilt = model.decode(model.encode(other.read()))
+    with other.locked("batchman recover"):
+        other.replace_with(rebuilt)
+    other.publish_html(rebuilt)
+    assert len(s.read().tasks) == 25 and not os.path.exists(s.backup)   # the reader follows it
+    assert s.read().generation == 4
+    assert open(page).read().splitlines()[-1] == "gen 4"

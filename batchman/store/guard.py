@@ -37,9 +37,19 @@ class Seen:
 
 
 class _Count(msgspec.Struct):
-    """The few fields of a status file the backup rule needs (a cheap partial decode)."""
+    """The few fields of a status file the guard needs (a cheap partial decode)."""
     tasks: list[msgspec.Raw] = []
     purged_total: int = 0
+    generation: int = 0
+
+
+def generation_of(path: str) -> int:
+    """The generation a status file (perhaps damaged) says it has; 0 if it cannot tell."""
+    try:
+        with open(path, "rb") as f:
+            return msgspec.json.decode(f.read(), type=_Count).generation
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return 0
 
 
 def shrunk_too_far(before: int, after: int, purged: int) -> bool:

@@ -72,6 +72,7 @@ class Store:
         self._seen: guard.Seen | None = None      # the file as this process last read or wrote it
         self._good: Status | None = None          # ... and its content, kept if the file is lost
         self._backup_seen: tuple | None = None    # (signature, tasks, purged_total) of the backup
+        self._lost_note: tuple[str, str] | None = None    # (what happened, the message) once lost
         self._pending: list[Transition] = []
         self._abort = False
         self._purged = 0
@@ -144,8 +145,11 @@ class Store:
         return Status(store_id=new_store_id(), created=time.time())
 
     def _lost(self, what: str) -> StatusLost:
-        """The error for a file lost under this process; its last good copy is kept beside the file."""
-        return StatusLost(guard.keep_last_good(self.path, self._good, what, model.encode))
+        """The error for a file lost under this process; its last good copy is kept beside the file
+        (once per loss: a process that keeps polling, like the TUI, does not rewrite it)."""
+        if self._lost_note is None or self._lost_note[0] != what:
+            self._lost_note = (what, guard.keep_last_good(self.path, self._good, what, model.encode))
+        return StatusLost(self._lost_note[1])
 
     def _overlay(self, snap: _Snapshot) -> None:
         """Apply queued requests (``<file>.requests``) to a snapshot, once per change of either."""
@@ -321,13 +325,25 @@ class Store:
         """Put a rebuilt status in place of a lost or unreadable file (``batchman recover``; the
         caller holds the lock and has kept the originals). The generation continues after the
         journal's; the old backup is removed, since it would mislead."""
-        status.generation = max(1, max((e.get("g", 0) for e in self.history()), default=0) + 1)
+        status.generation = self._next_generation(status.store_id)
         guard.stamp(status)
         atomic_write(self.path, model.encode(status))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.backup)
         self._backup_seen = None
         self._remember(_Snapshot(self._sig(), status))
+
+    def _next_generation(self, store_id: str) -> int:
+        """A generation above any this store id has had: in the journal, the files, the page
+        (so no reader or page takes the rebuilt file for one it has already seen)."""
+        gens = [e.get("g", 0) for e in self.history()]
+        gens += [guard.generation_of(p) for p in (self.path, self.backup)]
+        if self._seen is not None:
+            gens.append(self._seen.generation)
+        if self.html_path:
+            sid, gen = html_generation(self.html_path)
+            gens.append(gen if sid == store_id else 0)
+        return max(gens, default=0) + 1
 
     def publish_html(self, status: Status) -> None:
         """Write the page for exactly this generation, right after the status file.
