@@ -78,3 +78,17 @@ def test_sigkill_mid_write_leaves_old_or_new_never_partial(tmp_path, delay):
     proc.wait()
     data = p.read_bytes()
     assert data in (OLD, NEW), f"partial file of {len(data)} bytes"
+
+
+def test_the_status_file_and_page_follow_the_umask(tmp_path):
+    from batchman.core.model import Task
+    from batchman.store import Store
+    old = os.umask(0o022)
+    try:
+        s = Store(str(tmp_path / "status.json"), html=lambda st: "page", html_path=str(tmp_path / "p.html"))
+        with s.transaction("t") as st:
+            st.tasks.append(Task(run=1))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "status.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "p.html").stat().st_mode & 0o777 == 0o644
