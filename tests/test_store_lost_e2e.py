@@ -43,7 +43,7 @@ def test_status_and_backup_deleted_under_a_running_daemon(tmp_path):
     assert not (tmp_path / "status.json").exists()
     r = CliRunner().invoke(main, ["-C", str(tmp_path), "recover"])            # no --force needed
     assert r.exit_code == 0, r.output
-    assert "recovered 6 task(s)" in r.output
+    assert "recovered 6 task(s)" in r.output and lasts[0] in r.output
     st = e.store.read()
     assert st.store_id == sid and sorted(t.run for t in st.tasks) == runs
     r = daemon_run(tmp_path, "loop", env=env_for(tmp_path, SLEEP=0.1), timeout=120)

@@ -35,7 +35,9 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
 
     Run it in the background: `batchman-daemon &`. Several daemons (even on several
     hosts sharing the directory) may run at once. SIGTERM or Ctrl-C end it after the
-    current iteration; it never leaves the status file locked.
+    current iteration; it never leaves the status file locked. If the status file is
+    deleted or replaced under it, it writes nothing, keeps its last good copy beside the
+    file and stops with exit code 3: run `batchman recover`.
     """
     from batchman.backends.factory import make_batch, make_staging
     from batchman.daemon.engine import Engine, loop, print_report

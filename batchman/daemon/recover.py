@@ -16,6 +16,7 @@ names (hard links) before the new file replaces them.
 from __future__ import annotations
 
 import collections
+import glob
 import os
 import time
 from dataclasses import dataclass, field
@@ -181,6 +182,9 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
         store.replace_with(rec.status)
+    for last in sorted(glob.glob(glob.escape(store.path) + ".daemon-*.last")):
+        rec.lost.append(f"a daemon that saw the file vanish kept its last good copy in {last} "
+                        f"(counters, priorities, holds and notes are in it)")
     store.publish_html(rec.status)
     return rec
 
