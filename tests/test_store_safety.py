@@ -182,3 +182,16 @@ def test_a_rebuilt_file_gets_a_generation_no_reader_or_page_has_seen(tmp_path):
     assert len(s.read().tasks) == 25 and not os.path.exists(s.backup)   # the reader follows it
     assert s.read().generation == 4
     assert open(page).read().splitlines()[-1] == "gen 4"
+
+
+def test_a_file_emptied_under_a_process_keeps_that_process_s_copy(tmp_path):
+    s = make(tmp_path, n=30, writes=2)
+    s.read()
+    (tmp_path / "status.json").write_text("{}")
+    with pytest.raises(StatusLost) as e:
+        with s.transaction("batchman-daemon") as st:
+            st.tasks.clear()
+    assert "lacks" in str(e.value) and "status.json.bak" in str(e.value) and "batchman recover" in str(e.value)
+    assert (tmp_path / "status.json").read_text() == "{}"
+    last = tmp_path / f"status.json.daemon-{socket.gethostname()}-{os.getpid()}.last"
+    assert len(model.decode(last.read_bytes()).tasks) == 30

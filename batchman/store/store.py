@@ -117,7 +117,12 @@ class Store:
         if sig is None:
             return self._absent()
         if self._snap is None or self._snap.sig != sig:
-            status = self._load(self.path)
+            try:
+                status = self._load(self.path)
+            except CorruptStatus as e:
+                if self._seen is None:
+                    raise
+                raise self._lost(f"it became unreadable under this process ({e})") from None
             why = guard.replaced(self._seen, status) if self._seen is not None else ""
             if why:
                 raise self._lost(why)
