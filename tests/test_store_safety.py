@@ -195,3 +195,12 @@ def test_a_file_emptied_under_a_process_keeps_that_process_s_copy(tmp_path):
     assert (tmp_path / "status.json").read_text() == "{}"
     last = tmp_path / f"status.json.daemon-{socket.gethostname()}-{os.getpid()}.last"
     assert len(model.decode(last.read_bytes()).tasks) == 30
+
+
+def test_an_older_copy_put_in_place_under_a_process_is_refused(tmp_path):
+    s = make(tmp_path, n=3, writes=3)
+    s.read()
+    os.replace(s.backup, s.path)                 # generation 3 -> 2 under it
+    with pytest.raises(StatusLost) as e:
+        s.read()
+    assert "went back from generation 3 to 2" in str(e.value)

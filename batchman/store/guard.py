@@ -79,6 +79,9 @@ def replaced(seen: Seen, now: Status) -> str:
     if now.store_id != seen.store_id:
         return (f"it was replaced by another status file (store id {now.store_id}, generation {now.generation}; "
                 f"this process worked on store id {seen.store_id}, generation {seen.generation})")
+    if now.generation < seen.generation:
+        return (f"it went back from generation {seen.generation} to {now.generation} "
+                f"(an older copy was put in its place while this process was using it)")
     purged = max(0, now.purged_total - seen.purged_total)
     if shrunk_too_far(seen.tasks, len(now.tasks), purged):
         return (f"it now holds {len(now.tasks)} tasks where this process saw {seen.tasks} "
