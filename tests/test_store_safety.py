@@ -126,7 +126,7 @@ def test_a_file_with_far_fewer_tasks_is_refused_unless_purged(tmp_path):
         del st.tasks[5:]
     with pytest.raises(StatusLost) as e:
         s.read()
-    assert "50" in str(e.value) and "5" in str(e.value)
+    assert "holds 5 tasks where this process saw 50" in str(e.value)
     # a purge by another writer is not a loss
     (tmp_path / "x").mkdir()
     s2 = make(tmp_path / "x", n=50)
