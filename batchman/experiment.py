@@ -27,7 +27,8 @@ def store_for(params: P.Params) -> Store:
         return export.render_html(status, stale_after=params.stale_after, refresh=refresh, title=params.experiment,
                                   journal=store.journal_path)
 
-    store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path)
+    store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path,
+                  traces=(Paths(params).attempts,))     # attempt directories: a status file has been here
     return store
 
 

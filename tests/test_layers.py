@@ -7,7 +7,8 @@ The rules (the closing note of issue 13 repeats them):
 * ``batchman.util`` imports nothing of batchman.
 * ``batchman.backends`` imports only the core, util and other backend modules: never the store,
   the daemon, a face (cli, tui, page), the demo or the shared actions.
-* ``batchman.store`` never imports the daemon or a face.
+* ``batchman.store`` never imports the daemon or a face, and it alone takes the status file's
+  lock: nothing outside it imports ``filelock``.
 * ``batchman.daemon`` never imports a face.
 * Nothing below the faces imports them, except ``batchman.experiment``, which wires the page
   renderer into the store.
@@ -81,6 +82,9 @@ def violations(module: str, imported: set[str]) -> list[str]:
                 if not _under(m, "batchman.backends", "batchman.core", "batchman.util")]
     if _under(module, "batchman.store"):
         bad += [f"{module} (store) imports {m}" for m in ours if _under(m, "batchman.daemon", *FACES)]
+    if not _under(module, "batchman.store"):
+        bad += [f"{module} imports filelock: only batchman.store takes the lock" for m in imported
+                if _under(m, "filelock")]
     if _under(module, "batchman.daemon"):
         bad += [f"{module} (daemon) imports {m}" for m in ours if _under(m, *FACES)]
     if not _under(module, *FACES, "batchman.experiment", "batchman.demo"):
@@ -113,6 +117,8 @@ def test_every_module_keeps_the_layer_rules():
     ("batchman.util.files", "from batchman.core import states", "imports batchman.core"),
     ("batchman.store.store", "from batchman.daemon import engine", "imports batchman.daemon"),
     ("batchman.daemon.engine", "from batchman.page import render", "imports the face batchman.page"),
+    ("batchman.tui.app", "import filelock", "only batchman.store takes the lock"),
+    ("batchman.daemon.recover", "def f():\n    from filelock import FileLock", "only batchman.store takes the lock"),
 ])
 def test_the_checker_catches_each_kind_of_breach(module, source, expected):
     found = violations(module, imports_of(source, module))
@@ -123,5 +129,6 @@ def test_the_checker_accepts_what_the_rules_allow():
     ok = imports_of("import re\nimport msgspec\nfrom batchman.core import states as S\n"
                     "from .model import Task", "batchman.core.decide")
     assert violations("batchman.core.decide", ok) == []
+    assert violations("batchman.store.lock", imports_of("import filelock", "batchman.store.lock")) == []
     assert violations("batchman.backends.batch.slurm",
                       imports_of("from batchman.backends.base import Runner", "batchman.backends.batch.slurm")) == []

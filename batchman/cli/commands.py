@@ -21,6 +21,7 @@ from batchman import params as P
 from batchman.cli.main import main
 from batchman.cli import adding, reading, repair, requests, setup  # noqa: F401 - they register their commands
 from batchman.cli import notify_cmds
+from batchman.util.files import atomic_write
 
 __all__ = ["main"]
 
@@ -63,8 +64,7 @@ def init(ctx, to_stdout, force, example, list_examples):
     if os.path.exists(path) and not force:
         raise click.ClickException(f"{path} exists already; edit it, or use --force to start from the defaults")
     os.makedirs(root, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    atomic_write(path, text)
     click.echo(f"wrote {path}\nnext: edit it (stub_dir, cache_dir, command, backend...), then `batchman check`")
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 import click
-import filelock
+from batchman.store.lock import SideLockBusy
 
 from batchman.core import alerts as AL
 from batchman.core import decide as D
@@ -102,7 +102,7 @@ def watch_daemon(ctx, quiet):
                 af.state, msgs, problem = AL.watchdog(af.state, st, NS.conditions(p), now, p.stale_after, pending)
                 ob.queue(af, msgs, now)
                 ob.save(af)
-        except filelock.Timeout:
+        except SideLockBusy:
             raise click.ClickException(f"{ob.lock.lock_file} is held by another process for more than "
                                        f"{ob.lock.timeout:g} s; try again") from None
         ob.kick()

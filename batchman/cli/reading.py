@@ -190,6 +190,6 @@ def export_html(ctx, output):
     out = output or e.params.path("daemon.html_file")
     if not out:
         raise click.ClickException("daemon.html_file is empty in batchman.yaml; give --output PATH")
-    from batchman.store.store import _atomic_write
-    _atomic_write(out, e.store.render_html(st).encode())
+    from batchman.util.files import atomic_write
+    atomic_write(out, e.store.render_html(st))
     click.echo(out)

@@ -131,7 +131,7 @@ class IterationLog(msgspec.Struct, omit_defaults=True):
 
 
 class Status(msgspec.Struct, omit_defaults=True):
-    schema: int = SCHEMA
+    schema: int = 0               # stamped SCHEMA by the store on write; a file without it is refused
     generation: int = 0
     store_id: str = ""
     experiment: str = ""
@@ -149,6 +149,7 @@ class Status(msgspec.Struct, omit_defaults=True):
     paused_by: str = ""
     staging_unreachable_since: float | None = None
     watched: list[int] = []       # runs given to `batchman watch` (jobs with watch: listed)
+    purged_total: int = 0         # tasks removed on purpose since the file was created (shrink guard)
 
     def index(self) -> dict[str, Task]:
         return {t.key: t for t in self.tasks}
@@ -185,6 +186,8 @@ def encode(status: Status) -> bytes:
 def decode(data: bytes) -> Status:
     """Decode a status file; raises msgspec.DecodeError / ValidationError when malformed."""
     st = _decoder.decode(data)
+    if st.schema == 0:
+        raise msgspec.ValidationError("it lacks the schema version")
     if st.schema != SCHEMA:
         raise msgspec.ValidationError(f"schema version {st.schema} is not supported (this batchman reads {SCHEMA})")
     return st

@@ -15,6 +15,7 @@ import shlex
 import string
 
 from batchman.core.decide import Marker
+from batchman.util.files import atomic_write
 
 PLACEHOLDERS = ("run", "experiment", "files", "batch_home", "job", "attempt")
 
@@ -74,12 +75,7 @@ exit $rc
 
 
 def write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode=0o755)
 
 
 def read_exit(attempt_dir: str) -> int | None:

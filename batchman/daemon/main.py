@@ -9,7 +9,7 @@ import click
 
 from batchman import params as P
 from batchman.backends.base import BackendError
-from batchman.store.store import StoreError
+from batchman.store.store import StatusLost, StoreError
 
 MODES = ("loop", "oneshot", "quietone", "verbose")
 
@@ -35,7 +35,9 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
 
     Run it in the background: `batchman-daemon &`. Several daemons (even on several
     hosts sharing the directory) may run at once. SIGTERM or Ctrl-C end it after the
-    current iteration; it never leaves the status file locked.
+    current iteration; it never leaves the status file locked. If the status file is
+    deleted or replaced under it, it writes nothing, keeps its last good copy beside the
+    file and stops with exit code 3: run `batchman recover`.
     """
     from batchman.backends.factory import make_batch, make_staging
     from batchman.daemon.engine import Engine, loop, print_report
@@ -79,11 +81,19 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
                         f"{delay if delay is not None else e.params['daemon.delay']:g} s")
                 loop(eng, delay if delay is not None else e.params["daemon.delay"], forever,
                      mode == "verbose", say, stop)
+        except StatusLost:
+            eng = None      # the file is not ours any more: not even to unregister from it
+            raise
         finally:
             try:
-                eng.unregister()
+                if eng is not None:
+                    eng.unregister()
             except StoreError:
                 pass
+    except StatusLost as err:
+        # Stop acting: the store kept our last good copy and a note beside the file.
+        click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
+        sys.exit(3)
     except (StoreError, P.ParamError, BackendError) as err:
         if debug:
             raise

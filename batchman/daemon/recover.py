@@ -16,6 +16,7 @@ names (hard links) before the new file replaces them.
 from __future__ import annotations
 
 import collections
+import glob
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 from batchman.daemon import jobscript
 from batchman.core import states as S
 from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
-from batchman.core.model import Segment, Status, Task, encode, parse_job_name, task_key
+from batchman.core.model import Segment, Status, Task, parse_job_name, task_key
 from batchman.daemon.segments import find_segments
-from batchman.store.store import CorruptStatus, Store, _atomic_write, new_store_id
+from batchman.store.store import CorruptStatus, Store, new_store_id
 
 CRASH_ENV = "BATCHMAN_CRASH_AT"
 
@@ -44,19 +45,14 @@ class Recovery:
 
 def _readable(store: Store) -> bool:
     try:
-        Store(store.path).read()
+        Store(store.path, traces=tuple(store.traces)).read()
         return os.path.exists(store.path)
     except CorruptStatus:
         return False
 
 
-def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
-    """Build the status from the journal, the attempt directories and the batch system (pure-ish: reads only)."""
-    now = time.time() if now is None else now
-    attempts_root = os.path.join(params.path("daemon.temp_dir"), "attempts")
-    # 2. attempt directories
-    attempts: dict[str, dict[int, str]] = collections.defaultdict(dict)    # key -> attempt -> job name
-    store_ids: collections.Counter = collections.Counter()
+def _scan_attempts(attempts_root: str, attempts: dict, store_ids: collections.Counter) -> None:
+    """2. attempt directories: key -> attempt -> job name, and the store ids they name."""
     try:
         names = os.listdir(attempts_root)
     except FileNotFoundError:
@@ -67,17 +63,21 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
             sid, run, job, att = p
             store_ids[sid] += 1
             attempts[task_key(run, job)][att] = n
-    # 3. journal
-    journal = store.history()
+
+
+def _scan_journal(journal: list[dict], store_ids: collections.Counter) -> dict[str, dict]:
+    """3. the journal: the last entry of every task."""
     last: dict[str, dict] = {}
     for e in journal:
         last[e["task"]] = e
         if e.get("s"):
             store_ids[e["s"]] += 1
-    store_id = store_ids.most_common(1)[0][0] if store_ids else new_store_id()
-    # 1. the batch system
+    return last
+
+
+def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str]) -> dict[str, object]:
+    """1. the jobs of this store the batch system still knows, by name."""
     live: dict[str, object] = {}
-    lost: list[str] = []
     try:
         for j in batch.list_ours(f"bm.{store_id}."):
             p = parse_job_name(j.name)
@@ -86,54 +86,74 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
                 attempts[task_key(p[1], p[2])].setdefault(p[3], j.name)
     except BackendUnavailable as e:
         lost.append(f"the batch system could not be asked ({e}): jobs are judged from their marker files only")
+    return live
+
+
+def _from_attempt(t: Task, mine: dict[int, str], live: dict, attempts_root: str) -> str:
+    """Put back a task whose latest job is known, as ``submitted`` (or ``submitting``); returns the source."""
+    n = max(mine)
+    name = mine[n]
+    t.attempt, t.job_name = n, name
+    info = live.get(name)
+    t.job_id = getattr(info, "job_id", "") or ""
+    t.submitted_at = t.since
+    t.state = S.SUBMITTED
+    if info is not None and info.state in (QUEUED, RUNNING):
+        t.reason = f"recovered: job {t.job_id} found in the batch system"
+        return "live job in the batch system"
+    if jobscript.read_exit(os.path.join(attempts_root, name)) is not None:
+        t.reason = "recovered: the job had ended (exit marker); judged again"
+        return "exit marker in its attempt directory"
+    # The daemon may have died after writing the job script and before submitting:
+    # as `submitting`, the job is looked up by name and adopted, or submitted now.
+    t.state = S.SUBMITTING
+    t.reason = "recovered: attempt directory without an exit marker; looking for the job by name"
+    return "attempt directory only (job looked up by name)"
+
+
+def _recover_task(t: Task, mine: dict[int, str], j_last: dict | None, live: dict, attempts_root: str) -> str:
+    """Set the state of one task from its attempts, live jobs and last journal entry; returns the source."""
+    j_state = j_last["to"] if j_last else ""
+    if mine and j_state in S.BEFORE_BATCH and not any(mine[a] in live for a in mine):
+        # restarted after its last job: start again, with the next attempt number
+        t.attempt = max(mine)
+        t.state, t.reason = S.NEW, "recovered from the journal: restarted, starts again from new"
+        return "journal (restarted: starts again)"
+    if mine and j_state not in (S.ABORTED, S.SKIPPED, S.ERROR):
+        return _from_attempt(t, mine, live, attempts_root)
+    if j_state in (S.ABORTED, S.SKIPPED, S.ERROR):
+        t.state, t.reason = j_state, f"recovered from the journal: {j_last.get('why', '')}"
+        if mine:
+            t.attempt = max(mine)
+        if j_state == S.ERROR:
+            t.error = j_last.get("why", "")
+        return f"journal ({j_state})"
+    t.state, t.reason = S.NEW, "recovered from the journal: starts again from new"
+    return "journal (no job yet: starts again)"
+
+
+def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
+    """Build the status from the journal, the attempt directories and the batch system (pure-ish: reads only)."""
+    now = time.time() if now is None else now
+    attempts_root = os.path.join(params.path("daemon.temp_dir"), "attempts")
+    attempts: dict[str, dict[int, str]] = collections.defaultdict(dict)    # key -> attempt -> job name
+    store_ids: collections.Counter = collections.Counter()
+    _scan_attempts(attempts_root, attempts, store_ids)
+    journal = store.history()
+    last = _scan_journal(journal, store_ids)
+    store_id = store_ids.most_common(1)[0][0] if store_ids else new_store_id()
+    lost: list[str] = []
+    live = _scan_batch(batch, store_id, attempts, lost)
     sources = collections.Counter()
     tasks: list[Task] = []
     stub = params.path("staging.stub_dir")
     pat, pre, suf = params["staging.pattern"], params["staging.prefix"], params["staging.suffix"]
     for key in sorted(set(attempts) | set(last), key=lambda k: (int(k.split(".", 1)[0]), k)):
         run_s, job = key.split(".", 1)
-        run = int(run_s)
-        t = Task(run=run, job=job, since=now, added_at=now)
-        segs, _ = find_segments(stub, pat, run, pre, suf)
+        t = Task(run=int(run_s), job=job, since=now, added_at=now)
+        segs, _ = find_segments(stub, pat, t.run, pre, suf)
         t.segments = [Segment(p) for p in segs]
-        j_last = last.get(key)
-        j_state = j_last["to"] if j_last else ""
-        has_live = any(attempts[key][a] in live for a in attempts.get(key, {}))
-        if attempts.get(key) and j_state in S.BEFORE_BATCH and not has_live:
-            # restarted after its last job: start again, with the next attempt number
-            t.attempt = max(attempts[key])
-            t.state, t.reason = S.NEW, "recovered from the journal: restarted, starts again from new"
-            sources["journal (restarted: starts again)"] += 1
-        elif attempts.get(key) and j_state not in (S.ABORTED, S.SKIPPED, S.ERROR):
-            n = max(attempts[key])
-            name = attempts[key][n]
-            t.attempt, t.job_name = n, name
-            info = live.get(name)
-            t.job_id = getattr(info, "job_id", "") or ""
-            t.submitted_at = now
-            t.state = S.SUBMITTED
-            if info is not None and info.state in (QUEUED, RUNNING):
-                t.reason = f"recovered: job {t.job_id} found in the batch system"
-                sources["live job in the batch system"] += 1
-            elif jobscript.read_exit(os.path.join(attempts_root, name)) is not None:
-                t.reason = "recovered: the job had ended (exit marker); judged again"
-                sources["exit marker in its attempt directory"] += 1
-            else:
-                # The daemon may have died after writing the job script and before submitting:
-                # as `submitting`, the job is looked up by name and adopted, or submitted now.
-                t.state = S.SUBMITTING
-                t.reason = "recovered: attempt directory without an exit marker; looking for the job by name"
-                sources["attempt directory only (job looked up by name)"] += 1
-        elif j_state in (S.ABORTED, S.SKIPPED, S.ERROR):
-            t.state, t.reason = j_state, f"recovered from the journal: {j_last.get('why', '')}"
-            if attempts.get(key):
-                t.attempt = max(attempts[key])
-            if j_state == S.ERROR:
-                t.error = j_last.get("why", "")
-            sources[f"journal ({j_state})"] += 1
-        else:
-            t.state, t.reason = S.NEW, "recovered from the journal: starts again from new"
-            sources["journal (no job yet: starts again)"] += 1
+        sources[_recover_task(t, attempts.get(key, {}), last.get(key), live, attempts_root)] += 1
         tasks.append(t)
     if not journal:
         lost.append("no journal: tasks that never reached a batch job could not be recovered; add them again")
@@ -161,15 +181,10 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
         if os.environ.get(CRASH_ENV) == "recover-before-write":
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
-        rec.status.generation = max(1, _last_generation(store) + 1)
-        _atomic_write(store.path, encode(rec.status))
-        if os.path.exists(store.backup):
-            os.unlink(store.backup)     # it is kept under its dated name; a stale backup would mislead
-        store._snap = None
+        store.replace_with(rec.status)
+    for last in sorted(glob.glob(glob.escape(store.path) + ".daemon-*.last")):
+        rec.lost.append(f"a daemon that saw the file vanish kept its last good copy in {last} "
+                        f"(counters, priorities, holds and notes are in it)")
     store.publish_html(rec.status)
     return rec
 
-
-def _last_generation(store: Store) -> int:
-    hist = store.history()
-    return max((e.get("g", 0) for e in hist), default=0)

@@ -17,12 +17,12 @@ import time
 import uuid
 from typing import Callable
 
-import filelock
 import msgspec
 
 from batchman.core.alerts import AlertState, Message
+from batchman.store.lock import SideLockBusy, side_lock
 from batchman.notify import targets as T
-from batchman.store.store import _atomic_write
+from batchman.util.files import atomic_write
 
 KEEP = 86400.0          # an undelivered message is dropped after a day
 
@@ -55,7 +55,7 @@ class Outbox:
         self.timeout = timeout
         self.retry_after = retry_after
         self.log = log
-        self.lock = filelock.FileLock(path + ".lock", timeout=5)
+        self.lock = side_lock(path + ".lock", timeout=5)
         self._thread: threading.Thread | None = None
 
     # ---- the file ----------------------------------------------------------------
@@ -71,7 +71,7 @@ class Outbox:
 
     def save(self, af: AlertFile) -> None:
         af.log = af.log[-50:]
-        _atomic_write(self.path, msgspec.json.encode(af))
+        atomic_write(self.path, msgspec.json.encode(af))
 
     def queue(self, af: AlertFile, msgs: list[Message], now: float) -> None:
         for m in msgs:
@@ -113,7 +113,7 @@ class Outbox:
     def _deliver_once(self, clock: Callable[[], float]) -> int | None:
         try:
             due = self._claim(clock())
-        except (filelock.Timeout, OSError) as e:
+        except (SideLockBusy, OSError) as e:
             self.log(f"notify: cannot read {self.path}: {e}; trying again next iteration")
             return None
         if not due:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-import filelock
+from batchman.store.lock import SideLockBusy
 import msgspec
 
 from batchman.core import alerts as AL
@@ -78,7 +78,7 @@ class Outputs:
                 self.outbox.kick()
                 if not rep.work_left:
                     self.close()      # the daemon may stop now: the last messages get a bounded wait
-            except (filelock.Timeout, OSError) as e:
+            except (SideLockBusy, OSError) as e:
                 self._problem("alerts", e)
         if self.textfile:
             self.totals.add(engine, rep)

@@ -1,63 +1,37 @@
-"""The status file: the only code that takes the lock and writes it.
+"""The status file: read it, change it in a transaction, write it crash-safely, publish the page.
 
-``with store.transaction(who) as status:`` takes the lock, reads the file (or reuses the
-copy this process wrote last, when the file has not changed since), yields it, and if
-the body changed its mind about nothing (``store.abort()``) writes it back atomically:
-temp file beside it, fsync, the current file hard-linked to ``<file>.bak``, rename, fsync
-of the directory. The HTML page is rendered and written in the same transaction and the
-transitions recorded go to an append-only journal (``<file>.journal``) first, each line
-tagged with the generation it belongs to.
-
-The lock is ``filelock.FileLock``: a kernel ``flock`` that dies with its holder, so a
-crash never leaves a stale lock. Beside it, ``<file>.lock.who`` says who holds it.
+``with store.transaction(who) as status:`` takes the lock (lock.py), reads the file (or
+reuses the copy this process wrote last, when the file has not changed since), yields it,
+and unless the body called ``store.abort()`` writes it back: the transitions to the
+journal first (journal.py), then the file through ``util.files.atomic_write`` with the
+current file hard-linked to ``<file>.bak``. The HTML page is rendered after the lock is
+released, under a lock of its own. The rules that keep a file from being replaced by less
+than it held (a vanished or replaced file, ``{}``, a shrink) are in guard.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import secrets
-import socket
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import filelock
 import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-
-
-class StoreError(Exception):
-    """A problem with the status file a person must act on; the message says what to do."""
-
-
-class LockTimeout(StoreError):
-    pass
-
-
-class CorruptStatus(StoreError):
-    pass
-
-
-class ShrinkRefused(StoreError):
-    pass
-
-
-@dataclass
-class Transition:
-    """One change of a task's state, for the journal."""
-    task: str
-    old: str
-    new: str
-    why: str
-    at: float
-    by: str
+from batchman.store import guard, journal, requests
+from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
+    CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError,
+)
+from batchman.store.guard import html_generation  # noqa: F401
+from batchman.store.journal import Transition
+from batchman.store.lock import Lock, check_locking, page_lock, whoami  # noqa: F401
+from batchman.store.requests import QUEUEABLE, apply_requests  # noqa: F401
+from batchman.util.files import atomic_write
 
 
 @dataclass
@@ -74,42 +48,65 @@ class _Snapshot:
         return self._index
 
 
-def whoami(command: str = "") -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "command": command or os.path.basename(sys.argv[0]) or "python", "since": time.time()}
+def new_store_id() -> str:
+    return secrets.token_hex(3)
 
 
 class Store:
+    """``traces``: paths whose existence shows a status file has been here (e.g. the attempt
+    directories); with the journal and the backup, they forbid creating a new file."""
+
     def __init__(self, path: str, lock_timeout: float = 30.0,
-                 html: Callable[[Status], str] | None = None, html_path: str = ""):
+                 html: Callable[[Status], str] | None = None, html_path: str = "", traces: tuple = ()):
         self.path = os.path.abspath(path)
         self.backup = self.path + ".bak"
         self.journal_path = self.path + ".journal"
         self.requests_path = self.path + ".requests"
-        self.lock_path = self.path + ".lock"
-        self.who_path = self.lock_path + ".who"
         self.lock_timeout = lock_timeout
         self.render_html = html
         self.html_path = html_path
-        self._lock = filelock.FileLock(self.lock_path, timeout=lock_timeout)
+        self.traces = list(traces)
+        self._lock = Lock(self.path, lock_timeout)
+        self.lock_path, self.who_path = self._lock.path, self._lock.who_path
         self._snap: _Snapshot | None = None
+        self._seen: guard.Seen | None = None      # the file as this process last read or wrote it
+        self._good: Status | None = None          # ... and its content, kept if the file is lost
+        self._backup_seen: tuple | None = None    # (signature, tasks, purged_total) of the backup
+        self._lost_note: tuple[str, str] | None = None    # (what happened, the message) once lost
         self._pending: list[Transition] = []
         self._abort = False
-        self.last_lock_seconds = 0.0      # how long the last transaction held the lock
-        self.max_lock_seconds = 0.0
+        self._purged = 0
         self.hooks_before_write: list[Callable[[Status, Status | None], None]] = []
         # Interactive writers (the TUI) set this: the page is then written by flush_html(),
         # called when the screen is idle, instead of before the action returns.
         self.defer_html = False
         self._html_due: Status | None = None
 
+    @property
+    def last_lock_seconds(self) -> float:
+        """How long the last transaction held the lock."""
+        return self._lock.last_seconds
+
+    @property
+    def max_lock_seconds(self) -> float:
+        """The longest hold so far (set it to 0 to start measuring again)."""
+        return self._lock.max_seconds
+
+    @max_lock_seconds.setter
+    def max_lock_seconds(self, value: float) -> None:
+        self._lock.max_seconds = value
+
     # ---- reading -------------------------------------------------------------------
-    def _sig(self) -> tuple | None:
+    @staticmethod
+    def _sig_of(path: str) -> tuple | None:
         try:
-            st = os.stat(self.path)
+            st = os.stat(path)
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _sig(self) -> tuple | None:
+        return self._sig_of(self.path)
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -118,41 +115,54 @@ class Store:
         """The current status, without the lock (the file is replaced atomically)."""
         sig = self._sig()
         if sig is None:
-            if os.path.exists(self.backup):
-                raise CorruptStatus(
-                    f"the status file {self.path} is missing but its backup {self.backup} exists; "
-                    f"if the backup is right, restore it: cp {self.backup} {self.path}")
-            return Status(store_id=new_store_id(), created=time.time())
+            return self._absent()
         if self._snap is None or self._snap.sig != sig:
-            self._snap = _Snapshot(sig, self._load(self.path))
+            try:
+                status = self._load(self.path)
+            except CorruptStatus as e:
+                if self._seen is None:
+                    raise
+                raise self._lost(f"it became unreadable under this process ({e})") from None
+            why = guard.replaced(self._seen, status) if self._seen is not None else ""
+            if why:
+                raise self._lost(why)
+            self._remember(_Snapshot(sig, status))
         self._overlay(self._snap)
         return self._snap.status
 
-    # ---- requests: kill / restart / purge / priority without rewriting the file -------
+    def _remember(self, snap: _Snapshot) -> None:
+        self._snap, self._good, self._seen = snap, snap.status, guard.Seen.of(snap.status)
+
+    def _absent(self) -> Status:
+        """No file: a new, empty status only where none has ever been."""
+        if self._seen is not None:
+            raise self._lost("it is missing (deleted while this process was using it)")
+        if os.path.exists(self.backup):
+            raise CorruptStatus(
+                f"the status file {self.path} is missing but its backup {self.backup} exists; "
+                f"if the backup is right, restore it: cp {self.backup} {self.path}")
+        traces = guard.has_history([self.journal_path] + self.traces)
+        if traces:
+            raise StatusLost(
+                f"the status file {self.path} is missing, but {', '.join(traces)} show(s) that one has been "
+                f"here; nothing was written. Run `batchman recover` to rebuild it from the journal, "
+                f"the attempt directories and the batch system")
+        return Status(store_id=new_store_id(), created=time.time())
+
+    def _lost(self, what: str) -> StatusLost:
+        """The error for a file lost under this process; its last good copy is kept beside the file
+        (once per loss: a process that keeps polling, like the TUI, does not rewrite it)."""
+        if self._lost_note is None or self._lost_note[0] != what:
+            self._lost_note = (what, guard.keep_last_good(self.path, self._good, what, model.encode))
+        return StatusLost(self._lost_note[1])
+
     def _overlay(self, snap: _Snapshot) -> None:
         """Apply queued requests (``<file>.requests``) to a snapshot, once per change of either."""
-        try:
-            st = os.stat(self.requests_path)
-            rsig = (st.st_ino, st.st_size, st.st_mtime_ns) if st.st_size else None
-        except FileNotFoundError:
-            rsig = None
+        rsig = requests.signature(self.requests_path)
         if rsig is None or snap.requests_sig == rsig:
             return
-        apply_requests(snap.status, self._request_lines(), snap.index())
+        apply_requests(snap.status, requests.read_lines(self.requests_path), snap.index())
         snap.requests_sig = rsig
-
-    def _request_lines(self) -> list[dict]:
-        out = []
-        try:
-            with open(self.requests_path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue   # a torn last line after a crash
-        except FileNotFoundError:
-            pass
-        return out
 
     def queue_requests(self, keys: set[str], field: str, value, allowed_states=None, command: str = "") -> int:
         """Queue a change of ``request`` or ``priority`` on tasks with a short append.
@@ -172,12 +182,7 @@ class Store:
             idx = self._snap.index() if self._snap is not None else {t.key: t for t in status.tasks}
             chosen = sorted(k for k in keys if k in idx and (allowed_states is None or idx[k].state in allowed_states))
             if chosen:
-                line = json.dumps({"g": status.generation, "field": field, "value": value, "keys": chosen,
-                                   "by": command, "t": round(time.time(), 3)}) + "\n"
-                with open(self.requests_path, "a", encoding="utf-8") as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(f.fileno())
+                requests.append(self.requests_path, status.generation, field, value, chosen, command)
         return len(chosen)
 
     def _load(self, path: str) -> Status:
@@ -186,17 +191,22 @@ class Store:
                 data = f.read()
         except OSError as e:
             raise CorruptStatus(f"cannot read the status file {path}: {e.strerror}") from None
+        hint = (f"the previous good copy is {self.backup}; inspect it and, if right, restore it with "
+                f"cp {self.backup} {path}") if os.path.exists(self.backup) else "there is no backup copy"
         gc_was = gc.isenabled()
         gc.disable()  # millions of small objects: the collector would double the parse time
         try:
-            return model.decode(data)
+            status = model.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            hint = (f"the previous good copy is {self.backup}; inspect it and, if right, restore it with "
-                    f"cp {self.backup} {path}") if os.path.exists(self.backup) else "there is no backup copy"
             raise CorruptStatus(f"the status file {path} is unreadable ({e}); it was left as it is. {hint}") from None
         finally:
             if gc_was:
                 gc.enable()
+        lacks = guard.missing_fields(status)
+        if lacks:
+            raise CorruptStatus(f"the status file {path} is unreadable: it lacks {' and '.join(lacks)}; "
+                                f"it was left as it is. {hint}")
+        return status
 
     def generation(self) -> int:
         """The generation of the file on disk (cheap when unchanged since last read)."""
@@ -205,42 +215,15 @@ class Store:
     # ---- the lock ------------------------------------------------------------------
     def holder(self) -> str:
         """Who holds the lock, as the holder wrote it (may be stale if nobody holds it)."""
-        try:
-            with open(self.who_path, encoding="utf-8") as f:
-                who = json.load(f)
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who["since"]))
-            return f"{who['command']} (pid {who['pid']} on {who['host']}, since {since})"
-        except (OSError, ValueError, KeyError):
-            return "an unknown process"
+        return self._lock.holder()
 
     def is_locked(self) -> bool:
         """True if some other process holds the lock right now (does not wait)."""
-        probe = filelock.FileLock(self.lock_path, timeout=0)
-        try:
-            probe.acquire(timeout=0)
-        except filelock.Timeout:
-            return True
-        probe.release()
-        return False
+        return self._lock.is_locked()
 
-    @contextlib.contextmanager
-    def locked(self, command: str = "", timeout: float | None = None) -> Iterator[None]:
-        t = self.lock_timeout if timeout is None else timeout
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        try:
-            self._lock.acquire(timeout=t)
-        except filelock.Timeout:
-            raise LockTimeout(
-                f"the status file {self.path} is locked by {self.holder()}; waited {t:g} s. "
-                f"Nothing was changed; try again (a daemon holds it only for a moment)") from None
-        t0 = time.monotonic()
-        try:
-            _write_small(self.who_path, json.dumps(whoami(command)))
-            yield
-        finally:
-            self._lock.release()
-            self.last_lock_seconds = time.monotonic() - t0
-            self.max_lock_seconds = max(self.max_lock_seconds, self.last_lock_seconds)
+    def locked(self, command: str = "", timeout: float | None = None):
+        """``with store.locked(who):`` hold the status file's lock (a transaction does it for you)."""
+        return self._lock.held(command, timeout)
 
     # ---- writing -------------------------------------------------------------------
     def record(self, task: str, old: str, new: str, why: str, by: str, at: float | None = None) -> None:
@@ -268,9 +251,7 @@ class Store:
             before = len(status.tasks) if self.exists() else 0
             # Work on a private copy so an exception in the body leaves our cache clean.
             work = msgspec.structs.replace(status, tasks=status.tasks)
-            self._pending = []
-            self._abort = False
-            self._purged = 0
+            self._pending, self._abort, self._purged = [], False, 0
             try:
                 yield work
             except BaseException:
@@ -281,13 +262,13 @@ class Store:
                 return
             for hook in self.hooks_before_write:
                 hook(work, status if before else None)
-            if not allow_shrink and before >= 20 and len(work.tasks) < (before - self._purged) * 0.9:
+            if not allow_shrink and guard.shrunk_too_far(before, len(work.tasks), self._purged):
                 self._snap = None
                 copy = self.safety_copy()
                 raise ShrinkRefused(
                     f"refused to write {self.path}: it would go from {before} to {len(work.tasks)} tasks "
                     f"without an explicit purge; nothing was changed (a safety copy of the file is in {copy})")
-            self.write(work)
+            self.write(work, (before, status.purged_total) if before else None)
             written = work
         if written is not None:
             if self.defer_html:
@@ -308,172 +289,84 @@ class Store:
             os.link(self.path, dest)
         return dest
 
-    def write(self, status: Status) -> None:
-        """Write under the lock (callers use transaction())."""
+    def _keep_backup(self, current: tuple[int, int] | None) -> bool:
+        """Whether the file on disk (``current``: its tasks and purges) may replace the backup:
+        never when it holds far fewer tasks than the backup, beyond what purges explain."""
+        if current is None:
+            return True
+        sig, cur = self._sig_of(self.backup), self._sig()
+        if sig is None:
+            return True
+        if self._backup_seen is None or self._backup_seen[0] != sig:
+            if cur is not None and cur[1] >= sig[1] * guard.SHRINK_KEEP:
+                return True       # not smaller than the backup: no need to count its tasks
+            counts = guard.backup_counts(self.backup)
+            if counts is None:
+                return True
+            self._backup_seen = (sig, *counts)
+        _, bak_tasks, bak_purged = self._backup_seen
+        return not guard.shrunk_too_far(bak_tasks, current[0], max(0, current[1] - bak_purged))
+
+    def write(self, status: Status, current: tuple[int, int] | None = None) -> None:
+        """Write under the lock (callers use transaction()). ``current``: (tasks, purged_total)
+        of the file being replaced, which becomes the backup unless it shrank too far."""
+        if self._seen is not None and not self.exists():
+            raise self._lost("it is missing (deleted while this process was using it)")
         status.generation += 1
-        if not status.store_id:
-            status.store_id = new_store_id()
+        status.store_id = status.store_id or new_store_id()
+        status.purged_total += self._purged
+        guard.stamp(status)
         if self._pending:
-            lines = "".join(
-                json.dumps({"g": status.generation, "t": round(t.at, 3), "task": t.task, "from": t.old,
-                            "to": t.new, "why": t.why, "by": t.by, "s": status.store_id}) + "\n"
-                for t in self._pending)
-            with open(self.journal_path, "a", encoding="utf-8") as f:
-                f.write(lines)
-                f.flush()
-                os.fsync(f.fileno())
+            journal.append(self.journal_path, self._pending, status.generation, status.store_id)
             self._pending = []
-        data = model.encode(status)
-        _atomic_write(self.path, data, backup=self.backup)
-        # The queued requests are in the file now (read() applied them): forget them.
+        keep = self._keep_backup(current)
+        atomic_write(self.path, model.encode(status), backup=self.backup if keep else None)
+        if keep and current is not None:
+            self._backup_seen = (self._sig_of(self.backup), *current)
+        requests.forget(self.requests_path)   # read() applied them: they are in the file now
+        self._remember(_Snapshot(self._sig(), status))
+
+    def replace_with(self, status: Status) -> None:
+        """Put a rebuilt status in place of a lost or unreadable file (``batchman recover``; the
+        caller holds the lock and has kept the originals). The generation continues after the
+        journal's; the old backup is removed, since it would mislead."""
+        status.generation = self._next_generation(status.store_id)
+        guard.stamp(status)
+        atomic_write(self.path, model.encode(status))
         with contextlib.suppress(FileNotFoundError):
-            if os.path.getsize(self.requests_path):
-                os.truncate(self.requests_path, 0)
-        self._snap = _Snapshot(self._sig(), status)
+            os.unlink(self.backup)
+        self._backup_seen = None
+        self._remember(_Snapshot(self._sig(), status))
+
+    def _next_generation(self, store_id: str) -> int:
+        """A generation above any this store id has had: in the journal, the files, the page
+        (so no reader or page takes the rebuilt file for one it has already seen)."""
+        gens = [e.get("g", 0) for e in self.history()]
+        gens += [guard.generation_of(p) for p in (self.path, self.backup)]
+        if self._seen is not None:
+            gens.append(self._seen.generation)
+        if self.html_path:
+            sid, gen = html_generation(self.html_path)
+            gens.append(gen if sid == store_id else 0)
+        return max(gens, default=0) + 1
 
     def publish_html(self, status: Status) -> None:
         """Write the page for exactly this generation, right after the status file.
 
         Rendering a large page takes a while, so it happens after the status file's lock is
-        released, under a lock of the page's own; a page never replaces a newer one (the
-        generation it shows is on its first line).
+        released, under a lock of the page's own; a page never replaces a newer one of the
+        same file (the store id and generation it shows are on its first line).
         """
         if not (self.render_html and self.html_path):
             return
         text = self.render_html(status)
-        with filelock.FileLock(self.html_path + ".lock", timeout=max(self.lock_timeout, 10)):
-            if html_generation(self.html_path) >= status.generation:
+        with page_lock(self.html_path, max(self.lock_timeout, 10)):
+            sid, gen = html_generation(self.html_path)
+            if sid == status.store_id and gen >= status.generation:
                 return
-            _atomic_write(self.html_path, f"<!-- batchman generation {status.generation} -->\n{text}".encode("utf-8"))
+            atomic_write(self.html_path, guard.page_header(status) + text)
 
     # ---- the journal ---------------------------------------------------------------
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
         """Journal entries (optionally of some tasks), skipping any of a write that never landed."""
-        out = []
-        try:
-            f = open(self.journal_path, encoding="utf-8")
-        except FileNotFoundError:
-            return out
-        with f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue    # a torn last line after a crash
-                if keys is not None and e.get("task") not in keys:
-                    continue
-                if upto is not None and e.get("g", 0) > upto:
-                    continue
-                out.append(e)
-        return out
-
-
-# Task fields a person may change with a queued line instead of a rewrite.
-QUEUEABLE = ("request", "priority", "held", "note")
-
-
-def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
-    """Set the queued fields on the tasks they name (only lines not yet merged)."""
-    from batchman.core import states as S
-    todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
-    if not todo:
-        return
-    if idx is None:
-        idx = {t.key: t for t in status.tasks}
-    for ln in todo:
-        for k in ln.get("keys", ()):
-            t = idx.get(k)
-            if t is None:
-                continue
-            f = ln["field"]
-            if f == "priority":
-                t.priority = int(ln["value"])
-            elif f == "held":
-                t.held = bool(ln["value"])
-            elif f == "note":
-                t.note = str(ln["value"])
-            elif S.request_applies(str(ln["value"]), t.state):
-                t.request = str(ln["value"])
-
-
-def html_generation(path: str) -> int:
-    """The generation a page was rendered from (its first line), -1 if none."""
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(100)
-    except OSError:
-        return -1
-    parts = first.split()
-    try:
-        return int(parts[3]) if first.startswith(b"<!-- batchman generation") else -1
-    except (IndexError, ValueError):
-        return -1
-
-
-def new_store_id() -> str:
-    return secrets.token_hex(3)
-
-
-def _write_small(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # EINVAL on some network filesystems
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, data: bytes, backup: str | None = None) -> None:
-    """Temp file beside ``path``, fsync, keep the old file as ``backup``, rename, fsync dir."""
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if backup and os.path.exists(path):
-            blink = backup + ".tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(blink)
-            os.link(path, blink)
-            os.replace(blink, backup)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path)
-
-
-def check_locking(path: str) -> str | None:
-    """None if POSIX locks on ``path``'s filesystem really exclude another process.
-
-    Takes the lock here, then asks a child process to take it without waiting: if the
-    child gets it, locking silently does nothing on this filesystem (some NFS mounts).
-    """
-    import subprocess
-    lock = filelock.FileLock(path + ".lock", timeout=5)
-    with lock:
-        code = ("import filelock,sys\n"
-                f"l=filelock.FileLock({path + '.lock'!r}, timeout=0)\n"
-                "try:\n l.acquire(timeout=0)\nexcept filelock.Timeout:\n sys.exit(0)\nsys.exit(3)\n")
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
-    if r.returncode == 3:
-        return (f"file locks do not work on the filesystem of {path}: another process could take the lock "
-                f"while this one held it. Put the status file on local disk, NFSv4 or Lustre mounted with flock")
-    if r.returncode != 0:
-        return f"could not check file locking on {path}: {r.stderr.decode(errors='replace').strip()}"
-    return None
+        return journal.read(self.journal_path, keys, upto)

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 
+from batchman.util.files import atomic_write
+
 
 def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def take_slot(slot_dir: str, slots: int, stop: list) -> int | None:

@@ -41,6 +41,7 @@ import stat as _stat
 from dataclasses import dataclass, field
 
 from batchman.backends.base import BackendUnavailable, Rejected, Runner, StagingView
+from batchman.util.files import atomic_write
 
 # Default command lines. Each is an argv prefix; ``{user}`` is replaced in every element.
 DEFAULT_GET_CMD = ("jcache", "get")                             # + files            CONFIRMED
@@ -308,11 +309,8 @@ class JcacheStaging:
         if not self.ids_file:
             return
         try:
-            os.makedirs(os.path.dirname(self.ids_file) or ".", exist_ok=True)
-            tmp = f"{self.ids_file}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"requests": self._request_of, "rejected": self._rejected}, f)
-            os.replace(tmp, self.ids_file)
+            atomic_write(self.ids_file, json.dumps({"requests": self._request_of, "rejected": self._rejected}),
+                         sync=False)
         except OSError:
             pass                                # only a hint (failed vs lost): never fatal
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
+
+from batchman.util.files import atomic_copy
 
 
 def main(argv: list[str]) -> int:
@@ -22,15 +23,10 @@ def main(argv: list[str]) -> int:
         if not os.path.exists(mark):
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        tmp = f"{dst}.{os.getpid()}.part"
         try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            atomic_copy(src, dst)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass                # the request is reported failed by its missing file
         try:
             os.unlink(mark)
         except FileNotFoundError:

@@ -4,13 +4,13 @@ validated with the same code and messages as the CLI before it is written."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import urwid
 import yaml
 
 from batchman import params as P
 from batchman.tui.views.base import View, handles
+from batchman.util.files import atomic_write
 
 
 def _show(p: P.Param, v) -> str:
@@ -111,18 +111,9 @@ class ParamsDialog(View):
         except P.ParamError as e:
             self.error.set_text(("bad", f"not saved: {len(e.problems)} problem(s):\n  " + "\n  ".join(e.problems)))
             return
-        fd, tmp = tempfile.mkstemp(prefix=P.CONFIG_NAME + ".", suffix=".tmp", dir=self.app.exp.root)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(P.render_yaml(new.values, new.jobs_raw))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            atomic_write(path, P.render_yaml(new.values, new.jobs_raw))
         except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             self.error.set_text(("bad", f"not saved: {e}"))
             return
         self.app.params_saved(new)

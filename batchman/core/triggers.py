@@ -1,0 +1,156 @@
+"""Trigger decisions over job definitions: which tasks a trigger creates, whether a task waits
+for the job it comes ``after:``, when a run's data has settled, which runs a filter selects.
+
+Pure like the rest of the core: the daemon observes the disk and the clock and passes them in.
+The definitions themselves are parsed and checked in ``batchman.core.jobs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+from batchman.core import states as S
+from batchman.core.model import Task, task_key
+
+if TYPE_CHECKING:
+    from batchman.core.jobs import JobDef, Jobs
+
+ON_ADD = "on-add"
+MANUAL = "manual"
+DATA_COMPLETE = "data-complete"
+FIRST_SEGMENT = "first-segment"
+AFTER = "after"
+TRIGGERS = (ON_ADD, MANUAL, DATA_COMPLETE, FIRST_SEGMENT, AFTER)
+WATCHING = (DATA_COMPLETE, FIRST_SEGMENT)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What a NEW task of a job with a dependency or without staging may do."""
+    wait: str = ""          # why it waits ('' = it may go)
+    stuck: bool = False     # waits for something only a person can change (failed upstream, ...)
+    inputs: tuple[str, ...] = ()
+    staging: bool = True    # False: straight to submission, no segments
+
+
+def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
+    """Per NEW task key whose job comes after another or needs no staging: may it go, with what."""
+    if not jobs.explicit:
+        return {}
+    special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging}
+    out: dict[str, Gate] = {}
+    idx: dict[str, Task] | None = None
+    for t in tasks:
+        if t.state != S.NEW:
+            continue
+        d = jobs.defs.get(t.job)
+        if d is None:
+            out[t.key] = Gate(wait=f"job {t.job!r} is not defined in batchman.yaml", stuck=True)
+            continue
+        if t.job not in special:
+            continue
+        if d.trigger != AFTER:
+            out[t.key] = Gate(staging=False)
+            continue
+        if idx is None:
+            idx = {x.key: x for x in tasks}
+        up = idx.get(task_key(t.run, d.after))
+        if up is None:
+            out[t.key] = Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
+        elif up.state == S.COMPLETED:
+            out[t.key] = Gate(inputs=tuple(up.outputs), staging=d.needs_staging)
+        elif up.state in S.TERMINAL:
+            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})", stuck=True)
+        else:
+            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})")
+    return out
+
+
+def stuck(tasks: list[Task], jobs: Jobs) -> frozenset[str]:
+    """Keys of tasks no daemon can move on (their upstream ended unsuccessfully)."""
+    return frozenset(k for k, g in gates(tasks, jobs).items() if g.stuck)
+
+
+# ---- triggers --------------------------------------------------------------------------
+def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str]] = ()) -> list[tuple[int, str, str]]:
+    """(run, job, why) of tasks to create now: ``ready`` triggers that have no task yet, plus
+    the ``after:`` dependents of every task whose dependent is missing. Called under the lock
+    with the file's tasks, so a (run, job) is never created twice."""
+    if not jobs.explicit:
+        return []
+    have = {t.key for t in tasks}
+    out: list[tuple[int, str, str]] = []
+
+    def want(run: int, job: str, why: str) -> None:
+        k = task_key(run, job)
+        if k not in have:
+            have.add(k)
+            out.append((run, job, why))
+            for dep in jobs.dependents(job):
+                want(run, dep, f"after {job}")
+
+    for run, job, why in ready:
+        want(run, job, why)
+    if any(d.trigger == AFTER for d in jobs.defs.values()):
+        for t in list(tasks):
+            for dep in jobs.dependents(t.job):
+                want(t.run, dep, f"after {t.job}")
+    return out
+
+
+Sig = tuple   # what a run's files looked like: ((name, size, mtime_ns), ...)
+
+
+def settle(prev: Mapping[int, tuple[Sig, float]], seen: Mapping[int, Sig], now: float,
+           settle_s: float) -> tuple[dict[int, tuple[Sig, float]], list[int]]:
+    """Track runs' file signatures; a run is ready once its signature has not changed for
+    ``settle_s`` seconds. Returns (new memory, ready runs). A run not seen is forgotten."""
+    mem: dict[int, tuple[Sig, float]] = {}
+    ready = []
+    for run, sig in seen.items():
+        if not sig:
+            continue
+        old = prev.get(run)
+        since = old[1] if old is not None and old[0] == sig else now
+        mem[run] = (sig, since)
+        if now - since >= settle_s:
+            ready.append(run)
+    return mem, sorted(ready)
+
+
+def watched_runs(d: JobDef, found: Iterable[int], listed: Iterable[int]) -> list[int]:
+    """The runs a watching job looks at: found in the directory, limited by its ``watch``."""
+    if d.watch == "listed":
+        keep = set(listed)
+        return [r for r in found if r in keep]
+    if d.watch_runs is not None:
+        return [r for r in found if r in d.watch_runs]
+    return list(found)
+
+
+def signature(d: JobDef, files: list[tuple[str, int, int]]) -> Sig:
+    """What must stay unchanged: every segment (data-complete) or the first one (first-segment)."""
+    if d.trigger == FIRST_SEGMENT:
+        return tuple(files[:1])
+    return tuple(files)
+
+
+# ---- datasets --------------------------------------------------------------------------
+def matches(meta: Mapping[str, str], where: Mapping[str, Iterable[str]]) -> bool:
+    """Every key of ``where`` has one of its values in ``meta`` (no filter: everything)."""
+    return all(str(meta.get(k, "")) in set(vs) for k, vs in where.items())
+
+
+def parse_where(datasets: Iterable[str], wheres: Iterable[str]) -> dict[str, list[str]]:
+    """--dataset X (repeatable) and --where KEY=VALUE (repeatable) -> {key: [values]}.
+    Values of one key are alternatives; different keys must all match."""
+    out: dict[str, list[str]] = {}
+    for d in datasets:
+        out.setdefault("dataset", []).append(d)
+    for w in wheres:
+        k, sep, v = w.partition("=")
+        if not sep or not k.strip():
+            raise ValueError(f"{w!r} is not KEY=VALUE (example: --where quality=gold)")
+        out.setdefault(k.strip(), []).append(v.strip())
+    return out

@@ -1,0 +1,80 @@
+"""Queued requests (``<file>.requests``): kill / restart / purge / priority / hold / note set
+with a short append under the lock instead of a rewrite of the status file; every reader
+applies them at once and the next writer merges them into the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from batchman.core import states as S
+from batchman.core.model import Status
+
+# Task fields a person may change with a queued line instead of a rewrite.
+QUEUEABLE = ("request", "priority", "held", "note")
+
+
+def signature(path: str) -> tuple | None:
+    """(inode, size, mtime) of the requests file, None when it is absent or empty."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns) if st.st_size else None
+
+
+def read_lines(path: str) -> list[dict]:
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue   # a torn last line after a crash
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def append(path: str, generation: int, field: str, value, keys: list[str], command: str) -> None:
+    """One line, tagged with the generation it was queued against (so it is merged once)."""
+    line = json.dumps({"g": generation, "field": field, "value": value, "keys": keys,
+                       "by": command, "t": round(time.time(), 3)}) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def forget(path: str) -> None:
+    """The requests are in the file now: truncate the queue."""
+    try:
+        if os.path.getsize(path):
+            os.truncate(path, 0)
+    except FileNotFoundError:
+        pass
+
+
+def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
+    """Set the queued fields on the tasks they name (only lines not yet merged)."""
+    todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
+    if not todo:
+        return
+    if idx is None:
+        idx = {t.key: t for t in status.tasks}
+    for ln in todo:
+        for k in ln.get("keys", ()):
+            t = idx.get(k)
+            if t is None:
+                continue
+            f = ln["field"]
+            if f == "priority":
+                t.priority = int(ln["value"])
+            elif f == "held":
+                t.held = bool(ln["value"])
+            elif f == "note":
+                t.note = str(ln["value"])
+            elif S.request_applies(str(ln["value"]), t.state):
+                t.request = str(ln["value"])
