@@ -8,7 +8,8 @@ The rules (the closing note of issue 13 repeats them):
 * ``batchman.backends`` imports only the core, util and other backend modules: never the store,
   the daemon, a face (cli, tui, page), the demo or the shared actions.
 * ``batchman.store`` never imports the daemon or a face.
-* ``batchman.daemon`` never imports a face.
+* ``batchman.daemon`` never imports a face, and only its entry point (``batchman.daemon.main``)
+  imports click: the steps of an iteration know nothing of a command line.
 * Nothing below the faces imports them, except ``batchman.experiment``, which wires the page
   renderer into the store.
 
@@ -83,6 +84,9 @@ def violations(module: str, imported: set[str]) -> list[str]:
         bad += [f"{module} (store) imports {m}" for m in ours if _under(m, "batchman.daemon", *FACES)]
     if _under(module, "batchman.daemon"):
         bad += [f"{module} (daemon) imports {m}" for m in ours if _under(m, *FACES)]
+        if module != "batchman.daemon.main":
+            bad += [f"{module} (daemon) imports {m}: only batchman.daemon.main may" for m in imported
+                    if _under(m, "click")]
     if not _under(module, *FACES, "batchman.experiment", "batchman.demo"):
         bad += [f"{module} imports the face {m}" for m in ours if _under(m, *FACES)]
     return sorted(set(bad))
@@ -113,6 +117,8 @@ def test_every_module_keeps_the_layer_rules():
     ("batchman.util.files", "from batchman.core import states", "imports batchman.core"),
     ("batchman.store.store", "from batchman.daemon import engine", "imports batchman.daemon"),
     ("batchman.daemon.engine", "from batchman.page import render", "imports the face batchman.page"),
+    ("batchman.daemon.observe", "import click", "imports click"),
+    ("batchman.daemon.loop", "def f():\n    from click import echo", "imports click"),
 ])
 def test_the_checker_catches_each_kind_of_breach(module, source, expected):
     found = violations(module, imports_of(source, module))
@@ -123,5 +129,6 @@ def test_the_checker_accepts_what_the_rules_allow():
     ok = imports_of("import re\nimport msgspec\nfrom batchman.core import states as S\n"
                     "from .model import Task", "batchman.core.decide")
     assert violations("batchman.core.decide", ok) == []
+    assert violations("batchman.daemon.main", imports_of("import click", "batchman.daemon.main")) == []
     assert violations("batchman.backends.batch.slurm",
                       imports_of("from batchman.backends.base import Runner", "batchman.backends.batch.slurm")) == []

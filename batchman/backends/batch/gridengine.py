@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from batchman.backends.base import (
-    ABSENT, FINISHED, QUEUED, RUNNING,
+    BatchBase, Capabilities, ABSENT, FINISHED, QUEUED, RUNNING,
     BackendUnavailable, JobInfo, JobSpec, Rejected, Runner,
 )
 
@@ -421,10 +421,11 @@ def _rejection_message(stderr: str, stdout: str) -> str:
 # the backend: the only place that runs commands
 # ---------------------------------------------------------------------------------------------
 
-class GridEngineBackend:
+class GridEngineBackend(BatchBase):
     """``BatchBackend`` for Grid Engine; every command goes through ``runner``."""
 
     name = "gridengine"
+    capabilities = Capabilities(command_log=True)
 
     def __init__(self, runner: Runner, user: str | None = None, pe_name: str = "smp",
                  memory_resource: str = "h_vmem"):
@@ -478,7 +479,7 @@ class GridEngineBackend:
         if cp.returncode != 0:
             message = _rejection_message(cp.stderr, cp.stdout)
             if is_outage(cp.stderr + cp.stdout):
-                raise BackendUnavailable(f"qsub: {message}")
+                raise BackendUnavailable(f"qsub: {message}", timed_out="timed out" in message)
             raise Rejected(message)
         try:
             job_id = parse_qsub_output(cp.stdout)

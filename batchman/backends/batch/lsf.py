@@ -23,7 +23,7 @@ import re
 import shlex
 
 from batchman.backends.base import (
-    FINISHED,
+    BatchBase, Capabilities, FINISHED,
     QUEUED,
     RUNNING,
     ABSENT,
@@ -340,10 +340,11 @@ def _outage(cp) -> bool:
 
 # --------------------------------------------------------------------------- backend
 
-class LsfBackend:
+class LsfBackend(BatchBase):
     """BatchBackend for IBM Spectrum LSF."""
 
     name = "lsf"
+    capabilities = Capabilities(command_log=True)
 
     def __init__(self, runner: Runner, user: str | None = None, *, json_output: bool = True,
                  mem_units: bool = True):
@@ -366,7 +367,7 @@ class LsfBackend:
             raise Rejected(msg)
         # Outage, or an answer we cannot read: transient. If the job did get in, query()
         # finds it by name (id '') and the daemon adopts it.
-        raise BackendUnavailable(f"bsub: {msg}")
+        raise BackendUnavailable(f"bsub: {msg}", timed_out="timed out" in msg)
 
     # -- observe --------------------------------------------------------------
     def _bjobs(self, *, name: str | None = None) -> list[JobInfo]:

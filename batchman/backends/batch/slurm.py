@@ -38,7 +38,7 @@ import signal as _signal
 from typing import NamedTuple
 
 from batchman.backends.base import (
-    ABSENT, FINISHED, QUEUED, RUNNING,
+    BatchBase, Capabilities, ABSENT, FINISHED, QUEUED, RUNNING,
     BackendUnavailable, JobInfo, JobSpec, Rejected, Runner,
 )
 
@@ -505,14 +505,14 @@ class AccountingUnavailable(BackendUnavailable):
     the other asked jobs are unknown for now (NOT absent)."""
 
     def __init__(self, message: str, partial: dict[str, JobInfo]):
-        super().__init__(message)
-        self.partial = partial
+        super().__init__(message, partial=partial)
 
 
-class SlurmBackend:
+class SlurmBackend(BatchBase):
     """:class:`batchman.backends.base.BatchBackend` for SLURM (tested on 22.05)."""
 
     name = "slurm"
+    capabilities = Capabilities(time_limits=True, failure_hints=True, listing_reuse=True, command_log=True)
 
     def __init__(self, runner: Runner, accounting: str = "auto", user: str | None = None,
                  sacct_since: str = "now-7days"):
@@ -563,7 +563,8 @@ class SlurmBackend:
         if cp.returncode != 0:
             err = cp.stderr.strip() or cp.stdout.strip()
             if classify_sbatch_error(err) == "unavailable":
-                raise BackendUnavailable(f"sbatch failed (exit {cp.returncode}): {sbatch_message(err)}")
+                msg = sbatch_message(err)     # "Socket timed out": the job may be in
+                raise BackendUnavailable(f"sbatch failed (exit {cp.returncode}): {msg}", timed_out="timed out" in msg)
             raise Rejected(sbatch_message(err))
         try:
             return parse_sbatch_output(cp.stdout)
@@ -624,10 +625,20 @@ class SlurmBackend:
 
     def list_ours(self, prefix: str) -> list[JobInfo]:
         """Jobs squeue shows (``-t all``: finished ones for MinJobAge s too) named ``prefix*``."""
+        rows = self._last_squeue[1] if self.listing_fresh() else self._squeue()
+        return [j for j in rows if j.name.startswith(prefix)]
+
+    # -- optional capabilities ----------------------------------------------------------------
+    def reuse_listing(self, seconds: float) -> None:
+        self.squeue_reuse = seconds
+
+    def listing_fresh(self) -> bool:
         import time
         last = self._last_squeue
-        rows = last[1] if last is not None and time.monotonic() - last[0] < self.squeue_reuse else self._squeue()
-        return [j for j in rows if j.name.startswith(prefix)]
+        return last is not None and time.monotonic() - last[0] < self.squeue_reuse
+
+    def failure_hint(self, stderr_tail: str) -> str:
+        return log_failure_hint(stderr_tail)
 
     def cancel(self, job_ids: list[str]) -> None:
         if not job_ids:

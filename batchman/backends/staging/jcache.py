@@ -40,7 +40,7 @@ import re
 import stat as _stat
 from dataclasses import dataclass, field
 
-from batchman.backends.base import BackendUnavailable, Rejected, Runner, StagingView
+from batchman.backends.base import BackendUnavailable, Capabilities, Rejected, Runner, StagingBase, StagingView
 
 # Default command lines. Each is an argv prefix; ``{user}`` is replaced in every element.
 DEFAULT_GET_CMD = ("jcache", "get")                             # + files            CONFIRMED
@@ -220,10 +220,11 @@ def stub_path_for(path: str, mss_root: str = "/mss", cache_root: str = "/cache")
 
 # --------------------------------------------------------------------------------------------
 
-class JcacheStaging:
+class JcacheStaging(StagingBase):
     """:class:`~batchman.backends.base.StagingBackend` for JLab's jcache."""
 
     name = "jcache"
+    capabilities = Capabilities(command_log=True)
 
     def __init__(self, runner: Runner, user: str | None = None, mss_root: str = "/mss",
                  cache_root: str = "/cache",
