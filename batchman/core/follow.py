@@ -14,7 +14,7 @@ from batchman.core.observed import FINISHED, QUEUED as JQUEUED, RUNNING as JRUNN
 
 
 def judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs: Observations,
-                    pol: Policy) -> Decision:
+                   pol: Policy) -> Decision:
     """A job that left the queue: completed, incomplete or failed, and what to release."""
     analysed = obs.analysed.get(task.job_name)
     n = len(task.segments)
@@ -35,12 +35,12 @@ def judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs:
                                 {**upd, "failure": "missing-outputs", "error": why, "failure_class": R.MISSING_OUTPUTS})
         if analysed is not None and analysed < n:
             return Decision(S.INCOMPLETE, f"exit 0 but analysed {analysed} of {n} segments",
-                            release_if(pol.release_failed_files), {**upd, "failure": "incomplete",
-                                                                   "failure_class": R.INCOMPLETE})
+                            release_if(pol.release_failed_files),
+                            {**upd, "failure": "incomplete", "failure_class": R.INCOMPLETE})
         if analysed is None and pol.require_stats and n:
             return Decision(S.INCOMPLETE, "exit 0 but no stats file says how many segments were analysed",
-                            release_if(pol.release_failed_files), {**upd, "failure": "incomplete",
-                                                                   "failure_class": R.INCOMPLETE})
+                            release_if(pol.release_failed_files),
+                            {**upd, "failure": "incomplete", "failure_class": R.INCOMPLETE})
         return Decision(S.COMPLETED, "exit 0" + (f", {analysed} of {n} segments analysed" if analysed is not None else ""),
                         [RELEASE], {**upd, "failure": "", "failure_class": ""})
     failure = (info.failure if info is not None and info.failure else "exit-nonzero")
