@@ -191,7 +191,7 @@ class LocalBatch(BatchBase):
                     pass
 
     def failure_hint(self, stderr_tail: str) -> str:
-        from batchman.backends.batch.slurm import log_failure_hint
+        from batchman.backends.batch.slurm_states import log_failure_hint
         return log_failure_hint(stderr_tail)
 
     def details(self, job_id: str) -> str:
