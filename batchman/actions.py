@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from batchman.core import states as S
 from batchman.core.model import Task, task_key
+from batchman.core.transition import change_state, created
 from batchman.store.store import Store
 
 DEFAULT_JOB = "analysis"
@@ -43,7 +44,7 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
                          meta=dict((meta or {}).get(r, {})))
                 st.tasks.append(t)
                 existing[k] = t
-                store.record(k, "", S.NEW, "added", who, now)
+                _journal(store, created(t, "added", now, who))
                 res.added.append(r)
         if not res.added:
             store.abort()
@@ -97,7 +98,7 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
                 t = Task(run=run, job=job, since=now, added_at=now, reason="adopted")
                 st.tasks.append(t)
                 idx[t.key] = t
-                store.record(t.key, "", S.NEW, "adopted", who, now)
+                _journal(store, created(t, "adopted", now, who))
             elif t.state in S.IN_BATCH:
                 res.refused.append(f"{name}: run {run} already has job {t.job_id or t.job_name} in {t.state}; "
                                    f"cancel the duplicate in the batch system")
@@ -105,12 +106,11 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
             elif t.attempt and t.job_name:
                 t.past.append(Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
                                       failure=t.failure, reason=t.reason))
-            old = t.state
+            tr = change_state(t, S.SUBMITTED, f"adopted unknown job {u.job_id}", now, who)
             t.job_name, t.job_id, t.attempt = name, u.job_id, max(attempt, t.attempt)
             t.exit_code, t.failure, t.error, t.request, t.intent = None, "", "", "", None
             t.submitted_at = now
-            t.state, t.since, t.reason = S.SUBMITTED, now, f"adopted unknown job {u.job_id}"
-            store.record(t.key, old, S.SUBMITTED, t.reason, who, now)
+            _journal(store, tr)
             res.adopted.append(name)
         st.unknown = [u for u in st.unknown if u.name not in set(res.adopted)]
         if not res.adopted:
@@ -171,7 +171,7 @@ def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
                          meta=dict(meta.get(r, {})))
                 st.tasks.append(t)
                 idx[t.key] = t
-                store.record(t.key, "", S.NEW, "triggered by hand", who, now)
+                _journal(store, created(t, "triggered by hand", now, who))
                 res.created.append(r)
             elif t.state in S.TERMINAL and t.request in ("", "restart"):
                 t.request = "restart"
@@ -181,6 +181,11 @@ def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
         if not res.created and not res.again:
             store.abort()
     return res
+
+
+def _journal(store: Store, tr) -> None:
+    if tr is not None:
+        store.record(tr.key, tr.old, tr.new, tr.why, tr.by, tr.at)
 
 
 def watch(store: Store, runs: list[int], who: str = "batchman watch") -> int:

@@ -23,13 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from batchman import params as P  # noqa: E402
 from batchman.core import states as S  # noqa: E402
-from batchman.backends.base import RUNNING, JobInfo, StagingView  # noqa: E402
+from batchman.backends.base import RUNNING, BatchBase, JobInfo, StagingBase, StagingView  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import store_for  # noqa: E402
 from batchman.core.model import Segment, Status, Task, job_name  # noqa: E402
 
 
-class FakeBatch:
+class FakeBatch(BatchBase):
     name = "fake"
 
     def __init__(self):
@@ -52,7 +52,7 @@ class FakeBatch:
         return ""
 
 
-class FakeStaging:
+class FakeStaging(StagingBase):
     name = "fake"
 
     def query(self, files):

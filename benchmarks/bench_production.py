@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from batchman import actions, params as P  # noqa: E402
 from batchman.core import states as S
-from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView  # noqa: E402
+from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, JobInfo, StagingBase, StagingView  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import store_for  # noqa: E402
 
@@ -35,7 +35,7 @@ class Clock:
         return self.t
 
 
-class SimBatch:
+class SimBatch(BatchBase):
     """Jobs run `duration` simulated seconds on `slots` slots; counts commands like a real backend."""
     name = "sim"
 
@@ -85,7 +85,7 @@ class SimBatch:
         return ""
 
 
-class SimStaging:
+class SimStaging(StagingBase):
     name = "sim"
 
     def __init__(self, clock, seconds):

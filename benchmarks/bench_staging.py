@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 
 from batchman import actions  # noqa: E402
 from batchman import params as P  # noqa: E402
-from batchman.backends.base import FINISHED, JobInfo, Runner  # noqa: E402
+from batchman.backends.base import FINISHED, BatchBase, JobInfo, Runner  # noqa: E402
 from batchman.backends.factory import make_staging  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.experiment import open_experiment  # noqa: E402
@@ -41,7 +41,7 @@ DOUBLES = os.path.join(ROOT, "tests", "doubles")
 SUBCOMMANDS = ("get", "pendingRequest", "status", "unpin", "cancel")
 
 
-class InstantBatch:
+class InstantBatch(BatchBase):
     """Jobs finish (exit 0) the moment they are asked about; submit and cancel cost nothing."""
     name = "instant"
 

@@ -91,7 +91,7 @@ def test_staging_partial_keeps_waiting_but_records_progress():
     t = task(S.STAGING, requested_at=NOW - 5)
     v = StagingView(present=present(t, 0), pending=present(t, 1))
     d = decide(t, obs(staging=v))
-    assert d.state == S.STAGING and d.updates.get("_mark_staged")
+    assert d.state == S.STAGING and d.mark_staged
     t2 = task(S.STAGING, requested_at=NOW - 5)
     t2.segments[0].staged = True
     assert decide(t2, obs(staging=v)) is None  # nothing new: no write needed

@@ -7,9 +7,10 @@ The rules (the closing note of issue 13 repeats them):
 * ``batchman.util`` imports nothing of batchman.
 * ``batchman.backends`` imports only the core, util and other backend modules: never the store,
   the daemon, a face (cli, tui, page), the demo or the shared actions.
-* ``batchman.store`` never imports the daemon or a face, and it alone takes the status file's
-  lock: nothing outside it imports ``filelock``.
-* ``batchman.daemon`` never imports a face.
+* ``batchman.store`` never imports the daemon or a face, and it alone imports ``filelock``
+  (others take a side file's lock through ``batchman.store.lock``).
+* ``batchman.daemon`` never imports a face, and only its entry point (``batchman.daemon.main``)
+  imports click: the steps of an iteration know nothing of a command line.
 * Nothing below the faces imports them, except ``batchman.experiment``, which wires the page
   renderer into the store.
 
@@ -87,6 +88,9 @@ def violations(module: str, imported: set[str]) -> list[str]:
                 if _under(m, "filelock")]
     if _under(module, "batchman.daemon"):
         bad += [f"{module} (daemon) imports {m}" for m in ours if _under(m, *FACES)]
+        if module != "batchman.daemon.main":
+            bad += [f"{module} (daemon) imports {m}: only batchman.daemon.main may" for m in imported
+                    if _under(m, "click")]
     if not _under(module, *FACES, "batchman.experiment", "batchman.demo"):
         bad += [f"{module} imports the face {m}" for m in ours if _under(m, *FACES)]
     return sorted(set(bad))
@@ -119,6 +123,8 @@ def test_every_module_keeps_the_layer_rules():
     ("batchman.daemon.engine", "from batchman.page import render", "imports the face batchman.page"),
     ("batchman.tui.app", "import filelock", "only batchman.store takes the lock"),
     ("batchman.daemon.recover", "def f():\n    from filelock import FileLock", "only batchman.store takes the lock"),
+    ("batchman.daemon.observe", "import click", "imports click"),
+    ("batchman.daemon.loop", "def f():\n    from click import echo", "imports click"),
 ])
 def test_the_checker_catches_each_kind_of_breach(module, source, expected):
     found = violations(module, imports_of(source, module))
@@ -130,5 +136,6 @@ def test_the_checker_accepts_what_the_rules_allow():
                     "from .model import Task", "batchman.core.decide")
     assert violations("batchman.core.decide", ok) == []
     assert violations("batchman.store.lock", imports_of("import filelock", "batchman.store.lock")) == []
+    assert violations("batchman.daemon.main", imports_of("import click", "batchman.daemon.main")) == []
     assert violations("batchman.backends.batch.slurm",
                       imports_of("from batchman.backends.base import Runner", "batchman.backends.batch.slurm")) == []

@@ -19,7 +19,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from batchman.core.observed import (  # noqa: F401 - part of the backend contract
     ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView,
@@ -31,7 +31,19 @@ class BackendError(Exception):
 
 
 class BackendUnavailable(BackendError):
-    """The external system could not be asked (down, timed out): transient, change nothing."""
+    """The external system could not be asked (down, timed out): transient, change nothing.
+
+    ``timed_out``: the command was sent but no answer came in time, so the request may have
+    been carried out (a submission is then looked up by name, not repeated blindly).
+    ``partial``: what a query did learn before the failure (job name -> JobInfo; e.g. the
+    queue answered, accounting did not); jobs not in it are unknown, never absent.
+    """
+
+    def __init__(self, message: str = "", *, timed_out: bool = False,
+                 partial: dict[str, JobInfo] | None = None):
+        super().__init__(message)
+        self.timed_out = timed_out
+        self.partial = partial
 
 
 class Rejected(BackendError):
@@ -68,11 +80,50 @@ class JobSpec:
     exclude_nodes: list[str] = field(default_factory=list)   # retry after a node failure: not there
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond the required methods. The daemon asks only for what is
+    declared here; the methods behind an undeclared capability keep the defaults of
+    :class:`BatchBase` / :class:`StagingBase`."""
+    time_limits: bool = False     # time_limits(queue): the queue's (MaxTime, DefaultTime), for timeout retries
+    failure_hints: bool = False   # failure_hint(stderr tail): the failure class a failed job's stderr suggests
+    listing_reuse: bool = False   # list_ours may reuse this round's queue listing (reuse_listing, listing_fresh)
+    command_log: bool = False     # command_records(): every external command run, for the iteration log
+
+
+# The outcome of one submission, as the daemon records it.
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Refused for good (or not submittable at all): the task goes to error with the message."""
+    message: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Not known to be submitted; ``timed_out``: the request went out and may have got in."""
+    message: str
+    timed_out: bool = False
+
+
+SubmitOutcome = Submitted | Refused | Unreachable
+
+
+@runtime_checkable
 class BatchBackend(Protocol):
+    """Everything the daemon may ask of a batch system (derive from :class:`BatchBase`)."""
     name: str
+    capabilities: Capabilities
 
     def submit(self, spec: JobSpec) -> str:
         """Submit one job; return its id. Raise Rejected or BackendUnavailable."""
+
+    def try_submit(self, spec: JobSpec) -> SubmitOutcome:
+        """``submit`` with its outcome as a value: Submitted, Refused or Unreachable."""
 
     def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
         """Observe our jobs. ``jobs`` maps job name -> job id (id may be '' when unknown).
@@ -91,9 +142,60 @@ class BatchBackend(Protocol):
     def details(self, job_id: str) -> str:
         """Free text for people (scontrol show job, qstat -j, bjobs -l)."""
 
+    def command_records(self) -> list[CommandRecord]:
+        """The commands run so far (capability ``command_log``; else always empty)."""
 
+    def time_limits(self, queue: str | None) -> tuple[int, int]:
+        """(MaxTime, DefaultTime) in seconds of a queue, 0 = unlimited (capability ``time_limits``)."""
+
+    def failure_hint(self, stderr_tail: str) -> str:
+        """Failure class the end of a failed job's stderr suggests, or '' (``failure_hints``)."""
+
+    def reuse_listing(self, seconds: float) -> None:
+        """Let ``list_ours`` reuse a queue listing younger than this (``listing_reuse``)."""
+
+    def listing_fresh(self) -> bool:
+        """Would ``list_ours`` answer from a reused listing, running no command?"""
+
+
+class BatchBase:
+    """The defaults of the optional capabilities; every batch backend derives from it."""
+    name = ""
+    capabilities = Capabilities()
+    runner: Runner | None = None
+
+    def try_submit(self, spec: JobSpec) -> SubmitOutcome:
+        try:
+            return Submitted(self.submit(spec))
+        except Rejected as e:
+            return Refused(str(e))
+        except BackendUnavailable as e:
+            return Unreachable(str(e), e.timed_out)
+
+    def submit(self, spec: JobSpec) -> str:
+        raise NotImplementedError
+
+    def command_records(self) -> list[CommandRecord]:
+        return self.runner.records if self.runner is not None else []
+
+    def time_limits(self, queue: str | None) -> tuple[int, int]:
+        raise NotImplementedError(f"the {self.name} backend does not know its queues' time limits")
+
+    def failure_hint(self, stderr_tail: str) -> str:
+        return ""
+
+    def reuse_listing(self, seconds: float) -> None:
+        pass
+
+    def listing_fresh(self) -> bool:
+        return False
+
+
+@runtime_checkable
 class StagingBackend(Protocol):
+    """Everything the daemon may ask of a staging system (derive from :class:`StagingBase`)."""
     name: str
+    capabilities: Capabilities
 
     def request(self, files: list[str]) -> None:
         """Ask for files to be staged (one call per batch, not per file)."""
@@ -109,6 +211,19 @@ class StagingBackend(Protocol):
 
     def cache_path(self, stub: str) -> str:
         """Where the staged copy of a stub file appears."""
+
+    def command_records(self) -> list[CommandRecord]:
+        """The commands run so far (capability ``command_log``; else always empty)."""
+
+
+class StagingBase:
+    """The defaults of the optional capabilities; every staging backend derives from it."""
+    name = ""
+    capabilities = Capabilities()
+    runner: Runner | None = None
+
+    def command_records(self) -> list[CommandRecord]:
+        return self.runner.records if self.runner is not None else []
 
 
 class Runner:
@@ -136,7 +251,7 @@ class Runner:
             cp = _run_in_own_group(argv, input, limit, env)
         except subprocess.TimeoutExpired:
             self.records.append(CommandRecord(argv, time.monotonic() - t0, None, f"timed out after {limit:g} s"))
-            raise BackendUnavailable(f"{argv[0]} timed out after {limit:g} s") from None
+            raise BackendUnavailable(f"{argv[0]} timed out after {limit:g} s", timed_out=True) from None
         except OSError as e:
             self.records.append(CommandRecord(argv, time.monotonic() - t0, None, str(e)))
             raise BackendUnavailable(f"cannot run {argv[0]}: {e.strerror or e}") from None

@@ -39,48 +39,16 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
     deleted or replaced under it, it writes nothing, keeps its last good copy beside the
     file and stops with exit code 3: run `batchman recover`.
     """
-    from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon.engine import Engine, loop, print_report
-    from batchman.experiment import open_experiment
     try:
+        from batchman.experiment import open_experiment
         e = open_experiment(directory)
-        say = click.echo
-        eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode=mode, say=say)
-        eng.paused = no_new_starts
-        if datasets or wheres:
-            from batchman.core.jobs import matches, parse_where
-            try:
-                where = parse_where(datasets, wheres)
-            except ValueError as err:
-                raise click.BadParameter(str(err), param_hint="--where") from None
-            eng.only = lambda t: matches(t.meta, where)
-        stop: list = []
-
-        def on_signal(signum, frame):
-            if stop:
-                raise KeyboardInterrupt
-            stop.append(signum)
-            say(f"signal {signum}: stopping after this iteration")
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        eng = _engine(e, mode, no_new_starts, datasets, wheres)
+        stop = _stop_on_signals(click.echo)
         problem = eng.command_problem()
         if problem:
-            say(f"warning: {problem}; submissions will fail until it is fixed")
+            click.echo(f"warning: {problem}; submissions will fail until it is fixed")
         try:
-            if mode in ("oneshot", "quietone"):
-                rep = eng.run_once()
-                unknown = eng.update_unknown()
-                if mode == "oneshot":
-                    print_report(rep, say)
-                    for u in unknown:
-                        say(f"unknown job {u.name} ({u.job_id}, {u.state}): `batchman adopt {u.name}` takes it in")
-            else:
-                if mode == "loop":
-                    say(f"batchman-daemon {eng.me} working on {e.store.path} every "
-                        f"{delay if delay is not None else e.params['daemon.delay']:g} s")
-                loop(eng, delay if delay is not None else e.params["daemon.delay"], forever,
-                     mode == "verbose", say, stop)
+            _run(eng, e, mode, forever, delay, stop, click.echo)
         except StatusLost:
             eng = None      # the file is not ours any more: not even to unregister from it
             raise
@@ -105,6 +73,53 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
         raise click.ClickException(f"{err.strerror or err}{where}") from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _engine(e, mode: str, no_new_starts: bool, datasets, wheres):
+    """The engine with the backends batchman.yaml names and this daemon's own limits."""
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine
+    eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode=mode, say=click.echo)
+    eng.paused = no_new_starts
+    if datasets or wheres:
+        from batchman.core.jobs import matches, parse_where
+        try:
+            where = parse_where(datasets, wheres)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--where") from None
+        eng.only = lambda t: matches(t.meta, where)
+    return eng
+
+
+def _stop_on_signals(say) -> list:
+    """SIGTERM / Ctrl-C: stop after this iteration (a second one: at once). Returns the flag list."""
+    stop: list = []
+
+    def on_signal(signum, frame):
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+        say(f"signal {signum}: stopping after this iteration")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _run(eng, e, mode: str, forever: bool, delay, stop: list, say) -> None:
+    from batchman.daemon.loop import loop, print_report
+    if mode in ("oneshot", "quietone"):
+        rep = eng.run_once()
+        unknown = eng.update_unknown()
+        if mode == "oneshot":
+            print_report(rep, say)
+            for u in unknown:
+                say(f"unknown job {u.name} ({u.job_id}, {u.state}): `batchman adopt {u.name}` takes it in")
+        return
+    every = delay if delay is not None else e.params["daemon.delay"]
+    if mode == "loop":
+        say(f"batchman-daemon {eng.me} working on {e.store.path} every {every:g} s")
+    loop(eng, every, forever, mode == "verbose", say, stop)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,23 +37,20 @@ class Totals:
         self.iterations = 0
         self.commands: Counter = Counter()       # (system, command) -> n
         self.failures: Counter = Counter()
-        self._seen: dict[int, int] = {}          # id(runner) -> records already counted
+        self._seen: dict[str, int] = {}          # system -> its command records already counted
 
     def add(self, engine, rep) -> None:
         self.iterations += 1
         self.transitions += len(rep.transitions)
         for system, backend in (("batch", engine.batch), ("staging", engine.staging)):
-            runner = getattr(backend, "runner", None)
-            recs = getattr(runner, "records", None)
-            if recs is None:
-                continue
-            start = self._seen.get(id(runner), 0)
+            recs = backend.command_records()
+            start = self._seen.get(system, 0)
             for r in recs[start:]:
                 cmd = os.path.basename(r.argv[0]) if r.argv else "?"
                 self.commands[(system, cmd)] += 1
                 if r.returncode != 0 or r.error:
                     self.failures[(system, cmd)] += 1
-            self._seen[id(runner)] = len(recs)
+            self._seen[system] = len(recs)
 
 
 def attempts_by_class(st: Status, ended: list[tuple[float, str]] | None = None) -> Counter:
@@ -79,7 +76,7 @@ def families(st: Status, experiment: str, totals: Totals, engine, rep, now: floa
         return f
     by = Counter(map(_state_job, st.tasks))
     jobs = sorted({j for _s, j in by}) or ["analysis"]
-    backoff = max(0.0, engine.next_query - now) if engine.query_failures else 0.0
+    backoff = max(0.0, engine.pacing.next_query - now) if engine.query_failures else 0.0
     return [
         gauge("batchman_tasks", "Tasks by state and job definition.", ("state", "job"),
               [((s, j), by[(s, j)]) for j in jobs for s in S.ALL]),

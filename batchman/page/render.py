@@ -6,12 +6,14 @@ The page itself is built by ``batchman.page.html`` from the pure summaries of
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
 
+from batchman.backends.batch.local import pid_alive
 from batchman.core import states as S
+from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task
-
 
 
 def duration(seconds: float) -> str:
@@ -100,7 +102,7 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
         return "no daemon recorded", False
     d = max(status.daemons, key=lambda d: d.heartbeat)
     age = now - d.heartbeat
-    ok = age <= stale_after
+    ok = daemon_alive(d, now, stale_after, socket.gethostname(), pid_alive)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
 

@@ -21,6 +21,7 @@ from collections import Counter
 import msgspec
 
 from batchman.page.summary import GROUP_OF, GROUPS
+from batchman.util.files import atomic_write
 
 BUCKET = 300.0          # seconds per bucket
 CACHE_VERSION = 1
@@ -127,10 +128,8 @@ def load(journal: str, store_id: str = "", upto: int | None = None) -> dict[int,
         data = f.read(st.st_size - offset)
     end = data.rfind(b"\n") + 1          # complete lines only; a line being written waits
     offset += fold(data[:end].splitlines(keepends=True), deltas, upto)
-    tmp = f"{cache}.{os.getpid()}.tmp"
-    with contextlib.suppress(OSError):
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"v": CACHE_VERSION, "ino": st.st_ino, "store": store_id, "offset": offset,
-                       "deltas": deltas}, f, separators=(",", ":"))
-        os.replace(tmp, cache)
+    with contextlib.suppress(OSError):     # a cache: losing it costs one full read next time
+        atomic_write(cache, json.dumps({"v": CACHE_VERSION, "ino": st.st_ino, "store": store_id,
+                                        "offset": offset, "deltas": deltas}, separators=(",", ":")),
+                     sync=False)
     return deltas

@@ -40,10 +40,11 @@ def test_families_from_a_status(tmp_path):
                        Task(run=3, state=S.RUNNING)],
                 daemons=[Daemon("h:1", "h", 1, 0.0, 1234.5)], batch_unreachable_since=1.0)
     tot = M.Totals()
-    eng = SimpleNamespace(batch=SimpleNamespace(runner=SimpleNamespace(records=[
-        SimpleNamespace(argv=["/usr/bin/squeue", "-h"], returncode=0, error=""),
-        SimpleNamespace(argv=["squeue"], returncode=None, error="timed out")])), staging=object(),
-        next_query=130.0, query_failures=2)
+    records = [SimpleNamespace(argv=["/usr/bin/squeue", "-h"], returncode=0, error=""),
+               SimpleNamespace(argv=["squeue"], returncode=None, error="timed out")]
+    eng = SimpleNamespace(batch=SimpleNamespace(command_records=lambda: records),
+                          staging=SimpleNamespace(command_records=lambda: []),
+                          pacing=SimpleNamespace(next_query=130.0), query_failures=2)
     rep = SimpleNamespace(transitions=["a", "b"], seconds_total=0.25, lock_max=0.01)
     tot.add(eng, rep)
     path = str(tmp_path / "m" / "batchman.prom")

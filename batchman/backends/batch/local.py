@@ -22,7 +22,9 @@ import subprocess
 import sys
 import time
 
-from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, Rejected
+from batchman.backends.base import (
+    ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, Capabilities, JobInfo, JobSpec, Rejected,
+)
 
 # Seconds a submitted job may take to write its pid file before it counts as never started.
 STARTING_GRACE = 30.0
@@ -75,8 +77,12 @@ def _read(path: str) -> str | None:
         return None
 
 
-class LocalBatch:
+class LocalBatch(BatchBase):
+    """Jobs as processes on this machine (tests, demos, a workstation)."""
     name = "local"
+    # Failure hints: a job's stderr here says what it says under SLURM (the tests stage an
+    # OverMemoryKill that way), so the same reading of it applies.
+    capabilities = Capabilities(failure_hints=True)
 
     def __init__(self, root: str, slots: int = 0):
         self.root = os.path.abspath(root)
@@ -183,6 +189,10 @@ class LocalBatch:
                     os.killpg(int(jid), signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+
+    def failure_hint(self, stderr_tail: str) -> str:
+        from batchman.backends.batch.slurm_states import log_failure_hint
+        return log_failure_hint(stderr_tail)
 
     def details(self, job_id: str) -> str:
         if not job_id.isdigit():

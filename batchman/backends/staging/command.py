@@ -57,7 +57,7 @@ import shlex
 import string
 from typing import Iterable
 
-from batchman.backends.base import BackendUnavailable, Rejected, Runner, StagingView
+from batchman.backends.base import BackendUnavailable, Capabilities, Rejected, Runner, StagingBase, StagingView
 
 PLACEHOLDERS = frozenset({"files", "file", "cache_dir", "user"})
 TEMPLATE_KEYS = ("request", "query", "present", "release", "cancel")
@@ -219,10 +219,11 @@ def merge_views(views: Iterable[StagingView]) -> StagingView:
 
 # --------------------------------------------------------------------------------------------
 
-class CommandStaging:
+class CommandStaging(StagingBase):
     """:class:`~batchman.backends.base.StagingBackend` driven by site command templates."""
 
     name = "command"
+    capabilities = Capabilities(command_log=True)
 
     def __init__(self, runner: Runner, request_cmd: str, query_cmd: str,
                  present_cmd: str | None = None, release_cmd: str | None = None,

@@ -13,11 +13,12 @@ import os
 import subprocess
 import sys
 
-from batchman.backends.base import StagingView
+from batchman.backends.base import Capabilities, StagingBase, StagingView
 
 
-class LocalStaging:
+class LocalStaging(StagingBase):
     name = "local"
+    capabilities = Capabilities()
 
     def __init__(self, stub_dir: str, cache_dir: str, delay: float = 0.0):
         self.stub_dir = os.path.abspath(stub_dir)

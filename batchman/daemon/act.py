@@ -1,0 +1,113 @@
+"""Step 4 of an iteration, outside the lock: the slow actions (staging requests, releases,
+cancellations, submissions), each kind in one call to its backend where it can be."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from batchman.backends.base import BackendUnavailable, Refused, Rejected, Submitted, SubmitOutcome, Unreachable
+from batchman.core import decide as D
+from batchman.daemon.crash import crash_point
+from batchman.daemon.jobspec import JobSpecs, used_resources
+from batchman.daemon.pacing import Pacing
+from batchman.daemon.work import IterationReport, Work
+
+# Per task key: action -> True/False (done?), or the SubmitOutcome of a submission.
+Results = dict[str, dict]
+
+
+class Actor:
+    """Carries out the work of one iteration; remembers what each submission asked for."""
+
+    def __init__(self, batch, staging, specs: JobSpecs, pacing: Pacing, clock: Callable[[], float]):
+        self.batch = batch
+        self.staging = staging
+        self.specs = specs
+        self.pacing = pacing
+        self.clock = clock
+        self.used: dict[str, dict] = {}                   # task key -> resources of the spec submitted
+
+    def act(self, work: list[Work], rep: IterationReport) -> Results:
+        """Run the slow actions. Returns, per task key, what happened to each action."""
+        res: Results = {w.key: {} for w in work}
+        self._files(work, D.CANCEL_STAGE, self.staging.cancel, res, rep)
+        self._cancel(work, res, rep)
+        self._files(work, D.RELEASE, self.staging.release, res, rep)
+        self._files(work, D.STAGE, self.staging.request, res, rep)
+        for w in work:
+            if D.REMOVE in w.actions:
+                res[w.key][D.REMOVE] = True
+        self._submit_all(work, res, rep)
+        return res
+
+    @staticmethod
+    def _files(work: list[Work], action: str, fn, res: Results, rep: IterationReport) -> None:
+        """One staging call for the files of every task with ``action``."""
+        ws = [w for w in work if action in w.actions]
+        files = [f for w in ws for f in w.files]
+        if not ws:
+            return
+        ok = True
+        if files:
+            try:
+                fn(files)
+                rep.actions.append(f"{action}: {len(files)} file(s) of {len(ws)} run(s)")
+            except (BackendUnavailable, Rejected) as e:
+                ok = False
+                rep.errors.append(f"{action}: {e}")
+        for w in ws:
+            res[w.key][action] = ok
+
+    def _cancel(self, work: list[Work], res: Results, rep: IterationReport) -> None:
+        ids = [w.job_id for w in work if D.CANCEL in w.actions and w.job_id]
+        ok = True
+        if ids:
+            try:
+                self.batch.cancel(ids)
+                rep.actions.append(f"cancel: {len(ids)} job(s)")
+            except BackendUnavailable as e:
+                rep.errors.append(f"cancel: {e}")
+                ok = False
+        for w in work:
+            if D.CANCEL in w.actions:
+                res[w.key][D.CANCEL] = ok
+
+    def _submit_all(self, work: list[Work], res: Results, rep: IterationReport) -> None:
+        # Once one submission finds the batch system unreachable (controller down, sbatch timed
+        # out), the rest are not tried this iteration: each would wait its command_timeout, and
+        # hundreds of them would hang the iteration. They stay SUBMITTING, looked up by name and
+        # submitted next time, exactly as after an unconfirmed submission.
+        down: Unreachable | None = None
+        for w in work:
+            if D.SUBMIT not in w.actions:
+                continue
+            if down is not None:
+                res[w.key][D.SUBMIT] = Unreachable(f"not tried: {down.message}", down.timed_out)
+                continue
+            crash_point("before-submit")
+            out = res[w.key][D.SUBMIT] = self.submit(w, rep)
+            crash_point("after-submit")
+            if isinstance(out, Unreachable):
+                down = out
+                if not out.timed_out:
+                    # The controller refused to talk (not: sbatch hung, which may have
+                    # submitted -- the next round looks the job up by name): back off.
+                    self.pacing.failed(self.clock(), f"sbatch: {out.message}")
+
+    def submit(self, w: Work, rep: IterationReport) -> SubmitOutcome:
+        problem = self.specs.command_problem(w.job)
+        if problem:
+            return Refused(problem)
+        try:
+            spec = self.specs.spec(w)
+        except (OSError, KeyError, ValueError, IndexError) as e:
+            return Refused(f"cannot write the job script: {e}")
+        self.used[w.key] = used_resources(spec)
+        out = self.batch.try_submit(spec)
+        if isinstance(out, Submitted):
+            rep.actions.append(f"submitted {w.job_name} as job {out.job_id}")
+        elif isinstance(out, Refused):
+            rep.errors.append(f"submit {w.job_name}: rejected: {out.message}")
+        else:
+            rep.errors.append(f"submit {w.job_name}: {out.message}")
+        return out

@@ -1,0 +1,263 @@
+"""Step 1 of an iteration, outside the lock: what the file system, the staging system and
+the batch system say (each asked at most once), as :class:`batchman.core.decide.Observations`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Callable
+
+from batchman import report
+from batchman.backends.base import BackendUnavailable, StagingView
+from batchman.core import decide as D
+from batchman.core import jobs as J
+from batchman.core import states as S
+from batchman.core.liveness import daemon_alive
+from batchman.core.model import Status, Task, task_key
+from batchman.daemon import jobscript
+from batchman.daemon.pacing import Pacing
+from batchman.daemon.segments import find_segments, index_segments
+from batchman.daemon.work import IterationReport
+from batchman.params import Params
+from batchman.paths import Paths
+
+
+def live_daemons(status: Status, me: str, now: float, stale_after: float) -> frozenset[str]:
+    """Ids of the daemons whose intents are still being carried out (this one included)."""
+    from batchman.backends.batch.local import pid_alive
+    here = socket.gethostname()
+    return frozenset({me} | {d.id for d in status.daemons
+                             if d.id != me and daemon_alive(d, now, stale_after, here, pid_alive)})
+
+
+class Observer:
+    """Observes for one daemon; remembers what must persist between rounds (settling data,
+    spool signatures)."""
+
+    def __init__(self, params: Params, paths: Paths, batch, staging, pacing: Pacing, clock: Callable[[], float]):
+        self.params = params
+        self.jobs = params.jobs
+        self.paths = paths
+        self.batch = batch
+        self.staging = staging
+        self.pacing = pacing
+        self.clock = clock
+        self.settle: dict[str, dict] = {}                  # watching job -> run -> (files' signature, since)
+        self.spool_sigs: dict[str, tuple] = {}
+        self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
+
+    def observe(self, status: Status, me: str, paused: bool, only: Callable[[Task], bool] | None,
+                rep: IterationReport) -> D.Observations:
+        now = self.clock()
+        obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
+                             paused=paused or status.paused)
+        obs.gates = J.gates(status.tasks, self.jobs)
+        self.ready = self.watch(status, now, rep)
+        self._segments(status, obs, only)
+        self._staging(status, obs, rep)
+        self._cache_space(status, obs, rep)
+        ask = self._markers(status, obs)
+        self._query_batch(ask, obs, now, rep)
+        obs.no_submit = self.pacing.backing_off(now)
+        self._finished(status, obs)
+        return obs
+
+    def _segments(self, status: Status, obs: D.Observations, only) -> None:
+        """Where the raw data segments of new tasks are."""
+        new = [t for t in status.tasks if t.state == S.NEW and not t.request and not t.held
+               and (only is None or only(t))]
+        if obs.gates:
+            # after: / needs_staging: false tasks look for no segments (or not yet)
+            new = [t for t in new if (g := obs.gates.get(t.key)) is None or (not g.wait and g.staging)]
+        if not new or obs.paused:
+            return
+        p = self.params
+        stub = p.path("staging.stub_dir")
+        pat, pre, suf = p["staging.pattern"], p["staging.prefix"], p["staging.suffix"]
+        if len(new) > 8 and "/" not in pat:
+            idx = index_segments(stub, pat, pre, suf)
+            where = os.path.join(stub, pat.replace("{prefix}", pre).replace("{suffix}", suf))
+            for t in new:
+                obs.segments[t.key] = (idx.get(t.run, []), where.replace("{run}", str(t.run)))
+        else:
+            for t in new:
+                obs.segments[t.key] = find_segments(stub, pat, t.run, pre, suf)
+
+    def _staging(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
+        """One query for the files of every task that waits for or holds them."""
+        files = [s.path for t in status.tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
+        if not files:
+            obs.staging = StagingView()
+            return
+        try:
+            obs.staging = self.staging.query(files)
+        except BackendUnavailable as e:
+            rep.errors.append(f"staging system: {e}")
+            obs.staging = None
+
+    def _cache_space(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
+        p = self.params
+        if not p["staging.max_cache_fraction"] or not any(t.state == S.UNSTAGED for t in status.tasks):
+            return
+        from batchman.backends.staging.space import cache_full
+        where = p.path("staging.cache_fs_path") or p.path("staging.cache_dir")
+        try:
+            obs.cache_full, used = cache_full(where, p["staging.max_cache_fraction"])
+            if obs.cache_full:
+                rep.errors.append(f"cache filesystem of {where} is {used:.1%} full (staging.max_cache_fraction "
+                                  f"{p['staging.max_cache_fraction']:g}): no new staging requests")
+        except OSError as e:
+            rep.errors.append(f"cannot check how full {where} is: {e}")
+
+    def _markers(self, status: Status, obs: D.Observations) -> dict[str, str]:
+        """Marker files first; returns what to ask the batch system about (job name -> id)."""
+        ask: dict[str, str] = {}
+        for t in status.tasks:
+            if t.state not in S.IN_BATCH or not t.job_name:
+                continue
+            adir = self.paths.attempt_dir(t.job_name)
+            if jobscript.read_exit(adir) is not None:
+                obs.markers[t.job_name] = jobscript.read_marker(adir)
+                if not t.job_id:
+                    # ended before we learnt its id (sbatch hung after submitting): ask in the
+                    # same query, by name, so the attempt records which job it was
+                    ask[t.job_name] = ""
+            else:
+                ask[t.job_name] = t.job_id
+                if t.state in (S.SUBMITTED, S.SUBMITTING):
+                    m = jobscript.read_marker(adir)   # started: tells "vanished while running"
+                    if m is not None:
+                        obs.markers[t.job_name] = m
+        return ask
+
+    def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport) -> None:
+        """One batch query for the rest, within the polling budget."""
+        obs.jobs = {}
+        if not ask:
+            return
+        if not self.pacing.may_query(now):
+            # Not yet: the site's min_query_interval, or backing off after a failure. Nothing
+            # about these jobs is known this round, so nothing about them changes.
+            obs.jobs = None
+            rep.batch = "waiting"
+            return
+        try:
+            obs.jobs = self.batch.query(ask)
+            rep.batch = "ok"
+            self.pacing.answered(now)
+        except BackendUnavailable as e:
+            rep.errors.append(f"batch system: {e}")
+            rep.batch = "down"
+            self.pacing.failed(self.clock(), str(e))
+            # What the queue did say still counts (e.g. squeue answered, accounting did not);
+            # jobs it did not mention are left unchanged, never taken for absent.
+            obs.jobs = {n: i for n, i in e.partial.items() if n in ask} if e.partial else None
+
+    def _finished(self, status: Status, obs: D.Observations) -> None:
+        """What finished jobs say about themselves: segments analysed, failure hints, outputs."""
+        for t in status.tasks:
+            if t.state not in S.IN_BATCH or not t.job_name:
+                continue
+            m = obs.markers.get(t.job_name)
+            info = obs.jobs.get(t.job_name) if obs.jobs else None
+            if not ((m is not None and m.exit_code is not None) or (info is not None and info.state == "finished")):
+                continue
+            n = self._analysed(t)
+            if n is not None:
+                obs.analysed[t.job_name] = n
+            if m is None or m.exit_code != 0 or (info is not None and info.failure):
+                hint = self._failure_hint(t)
+                if hint:
+                    obs.hints[t.job_name] = hint
+            jd = self.jobs.get(t.job)
+            if jd is not None and jd.outputs:
+                p = self.params
+                paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"))
+                obs.outputs[t.job_name] = J.judge_outputs(paths, _sizes(paths))
+
+    def _analysed(self, t: Task) -> int | None:
+        n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt))
+        if n is None:
+            v = report.read(self.paths.spool(t.job_name)).get("segments_analysed")
+            n = v if isinstance(v, int) else None
+        return n
+
+    def _failure_hint(self, t: Task) -> str:
+        """Failure class the tail of the attempt's stderr suggests (OverMemoryKill, time limit),
+        when the batch backend can read one."""
+        if not self.batch.capabilities.failure_hints:
+            return ""
+        try:
+            with open(self.paths.log(t.run, t.job, t.attempt, "err"), "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 8192))
+                tail = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return self.batch.failure_hint(tail)
+
+    def watch(self, status: Status, now: float, rep: IterationReport) -> list[tuple[int, str, str]]:
+        """Runs whose data a data-complete / first-segment job waits for and which have settled."""
+        watching = self.jobs.watching()
+        if not watching:
+            return []
+        p = self.params
+        pat = p["staging.pattern"]
+        if "/" in pat:
+            rep.errors.append("data-complete/first-segment jobs need a staging.pattern without directories")
+            return []
+        idx = index_segments(p.path("staging.stub_dir"), pat, p["staging.prefix"], p["staging.suffix"])
+        have = {t.key for t in status.tasks}
+        ready = []
+        for d in watching:
+            seen = {}
+            for r in J.watched_runs(d, idx, status.watched):
+                if task_key(r, d.name) not in have:
+                    seen[r] = J.signature(d, _stats(idx[r][:1] if d.trigger == J.FIRST_SEGMENT else idx[r]))
+            self.settle[d.name], ok = J.settle(self.settle.get(d.name, {}), seen, now, d.settle)
+            what = "all segments" if d.trigger == J.DATA_COMPLETE else "first segment"
+            ready += [(r, d.name, f"{d.trigger}: {what} there, unchanged for {d.settle:g} s") for r in ok]
+        return ready
+
+    def read_counters(self, status: Status) -> dict[str, dict]:
+        """Counters of jobs in the batch system; a spool is parsed only when it changed."""
+        out = {}
+        seen = {}
+        for t in status.tasks:
+            if t.job_name and t.state in S.IN_BATCH:
+                path = self.paths.spool(t.job_name)
+                try:
+                    stt = os.stat(path)
+                except OSError:
+                    continue
+                sig = (stt.st_size, stt.st_mtime_ns)
+                seen[path] = sig
+                if self.spool_sigs.get(path) == sig:
+                    continue
+                c = report.read(path)
+                if c:
+                    out[t.job_name] = c
+        self.spool_sigs = seen
+        return out
+
+
+def _sizes(paths: list[str]) -> dict[str, int]:
+    sizes = {}
+    for x in paths:
+        try:
+            sizes[x] = os.path.getsize(x)
+        except OSError:
+            pass
+    return sizes
+
+
+def _stats(paths: list[str]) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of the files that exist, for a settling signature."""
+    files = []
+    for path in paths:
+        try:
+            stt = os.stat(path)
+        except OSError:
+            continue
+        files.append((os.path.basename(path), stt.st_size, stt.st_mtime_ns))
+    return files

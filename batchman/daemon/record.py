@@ -1,0 +1,164 @@
+"""Steps 3 and 5 of an iteration, under the lock: record the decisions (with their slow
+actions as intents) and, after acting, what the actions did. Every state change goes
+through :func:`batchman.core.transition.change_state` and into the journal."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from batchman.backends.base import CommandRecord, Refused, Submitted
+from batchman.core import decide as D
+from batchman.core import states as S
+from batchman.core.model import Daemon, IterationLog, Status, Task
+from batchman.core.transition import Transition, change_state
+from batchman.daemon.act import Results
+from batchman.daemon.work import IterationReport, Work
+
+
+def journal(store, tr: Transition | None, t: Task, rep: IterationReport) -> None:
+    """Hand a state change to the store's journal and the printed report."""
+    if tr is None:
+        return
+    store.record(tr.key, tr.old, tr.new, tr.why, tr.by, tr.at)
+    rep.transitions.append(tr.line(t.run, t.job))
+
+
+def record_decisions(store, st: Status, decisions, obs: D.Observations, now: float, me: str,
+                     rep: IterationReport) -> list[Work]:
+    """Apply each decision to its task; returns the slow actions, now recorded as intents."""
+    work: list[Work] = []
+    for t, d in decisions:
+        journal(store, D.apply(t, d, now, me, st.store_id, obs.staging), t, rep)
+        if d.actions:
+            work.append(Work.of(t, d.actions))
+    return work
+
+
+def record_batch_health(st: Status, rep: IterationReport, pacing, now: float) -> None:
+    """The banner of an unreachable batch system: since when, the last error, the next try."""
+    if rep.batch == "down":
+        st.batch_unreachable_since = st.batch_unreachable_since or now
+        st.batch_last_error, st.batch_last_error_at = pacing.last_error, now
+    elif rep.batch == "ok" or not pacing.failures:
+        st.batch_unreachable_since = None
+    st.batch_next_try = pacing.next_try()
+
+
+def record_counters(st: Status, counters: dict[str, dict]) -> None:
+    for t in st.tasks:
+        c = counters.get(t.job_name)
+        if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
+            t.counters = {**t.counters, **c}
+
+
+def needs_record(work: list[Work], results: Results) -> bool:
+    """Must the results be written now (a job id, a refusal, a removal, a failed action)?"""
+    for w in work:
+        if D.SUBMIT in w.actions or D.CANCEL in w.actions or D.REMOVE in w.actions:
+            return True
+    return any(ok is False for r in results.values() for ok in r.values())
+
+
+def apply_cleared(st: Status, cleared: set[str], me: str) -> None:
+    """Clear this daemon's finished staging-only intents in a status read from disk."""
+    if not cleared:
+        return
+    for t in st.tasks:
+        if t.key in cleared and t.intent is not None and t.intent.owner == me:
+            t.intent = None
+
+
+def _submission(store, t: Task, out, now: float, me: str, rep: IterationReport) -> None:
+    """What a submission's outcome makes of its task."""
+    if isinstance(out, Submitted):
+        t.job_id = out.job_id
+        t.submitted_at = now
+        journal(store, change_state(t, S.SUBMITTED, f"submitted as job {out.job_id}", now, me), t, rep)
+    elif isinstance(out, Refused):
+        t.error = out.message
+        t.failure = "submit-rejected"
+        journal(store, change_state(t, S.ERROR, f"submission refused: {out.message}", now, me), t, rep)
+    else:
+        t.warning = f"submission not confirmed ({out.message}); will look for the job by name and retry"
+
+
+def record_results(store, st: Status, work: list[Work], results: Results, used: dict[str, dict],
+                   now: float, me: str, rep: IterationReport) -> None:
+    """Results of the slow actions: job ids, refusals, removals; failed actions stay intents."""
+    idx = st.index()
+    remove: set[str] = set()
+    for w in work:
+        t = idx.get(w.key)
+        if t is None or t.intent is None or t.intent.owner != me:
+            continue
+        r = results.get(w.key, {})
+        failed_actions = [a for a, ok in r.items() if ok is False]
+        sub = r.get(D.SUBMIT)
+        if sub is not None:
+            if w.key in used:
+                t.used = used.pop(w.key)
+            _submission(store, t, sub, now, me, rep)
+        if failed_actions:
+            t.intent.actions = [a for a in t.intent.actions if a in failed_actions]
+            continue
+        t.intent = None
+        if r.get(D.REMOVE):
+            remove.add(t.key)
+    if remove:
+        st.tasks = [t for t in st.tasks if t.key not in remove]
+        store.purged(len(remove))
+        rep.actions.append(f"purged {len(remove)} task(s)")
+
+
+def heartbeat(st: Status, me: str, now: float, started: float, mode: str, iterations: int) -> None:
+    for d in st.daemons:
+        if d.id == me:
+            d.heartbeat = now
+            d.iterations = iterations
+            d.mode = mode
+            break
+    else:
+        st.daemons.append(Daemon(id=me, host=socket.gethostname(), pid=os.getpid(), started=started,
+                                 heartbeat=now, mode=mode, iterations=iterations))
+    # Forget daemons that have been silent for a day.
+    st.daemons = [d for d in st.daemons if d.id == me or now - d.heartbeat < 86400]
+
+
+# ---- the iteration log (status page, `batchman status`) ------------------------------------
+def command_log(records: list[CommandRecord]) -> list[str]:
+    return [f"{' '.join(r.argv[:1] + [a for a in r.argv[1:3] if not a.startswith('-')])} {r.seconds:.3f}s"
+            + ("" if r.returncode == 0 else f" exit {r.returncode}" if r.returncode is not None else "")
+            + (f": {r.error}" if r.error else "") for r in records]
+
+
+def count_calls(st: Status, now: float, n: int) -> int:
+    """Add n batch commands to the per-minute counts of the last hour; return the hour's total."""
+    minute = float(int(now // 60) * 60)
+    calls = [c for c in st.batch_calls if c[0] > now - 3600]
+    if n:
+        if calls and calls[-1][0] == minute:
+            calls[-1] = [minute, calls[-1][1] + n]
+        else:
+            calls.append([minute, float(n)])
+    st.batch_calls = calls
+    return int(sum(c[1] for c in calls))
+
+
+def log_observed(st: Status, now: float, cmds: list[CommandRecord], rep: IterationReport) -> None:
+    """The iteration's log as of the first write: the commands that observed."""
+    st.last_iteration = IterationLog(at=now, seconds=sum(r.seconds for r in cmds),
+                                     commands=command_log(cmds), errors=rep.errors[:20],
+                                     changes=len(rep.transitions), queried=rep.batch in ("ok", "down"),
+                                     calls_hour=count_calls(st, now, len(cmds)))
+
+
+def log_acted(st: Status, now: float, acted: list[CommandRecord], rep: IterationReport) -> None:
+    """Add the commands that acted to the iteration's log."""
+    li = st.last_iteration
+    if not acted or li is None:
+        return
+    li.commands = (li.commands + command_log(acted))[-50:]
+    li.seconds += sum(r.seconds for r in acted)
+    li.errors = rep.errors[:20]
+    li.calls_hour = count_calls(st, now, len(acted))

@@ -1,0 +1,33 @@
+"""Jobs under our name pattern that no task accounts for (found with one queue listing,
+within the polling budget, or from the round's own listing when the backend can reuse it)."""
+
+from __future__ import annotations
+
+from batchman.backends.base import BackendUnavailable
+from batchman.core.model import Status, UnknownJob, parse_job_name
+
+
+def scan(status: Status, batch, may_query: bool, clock) -> list[UnknownJob]:
+    """The unknown jobs the batch system lists now (``status.unknown`` when it is not asked)."""
+    fresh = batch.capabilities.listing_reuse and batch.listing_fresh()
+    if not may_query and not fresh:
+        return status.unknown     # not outside the polling budget (interval, back-off)
+    try:
+        jobs = batch.list_ours(f"bm.{status.store_id}.")
+    except BackendUnavailable:
+        return status.unknown
+    known = {t.job_name for t in status.tasks if t.job_name}
+    now = clock()
+    return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now)
+            for j in jobs if j.name not in known and parse_job_name(j.name)]
+
+
+def keep_unknown(st: Status, unknown: list[UnknownJob]) -> tuple[list[UnknownJob], bool]:
+    """Record them in a status read under the lock (without the jobs tasks took in since);
+    returns them and whether anything changed."""
+    known = {t.job_name for t in st.tasks if t.job_name}
+    unknown = [u for u in unknown if u.name not in known]
+    if [u.name for u in st.unknown] == [u.name for u in unknown]:
+        return unknown, False
+    st.unknown = unknown
+    return unknown, True
