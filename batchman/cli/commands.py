@@ -193,7 +193,9 @@ def check(ctx):
     stub = p.path("staging.stub_dir")
     if not os.path.isdir(stub):
         problems.append(f"staging.stub_dir: {stub} is not a directory")
-    eng = Engine(p, e.store, make_batch(p), make_staging(p))
+    staging = make_staging(p)
+    problems += staging.check() if hasattr(staging, "check") else []   # tape-rest, xrootd: the server answers
+    eng = Engine(p, e.store, make_batch(p), staging)
     cp = eng.command_problem()
     if cp:
         problems.append(f"batch.command: {cp}")

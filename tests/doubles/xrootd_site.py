@@ -118,7 +118,7 @@ class XrootdSite:
             "all.role server", f"xrd.port {self.port}", "xrd.allow host localhost",
             "all.export /data stage", f"oss.localroot {self.localroot}", f"oss.msscmd {mss}",
             f"all.adminpath {self.base}/admin", f"all.pidpath {self.base}/admin",
-            f"ofs.preplib {GPI} -admit all -run {prep}", ""]))
+            f"ofs.preplib {GPI} -admit all -maxfiles 1000 -run {prep}", ""]))
         argv = ["xrootd", "-c", cfg, "-l", os.path.join(self.base, "xrootd.log"), "-n", "bm"]
         kw = {}
         if os.geteuid() == 0:

@@ -235,3 +235,27 @@ class TapeRestStaging:
             self._save_ids()
             if rid not in self._ids.values():
                 r = self._send("DELETE", api.stage_url(self.endpoint(), rid))   # 404: already gone
+
+    def check(self) -> list[str]:
+        """For ``batchman check``: the URL, the credentials this process can read, discovery."""
+        err = api.check_url(self.url)
+        if err:
+            return [f"staging.tape_rest_url: {err}"]
+        problems = []
+        ca_dir, cert, _key, _verify = self._ctx_args
+        if ca_dir and not os.path.isdir(ca_dir):
+            problems.append(f"staging.ca_dir: {ca_dir} is not a directory")
+        if cert and not os.access(cert, os.R_OK):
+            problems.append(f"staging.x509_proxy: {cert} cannot be read")
+        if self.token:
+            try:
+                self.token.get()
+            except BackendUnavailable as e:
+                problems.append(f"staging.token_file: {e}")
+        if not problems:
+            try:
+                self.endpoint()
+            except BackendUnavailable as e:
+                problems.append(f"staging.tape_rest_url: discovery does not answer: {e}")
+        return problems
+

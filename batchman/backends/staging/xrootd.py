@@ -5,7 +5,8 @@ Commands (``xrdfs --help`` / ``xrdfs HOST help`` of xrootd 5.5):
 * ``xrdfs URL prepare -s f1 .. fN`` stages (prints the request id), in batches of ``max_files``;
 * ``xrdfs URL prepare -e f1 .. fN`` evicts the disk copies (release);
 * ``xrdfs URL prepare -a ID f1 .. fN`` aborts a stage request (cancel), then evicts;
-* readiness: ONE ``xrdfs URL`` process per query reading ``stat PATH`` lines on stdin (xrdfs's
+* readiness: ONE ``xrdfs URL`` process per query reading ``stat PATH`` lines on stdin (for the
+  files we asked for only: a stat of a file still on tape makes the server ask its tape system) (xrdfs's
   interactive mode echoes each command as ``[host] / > stat PATH`` before its answer), so any
   number of files costs one process. ``Flags`` without ``Offline`` = on disk (present);
   ``Offline`` = still on tape (pending if we asked for it); no answer = no such file (failed).
@@ -126,7 +127,9 @@ class XrootdStaging:
 
     def query(self, files: list[str]) -> StagingView:
         view = StagingView()
-        files = list(dict.fromkeys(files))
+        # only files we asked for: one not asked for can be neither pending nor failed, and one
+        # already on disk is found by its (cheap) prepare -s next iteration
+        files = [f for f in dict.fromkeys(files) if self.remote(f) in self._ids]
         if not files:
             return view
         paths = [self.remote(f) for f in files]
@@ -139,9 +142,9 @@ class XrootdStaging:
             word = seen.get(p)
             if word == "online":
                 view.present.add(f)
-            elif word == "offline" and p in self._ids:
+            elif word == "offline":
                 view.pending.add(f)
-            elif word == "missing" and p in self._ids:
+            elif word == "missing":
                 view.failed[f] = f"no such file on {self.url}"
         return view
 
