@@ -155,7 +155,6 @@ def test_xrootd_300_segments_of_100_runs_with_the_staging_limit_held_then_releas
         held = sum(len(t.segments) for t in tasks(e).values() if t.state in S.HOLDS_CACHE)
         assert held <= limit, held
         peak.append(held)
-        print(f"{time.monotonic() - t0:5.1f} s held {held}", flush=True)
 
     t0 = time.monotonic()
     until(e, root, env, lambda ts: all(t.state == S.COMPLETED for t in ts.values()), limit=200, check=check)
@@ -166,4 +165,4 @@ def test_xrootd_300_segments_of_100_runs_with_the_staging_limit_held_then_releas
     while any(Path(xrd.disk).iterdir()) and time.monotonic() < end:
         time.sleep(0.1)
     assert not any(Path(xrd.disk).iterdir()), "segments left on the server's disk: not released"
-    assert time.monotonic() - t0 < 90
+    assert time.monotonic() - t0 < 60, "the 300-segment staging took over a minute"
