@@ -98,9 +98,11 @@ def test_a_file_the_server_does_not_have_fails_and_a_dead_server_is_unavailable(
     b.request([ghost])
     v = b.query([ghost])
     assert ghost in v.failed and "no such file" in v.failed[ghost]
+    assert b.check() == []                                   # batchman check: the server answers
     site.stop()
     with pytest.raises(BackendUnavailable):
         b.query([ghost])
+    assert b.check() and b.check()[0].startswith("staging.xrootd_url: ")
 
 
 def test_cancel_aborts_the_request_and_evicts(site, tmp_path):
