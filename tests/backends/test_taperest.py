@@ -13,6 +13,7 @@ import pytest
 
 from batchman.backends.base import BackendUnavailable, Rejected
 from batchman.backends.staging import taperest_api as api
+from batchman.backends.staging.remote import remote_path
 from batchman.backends.staging.taperest import TapeRestStaging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
@@ -60,8 +61,8 @@ def test_locality_tells_lost_from_slow_and_urls_are_checked():
 
 
 def test_remote_path_maps_the_stub_directory():
-    assert api.remote_path("/data/raw/run_1.dat.0", "/data/raw", "/pnfs/x/raw") == "/pnfs/x/raw/run_1.dat.0"
-    assert api.remote_path("/data/raw/run_1.dat.0", "/data/raw", "") == "/data/raw/run_1.dat.0"
+    assert remote_path("/data/raw/run_1.dat.0", "/data/raw", "/pnfs/x/raw") == "/pnfs/x/raw/run_1.dat.0"
+    assert remote_path("/data/raw/run_1.dat.0", "/data/raw", "") == "/data/raw/run_1.dat.0"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from batchman.backends.staging.xrootd import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
-from xrootd_site import XrootdSite, xrootd_missing  # noqa: E402
+from xrootd_site import XrootdSite, require  # noqa: E402
 
 SESSION = """\
 [127.0.0.1:1094] / > stat /data/a
@@ -49,11 +49,7 @@ def test_prepare_is_batched():
 
 @pytest.fixture
 def site():
-    why = xrootd_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {why}", pytrace=False)
-        pytest.skip(why)
+    require()
     s = XrootdSite(delay=0.2)
     for i in range(4):
         Path(s.tape, f"run_1.dat.{i}").write_text(f"segment {i}\n")

@@ -23,7 +23,7 @@ from batchman.backends.staging.local import LocalStaging
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "doubles"))
 from taperest_server import TapeRestDouble, make_tls  # noqa: E402
-from xrootd_site import XrootdSite, xrootd_missing  # noqa: E402
+from xrootd_site import XrootdSite, require  # noqa: E402
 
 BACKENDS = ["local", "jcache", "command", "tape-rest", "xrootd"]
 
@@ -94,11 +94,7 @@ def _make_tape_rest(tmp: Path) -> Harness:
 
 
 def _make_xrootd(tmp: Path) -> Harness:
-    why = xrootd_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {why}", pytrace=False)
-        pytest.skip(why)
+    require()
     site = XrootdSite(delay=0.02)
     site.start()
     from batchman.backends.staging.xrootd import XrootdStaging

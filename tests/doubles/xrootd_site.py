@@ -87,6 +87,16 @@ def xrootd_missing() -> str:
     return ""
 
 
+def require() -> None:
+    """Skip (one line) when xrootd cannot run here; under CI fail instead."""
+    why = xrootd_missing()
+    if why:
+        import pytest
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {why}", pytrace=False)
+        pytest.skip(why)
+
+
 class XrootdSite:
     """``tape`` is the directory playing the tape (files appear as /data/<path below tape>)."""
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS / "doubles"))
 from e2e_helpers import daemon_run, env_for, make_experiment, write_config  # noqa: E402
 from taperest_server import TapeRestDouble, make_tls  # noqa: E402
-from xrootd_site import XrootdSite, xrootd_missing  # noqa: E402
+from xrootd_site import XrootdSite, require  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -124,11 +124,7 @@ def test_check_validates_url_credentials_and_discovery(tmp_path, tape_site):
 
 @pytest.fixture
 def xrd():
-    why = xrootd_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {why}", pytrace=False)
-        pytest.skip(why)
+    require()
     site = XrootdSite(delay=0.002)
     yield site
     site.stop()

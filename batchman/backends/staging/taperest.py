@@ -18,14 +18,13 @@ on ``POST /stage`` is :class:`Rejected` with the server's problem text.
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 
 import httpx
 
 from batchman.backends.base import BackendUnavailable, Rejected, StagingView
-from batchman.backends.staging import taperest_api as api
+from batchman.backends.staging import remote, taperest_api as api
 
 
 class TokenFile:
@@ -80,8 +79,7 @@ class TapeRestStaging:
         self._client: httpx.Client | None = None
         self._uri = ""
         self.calls: list[tuple[str, str, int | None]] = []     # (method, url, status) for tests and logs
-        self._ids: dict[str, str] = {}                         # remote path -> request id
-        self._load_ids()
+        self._ids = remote.load_ids(ids_file)                  # remote path -> request id
 
     # plumbing ----------------------------------------------------------------------------
     def _http(self) -> httpx.Client:
@@ -127,25 +125,8 @@ class TapeRestStaging:
                 raise BackendUnavailable(f"tape REST {e}") from None
         return self._uri
 
-    def _load_ids(self) -> None:
-        if self.ids_file:
-            try:
-                with open(self.ids_file, encoding="utf-8") as f:
-                    self._ids = {str(k): str(v) for k, v in json.load(f).items()}
-            except (OSError, ValueError, AttributeError):
-                self._ids = {}
-
-    def _save_ids(self) -> None:
-        if not self.ids_file:
-            return
-        os.makedirs(os.path.dirname(self.ids_file) or ".", exist_ok=True)
-        tmp = f"{self.ids_file}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._ids, f)
-        os.replace(tmp, self.ids_file)
-
     def remote(self, stub: str) -> str:
-        return api.remote_path(stub, self.stub_root, self.prefix)
+        return remote.remote_path(stub, self.stub_root, self.prefix)
 
     def _by_request(self, files: list[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -157,10 +138,7 @@ class TapeRestStaging:
 
     # StagingBackend ------------------------------------------------------------------------
     def cache_path(self, stub: str) -> str:
-        """``cache_root`` + the path below the stub directory; the stub itself without cache_root."""
-        if not self.cache_root or self.cache_root == self.stub_root:
-            return stub
-        return os.path.join(self.cache_root, os.path.relpath(os.path.abspath(stub), self.stub_root))
+        return remote.cache_path_below(stub, self.stub_root, self.cache_root)
 
     def request(self, files: list[str]) -> None:
         paths = [self.remote(f) for f in dict.fromkeys(files)]
@@ -176,7 +154,7 @@ class TapeRestStaging:
         except api.ApiError as e:
             raise BackendUnavailable(f"tape REST {e}") from None
         self._ids.update({p: rid for p in paths})
-        self._save_ids()
+        remote.save_ids(self.ids_file, self._ids)
 
     def query(self, files: list[str]) -> StagingView:
         view = StagingView()
@@ -232,7 +210,7 @@ class TapeRestStaging:
                     raise BackendUnavailable(f"tape REST {url}: {api.problem_text(r.status_code, r.content)}")
             for p in paths:
                 self._ids.pop(p, None)
-            self._save_ids()
+            remote.save_ids(self.ids_file, self._ids)
             if rid not in self._ids.values():
                 r = self._send("DELETE", api.stage_url(self.endpoint(), rid))   # 404: already gone
 

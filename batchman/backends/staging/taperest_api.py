@@ -20,9 +20,10 @@ functions literal JSON.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from urllib.parse import quote
+
+from batchman.backends.staging.remote import norm
 
 PENDING_STATES = frozenset({"SUBMITTED", "STARTED"})
 DONE_STATES = frozenset({"COMPLETED"})
@@ -175,19 +176,6 @@ def problem_text(status: int, text: str | bytes) -> str:
 
 # --------------------------------------------------------------------------------------------
 # the views of one file
-
-def norm(path: str) -> str:
-    """Servers may answer with '//' or a trailing '/': compare normalised paths."""
-    return "/" + os.path.normpath(path).lstrip("/") if path else path
-
-
-def remote_path(stub: str, stub_root: str, prefix: str) -> str:
-    """The server's path of a stub: ``prefix`` + the path below ``stub_root`` (no prefix: the stub)."""
-    if not prefix:
-        return norm(stub)
-    rel = os.path.relpath(os.path.abspath(stub), os.path.abspath(stub_root))
-    return norm(prefix.rstrip("/") + "/" + rel)
-
 
 def classify(fs: FileState | None) -> tuple[str, str]:
     """('present'|'pending'|'failed'|'', reason) for one file of a stage request."""

@@ -18,12 +18,11 @@ cancel) survives the process in ``ids_file``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from batchman.backends.base import BackendUnavailable, Runner, StagingView
-from batchman.backends.staging.taperest_api import remote_path
+from batchman.backends.staging import remote
 
 _PROMPT = re.compile(r"^\[[^\]]*\]\s*\S*\s*>\s*stat\s+(.+?)\s*$")
 _REQID = re.compile(r"^\S+:\S+$")
@@ -86,21 +85,7 @@ class XrootdStaging:
         self.stub_root, self.prefix = os.path.abspath(stub_root), path_prefix
         self.cache_root = os.path.abspath(cache_root) if cache_root else ""
         self.max_files, self.timeout, self.ids_file = max_files, timeout, ids_file
-        self._ids: dict[str, str] = {}          # remote path -> request id ('' if none printed)
-        if ids_file:
-            try:
-                with open(ids_file, encoding="utf-8") as f:
-                    self._ids = {str(k): str(v) for k, v in json.load(f).items()}
-            except (OSError, ValueError, AttributeError):
-                self._ids = {}
-
-    def _save(self) -> None:
-        if self.ids_file:
-            os.makedirs(os.path.dirname(self.ids_file) or ".", exist_ok=True)
-            tmp = f"{self.ids_file}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self._ids, f)
-            os.replace(tmp, self.ids_file)
+        self._ids = remote.load_ids(ids_file)   # remote path -> request id ('' if none printed)
 
     def _run(self, argv: list[str], what: str, input: str | None = None):
         cp = self.runner(argv, input=input, timeout=self.timeout)
@@ -110,12 +95,10 @@ class XrootdStaging:
         return cp
 
     def remote(self, stub: str) -> str:
-        return remote_path(stub, self.stub_root, self.prefix)
+        return remote.remote_path(stub, self.stub_root, self.prefix)
 
     def cache_path(self, stub: str) -> str:
-        if not self.cache_root or self.cache_root == self.stub_root:
-            return stub
-        return os.path.join(self.cache_root, os.path.relpath(os.path.abspath(stub), self.stub_root))
+        return remote.cache_path_below(stub, self.stub_root, self.cache_root)
 
     # StagingBackend ------------------------------------------------------------------------
     def request(self, files: list[str]) -> None:
@@ -123,7 +106,7 @@ class XrootdStaging:
         for argv in prepare_argvs(self.xrdfs, self.url, ["-s"], paths, self.max_files):
             rid = parse_request_id(self._run(argv, "prepare -s").stdout)
             self._ids.update({p: rid for p in argv[4:]})
-            self._save()
+            remote.save_ids(self.ids_file, self._ids)
 
     def query(self, files: list[str]) -> StagingView:
         view = StagingView()
@@ -154,7 +137,7 @@ class XrootdStaging:
             self._run(argv, "prepare -e")
         for p in paths:
             self._ids.pop(p, None)
-        self._save()
+        remote.save_ids(self.ids_file, self._ids)
 
     def cancel(self, files: list[str]) -> None:
         by_id: dict[str, list[str]] = {}
