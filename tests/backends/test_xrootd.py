@@ -109,3 +109,19 @@ def test_cancel_aborts_the_request_and_evicts(site, tmp_path):
     time.sleep(1.0)
     assert any(line.startswith("cancel") for line in site.prep_log())
     assert not all(Path(b.cache_path(f)).exists() for f in site_files)
+
+
+def test_a_file_without_an_answer_stays_pending_not_awol(tmp_path):
+    import subprocess
+
+    class Canned(Runner):
+        def __call__(self, argv, *, input=None, timeout=None, check=False):
+            self.records.append(argv)
+            out = "" if "prepare" in argv else SESSION
+            return subprocess.CompletedProcess(argv, 0, out, ERRORS)
+
+    b = XrootdStaging(Canned(), "root://h", stub_root="/s", path_prefix="/data", ids_file=str(tmp_path / "ids"))
+    files = ["/s/a", "/s/gone", "/s/b", "/s/c"]
+    b.request(files)
+    v = b.query(files)
+    assert v.present == {"/s/b"} and v.pending == {"/s/a", "/s/c"} and set(v.failed) == {"/s/gone"}

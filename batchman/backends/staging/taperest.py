@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections import deque
 
 import httpx
 
@@ -78,7 +79,8 @@ class TapeRestStaging:
         self._transport = transport
         self._client: httpx.Client | None = None
         self._uri = ""
-        self.calls: list[tuple[str, str, int | None]] = []     # (method, url, status) for tests and logs
+        # the last calls, (method, url, status), for tests and people; bounded for a daemon that runs for days
+        self.calls: deque[tuple[str, str, int | None]] = deque(maxlen=1000)
         self._ids = remote.load_ids(ids_file)                  # remote path -> request id
 
     # plumbing ----------------------------------------------------------------------------
@@ -212,7 +214,7 @@ class TapeRestStaging:
                 self._ids.pop(p, None)
             remote.save_ids(self.ids_file, self._ids)
             if rid not in self._ids.values():
-                r = self._send("DELETE", api.stage_url(self.endpoint(), rid))   # 404: already gone
+                self._send("DELETE", api.stage_url(self.endpoint(), rid))   # any answer will do (404: gone)
 
     def check(self) -> list[str]:
         """For ``batchman check``: the URL, the credentials this process can read, discovery."""

@@ -125,7 +125,7 @@ class XrootdStaging:
             word = seen.get(p)
             if word == "online":
                 view.present.add(f)
-            elif word == "offline":
+            elif word in ("offline", "unknown"):      # unknown: no answer this time, not lost
                 view.pending.add(f)
             elif word == "missing":
                 view.failed[f] = f"no such file on {self.url}"
