@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batchman.backends.base import BackendUnavailable, Runner
+from batchman.backends.base import BackendUnavailable, Runner, StagingView
 from batchman.backends.staging.xrootd import (
     XrootdStaging, parse_request_id, parse_stat_batch, prepare_argvs, stat_script,
 )
@@ -125,3 +125,27 @@ def test_a_file_without_an_answer_stays_pending_not_awol(tmp_path):
     b.request(files)
     v = b.query(files)
     assert v.present == {"/s/b"} and v.pending == {"/s/a", "/s/c"} and set(v.failed) == {"/s/gone"}
+
+
+def test_staging_through_xrootds_own_frm_manager_cmsd_and_frm_xfrd(tmp_path):
+    require()
+    site = XrootdSite(delay=0.2, frm=True)
+    try:
+        files = []
+        for i in range(3):
+            Path(site.tape, f"run_2.dat.{i}").write_text(f"frm {i}\n")
+            files.append(os.path.join(site.tape, f"run_2.dat.{i}"))
+        site.start()
+        b = make(site, tmp_path)
+        b.request(files)
+        assert b.query(files).pending, "the FRM copies one file after the other: some are still on tape"
+        t0 = time.monotonic()
+        while (v := b.query(files)).present != set(files):
+            assert time.monotonic() - t0 < 20, v
+            time.sleep(0.2)
+        assert [Path(b.cache_path(f)).read_text() for f in files] == [f"frm {i}\n" for i in range(3)]
+        assert sorted(line.split()[1] for line in site.prep_log()) == [f"/data/run_2.dat.{i}" for i in range(3)]
+        b.release(files)               # the FRM ignores prepare -e (frm_purged evicts by policy): no error
+        assert b.query(files) == StagingView()
+    finally:
+        site.stop()

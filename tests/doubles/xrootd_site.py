@@ -6,9 +6,9 @@
   ``prepare -s`` / ``-e`` / ``-a``: it copies from the tape directory into the disk (``oss.localroot``)
   one file after the other, ``delay`` seconds each, in the background, so the states are visible.
 
-Why not the FRM (frm_xfrd): a standalone xrootd ignores prepare (XrdOfs::prepare hands it to the
-cluster's Finder only; a data server needs a manager xrootd + two cmsd for it to reach frm_xfrd's
-queue), so the prepare plugin plays the FRM's stage command here.
+Or, with ``frm=True``, XRootD's own FRM (see :class:`XrootdSite`): a standalone xrootd ignores
+prepare (XrdOfs::prepare hands it to the cluster's Finder only), so that takes a manager and a data
+server, each an xrootd + a cmsd, and frm_xfrd.
 
 xrootd refuses to run as root: as root, the server runs as the ``xrootd`` user (Debian creates it),
 and the directories it uses are made under /tmp, readable by it.
@@ -97,10 +97,24 @@ def require() -> None:
         pytest.skip(why)
 
 
-class XrootdSite:
-    """``tape`` is the directory playing the tape (files appear as /data/<path below tape>)."""
+FRM_COPY = r"""#!/bin/sh
+# frm.xfr.copycmd: $1 = LFN, $2 = PFN (frm_xfrd renames it into place when this succeeds)
+echo "stage $1" >> "{base}/prep.log"
+sleep {delay}
+cp "{tape}${{1#/data}}" "$2"
+"""
 
-    def __init__(self, tape: str | None = None, delay: float = 0.05):
+
+class XrootdSite:
+    """``tape`` is the directory playing the tape (files appear as /data/<path below tape>).
+
+    ``frm=False``: one standalone xrootd whose prepare plugin queues for ``drive.sh``.
+    ``frm=True``: XRootD's own File Residency Manager: a manager (xrootd + cmsd) that clients talk
+    to, a data server (xrootd + cmsd with ``cms.prep ifpgm frm_xfragent``) and ``frm_xfrd`` running
+    ``frm.xfr.copycmd``. The FRM ignores ``prepare -e`` (eviction is frm_purged's job, by policy).
+    """
+
+    def __init__(self, tape: str | None = None, delay: float = 0.05, frm: bool = False):
         self.base = tempfile.mkdtemp(prefix="bm-xrootd-")
         os.chmod(self.base, 0o755)
         self.tape = os.path.abspath(tape) if tape else os.path.join(self.base, "tape")
@@ -109,10 +123,10 @@ class XrootdSite:
         self.disk = os.path.join(self.localroot, "data")       # where staged copies appear
         for d in (self.disk, *(os.path.join(self.base, n) for n in ("admin", "cancel", "queue"))):
             os.makedirs(d)
-        self.port = _free_port()
+        self.port, self.cms_port, self.server_port = _free_port(), _free_port(), _free_port()
         self.url = f"root://127.0.0.1:{self.port}"
-        self.delay = delay
-        self.proc: subprocess.Popen | None = None
+        self.delay, self.frm = delay, frm
+        self.procs: list[subprocess.Popen] = []
 
     def _write(self, name: str, text: str) -> str:
         path = os.path.join(self.base, name)
@@ -121,15 +135,31 @@ class XrootdSite:
         os.chmod(path, 0o755)
         return path
 
-    def start(self, timeout: float = 20.0) -> "XrootdSite":
-        mss, prep = self._write("mss.sh", MSS), self._write("prep.sh", PREP)
-        drive = self._write("drive.sh", DRIVE)
-        cfg = self._write("xrootd.cfg", "\n".join([
-            "all.role server", f"xrd.port {self.port}", "xrd.allow host localhost",
-            "all.export /data stage", f"oss.localroot {self.localroot}", f"oss.msscmd {mss}",
-            f"all.adminpath {self.base}/admin", f"all.pidpath {self.base}/admin",
-            f"ofs.preplib {GPI} -admit all -maxfiles 1000 -run {prep}", ""]))
-        argv = ["xrootd", "-c", cfg, "-l", os.path.join(self.base, "xrootd.log"), "-n", "bm"]
+    def _config(self) -> str:
+        mss = self._write("mss.sh", MSS)
+        common = ["all.export /data stage", f"all.adminpath {self.base}/admin", f"all.pidpath {self.base}/admin"]
+        data = [f"oss.localroot {self.localroot}", f"oss.msscmd {mss}"]
+        if not self.frm:
+            prep = self._write("prep.sh", PREP)
+            lines = ["all.role server", f"xrd.port {self.port}", *common, *data,
+                     f"ofs.preplib {GPI} -admit all -maxfiles 1000 -run {prep}"]
+        else:
+            copy = self._write("frmcopy.sh", FRM_COPY)
+            lines = [f"all.manager 127.0.0.1:{self.cms_port}", *common,
+                     "if named manager", "  all.role manager", f"  xrd.port {self.port}", "  cms.delay startup 1 lookup 1",
+                     "else", "  all.role server", f"  xrd.port {self.server_port}", *("  " + x for x in data),
+                     f"  frm.xfr.copycmd in {copy} $LFN $PFN", "  frm.xfr.max 8", "  cms.prep ifpgm /usr/bin/frm_xfragent", "fi"]
+        return self._write("xrootd.cfg", "\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 30.0) -> "XrootdSite":
+        cfg = self._config()
+        log = lambda n: ["-l", os.path.join(self.base, f"{n}.log")]       # noqa: E731
+        if self.frm:
+            argvs = [["xrootd", "-c", cfg, "-n", "manager", *log("x")], ["cmsd", "-c", cfg, "-n", "manager", *log("c")],
+                     ["xrootd", "-c", cfg, "-n", "server", *log("x")], ["cmsd", "-c", cfg, "-n", "server", *log("c")],
+                     ["frm_xfrd", "-c", cfg, "-n", "server", *log("f")]]
+        else:
+            argvs = [["xrootd", "-c", cfg, "-n", "bm", *log("xrootd")], [self._write("drive.sh", DRIVE)]]
         kw = {}
         if os.geteuid() == 0:
             pw = pwd.getpwnam("xrootd")
@@ -137,25 +167,31 @@ class XrootdSite:
                 for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
                     os.chown(n, pw.pw_uid, pw.pw_gid)
             kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True, **kw)
-        self.drive = subprocess.Popen([drive], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True, **kw)
+        for argv in argvs:
+            self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                               start_new_session=True, **kw))
+        if self._wait_ready(timeout):
+            return self
+        self.stop()
+        raise RuntimeError(f"xrootd did not start on port {self.port}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """The server answers (and, with the FRM, the data server has joined the manager)."""
+        probe = ["xrdfs", self.url, "stat", "/data"] if self.frm else ["xrdfs", self.url, "query", "config", "version"]
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except OSError:
+                if subprocess.run(probe, capture_output=True, timeout=10,
+                                  env={**os.environ, "XRD_CONNECTIONRETRY": "1", "XRD_REQUESTTIMEOUT": "3"}
+                                  ).returncode == 0:
+                    return True
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-            else:
-                if subprocess.run(["xrdfs", self.url, "query", "config", "version"],
-                                  capture_output=True, timeout=10).returncode == 0:
-                    return self
-            if self.proc.poll() is not None:
-                break
+            if any(p.poll() is not None for p in self.procs):
+                return False
             time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"xrootd did not start on port {self.port}; see {self.base}/bm/xrootd.log")
+        return False
 
     def prep_log(self) -> list[str]:
         try:
@@ -165,8 +201,8 @@ class XrootdSite:
             return []
 
     def stop(self) -> None:
-        for p in (self.proc, getattr(self, "drive", None)):
-            if p and p.poll() is None:
+        for p in self.procs:
+            if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)          # the process and what it started
                 try:
                     p.wait(5)
