@@ -99,6 +99,24 @@ def test_tape_rest_a_lost_request_is_awol(tmp_path, tape_site):
     assert "AWOL" in ts[1].error
 
 
+def test_tape_rest_kill_and_purge_cancel_the_requests_and_release_the_pins(tmp_path, tape_site):
+    (tmp_path / "raw").mkdir()
+    tape_site.delay = 60.0                               # a slow tape: the requests stay outstanding
+    e = make_experiment(tmp_path, [1, 2], segments=2, **tape_cfg(tape_site))
+    env = env_for(tmp_path)
+    until(e, tmp_path, env, lambda ts: all(t.state == S.STAGING for t in ts.values()), limit=5)
+    assert set(tape_site.pins) == {f"/run_{r}.dat.{i}" for r in (1, 2) for i in (0, 1)}
+    actions.queue_request(e.store, {"1.analysis"}, "kill")
+    actions.queue_request(e.store, {"2.analysis"}, "purge")
+    oneshot(tmp_path, env)
+    oneshot(tmp_path, env)
+    ts = tasks(e)
+    assert ts[1].state == S.ABORTED and 2 not in ts
+    assert tape_site.calls("POST") and any(p.endswith("/cancel") for m, p in tape_site.calls("POST"))
+    assert tape_site.pins == {}
+    assert tape_site.calls("DELETE") and tape_site.requests == {}     # no request left on the server
+
+
 def test_check_validates_url_credentials_and_discovery(tmp_path, tape_site):
     (tmp_path / "raw").mkdir()
     (tmp_path / "analyze").write_text("#!/bin/sh\n")
