@@ -47,7 +47,15 @@ SCHEMA: list[Param] = [
     P("daemon", "stale_after", "float", 0.0, "Seconds without a heartbeat after which a daemon is taken for dead (0: three delays, at least 120 s).", minimum=0.0),
     P("daemon", "submit_grace", "float", 300.0, "Seconds a submitted job may stay invisible in the batch queue (and without marker files) before it is declared vanished.", minimum=0.0),
 
-    P("staging", "backend", "choice", "local", "How segments get from tape to disk: local (copy from a directory or use files in place), jcache (JLab), command (site command templates).", choices=("local", "jcache", "command")),
+    P("staging", "backend", "choice", "local", "How segments get from tape to disk: local (copy from a directory or use files in place), jcache (JLab), command (site command templates), tape-rest (WLCG Tape REST API: dCache, CTA, StoRM), xrootd (xrdfs prepare).", choices=("local", "jcache", "command", "tape-rest", "xrootd")),
+    # tape-rest and xrootd backends (issue 21)
+    P("staging", "tape_rest_url", "str", "", "tape-rest backend: the site's https://host:port, where /.well-known/wlcg-tape-rest-api answers."),
+    P("staging", "xrootd_url", "str", "", "xrootd backend: the server, root://host[:port]."),
+    P("staging", "remote_prefix", "str", "", "tape-rest and xrootd backends: the server's path of stub_dir (a segment is remote_prefix + its path below stub_dir; empty: the stub's own path)."),
+    P("staging", "token_file", "path", "", "tape-rest backend: file holding a bearer token, read again whenever it changes (empty: no token)."),
+    P("staging", "x509_proxy", "path", "", "tape-rest backend: X.509 proxy or certificate+key file presented to the server (empty: none)."),
+    P("staging", "ca_dir", "path", "", "tape-rest backend: directory of hashed CA certificates, e.g. /etc/grid-security/certificates (empty: the system's CAs). TLS is always verified."),
+    P("staging", "xrdfs_cmd", "str", "xrdfs", "xrootd backend: the xrdfs client program."),
     P("staging", "limit", "int", 100, "Most segments staged or being staged at once, counting those of queued and running jobs (fair play on the cache disk). A run with more segments than this still goes when nothing else holds the cache.", minimum=1),
     P("staging", "stub_dir", "path", "raw", "Where the stub files (tape copies) of the segments are: the place staging copies from."),
     P("staging", "cache_dir", "path", "cache", "Where staged segments appear: the place staging copies to. Same as stub_dir: files are used in place."),

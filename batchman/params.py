@@ -205,6 +205,14 @@ def _staging_checks(values: dict[str, Any]) -> list[str]:
         from batchman.backends.staging.command import validate_templates
         templates = {k: values[f"staging.{k}_cmd"] or None for k in ("request", "query", "present", "release", "cancel")}
         problems += validate_templates(templates, values["staging.query_format"], suffix="_cmd", parser_key="query_format")
+    if values["staging.backend"] == "tape-rest":
+        from batchman.backends.staging.taperest_api import check_url
+        err = check_url(values["staging.tape_rest_url"])
+        if err:
+            problems.append(f"staging.tape_rest_url: {err}")
+    if values["staging.backend"] == "xrootd" and not values["staging.xrootd_url"].startswith(("root://", "xroot://")):
+        problems.append(f"staging.xrootd_url: {values['staging.xrootd_url']!r} is not a root://host[:port] URL "
+                        "(the xrootd server to stage from)")
     if values["staging.backend"] == "jcache":
         for k in ("get", "pending", "release", "cancel", "status"):
             key = f"staging.jcache_{k}_cmd"

@@ -225,6 +225,10 @@ class StagingBase:
     def command_records(self) -> list[CommandRecord]:
         return self.runner.records if self.runner is not None else []
 
+    def check(self) -> list[str]:
+        """Problems `batchman check` should name, each "key: what is wrong" (e.g. the server does not answer)."""
+        return []
+
 
 class Runner:
     """Runs external commands with a timeout and keeps a record of each call.

@@ -52,4 +52,18 @@ def make_staging(params, runner: Runner | None = None):
                               stub_root=params.path("staging.stub_dir") or None,
                               timeout=params["staging.command_timeout"], max_files=params["staging.chunk_size"],
                               user=params["staging.user"] or None)
+    if kind == "tape-rest":
+        from batchman.backends.staging.taperest import TapeRestStaging
+        return TapeRestStaging(params["staging.tape_rest_url"], stub_root=params.path("staging.stub_dir"),
+                               cache_root=params.path("staging.cache_dir"), path_prefix=params["staging.remote_prefix"],
+                               token_file=params.path("staging.token_file"), ca_dir=params.path("staging.ca_dir"),
+                               cert=params.path("staging.x509_proxy"), timeout=params["staging.command_timeout"],
+                               ids_file=os.path.join(params.path("daemon.temp_dir"), "taperest-requests.json"))
+    if kind == "xrootd":
+        from batchman.backends.staging.xrootd import XrootdStaging
+        return XrootdStaging(runner, params["staging.xrootd_url"], stub_root=params.path("staging.stub_dir"),
+                             cache_root=params.path("staging.cache_dir"), path_prefix=params["staging.remote_prefix"],
+                             xrdfs=params["staging.xrdfs_cmd"], max_files=params["staging.chunk_size"],
+                             timeout=params["staging.command_timeout"],
+                             ids_file=os.path.join(params.path("daemon.temp_dir"), "xrootd-requests.json"))
     raise ValueError(f"unknown staging backend {kind!r}")

@@ -10,6 +10,7 @@ import sys
 import time
 
 import click
+from batchman.cli.main import BatchmanCommand
 from batchman.store.lock import SideLockBusy
 
 from batchman.core import alerts as AL
@@ -26,7 +27,7 @@ def _exp(ctx: click.Context) -> Experiment:
     return ctx.obj["exp"]
 
 
-@click.command("notify")
+@click.command("notify", cls=BatchmanCommand)
 @click.option("--test", "test", is_flag=True, help="Send a test message to every target now and say which took it.")
 @click.pass_context
 def notify_cmd(ctx, test):
@@ -76,7 +77,7 @@ def _send_test(e: Experiment, urls: list[str]) -> None:
                                    "check the URL (host, port, token) and that the service is up")
 
 
-@click.command("watch-daemon")
+@click.command("watch-daemon", cls=BatchmanCommand)
 @click.option("--quiet", is_flag=True, help="Print nothing when all is well (for cron mail).")
 @click.pass_context
 def watch_daemon(ctx, quiet):

@@ -48,7 +48,9 @@ def _problems(e: Experiment) -> tuple[list[tuple[str, str]], list[str]]:
     stub = p.path("staging.stub_dir")
     if not os.path.isdir(stub):
         problems.append(("staging.stub_dir", f"{stub} is not a directory"))
-    cp = Engine(p, e.store, make_batch(p), make_staging(p)).command_problem()
+    staging = make_staging(p)
+    problems += [tuple(pr.split(": ", 1)) for pr in staging.check()]   # tape-rest, xrootd: the server answers
+    cp = Engine(p, e.store, make_batch(p), staging).command_problem()
     if cp:
         problems.append(("batch.command", cp))
     os.makedirs(os.path.dirname(e.store.path), exist_ok=True)
