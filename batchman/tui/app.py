@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable
@@ -57,10 +57,17 @@ def palette(colour: bool = True) -> list:
     return p
 
 
-def spawn_daemon(root: str) -> str:
-    """Start batchman-daemon for ``root`` in the background, detached; return its log file."""
-    fd, log = tempfile.mkstemp(prefix="batchman-daemon-", suffix=".log")
-    with os.fdopen(fd, "wb") as out:
+def daemon_log_path(log_dir: str, host: str, now: float) -> str:
+    """Where a daemon started from the TUI writes its output: with the experiment's job logs,
+    ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``."""
+    return os.path.join(log_dir, f"daemon-{host}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log")
+
+
+def spawn_daemon(root: str, log: str) -> str:
+    """Start batchman-daemon for ``root`` in the background, detached, its output appended to
+    ``log`` (its directory made if missing); returns ``log``."""
+    os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
+    with open(log, "ab") as out:
         # `-m batchman.daemon` works too; -c keeps the argv the same as the installed script
         subprocess.Popen([sys.executable, "-c", "from batchman.daemon.main import main; main()", "-C", root],
                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
@@ -103,7 +110,7 @@ class Window(urwid.WidgetWrap):
 
 class App:
     def __init__(self, exp: Experiment, keymap: Keymap | None = None, clock: Callable[[], float] = time.time,
-                 spawn: Callable[[str], str] = spawn_daemon) -> None:
+                 spawn: Callable[[str, str], str] = spawn_daemon) -> None:
         self.exp = exp
         self.params = exp.params
         self.store = exp.store
@@ -288,15 +295,19 @@ class App:
         st = self.index.status
         if has_work(st.tasks, Policy.from_params(self.params)) and not self.daemon_alive():
             def start():
+                log = daemon_log_path(self.params.path("daemon.log_dir"), socket.gethostname().split(".")[0],
+                                      self.clock())
                 try:
-                    log = self.spawn(self.exp.root)
+                    log = self.spawn(self.exp.root, log)
                 except OSError as e:
-                    self.say(f"could not start batchman-daemon: {e}", error=True)
+                    self.say(f"could not start batchman-daemon (its log {log}): {e}", error=True)
                     return
+                self.say(f"batchman-daemon started in the background; its output goes to {log}")
                 self.after_exit.append(f"batchman-daemon started in the background; its output goes to {log}")
                 self.exit(0)
             self.push(Confirm(self, "Work is pending and no live daemon is recorded.\n"
                                     "Start batchman-daemon in the background?\n"
+                                    f"(its output: {self.params.path('daemon.log_dir')}/daemon-*.log)\n"
                                     "(y: start it and quit   n: quit without   esc: stay)",
                               start, on_no=lambda: self.exit(0), title="quit"))
             return
