@@ -105,3 +105,17 @@ def test_task_view_keeps_its_scroll_at_the_next_refresh(filled, app_for):
     assert second[0] == first[0] and second[1] not in first[1:-1]
     app.tick()
     assert lines(app)[:-1] == second
+
+
+def test_parameters_not_the_files_show_first_in_the_header(filled, app_for, monkeypatch):
+    """The hook for issue 16.1: when the parameters in use are not batchman.yaml's (a bad file
+    read with the last good values), ``App.params_problem`` says why and the header shows it
+    first, on one line."""
+    from batchman.tui.app import App
+    app = app_for(filled)
+    assert "parameters in use" not in screen(app, SMALL)
+    monkeypatch.setattr(App, "params_problem", lambda self: "batchman.yaml: batch.queue_limit: 'ten' is not a number")
+    app.tick()
+    s = lines(app)
+    assert s[2].startswith(" parameters in use are not the file's: batchman.yaml: batch.queue_limit:")
+    assert s[3].startswith(" 10 shown")
