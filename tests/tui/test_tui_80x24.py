@@ -119,3 +119,13 @@ def test_parameters_not_the_files_show_first_in_the_header(filled, app_for, monk
     s = lines(app)
     assert s[2].startswith(" parameters in use are not the file's: batchman.yaml: batch.queue_limit:")
     assert s[3].startswith(" 10 shown")
+
+
+def test_view_titles_keep_their_keys_on_one_line_at_80(filled, app_for):
+    app = app_for(filled)
+    app.type("g1002<enter><enter>", SMALL)
+    assert lines(app)[0].rstrip() == " run 1002  job analysis  —  esc back  d details  l/e logs  x kill  r/R restart"
+    app.type("l", SMALL)
+    s = lines(app)
+    assert s[0].rstrip() == " out log of run 1002 (attempt 1)   [following: f]  tab out/err  esc back"
+    assert s[1].startswith("(no log yet: ")          # the path is below when the title has no room

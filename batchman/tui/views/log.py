@@ -58,7 +58,8 @@ class LogView(TextView):
             items = [note]
         what = f" {self.ext} log of run {self.task.run} ({self.task.job}, attempt {max(1, self.task.attempt)})"
         keys = f"[{'following' if self.follow else 'paused'}: f]  tab out/err  esc back"
-        self.head.set(f"{what}: {self.path}   {keys}", f"{what}   {keys}", f"{what}: {self.path}")
+        short = f" {self.ext} log of run {self.task.run} (attempt {max(1, self.task.attempt)})"
+        self.head.set(f"{what}: {self.path}   {keys}", f"{what}   {keys}", f"{short}   {keys}", f"{what}: {self.path}")
         self.set_lines(items)
         if self.follow:
             self.to_end()
