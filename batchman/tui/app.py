@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable
@@ -29,9 +29,16 @@ from batchman.tui.tasklist import TaskIndex
 from batchman.tui.views.base import View
 from batchman.tui.views.dialogs import Confirm
 from batchman.tui.views.tasks import TaskListView
+from batchman.tui.widgets import FitLine
 
 REFRESH = 0.5          # seconds between looks at the status file
 LOCK_PROBE_EVERY = 2   # ticks between looks at the lock
+
+# The key hints of the message line, most complete first: the first that fits is shown.
+HINTS = ("? help   a add   enter open   x kill   r restart   / filter   s states   space mark   q quit",
+         "? help  a add  enter open  x kill  r restart  / filter  s states  space mark  q quit",
+         "?:help a:add enter:open x:kill r:restart /:filter s:states space:mark q:quit",
+         "?:help a:add enter:open x:kill r:restart q:quit")
 
 ROW_ATTRS = ["row", "marked"] + [f"state.{s}" for s in S.ALL]
 
@@ -50,10 +57,17 @@ def palette(colour: bool = True) -> list:
     return p
 
 
-def spawn_daemon(root: str) -> str:
-    """Start batchman-daemon for ``root`` in the background, detached; return its log file."""
-    fd, log = tempfile.mkstemp(prefix="batchman-daemon-", suffix=".log")
-    with os.fdopen(fd, "wb") as out:
+def daemon_log_path(log_dir: str, host: str, now: float) -> str:
+    """Where a daemon started from the TUI writes its output: with the experiment's job logs,
+    ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``."""
+    return os.path.join(log_dir, f"daemon-{host}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log")
+
+
+def spawn_daemon(root: str, log: str) -> str:
+    """Start batchman-daemon for ``root`` in the background, detached, its output appended to
+    ``log`` (its directory made if missing); returns ``log``."""
+    os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
+    with open(log, "ab") as out:
         # `-m batchman.daemon` works too; -c keeps the argv the same as the installed script
         subprocess.Popen([sys.executable, "-c", "from batchman.daemon.main import main; main()", "-C", root],
                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
@@ -69,7 +83,7 @@ class Window(urwid.WidgetWrap):
 
     def __init__(self, app: "App") -> None:
         self.app = app
-        self.footer = urwid.Text("")
+        self.footer = FitLine("", overflow="wrap")
         super().__init__(urwid.SolidFill(" "))
 
     def rebuild(self) -> None:
@@ -87,7 +101,7 @@ class Window(urwid.WidgetWrap):
         for v in self.app.stack:
             hook = getattr(v, "render_hook", None)
             if hook:
-                hook((size[0], size[1] - 1) if len(size) == 2 else size)
+                hook((size[0], size[1] - self.footer.rows((size[0],))) if len(size) == 2 else size)
         return super().render(size, focus)
 
     def keypress(self, size, key):
@@ -96,7 +110,7 @@ class Window(urwid.WidgetWrap):
 
 class App:
     def __init__(self, exp: Experiment, keymap: Keymap | None = None, clock: Callable[[], float] = time.time,
-                 spawn: Callable[[str], str] = spawn_daemon) -> None:
+                 spawn: Callable[[str, str], str] = spawn_daemon) -> None:
         self.exp = exp
         self.params = exp.params
         self.store = exp.store
@@ -111,6 +125,7 @@ class App:
         self.focus_map[None] = "focus"
         self.locked_by = ""
         self.message: tuple[str, bool] = ("", False)
+        self.store_error = ""            # the status file cannot be read: the list area says so
         self.exit_code: int | None = None
         self.after_exit: list[str] = []
         self._ticks = 0
@@ -121,8 +136,8 @@ class App:
         self.tasklist = TaskListView(self)
         self.stack: list[View] = [self.tasklist]
         self.window.rebuild()
+        self.say(*HINTS)
         self.refresh(force=True)
-        self.say("? help   a add   enter open   x kill   r restart   / filter   s states   space mark   q quit")
 
     # ---- views ----------------------------------------------------------------------
     def top(self) -> View:
@@ -144,9 +159,12 @@ class App:
         self.stack.pop().on_pop()
         self.window.rebuild()
 
-    def say(self, text: str, error: bool = False) -> None:
+    def say(self, text: str, *shorter: str, error: bool = False) -> None:
+        """The message line: ``text``, or the first of the ``shorter`` ones that fits on one
+        line (a message that fits nowhere wraps rather than lose its end)."""
         self.message = (text, error)
-        self.window.footer.set_text(("error" if error else "info", " " + text))
+        attr = "error" if error else "info"
+        self.window.footer.set(*((attr, " " + t) for t in (text, *shorter)))
 
     # ---- keys -----------------------------------------------------------------------
     def handle_key(self, key: str, size=(120, 40)):
@@ -194,8 +212,16 @@ class App:
         try:
             st = self.store.read()
         except StoreError as e:
-            self.say(str(e), error=True)
+            if str(e) != self.store_error:
+                self.store_error = str(e)
+                self.say("the status file cannot be read: see above; batchman recover rebuilds it", error=True)
+                for v in self.stack:
+                    v.on_status(self.index.status)
             return False
+        if self.store_error:
+            self.store_error = ""
+            self.say(*HINTS)
+            force = True
         if st is self.index.status and not force:
             return False
         changed = st is not self.index.status
@@ -206,6 +232,11 @@ class App:
 
     def daemon_alive(self) -> bool:
         return export.daemon_line(self.index.status, self.clock(), self.params.stale_after)[1]
+
+    def params_problem(self) -> str:
+        """Why the parameters in use are not the file's ("" when they are), for the header.
+        A hook: the store will say it (a bad batchman.yaml read with the last good values)."""
+        return ""
 
     def params_saved(self, params) -> None:
         self.params = params
@@ -264,15 +295,19 @@ class App:
         st = self.index.status
         if has_work(st.tasks, Policy.from_params(self.params)) and not self.daemon_alive():
             def start():
+                log = daemon_log_path(self.params.path("daemon.log_dir"), socket.gethostname().split(".")[0],
+                                      self.clock())
                 try:
-                    log = self.spawn(self.exp.root)
+                    log = self.spawn(self.exp.root, log)
                 except OSError as e:
-                    self.say(f"could not start batchman-daemon: {e}", error=True)
+                    self.say(f"could not start batchman-daemon (its log {log}): {e}", error=True)
                     return
+                self.say(f"batchman-daemon started in the background; its output goes to {log}")
                 self.after_exit.append(f"batchman-daemon started in the background; its output goes to {log}")
                 self.exit(0)
             self.push(Confirm(self, "Work is pending and no live daemon is recorded.\n"
                                     "Start batchman-daemon in the background?\n"
+                                    f"(its output: {self.params.path('daemon.log_dir')}/daemon-*.log)\n"
                                     "(y: start it and quit   n: quit without   esc: stay)",
                               start, on_no=lambda: self.exit(0), title="quit"))
             return

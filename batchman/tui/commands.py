@@ -227,8 +227,11 @@ def _request(app: "App", what: str, tasks: list[Task], only: Callable[[Task], bo
             return
         app.refresh(force=True)
         runs = runspec.compress([t.run for t in chosen])
+        alive = app.daemon_alive()
         app.say(f"{what} queued for {n} task(s) ({runs}); the daemon carries it out at its next iteration"
-                + ("" if app.daemon_alive() else "; no live daemon is recorded (q offers to start one)"))
+                + ("" if alive else "; no live daemon is recorded (q offers to start one)"),
+                f"{what} queued for {n} task(s) ({runs}); the daemon does it next"
+                + ("" if alive else "; no live daemon (q offers one)"))
     if len(chosen) > 1:
         skipped = len(tasks) - len(chosen)
         app.push(Confirm(app, f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?"

@@ -122,8 +122,8 @@ DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("e", "log.open err", ("taskview",), "the job's error log, following new lines"),
     ("up", "view.scroll -1", TEXT, "scroll up"),
     ("down", "view.scroll 1", TEXT, "scroll down"),
-    ("page up", "view.scroll -20", TEXT, "scroll one screen up"),
-    ("page down", "view.scroll 20", TEXT, "scroll one screen down"),
+    ("page up", "view.page -1", TEXT, "scroll one screen up"),
+    ("page down", "view.page 1", TEXT, "scroll one screen down"),
     ("home", "view.start", TEXT, "to the start"),
     ("end", "view.end", TEXT, "to the end"),
     # ---- log

@@ -199,39 +199,89 @@ class TaskIndex:
 
 
 # ---- rows ---------------------------------------------------------------------------
-def row_text(t: Task, now: float, marked: bool) -> list:
-    """The markup of one row: mark, run, job, segments, state, time in state, tries, detail, counters."""
-    dur = export.duration(now - t.since) if t.since else ""
+# The state column holds the longest state with the longest request: 'incomplete [restart]'.
+STATE_W = max(len(s) for s in S.ALL) + len(" []") + max(len(r) for r in S.REQUESTS)
+# A request and a hold together do not fit: the tags are then shortened (the help says so).
+TAG_SHORT = {S.KILL: "kil", S.RESTART: "rst", S.PURGE: "prg", S.SKIP: "skp", "held": "hld"}
+NARROW = 100    # below this width: no segment count column (the detail says it while staging)
+
+
+def state_label(t: Task) -> str:
+    """The state with its tags, within STATE_W: 'running [kill]', 'incomplete [rst,hld]'."""
     label = export.state_label(t)
-    head = f"{'*' if marked else ' '}{t.run:>7} {t.job[:10]:<10} {len(t.segments):>3} "
-    tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
+    if len(label) <= STATE_W:
+        return label
+    tags = [TAG_SHORT.get(f, f[:3]) for f in (t.request, "held" if t.held else "") if f]
+    return f"{t.state} [{','.join(tags)}]"[:STATE_W]
+
+
+def _job(job: str, w: int) -> str:
+    return job if len(job) <= w else job[:w - 1] + "…"
+
+
+def row_text(t: Task, now: float, marked: bool, narrow: bool = False) -> list:
+    """The markup of one row: mark, run, job, segments (wide only), state, time in state, tries,
+    detail, counters. Designed for 80 columns: the detail keeps 30 of them."""
+    dur = export.duration(now - t.since) if t.since else ""
+    if narrow:
+        head = f"{'*' if marked else ' '}{t.run:>6} {_job(t.job, 8):<8} "
+        tail = f" {dur:>6} {t.attempt:>3}  {export.detail(t)}"
+    else:
+        head = f"{'*' if marked else ' '}{t.run:>7} {_job(t.job, 10):<10} {len(t.segments):>3} "
+        tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
     c = export.counters_text(t)
     if c:
         tail += f"  [{c}]"
-    return [("marked" if marked else "row", head), (f"state.{t.state}", f"{label[:18]:<18}"), ("row", tail)]
+    return [("marked" if marked else "row", head), (f"state.{t.state}", f"{state_label(t):<{STATE_W}}"), ("row", tail)]
 
 
-HEADER_TEXT = f"  {'run':>7} {'job':<10} {'seg':>3} {'state':<18} {'in state':>8} {'try':>3}  detail  [counters]"
+def header_text(narrow: bool = False) -> str:
+    """The column titles, lined up with ``row_text``."""
+    if narrow:
+        return f"  {'run':>6} {'job':<8} {'state':<{STATE_W}} {'in st.':>6} {'try':>3}  detail  [counters]"
+    return f"  {'run':>7} {'job':<10} {'seg':>3} {'state':<{STATE_W}} {'in state':>8} {'try':>3}  detail  [counters]"
+
+
+class ColumnTitles(urwid.WidgetWrap):
+    """The column titles for the width they are drawn at."""
+
+    def __init__(self) -> None:
+        self._texts = {n: urwid.Text(header_text(n), wrap="clip") for n in (False, True)}
+        super().__init__(self._texts[False])
+
+    def rows(self, size, focus=False) -> int:
+        return 1
+
+    def render(self, size, focus=False):
+        return self._texts[size[0] < NARROW].render(size, focus)
 
 
 class Row(urwid.WidgetWrap):
-    """One task's line; the focused one starts with '>' (visible without colours too)."""
+    """One task's line; the focused one starts with '>' (visible without colours too).
+    Its markup is made for the width it is drawn at (narrow or wide), once."""
 
-    def __init__(self, markup: list, focus_map: dict) -> None:
-        self.markup = markup
+    def __init__(self, t: Task, now: float, marked: bool, focus_map: dict) -> None:
+        self.t, self.now, self.marked = t, now, marked
         self.focus_map = focus_map
-        self._focused: urwid.Widget | None = None
-        super().__init__(urwid.Text([("row", " ")] + markup, wrap="clip"))
+        self._texts: dict[tuple[bool, bool], urwid.Widget] = {}
+        super().__init__(urwid.Text(""))
 
     def selectable(self) -> bool:
         return True
 
+    def rows(self, size, focus=False) -> int:
+        return 1
+
     def render(self, size, focus=False):
-        if not focus:
-            return super().render(size, focus)
-        if self._focused is None:
-            self._focused = urwid.AttrMap(urwid.Text([("row", ">")] + self.markup, wrap="clip"), None, self.focus_map)
-        return self._focused.render(size, focus)
+        k = (size[0] < NARROW, bool(focus))
+        w = self._texts.get(k)
+        if w is None:
+            markup = row_text(self.t, self.now, self.marked, k[0])
+            w = urwid.Text([("row", ">" if focus else " ")] + markup, wrap="clip")
+            if focus:
+                w = urwid.AttrMap(w, None, self.focus_map)
+            self._texts[k] = w
+        return w.render(size, focus)
 
     def keypress(self, size, key):
         return key
@@ -263,7 +313,7 @@ class TaskWalker(urwid.ListWalker):
         w = self._cache.get(pos)
         if w is None:
             t = order[pos]
-            w = Row(row_text(t, self._now, t.key in self.index.marks), self.focus_map)
+            w = Row(t, self._now, t.key in self.index.marks, self.focus_map)
             self.built += 1
             self._cache[pos] = w
             if len(self._cache) > self.CACHE:

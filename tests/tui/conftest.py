@@ -39,7 +39,7 @@ def filled(exp):
 @pytest.fixture
 def app_for():
     def make(exp, **kw):
-        return App(exp, spawn=kw.pop("spawn", lambda root: "/tmp/fake.log"), **kw)
+        return App(exp, spawn=kw.pop("spawn", lambda root, log: log), **kw)
     return make
 
 

@@ -1,6 +1,9 @@
 """Actions from the keyboard: each is one short transaction, applied at once, visible in
 the file and on the screen; several tasks are asked about first."""
 
+import os
+import time
+
 import batchman.actions as A
 from batchman.core.model import UnknownJob
 from batchman.store.store import Store
@@ -162,7 +165,7 @@ def test_action_while_someone_holds_the_lock_is_a_message(filled, app_for):
 
 def test_quit_offers_to_start_a_daemon_when_work_is_pending(filled, app_for):
     started = []
-    app = app_for(filled, spawn=lambda root: started.append(root) or "/tmp/d.log")
+    app = app_for(filled, spawn=lambda root, log: started.append(root) or "/tmp/d.log")
     with filled.store.transaction("t") as st:
         st.daemons = []
     app.tick()
@@ -176,7 +179,7 @@ def test_quit_offers_to_start_a_daemon_when_work_is_pending(filled, app_for):
 
 
 def test_quit_without_starting(filled, app_for):
-    app = app_for(filled, spawn=lambda root: (_ for _ in ()).throw(AssertionError("no")))
+    app = app_for(filled, spawn=lambda root, log: (_ for _ in ()).throw(AssertionError("no")))
     with filled.store.transaction("t") as st:
         st.daemons = []
     app.tick()
@@ -185,7 +188,7 @@ def test_quit_without_starting(filled, app_for):
 
 
 def test_quit_with_live_daemon_does_not_ask(filled, app_for):
-    app = app_for(filled, spawn=lambda root: (_ for _ in ()).throw(AssertionError("no")))
+    app = app_for(filled, spawn=lambda root, log: (_ for _ in ()).throw(AssertionError("no")))
     app.type("q")
     assert app.exit_code == 0
 
@@ -198,9 +201,55 @@ def test_spawn_daemon_detached(tmp_path, monkeypatch):
         def __init__(self, argv, **kw):
             seen.update(argv=argv, **kw)
     monkeypatch.setattr(appmod.subprocess, "Popen", P)
-    log = appmod.spawn_daemon(str(tmp_path))
+    log = appmod.spawn_daemon(str(tmp_path), str(tmp_path / "logs" / "daemon-h-1.log"))
     assert seen["start_new_session"] is True and seen["argv"][-2:] == ["-C", str(tmp_path)]
-    assert log.endswith(".log")
+    assert log == str(tmp_path / "logs" / "daemon-h-1.log") and os.path.exists(log)
+    assert seen["stdout"].name == log
+
+
+def test_daemon_started_from_the_tui_logs_with_the_experiment(filled, app_for, monkeypatch):
+    """Issue 16: q, then yes, logged to /tmp/batchman-daemon-XXXX.log, outside the experiment.
+    Now with the job logs (daemon.log_dir), named for the host and the time, and said."""
+    from batchman.tui import app as appmod
+    seen = {}
+
+    class P:
+        def __init__(self, argv, **kw):
+            seen.update(argv=argv, **kw)
+            kw["stdout"].write(b"daemon says hello\n")
+    monkeypatch.setattr(appmod.subprocess, "Popen", P)
+    monkeypatch.setattr(appmod.socket, "gethostname", lambda: "node7.example.org")
+    now = time.mktime((2026, 12, 2, 3, 4, 5, 0, 0, -1))
+    with filled.store.transaction("t") as st:
+        st.daemons = []
+    app = app_for(filled, spawn=appmod.spawn_daemon, clock=lambda: now)
+    app.tick()
+    logs = os.path.join(filled.root, "logs")
+    app.type("q")
+    assert f"(itsoutput:{logs}/daemon-*.log)" in "".join(screen(app).replace("│", " ").split())   # wrapped
+    app.type("y")
+    log = os.path.join(logs, "daemon-node7-20261202-030405.log")
+    assert app.exit_code == 0 and seen["argv"][-2:] == ["-C", filled.root]
+    assert app.after_exit == [f"batchman-daemon started in the background; its output goes to {log}"]
+    assert "its output goes to" in app.message[0] and log in app.message[0]
+    with open(log, "rb") as f:
+        assert f.read() == b"daemon says hello\n"
+    assert seen["stdout"].name == log
+
+
+def test_daemon_log_directory_not_writable_is_a_message(filled, app_for, monkeypatch, tmp_path):
+    from batchman.tui import app as appmod
+    monkeypatch.setattr(appmod.subprocess, "Popen", lambda *a, **k: None)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    filled.params.values["daemon.log_dir"] = str(blocker / "logs")     # a file where the directory goes
+    with filled.store.transaction("t") as st:
+        st.daemons = []
+    app = app_for(filled, spawn=appmod.spawn_daemon)
+    app.tick()
+    app.type("qy")
+    assert app.exit_code is None and app.message[1]
+    assert app.message[0].startswith(f"could not start batchman-daemon (its log {blocker}/logs/daemon-")
 
 
 def test_merge_unknown_takes_the_job_in_with_the_real_adopt(filled, app_for):

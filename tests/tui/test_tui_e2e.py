@@ -135,3 +135,32 @@ def test_ctrl_s_saves_the_parameters_in_a_real_terminal(tmp_path, tmux):
     wait_for(lambda: "every key" in pane().lower() or "Task list" in pane(), what="the help screen")
     tmux("send-keys", "-t", "bm", "C-c")
     wait_for(lambda: tmux("has-session", "-t", "bm", check=False).returncode != 0, what="the TUI to exit")
+
+
+def test_80x24_in_a_real_terminal(tmp_path, tmux):
+    """Issue 16: at 80x24 nothing of the header or the key line wraps, request tags are whole,
+    and in help the first Page Down scrolls a screen: in a real 80x24 terminal."""
+    import batchman.actions as A
+    from tuihelp import change, make_experiment
+    e = make_experiment(tmp_path / "exp")
+    A.add_runs(e.store, list(range(1000, 1010)))
+    change(e.store, r1003=dict(state="incomplete", error="exit code 3"), r1004=dict(state="running", job_id="4711"))
+    A.queue_request(e.store, {t.key for t in e.store.read().tasks if t.run == 1003}, "restart")
+    tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "bm", "-e", "NO_COLOR=", f"{_exe('batchman')} -C {e.root}")
+
+    def pane():
+        return tmux("capture-pane", "-p", "-t", "bm", check=False).stdout.splitlines()
+    wait_for(lambda: any("no daemon recorded" in line for line in pane()), what="the TUI")
+    s = pane()
+    assert s[0].startswith(" batchman: exp  10 task(s): 8 new, 1 running, 1 incomplete")
+    assert s[1].startswith(" no daemon recorded") and s[2].startswith(" 10 shown")
+    assert s[-1].split()[0] == "?:help" and "quit" not in s[-2]
+    assert "incomplete [restart]" in next(line for line in s if " 1003 " in line)
+    tmux("send-keys", "-t", "bm", "?")
+    wait_for(lambda: "batchman keys" in pane()[0], what="the help")
+    first = pane()
+    tmux("send-keys", "-t", "bm", "NPage")
+    second = wait_for(lambda: pane() if pane()[1:-1] != first[1:-1] else None, what="help to scroll")
+    assert second[1] not in first[1:-2]
+    tmux("send-keys", "-t", "bm", "C-c")
+    wait_for(lambda: tmux("has-session", "-t", "bm", check=False).returncode != 0, what="the TUI to exit")

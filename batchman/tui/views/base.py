@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 import urwid
 
 from batchman.core.model import Status
+from batchman.tui.widgets import FitLine
 
 if TYPE_CHECKING:   # pragma: no cover
     from batchman.tui.app import App
@@ -79,27 +80,46 @@ class TextView(View):
         super().__init__(app)
         self.lines = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.lines)
-        self.head = urwid.Text("")
+        self.head = FitLine("")     # one line: set(most complete, shorter, ...)
         self.widget = urwid.Frame(self.listbox, header=urwid.AttrMap(self.head, "title"))
 
     def set_lines(self, items: list, keep: bool = True) -> None:
         pos = self.lines.focus if keep and len(self.lines) else 0
-        self.lines[:] = [urwid.Text(x, wrap="any") for x in items] or [urwid.Text("")]
+        self.lines[:] = [x if isinstance(x, urwid.Widget) else urwid.Text(x, wrap="any") for x in items] \
+            or [urwid.Text("")]
         self.lines.set_focus(max(0, min(pos or 0, len(self.lines) - 1)))
+
+    # the text area's size when last drawn: scrolling moves by what the person sees
+    size: tuple[int, int] = (80, 23)
+
+    def render_hook(self, size) -> None:
+        if len(size) == 2:
+            head = self.widget.header.rows((size[0],)) if isinstance(self.widget, urwid.Frame) else 0
+            self.size = (size[0], max(1, size[1] - head))
+
+    def _scroll_key(self, key: str, times: int = 1) -> None:
+        # the list box scrolls lines that cannot take the focus itself, by line or by screen
+        for _ in range(times):
+            self.listbox.keypress(self.size, key)
 
     @handles("view.scroll")
     def scroll(self, n: int | str) -> None:
-        if not len(self.lines):
-            return
-        pos = max(0, min((self.lines.focus or 0) + int(n), len(self.lines) - 1))
-        self.listbox.set_focus(pos, coming_from="above" if int(n) > 0 else "below")
+        if len(self.lines):
+            self._scroll_key("down" if int(n) > 0 else "up", abs(int(n)))
+
+    @handles("view.page")
+    def page(self, n: int | str) -> None:
+        if len(self.lines):
+            self._scroll_key("page down" if int(n) > 0 else "page up", abs(int(n)))
 
     @handles("view.start")
     def to_start(self) -> None:
         if len(self.lines):
             self.listbox.set_focus(0, coming_from="below")
+            self.listbox.set_focus_valign("top")
 
     @handles("view.end")
     def to_end(self) -> None:
         if len(self.lines):
             self.listbox.set_focus(len(self.lines) - 1, coming_from="above")
+            self.listbox.set_focus_valign("bottom")

@@ -56,8 +56,10 @@ class LogView(TextView):
         items = list(self.buf) + ([self.partial.decode(errors="replace")] if self.partial else [])
         if note:
             items = [note]
-        self.head.set_text(f" {self.ext} log of run {self.task.run} ({self.task.job}, attempt {max(1, self.task.attempt)}): "
-                           f"{self.path}   [{'following' if self.follow else 'paused'}: f]  tab out/err  esc back")
+        what = f" {self.ext} log of run {self.task.run} ({self.task.job}, attempt {max(1, self.task.attempt)})"
+        keys = f"[{'following' if self.follow else 'paused'}: f]  tab out/err  esc back"
+        short = f" {self.ext} log of run {self.task.run} (attempt {max(1, self.task.attempt)})"
+        self.head.set(f"{what}: {self.path}   {keys}", f"{what}   {keys}", f"{short}   {keys}", f"{what}: {self.path}")
         self.set_lines(items)
         if self.follow:
             self.to_end()

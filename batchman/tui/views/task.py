@@ -96,10 +96,12 @@ class TaskView(TextView):
     def redraw(self, keep: bool = True) -> None:
         t = self.task
         if t is None:
-            self.head.set_text(f" task {self.key}: no longer in the status file (purged)")
+            self.head.set(f" task {self.key}: no longer in the status file (purged)")
             self.set_lines(["This task was removed from the list. esc goes back."], keep)
             return
-        self.head.set_text(f" run {t.run}  job {t.job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run")
+        self.head.set(f" run {t.run}  job {t.job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run",
+                      f" run {t.run}  job {t.job}  —  esc back  d details  l/e logs  x kill  r/R restart",
+                      f" run {t.run}  job {t.job}  —  esc back  ? keys")
         self.set_lines(self._summary(t, self.app.clock()) + self._segments(t) + self._history(t)
                        + self._details(t) + self._logs(t), keep)
 

@@ -1,15 +1,48 @@
-"""The main screen: header (counts, daemon, lock, banners), the task list, its column titles."""
+"""The main screen: header (counts, daemon, lock, banners), the task list, its column titles.
+
+Designed for 80x24 first: every header line is one line (the first of its variants that
+fits, the least important parts dropped first); an unreadable status file takes the list's
+place with what to do, rather than an empty list.
+"""
 
 from __future__ import annotations
-
 
 import urwid
 
 from batchman.page import render as export
 from batchman.core import states as S
 from batchman.core.model import Status
-from batchman.tui.tasklist import HEADER_TEXT, SORT_LABEL, TaskWalker
+from batchman.tui.tasklist import SORT_LABEL, ColumnTitles, TaskWalker
 from batchman.tui.views.base import View
+from batchman.tui.widgets import FitLine
+
+
+def counts_variants(title: str, n: int, counts) -> tuple:
+    """The counts line, most complete first: ' batchman: exp  10 task(s): 6 new, 1 running',
+    then without 'batchman:' and the commas, then without the experiment's name (the counts
+    matter more: the person knows where they are)."""
+    present = [s for s in S.ALL if counts.get(s)]
+    if not present:
+        full = [("title", f" batchman: {title} "), f" {n} task(s): none yet: press a to add runs"]
+        return full, [("title", f" {title} "), " no tasks yet: a adds runs"]
+    full: list = [("title", f" batchman: {title} "), f" {n} task(s): "]
+    short: list = [("title", f" {title} "), f" {n} tasks: "]
+    for i, s in enumerate(present):
+        full += ([", "] if i else []) + [(f"state.{s}", f"{counts[s]} {s}")]
+        short += ([" "] if i else []) + [(f"state.{s}", f"{counts[s]} {s}")]
+    return full, short, short[1:]
+
+
+def store_error_lines(error: str, root: str) -> list:
+    """What the list area says when the status file cannot be read: the error and what to do."""
+    return [("bad", " The status file cannot be read: no task is shown and no change can be made. "), "",
+            error, "",
+            "What to do:",
+            f"  batchman recover -C {root}",
+            "    rebuilds the status file from the batch system, the attempt markers and the",
+            "    journal; the unreadable file is kept aside under a dated name.",
+            "  Or, if the error names a good backup copy, restore that copy as it says.",
+            "", "This screen comes back to the list by itself once the file is readable."]
 
 
 class TaskListView(View):
@@ -20,15 +53,22 @@ class TaskListView(View):
         super().__init__(app)
         self.walker = TaskWalker(app.index, app.focus_map, app.clock)
         self.listbox = urwid.ListBox(self.walker)
-        self.counts_text = urwid.Text("")
-        self.daemon_text = urwid.Text("")
-        self.banner_text = urwid.Text("")
-        self.info_text = urwid.Text("")
+        self.counts_text = FitLine("")
+        self.daemon_text = FitLine("")
+        self.info_text = FitLine("")
+        self.banners: list[FitLine] = []
         self._counts_for: Status | None = None
-        self.header = header = urwid.Pile([self.counts_text, self.daemon_text, self.banner_text, self.info_text,
-                             urwid.AttrMap(urwid.Text(HEADER_TEXT, wrap="clip"), "colhead")])
-        self.widget = urwid.Frame(self.listbox, header=header)
+        self._shown_error = ""
+        self.header = urwid.Pile([])
+        self._set_header()
+        self.error_box = urwid.ListBox(urwid.SimpleFocusListWalker([urwid.Text("")]))
+        self.widget = urwid.Frame(self.listbox, header=self.header)
         self.last_rows = 20
+
+    def _set_header(self) -> None:
+        ws = [self.counts_text, self.daemon_text, *self.banners, self.info_text,
+              urwid.AttrMap(ColumnTitles(), "colhead")]
+        self.header.contents = [(w, self.header.options()) for w in ws]
 
     # how many rows the list had when last drawn (page up/down moves by that)
     def page_rows(self) -> int:
@@ -50,27 +90,34 @@ class TaskListView(View):
         app = self.app
         st = app.index.status
         now = app.clock()
-        if self._counts_for is not st:
-            c = export.counts(st.tasks)
-            markup: list = [("title", f" batchman: {st.experiment or app.params.experiment} "),
-                            f" {len(st.tasks)} task(s): "]
-            first = True
-            for s in S.ALL:
-                if c.get(s):
-                    if not first:
-                        markup.append(", ")
-                    markup.append((f"state.{s}", f"{c[s]} {s}"))
-                    first = False
-            if first:
-                markup.append("none yet: press a to add runs")
-            self.counts_text.set_text(markup)
+        self._show_store_error(app.store_error)
+        if app.store_error:
+            self.counts_text.set([("title", f" batchman: {app.params.experiment} "), ("bad", " status file unreadable ")],
+                                 [("bad", " status file unreadable ")])
+            self._counts_for = None
+        elif self._counts_for is not st:
+            self.counts_text.set(*counts_variants(st.experiment or app.params.experiment, len(st.tasks),
+                                                  export.counts(st.tasks)))
             self._counts_for = st
         line, ok = export.daemon_line(st, now, app.params.stale_after)
         d: list = [("ok" if ok else "bad", " " + line)]
         if app.locked_by:
             d += ["   ", ("warn", f"locked by {app.locked_by}")]
-        self.daemon_text.set_text(d)
+        self.daemon_text.set(d)
+        self._set_banners(self.banner_markups(st, now))
+        idx = app.index
+        f = idx.describe_filter()
+        info = f" {len(idx.order)} shown" + (f" (filter: {f})" if f else "") + f", sorted by {SORT_LABEL[idx.sort]}"
+        if idx.marks:
+            info += f", {len(idx.marks)} marked"
+        self.info_text.set(("info", info + "    ? help  q quit"), ("info", info))
+
+    def banner_markups(self, st: Status, now: float) -> list:
+        """One line each, most important first."""
         banners: list = []
+        problem = self.app.params_problem()
+        if problem:
+            banners.append(("bad", f" parameters in use are not the file's: {problem} "))
         if st.paused:
             banners.append(("warn", " PAUSED: no new staging or submissions (p resumes) "))
         if st.batch_unreachable_since:
@@ -86,17 +133,25 @@ class TaskListView(View):
             banners.append(("warn", f" {len(st.unknown)} unknown job(s) under our name: "
                             + ", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in st.unknown[:3])
                             + (" ..." if len(st.unknown) > 3 else "") + "; U merges them "))
-        joined: list = []
-        for b in banners:
-            joined += (["\n"] if joined else []) + [b]
-        self.banner_text.set_text(joined or "")
-        idx = app.index
-        f = idx.describe_filter()
-        info = f" {len(idx.order)} shown" + (f" (filter: {f})" if f else "") + f", sorted by {SORT_LABEL[idx.sort]}"
-        if idx.marks:
-            info += f", {len(idx.marks)} marked"
-        info += "    ? help  q quit"
-        self.info_text.set_text(("info", info))
+        return banners
+
+    def _set_banners(self, markups: list) -> None:
+        if len(markups) != len(self.banners):
+            self.banners = [FitLine("") for _ in markups]
+            self._set_header()
+        for w, m in zip(self.banners, markups):
+            w.set(m)
+
+    def _show_store_error(self, error: str) -> None:
+        if error == self._shown_error:
+            return
+        self._shown_error = error
+        if error:
+            lines = store_error_lines(error, self.app.exp.root)
+            self.error_box.body[:] = [urwid.Text(x) for x in lines]
+            self.widget.body = self.error_box
+        else:
+            self.widget.body = self.listbox
 
     def render_hook(self, size) -> None:
         # rows of the list = the view's rows minus its header
