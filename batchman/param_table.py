@@ -48,14 +48,6 @@ SCHEMA: list[Param] = [
     P("daemon", "submit_grace", "float", 300.0, "Seconds a submitted job may stay invisible in the batch queue (and without marker files) before it is declared vanished.", minimum=0.0),
 
     P("staging", "backend", "choice", "local", "How segments get from tape to disk: local (copy from a directory or use files in place), jcache (JLab), command (site command templates), tape-rest (WLCG Tape REST API: dCache, CTA, StoRM), xrootd (xrdfs prepare).", choices=("local", "jcache", "command", "tape-rest", "xrootd")),
-    # tape-rest and xrootd backends (issue 21)
-    P("staging", "tape_rest_url", "str", "", "tape-rest backend: the site's https://host:port, where /.well-known/wlcg-tape-rest-api answers."),
-    P("staging", "xrootd_url", "str", "", "xrootd backend: the server, root://host[:port]."),
-    P("staging", "remote_prefix", "str", "", "tape-rest and xrootd backends: the server's path of stub_dir (a segment is remote_prefix + its path below stub_dir; empty: the stub's own path)."),
-    P("staging", "token_file", "path", "", "tape-rest backend: file holding a bearer token, read again whenever it changes (empty: no token)."),
-    P("staging", "x509_proxy", "path", "", "tape-rest backend: X.509 proxy or certificate+key file presented to the server (empty: none)."),
-    P("staging", "ca_dir", "path", "", "tape-rest backend: directory of hashed CA certificates, e.g. /etc/grid-security/certificates (empty: the system's CAs). TLS is always verified."),
-    P("staging", "xrdfs_cmd", "str", "xrdfs", "xrootd backend: the xrdfs client program."),
     P("staging", "limit", "int", 100, "Most segments staged or being staged at once, counting those of queued and running jobs (fair play on the cache disk). A run with more segments than this still goes when nothing else holds the cache.", minimum=1),
     P("staging", "stub_dir", "path", "raw", "Where the stub files (tape copies) of the segments are: the place staging copies from."),
     P("staging", "cache_dir", "path", "cache", "Where staged segments appear: the place staging copies to. Same as stub_dir: files are used in place."),
@@ -83,6 +75,14 @@ SCHEMA: list[Param] = [
     P("staging", "release_cmd", "str", "", "command backend: optional template releasing files (empty: nothing to release).", optional=True),
     P("staging", "cancel_cmd", "str", "", "command backend: optional template cancelling requests for files (empty: nothing to cancel).", optional=True),
     P("staging", "query_format", "choice", "lines", "command backend: output form of query_cmd (lines: 'PENDING|PRESENT|FAILED path [reason]' or a bare path = pending; json: {pending: [], present: [], failed: {path: reason}}).", choices=("lines", "json")),
+    # tape-rest and xrootd backends (issue 21)
+    P("staging", "tape_rest_url", "str", "", "tape-rest backend: the site's https://host:port, where /.well-known/wlcg-tape-rest-api answers."),
+    P("staging", "xrootd_url", "str", "", "xrootd backend: the server, root://host[:port]."),
+    P("staging", "remote_prefix", "str", "", "tape-rest and xrootd backends: the server's path of stub_dir (a segment is remote_prefix + its path below stub_dir; empty: the stub's own path)."),
+    P("staging", "token_file", "path", "", "tape-rest backend: file holding a bearer token, read again whenever it changes (empty: no token)."),
+    P("staging", "x509_proxy", "path", "", "tape-rest backend: X.509 proxy or certificate+key file presented to the server (empty: none)."),
+    P("staging", "ca_dir", "path", "", "tape-rest backend: directory of hashed CA certificates, e.g. /etc/grid-security/certificates (empty: the system's CAs). TLS is always verified."),
+    P("staging", "xrdfs_cmd", "str", "xrdfs", "xrootd backend: the xrdfs client program."),
 
     P("batch", "backend", "choice", "local", "Batch system: local (processes on this machine), slurm, gridengine, lsf.", choices=("local", "slurm", "gridengine", "lsf")),
     P("batch", "command", "str", "./analyze", "Command run on the batch node for each run: a path, optionally with leading words (e.g. 'python3 analyze.py')."),

@@ -35,14 +35,12 @@ def counts_variants(title: str, n: int, counts) -> tuple:
 
 def store_error_lines(error: str, root: str) -> list:
     """What the list area says when the status file cannot be read: the error and what to do."""
-    return [("bad", " The status file cannot be read: no task is shown and no change can be made. "), "",
+    return [("bad", " The status file cannot be read: no task is shown and no change can be made. "),
+            f" To rebuild it: batchman recover -C {root}",
+            "   (from the batch system, the attempt markers and the journal; the unreadable",
+            "   file is kept aside), or restore the good copy the message below names.", "",
             error, "",
-            "What to do:",
-            f"  batchman recover -C {root}",
-            "    rebuilds the status file from the batch system, the attempt markers and the",
-            "    journal; the unreadable file is kept aside under a dated name.",
-            "  Or, if the error names a good backup copy, restore that copy as it says.",
-            "", "This screen comes back to the list by itself once the file is readable."]
+            "This screen comes back to the list by itself once the file is readable."]
 
 
 class TaskListView(View):
