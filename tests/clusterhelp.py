@@ -16,6 +16,10 @@ back (``scontrol update EndTime=now``), does it through one of the helpers here:
   has a usable node / queue.
 * :func:`slurm_outage` -- stop SLURM daemons for a test and always bring them back (``finally``),
   waiting until the cluster answers again, so one failing test never takes the next one down.
+* :func:`cluster_turn` -- the clusters are shared with other sessions' tests: a test that stops
+  a daemon (marker ``cluster_outage``) takes the cluster alone, every other cluster test takes
+  it shared, so no test of one session sees another session's outage (tests/conftest.py takes
+  the turn before pytest-timeout starts counting).
 
 tests/ is not a package: import it as ``from clusterhelp import ...`` (pytest puts tests/ on
 sys.path through its conftest.py).
@@ -24,7 +28,9 @@ sys.path through its conftest.py).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -97,6 +103,16 @@ def _run(argv: Sequence[str], env: dict[str, str] | None = None, timeout: float 
 
 
 # ----------------------------------------------------------------------------- SLURM
+def read_env_sh(path: Path) -> dict[str, str]:
+    """The ``export NAME=value`` lines of contrib/slurm's env.sh (SLURM_CONF for the clients)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        m = re.fullmatch(r"\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+        if m:
+            env[m.group(1)] = m.group(2).strip().strip("'\"")
+    return env
+
+
 def slurm_problem(env: dict[str, str]) -> str:
     """'' when slurmctld answers ``sinfo`` with a usable node (idle, mix or alloc and not
     unresponsive), else why not."""
@@ -229,3 +245,46 @@ def read_when(path: str | os.PathLike, ready: Callable[[str], bool], timeout: fl
         return poll(f"{path} ready", ready_text, timeout, every)[0]
     except AssertionError:
         return text()
+
+
+# ----------------------------------------------------------------------------- sharing a cluster
+def _flock(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+@contextlib.contextmanager
+def cluster_turn(lock: Path, exclusive: bool, timeout: float = 900.0) -> Iterator[None]:
+    """Hold ``lock`` (flock) for the body: exclusive for a test that stops a cluster daemon,
+    shared for any other test on that cluster, across every session on this machine.
+
+    A waiting exclusive holder announces itself in ``<lock>.outage-waiting`` (refreshed while it
+    waits, ignored when older than a minute): shared takers then wait, so an outage test is
+    not starved by other sessions' back-to-back tests."""
+    waiting = lock.with_name(lock.name + ".outage-waiting")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if exclusive:
+            def take() -> bool:
+                waiting.touch()
+                return _flock(fd, fcntl.LOCK_EX)
+        else:
+            def take() -> bool:
+                try:
+                    if time.time() - waiting.stat().st_mtime < 60:
+                        return False
+                except FileNotFoundError:
+                    pass
+                return _flock(fd, fcntl.LOCK_SH)
+        try:
+            poll(f"{'exclusive' if exclusive else 'shared'} turn on {lock}", take, timeout, 0.5,
+                 show=lambda: "an outage test is waiting or running" if waiting.exists() else "other sessions' tests hold it")
+        finally:
+            if exclusive:
+                waiting.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)                  # releases the lock

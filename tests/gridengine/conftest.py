@@ -43,12 +43,6 @@ def gridengine_cluster() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(autouse=True)
-def cluster_answers(gridengine_cluster) -> None:
-    """Before each test: qmaster answers and all.q is usable."""
-    gridengine_wait_answers()
-
-
 @pytest.fixture
 def runner() -> Runner:
     return Runner(timeout=30)

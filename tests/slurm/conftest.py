@@ -18,19 +18,9 @@ import pytest
 from batchman.backends.base import FINISHED, JobInfo, JobSpec, Runner
 from batchman.backends.batch.slurm import SlurmBackend
 
-from clusterhelp import slurm_wait_answers, wait_job
+from clusterhelp import read_env_sh, slurm_wait_answers, wait_job
 
 SLURM_DIR = Path(os.environ.get("BATCHMAN_SLURM_DIR", "/tmp/batchman-slurm"))
-
-
-def read_env_sh(path: Path) -> dict[str, str]:
-    """The ``export NAME=value`` lines of env.sh."""
-    env = {}
-    for line in path.read_text().splitlines():
-        m = re.fullmatch(r"\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
-        if m:
-            env[m.group(1)] = m.group(2).strip().strip("'\"")
-    return env
 
 
 def _find_cluster(wait: float | None = None) -> tuple[dict[str, str], str, str]:
@@ -109,13 +99,6 @@ class Jobs:
         script.chmod(0o755)
         return JobSpec(name=name, script=str(script), workdir=str(d), stdout=str(d / "out"),
                        stderr=str(d / "err"), attempt_dir=str(d / "attempt"), **kw)
-
-
-@pytest.fixture(autouse=True)
-def cluster_answers(cluster):
-    """Before each test: slurmctld answers (an earlier test, or another session, may have just
-    restarted it)."""
-    slurm_wait_answers(cluster.env)
 
 
 @pytest.fixture

@@ -260,6 +260,7 @@ def test_exit_3_time_limit_batchman_kill_and_scancel_by_hand(cluster, tmp_path, 
 
 
 # ----------------------------------------------------------------------------- slurmctld down
+@pytest.mark.cluster_outage
 def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, cleanup):
     """8 runs, 4 in SLURM at once: slurmctld stops while 2 run and 2 wait. The running ones
     end meanwhile (completed from their exit markers), so the daemon tries to submit more

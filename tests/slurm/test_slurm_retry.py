@@ -125,6 +125,7 @@ def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cl
 
 
 # ----------------------------------------------------------------------------- 3 minutes without slurmctld
+@pytest.mark.cluster_outage
 def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing(cluster, tmp_path, cleanup):
     runs = range(101, 151)
     go = tmp_path / "go"
