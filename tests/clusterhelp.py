@@ -78,7 +78,10 @@ def poll(what: str, cond: Callable[[], object], timeout: float = 30.0, every: fl
 def wait_job(backend, name: str, job_id: str, until: Callable, timeout: float = 60.0,
              every: float = 0.25, label: str = "") -> tuple[object, list[str]]:
     """Poll ``backend.query({name: job_id})`` until ``until(info)``; return the info and the
-    states seen on the way (consecutive repeats collapsed)."""
+    states seen on the way (consecutive repeats collapsed). A batch system that does not answer
+    for a moment (BackendUnavailable: e.g. slurmctld restarting) is asked again until the
+    deadline, and named on timeout."""
+    from batchman.backends.base import BackendUnavailable
     seen: list[str] = []
     last = []
 
@@ -89,8 +92,19 @@ def wait_job(backend, name: str, job_id: str, until: Callable, timeout: float = 
             seen.append(info.state)
         return until(info)
 
-    poll(f"{label + ': ' if label else ''}{name} ({job_id or 'by name'})", check, timeout, every,
-         show=lambda: f"{last[0] if last else 'no answer'}; states seen {seen}")
+    errors: list[BaseException] = []
+
+    def check_or_unavailable():
+        try:
+            return check()
+        except BackendUnavailable as e:
+            errors[:] = [e]
+            raise
+
+    poll(f"{label + ': ' if label else ''}{name} ({job_id or 'by name'})", check_or_unavailable, timeout,
+         every, retry_on=(BackendUnavailable,),
+         show=lambda: f"{last[0] if last else 'no answer'}; states seen {seen}"
+                      + (f"; last error {errors[0]}" if errors else ""))
     return last[0], seen
 
 
