@@ -1,7 +1,11 @@
+import contextlib
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+from clusterhelp import cluster_turn, gridengine_wait_answers, read_env_sh, slurm_wait_answers
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -10,3 +14,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def python():
     return sys.executable
+
+
+SLURM_DIR = Path(os.environ.get("BATCHMAN_SLURM_DIR", "/tmp/batchman-slurm"))
+GE_DIR = Path(os.environ.get("BATCHMAN_GE_DIR", "/tmp/batchman-gridengine"))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A real-cluster test waits for its turn on the shared cluster (alone if it stops a daemon,
+    marker ``cluster_outage``) and, in CI, for the cluster to answer -- before pytest-timeout's
+    clock starts (tryfirst: this wrapper is outside its), so another session's outage is waited
+    out instead of failing this test."""
+    with contextlib.ExitStack() as stack:
+        exclusive = item.get_closest_marker("cluster_outage") is not None
+        wait = 300.0 if os.environ.get("CI") else 0.0
+        # (nothing may raise here: a hook wrapper that raises breaks the session. A cluster that
+        # stays down fails the test's own fixtures, with their message.)
+        with contextlib.suppress(AssertionError, OSError):
+            if item.get_closest_marker("slurm") and (SLURM_DIR / "env.sh").exists():
+                stack.enter_context(cluster_turn(SLURM_DIR / "tests.lock", exclusive))
+                if wait:
+                    slurm_wait_answers(read_env_sh(SLURM_DIR / "env.sh"), timeout=wait)
+            if item.get_closest_marker("gridengine") and GE_DIR.is_dir():
+                stack.enter_context(cluster_turn(GE_DIR / "tests.lock", exclusive))
+                if wait:
+                    gridengine_wait_answers(timeout=wait)
+        yield

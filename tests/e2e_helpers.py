@@ -3,12 +3,13 @@
 import os
 import subprocess
 import sys
-import time
 
 from batchman.experiment import open_experiment
 from batchman import actions
 
 from batchman import params as P
+
+from clusterhelp import poll
 
 ANALYSIS = r"""#!/bin/bash
 # test analysis: logs its start, sleeps, counts its files, may fail on purpose
@@ -82,14 +83,9 @@ def job_starts(root):
     return out
 
 
-def wait_for(pred, timeout=60, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+def wait_for(pred, timeout=60, step=0.1, what="condition", show=None):
+    """Poll ``pred`` until it holds (clusterhelp.poll: on timeout it says what it last saw)."""
+    return poll(what, pred, timeout, step, show=show)
 
 
 def example_experiment(root, name):

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -72,7 +71,9 @@ def test_job_keeps_running_across_a_daemon_restart_and_its_exit_is_collected(tmp
     wait_for(lambda: states(e)[1] == S.RUNNING, 30)
     d.send_signal(signal.SIGKILL)
     d.wait()
-    time.sleep(4)     # the job ends while no daemon runs
+    # the job ends while no daemon runs: its wrapper writes the exit marker
+    wait_for(lambda: list(tmp_path.glob(".batchman/attempts/*/exit")), 30, what="the job's exit marker",
+             show=lambda: job_starts(tmp_path))
     assert states(e)[1] == S.RUNNING
     r = daemon_run(tmp_path, "loop", env=env)
     assert r.returncode == 0

@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Callable, Iterator
 import pytest
 
 from batchman.backends.base import FINISHED, BatchBackend, JobInfo, JobSpec, Runner
+
+from clusterhelp import slurm_end_now, wait_job
 
 TESTS = Path(__file__).resolve().parents[1]
 BACKENDS = ["local", "slurm", "gridengine", "lsf"]
@@ -103,19 +104,7 @@ class Harness:
     def wait(self, name: str, job_id: str, until: Callable[[JobInfo], bool], timeout: float = 60.0,
              every: float = 0.25, backend: BatchBackend | None = None) -> tuple[JobInfo, list[str]]:
         """Poll ``query`` until ``until(info)``; return the info and the states seen on the way."""
-        b = backend or self.backend
-        seen: list[str] = []
-        end = time.monotonic() + timeout
-        while True:
-            info = b.query({name: job_id})[name]
-            if not seen or seen[-1] != info.state:
-                seen.append(info.state)
-            if until(info):
-                return info, seen
-            if time.monotonic() > end:
-                raise AssertionError(f"{self.kind}: {name} ({job_id}) still {info} after {timeout:g} s; "
-                                     f"seen {seen}")
-            time.sleep(every)
+        return wait_job(backend or self.backend, name, job_id, until, timeout, every, label=self.kind)
 
     @contextlib.contextmanager
     def unreachable(self) -> Iterator[BatchBackend]:
@@ -157,15 +146,12 @@ def _make_slurm(tmp_path: Path, request) -> Harness:
     env, accounting, why = _slurm_conf._find_cluster()
     if why:
         unusable(why)
-    run = lambda *argv: subprocess.run(list(argv), capture_output=True, text=True, timeout=30,  # noqa: E731
-                                       env={**os.environ, **env}, stdin=subprocess.DEVNULL)
     runner = Runner(timeout=30, env=env)
 
     def push_over_limit(job_id: str) -> None:
         # SLURM limits are whole minutes: end the 1-minute job now; slurmctld's time-limit check
         # (about every 30 s) then kills it as TIMEOUT.
-        cp = run("scontrol", "update", f"JobId={job_id}", "EndTime=now")
-        assert cp.returncode == 0, cp.stderr
+        slurm_end_now(env, job_id)
 
     @contextlib.contextmanager
     def unreachable():

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, BackendUnavailable
+
+from clusterhelp import poll, read_when
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -30,12 +30,7 @@ alive = (QUEUED, RUNNING)
 
 def read_log(path: str, want: str, timeout: float = 10.0) -> str:
     """A job's log file once it holds ``want`` (nodes may write it a moment after the end)."""
-    end = time.monotonic() + timeout
-    while True:
-        text = Path(path).read_text() if os.path.exists(path) else ""
-        if want in text or time.monotonic() > end:
-            return text
-        time.sleep(0.1)
+    return read_when(path, lambda text: want in text, timeout)
 
 
 def processes_with_argv(argv: list[str]) -> list[int]:
@@ -56,14 +51,6 @@ def processes_with_argv(argv: list[str]) -> list[int]:
         except (OSError, ValueError):
             pass
     return pids
-
-
-def poll(what: str, cond, timeout: float = 20.0, every: float = 0.1):
-    end = time.monotonic() + timeout
-    while not (got := cond()):
-        assert time.monotonic() < end, f"{what}: not within {timeout:g} s"
-        time.sleep(every)
-    return got
 
 
 # ------------------------------------------------------------------------------- lifecycle
@@ -110,12 +97,13 @@ def test_cancel_running_job_kills_its_processes(batch):
     spec = batch.spec(f"echo started; exec sleep {token}", "victim")
     job_id = batch.backend.submit(spec)
     batch.wait(spec.name, job_id, running, every=0.1)
-    poll("job process started", lambda: processes_with_argv(["sleep", token]))
+    poll("job process started", lambda: processes_with_argv(["sleep", token]), 20, 0.1)
     batch.backend.cancel([job_id])
     info, _ = batch.wait(spec.name, job_id, gone, timeout=60)
     if info.state == FINISHED:
         assert info.failure == "cancelled", info
-    poll("job process gone after cancel", lambda: not processes_with_argv(["sleep", token]))
+    poll("job process gone after cancel", lambda: not processes_with_argv(["sleep", token]), 20, 0.1,
+         show=lambda: processes_with_argv(["sleep", token]))
     batch.backend.cancel([job_id])                   # already over: not an error
     batch.backend.cancel([])
 

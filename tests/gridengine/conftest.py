@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 
 import pytest
@@ -16,22 +15,21 @@ import pytest
 from batchman.backends.base import JobSpec, Runner
 from batchman.backends.batch.gridengine import GridEngineBackend
 
+from clusterhelp import gridengine_problem, gridengine_wait_answers
 
-def cluster_problem() -> str:
-    """Why the cluster cannot be used, or '' when qmaster answers and all.q has a live host."""
+
+def cluster_problem(wait: float | None = None) -> str:
+    """Why the cluster cannot be used, or '' when qmaster answers and all.q has a live host.
+    With ``wait`` (default: 90 s when ``CI`` is set, else 0) a cluster that does not answer yet
+    (qmaster restarting) is waited for."""
+    if wait is None:
+        wait = 90.0 if os.environ.get("CI") else 0.0
     if shutil.which("qconf") is None:
         return "qconf not installed"
     try:
-        cp = subprocess.run(["qconf", "-sh"], capture_output=True, text=True, timeout=15)
-        if cp.returncode != 0:
-            last = ((cp.stderr or cp.stdout).strip().splitlines() or ["no output"])[-1]
-            return f"qconf -sh failed: {last}"
-        cp = subprocess.run(["qstat", "-f", "-q", "all.q"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired as e:
-        return f"{e.cmd[0]} timed out"
-    hosts = [ln for ln in cp.stdout.splitlines() if ln.startswith("all.q@")]
-    if not any(len(ln.split()) == 5 and ln.split()[3] != "-NA-" for ln in hosts):
-        return f"queue all.q has no usable host: {hosts or cp.stderr.strip()}"
+        gridengine_wait_answers(timeout=wait)
+    except AssertionError:
+        return gridengine_problem()
     return ""
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,16 @@ from batchman.backends.base import (
 )
 from batchman.backends.batch.gridengine import GridEngineBackend
 
+from clusterhelp import poll, wait_job
+
 pytestmark = pytest.mark.gridengine
 
 
 def wait_for(backend: GridEngineBackend, name: str, job_id: str, states: set[str],
              timeout: float = 30.0) -> tuple[JobInfo, list[str]]:
     """Query until the job is in one of ``states``; return its info and the states seen on the way."""
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while True:
-        info = backend.query({name: job_id})[name]
-        if not seen or seen[-1] != info.state:
-            seen.append(info.state)
-        if info.state in states:
-            return info, seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{name} ({job_id}) not {states} after {timeout:g} s: {info}; seen {seen}")
-        time.sleep(0.2)
+    return wait_job(backend, name, job_id, lambda i: i.state in states, timeout, every=0.2,
+                    label=f"not yet {sorted(states)}")
 
 
 def text(path: str) -> str:
@@ -105,10 +97,8 @@ def test_cancel_queued_job_never_reaches_accounting(backend, make_spec):
 def test_error_state_shows_the_reason(backend, make_spec, tmp_path):
     spec = make_spec("badwd", "true", workdir=str(tmp_path / "does-not-exist"))
     job_id = backend.submit(spec)
-    deadline = time.monotonic() + 30
-    while (info := backend.query({spec.name: job_id})[spec.name]).native_state != "Eqw":
-        assert time.monotonic() < deadline, f"never in Eqw: {info}"
-        time.sleep(0.2)
+    info, _ = wait_job(backend, spec.name, job_id, lambda i: i.native_state == "Eqw", 30, 0.2,
+                       label="never in Eqw")
     assert info.state == QUEUED
     assert "can't chdir to" in info.reason and "does-not-exist" in info.reason
     backend.cancel([job_id])
@@ -180,13 +170,15 @@ def test_query_of_20_jobs_runs_at_most_2_commands(backend, runner, make_spec):
     for i in range(20):
         spec = make_spec(f"many{i:02d}", f"exit {i % 3}")
         jobs[spec.name] = backend.submit(spec)
-    deadline = time.monotonic() + 90
-    while True:
+    got = {}
+
+    def all_finished():
         before = len(runner.records)
-        got = backend.query(jobs)
+        got.update(backend.query(jobs))
         assert len(runner.records) - before <= 2, [r.argv for r in runner.records[before:]]
-        if all(i.state == FINISHED for i in got.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        return all(i.state == FINISHED for i in got.values())
+
+    poll("all 20 jobs finished", all_finished, 90, 0.5,
+         show=lambda: {n: (i.state, i.exit_code) for n, i in got.items() if i.state != FINISHED})
     assert {n: (i.state, i.exit_code) for n, i in got.items()} == \
         {n: (FINISHED, int(n[-2:]) % 3) for n in jobs}

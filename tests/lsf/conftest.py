@@ -10,13 +10,14 @@ import importlib.util
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from batchman.backends.base import JobSpec, Runner
 from batchman.backends.batch.lsf import LsfBackend
+
+from clusterhelp import poll
 
 DOUBLE = Path(__file__).resolve().parents[1] / "doubles" / "lsf"
 _spec = importlib.util.spec_from_file_location("_lsfdouble_for_tests", DOUBLE / "_lsfdouble.py")
@@ -57,13 +58,11 @@ class LsfDouble:
             return {"jobs": {}}
 
     def wait_all_finished(self, timeout: float = 20) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        def done():
             jobs = self.state()["jobs"].values()
-            if jobs and all(j["stat"] in ("DONE", "EXIT") for j in jobs):
-                return
-            time.sleep(0.1)
-        raise AssertionError("jobs did not finish in time")
+            return jobs and all(j["stat"] in ("DONE", "EXIT") for j in jobs)
+        poll("every job of the LSF double finished", done, timeout, 0.1,
+             show=lambda: {j["id"]: j["stat"] for j in self.state()["jobs"].values()})
 
     def cleanup(self) -> None:
         """Kill what the double started for this test and still runs: job processes and shepherds,
@@ -117,14 +116,14 @@ def make_spec(tmp_path):
 
 def _wait_for(backend, jobs: dict[str, str], pred, timeout: float = 15, every: float = 0.15):
     """Poll backend.query(jobs) until pred(result) holds; return the result."""
-    end = time.monotonic() + timeout
-    res = None
-    while time.monotonic() < end:
-        res = backend.query(jobs)
-        if pred(res):
-            return res
-        time.sleep(every)
-    raise AssertionError(f"condition not reached; last answer: {res}")
+    last = []
+
+    def ready():
+        last[:] = [backend.query(jobs)]
+        return pred(last[0])
+
+    poll("condition on the LSF jobs", ready, timeout, every, show=lambda: last[0] if last else None)
+    return last[0]
 
 
 @pytest.fixture

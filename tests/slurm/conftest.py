@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,35 +18,25 @@ import pytest
 from batchman.backends.base import FINISHED, JobInfo, JobSpec, Runner
 from batchman.backends.batch.slurm import SlurmBackend
 
+from clusterhelp import read_env_sh, slurm_wait_answers, wait_job
+
 SLURM_DIR = Path(os.environ.get("BATCHMAN_SLURM_DIR", "/tmp/batchman-slurm"))
 
 
-def read_env_sh(path: Path) -> dict[str, str]:
-    """The ``export NAME=value`` lines of env.sh."""
-    env = {}
-    for line in path.read_text().splitlines():
-        m = re.fullmatch(r"\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
-        if m:
-            env[m.group(1)] = m.group(2).strip().strip("'\"")
-    return env
-
-
-def _find_cluster() -> tuple[dict[str, str], str, str]:
-    """(env, accounting, '') or ({}, '', why not)."""
+def _find_cluster(wait: float | None = None) -> tuple[dict[str, str], str, str]:
+    """(env, accounting, '') or ({}, '', why not). With ``wait`` (default: 90 s when ``CI`` is
+    set, else 0) a cluster that does not answer yet -- restarting, or stopped for a moment by
+    another session's outage test -- is waited for until it does."""
     env_sh = SLURM_DIR / "env.sh"
     if not env_sh.exists():
         return {}, "", f"no SLURM test cluster: {env_sh} missing (run contrib/slurm/start.sh)"
     env = read_env_sh(env_sh)
+    if wait is None:
+        wait = 90.0 if os.environ.get("CI") else 0.0
     try:
-        cp = subprocess.run(["sinfo", "--noheader", "-o", "%t"], capture_output=True, text=True,
-                            timeout=20, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return {}, "", f"SLURM test cluster in {SLURM_DIR} not answering: sinfo: {e}"
-    states = cp.stdout.split()
-    if cp.returncode != 0 or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") and not s.endswith("*")
-                                     for s in states):
-        why = (cp.stderr.strip().splitlines() or [f"node state {states}"])[-1]
-        return {}, "", f"SLURM test cluster in {SLURM_DIR} not usable: {why}"
+        slurm_wait_answers(env, timeout=wait)
+    except AssertionError as e:
+        return {}, "", f"SLURM test cluster in {SLURM_DIR} not usable: {e}"
     acct = (SLURM_DIR / "accounting").read_text().strip() if (SLURM_DIR / "accounting").exists() else "jobcomp"
     return env, acct, ""
 
@@ -141,14 +130,4 @@ def two_finished(cluster, tmp_path_factory):
 def wait_for(backend: SlurmBackend, name: str, job_id: str, until, timeout: float = 60.0,
              every: float = 0.25) -> tuple[JobInfo, list[str]]:
     """Poll ``query`` until ``until(info)``; returns the info and the states seen on the way."""
-    seen: list[str] = []
-    end = time.monotonic() + timeout
-    while True:
-        info = backend.query({name: job_id})[name]
-        if not seen or seen[-1] != info.state:
-            seen.append(info.state)
-        if until(info):
-            return info, seen
-        if time.monotonic() > end:
-            raise AssertionError(f"{name} ({job_id}): still {info} after {timeout} s; seen {seen}")
-        time.sleep(every)
+    return wait_job(backend, name, job_id, until, timeout, every)

@@ -19,6 +19,8 @@ from batchman.backends.base import (
 )
 from batchman.backends.batch.slurm import SlurmBackend, log_failure_hint
 
+from clusterhelp import poll, read_when, slurm_end_now
+
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
 
 finished = lambda i: i.state == FINISHED          # noqa: E731
@@ -36,14 +38,7 @@ class SqueueBlind(SlurmBackend):
 
 def _read(path: str, timeout: float = 10.0) -> str:
     """A job's output file (the node may write it a moment after the job ends)."""
-    end = time.monotonic() + timeout
-    while True:
-        p = Path(path)
-        if p.exists() and p.stat().st_size:
-            return p.read_text()
-        if time.monotonic() > end:
-            return p.read_text() if p.exists() else ""
-        time.sleep(0.1)
+    return read_when(path, bool, timeout)
 
 
 # ----------------------------------------------------------------------------- lifecycle
@@ -92,8 +87,7 @@ def test_time_limit(cluster, jobs, wait):
     job_id = b.submit(spec)
     wait(b, spec.name, job_id, running, timeout=60)
     assert "TimeLimit=00:01:00" in b.details(job_id)
-    cp = cluster.run("scontrol", "update", f"JobId={job_id}", "EndTime=now")
-    assert cp.returncode == 0, cp.stderr
+    slurm_end_now(cluster.env, job_id)
     t0 = time.monotonic()
     info, _ = wait(b, spec.name, job_id, finished, timeout=75, every=0.5)
     assert (info.native_state, info.failure, info.exit_code) == ("TIMEOUT", "timeout", None)
@@ -189,20 +183,21 @@ def test_accounting_mode(cluster, two_finished, mode):
         return got if all(g.state == FINISHED for g in got.values()) else None
 
     # slurmdbd learns of a job's end ~1 s after it: poll briefly
-    end = time.monotonic() + 20
-    while (got := both({ok.name: ok_id, bad.name: bad_id})) is None:
-        assert time.monotonic() < end, "accounting never showed both jobs finished"
-        time.sleep(0.25)
+    got = poll("accounting showing both jobs finished", lambda: both({ok.name: ok_id, bad.name: bad_id}),
+               20, 0.25, show=lambda: b.query({ok.name: ok_id, bad.name: bad_id}))
     assert (got[ok.name].exit_code, got[ok.name].failure) == (0, "")
     assert (got[bad.name].exit_code, got[bad.name].failure) == (3, "exit-nonzero")
     sacct = [r.argv for r in b.runner.records if r.argv[0] == "sacct"]
     assert ("--completion" in sacct[-1]) == (mode == "jobcomp")
     # by name, as after a crash between sbatch and recording the id. slurmdbd may list a job
     # that just ended under the name "allocation" for ~5 s (measured): poll briefly.
-    end = time.monotonic() + 20
-    while (got := b.query({ok.name: "", bad.name: ""})) and ABSENT in {g.state for g in got.values()}:
-        assert time.monotonic() < end, f"not found by name: {got}"
-        time.sleep(0.5)
+    by_name = []
+
+    def found():
+        by_name[:] = [b.query({ok.name: "", bad.name: ""})]
+        return by_name[0] if ABSENT not in {g.state for g in by_name[0].values()} else None
+
+    got = poll("both jobs found by name", found, 20, 0.5, show=lambda: by_name)
     assert (got[ok.name].job_id, got[bad.name].job_id) == (ok_id, bad_id)
     assert (got[bad.name].exit_code, got[bad.name].failure) == (3, "exit-nonzero")
     # and a job accounting never heard of

@@ -27,6 +27,7 @@ from batchman.core import states as S
 from batchman.backends.base import FINISHED
 from batchman.cli.commands import main as cli_main
 
+from clusterhelp import slurm_end_now, slurm_outage, slurm_wait_accounted
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, make_experiment, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -213,8 +214,8 @@ def test_exit_3_time_limit_batchman_kill_and_scancel_by_hand(cluster, tmp_path, 
     # time limit: SLURM's minimum is a minute; move the running job's end to now
     until(e, lambda: states(e)[2] == S.RUNNING and ("2.analysis", 1) in job_starts(tmp_path), 60)
     jid2 = tasks(e)[2].job_id
-    # (refused as "Invalid time specified" while EndTime=now is not after StartTime: retry)
-    until(e, lambda: cluster.run("scontrol", "update", f"JobId={jid2}", "EndTime=now").returncode == 0, 15, 0.5)
+    # (refused as "Invalid time specified" while EndTime=now is not after StartTime: retried)
+    slurm_end_now(cluster.env, jid2)
     # batchman kill of a running job
     until(e, lambda: states(e)[3] == S.RUNNING and ("3.analysis", 1) in job_starts(tmp_path), 60)
     jid3 = tasks(e)[3].job_id
@@ -259,6 +260,7 @@ def test_exit_3_time_limit_batchman_kill_and_scancel_by_hand(cluster, tmp_path, 
 
 
 # ----------------------------------------------------------------------------- slurmctld down
+@pytest.mark.cluster_outage
 def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, cleanup):
     """8 runs, 4 in SLURM at once: slurmctld stops while 2 run and 2 wait. The running ones
     end meanwhile (completed from their exit markers), so the daemon tries to submit more
@@ -271,12 +273,8 @@ def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, clean
     d = daemon(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=5))
     cleanup[0].append(d)
     wait_for(lambda: list(states(e).values()).count(S.RUNNING) >= 2, 60)
-    flags = ["--with-slurmdbd"] if cluster.accounting == "slurmdbd" else []
-    cp = subprocess.run(["bash", str(REPO / "contrib/slurm/stop.sh"), "slurmctld"],
-                        capture_output=True, text=True, timeout=60)
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-    try:
-        down_at = time.time()
+    # stopped for the test; started again (and answering) whatever happens
+    with slurm_outage(cluster.env, ["slurmctld"]) as down_at:
         it0 = last_iter = None
         unconfirmed = False
         # The daemon keeps iterating (each squeue/sbatch gives up after command_timeout) and
@@ -307,10 +305,6 @@ def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, clean
         assert last_iter - it0 >= 2, f"only {last_iter - it0} iteration(s) while slurmctld was down"
         assert time.time() - st.last_iteration.at < 10         # not hanging in a command
         assert sum(t.state == S.COMPLETED for t in st.tasks) >= 2     # ended while it was down
-    finally:
-        cp = subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh"), *flags],
-                            capture_output=True, text=True, timeout=120)
-        assert cp.returncode == 0, cp.stdout + cp.stderr
     out = d.communicate(timeout=150)[0]
     assert d.returncode == 0, out[-3000:]
     st = e.store.read()
@@ -363,17 +357,8 @@ def test_sigkill_between_sbatch_and_recording_the_id_adopts_the_job(cluster, tmp
         per_name.setdefault(name, []).append(jid)
     assert per_name == {t.job_name: [t.job_id] for t in st.tasks}, per_name
     if mode == "slurmdbd":
-        def accounted():
-            cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations", "--starttime=now-1hour",
-                             "--name=" + ",".join(names.values()), "--format=JobName,JobID")
-            assert cp.returncode == 0, cp.stderr
-            return [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
         # slurmdbd records finished jobs' names a few seconds late: wait until all are there
-        deadline = time.time() + 30
-        rows = accounted()
-        while sorted({n for n, _ in rows}) != sorted(names.values()) and time.time() < deadline:
-            time.sleep(1)
-            rows = accounted()
+        rows = slurm_wait_accounted(cluster.env, list(names.values()), since="now-1hour")
         assert sorted(n for n, _ in rows) == sorted(names.values()), rows
 
 

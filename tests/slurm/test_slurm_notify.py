@@ -4,7 +4,6 @@ that the batch system is unreachable and once that it answers again, then that a
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,13 +12,13 @@ import pytest
 
 from batchman.core import states as S
 
+from clusterhelp import slurm_outage
 from e2e_helpers import daemon, env_for, make_experiment, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))   # tests/ is not a package
 from receivers import Receiver  # noqa: E402
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(240)]
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.cluster_outage, pytest.mark.timeout(240)]
 
 
 def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster, tmp_path):
@@ -31,21 +30,11 @@ def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster,
         "daemon.delay": 0.5, "daemon.submit_grace": 60.0, "batch.backoff_cap": 4.0,
         "notify.targets": [hook.url()], "notify.unreachable_minutes": 0.1})
     d = daemon(tmp_path, "verbose", env=env_for(tmp_path, **cluster.env, SLEEP=25))
-    restarted = False
     try:
         wait_for(lambda: any(t.state == S.RUNNING for t in e.store.read().tasks), 90)
-        cp = subprocess.run(["bash", str(REPO / "contrib/slurm/stop.sh"), "slurmctld"],
-                            capture_output=True, text=True, timeout=60)
-        assert cp.returncode == 0, cp.stdout + cp.stderr
-        try:
+        with slurm_outage(cluster.env, ["slurmctld"]):   # restarted, and answering, whatever happens
             wait_for(lambda: any("has not answered" in t for t in hook.titles()), 60)
             time.sleep(3)                                # more iterations while down: still one message
-        finally:
-            flags = ["--with-slurmdbd"] if cluster.accounting == "slurmdbd" else []
-            cp = subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh"), *flags],
-                                capture_output=True, text=True, timeout=120)
-            restarted = True
-            assert cp.returncode == 0, cp.stdout + cp.stderr
         out = d.communicate(timeout=150)[0]
         assert d.returncode == 0, out[-3000:]
         titles = hook.wait(3, timeout=10) and hook.titles()
@@ -57,6 +46,4 @@ def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster,
         if d.poll() is None:
             d.terminate()
             d.communicate(timeout=30)
-        if not restarted:
-            subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh")], timeout=120)
         hook.server.shutdown()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,8 +20,9 @@ import pytest
 
 from batchman.core import states as S
 
+from clusterhelp import slurm_end_now, slurm_outage, slurm_wait_accounted
 from e2e_helpers import daemon, job_starts, wait_for
-from test_slurm_daemon import REPO, best_mode, cleanup, env, slurm_experiment, states, tasks  # noqa: F401
+from test_slurm_daemon import best_mode, cleanup, env, slurm_experiment, states, tasks  # noqa: F401
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -63,13 +63,6 @@ def ctld_alive(cluster) -> bool:
         return False
 
 
-def start_cluster(cluster) -> None:
-    flags = ["--with-slurmdbd"] if cluster.accounting == "slurmdbd" else []
-    cp = subprocess.run(["bash", str(REPO / "contrib/slurm/start.sh"), *flags],
-                        capture_output=True, text=True, timeout=120)
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-
-
 # ----------------------------------------------------------------------------- retries by class
 def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cluster, tmp_path, cleanup):
     e = slurm_experiment(cluster, tmp_path, [1, 2, 3, 4], mode=best_mode(cluster),
@@ -85,7 +78,8 @@ def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cl
     # the time limit: SLURM's minimum is a minute, so move the first attempt's end to now
     wait_for(lambda: ("2.analysis", 1) in job_starts(tmp_path) and tasks(e)[2].state == S.RUNNING, 90)
     jid2 = tasks(e)[2].job_id
-    assert cluster.run("scontrol", "update", f"JobId={jid2}", "EndTime=now").returncode == 0
+    # (refused as "Invalid time specified" while now is not after its StartTime: retried)
+    slurm_end_now(cluster.env, jid2)
     # a person's scancel, outside batchman
     wait_for(lambda: ("3.analysis", 1) in job_starts(tmp_path) and tasks(e)[3].state == S.RUNNING, 90)
     jid3 = tasks(e)[3].job_id
@@ -131,6 +125,7 @@ def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cl
 
 
 # ----------------------------------------------------------------------------- 3 minutes without slurmctld
+@pytest.mark.cluster_outage
 def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing(cluster, tmp_path, cleanup):
     runs = range(101, 151)
     go = tmp_path / "go"
@@ -146,13 +141,10 @@ def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing
     wait_for(lambda: set(states(e).values()) <= {S.QUEUED, S.RUNNING}
              and list(states(e).values()).count(S.RUNNING) >= 2, 120, step=0.5)
     before = {t.run: (t.state, t.job_id, t.attempt) for t in e.store.read().tasks}
-    cp = subprocess.run(["bash", str(REPO / "contrib/slurm/stop.sh"), "slurmctld"],
-                        capture_output=True, text=True, timeout=60)
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-    down_at = time.time()
-    back_at = None                        # the cluster is shared: another session may start it early
-    tries: dict[float, float] = {}        # query round -> its next try, as the status file says
-    try:
+    # stopped for the test; started again (and answering) whatever happens
+    with slurm_outage(cluster.env, ["slurmctld"]) as down_at:
+        back_at = None                        # the cluster is shared: another session may start it early
+        tries: dict[float, float] = {}        # query round -> its next try, as the status file says
         while time.time() - down_at < 180:
             if back_at is None and ctld_alive(cluster):
                 back_at = time.time()
@@ -169,8 +161,6 @@ def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing
         if back_at is None:
             assert st.batch_unreachable_since is not None and st.batch_unreachable_since >= down_at - 1
             assert st.batch_next_try and st.batch_last_error, st
-    finally:
-        start_cluster(cluster)
     waits = [nt - at for at, nt in sorted(tries.items()) if back_at is None or at < back_at]
     # exponential: from ~5 s to the 40 s cap (x0.75-1.25 jitter), so few queries in 3 minutes
     # (the first rounds' waits are short: 5-10 s with jitter; sampling may miss a round)
@@ -215,21 +205,14 @@ def test_sbatch_hanging_after_submitting_gives_exactly_one_job_per_task(cluster,
     assert all(t.attempt == 1 for t in st.tasks)
     assert not [h for h in e.store.history() if h["to"] in (S.FAILED, S.ERROR)]
     names = sorted(t.job_name for t in st.tasks)
-    def accounted():
-        if mode == "slurmdbd":
-            cp = cluster.run("sacct", "--noheader", "--parsable2", "--allocations",
-                             f"--starttime={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(t0 - 60))}",
-                             "--name=" + ",".join(names), "--format=JobName,JobID")
-            assert cp.returncode == 0, cp.stderr
-            return [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
+    if mode == "slurmdbd":
+        # slurmdbd records a finished job's name a few seconds late: wait until every name is there
+        since = time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(t0 - 60))
+        rows = slurm_wait_accounted(cluster.env, names, since=since)
+    else:
         cp = cluster.run("squeue", "--noheader", "--states=all", "--format=%j|%i")
-        return [l.split("|") for l in cp.stdout.splitlines() if l.split("|")[0] in names]
-    # slurmdbd records a finished job's name a few seconds late: wait until every name is there
-    deadline = time.time() + 30
-    rows = accounted()
-    while sorted({n for n, _ in rows}) != names and time.time() < deadline:
-        time.sleep(1)
-        rows = accounted()
+        assert cp.returncode == 0, cp.stderr
+        rows = [l.split("|") for l in cp.stdout.splitlines() if l.split("|")[0] in names]
     assert sorted(n for n, _ in rows) == names, rows                     # exactly one job per task
     assert {n: i for n, i in rows} == {t.job_name: t.job_id for t in st.tasks}
     assert job_starts(tmp_path) == {(f"{r}.analysis", 1): 1 for r in runs}

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from clusterhelp import poll
+
 from batchman import demo
 from batchman.experiment import open_experiment
 from batchman.store.store import Store
@@ -26,14 +28,7 @@ def _exe(name):
 
 
 def wait_for(pred, timeout=20.0, what=""):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll(what or "condition", pred, timeout, 0.1)
 
 
 @pytest.fixture
