@@ -57,11 +57,18 @@ def judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs:
                     {**upd, "failure": failure, "error": why or failure, "failure_class": cls})
 
 
+def _batch_has_the_last_word(marker, info: JobInfo | None) -> bool:
+    """A job killed by a signal (exit 128+N: scancel, the time limit, the node's OOM killer)
+    whose batch system still lists it: its word (cancelled, timeout) decides, not the marker's
+    exit status, so wait for the job to leave the queue."""
+    return marker.exit_code > 128 and info is not None and info.state in (JQUEUED, JRUNNING)
+
+
 def follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:
     st = task.state
     marker = obs.markers.get(task.job_name)
     info = obs.jobs.get(task.job_name) if obs.jobs is not None else None
-    if marker is not None and marker.exit_code is not None:
+    if marker is not None and marker.exit_code is not None and not _batch_has_the_last_word(marker, info):
         d = judge_finished(task, marker.exit_code, info if info is not None and info.state == FINISHED else None, obs, pol)
         d.updates.setdefault("started_at", marker.started or task.started_at)
         if not task.job_id and info is not None and info.job_id:
