@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 WRAPPER = Path(__file__).resolve().parents[2] / "contrib" / "jobwrap" / "batchman-jobwrap"
 
-# A slow analysis following the progress-file contract. STOP_AFTER=k: stops (exit 0) after k segments.
+# A slow analysis following the progress-file contract, paced by what the wrapper does. STOP_AFTER=k: stops (exit 0) after k segments.
 FAKE = r"""#!/bin/bash
 set -u
 echo "run $1 in $PWD" > analysis.started
@@ -31,6 +31,10 @@ for f in $BATCHMAN_FILES; do
   echo "$i" >> "$BATCHMAN_PROGRESS_FILE"
   for _ in $(seq 200); do [ -f "$f" ] && break; sleep 0.05; done
   [ -f "$f" ] || { echo "segment $i never arrived" >&2; exit 4; }
+  # pace on the wrapper, not the clock: the previous segment goes once this one is announced
+  # (on a loaded machine the wrapper's poll could otherwise miss the last segments altogether)
+  if [ -n "${prev:-}" ]; then for _ in $(seq 600); do [ -f "$prev" ] || break; sleep 0.05; done; fi
+  prev=$f
   sleep "${SEG_SLEEP:-0.6}"
   cat "$f" > /dev/null
   echo "done $i" >> "$BATCHMAN_PROGRESS_FILE"
