@@ -204,12 +204,11 @@ def test_size_check_against_stub(lib):
 
 def test_lost_request_is_awol(lib):
     files = lib.stubs(2)
-    lib.control(lose="*", delay=0.2)
+    lib.control(lose="*", delay=3.0)      # long enough to be seen listed on a loaded machine
     b = lib.backend()
     b.request(files)
     assert b.query(files).pending == set(files)       # listed until it vanishes
-    time.sleep(0.6)
-    v = b.query(files)
+    v = wait_for(lambda: (lambda v: v if not v.pending else None)(b.query(files)))
     assert not v.present and not v.pending and not v.failed
     # a fresh process (no memory of request ids) sees the same
     v = lib.backend().query(files)
