@@ -22,6 +22,13 @@ class AddResult:
     skipped: list[str] = field(default_factory=list)   # "1001 (running)"
 
 
+def _name_experiment(st, experiment: str, now: float) -> None:
+    """The first writer that knows the experiment's name records it, and when it began."""
+    if not st.experiment and experiment:
+        st.experiment = experiment
+        st.created = st.created or now
+
+
 def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = (DEFAULT_JOB,),
              priority: int = 0, experiment: str = "", who: str = "batchman add",
              meta: dict[int, dict[str, str]] | None = None) -> AddResult:
@@ -30,9 +37,7 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
     now = time.time()
     res = AddResult()
     with store.transaction(who) as st:
-        if not st.experiment and experiment:
-            st.experiment = experiment
-            st.created = st.created or now
+        _name_experiment(st, experiment, now)
         existing = {t.key: t for t in st.tasks}
         for r in runs:
             for j in jobs:
@@ -159,9 +164,7 @@ def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
     now = time.time()
     res = TriggerResult()
     with store.transaction(who) as st:
-        if not st.experiment and experiment:
-            st.experiment = experiment
-            st.created = st.created or now
+        _name_experiment(st, experiment, now)
         idx = {t.key: t for t in st.tasks}
         meta = {t.run: t.meta for t in st.tasks if t.meta}
         for r in runs:

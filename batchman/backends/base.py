@@ -16,6 +16,7 @@ raises :class:`Rejected` with the system's own message, which ends up in the tas
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -273,24 +274,25 @@ def _run_in_own_group(argv: list[str], input: str | None, limit: float, env) -> 
     holding our stdout/stderr pipes: ``subprocess.run`` kills only the direct child and then
     waits for those pipes, i.e. hangs as long as the grandchild does. The group is ours: it was
     created for this command alone."""
-    import signal
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          start_new_session=True)
     try:
         out, err = p.communicate(input, timeout=limit)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        _kill_group(p)
         p.communicate()
         raise
     except BaseException:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        _kill_group(p)
         p.wait()
         raise
     return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    """SIGKILL the command's whole process group (a hung wrapper's children hold our pipes)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
