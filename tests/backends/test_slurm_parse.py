@@ -483,3 +483,18 @@ def test_submit_rejected_and_unavailable():
         b.submit(spec())
     b = SlurmBackend(ScriptedRunner({"sbatch": (0, "123;batchman\n", "")}), accounting="jobcomp")
     assert b.submit(spec()) == "123"
+
+
+def test_submit_with_env_names_sbatch_when_it_hangs_or_is_missing():
+    """sbatch runs as ``env -- K=V sbatch``: a hang or a missing sbatch is an outage named sbatch."""
+    class Hangs:
+        env, records = None, []
+
+        def __call__(self, argv, **kw):
+            raise slurm.BackendUnavailable(f"{argv[0]} timed out after 3 s")
+
+    with pytest.raises(slurm.BackendUnavailable, match=r"^sbatch timed out after 3 s$"):
+        SlurmBackend(Hangs(), accounting="jobcomp").submit(spec(env={"A": "1"}))
+    r = ScriptedRunner({"env": (127, "", "env: 'sbatch': No such file or directory")})
+    with pytest.raises(slurm.BackendUnavailable, match="cannot run sbatch: env: 'sbatch': No such file"):
+        SlurmBackend(r, accounting="jobcomp").submit(spec(env={"A": "1"}))

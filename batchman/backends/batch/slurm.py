@@ -544,7 +544,11 @@ class SlurmBackend:
     # -- BatchBackend ------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
         argv = build_sbatch_argv(spec)
-        cp = self._run(argv)
+        try:
+            cp = self._run(argv)
+        except BackendUnavailable as e:      # "env timed out ...": say which program hung
+            msg = str(e)
+            raise BackendUnavailable("sbatch" + msg[3:] if msg.startswith("env ") else msg) from None
         if cp.returncode in (126, 127) and argv[0] == "env":
             # env could not start sbatch (not on PATH): an outage of this host, not a refusal
             raise BackendUnavailable(f"cannot run sbatch: {cp.stderr.strip() or f'exit {cp.returncode}'}")
