@@ -5,7 +5,9 @@ there). It records ``started`` (host, pid, time) in the attempt directory, runs 
 configured command with the run's arguments, and records the command's exit code in
 ``exit`` (written to a temp name and renamed, so a reader never sees half of it). If
 the batch system kills it, no ``exit`` is written: the batch system's own account
-(time limit, memory, cancelled) then decides.
+(time limit, memory, cancelled) then decides. Whichever way it ends, it then drops an empty
+file named after the job into the shared done directory (``done_file``), which the daemon
+lists to notice ends within seconds (daemon/watch.py).
 """
 
 from __future__ import annotations
