@@ -13,11 +13,13 @@ interleaved (round 1: script then batchman, round 2: batchman then script, ...):
 Reported per driver and round: wall time from start to exit; first sbatch after start (from
 slurmctld's log, ms); slurmctld RPCs per job (``sdiag``, reset before each driver; another user
 of the shared cluster adds to it, so the script's own figure is the yardstick); the per-job start
-delay inside SLURM (slurmd's "Launching batch job" minus slurmctld's "Started JobId"); for
+delay inside SLURM (slurmd's "Launching batch job" minus slurmctld's "Started JobId" or "sched:
+Allocate JobId"); for
 batchman, the time from a job's end (its own last line) to its task's final state.
 
     python benchmarks/bench_flow.py [--jobs 200] [--rounds 2] [--seed 14] [--every 40]
     python benchmarks/bench_flow.py --jobs 6 --rounds 1 --every 10      # a quick check
+    python benchmarks/bench_flow.py --only plain --export-list --jobs 10 --every 10   # the old --export cost
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ COMMANDS = ("sbatch", "squeue", "sacct", "scancel", "scontrol")
 # and partitions; plain sacct goes to slurmdbd and sacct -c reads the completion log: none.
 CTLD_RPCS = {"sbatch": 1, "squeue": 2, "scancel": 1, "scontrol": 1, "sacct": 0}
 PATTERNS = {"submit": ("ctld", STAMP + r"_slurm_rpc_submit_batch_job: JobId=(\d+) "),
-            "started": ("ctld", STAMP + r".*Started JobId=(\d+) "),
+            # the backfill scheduler says "Started JobId=N", the main one "sched: Allocate JobId=N"
+            "started": ("ctld", STAMP + r".*(?:Started|sched: Allocate) JobId=(\d+) "),
             "launch": ("slurmd", STAMP + r"Launching batch job (\d+) ")}
 
 # The job of both drivers: sleep its duration; batchman's also stamps its end and writes stats.
@@ -127,7 +130,8 @@ def measure(ids: list[str], t0: float, t_end: float, logs: SlurmLogs, n: int) ->
             "own_rpcs_per_job": sum(CTLD_RPCS.get(k, 1) * v for k, v in cmds.items()) / n}
 
 
-def plain(root: str, durs: list[float], tag: str, every: float, accounting: str) -> dict:
+def plain(root: str, durs: list[float], tag: str, every: float, accounting: str,
+          export_list: bool = False) -> dict:
     script = os.path.join(root, "plain.sh")
     with open(script, "w") as f:
         f.write(PLAIN_JOB)
@@ -136,7 +140,9 @@ def plain(root: str, durs: list[float], tag: str, every: float, accounting: str)
     logs = SlurmLogs()
     sh("sdiag", "-r")
     t0 = time.time()
-    ids = [sh("sbatch", "--parsable", f"--job-name={tag}.{i}", f"--output={root}/plain.out",
+    # --export-list: as batchman submitted before issue 14 (16 variables on the command line)
+    export = [",".join(["--export=ALL"] + [f"BENCH_V{k}=value{k}" for k in range(16)])] if export_list else []
+    ids = [sh("sbatch", "--parsable", f"--job-name={tag}.{i}", f"--output={root}/plain.out", *export,
               script, str(d)).strip().split(";")[0] for i, d in enumerate(durs)]
     while True:
         time.sleep(every)
@@ -215,6 +221,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=14, help="seed of the job durations (1-5 s)")
     ap.add_argument("--every", type=float, default=40.0, help="the plain script's query interval (s)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="give up on a driver after this long (s)")
+    ap.add_argument("--export-list", action="store_true",
+                    help="the plain script passes 16 variables as --export=ALL,K=V,... (batchman's old way), "
+                         "to measure what that list costs each job's start")
+    ap.add_argument("--only", choices=("plain", "batchman"), help="run one driver only")
     ap.add_argument("--keep", action="store_true", help="keep the working directories")
     a = ap.parse_args()
     if a.jobs < 1 or a.rounds < 1:
@@ -236,13 +246,13 @@ def main() -> int:
           f"{'start ms med':>13}{'max':>9}{'end->final med':>15}{'p90':>8}")
     for r in range(1, a.rounds + 1):
         order = ("plain", "batchman") if r % 2 else ("batchman", "plain")
-        for name in order:
+        for name in [d for d in order if a.only in (None, d)]:
             root = tempfile.mkdtemp(prefix=f"{name}-", dir=work)
             os.chmod(root, 0o755)
             os.environ["BENCH_CMDS"] = os.path.join(root, "commands.txt")
             try:
                 if name == "plain":
-                    m = plain(root, durs, f"flowplain{os.getpid()}r{r}", a.every, accounting)
+                    m = plain(root, durs, f"flowplain{os.getpid()}r{r}", a.every, accounting, a.export_list)
                 else:
                     m = batchman(root, durs, a.timeout)
                 show(name, r, m)
