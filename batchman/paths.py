@@ -14,6 +14,7 @@ class Paths:
         self.p = params
         self.temp = params.path("daemon.temp_dir")
         self.attempts = os.path.join(self.temp, "attempts")
+        self.done = os.path.join(self.temp, "done")          # one empty file per ended job (daemon/watch.py)
 
     def attempt_dir(self, job_name: str) -> str:
         return f"{self.attempts}/{job_name}"

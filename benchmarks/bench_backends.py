@@ -69,8 +69,9 @@ def make_backend(kind: str, tmp: Path):
 def count(runner, since: int) -> str:
     if runner is None:
         return "none (reads files)"
-    c = collections.Counter(" ".join(rec.argv[:1] if rec.argv[0] != "env" else ["qsub"])
-                            for rec in runner.records[since:])
+    # env -- K=V ... qsub/sbatch: the environment travels in the command's own (issue 14)
+    c = collections.Counter(next((a for a in rec.argv[2:] if "=" not in a), "env") if rec.argv[0] == "env"
+                            else rec.argv[0] for rec in runner.records[since:])
     return ", ".join(f"{k} x{v}" for k, v in sorted(c.items())) or "none"
 
 

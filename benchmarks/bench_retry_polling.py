@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_slurm import make, parse_sdiag_rpcs, sh, slurm_env, SLURM_DIR  # noqa: E402
+from bench_slurm import command_name, make, parse_sdiag_rpcs, sh, slurm_env, SLURM_DIR  # noqa: E402
 
 from batchman import actions, params as P  # noqa: E402
 from batchman.core import states as S
@@ -132,7 +132,7 @@ def with_batchman(n: int, sleep: float, interval: float, root: str, outage: floa
         if eng.iterations % 10 == 1:
             eng.update_unknown()
         cmds = runner.records[n0:]
-        per_cmd.update(r.argv[0] for r in cmds)
+        per_cmd.update(command_name(r.argv) for r in cmds)
         if rep.batch in ("ok", "down"):
             per_round.append(sum(1 for r in cmds if r.argv[0] in ("squeue", "sacct", "scontrol")))
         if rep.batch == "down" or (rep.batch == "waiting" and eng.query_failures):

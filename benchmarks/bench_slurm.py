@@ -59,6 +59,15 @@ def slurm_env() -> None:
                 os.environ[m.group(1)] = m.group(2).strip().strip("'\"")
 
 
+def command_name(argv: list[str]) -> str:
+    """The program a record ran: ``env -- K=V ... sbatch ...`` (how the environment travels,
+    issue 14) counts as ``sbatch``."""
+    if argv and argv[0] == "env":
+        rest = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        return next((a for a in rest if "=" not in a), "env")
+    return argv[0] if argv else ""
+
+
 def sh(*argv: str) -> str:
     cp = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     if cp.returncode:
@@ -138,7 +147,7 @@ def main() -> int:
         rep = eng.run_once()
         if eng.iterations % 10 == 1:           # as daemon.loop does: look for unknown jobs
             eng.update_unknown()
-        c = Counter(r.argv[0] for r in runner.records[n0:])
+        c = Counter(command_name(r.argv) for r in runner.records[n0:])
         per_iter.append(c)
         if c.get("sbatch") and first_submit is None:
             first_submit = t_it

@@ -5,7 +5,9 @@ there). It records ``started`` (host, pid, time) in the attempt directory, runs 
 configured command with the run's arguments, and records the command's exit code in
 ``exit`` (written to a temp name and renamed, so a reader never sees half of it). If
 the batch system kills it, no ``exit`` is written: the batch system's own account
-(time limit, memory, cancelled) then decides.
+(time limit, memory, cancelled) then decides. Whichever way it ends, it then drops an empty
+file named after the job into the shared done directory (``done_file``), which the daemon
+lists to notice ends within seconds (daemon/watch.py).
 """
 
 from __future__ import annotations
@@ -50,26 +52,31 @@ def render_args(template: str, values: dict) -> list[str]:
 
 
 def render(*, command: list[str], args: list[str], env: dict[str, str], attempt_dir: str,
-           workdir: str, title: str) -> str:
-    """The text of the job script (pure)."""
+           workdir: str, title: str, done_file: str = "") -> str:
+    """The text of the job script (pure). ``done_file``: an empty file created when the script
+    ends, after its exit/killed marker (the daemon's wake-up hint, see daemon/watch.py)."""
     q = shlex.quote
     exports = "\n".join(f"export {k}={q(v)}" for k, v in sorted(env.items()))
     argv = " ".join(q(a) for a in command + args)
     ad = q(attempt_dir)
+    done = (f"done={q(done_file)}\nmkdir -p \"${{done%/*}}\" 2>/dev/null\n"
+            if done_file else "done=\n")
     return f"""#!/bin/bash
 # batchman job script: {title}
 # Generated for this attempt and kept for inspection; running it by hand re-runs the job.
 {exports}
 adir={ad}
-mkdir -p "$adir" 2>/dev/null
+{done}mkdir -p "$adir" 2>/dev/null
+ended() {{ [ -z "$done" ] || : > "$done" 2>/dev/null; }}
 echo "$(hostname) $$ $(date +%s)" > "$adir/started.tmp.$$" && mv -f "$adir/started.tmp.$$" "$adir/started"
-trap 'echo "TERM $(date +%s)" > "$adir/killed"; kill -TERM $child 2>/dev/null; wait $child; exit 143' TERM
-cd {q(workdir)} || {{ echo "batchman: cannot enter {workdir}" >&2; echo 126 > "$adir/exit"; exit 126; }}
+trap 'echo "TERM $(date +%s)" > "$adir/killed"; kill -TERM $child 2>/dev/null; wait $child; ended; exit 143' TERM
+cd {q(workdir)} || {{ echo "batchman: cannot enter {workdir}" >&2; echo 126 > "$adir/exit"; ended; exit 126; }}
 {argv} &
 child=$!
 wait $child
 rc=$?
 echo "$rc" > "$adir/exit.tmp.$$" && mv -f "$adir/exit.tmp.$$" "$adir/exit"
+ended
 exit $rc
 """
 

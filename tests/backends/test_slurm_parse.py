@@ -9,8 +9,8 @@ from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, J
 from batchman.backends.batch import slurm
 from batchman.backends.batch.slurm import (
     SQUEUE_FORMAT, STATE_TABLE, SlurmBackend, accounting_mode, build_sacct_argv,
-    build_sbatch_argv, build_squeue_argv, classify_sbatch_error, env_needs_file,
-    format_export_file, log_failure_hint, map_state, match_jobs, parse_sacct,
+    build_sbatch_argv, build_squeue_argv, classify_sbatch_error,
+    log_failure_hint, map_state, match_jobs, parse_sacct,
     parse_sbatch_output, parse_scontrol_config, parse_squeue, sbatch_message,
 )
 
@@ -131,10 +131,11 @@ def test_sbatch_argv_everything():
     argv = build_sbatch_argv(spec(env={"RUN": "7", "X": "a b"}, time_limit=61, memory_mb=2000, cpus=4,
                                   queue="short", account="phys", qos="low", reservation="r1",
                                   extra_args=["--exclude=n1", "--no-requeue"]))
-    assert argv[1:9] == ["--parsable", "--job-name=bm.s.1.reco.1", "--output=/w/o", "--error=/w/e",
-                         "--chdir=/w", "--nodes=1", "--ntasks=1", "--cpus-per-task=4"]
+    assert argv[:5] == ["env", "--", "RUN=7", "X=a b", "sbatch"]
+    assert argv[5:13] == ["--parsable", "--job-name=bm.s.1.reco.1", "--output=/w/o", "--error=/w/e",
+                          "--chdir=/w", "--nodes=1", "--ntasks=1", "--cpus-per-task=4"]
     for a in ["--partition=short", "--account=phys", "--qos=low", "--reservation=r1", "--time=2",
-              "--mem=2000M", "--export=ALL,RUN=7,X=a b"]:
+              "--mem=2000M", "--export=ALL"]:
         assert a in argv
     assert argv[-3:] == ["--exclude=n1", "--no-requeue", "/w/s.sh"]
 
@@ -144,21 +145,18 @@ def test_time_limit_rounds_up_to_minutes(seconds, minutes):
     assert f"--time={minutes}" in build_sbatch_argv(spec(time_limit=seconds))
 
 
-def test_sbatch_argv_export_file():
-    argv = build_sbatch_argv(spec(env={"A": "x,y"}), export_file="/w/a/sbatch.env")
-    assert "--export-file=/w/a/sbatch.env" in argv
-    assert not any(a.startswith("--export=") for a in argv)
+@pytest.mark.parametrize("env", [{"A": "x,y"}, {"A": "line\nbreak", "B": 'say "hi"'}, {"A": "it's", "B": ""}])
+def test_sbatch_env_travels_in_sbatchs_environment_never_as_an_export_list(env):
+    """issue 14: --export=ALL,K=V makes SLURM load the login environment per job (0.5-0.9 s)."""
+    argv = build_sbatch_argv(spec(env=env))
+    i = argv.index("sbatch")
+    assert argv[:i] == ["env", "--", *(f"{k}={v}" for k, v in env.items())]
+    assert [a for a in argv if a.startswith("--export")] == ["--export=ALL"]
 
 
-@pytest.mark.parametrize("env, needs", [
-    ({}, False), ({"A": "plain value=1 /x"}, False), ({"A": "x,y"}, True),
-    ({"A": "line\nbreak"}, True), ({"A": 'say "hi"'}, True), ({"A": "it's"}, True)])
-def test_env_needs_file(env, needs):
-    assert env_needs_file(env) is needs
-
-
-def test_export_file_is_nul_separated():
-    assert format_export_file({"A": "x,y", "B": "p q\nr"}) == b"A=x,y\0B=p q\nr\0"
+def test_sbatch_env_with_a_bad_name_is_refused():
+    with pytest.raises(ValueError, match="'A-B'"):
+        build_sbatch_argv(spec(env={"A-B": "1"}))
 
 
 @pytest.mark.parametrize("text, job_id", [
@@ -485,3 +483,18 @@ def test_submit_rejected_and_unavailable():
         b.submit(spec())
     b = SlurmBackend(ScriptedRunner({"sbatch": (0, "123;batchman\n", "")}), accounting="jobcomp")
     assert b.submit(spec()) == "123"
+
+
+def test_submit_with_env_names_sbatch_when_it_hangs_or_is_missing():
+    """sbatch runs as ``env -- K=V sbatch``: a hang or a missing sbatch is an outage named sbatch."""
+    class Hangs:
+        env, records = None, []
+
+        def __call__(self, argv, **kw):
+            raise slurm.BackendUnavailable(f"{argv[0]} timed out after 3 s")
+
+    with pytest.raises(slurm.BackendUnavailable, match=r"^sbatch timed out after 3 s$"):
+        SlurmBackend(Hangs(), accounting="jobcomp").submit(spec(env={"A": "1"}))
+    r = ScriptedRunner({"env": (127, "", "env: 'sbatch': No such file or directory")})
+    with pytest.raises(slurm.BackendUnavailable, match="cannot run sbatch: env: 'sbatch': No such file"):
+        SlurmBackend(r, accounting="jobcomp").submit(spec(env={"A": "1"}))

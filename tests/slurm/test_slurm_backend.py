@@ -8,6 +8,7 @@ about every 30 s), which keeps the test under a minute.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -70,6 +71,30 @@ def test_env_with_commas_quotes_and_newlines(cluster, jobs, wait):
     odd, path = (jobs.dir / "env.txt").read_text().split("|")
     assert odd == value
     assert "/usr/bin" in path            # the rest of the environment came too
+
+
+def test_batchman_job_gets_its_variables_without_the_login_environment(cluster, jobs, wait):
+    """issue 14: no --export list, so SLURM does not load the login environment (the job had
+    SLURM_GET_USER_ENV=1 and started 0.5-0.9 s late); the real job.sh still sees BATCHMAN_*."""
+    from batchman.daemon import jobscript
+    from batchman.daemon.watch import DoneWatcher
+    b = cluster.backend()
+    spec = jobs.spec("true")
+    env = {"BATCHMAN_RUN": "7", "BATCHMAN_TASK": spec.name, "BATCHMAN_FILES": "a,b c"}
+    out = jobs.dir / "seen.txt"
+    text = jobscript.render(
+        command=["bash", "-c", f'echo "GUE=${{SLURM_GET_USER_ENV-unset}} RUN=$BATCHMAN_RUN '
+                               f'TASK=$BATCHMAN_TASK FILES=$BATCHMAN_FILES" > {out}'],
+        args=[], env=env, attempt_dir=spec.attempt_dir, workdir=spec.workdir, title=spec.name,
+        done_file=str(jobs.dir / "done" / spec.name))
+    jobscript.write(spec.script, text)
+    spec = dataclasses.replace(spec, env=env)
+    job_id = b.submit(spec)
+    assert not any(a.startswith("--export=ALL,") for a in b.runner.records[-1].argv)
+    info, _ = wait(b, spec.name, job_id, finished)
+    assert info.failure == ""
+    assert _read(str(out)).strip() == f"GUE=unset RUN=7 TASK={spec.name} FILES=a,b c"
+    assert DoneWatcher(str(jobs.dir / "done")).check() == [spec.name]
 
 
 def test_exit_3(cluster, jobs, wait):

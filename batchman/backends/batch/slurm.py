@@ -31,7 +31,6 @@ limit" (see :func:`log_failure_hint`).
 from __future__ import annotations
 
 import getpass
-import os
 import re
 
 from batchman.backends.base import (
@@ -42,8 +41,8 @@ from batchman.backends.batch.slurm_states import (  # noqa: F401 - also used as 
 )
 from batchman.backends.batch.slurm_text import (  # noqa: F401 - the pure half, also used as slurm.X
     SACCT_FIELDS, SQUEUE_FIELDS, SQUEUE_FORMAT, accounting_mode, build_config_argv, build_details_argv, build_partition_argv, build_sacct_argv,
-    build_sbatch_argv, build_scancel_argv, build_squeue_argv, classify_sbatch_error, env_needs_file,
-    format_export_file, is_transient_error, match_jobs, parse_partitions,
+    build_sbatch_argv, build_scancel_argv, build_squeue_argv, classify_sbatch_error,
+    is_transient_error, match_jobs, parse_partitions,
     parse_sacct, parse_sbatch_output, parse_scontrol_config, parse_squeue, partition_time_limits,
     sbatch_message, slurm_duration,
 )
@@ -98,17 +97,16 @@ class SlurmBackend(BatchBase):
 
     # -- BatchBackend ------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
-        export_file = None
-        if env_needs_file(spec.env):
-            # --export-file replaces the environment, so it carries ours + the job's.
-            export_file = os.path.join(spec.attempt_dir, "sbatch.env")
-            os.makedirs(spec.attempt_dir, exist_ok=True)
-            base = {**os.environ, **(self.runner.env or {})}
-            fd = os.open(export_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(format_export_file({**base, **spec.env}))
-        argv = build_sbatch_argv(spec, export_file)
-        cp = self._run(argv)
+        argv = build_sbatch_argv(spec)
+        try:
+            cp = self._run(argv)
+        except BackendUnavailable as e:      # "env timed out ...": say which program hung
+            msg = str(e)
+            raise BackendUnavailable("sbatch" + msg[3:] if msg.startswith("env ") else msg,
+                                     timed_out=e.timed_out) from None
+        if cp.returncode in (126, 127) and argv[0] == "env":
+            # env could not start sbatch (not on PATH): an outage of this host, not a refusal
+            raise BackendUnavailable(f"cannot run sbatch: {cp.stderr.strip() or f'exit {cp.returncode}'}")
         if cp.returncode != 0:
             err = cp.stderr.strip() or cp.stdout.strip()
             if classify_sbatch_error(err) == "unavailable":

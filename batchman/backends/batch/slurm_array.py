@@ -1,0 +1,101 @@
+"""SLURM job arrays: pure argv builders and parsers (issue 14; the engine uses them in phase B).
+
+One array job carries many tasks of the same job definition and resources: ``sbatch
+--array=0-N%M`` submits them with one RPC. Each element has its own id ``<array id>_<index>``
+(``123_4``), shown so by squeue and sacct, cancelled alone by ``scancel 123_4``. While elements
+are pending squeue may show them as ONE row ``123_[5-9%4]``; :func:`expand_rows` turns such a
+row into one row per index. SLURM refuses indexes at or above ``MaxArraySize`` (default 1001),
+which :func:`max_array_size` reads from ``scontrol show config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from batchman.backends.base import QUEUED, JobInfo, JobSpec
+from batchman.backends.batch.slurm import SQUEUE_FORMAT, build_sbatch_argv
+
+DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's default MaxArraySize
+# squeue's JobID field shows each element's own raw id (949, 950, ...); JobArrayID shows
+# 948_1, 948_[2-5%2] (and a plain job's id as JobID does), so array queries use it.
+SQUEUE_ARRAY_FORMAT = SQUEUE_FORMAT.replace("JobID:", "JobArrayID:", 1)
+_ARRAY_ID = re.compile(r"(\d+)_(?:(\d+)|\[([^\]]*)\])")
+
+
+def build_sbatch_array_argv(spec: JobSpec, size: int, max_running: int = 0) -> list[str]:
+    """sbatch for an array of ``size`` elements (indexes 0..size-1), at most ``max_running``
+    of them running at once (0: no limit). ``spec`` is the array's: its name, its dispatcher
+    script (which picks the element's own job script by ``$SLURM_ARRAY_TASK_ID``), its logs."""
+    if size < 1:
+        raise ValueError(f"an array needs at least one element, not {size}")
+    if max_running < 0:
+        raise ValueError(f"max_running must be 0 (no limit) or more, not {max_running}")
+    argv = build_sbatch_argv(spec)
+    opt = f"--array=0-{size - 1}" + (f"%{max_running}" if max_running else "")
+    argv.insert(argv.index("--export=ALL"), opt)
+    return argv
+
+
+def element_id(array_id: str, index: int) -> str:
+    """The id of one element, as squeue/sacct show it and scancel takes it: ``123_4``."""
+    return f"{array_id}_{index}"
+
+
+def parse_indexes(text: str) -> list[int]:
+    """SLURM's index expression ('0-9%5', '1,4-6', '7', '0-10:2') -> the indexes, sorted.
+    Raises ValueError on anything else."""
+    body = text.split("%", 1)[0].strip()
+    out: set[int] = set()
+    for part in body.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
+        if not m:
+            raise ValueError(f"not a SLURM array index expression: {text!r}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        step = int(m.group(3)) if m.group(3) else 1
+        if hi < lo or step < 1:
+            raise ValueError(f"not a SLURM array index expression: {text!r}")
+        out.update(range(lo, hi + 1, step))
+    return sorted(out)
+
+
+def split_id(job_id: str) -> tuple[str, list[int] | None]:
+    """'123_4' -> ('123', [4]); '123_[0-3%2]' -> ('123', [0, 1, 2, 3]); '123' -> ('123', None)."""
+    m = _ARRAY_ID.fullmatch(job_id.strip())
+    if not m:
+        return job_id.strip(), None
+    if m.group(2) is not None:
+        return m.group(1), [int(m.group(2))]
+    return m.group(1), parse_indexes(m.group(3))
+
+
+def expand_rows(rows: list[JobInfo], array_id: str) -> dict[int, JobInfo]:
+    """The rows (squeue or sacct) of one array, by element index. A pending range row
+    (``123_[5-9]``) gives each of its indexes a QUEUED row with the element's own id; a row of
+    one element wins over a range that also names it."""
+    single: dict[int, JobInfo] = {}
+    ranged: dict[int, JobInfo] = {}
+    for r in rows:
+        try:
+            base, idx = split_id(r.job_id)
+        except ValueError:
+            continue
+        if base != array_id or idx is None:
+            continue
+        if _ARRAY_ID.fullmatch(r.job_id).group(2) is not None:
+            single[idx[0]] = r
+        else:
+            for i in idx:
+                ranged[i] = dataclasses.replace(r, job_id=element_id(array_id, i), state=QUEUED)
+    return {**ranged, **single}
+
+
+def max_array_size(conf: dict[str, str]) -> int:
+    """Most elements one array may have (indexes 0..MaxArraySize-1), from ``scontrol show
+    config`` as parsed by :func:`batchman.backends.batch.slurm.parse_scontrol_config`."""
+    try:
+        n = int(conf.get("MaxArraySize", DEFAULT_MAX_ARRAY_SIZE))
+    except ValueError:
+        return DEFAULT_MAX_ARRAY_SIZE
+    return max(0, n)
