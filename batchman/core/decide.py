@@ -25,8 +25,13 @@ from batchman.core.transition import Transition, change_state, check
 
 
 def _owner_alive(task: Task, obs: Observations) -> bool:
-    """Another daemon's intent that is still being carried out: leave the task alone."""
-    return task.intent is not None and task.intent.owner in obs.live_daemons and task.intent.owner != obs.me
+    """Another daemon's intent that is still being carried out, or one recorded since we read the
+    status we observed (our view of its job and our list of live daemons predate it; issue 15):
+    leave the task alone, for the next round."""
+    i = task.intent
+    if i is None or i.owner == obs.me:
+        return False
+    return i.owner in obs.live_daemons or (obs.taken is not None and i.at >= obs.taken)
 
 def _throttled(count: int, limit: int) -> bool:
     return bool(limit) and count >= limit

@@ -90,6 +90,7 @@ class Observations:
     outputs: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # job name -> (found, problems)
     hints: dict[str, str] = field(default_factory=dict)   # job name -> failure class its stderr suggests
     no_submit: bool = False                        # the batch system is being backed off: no submissions
+    taken: float | None = None                     # when the status these observations are about was read
 
 
 @dataclass

@@ -26,6 +26,7 @@ class Actor:
         self.pacing = pacing
         self.clock = clock
         self.used: dict[str, dict] = {}                   # task key -> resources of the spec submitted
+        self.engine = None                                # the engine, for the test hooks at crash points
 
     def act(self, work: list[Work], rep: IterationReport) -> Results:
         """Run the slow actions. Returns, per task key, what happened to each action."""
@@ -84,9 +85,9 @@ class Actor:
             if down is not None:
                 res[w.key][D.SUBMIT] = Unreachable(f"not tried: {down.message}", down.timed_out)
                 continue
-            crash_point("before-submit")
+            crash_point("before-submit", self.engine)
             out = res[w.key][D.SUBMIT] = self.submit(w, rep)
-            crash_point("after-submit")
+            crash_point("after-submit", self.engine)
             if isinstance(out, Unreachable):
                 down = out
                 if not out.timed_out:

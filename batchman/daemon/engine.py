@@ -28,7 +28,7 @@ from batchman.core.transition import created
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
-from batchman.daemon.crash import CRASH_POINTS, crash_point as _crash_point  # noqa: F401 - the tests' names
+from batchman.daemon.crash import CRASH_POINTS, HOOKS, crash_point as _crash_point  # noqa: F401 - the tests' names
 from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
 from batchman.daemon.observe import Observer
@@ -40,6 +40,11 @@ from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
 WHO = "batchman-daemon"
+
+
+def _asked(tasks) -> list[tuple]:
+    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans."""
+    return [(t.key, t.request, t.held) for t in tasks if t.request or t.held]
 
 
 def daemon_id() -> str:
@@ -72,6 +77,7 @@ class Engine:
         self.specs = JobSpecs(params, self.paths, staging)
         self.observer = Observer(params, self.paths, batch, staging, self.pacing, clock)
         self.actor = Actor(batch, staging, self.specs, self.pacing, clock)
+        self.actor.engine = self          # handed to the test hooks at its crash points
         self._limits_known = bool(params["batch.max_time_limit"])
         if batch.capabilities.listing_reuse:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
@@ -104,19 +110,21 @@ class Engine:
         records = self.batch.command_records()
         n_cmd0 = len(records)
         t0 = time.perf_counter()
+        taken = self.clock()            # observations are as old as the status they start from
         status = self.store.read()
         R.apply_cleared(status, self.cleared, self.me)
         own = time.perf_counter() - t0
         self._learn_limits(status)
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep)
+        obs.taken = taken
         n_cmd_obs = len(records)
-        _crash_point("after-observe")
+        _crash_point("after-observe", self)
         counters = self.observer.read_counters(status)
         t0 = time.perf_counter()
         work = self._record_intents(status, obs, counters, records[n_cmd0:n_cmd_obs], rep)
         own += time.perf_counter() - t0
         rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
-        _crash_point("after-intent")
+        _crash_point("after-intent", self)
         results = self.actor.act(work, rep)
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
@@ -132,10 +140,11 @@ class Engine:
                         rep: IterationReport) -> list[Work]:
         """Decide (outside the lock on what we read; again inside only if someone wrote since)
         and record the decisions, their slow actions as intents."""
+        asked = _asked(status.tasks)
         decisions = D.plan(status.tasks, obs, self.policy, only=self.only)
         with self.store.transaction(WHO) as st:
             now = self.clock()
-            if st.tasks is not status.tasks:
+            if st.tasks is not status.tasks or _asked(st.tasks) != asked:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
                 R.apply_cleared(st, self.cleared, self.me)
                 decisions = D.plan(st.tasks, obs, self.policy, only=self.only)
@@ -159,14 +168,14 @@ class Engine:
             self.cleared |= {w.key for w in work}
             R.apply_cleared(self.store.read(), self.cleared, self.me)
             return 0.0
-        _crash_point("before-record")
+        _crash_point("before-record", self)
         t0 = time.perf_counter()
         with self.store.transaction(WHO) as st:
             R.record_results(self.store, st, work, results, self.actor.used, self.clock(), self.me, rep)
             R.log_acted(st, self.clock(), list(acted), rep)
         own = time.perf_counter() - t0
         rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
-        _crash_point("after-record")
+        _crash_point("after-record", self)
         return own
 
     def _create(self, st: Status, now: float, rep: IterationReport) -> int:

@@ -4,8 +4,6 @@ through :func:`batchman.core.transition.change_state` and into the journal."""
 
 from __future__ import annotations
 
-import os
-import socket
 
 from batchman.backends.base import CommandRecord, Refused, Submitted
 from batchman.core import decide as D
@@ -119,7 +117,8 @@ def heartbeat(st: Status, me: str, now: float, started: float, mode: str, iterat
             d.mode = mode
             break
     else:
-        st.daemons.append(Daemon(id=me, host=socket.gethostname(), pid=os.getpid(), started=started,
+        host, _, pid = me.rpartition(":")          # daemon_id(): host:pid (in-process test daemons too)
+        st.daemons.append(Daemon(id=me, host=host, pid=int(pid), started=started,
                                  heartbeat=now, mode=mode, iterations=iterations))
     # Forget daemons that have been silent for a day.
     st.daemons = [d for d in st.daemons if d.id == me or now - d.heartbeat < 86400]

@@ -51,6 +51,32 @@ def _readable(store: Store) -> bool:
         return False
 
 
+def _keep_what_people_asked(rec: Recovery, store: Store) -> None:
+    """--force on a readable file: queued kills/restarts, holds, priorities and notes stay."""
+    try:
+        old = {t.key: t for t in Store(store.path, traces=tuple(store.traces)).read().tasks}
+    except CorruptStatus:
+        return
+    for t in rec.status.tasks:
+        o = old.get(t.key)
+        if o is not None:
+            t.held, t.priority, t.note = o.held, o.priority, o.note
+            if o.request and S.request_applies(o.request, t.state):
+                t.request = o.request
+
+
+def running_daemons(params, store: Store) -> list[str]:
+    """Daemons a readable status file lists as alive (fresh heartbeat; on this host, a live pid)."""
+    from batchman.backends.batch.local import pid_alive
+    import socket
+    try:
+        st = Store(store.path, traces=tuple(store.traces)).read()
+    except CorruptStatus:
+        return []
+    now, host = time.time(), socket.gethostname()
+    return [d.id for d in st.daemons if now - d.heartbeat <= params.stale_after and (d.host != host or pid_alive(d.pid))]
+
+
 def _scan_attempts(attempts_root: str, attempts: dict, store_ids: collections.Counter) -> None:
     """2. attempt directories: key -> attempt -> job name, and the store ids they name."""
     try:
@@ -169,8 +195,15 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
     if _readable(store) and not force:
         raise RecoverRefused(f"the status file {store.path} is readable: nothing to recover "
                              f"(use --force to rebuild it anyway from the journal, attempts and batch system)")
+    busy = running_daemons(params, store)
+    if busy:
+        raise RecoverRefused(f"daemon {busy[0]} is working on {store.path}: stop it first (it may be about to "
+                             f"submit a job this rebuild cannot see yet, which would then run twice); nothing was "
+                             f"changed. A daemon on another host that died counts as stopped "
+                             f"{params.stale_after:g} s after its last heartbeat (daemon.stale_after)")
     with store.locked("batchman recover"):
         rec = rebuild(params, store, batch)
+        _keep_what_people_asked(rec, store)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for p in (store.path, store.backup):
             if os.path.exists(p):

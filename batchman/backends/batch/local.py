@@ -16,6 +16,7 @@ and a daemon stopped and started again still finds every job and its exit status
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -98,11 +99,17 @@ class LocalBatch(BatchBase):
         d = self.job_dir(spec.name)
         os.makedirs(d, exist_ok=True)
         os.makedirs(self.slot_dir, exist_ok=True)
-        for f in ("local.exit", "local.state", "local.pid"):
-            try:
-                os.unlink(os.path.join(d, f))
-            except FileNotFoundError:
-                pass
+        # One job per name (the name is the attempt): a second submission while one is starting,
+        # queued, running or over starts nothing and answers that job's id, so two daemons racing
+        # never run an attempt twice nor wipe the files that make its job visible (issue 15).
+        with open(os.path.join(d, "local.submit.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            have = self._info(spec.name, "")
+            if have.state != ABSENT:
+                return have.job_id
+            return self._start(spec, d)
+
+    def _start(self, spec: JobSpec, d: str) -> str:
         # Written before the runner starts: a lookup by name in the instant between the
         # start and the runner's own pid file sees the job as starting, not as absent.
         submitted = time.time()
