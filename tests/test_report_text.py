@@ -78,3 +78,23 @@ def test_batchman_report_takes_arps_counters_and_names_a_bad_pair(tmp_path, monk
     r = CliRunner().invoke(main, ["report", "Counter=4", "oops"])
     assert r.exit_code == 1 and "'oops' is not KEY=VALUE" in r.output and "kept 'Counter'" in r.output
     assert report.read(str(spool)) == {"Counter": 4, "Current time": "04:00:01"}
+
+
+def test_list_and_show_print_what_a_job_wrote_with_escapes(tmp_path):
+    """Issue 15.5: `ESC]0;title BEL` in a counter passed to the terminal even through a pipe."""
+    from click.testing import CliRunner
+
+    from batchman.cli.commands import main
+    from e2e_helpers import make_experiment
+    e = make_experiment(tmp_path, [5], segments=1)
+    with e.store.transaction("test") as st:
+        t = st.tasks[0]
+        t.state, t.attempt, t.exit_code = "failed", 1, 1
+        t.error = "exit 1\x1b[31m red\nnext"
+        t.counters = {"title": "\x1b]0;pwned\x07", "multi": "a\nb"}
+    out = CliRunner().invoke(main, ["-C", str(tmp_path), "list"]).output
+    assert "\x1b" not in out and "\x07" not in out
+    assert "title=\\x1b]0;pwned\\x07" in out and "multi=a\\nb" in out
+    assert len([ln for ln in out.splitlines() if ln.lstrip().startswith("5 ")]) == 1
+    out = CliRunner().invoke(main, ["-C", str(tmp_path), "show", "5"]).output
+    assert "\x1b" not in out and "error: exit 1\\x1b[31m red\\nnext" in out

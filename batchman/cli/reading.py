@@ -9,6 +9,7 @@ import time
 import click
 from tabulate import tabulate
 
+from batchman.core.text import visible
 from batchman import report as R
 from batchman.core import states as S
 from batchman.core.model import Task
@@ -114,7 +115,7 @@ def show(ctx, run, job, lines, as_json):
         click.echo(f"  {'staged ' if s['on_disk'] else 'on tape'}  {s['path']}" + (f"  -> {s['cache']}" if s['cache'] and s['cache'] != s['path'] else ""))
     click.echo("\nhistory:")
     for h in hist:
-        click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {h['why']}")
+        click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {visible(h['why'])}")
     if t.past or t.used or t.resources:
         click.echo("\nattempts:")
         for line in export.attempt_lines(t):
@@ -123,7 +124,7 @@ def show(ctx, run, job, lines, as_json):
         tail = _tail(path, lines)
         click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))
         for line in tail or []:
-            click.echo("  " + line)
+            click.echo("  " + visible(line))
 
 
 def _segments(e: Experiment, t: Task) -> list[dict]:
@@ -150,18 +151,18 @@ def _show_json(t: Task, hist, segs, logs) -> dict:
 
 def _show_head(t: Task, now: float) -> None:
     click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
-               f"  ({t.reason})")
+               f"  ({visible(t.reason)})")
     if t.error:
-        click.echo(colour("error: ", "failed") + t.error)
+        click.echo(colour("error: ", "failed") + visible(t.error))
     if t.warning:
-        click.echo("warning: " + t.warning)
+        click.echo("warning: " + visible(t.warning))
     click.echo(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name else "")
                + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
                + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
     if t.counters:
         click.echo("counters: " + export.counters_text(t))
     if t.meta:
-        click.echo("run list: " + " ".join(f"{k}={v}" for k, v in t.meta.items()))
+        click.echo("run list: " + " ".join(f"{visible(k)}={visible(v)}" for k, v in t.meta.items()))
     for label, files in (("inputs", t.inputs), ("outputs", t.outputs)):
         if files:
             click.echo(f"{label} ({len(files)}):")

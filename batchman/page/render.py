@@ -14,6 +14,7 @@ from batchman.backends.batch.local import pid_alive
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task
+from batchman.core.text import visible
 
 
 def duration(seconds: float) -> str:
@@ -42,7 +43,11 @@ def state_label(t: Task) -> str:
 
 
 def detail(t: Task) -> str:
-    """The state-specific field of the 2002 GUI."""
+    """The state-specific field of the 2002 GUI, with what a job or batch system wrote made visible."""
+    return visible(_detail(t))
+
+
+def _detail(t: Task) -> str:
     st = t.state
     if st in (S.UNSTAGED, S.STAGING, S.STAGED):
         txt = f"{staged_count(t)}/{len(t.segments)} staged"
@@ -68,7 +73,7 @@ def detail(t: Task) -> str:
 
 
 def counters_text(t: Task) -> str:
-    return " ".join(f"{k}={v}" for k, v in t.counters.items())
+    return " ".join(f"{visible(k)}={visible(v)}" for k, v in t.counters.items())
 
 
 def row(t: Task, now: float) -> dict:
@@ -144,6 +149,7 @@ def attempt_lines(t) -> list[str]:
                    + (f", exit {a.exit_code}" if a.exit_code is not None else "")
                    + f": {a.reason}; ran with {res}" + (f" on {a.node}" if a.node else "")
                    + (f"; {a.retry}" if a.retry else ""))
+        out[-1] = visible(out[-1])
     if t.attempt and t.job_name:
         res = resources_text(t.used) or ("site defaults" if t.used else "")
         cls = t.failure_class if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) else ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 
 import urwid
 
+from batchman.core.text import visible
 from batchman.core.model import Status
 from batchman.tui.widgets import FitLine
 
@@ -84,8 +85,10 @@ class TextView(View):
         self.widget = urwid.Frame(self.listbox, header=urwid.AttrMap(self.head, "title"))
 
     def set_lines(self, items: list, keep: bool = True) -> None:
+        """Show ``items`` (text, or (attribute, text)); control characters a job or batch system
+        wrote are shown as escapes (``\\x1b``), never sent to the terminal."""
         pos = self.lines.focus if keep and len(self.lines) else 0
-        self.lines[:] = [x if isinstance(x, urwid.Widget) else urwid.Text(x, wrap="any") for x in items] \
+        self.lines[:] = [x if isinstance(x, urwid.Widget) else urwid.Text(_visible(x), wrap="any") for x in items] \
             or [urwid.Text("")]
         self.lines.set_focus(max(0, min(pos or 0, len(self.lines) - 1)))
 
@@ -123,3 +126,14 @@ class TextView(View):
         if len(self.lines):
             self.listbox.set_focus(len(self.lines) - 1, coming_from="above")
             self.listbox.set_focus_valign("bottom")
+
+
+def _visible(x):
+    """A text line's markup with every string made visible (a list of (attr, str) pieces too)."""
+    if isinstance(x, str):
+        return visible(x)
+    if isinstance(x, tuple):
+        return (x[0], _visible(x[1]))
+    if isinstance(x, list):
+        return [_visible(p) for p in x]
+    return x
