@@ -33,6 +33,7 @@ from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
 from batchman.daemon.observe import Observer
 from batchman.daemon.pacing import Pacing
+from batchman.daemon.reload import ParamsWatcher
 from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of this module's interface
 from batchman.params import Params
 from batchman.paths import Paths
@@ -76,6 +77,7 @@ class Engine:
         if batch.capabilities.listing_reuse:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
+        self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
 
     @property
     def query_failures(self) -> int:
@@ -103,6 +105,7 @@ class Engine:
         t_start = time.perf_counter()
         records = self.batch.command_records()
         n_cmd0 = len(records)
+        self.params_watch.check(self)
         t0 = time.perf_counter()
         status = self.store.read()
         R.apply_cleared(status, self.cleared, self.me)
@@ -142,6 +145,7 @@ class Engine:
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
+            self.params_watch.record(st)
             R.record_batch_health(st, rep, self.pacing, now)
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
             R.record_counters(st, counters)
