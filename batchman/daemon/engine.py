@@ -28,6 +28,7 @@ from batchman.core.transition import created
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
+from batchman.daemon.command_watch import CommandWatch
 from batchman.daemon.crash import CRASH_POINTS, crash_point as _crash_point  # noqa: F401 - the tests' names
 from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
@@ -78,6 +79,7 @@ class Engine:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
         self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
+        self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
 
     @property
     def query_failures(self) -> int:
@@ -112,6 +114,7 @@ class Engine:
         own = time.perf_counter() - t0
         self._learn_limits(status)
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep)
+        obs.unsubmittable_jobs = self.command_watch.check(self, status.tasks)
         n_cmd_obs = len(records)
         _crash_point("after-observe")
         counters = self.observer.read_counters(status)
@@ -124,7 +127,8 @@ class Engine:
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
         final = self.store.read()
-        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs), self.only)
+        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
+                                   | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
         rep.commands = len(records) - n_cmd0
