@@ -106,3 +106,4 @@ def test_a_running_daemon_keeps_its_settings_under_a_broken_file_and_takes_the_f
         out = d.communicate(timeout=60)[0]
     assert out.count("does not validate: unknown parameter 'daemon.dealy'") == 2    # once per broken edit
     assert "batchman.yaml reloaded: batch.max_jobs changed" in out
+    assert not _status(tmp_path).get("params_problem")      # no daemon left that keeps old settings

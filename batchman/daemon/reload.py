@@ -69,6 +69,11 @@ class ParamsWatcher:
         st.params_problem = self.problem
         st.params_problem_since = self.since
 
+    @staticmethod
+    def record_gone(st) -> None:
+        """The last daemon leaves: no running daemon keeps old settings any more."""
+        st.params_problem, st.params_problem_since = "", None
+
 
 def apply(engine, new: P.Params) -> None:
     """Give ``engine`` the parameters ``new``: what it reads each iteration changes now (its
