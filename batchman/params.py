@@ -272,18 +272,21 @@ def load(root: str) -> Params:
 
 
 def _remember(root: str, text: str) -> None:
-    """Keep ``text`` (just validated) as the last good copy, atomically, when it differs."""
+    """Keep ``text`` (just validated) as the last good copy, atomically, when it differs, with
+    the file's permissions (notify.targets may hold passwords)."""
     from batchman.util.files import atomic_write
     dst = os.path.join(root, LAST_GOOD)
     try:
+        mode = os.stat(os.path.join(root, CONFIG_NAME)).st_mode & 0o777
         with open(dst, encoding="utf-8") as f:
-            if f.read() == text:
+            if f.read() == text and os.fstat(f.fileno()).st_mode & 0o777 == mode:
                 return
     except (OSError, UnicodeDecodeError):
         pass
     try:
+        mode = os.stat(os.path.join(root, CONFIG_NAME)).st_mode & 0o777
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        atomic_write(dst, text, sync=False)
+        atomic_write(dst, text, mode=mode, sync=False)
     except OSError:
         pass        # a read-only experiment directory: a later fallback uses the defaults
 

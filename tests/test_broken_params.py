@@ -107,3 +107,21 @@ def test_a_running_daemon_keeps_its_settings_under_a_broken_file_and_takes_the_f
     assert out.count("does not validate: unknown parameter 'daemon.dealy'") == 2    # once per broken edit
     assert "batchman.yaml reloaded: batch.max_jobs changed" in out
     assert not _status(tmp_path).get("params_problem")      # no daemon left that keeps old settings
+
+
+def test_the_last_good_copy_is_the_text_that_validated_with_the_files_mode(tmp_path):
+    write_config(tmp_path)
+    path = tmp_path / P.CONFIG_NAME
+    os.chmod(path, 0o600)                                   # it may hold notify passwords
+    edit(tmp_path, "  delay: 60.0", "  delay: 61.0")
+    P.load(str(tmp_path))
+    last = tmp_path / P.LAST_GOOD
+    assert last.read_text() == path.read_text()
+    assert os.stat(last).st_mode & 0o777 == 0o600
+    os.chmod(path, 0o640)                                   # the same text, a new mode: the copy follows
+    P.load(str(tmp_path))
+    assert os.stat(last).st_mode & 0o777 == 0o640
+    edit(tmp_path, "  delay: 61.0", "  dealy: 61.0")
+    with pytest.raises(P.ParamError):
+        P.load(str(tmp_path))
+    assert "  delay: 61.0" in last.read_text()              # a file that does not validate is not kept
