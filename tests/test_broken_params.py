@@ -125,3 +125,25 @@ def test_the_last_good_copy_is_the_text_that_validated_with_the_files_mode(tmp_p
     with pytest.raises(P.ParamError):
         P.load(str(tmp_path))
     assert "  delay: 61.0" in last.read_text()              # a file that does not validate is not kept
+
+
+def test_a_reloaded_file_reaches_every_step_of_the_daemon(tmp_path):
+    """The daemon's steps were built from the parameters (job specs, observer, actor, pacing,
+    alerts and metrics): a reload must hand the new ones to each, not to the engine alone."""
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine
+    e = make_experiment(tmp_path, [1], **{"batch.min_query_interval": 5.0})
+    said = []
+    eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), say=said.append)
+    old_outputs = eng.outputs
+    edit(tmp_path, "  min_query_interval: 5.0", "  min_query_interval: 9.0")
+    edit(tmp_path, "  command: ./analyze", "  command: ./reco")
+    eng.params_watch.check(eng)
+    assert eng.params["batch.min_query_interval"] == 9.0 and eng.pacing.min_interval == 9.0
+    assert eng.actor.specs is eng.specs and eng.specs.params is eng.params
+    assert eng.specs.command()[0].endswith("/reco") and "reco does not exist" in eng.command_problem()
+    assert eng.observer.params is eng.params and eng.observer.paths is eng.paths
+    assert eng.outputs is not old_outputs and eng.outputs.params is eng.params
+    assert said == ["batchman.yaml reloaded: batch.command, batch.min_query_interval changed"]
+    eng.params_watch.check(eng)                        # the file did not change since: nothing said
+    assert len(said) == 1
