@@ -17,6 +17,7 @@ class Experiment:
     params: P.Params
     store: Store
     paths: Paths
+    params_problem: str = ""      # not strict: why batchman.yaml was not used as it is (one line)
 
 
 def store_for(params: P.Params) -> Store:
@@ -32,11 +33,19 @@ def store_for(params: P.Params) -> Store:
     return store
 
 
-def open_experiment(directory: str | None = None) -> Experiment:
+def open_experiment(directory: str | None = None, strict: bool = True) -> Experiment:
+    """The experiment at ``directory`` (or its nearest parent). ``strict``: a batchman.yaml that
+    does not validate is refused (commands that start work); otherwise the last good parameters
+    are used and ``params_problem`` says why (reading commands and requests)."""
     root = P.find_root(directory)
     if root is None:
         where = os.path.abspath(directory or os.getcwd())
         raise P.ParamError([f"no {P.CONFIG_NAME} in {where} or any parent directory; "
                             f"`batchman init` writes one (or use -C DIR)"])
-    params = P.load(root)
-    return Experiment(root, params, store_for(params), Paths(params))
+    problem = ""
+    if strict:
+        params = P.load(root)
+    else:
+        from batchman.params_fallback import load_for_reading
+        params, problem = load_for_reading(root)
+    return Experiment(root, params, store_for(params), Paths(params), problem)

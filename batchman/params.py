@@ -251,16 +251,44 @@ def find_root(start: str | None = None) -> str | None:
         d = parent
 
 
+LAST_GOOD = os.path.join(".batchman", CONFIG_NAME + ".last-good")   # relative to the experiment directory
+
+
 def load(root: str) -> Params:
+    """The validated parameters of ``root``; the text that validated is kept as the last good
+    copy (``LAST_GOOD``), which reading commands fall back on when a later edit breaks the file."""
     path = os.path.join(root, CONFIG_NAME)
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            text = f.read()
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise ParamError([f"no {CONFIG_NAME} here; `batchman init` writes one"], path) from None
     except yaml.YAMLError as e:
-        raise ParamError([f"not valid YAML: {e}"], path) from None
-    return validate(raw, root, path)
+        raise ParamError([f"not valid YAML: {' '.join(str(e).split())}"], path) from None
+    params = validate(raw, root, path)
+    _remember(root, text)
+    return params
+
+
+def _remember(root: str, text: str) -> None:
+    """Keep ``text`` (just validated) as the last good copy, atomically, when it differs, with
+    the file's permissions (notify.targets may hold passwords)."""
+    from batchman.util.files import atomic_write
+    dst = os.path.join(root, LAST_GOOD)
+    try:
+        mode = os.stat(os.path.join(root, CONFIG_NAME)).st_mode & 0o777
+        with open(dst, encoding="utf-8") as f:
+            if f.read() == text and os.fstat(f.fileno()).st_mode & 0o777 == mode:
+                return
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        mode = os.stat(os.path.join(root, CONFIG_NAME)).st_mode & 0o777
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        atomic_write(dst, text, mode=mode, sync=False)
+    except OSError:
+        pass        # a read-only experiment directory: a later fallback uses the defaults
 
 
 def render_yaml(values: dict[str, Any] | None = None, jobs_raw: Any = None) -> str:

@@ -56,12 +56,26 @@ def test_auto_restart_with_cap(tmp_path):
     assert job_starts(tmp_path) == {("5.analysis", 1): 1, ("5.analysis", 2): 1, ("5.analysis", 3): 1}
 
 
-def test_missing_job_command_puts_the_task_in_error_naming_it(tmp_path):
-    e = make_experiment(tmp_path, [1], **{"batch.command": "./no-such-analysis"})
-    r = daemon_run(tmp_path, "loop")
-    assert "does not exist" in r.stdout
-    t = e.store.read().tasks[0]
-    assert t.state == S.ERROR and "no-such-analysis" in t.error
+def test_missing_job_command_stages_nothing_says_so_once_and_goes_on_once_it_is_there(tmp_path):
+    # Issue 16: the daemon kept staging data for runs it could not submit. Now nothing is
+    # staged for them, the daemon says so once (not every iteration), each task says why,
+    # and once the command is there the runs go through.
+    e = make_experiment(tmp_path, [1, 2, 3], **{"batch.command": "./no-such-analysis {run} {files}",
+                                              "staging.local_delay": 0.05})
+    r = daemon_run(tmp_path, "verbose")
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = [ln for ln in r.stdout.splitlines() if "no data is staged" in ln]
+    assert len(said) == 1 and "no-such-analysis does not exist" in said[0] and "3 waiting run(s)" in said[0]
+    assert r.stdout.count("iteration done") >= 2
+    assert "nothing left to track" in r.stdout
+    st = e.store.read()
+    assert {t.state for t in st.tasks} == {S.UNSTAGED}
+    assert all("not staged: the job command" in t.reason and "no-such-analysis" in t.reason for t in st.tasks)
+    assert not os.path.isdir(tmp_path / "cache") or os.listdir(tmp_path / "cache") == []    # nothing staged
+    os.symlink("analyze", tmp_path / "no-such-analysis")
+    r = daemon_run(tmp_path, "verbose", env=env_for(tmp_path, SLEEP=0.05))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {t.state for t in e.store.read().tasks} == {S.COMPLETED}
 
 
 def test_job_keeps_running_across_a_daemon_restart_and_its_exit_is_collected(tmp_path):

@@ -405,3 +405,24 @@ def test_released_segments_are_no_longer_shown_as_staged():
     f = task(S.RUNNING, job_id="43", staged=True)
     apply(f, decide(f, obs(markers={f.job_name: Marker(exit_code=3)})), NOW, ME, "x", None)
     assert f.state == S.FAILED and all(s.staged for s in f.segments)   # kept (release_failed_files off)
+
+
+# ---- a job whose command cannot run (issue 16) ---------------------------------------
+def test_no_staging_for_a_job_whose_command_is_missing_said_once_per_task():
+    t, other = task(S.UNSTAGED, run=1), task(S.UNSTAGED, run=2, job="hist")
+    o = obs(staging=StagingView(), unsubmittable_jobs={"analysis": "the job command ./reco does not exist"})
+    ds = dict((x.run, d) for x, d in plan([t, other], o, Policy()))
+    assert ds[1].state == S.UNSTAGED and ds[1].actions == []
+    assert ds[1].reason == "not staged: the job command ./reco does not exist; staging starts once it is fixed"
+    assert ds[2].state == S.STAGING and ds[2].actions == [D.STAGE]       # another job's runs go on
+    assert D.blocked_by_command([t, other], o.unsubmittable_jobs) == set()   # not yet said
+    apply(t, ds[1], NOW, ME, "x", o.staging)
+    assert decide(t, o) is None                                           # not again every iteration
+    assert D.blocked_by_command([t, other], o.unsubmittable_jobs) == {t.key}
+    assert decide(t, obs(staging=StagingView())).actions == [D.STAGE]     # fixed: staged
+
+
+def test_a_missing_command_does_not_hold_back_segments_already_on_disk():
+    t = task(S.UNSTAGED)
+    d = decide(t, obs(staging=StagingView(present=present(t)), unsubmittable_jobs={"analysis": "gone"}))
+    assert d.state == S.STAGED and d.actions == []

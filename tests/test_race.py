@@ -121,10 +121,12 @@ def test_a_kill_queued_while_the_daemon_observes_is_obeyed_before_submitting(exp
             queued.append(actions.queue_request(exp.store, {"1.analysis"}, "kill"))
     with hooks() as at:
         at("after-observe", kill_when_staged)
-        for _ in range(20):
+        end = time.monotonic() + 60          # the local copy takes its time: iterations, not a count
+        while time.monotonic() < end:
             a.run_once()
             if task(a).state in S.TERMINAL:
                 break
+            time.sleep(0.05)
     assert queued == [1]
     t = task(a)
     assert (t.state, t.attempt) == (S.ABORTED, 0), t.reason

@@ -158,6 +158,14 @@ class BatchBackend(Protocol):
     def listing_fresh(self) -> bool:
         """Would ``list_ours`` answer from a reused listing, running no command?"""
 
+    def known_queues(self) -> set[str] | None:
+        """The partitions / queues that exist, asked with one command (``batchman check``);
+        None when the backend has none (local). Raise BackendUnavailable if it cannot be asked."""
+
+    def access_problems(self, queue: str | None, account: str | None, qos: str | None) -> list[str]:
+        """What ``queue`` refuses of ``account`` and ``qos``, from the answer of ``known_queues``
+        (no second command); [] when the backend cannot tell."""
+
 
 class BatchBase:
     """The defaults of the optional capabilities; every batch backend derives from it."""
@@ -190,6 +198,12 @@ class BatchBase:
 
     def listing_fresh(self) -> bool:
         return False
+
+    def known_queues(self) -> set[str] | None:
+        return None
+
+    def access_problems(self, queue: str | None, account: str | None, qos: str | None) -> list[str]:
+        return []
 
 
 @runtime_checkable

@@ -87,9 +87,18 @@ def colour(text: str, state: str | None = None, **kw) -> str:
     return click.style(text, fg=fg, **kw) if fg or kw else text
 
 
+STARTS_WORK = ("add", "run", "watch", "check")   # refuse a batchman.yaml that does not validate
+
+
 def exp(ctx: click.Context) -> Experiment:
+    """The experiment of this command. Commands that start work (and check) refuse a broken
+    batchman.yaml; the others (reading, requests, the TUI) use the last good parameters after a
+    one-line warning on stderr, so a typo never stops an operator from listing or killing."""
     if "exp" not in ctx.obj:
-        ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"))
+        strict = ctx.command.name in STARTS_WORK
+        e = ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"), strict=strict)
+        if e.params_problem:
+            click.echo(f"warning: {e.params_problem}", err=True)
     return ctx.obj["exp"]
 
 

@@ -48,12 +48,15 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     _refresh_counters(e, tasks)
     if as_json:
         click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
+                               "params_problem": st.params_problem,
                                "tasks": [export.row(t, now) for t in tasks]}, indent=1))
         return
     dline, ok = export.daemon_line(st, now, e.params.stale_after)
     c = export.counts(st.tasks)
     if st.paused:
         click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
+    if st.params_problem:
+        click.echo(colour(export.params_line(st, now), "failed"))
     click.echo(f"{len(st.tasks)} task(s): " + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s))
                + f"   [{dline}]")
     if not tasks:

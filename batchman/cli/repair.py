@@ -43,6 +43,9 @@ def recover(ctx, force):
         click.echo(f"  {n:6d}  from {src}")
     for k in rec.kept:
         click.echo(f"the unreadable original is kept as {k}")
+    for k in rec.readable:
+        click.echo(f"a readable copy this rebuild replaced is kept as {k}; if it is the better one, stop the "
+                   f"daemons and restore it: cp {k} {e.store.path}")
     for line in rec.lost:
         click.echo(f"not recovered: {line}")
     click.echo("next: `batchman-daemon &` follows every job again (none is submitted twice)")

@@ -50,9 +50,11 @@ def _problems(e: Experiment) -> tuple[list[tuple[str, str]], list[str]]:
         problems.append(("staging.stub_dir", f"{stub} is not a directory"))
     staging = make_staging(p)
     problems += [tuple(pr.split(": ", 1)) for pr in staging.check()]   # tape-rest, xrootd: the server answers
-    cp = Engine(p, e.store, make_batch(p), staging).command_problem()
+    batch = make_batch(p)
+    cp = Engine(p, e.store, batch, staging).command_problem()
     if cp:
         problems.append(("batch.command", cp))
+    _ask_batch(p, batch, problems, notes)
     os.makedirs(os.path.dirname(e.store.path), exist_ok=True)
     lp = check_locking(e.store.path)
     if lp:
@@ -63,6 +65,49 @@ def _problems(e: Experiment) -> tuple[list[tuple[str, str]], list[str]]:
     except StoreError as err:
         problems.append(("daemon.status_file", str(err)))
     return problems, notes
+
+
+def _ask_batch(p, batch, problems: list, notes: list) -> None:
+    """Ask the batch system once which partitions / queues exist; name those we would ask for
+    that do not (found now, not when the first submission is refused after staging), and on
+    SLURM the account and QOS the partition refuses, from the same answer."""
+    from batchman.backends.base import BackendUnavailable
+    what = "partition" if p["batch.backend"] == "slurm" else "queue"
+    try:
+        known = batch.known_queues()
+    except BackendUnavailable as err:
+        # An outage is not a mistake in batchman.yaml (the daemon waits it out): said, not refused.
+        notes.append(f"warning: the {p['batch.backend']} batch system could not be asked which {what}s exist, "
+                     f"so batch.queue is not checked: {'; '.join(str(err).splitlines())}")
+        return
+    if known is None:
+        return
+    wanted = {"batch.queue": p["batch.queue"]}
+    wanted.update({f"jobs.{n}.queue": jd.queue for n in p.jobs.names() if (jd := p.jobs.get(n)) and jd.queue})
+    found = unknown_queues(wanted, known, what)
+    problems += found
+    problems += [("batch.account" if pr.startswith("account") else "batch.qos", pr) for pr in
+                 batch.access_problems(p["batch.queue"] or None, p["batch.account"] or None, p["batch.qos"] or None)]
+    if not found:
+        notes.append(f"batch system: {len(known)} {what}(s): {', '.join(sorted(known))}")
+
+
+def unknown_queues(wanted: dict[str, str], known: set[str], what: str = "queue") -> list[tuple[str, str]]:
+    """(key, problem) for each partition / queue named in ``wanted`` ({key: value as written;
+    SLURM takes a comma-separated list, Grid Engine queue@host}) that is not in ``known``.
+    Wildcard patterns are left to the batch system."""
+    import difflib
+    out = []
+    for key, value in wanted.items():
+        for item in (value or "").split(","):
+            name = item.strip().split("@", 1)[0]
+            if not name or any(c in name for c in "*?[") or name in known:
+                continue
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            out.append((key, f"{what} {name!r} does not exist in the batch system"
+                             + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                             + f"; it has: {', '.join(sorted(known)) or 'none'}"))
+    return out
 
 
 def _empty_dir(_ctx, param, value):

@@ -16,7 +16,7 @@ from batchman.core import retry as R
 from batchman.core import states as S
 from batchman.core.decision import (  # noqa: F401 - the decisions' vocabulary, used as decide.X
     CANCEL, CANCEL_STAGE, RELEASE, REMOVE, STAGE, SUBMIT, Budget, Decision, Marker, Observations, Policy,
-    start_over,
+    blocked_by_command, start_over, waiting_for_command,
 )
 from batchman.core.follow import follow_abort, follow_job
 from batchman.core.model import Task
@@ -170,6 +170,10 @@ def _decide_unstaged(task: Task, obs: Observations, pol: Policy, budget: Budget)
         # Already on disk: goes ahead whatever the limit (nothing to request).
         budget.staged_segments += n
         return Decision(S.STAGED, "all segments already on disk", [], {}, mark_staged=True)
+    blocked = obs.unsubmittable_jobs.get(task.job)
+    if blocked:
+        why = waiting_for_command(blocked)    # no data staged for a job that cannot be submitted; said once
+        return Decision(S.UNSTAGED, why) if task.reason != why else None
     if budget.staged_segments and budget.staged_segments + n > pol.staging_limit:
         return None   # waiting for room under the staging limit
     if obs.cache_full:

@@ -91,6 +91,7 @@ class Observations:
     hints: dict[str, str] = field(default_factory=dict)   # job name -> failure class its stderr suggests
     no_submit: bool = False                        # the batch system is being backed off: no submissions
     taken: float | None = None                     # when the status these observations are about was read
+    unsubmittable_jobs: dict[str, str] = field(default_factory=dict)   # job -> why its command cannot run: not staged
 
 
 @dataclass
@@ -147,3 +148,17 @@ def reset_for_new(task: Task) -> dict:
 def start_over(reason: str, task: Task, **updates) -> Decision:
     """Back to new with the attempt's fields cleared and the finished attempt archived."""
     return Decision(S.NEW, reason, [], {**reset_for_new(task), **updates}, archive=True)
+
+
+def waiting_for_command(problem: str) -> str:
+    """The reason of a task not staged because its job's command cannot run."""
+    return f"not staged: {problem}; staging starts once it is fixed"
+
+
+def blocked_by_command(tasks: list[Task], unsubmittable: dict[str, str]) -> frozenset[str]:
+    """Keys of the tasks that wait only for a job command to be fixed (a person's move), once
+    they say so."""
+    if not unsubmittable:
+        return frozenset()
+    return frozenset(t.key for t in tasks if t.state == S.UNSTAGED and t.job in unsubmittable
+                     and t.reason == waiting_for_command(unsubmittable[t.job]) and not t.request and t.intent is None)

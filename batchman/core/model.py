@@ -150,6 +150,8 @@ class Status(msgspec.Struct, omit_defaults=True):
     staging_unreachable_since: float | None = None
     watched: list[int] = []       # runs given to `batchman watch` (jobs with watch: listed)
     purged_total: int = 0         # tasks removed on purpose since the file was created (shrink guard)
+    params_problem: str = ""      # the daemon's batchman.yaml does not validate: the first problem (it keeps its old settings)
+    params_problem_since: float | None = None
 
     def index(self) -> dict[str, Task]:
         return {t.key: t for t in self.tasks}

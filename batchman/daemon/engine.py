@@ -28,11 +28,13 @@ from batchman.core.transition import created
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
+from batchman.daemon.command_watch import CommandWatch
 from batchman.daemon.crash import CRASH_POINTS, HOOKS, crash_point as _crash_point  # noqa: F401 - the tests' names
 from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
 from batchman.daemon.observe import Observer
 from batchman.daemon.pacing import Pacing
+from batchman.daemon.reload import ParamsWatcher
 from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of this module's interface
 from batchman.params import Params
 from batchman.paths import Paths
@@ -82,6 +84,8 @@ class Engine:
         if batch.capabilities.listing_reuse:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
+        self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
+        self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
 
     @property
     def query_failures(self) -> int:
@@ -109,6 +113,7 @@ class Engine:
         t_start = time.perf_counter()
         records = self.batch.command_records()
         n_cmd0 = len(records)
+        self.params_watch.check(self)
         t0 = time.perf_counter()
         taken = self.clock()            # observations are as old as the status they start from
         status = self.store.read()
@@ -117,6 +122,7 @@ class Engine:
         self._learn_limits(status)
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep)
         obs.taken = taken
+        obs.unsubmittable_jobs = self.command_watch.check(self, status.tasks)
         n_cmd_obs = len(records)
         _crash_point("after-observe", self)
         counters = self.observer.read_counters(status)
@@ -129,7 +135,8 @@ class Engine:
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
         final = self.store.read()
-        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs), self.only)
+        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
+                                   | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
         rep.commands = len(records) - n_cmd0
@@ -151,6 +158,7 @@ class Engine:
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
+            self.params_watch.record(st)
             R.record_batch_health(st, rep, self.pacing, now)
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
             R.record_counters(st, counters)
@@ -228,3 +236,5 @@ class Engine:
                 st.batch_unreachable_since = None
                 st.batch_next_try = None
             st.daemons = [d for d in st.daemons if d.id != self.me]
+            if not st.daemons:
+                self.params_watch.record_gone(st)       # no daemon left to keep old settings

@@ -35,9 +35,7 @@ class Observer:
     spool signatures)."""
 
     def __init__(self, params: Params, paths: Paths, batch, staging, pacing: Pacing, clock: Callable[[], float]):
-        self.params = params
-        self.jobs = params.jobs
-        self.paths = paths
+        self.use(params, paths)
         self.batch = batch
         self.staging = staging
         self.pacing = pacing
@@ -45,6 +43,12 @@ class Observer:
         self.settle: dict[str, dict] = {}                  # watching job -> run -> (files' signature, since)
         self.spool_sigs: dict[str, tuple] = {}
         self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
+
+    def use(self, params: Params, paths: Paths) -> None:
+        """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
+        self.params = params
+        self.jobs = params.jobs
+        self.paths = paths
 
     def observe(self, status: Status, me: str, paused: bool, only: Callable[[Task], bool] | None,
                 rep: IterationReport) -> D.Observations:

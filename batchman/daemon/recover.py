@@ -21,10 +21,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import msgspec
+
 from batchman.daemon import jobscript
 from batchman.core import states as S
 from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
-from batchman.core.model import Segment, Status, Task, parse_job_name, task_key
+from batchman.core.model import Segment, Status, Task, decode, parse_job_name, task_key
 from batchman.daemon.segments import find_segments
 from batchman.store.store import CorruptStatus, Store, new_store_id
 
@@ -41,6 +43,7 @@ class Recovery:
     sources: dict = field(default_factory=dict)      # how many tasks came from where
     lost: list[str] = field(default_factory=list)    # what could not be recovered
     kept: list[str] = field(default_factory=list)    # where the unreadable originals are
+    readable: list[str] = field(default_factory=list)  # readable files replaced (a backup; the file with --force): kept here
 
 
 def _readable(store: Store) -> bool:
@@ -75,6 +78,16 @@ def running_daemons(params, store: Store) -> list[str]:
         return []
     now, host = time.time(), socket.gethostname()
     return [d.id for d in st.daemons if now - d.heartbeat <= params.stale_after and (d.host != host or pid_alive(d.pid))]
+
+
+def _decodes(path: str) -> bool:
+    """Whether the status file (or backup) at ``path`` can be read."""
+    try:
+        with open(path, "rb") as f:
+            decode(f.read())
+        return True
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return False
 
 
 def _scan_attempts(attempts_root: str, attempts: dict, store_ids: collections.Counter) -> None:
@@ -207,10 +220,11 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for p in (store.path, store.backup):
             if os.path.exists(p):
-                keep = f"{p}.unreadable-{stamp}"
+                ok = _decodes(p)        # a readable backup is kept for what it is, never called unreadable
+                keep = f"{p}.{'replaced' if ok else 'unreadable'}-{stamp}"
                 if not os.path.exists(keep):
                     os.link(p, keep)
-                rec.kept.append(keep)
+                (rec.readable if ok else rec.kept).append(keep)
         if os.environ.get(CRASH_ENV) == "recover-before-write":
             import signal
             os.kill(os.getpid(), signal.SIGKILL)

@@ -14,7 +14,7 @@ from collections import Counter
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.page import assets, svg, summary as SM, timeline
-from batchman.page.render import attempt_lines, batch_line, counters_text, detail, duration, staged_count
+from batchman.page.render import attempt_lines, batch_line, counters_text, detail, duration, params_line, staged_count
 
 ROW_CAP = 2000          # problem and active rows listed one by one; the rest as run ranges
 BULK_ROWS = 200         # a bulk state with at most this many tasks also lists their rows (on demand)
@@ -39,8 +39,8 @@ def header(status: Status, p: SM.Progress, now: float, stale_after: float, refre
            f"<p class='mute'>page written {_clock(now)} (generation {status.generation}),"
            f" refreshed every {refresh} s; a daemon counts as gone after {duration(stale_after)} without a beat</p>"]
     out += progress_block(p, now)
-    for line, cls in ((SM.pause_line(status), "bad"), (batch_line(status, now), "bad"),
-                      (_staging_line(status), "bad")):
+    for line, cls in ((params_line(status, now), "bad"), (SM.pause_line(status), "bad"),
+                      (batch_line(status, now), "bad"), (_staging_line(status), "bad")):
         if line:
             out.append(f"<p class='{cls}'>{e(line)}</p>")
     out.append(f"<p class='mute'>{e(_health(status, now))}</p></header>")

@@ -125,6 +125,15 @@ def batch_line(status: Status, now: float) -> str:
     return out + "; nothing is marked failed meanwhile"
 
 
+def params_line(status: Status, now: float) -> str:
+    """'batchman.yaml does not validate since 03:12:40 (5m): <problem>; the daemon keeps ...' or ''."""
+    if not status.params_problem:
+        return ""
+    since = status.params_problem_since or now
+    return (f"batchman.yaml does not validate since {clock(since)} ({duration(now - since)}): "
+            f"{status.params_problem}; the daemon keeps its previous parameters (`batchman check`)")
+
+
 def load_line(status: Status, now: float) -> str:
     """What batchman costs the batch system: calls in the last hour, the last round's commands,
     the last error -- to show an admin."""

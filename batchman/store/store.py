@@ -191,8 +191,11 @@ class Store:
                 data = f.read()
         except OSError as e:
             raise CorruptStatus(f"cannot read the status file {path}: {e.strerror}") from None
-        hint = (f"the previous good copy is {self.backup}; inspect it and, if right, restore it with "
-                f"cp {self.backup} {path}") if os.path.exists(self.backup) else "there is no backup copy"
+        rebuild = ("`batchman recover` rebuilds it from the journal, the attempt directories and the batch "
+                   "system (keeping this file)")
+        hint = (f"The previous good copy is {self.backup}: inspect it and, if right, restore it with "
+                f"cp {self.backup} {path}; or {rebuild}") if os.path.exists(self.backup) else \
+            f"There is no backup copy: {rebuild}"
         gc_was = gc.isenabled()
         gc.disable()  # millions of small objects: the collector would double the parse time
         try:

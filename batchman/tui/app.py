@@ -22,6 +22,7 @@ from batchman.page import render as export
 from batchman.core import states as S
 from batchman.core.decide import Policy, has_work
 from batchman.experiment import Experiment
+from batchman.params import CONFIG_NAME
 from batchman.store.store import StoreError
 from batchman.tui import commands
 from batchman.tui.keys import Keymap, default_keymap
@@ -234,13 +235,22 @@ class App:
         return export.daemon_line(self.index.status, self.clock(), self.params.stale_after)[1]
 
     def params_problem(self) -> str:
-        """Why the parameters in use are not the file's ("" when they are), for the header.
-        A hook: the store will say it (a bad batchman.yaml read with the last good values)."""
-        return ""
+        """Why the parameters in use are not the file's ("" when they are), for the header: the
+        daemon's (the status file's ``params_problem``: it keeps its previous ones) first, then
+        this screen's own (``Experiment.params_problem``: read with the last good values) when
+        it names another problem."""
+        st = self.index.status
+        own = self.exp.params_problem.removeprefix(f"{CONFIG_NAME}: ")   # the banner says "the file's"
+        if not st.params_problem:
+            return own
+        since = export.clock(st.params_problem_since or self.clock())
+        daemon = f"{st.params_problem} (the daemon keeps its previous ones since {since})"
+        return daemon if not own or st.params_problem in own else f"{daemon}; this screen: {own}"
 
     def params_saved(self, params) -> None:
         self.params = params
         self.exp.params = params
+        self.exp.params_problem = ""     # validated and saved: this screen uses the file's own now
 
     def tick(self) -> None:
         """One refresh: finished background work, the status file, the lock, the views."""

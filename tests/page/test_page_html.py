@@ -122,3 +122,23 @@ def test_tasks_per_state_over_time_come_from_the_stores_journal(tmp_path):
     assert xs_top[0][1] > xs_top[-1][1]          # the completed area grows from nothing to 3 tasks
     assert "completed 3</text>" in text and "waiting 1</text>" in text
     assert "Tasks per state" not in render_html(status, now=NOW)       # no journal, no history plot
+
+
+def test_a_daemon_on_its_previous_parameters_is_said_in_the_header_on_one_escaped_line():
+    """Issue 16.1: batchman.yaml was edited and does not validate; the daemon keeps its
+    previous parameters and the page says so, in the header, before the other banners."""
+    calm = page(Status(tasks=[Task(run=1, state=S.NEW)], paused=True))
+    assert "does not validate" not in calm
+    st = Status(tasks=[Task(run=1, state=S.NEW)], paused=True,
+                params_problem=f"not valid YAML: mapping values are not allowed here {EVIL}",
+                params_problem_since=NOW - 300)
+    text = page(st)
+    header = text.split("</header>")[0]
+    found = re.findall(r"<p class='bad'>batchman.yaml does not validate since [^<]*</p>", header)
+    assert len(found) == 1 and "\n" not in found[0]
+    from batchman.page.render import duration
+    assert f"({duration(300)}): not valid YAML" in found[0]
+    assert "mapping values are not allowed here &quot;&gt;&lt;img src=x" in found[0]
+    assert found[0].endswith("the daemon keeps its previous parameters (`batchman check`)</p>")
+    assert "<img" not in text
+    assert header.index("does not validate") < header.index("PAUSED")

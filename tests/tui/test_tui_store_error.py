@@ -28,7 +28,7 @@ def test_corrupt_status_file_is_the_main_message_with_recover(exp, app_for):
         return "".join(text.split()) in body
     assert shown("The status file cannot be read: no task is shown and no change can be made.")
     assert shown(f"the status file {exp.store.path} is unreadable")
-    assert shown(f"the previous good copy is {exp.store.path}.bak")     # where the backup is
+    assert shown(f"The previous good copy is {exp.store.path}.bak")     # where the backup is
     assert shown(f"batchman recover -C {exp.root}")
     assert "batchman recover rebuilds it" in s.splitlines()[-1]
 

@@ -36,9 +36,9 @@ from batchman.backends.base import (
     Runner,
 )
 from batchman.backends.batch.gridengine_text import (  # noqa: F401 - the pure half, also used as gridengine.X
-    ACCOUNTING_LAG, AcctRecord, QueuedJob, build_qacct_argv, build_qdel_argv, build_qstat_argv,
+    ACCOUNTING_LAG, QUEUE_LIST_ARGV, AcctRecord, QueuedJob, build_qacct_argv, build_qdel_argv, build_qstat_argv,
     build_qstat_j_argv, build_qsub_argv, is_outage, map_accounting, map_state, name_pattern,
-    parse_category_requests, parse_duration, parse_qacct, parse_qstat_j_errors, parse_qstat_xml,
+    parse_category_requests, parse_duration, parse_qacct, parse_queue_list, parse_qstat_j_errors, parse_qstat_xml,
     parse_qsub_output, parse_size, pick_record, rejection_message,
 )
 
@@ -77,6 +77,10 @@ class GridEngineBackend(BatchBase):
             msg = (cp.stderr.strip() or cp.stdout.strip()).replace("\n", "; ")
             raise BackendUnavailable(f"{argv[0]} failed (exit {cp.returncode}): {msg}")
         return cp
+
+    def known_queues(self) -> set[str]:
+        """Every cluster queue, from one ``qconf -sql``."""
+        return parse_queue_list(self._ask(QUEUE_LIST_ARGV).stdout)
 
     def _queue(self) -> list[QueuedJob]:
         cp = self._ask(build_qstat_argv(self.user))

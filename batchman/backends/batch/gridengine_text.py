@@ -121,6 +121,13 @@ def build_qdel_argv(job_ids: list[str]) -> list[str]:
     return ["qdel", *job_ids]
 
 
+QUEUE_LIST_ARGV = ["qconf", "-sql"]     # every cluster queue, one per line: parse_queue_list
+
+
+def parse_queue_list(text: str) -> set[str]:
+    return {ln.strip() for ln in text.splitlines() if ln.strip()}
+
+
 _GLOB_SPECIAL = frozenset("*?[]\\!^-")
 
 

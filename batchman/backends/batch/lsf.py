@@ -23,8 +23,8 @@ import re
 from batchman.backends.base import ABSENT, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected, Runner
 from batchman.backends.batch.lsf_text import (  # noqa: F401 - the pure half, also used as lsf.X
     DELIMITER, FIELDS, NO_JOBS, SUBMITTED_LINE, build_bhist_argv, build_bjobs_argv, build_bkill_argv,
-    build_bsub_argv, build_bsub_input, is_outage, map_state, outage_in, parse_bhist_long, parse_bjobs_json,
-    parse_bjobs_plain, parse_bsub_output,
+    build_bqueues_argv, build_bsub_argv, build_bsub_input, is_outage, map_state, outage_in, parse_bhist_long, parse_bjobs_json,
+    parse_bjobs_plain, parse_bqueues, parse_bsub_output,
 )
 
 # --------------------------------------------------------------------------- backend
@@ -126,6 +126,13 @@ class LsfBackend(BatchBase):
         return [j for j in self._bjobs(name=prefix + "*") if j.name.startswith(prefix)]
 
     # -- control --------------------------------------------------------------
+    def known_queues(self) -> set[str]:
+        """Every queue, from one ``bqueues -w``."""
+        cp = self.runner(build_bqueues_argv())
+        if cp.returncode != 0:
+            raise BackendUnavailable(f"bqueues failed (exit {cp.returncode}): {cp.stderr.strip() or cp.stdout.strip()}")
+        return parse_bqueues(cp.stdout)
+
     def cancel(self, job_ids: list[str]) -> None:
         ids = [j for j in job_ids if j]
         if not ids:

@@ -141,6 +141,16 @@ def build_bkill_argv(job_ids: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- parsers
 
+def build_bqueues_argv() -> list[str]:
+    return ["bqueues", "-w"]
+
+
+def parse_bqueues(text: str) -> set[str]:
+    """``bqueues -w``: a QUEUE_NAME header, then one queue per line (its name first)."""
+    names = {ln.split()[0] for ln in text.splitlines() if ln.strip()}
+    return names - {"QUEUE_NAME"}
+
+
 def parse_bsub_output(text: str) -> str:
     """Job id from ``Job <123> is submitted to [default] queue <normal>.``; ValueError if absent."""
     m = SUBMITTED_LINE.search(text)

@@ -42,7 +42,7 @@ from batchman.backends.batch.slurm_states import (  # noqa: F401 - also used as 
 from batchman.backends.batch.slurm_text import (  # noqa: F401 - the pure half, also used as slurm.X
     SACCT_FIELDS, SQUEUE_FIELDS, SQUEUE_FORMAT, accounting_mode, build_config_argv, build_details_argv, build_partition_argv, build_sacct_argv,
     build_sbatch_argv, build_scancel_argv, build_squeue_argv, classify_sbatch_error,
-    is_transient_error, match_jobs, parse_partitions,
+    is_transient_error, match_jobs, parse_partitions, partition_names, partition_refusals,
     parse_sacct, parse_sbatch_output, parse_scontrol_config, parse_squeue, partition_time_limits,
     sbatch_message, slurm_duration,
 )
@@ -73,6 +73,7 @@ class SlurmBackend(BatchBase):
         self.squeue_reuse = 0.0        # list_ours: reuse the last squeue if younger than this (s)
         self._last_squeue: tuple[float, list[JobInfo]] | None = None
         self._limits: dict[str, tuple[int, int]] = {}
+        self._partitions_text = ""     # the last answer of known_queues, read by access_problems
 
     # -- the one place that runs commands -------------------------------------------------
     def _run(self, argv: list[str], **kw):
@@ -140,6 +141,19 @@ class SlurmBackend(BatchBase):
                 raise self._unavailable(argv, cp)
             self._limits[key] = partition_time_limits(cp.stdout, partition)
         return self._limits[key]
+
+    def known_queues(self) -> set[str]:
+        """Every partition, from one ``scontrol show partition`` (kept for ``access_problems``)."""
+        argv = build_partition_argv()
+        cp = self._run(argv)
+        if cp.returncode != 0:
+            raise self._unavailable(argv, cp)
+        self._partitions_text = cp.stdout
+        return partition_names(cp.stdout)
+
+    def access_problems(self, partition: str | None, account: str | None, qos: str | None) -> list[str]:
+        """What the partition refuses of account and QOS, from the answer of ``known_queues``."""
+        return partition_refusals(self._partitions_text, partition, account, qos)
 
     def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
         if not jobs:

@@ -255,6 +255,31 @@ def parse_partitions(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def partition_names(text: str) -> set[str]:
+    """The partitions of ``scontrol show partition --oneliner`` output."""
+    return {name for name in parse_partitions(text) if name}
+
+
+def partition_refusals(text: str, partition: str | None, account: str | None, qos: str | None) -> list[str]:
+    """What the partition's own lists (AllowAccounts/DenyAccounts, AllowQos/DenyQos in
+    ``scontrol show partition`` output) refuse of ``account`` and ``qos``; the associations
+    in slurmdbd are not seen here (sbatch still judges those)."""
+    p = parse_partitions(text).get(partition or "")
+    if p is None:
+        return []
+    out = []
+    for what, value, allow, deny in (("account", account, "AllowAccounts", "DenyAccounts"),
+                                     ("QOS", qos, "AllowQos", "DenyQos")):
+        allowed = [a for a in p.get(allow, "ALL").split(",") if a]
+        if not value:
+            continue
+        if value in p.get(deny, "").split(","):
+            out.append(f"{what} {value!r} is denied on partition {p['PartitionName']} ({deny}={p[deny]})")
+        elif "ALL" not in allowed and value not in allowed:
+            out.append(f"{what} {value!r} is not allowed on partition {p['PartitionName']} ({allow}={p[allow]})")
+    return out
+
+
 def partition_time_limits(text: str, partition: str | None) -> tuple[int, int]:
     """(MaxTime, DefaultTime) of ``partition`` (None: the default one) in seconds; 0 = unlimited."""
     p = parse_partitions(text).get(partition or "")

@@ -33,6 +33,23 @@ def _value(p: P.Param, text: str):
         return text
 
 
+def _edited(path: str, new: P.Params, start: dict) -> tuple[str, P.Params]:
+    """(text, its parameters): the file at ``path`` with the values changed in the dialog (those
+    of ``new`` that differ from ``start``) set in place, comments, order and untouched lines
+    kept; the file written afresh from ``new`` only if it cannot be round-tripped. Raises
+    ParamError if the file, so changed, does not validate (someone else edited it meanwhile)."""
+    from batchman.params_edit import update_text
+    changes = {k: v for k, v in new.values.items() if v != start.get(k)}
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = update_text(f.read(), changes)
+    except (OSError, UnicodeDecodeError):
+        text = None
+    if text is None:
+        return P.render_yaml(new.values, new.jobs_raw), new
+    return text, P.validate(yaml.safe_load(text), new.root, path)
+
+
 class ParamsDialog(View):
     overlay = True
     keyctx = ("params",)
@@ -47,6 +64,7 @@ class ParamsDialog(View):
         self.fields: dict[str, object] = {}
         self.radios: dict[str, list] = {}
         values = app.params.values
+        self.start = dict(values)        # what the dialog showed: only what the user changes is written
         for p in P.SCHEMA:
             v = values.get(p.key, p.default)
             if p.kind == "bool":
@@ -108,17 +126,18 @@ class ParamsDialog(View):
             if self.app.exp.params.jobs_raw is not None:
                 raw["jobs"] = self.app.exp.params.jobs_raw      # the dialog edits parameters, not jobs: keep them
             new = P.validate(raw, self.app.exp.root, path)
+            text, new = _edited(path, new, self.start)
         except P.ParamError as e:
             self.error.set_text(("bad", f"not saved: {len(e.problems)} problem(s):\n  " + "\n  ".join(e.problems)))
             return
         try:
-            atomic_write(path, P.render_yaml(new.values, new.jobs_raw))
+            atomic_write(path, text)
         except OSError as e:
             self.error.set_text(("bad", f"not saved: {e}"))
             return
         self.app.params_saved(new)
         self.app.pop(self)
-        self.app.say(f"saved {path}; a running daemon uses it from its next start")
+        self.app.say(f"saved {path}; a running daemon takes it at its next iteration")
 
     @handles("dialog.cancel")
     def cancel(self) -> None:
