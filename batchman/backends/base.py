@@ -16,6 +16,7 @@ raises :class:`Rejected` with the system's own message, which ends up in the tas
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -25,6 +26,18 @@ from typing import Protocol, runtime_checkable
 from batchman.core.observed import (  # noqa: F401 - part of the backend contract
     ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView,
 )
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def env_prefix(env: dict[str, str]) -> list[str]:
+    """``env -- K=V ...``: the job's environment given to the submit command's own process (no
+    shell, any value), which hands it on (``sbatch --export=ALL``, ``qsub -V``). [] if none."""
+    bad = [k for k in env if not _ENV_NAME.match(k)]
+    if bad:
+        raise ValueError(f"invalid environment variable name(s): {', '.join(map(repr, bad))}")
+    return ["env", "--", *(f"{k}={v}" for k, v in env.items())] if env else []
 
 
 class BackendError(Exception):

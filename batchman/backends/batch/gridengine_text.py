@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchman.backends.base import QUEUED, RUNNING, JobSpec
+from batchman.backends.base import QUEUED, RUNNING, JobSpec, env_prefix
 
 # ---------------------------------------------------------------------------------------------
 # Grid Engine facts, as data
@@ -62,9 +62,6 @@ SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2,
 # argv builders
 # ---------------------------------------------------------------------------------------------
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
 def build_qsub_argv(spec: JobSpec, *, pe_name: str = "smp",
                     memory_resource: str = "h_vmem") -> list[str]:
     """argv submitting ``spec``; prints the job id alone (``-terse``).
@@ -77,12 +74,7 @@ def build_qsub_argv(spec: JobSpec, *, pe_name: str = "smp",
     ``cpus``. ``qos`` has no Grid Engine equivalent and is ignored; ``reservation`` is an
     advance reservation id (``-ar``).
     """
-    argv: list[str] = []
-    if spec.env:
-        bad = [k for k in spec.env if not _ENV_NAME.match(k)]
-        if bad:
-            raise ValueError(f"invalid environment variable name(s): {', '.join(map(repr, bad))}")
-        argv += ["env", "--", *(f"{k}={v}" for k, v in spec.env.items())]
+    argv = env_prefix(spec.env)
     argv += ["qsub", "-terse", "-N", spec.name, "-S", "/bin/bash", "-wd", spec.workdir]
     if spec.stdout == spec.stderr:
         argv += ["-o", spec.stdout, "-j", "y"]

@@ -9,13 +9,10 @@ import dataclasses
 import math
 import re
 
-from batchman.backends.base import FINISHED, QUEUED, RUNNING, JobInfo, JobSpec
+from batchman.backends.base import FINISHED, QUEUED, RUNNING, JobInfo, JobSpec, env_prefix
 from batchman.backends.batch.slurm_states import map_state
 
 # ----------------------------------------------------------------------------- sbatch
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
 def build_sbatch_argv(spec: JobSpec) -> list[str]:
     """``sbatch --parsable ...`` for one job. Time limit in seconds is rounded up to minutes
     (SLURM's granularity, at least 1).
@@ -26,12 +23,7 @@ def build_sbatch_argv(spec: JobSpec) -> list[str]:
     user's login environment for every job (the job gets ``SLURM_GET_USER_ENV=1``), 0.5-0.9 s
     before it starts (issue 14). batchman's job.sh exports the same variables itself.
     """
-    argv: list[str] = []
-    if spec.env:
-        bad = [k for k in spec.env if not _ENV_NAME.match(k)]
-        if bad:
-            raise ValueError(f"invalid environment variable name(s): {', '.join(map(repr, bad))}")
-        argv += ["env", "--", *(f"{k}={v}" for k, v in spec.env.items())]
+    argv = env_prefix(spec.env)
     argv += ["sbatch", "--parsable", f"--job-name={spec.name}",
             f"--output={spec.stdout}", f"--error={spec.stderr}", f"--chdir={spec.workdir}",
             "--nodes=1", "--ntasks=1", f"--cpus-per-task={spec.cpus}"]
