@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from batchman.cli.commands import main
 from batchman.core import states as S
+from batchman.store.lock import Lock
 
 from e2e_helpers import daemon_run, env_for, job_starts, make_experiment, wait_for
 
@@ -25,8 +26,12 @@ def test_status_and_backup_deleted_under_a_running_daemon(tmp_path):
     try:
         wait_for(lambda: sum(t.state in S.IN_BATCH for t in e.store.read().tasks) >= 2, 60)
         sid = e.store.read().store_id
-        os.unlink(tmp_path / "status.json")
-        os.unlink(tmp_path / "status.json.bak")
+        # Under the lock: the daemon writes only while it holds it, so it is not between its
+        # "is the file still there" and its rename (a file deleted in that instant is rewritten
+        # whole from the daemon's memory, which loses nothing but is not the case tested here).
+        with Lock(str(tmp_path / "status.json"), 30).held("test"):
+            os.unlink(tmp_path / "status.json")
+            os.unlink(tmp_path / "status.json.bak")
         out, err = d.communicate(timeout=60)
     finally:
         d.kill()
