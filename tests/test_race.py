@@ -115,14 +115,25 @@ def test_a_kill_queued_while_the_daemon_observes_is_obeyed_before_submitting(exp
     from race_helpers import engine, hooks, task
     a = engine(exp, os.getpid())
     queued = []
+    armed = []
 
-    def kill_when_staged(eng):
-        if task(eng).state == S.STAGED and not queued:
+    def ready_to_submit(eng) -> bool:
+        """Its data is on disk: the daemon's next plan submits it (issue 14 carries a task from
+        staging to submitting in one iteration, so "staged" is never seen between two)."""
+        t = task(eng)
+        if t.state not in (S.STAGING, S.STAGED) or not t.segments:
+            return False
+        return eng.staging.query([s.path for s in t.segments]).present >= {s.path for s in t.segments}
+
+    def kill_when_ready(eng):
+        if armed and not queued:
             queued.append(actions.queue_request(exp.store, {"1.analysis"}, "kill"))
     with hooks() as at:
-        at("after-observe", kill_when_staged)
+        at("after-observe", kill_when_ready)
         end = time.monotonic() + 60          # the local copy takes its time: iterations, not a count
         while time.monotonic() < end:
+            if not armed and ready_to_submit(a):
+                armed.append(1)              # the data was on disk before the next observation
             a.run_once()
             if task(a).state in S.TERMINAL:
                 break

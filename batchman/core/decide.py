@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import msgspec
+
 from batchman.core import retry as R
 from batchman.core import states as S
 from batchman.core.decision import (  # noqa: F401 - the decisions' vocabulary, used as decide.X
@@ -302,28 +304,61 @@ def plan(tasks: list[Task], obs: Observations, pol: Policy,
          only: Callable[[Task], bool] | None = None) -> list[tuple[Task, Decision]]:
     """Decide every task; tasks that free room go first, those that take room in rank order.
 
+    A task is carried through every step that needs no outside event in this one call: data
+    found on disk -> unstaged -> staged -> submitting, or staging done -> staged -> submitting.
+    Such a task yields several (task, decision) pairs in order, each decided on the task as the
+    one before leaves it; only the last may carry slow actions (the intent is recorded as ever).
+
     ``only``: decide just the tasks it accepts (a daemon for one dataset); the limits still
     count every task of the file."""
     budget = Budget.of(tasks)
     out: list[tuple[Task, Decision]] = []
-    waiting: list[Task] = []
+    waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
     for t in tasks:
         if only is not None and not only(t):
             continue
-        if t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None and not t.held:
-            waiting.append(t)
+        if _waits_for_room(t):
+            waiting.append((t, t))
             continue
         d = decide_task(t, obs, pol, budget)
         if d is None:
             continue
         _account(budget, t, d)
         out.append((t, d))
-    waiting.sort(key=_rank)
-    for t in waiting:
-        d = decide_task(t, obs, pol, budget)
-        if d is not None:
+        shadow = _carried(t, d, obs)
+        if shadow is not None:
+            waiting.append((t, shadow))
+    waiting.sort(key=lambda p: _rank(p[1]))
+    for t, shadow in waiting:
+        while True:
+            d = decide_task(shadow, obs, pol, budget)
+            if d is None:
+                break
             out.append((t, d))
+            shadow = _carried(shadow, d, obs)
+            if shadow is None:
+                break
     return out
+
+
+def _waits_for_room(t: Task) -> bool:
+    """Ready for the staging limit or the job cap, decided in rank order after the rest."""
+    return t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None and not t.held
+
+
+# States whose next step (a staging request, a submission) needs no outside event.
+_CARRY = (S.UNSTAGED, S.STAGED)
+
+
+def _carried(task: Task, d: Decision, obs: Observations) -> Task | None:
+    """The task as ``d`` leaves it, when its next step can be decided in the same iteration: a
+    decision without slow actions into a state that waits only for room. A copy (with copies
+    of the segments): the task itself changes only when the daemon records the decisions."""
+    if d.actions or d.state not in _CARRY or d.state == task.state or d.archive or d.new_job_name:
+        return None
+    shadow = msgspec.structs.replace(task, segments=[msgspec.structs.replace(s) for s in task.segments])
+    apply(shadow, d, obs.now, obs.me, "", obs.staging)
+    return shadow if _waits_for_room(shadow) else None
 
 
 def _account(budget: Budget, task: Task, d: Decision) -> None:

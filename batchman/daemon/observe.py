@@ -88,8 +88,11 @@ class Observer:
                 obs.segments[t.key] = find_segments(stub, pat, t.run, pre, suf)
 
     def _staging(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
-        """One query for the files of every task that waits for or holds them."""
+        """One query for the files of every task that waits for or holds them, and of the
+        segments just found for new tasks (which may go on to be staged and submitted in this
+        same iteration)."""
         files = [s.path for t in status.tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
+        files += [path for paths, _ in obs.segments.values() for path in paths]
         if not files:
             obs.staging = StagingView()
             return
