@@ -64,10 +64,17 @@ def test_missing_job_command_stages_nothing_says_so_once_and_goes_on_once_it_is_
                                               "staging.local_delay": 0.05})
     r = daemon_run(tmp_path, "verbose")
     assert r.returncode == 0, r.stdout + r.stderr
-    said = [ln for ln in r.stdout.splitlines() if "no data is staged" in ln]
-    assert len(said) == 1 and "no-such-analysis does not exist" in said[0] and "3 waiting run(s)" in said[0]
-    assert r.stdout.count("iteration done") >= 2
     assert "nothing left to track" in r.stdout
+    # a daemon kept running (--forever) says it once, not every iteration
+    d = daemon(tmp_path, "verbose", "--forever")
+    try:
+        wait_for(lambda: any(x.iterations >= 4 for x in e.store.read().daemons), 60, what="4 iterations")
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=30)
+    said = [ln for ln in out.splitlines() if "no data is staged" in ln]
+    assert len(said) == 1 and "no-such-analysis does not exist" in said[0] and "3 waiting run(s)" in said[0], out
+    assert out.count("iteration done") >= 4
     st = e.store.read()
     assert {t.state for t in st.tasks} == {S.UNSTAGED}
     assert all("not staged: the job command" in t.reason and "no-such-analysis" in t.reason for t in st.tasks)

@@ -46,8 +46,8 @@ def decide_request(task: Task, obs: Observations, pol: Policy, budget: Budget | 
         return None
     st = task.state
     if budget is not None and st in S.IN_BATCH and st != S.ABORTING and req in ("kill", "restart", "purge", "skip") \
-            and task.job_id and _throttled(budget.kills, pol.max_kill_per_iteration):
-        return None          # kill throttle: its turn comes next iteration
+            and task.job_id and budget.spent("kill", budget.kills, pol.max_kill_per_iteration):
+        return None          # kill throttle (bucket or per-iteration cap): its turn comes later
     d = _decide_request(task, obs, pol)
     if d is not None and budget is not None and CANCEL in d.actions:
         budget.kills += 1
@@ -180,8 +180,8 @@ def _decide_unstaged(task: Task, obs: Observations, pol: Policy, budget: Budget)
         return None   # waiting for room under the staging limit
     if obs.cache_full:
         return None   # the cache filesystem is too full: no new requests (AlCap's spacelim)
-    if _throttled(budget.stages, pol.max_stage_per_iteration):
-        return None   # staging throttle: next iteration
+    if budget.spent("stage", budget.stages, pol.max_stage_per_iteration):
+        return None   # staging throttle (bucket or per-iteration cap): later
     budget.stages += 1
     budget.staged_segments += n
     return Decision(S.STAGING, f"requested {sum(1 for s in task.segments if s.path not in view.present)} segment(s)",
@@ -222,9 +222,10 @@ def _decide_staged(task: Task, obs: Observations, pol: Policy, budget: Budget) -
         if gone:
             return Decision(S.STAGING, f"{gone[0]} vanished from the cache before the job ran: requested again",
                             [STAGE], {"requested_at": obs.now}, mark_staged=True)
-    if obs.paused or obs.no_submit or budget.jobs >= pol.max_jobs or \
-            _throttled(budget.submits, pol.max_submit_per_iteration):
+    if obs.paused or obs.no_submit or budget.jobs >= pol.max_jobs:
         return None
+    if budget.spent("submit", budget.submits, pol.max_submit_per_iteration):
+        return None   # submission throttle (bucket or per-iteration cap): later
     if _throttled(budget.per_job.get(task.job, 0), pol.job_limits.get(task.job, 0)):
         return None   # the job's own max_running
     budget.jobs += 1
@@ -302,6 +303,12 @@ def _rank(task: Task) -> tuple:
 
 def plan(tasks: list[Task], obs: Observations, pol: Policy,
          only: Callable[[Task], bool] | None = None) -> list[tuple[Task, Decision]]:
+    return plan_budget(tasks, obs, pol, only)[0]
+
+
+def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
+                only: Callable[[Task], bool] | None = None,
+                tokens: dict[str, int] | None = None) -> tuple[list[tuple[Task, Decision]], Budget]:
     """Decide every task; tasks that free room go first, those that take room in rank order.
 
     A task is carried through every step that needs no outside event in this one call: data
@@ -310,8 +317,11 @@ def plan(tasks: list[Task], obs: Observations, pol: Policy,
     one before leaves it; only the last may carry slow actions (the intent is recorded as ever).
 
     ``only``: decide just the tasks it accepts (a daemon for one dataset); the limits still
-    count every task of the file."""
+    count every task of the file. ``tokens``: how many submissions, staging requests and kills
+    the daemon's token buckets allow now (core/pacing; a kind not named is not limited). The
+    budget returned says what was spent and which kinds held ready work back (``held``)."""
     budget = Budget.of(tasks)
+    budget.tokens = dict(tokens or {})
     out: list[tuple[Task, Decision]] = []
     waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
     for t in tasks:
@@ -338,7 +348,7 @@ def plan(tasks: list[Task], obs: Observations, pol: Policy,
             shadow = _carried(shadow, d, obs)
             if shadow is None:
                 break
-    return out
+    return out, budget
 
 
 def _waits_for_room(t: Task) -> bool:

@@ -103,6 +103,17 @@ class Budget:
     stages: int = 0
     kills: int = 0
     per_job: dict[str, int] = field(default_factory=dict)   # tasks in IN_BATCH, by job name
+    tokens: dict[str, int] = field(default_factory=dict)    # kind -> what its token bucket allows now
+    held: set[str] = field(default_factory=set)             # kinds that held ready work back
+
+    def spent(self, kind: str, used: int, cap: int) -> bool:
+        """Is ``kind`` ("submit", "stage", "kill") used up for now, by its per-iteration cap or
+        its token bucket? A kind used up while work is ready is remembered in ``held``, so the
+        daemon wakes when a token is back (core/pacing.next_wakeup)."""
+        out = (bool(cap) and used >= cap) or (kind in self.tokens and used >= self.tokens[kind])
+        if out:
+            self.held.add(kind)
+        return out
 
     @classmethod
     def of(cls, tasks: list[Task]) -> "Budget":

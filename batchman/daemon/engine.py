@@ -22,6 +22,7 @@ from typing import Callable
 from batchman.backends.base import BackendUnavailable
 from batchman.core import decide as D
 from batchman.core import jobs as J
+from batchman.core import pacing as PC
 from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob
 from batchman.core.transition import created
@@ -35,6 +36,7 @@ from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-dae
 from batchman.daemon.observe import Observer
 from batchman.daemon.pacing import Pacing
 from batchman.daemon.reload import ParamsWatcher
+from batchman.daemon.watch import DoneWatcher
 from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of this module's interface
 from batchman.params import Params
 from batchman.paths import Paths
@@ -76,6 +78,9 @@ class Engine:
         self.html_seconds = 0.0      # time the last iteration spent writing the status page
         self.cleared: set[str] = set()   # tasks whose staging-only intents are done, not yet written
         self.pacing = Pacing.from_params(params)
+        self.pacer = PC.Pacer.from_values(params.values, clock())   # token buckets: submit, stage, kill
+        self.held: set[str] = set()      # kinds whose bucket or per-iteration cap held ready work back
+        self.watcher = DoneWatcher(self.paths.done)                  # jobs' ends, one listing per look
         self.specs = JobSpecs(params, self.paths, staging)
         self.observer = Observer(params, self.paths, batch, staging, self.pacing, clock)
         self.actor = Actor(batch, staging, self.specs, self.pacing, clock)
@@ -96,19 +101,21 @@ class Engine:
         return self.specs.command_problem(job)
 
     # ---- one iteration -------------------------------------------------------------
-    def run_once(self) -> IterationReport:
-        """One iteration; the status page is written once, at its end, from the last write."""
+    def run_once(self, ended: set[str] | None = None) -> IterationReport:
+        """One iteration; the status page is written once, at its end, from the last write.
+        ``ended``: names of jobs whose done files the loop saw; when given, and the batch system is
+        not due to be asked, only those jobs' files are read (None: every job's)."""
         deferred = self.store.defer_html
         self.store.defer_html = True
         try:
-            return self._run_once()
+            return self._run_once(ended)
         finally:
             self.store.defer_html = deferred
             t0 = time.perf_counter()
             self.store.flush_html()
             self.html_seconds = time.perf_counter() - t0
 
-    def _run_once(self) -> IterationReport:
+    def _run_once(self, ended: set[str] | None) -> IterationReport:
         rep = IterationReport()
         t_start = time.perf_counter()
         records = self.batch.command_records()
@@ -120,7 +127,7 @@ class Engine:
         R.apply_cleared(status, self.cleared, self.me)
         own = time.perf_counter() - t0
         self._learn_limits(status)
-        obs = self.observer.observe(status, self.me, self.paused, self.only, rep)
+        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, ended)
         obs.taken = taken
         obs.unsubmittable_jobs = self.command_watch.check(self, status.tasks)
         n_cmd_obs = len(records)
@@ -135,6 +142,7 @@ class Engine:
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
         final = self.store.read()
+        self._forget_ended(final)
         rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
                                    | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
         rep.seconds_own = own
@@ -148,13 +156,14 @@ class Engine:
         """Decide (outside the lock on what we read; again inside only if someone wrote since)
         and record the decisions, their slow actions as intents."""
         asked = _asked(status.tasks)
-        decisions = D.plan(status.tasks, obs, self.policy, only=self.only)
+        tokens = self._tokens(obs.now)
+        decisions, budget = D.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or _asked(st.tasks) != asked:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
                 R.apply_cleared(st, self.cleared, self.me)
-                decisions = D.plan(st.tasks, obs, self.policy, only=self.only)
+                decisions, budget = D.plan_budget(st.tasks, obs, self.policy, self.only, tokens)
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
@@ -163,7 +172,41 @@ class Engine:
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
             R.record_counters(st, counters)
             R.log_observed(st, now, cmds, rep)
+        self._spend(budget, now)
         return work
+
+    # ---- pacing by rate (issue 14) --------------------------------------------------
+    def _tokens(self, now: float) -> dict[str, int]:
+        """What each limited token bucket allows now (an unlimited one is not named)."""
+        return {k: b.available(now) for k, b in self.pacer.buckets.items() if not b.unlimited}
+
+    def _spend(self, budget: D.Budget, now: float) -> None:
+        """Take the tokens of what was decided (after the write: a failed write spends nothing)."""
+        for kind, n in (("submit", budget.submits), ("stage", budget.stages), ("kill", budget.kills)):
+            if n:
+                self.pacer.buckets[kind].take(n, now)
+        self.held = set(budget.held)
+
+    def next_wakeup(self, delay: float) -> PC.Wakeup:
+        """When the loop should run the next iteration (``delay``: the longest sleep): when a
+        token is back for work held by its bucket, when the batch system may be asked again about
+        jobs not known to have ended, or at once for work held only by a per-iteration cap."""
+        now = self.clock()
+        in_batch = any(t.state in S.IN_BATCH for t in self.store.read().tasks)
+        # never asked yet: jobs just submitted need no answer before a whole interval
+        query_at = self.pacing.next_query or (self.started + self.pacing.every)
+        deadlines = [(query_at, "query")] if in_batch else []
+        return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting={k: 1 for k in self.held},
+                              deadlines=deadlines)
+
+    def _forget_ended(self, final: Status) -> None:
+        """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
+        if not self.watcher.seen:
+            return
+        running = {t.job_name for t in final.tasks if t.state in S.IN_BATCH and t.job_name}
+        gone = [n for n in self.watcher.seen if n not in running]
+        if gone:
+            self.watcher.forget(gone)
 
     def _record_results(self, work: list[Work], results, acted, rep: IterationReport) -> float:
         """Record what the actions did; returns the seconds spent in our own code."""

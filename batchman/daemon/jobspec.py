@@ -71,6 +71,7 @@ class JobSpecs:
                   "batch_home": p.path("batch.batch_home"), "job": w.job, "attempt": w.attempt}
         script = jobscript.render(command=self.command(w.job), args=jobscript.render_args(jd.args, values), env=env,
                                   attempt_dir=adir, workdir=p.path("batch.batch_home"),
+                                  done_file=os.path.join(self.paths.done, w.job_name),
                                   title=f"run {w.run}, job {w.job}, attempt {w.attempt} ({w.job_name})")
         path = self.paths.script(w.job_name)
         jobscript.write(path, script)

@@ -1,18 +1,39 @@
-"""The daemon's loop and the report it prints of each iteration."""
+"""The daemon's loop and the report it prints of each iteration.
+
+Between iterations the loop sleeps until the earliest of (``Engine.next_wakeup``): a token back
+for work its bucket held, the next allowed batch query while jobs are in the batch system, a
+short look again after an iteration that changed something (a restart, a task a trigger made),
+and ``delay``, the longest sleep. While it sleeps it lists the done directory every
+``daemon.watch_interval`` s (a job's end wakes it, daemon/watch.py) and notices a person's
+change to the status file or its queued requests (``batchman add``, a kill from the TUI).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
+from batchman.core import pacing as PC
 from batchman.daemon.work import IterationReport
+
+
+def _sig(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str], None],
          stop: list) -> int:
-    """Iterate until nothing is left (or forever), sleeping ``delay`` between iterations."""
+    """Iterate until nothing is left (or forever), sleeping at most ``delay`` between iterations."""
+    engine.watcher.ensure()
+    ended = set(engine.watcher.check())       # ends left from before this daemon: read them now
     while not stop:
-        rep = engine.run_once()
+        engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
+        rep = engine.run_once(ended)
         if verbose:
             print_report(rep, say)
         if engine.iterations % 10 == 1:
@@ -20,10 +41,25 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
         if not rep.work_left and not forever:
             say("nothing left to track: the daemon stops (use --forever to keep it running)")
             break
-        t_end = time.monotonic() + delay
-        while not stop and time.monotonic() < t_end:
-            time.sleep(min(0.2, max(0.0, t_end - time.monotonic())))
+        ended = _sleep(engine, delay, rep, stop)
     return 0
+
+
+def _sleep(engine, delay: float, rep: IterationReport, stop: list) -> set[str]:
+    """Wait for the next iteration; returns the names of the jobs whose end was seen meanwhile."""
+    watch = engine.params["daemon.watch_interval"]
+    wake = engine.next_wakeup(delay)
+    seconds = wake.at - engine.clock()
+    if rep.transitions and watch > 0:
+        seconds = min(seconds, watch)         # something moved: the next step may be ready soon
+    paths = (engine.store.path, engine.store.requests_path)
+    before = [_sig(p) for p in paths]
+
+    def interrupted() -> bool:
+        return bool(stop) or [_sig(p) for p in paths] != before
+
+    t_end = time.monotonic() + max(0.0, seconds)
+    return set(engine.watcher.wait(t_end, watch, stop=interrupted))
 
 
 def print_report(rep: IterationReport, say: Callable[[str], None]) -> None:

@@ -43,6 +43,7 @@ class Observer:
         self.settle: dict[str, dict] = {}                  # watching job -> run -> (files' signature, since)
         self.spool_sigs: dict[str, tuple] = {}
         self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
+        self.only: set[str] | None = None                  # job names whose files the last observe read (None: all)
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -51,7 +52,9 @@ class Observer:
         self.paths = paths
 
     def observe(self, status: Status, me: str, paused: bool, only: Callable[[Task], bool] | None,
-                rep: IterationReport) -> D.Observations:
+                rep: IterationReport, ended: set[str] | None = None) -> D.Observations:
+        """``ended``: names of the jobs whose done files appeared (daemon/watch.py). When the
+        batch system is not due to be asked, only their markers are read: no open per job."""
         now = self.clock()
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
@@ -60,7 +63,9 @@ class Observer:
         self._segments(status, obs, only)
         self._staging(status, obs, rep)
         self._cache_space(status, obs, rep)
-        ask = self._markers(status, obs)
+        due = self.pacing.may_query(now)
+        self.only = None if due or ended is None else set(ended)   # whose files to read this round
+        ask = self._markers(status, obs, self.only)
         self._query_batch(ask, obs, now, rep)
         obs.no_submit = self.pacing.backing_off(now)
         self._finished(status, obs)
@@ -104,7 +109,7 @@ class Observer:
 
     def _cache_space(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
         p = self.params
-        if not p["staging.max_cache_fraction"] or not any(t.state == S.UNSTAGED for t in status.tasks):
+        if not p["staging.max_cache_fraction"] or not (obs.segments or any(t.state == S.UNSTAGED for t in status.tasks)):
             return
         from batchman.backends.staging.space import cache_full
         where = p.path("staging.cache_fs_path") or p.path("staging.cache_dir")
@@ -116,11 +121,14 @@ class Observer:
         except OSError as e:
             rep.errors.append(f"cannot check how full {where} is: {e}")
 
-    def _markers(self, status: Status, obs: D.Observations) -> dict[str, str]:
-        """Marker files first; returns what to ask the batch system about (job name -> id)."""
+    def _markers(self, status: Status, obs: D.Observations, only: set[str] | None = None) -> dict[str, str]:
+        """Marker files first (of the jobs named in ``only``, when given); returns what to ask the
+        batch system about (job name -> id)."""
         ask: dict[str, str] = {}
         for t in status.tasks:
             if t.state not in S.IN_BATCH or not t.job_name:
+                continue
+            if only is not None and t.job_name not in only:
                 continue
             adir = self.paths.attempt_dir(t.job_name)
             if jobscript.read_exit(adir) is not None:
@@ -227,11 +235,12 @@ class Observer:
         return ready
 
     def read_counters(self, status: Status) -> dict[str, dict]:
-        """Counters of jobs in the batch system; a spool is parsed only when it changed."""
+        """Counters of jobs in the batch system; a spool is parsed only when it changed. Between
+        two batch queries only the spools of the jobs whose end was just seen are looked at."""
         out = {}
-        seen = {}
+        seen = {} if self.only is None else dict(self.spool_sigs)
         for t in status.tasks:
-            if t.job_name and t.state in S.IN_BATCH:
+            if t.job_name and t.state in S.IN_BATCH and (self.only is None or t.job_name in self.only):
                 path = self.paths.spool(t.job_name)
                 try:
                     stt = os.stat(path)

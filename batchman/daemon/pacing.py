@@ -1,4 +1,6 @@
-"""How often the batch system is asked: at most every ``batch.min_query_interval`` s, and
+"""How often the batch system is asked: at most every ``batch.min_query_interval`` s (and, in
+the daemon's loop, which wakes more often than it asks, every ``every`` s: the site's floor or
+``daemon.delay``, core/pacing.query_interval), and
 after a failure the next query waits twice as long each time (with jitter, up to
 ``batch.backoff_cap``). Pure: every method is handed ``now``."""
 
@@ -19,6 +21,7 @@ class Pacing:
     min_interval: float
     backoff_cap: float
     rng: random.Random = field(default_factory=random.Random)
+    every: float = 0.0           # seconds between two regular queries, set by the loop (0: each iteration)
     next_query: float = 0.0      # not before this
     failures: int = 0            # queries failed in a row
     last_error: str = ""
@@ -32,7 +35,7 @@ class Pacing:
 
     def answered(self, now: float) -> None:
         self.failures = 0
-        self.next_query = now + self.min_interval
+        self.next_query = now + max(self.min_interval, self.every)
 
     def failed(self, now: float, error: str) -> None:
         """The batch system could not be asked: back off before the next query."""
