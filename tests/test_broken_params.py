@@ -147,3 +147,9 @@ def test_a_reloaded_file_reaches_every_step_of_the_daemon(tmp_path):
     assert said == ["batchman.yaml reloaded: batch.command, batch.min_query_interval changed"]
     eng.params_watch.check(eng)                        # the file did not change since: nothing said
     assert len(said) == 1
+    # the token buckets (issue 14) take new rates at once, staging's included
+    edit(tmp_path, "  submit_rate: 2.0", "  submit_rate: 0.5")
+    edit(tmp_path, "  request_burst: 30", "  request_burst: 4")
+    eng.params_watch.check(eng)
+    assert eng.pacer.buckets["submit"].rate == 0.5 and eng.pacer.buckets["stage"].burst == 4
+    assert said[-1] == "batchman.yaml reloaded: batch.submit_rate, staging.request_burst changed"

@@ -15,6 +15,7 @@ from typing import Callable
 
 from batchman import params as P
 from batchman.core import decide as D
+from batchman.core import pacing as PC
 from batchman.daemon.jobspec import JobSpecs
 from batchman.notify.step import Outputs
 from batchman.params_fallback import first_problem
@@ -95,10 +96,13 @@ def apply(engine, new: P.Params) -> None:
     engine.pacing.backoff_cap = new["batch.backoff_cap"]
     if engine.batch.capabilities.listing_reuse:
         engine.batch.reuse_listing(max(new["batch.min_query_interval"], 2.0))
+    paced = {k for keys in PC.KEYS.values() for k in keys}
+    if paced & set(changed):
+        engine.pacer = PC.Pacer.from_values(new.values, engine.clock())   # new bursts and rates, full
     engine._limits_known = bool(new["batch.max_time_limit"])    # a new policy: partition limits asked again
     totals = engine.outputs.totals                              # the metrics' counters keep counting
     engine.outputs = Outputs(new, engine.say)
     engine.outputs.totals = totals
-    later = [k for k in changed if k in RESTART_KEYS or k.startswith("staging.")]
+    later = [k for k in changed if (k in RESTART_KEYS or k.startswith("staging.")) and k not in paced]
     engine.say(f"{P.CONFIG_NAME} reloaded: {', '.join(changed)} changed"
                + (f"; {', '.join(later)} apply(s) when the daemon restarts" if later else ""))
