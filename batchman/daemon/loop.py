@@ -45,20 +45,26 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
     return 0
 
 
+def seconds_to_sleep(engine, delay: float, rep: IterationReport) -> float:
+    """How long to sleep after an iteration that reported ``rep``, unless an event comes first."""
+    watch = engine.params["daemon.watch_interval"]
+    seconds = engine.next_wakeup(delay).at - engine.clock()
+    if rep.transitions and watch > 0:
+        seconds = min(seconds, watch)         # something moved: the next step may be ready soon
+    return max(0.0, seconds)
+
+
 def _sleep(engine, delay: float, rep: IterationReport, stop: list) -> set[str]:
     """Wait for the next iteration; returns the names of the jobs whose end was seen meanwhile."""
     watch = engine.params["daemon.watch_interval"]
-    wake = engine.next_wakeup(delay)
-    seconds = wake.at - engine.clock()
-    if rep.transitions and watch > 0:
-        seconds = min(seconds, watch)         # something moved: the next step may be ready soon
+    seconds = seconds_to_sleep(engine, delay, rep)
     paths = (engine.store.path, engine.store.requests_path)
     before = [_sig(p) for p in paths]
 
     def interrupted() -> bool:
         return bool(stop) or [_sig(p) for p in paths] != before
 
-    t_end = time.monotonic() + max(0.0, seconds)
+    t_end = time.monotonic() + seconds
     return set(engine.watcher.wait(t_end, watch, stop=interrupted))
 
 
