@@ -24,7 +24,8 @@ import threading
 import time
 
 from batchman import actions
-from batchman.backends.batch import local
+from batchman.backends.batch import local  # noqa: F401
+from batchman.util import procs
 from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, JobInfo, StagingBase, StagingView
 from batchman.core import states as S
 from batchman.core.model import decode
@@ -38,9 +39,9 @@ class Crash(BaseException):
     pass
 
 
-# The simulated daemons' pids that are "alive" (tests patch local.pid_alive with pid_alive below).
+# The simulated daemons' pids that are "alive" (tests patch procs.pid_alive with pid_alive below).
 ALIVE: set[int] = set()
-_real_pid_alive = local.pid_alive
+_real_pid_alive = procs.pid_alive
 
 
 def pid_alive(pid: int, needle: str = "") -> bool:

@@ -18,7 +18,8 @@ import time
 import pytest
 
 import race_sim
-from batchman.backends.batch import local
+from batchman.backends.batch import local  # noqa: F401
+from batchman.util import procs
 from race_sim import Sim, experiment
 
 SEEDS = int(os.environ.get("BATCHMAN_SEEDS", "300"))
@@ -32,7 +33,7 @@ def seeds() -> list[int]:
 def test_two_daemons_and_a_writer_at_random(tmp_path, monkeypatch, request):
     # No power cut is simulated (a crash here is a process dying): fsync only costs time.
     monkeypatch.setattr(os, "fsync", lambda fd: None)
-    monkeypatch.setattr(local, "pid_alive", race_sim.pid_alive)    # the simulated daemons' processes
+    monkeypatch.setattr(procs, "pid_alive", race_sim.pid_alive)    # the simulated daemons' processes
     t0 = time.monotonic()
     # Scratch files only: in memory where there is a tmpfs (the disk of a loaded CI machine
     # would set the pace: a rename there can take a millisecond).

@@ -24,10 +24,10 @@ from batchman.paths import Paths
 
 def live_daemons(status: Status, me: str, now: float, stale_after: float) -> frozenset[str]:
     """Ids of the daemons whose intents are still being carried out (this one included)."""
-    from batchman.backends.batch.local import pid_alive
+    from batchman.util import procs
     here = socket.gethostname()
     return frozenset({me} | {d.id for d in status.daemons
-                             if d.id != me and daemon_alive(d, now, stale_after, here, pid_alive)})
+                             if d.id != me and daemon_alive(d, now, stale_after, here, procs.pid_alive)})
 
 
 class Observer:

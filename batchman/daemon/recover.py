@@ -70,7 +70,7 @@ def _keep_what_people_asked(rec: Recovery, store: Store) -> None:
 
 def running_daemons(params, store: Store) -> list[str]:
     """Daemons a readable status file lists as alive (fresh heartbeat; on this host, a live pid)."""
-    from batchman.backends.batch.local import pid_alive
+    from batchman.util.procs import pid_alive
     import socket
     try:
         st = Store(store.path, traces=tuple(store.traces)).read()

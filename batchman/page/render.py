@@ -10,7 +10,7 @@ import socket
 import time
 from collections import Counter
 
-from batchman.backends.batch.local import pid_alive
+from batchman.util import procs
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task
@@ -107,7 +107,7 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
         return "no daemon recorded", False
     d = max(status.daemons, key=lambda d: d.heartbeat)
     age = now - d.heartbeat
-    ok = daemon_alive(d, now, stale_after, socket.gethostname(), pid_alive)
+    ok = daemon_alive(d, now, stale_after, socket.gethostname(), procs.pid_alive)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
 

@@ -27,29 +27,10 @@ from batchman.backends.base import (
     ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, Capabilities, JobInfo, JobSpec, Rejected,
 )
 
+from batchman.util.procs import pid_alive  # noqa: F401 - the local jobs' probe, and this module's interface
+
 # Seconds a submitted job may take to write its pid file before it counts as never started.
 STARTING_GRACE = 30.0
-
-
-def pid_alive(pid: int, needle: str = "") -> bool:
-    """Is ``pid`` a live (non-zombie) process, whose command line contains ``needle``?"""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        if stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X"):
-            return False
-        if needle:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return needle.encode() in f.read()
-        return True
-    except (OSError, ValueError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not needle
 
 
 def _await_exec(pid: int, timeout: float = 2.0) -> None:
