@@ -25,7 +25,7 @@ def run(*args, input=None):
 
 def test_init_writes_commented_yaml_and_refuses_to_overwrite(exp_dir):
     text = (exp_dir / "batchman.yaml").read_text()
-    assert "# Seconds between daemon iterations" in text and "limit: 100" in text
+    assert "# The longest sleep between daemon iterations" in text and "limit: 100" in text
     r = run("init")
     assert r.exit_code == 1 and "exists already" in r.output
 

@@ -41,7 +41,8 @@ def check(ctx, as_json):
 def _problems(e: Experiment) -> tuple[list[tuple[str, str]], list[str]]:
     """(key, what is wrong) for each problem found, and notes on what is fine."""
     from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon.engine import Engine
+    from batchman.daemon.jobspec import JobSpecs
+    from batchman.paths import Paths
     from batchman.store.store import check_locking
     p = e.params
     problems, notes = [], []
@@ -51,7 +52,7 @@ def _problems(e: Experiment) -> tuple[list[tuple[str, str]], list[str]]:
     staging = make_staging(p)
     problems += [tuple(pr.split(": ", 1)) for pr in staging.check()]   # tape-rest, xrootd: the server answers
     batch = make_batch(p)
-    cp = Engine(p, e.store, batch, staging).command_problem()
+    cp = JobSpecs(p, Paths(p), staging).command_problem()
     if cp:
         problems.append(("batch.command", cp))
     _ask_batch(p, batch, problems, notes)
