@@ -16,6 +16,17 @@ def python():
     return sys.executable
 
 
+@pytest.fixture
+def exp_dir(tmp_path, monkeypatch):
+    """A fresh experiment made by ``batchman init``, and the current directory."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code == 0, r.output
+    return tmp_path
+
+
 SLURM_DIR = Path(os.environ.get("BATCHMAN_SLURM_DIR", "/tmp/batchman-slurm"))
 GE_DIR = Path(os.environ.get("BATCHMAN_GE_DIR", "/tmp/batchman-gridengine"))
 

@@ -13,16 +13,7 @@ from batchman.cli.commands import main
 from batchman.experiment import open_experiment
 
 
-@pytest.fixture
-def exp_dir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(main, ["init"])
-    assert r.exit_code == 0, r.output
-    return tmp_path
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(main, list(args), input=input)
+from clihelp import run  # noqa: E402 - with the exp_dir fixture of conftest.py
 
 
 def requests_of(d):
