@@ -8,7 +8,7 @@
 * `batchman recover` wall time for 10,000 tasks (journal + attempt directories with
   exit markers), measured for real.
 
-    python benchmarks/bench_production.py [--runs 10000] [--job-minutes 30]
+    python benchmarks/bench_production.py [--runs 10000] [--job-minutes 30] [--case throttles]
 """
 
 from __future__ import annotations
@@ -185,10 +185,14 @@ def main() -> int:
     ap.add_argument("--job-minutes", type=float, default=30.0)
     ap.add_argument("--stage-seconds", type=float, default=120.0)
     ap.add_argument("--slots", type=int, default=500, help="batch slots the site gives us")
+    ap.add_argument("--case", choices=("all", "defaults", "throttles"), default="all",
+                    help="defaults: every parameter at its default (the staging limit and the job cap "
+                         "decide); throttles: only the pacing of submissions and staging requests")
     a = ap.parse_args()
     cases = [("every parameter at its default (staging limit 100 segments, 200 jobs at once)", {}),
              ("only the throttles (staging limit and job cap out of the way)",
               {"staging.limit": 10 ** 9, "batch.max_jobs": 10 ** 9})]
+    cases = [c for c, name in zip(cases, ("defaults", "throttles")) if a.case in ("all", name)]
     for title, overrides in cases:
         t0 = time.time()
         r = submit_time(a.runs, a.job_minutes, a.stage_seconds, a.slots, overrides)
