@@ -156,3 +156,14 @@ def test_init_file_comments_and_round_trips_the_pacing_parameters(tmp_path):
     assert "SLURM's own rate limiter" in text.replace("\n  # ", " ")
     v = P.validate(yaml.safe_load(text), str(tmp_path)).values
     assert (v["batch.submit_burst"], v["staging.request_rate"], v["daemon.watch_interval"]) == (30, 2.0, 2.0)
+
+
+@pytest.mark.parametrize("waiting, gather, at", [
+    (10, 0.0, 0.5),     # no gathering: one token (2/s)
+    (10, 2.0, 2.0),     # the tokens of 2 s: 4 at once, the same rate with a quarter of the wake-ups
+    (1, 2.0, 0.5),      # but never more than what waits
+    (100, 60.0, 15.0),  # nor more than a burst (30 tokens at 2/s)
+])
+def test_next_wakeup_gathers_tokens_for_held_work(waiting, gather, at):
+    w = next_wakeup(0.0, delay=60.0, pacer=_pacer({"submit": 30}), waiting={"submit": waiting}, gather=gather)
+    assert (round(w.at, 6), w.reason) == (at, "submit")

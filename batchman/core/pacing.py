@@ -116,7 +116,7 @@ def query_due(now: float, last_query: float | None, min_query_interval: float, d
 def next_wakeup(now: float, *, delay: float, pacer: Pacer | None = None,
                 waiting: Mapping[str, int] | None = None, jobs_in_batch: bool = False,
                 last_query: float | None = None, min_query_interval: float = 0.0,
-                deadlines: Iterable[tuple[float, str]] = ()) -> Wakeup:
+                deadlines: Iterable[tuple[float, str]] = (), gather: float = 0.0) -> Wakeup:
     """When to wake next.
 
     ``waiting``: per kind, how many actions are ready and held back ONLY by their bucket or
@@ -124,7 +124,11 @@ def next_wakeup(now: float, *, delay: float, pacer: Pacer | None = None,
     cap with tokens left wakes at once; work held by an empty bucket wakes when one token is
     back. ``jobs_in_batch``: some job has no exit marker yet, so the batch system must be
     asked at the next allowed query time. ``deadlines``: (time, label) of anything else the
-    caller waits for. Nothing is earlier than ``now``; nothing is later than ``now + delay``.
+    caller waits for. ``gather``: work held by an empty bucket waits for the tokens earned in
+    that many seconds (at most what waits, at most the burst) rather than for each single
+    token, so a big production paced at 2 per second wakes the daemon every ``gather`` seconds,
+    not twice a second, at the same rate. Nothing is earlier than ``now``; nothing is later than
+    ``now + delay``.
     """
     best = Wakeup(now + delay, "delay")
 
@@ -137,7 +141,9 @@ def next_wakeup(now: float, *, delay: float, pacer: Pacer | None = None,
     if pacer is not None:
         for kind, n in (waiting or {}).items():
             if n > 0:
-                consider(pacer.buckets[kind].ready_at(now), kind)
+                b = pacer.buckets[kind]
+                want = 1 if b.unlimited else max(1, min(n, b.burst, math.ceil(b.rate * gather - 1e-9)))
+                consider(b.ready_at(now, want), kind)
     if jobs_in_batch:
         consider(now if last_query is None else last_query + query_interval(min_query_interval, delay), "query")
     for at, why in deadlines:

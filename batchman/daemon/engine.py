@@ -196,8 +196,9 @@ class Engine:
         # never asked yet: jobs just submitted need no answer before a whole interval
         query_at = self.pacing.next_query or (self.started + self.pacing.every)
         deadlines = [(query_at, "query")] if in_batch else []
-        return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting={k: 1 for k in self.held},
-                              deadlines=deadlines)
+        held = {k: self.pacer.buckets[k].burst for k in self.held}     # how many: unknown, at most a burst
+        return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting=held, deadlines=deadlines,
+                              gather=self.params["daemon.watch_interval"])
 
     def _forget_ended(self, final: Status) -> None:
         """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
