@@ -95,6 +95,8 @@ class Task(msgspec.Struct, omit_defaults=True):
     meta: dict[str, str] = {}     # run list columns (dataset, quality, ...)
     inputs: list[str] = []        # files from the job it runs after (its outputs)
     outputs: list[str] = []       # declared outputs found when it completed
+    array_name: str = ""          # the job array this attempt went in (issue 14): its SLURM job name
+    array_index: int | None = None   # this attempt's index in that array (its job id is <array id>_<index>)
 
     @property
     def key(self) -> str:

@@ -86,6 +86,7 @@ class Engine:
         self.actor = Actor(batch, staging, self.specs, self.pacing, clock)
         self.actor.engine = self          # handed to the test hooks at its crash points
         self._limits_known = bool(params["batch.max_time_limit"])
+        self._max_array: int | None = None   # tasks per job array (None: not known yet)
         if batch.capabilities.listing_reuse:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
@@ -158,6 +159,8 @@ class Engine:
         asked = _asked(status.tasks)
         tokens = self._tokens(obs.now)
         decisions, budget = D.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
+        if budget.submits:
+            self._learn_max_array()      # outside the lock: may ask scontrol show config, once
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or _asked(st.tasks) != asked:
@@ -170,10 +173,27 @@ class Engine:
             self.params_watch.record(st)
             R.record_batch_health(st, rep, self.pacing, now)
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
+            R.record_arrays(st, work, self._max_array or 1, self._array_stamp(now), self.specs.resources)
             R.record_counters(st, counters)
             R.log_observed(st, now, cmds, rep)
         self._spend(budget, now)
         return work
+
+    # ---- job arrays (issue 14) ----------------------------------------------------
+    def _learn_max_array(self) -> None:
+        """Most tasks one array may carry: 1 (no arrays) unless batch.arrays is on and the batch
+        system has arrays; then the site's MaxArraySize, asked once."""
+        if self._max_array is None:
+            on = self.params["batch.arrays"] and self.batch.capabilities.arrays
+            try:
+                self._max_array = self.batch.max_array_size() if on else 1
+            except BackendUnavailable:
+                pass                 # plain jobs this time; asked again next time
+
+    def _array_stamp(self, now: float) -> str:
+        """Unique per iteration of any daemon of this file: the time in ms, then the pid."""
+        from batchman.core.arrays import base36
+        return base36(int(now * 1000)).rjust(9, "0") + base36(os.getpid()).rjust(5, "0")
 
     # ---- pacing by rate (issue 14) --------------------------------------------------
     def _tokens(self, now: float) -> dict[str, int]:
