@@ -117,3 +117,77 @@ def test_prepare_refuses_holes_in_the_indexes(tmp_path):
 
 def test_members_text_round_trip_skips_garbage():
     assert arrayjob.parse_members(arrayjob.render_members({1: "b", 0: "a"}) + "junk\nx y\n") == {0: "a", 1: "b"}
+
+
+class Listing:
+    """A batch backend that lists jobs (list_ours) as SLURM does: array elements under the array's name."""
+    capabilities = type("C", (), {"listing_reuse": False})()
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def list_ours(self, prefix):
+        return [r for r in self.rows if r.name.startswith(prefix)]
+
+
+def test_unknown_scan_and_adopt_know_array_elements(tmp_path):
+    from batchman.backends.base import QUEUED, RUNNING, JobInfo
+    from batchman.daemon.unknown import keep_unknown, scan
+    from batchman import actions
+    from batchman.store.store import Store
+
+    specs = {i: element(tmp_path, i, "true") for i in range(3)}
+    arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", specs)
+    rows = [JobInfo(name="bm.s1.reco.a0x", job_id="948_0", state=RUNNING),
+            JobInfo(name="bm.s1.reco.a0x", job_id="948_1", state=QUEUED),
+            JobInfo(name="bm.s1.reco.a0x", job_id="948_2", state=QUEUED),
+            JobInfo(name="bm.s1.reco.a0zz", job_id="990_0", state=QUEUED)]     # no members file: not ours to tell
+    store = Store(str(tmp_path / "status.json"))
+    with store.transaction("test") as st:
+        st.store_id = "s1"
+        st.tasks = [Task(run=0, job="reco", state=S.SUBMITTED, attempt=1, job_name="bm.s1.0.reco.1", job_id="948_0",
+                         array_name="bm.s1.reco.a0x", array_index=0)]
+    unknown = scan(store.read(), Listing(rows), True, lambda: 5.0, str(tmp_path / "arrays"))
+    assert [(u.name, u.job_id, u.array_name, u.array_index) for u in unknown] == [
+        ("bm.s1.1.reco.1", "948_1", "bm.s1.reco.a0x", 1), ("bm.s1.2.reco.1", "948_2", "bm.s1.reco.a0x", 2)]
+    with store.transaction("test") as st:
+        keep_unknown(st, unknown)
+    res = actions.adopt(store, ["bm.s1.2.reco.1"])
+    assert res.adopted == ["bm.s1.2.reco.1"]
+    t = store.read().index()["2.reco"]
+    assert (t.state, t.job_id, t.array_name, t.array_index) == (S.SUBMITTED, "948_2", "bm.s1.reco.a0x", 2)
+
+
+# ---- the submission bucket counts sbatch commands: one per array, not one per task ----------
+def staged(run, job="reco", resources=None):
+    from batchman.core.model import Segment
+    return Task(run=run, job=job, state=S.STAGED, since=1.0, segments=[Segment(f"/d/{run}", True)],
+                resources=resources or {})
+
+
+def submitted_runs(tasks, array_size, tokens, cap=0):
+    from batchman.backends.base import StagingView
+    from batchman.core.decide import Observations, Policy, plan_budget
+    o = Observations(now=10.0, me="h:1", live_daemons=frozenset({"h:1"}),
+                     staging=StagingView(present={s.path for t in tasks for s in t.segments}))
+    ds, budget = plan_budget(tasks, o, Policy(array_size=array_size, max_submit_per_iteration=cap), None,
+                             {"submit": tokens})
+    return [t.key for t, d in ds if D.SUBMIT in d.actions], budget.sbatches
+
+
+@pytest.mark.parametrize("why,array_size,tokens,cap,want,sbatches", [
+    ("arrays off: a token per task", 1, 2, 0, ["1.reco", "2.reco"], 2),
+    ("one token: one array of all five", 1001, 1, 0, ["1.reco", "2.reco", "3.reco", "4.reco", "5.reco"], 1),
+    ("arrays of two: two tokens, four tasks", 2, 2, 0, ["1.reco", "2.reco", "3.reco", "4.reco"], 2),
+    ("the per-iteration cap still counts tasks", 1001, 5, 3, ["1.reco", "2.reco", "3.reco"], 1),
+    ("no token: nothing", 1001, 0, 0, [], 0),
+])
+def test_submission_tokens_count_arrays(why, array_size, tokens, cap, want, sbatches):
+    assert submitted_runs([staged(r) for r in range(1, 6)], array_size, tokens, cap) == (want, sbatches)
+
+
+def test_other_jobs_and_changed_resources_need_their_own_sbatch():
+    tasks = [staged(1), staged(2, resources={"memory_mb": 4000}), staged(3, "hist"), staged(4), staged(5, "hist")]
+    # in rank order: reco's array, then run 2 alone; hist would need a third
+    assert submitted_runs(tasks, 1001, 2, 0) == (["1.reco", "2.reco", "4.reco"], 2)
+    assert submitted_runs(tasks, 1001, 3, 0) == (["1.reco", "2.reco", "3.hist", "4.reco", "5.hist"], 3)

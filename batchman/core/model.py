@@ -119,6 +119,8 @@ class UnknownJob(msgspec.Struct, omit_defaults=True):
     job_id: str
     state: str
     seen: float
+    array_name: str = ""          # an element of one of our job arrays (listed under this name)
+    array_index: int | None = None
 
 
 class IterationLog(msgspec.Struct, omit_defaults=True):

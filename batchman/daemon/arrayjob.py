@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 
-from batchman.backends.base import JobSpec
+from batchman.backends.base import JobInfo, JobSpec
 from batchman.util.files import atomic_write
 
 DISPATCHER = "dispatch.sh"
@@ -94,4 +95,24 @@ def all_members(arrays_root: str) -> dict[str, dict[int, str]]:
                 out[n] = parse_members(f.read())
         except OSError:
             continue
+    return out
+
+
+_ELEMENT = re.compile(r"^\d+_(\d+)$")     # an element's id as the batch system lists it: 948_3
+
+
+def member_of(members: dict[str, dict[int, str]]) -> dict[str, tuple[str, int]]:
+    """job name -> (array name, index), from :func:`all_members`."""
+    return {n: (a, i) for a, m in members.items() for i, n in m.items()}
+
+
+def element_rows(rows: list[JobInfo], members: dict[str, dict[int, str]]) -> list[JobInfo]:
+    """The listed elements of our arrays as rows of their tasks' own job names (the batch
+    system lists them under the array's name); other rows are left out."""
+    out = []
+    for r in rows:
+        m = _ELEMENT.match(r.job_id)
+        name = members.get(r.name, {}).get(int(m.group(1))) if m else None
+        if name:
+            out.append(dataclasses.replace(r, name=name))
     return out

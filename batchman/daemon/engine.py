@@ -158,9 +158,8 @@ class Engine:
         and record the decisions, their slow actions as intents."""
         asked = _asked(status.tasks)
         tokens = self._tokens(obs.now)
+        self._learn_max_array()          # outside the lock: may ask scontrol show config, once
         decisions, budget = D.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
-        if budget.submits:
-            self._learn_max_array()      # outside the lock: may ask scontrol show config, once
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or _asked(st.tasks) != asked:
@@ -173,7 +172,7 @@ class Engine:
             self.params_watch.record(st)
             R.record_batch_health(st, rep, self.pacing, now)
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
-            R.record_arrays(st, work, self._max_array or 1, self._array_stamp(now), self.specs.resources)
+            R.record_arrays(st, work, self.policy.array_size, self._array_stamp(now), self.specs.resources)
             R.record_counters(st, counters)
             R.log_observed(st, now, cmds, rep)
         self._spend(budget, now)
@@ -189,6 +188,9 @@ class Engine:
                 self._max_array = self.batch.max_array_size() if on else 1
             except BackendUnavailable:
                 pass                 # plain jobs this time; asked again next time
+        size = self._max_array or 1
+        if self.policy.array_size != size:     # (a reload builds a new policy: set again)
+            self.policy = dataclasses.replace(self.policy, array_size=size)
 
     def _array_stamp(self, now: float) -> str:
         """Unique per iteration of any daemon of this file: the time in ms, then the pid."""
@@ -202,7 +204,7 @@ class Engine:
 
     def _spend(self, budget: D.Budget, now: float) -> None:
         """Take the tokens of what was decided (after the write: a failed write spends nothing)."""
-        for kind, n in (("submit", budget.submits), ("stage", budget.stages), ("kill", budget.kills)):
+        for kind, n in (("submit", budget.sbatches), ("stage", budget.stages), ("kill", budget.kills)):
             if n:
                 self.pacer.buckets[kind].take(n, now)
         self.held = set(budget.held)
@@ -281,7 +283,8 @@ class Engine:
     # ---- between iterations --------------------------------------------------------
     def update_unknown(self) -> list[UnknownJob]:
         """Record the jobs under our name pattern that no task accounts for (one query)."""
-        unknown = U.scan(self.store.read(), self.batch, self.pacing.may_query(self.clock()), self.clock)
+        unknown = U.scan(self.store.read(), self.batch, self.pacing.may_query(self.clock()), self.clock,
+                         self.paths.arrays)
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)
             unknown, changed = U.keep_unknown(st, unknown)
