@@ -182,7 +182,7 @@ class Engine:
     def _learn_max_array(self) -> None:
         """Most tasks one array may carry: 1 (no arrays) unless batch.arrays is on and the batch
         system has arrays; then the site's MaxArraySize, asked once."""
-        if self._max_array is None:
+        if self._max_array is None and not self.pacing.backing_off(self.clock()):
             on = self.params["batch.arrays"] and self.batch.capabilities.arrays
             try:
                 self._max_array = self.batch.max_array_size() if on else 1

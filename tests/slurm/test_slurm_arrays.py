@@ -154,7 +154,7 @@ def test_sigkill_after_the_arrays_sbatch_next_daemon_adopts_every_element(cluste
     aid, by_index = array_of(e)
     assert {t.run: t.job_id for t in st.tasks} == {run: f"{aid}_{i}" for run, i in index.items()}
     assert job_starts(tmp_path) == {(f"{x}.analysis", 1): 1 for x in runs}
-    assert "submitted" not in r.stdout
+    assert "as job array" not in r.stdout and "submitted bm." not in r.stdout
 
 
 def test_recover_after_losing_the_status_file_knows_the_array(cluster, tmp_path, cleanup):
@@ -174,3 +174,42 @@ def test_recover_after_losing_the_status_file_knows_the_array(cluster, tmp_path,
     assert len(calls(tmp_path, "sbatch")) == 1
     assert job_starts(tmp_path) == {(f"{x}.analysis", 1): 1 for x in runs}
     assert all("_" in t.job_id for t in st.tasks)
+
+
+@pytest.mark.parametrize("mode", ["jobcomp", "slurmdbd"])
+def test_elements_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path, cleanup, monkeypatch, mode):
+    """As after a daemon away longer than MinJobAge: squeue no longer lists the finished
+    elements, so their ends come from accounting (sacct by element id), in both modes. The
+    Engine runs in-process; squeue runs for real, its rows of finished jobs are dropped."""
+    from test_slurm_daemon import mode_or_skip
+    from batchman.backends.base import FINISHED
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine
+    mode_or_skip(cluster, mode)
+    e = array_experiment(cluster, tmp_path, [1, 2, 3], mode=mode)
+    cleanup[1].append(e)
+    for k, v in env(cluster, tmp_path, SLEEP=300).items():
+        monkeypatch.setenv(k, v)
+    batch = make_batch(e.params)
+    real = batch._squeue
+    monkeypatch.setattr(batch, "_squeue", lambda: [j for j in real() if j.state != FINISHED])
+    eng = Engine(e.params, e.store, batch, make_staging(e.params), mode="test")
+
+    def step_until(what, pred, timeout):
+        def once():
+            eng.run_once()
+            return pred()
+        poll(what, once, timeout, every=0.3, show=lambda: states(e))
+
+    step_until("all submitted", lambda: all(t.job_id for t in tasks(e).values()), 60)
+    aid, _ = array_of(e)
+    assert sum(r.argv[0] == "sbatch" for r in batch.runner.records) == 1
+    cp = cluster.run("scancel", aid)                          # the whole array, by hand
+    assert cp.returncode == 0, cp.stderr
+    step_until("all ended", lambda: all(s in S.TERMINAL for s in states(e).values()), 90)
+    t = tasks(e)
+    assert {(t[r].state, t[r].failure) for r in t} == {(S.FAILED, "cancelled")}, [(x.state, x.reason) for x in t.values()]
+    sacct = [r.argv for r in batch.runner.records if r.argv[0] == "sacct"]
+    assert sacct and all(("--completion" in a) == (mode == "jobcomp") for a in sacct)
+    assert any(f"{aid}_" in " ".join(a) for a in sacct)       # asked by element id
+    eng.unregister()
