@@ -82,13 +82,15 @@ def prepare(arrays_root: str, array_name: str, elements: dict[int, JobSpec]) -> 
     return array_spec(d, array_name, elements)
 
 
-def all_members(arrays_root: str) -> dict[str, dict[int, str]]:
-    """array name -> index -> job name, for every array written here."""
+def all_members(arrays_root: str, names: set[str] | None = None) -> dict[str, dict[int, str]]:
+    """array name -> index -> job name, for every array written here (or those of ``names``
+    only: one small read per array the batch system lists, not one per array ever made)."""
     out = {}
-    try:
-        names = os.listdir(arrays_root)
-    except OSError:
-        return {}
+    if names is None:
+        try:
+            names = set(os.listdir(arrays_root))
+        except OSError:
+            return {}
     for n in names:
         try:
             with open(os.path.join(arrays_root, n, MEMBERS), encoding="utf-8") as f:

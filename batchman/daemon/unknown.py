@@ -4,6 +4,7 @@ within the polling budget, or from the round's own listing when the backend can 
 from __future__ import annotations
 
 from batchman.backends.base import BackendUnavailable
+from batchman.core.arrays import parse_array_name
 from batchman.core.model import Status, UnknownJob, parse_job_name
 from batchman.daemon.arrayjob import all_members, element_rows, member_of
 
@@ -20,7 +21,8 @@ def scan(status: Status, batch, may_query: bool, clock, arrays_root: str = "") -
         jobs = batch.list_ours(f"bm.{status.store_id}.")
     except BackendUnavailable:
         return status.unknown
-    members = all_members(arrays_root) if arrays_root else {}
+    listed = {j.name for j in jobs if parse_array_name(j.name)}
+    members = all_members(arrays_root, listed) if arrays_root and listed else {}
     if members:
         jobs = [j for j in jobs if j.name not in members] + element_rows(jobs, members)
     where = member_of(members)
