@@ -14,6 +14,7 @@ pacing.py (query interval, back-off), unknown.py and loop.py (the loop and its r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import socket
 import time
@@ -44,6 +45,7 @@ from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
 WHO = "batchman-daemon"
+_STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
 
 def _asked(tasks) -> list[tuple]:
@@ -193,9 +195,11 @@ class Engine:
             self.policy = dataclasses.replace(self.policy, array_size=size)
 
     def _array_stamp(self, now: float) -> str:
-        """Unique per iteration of any daemon of this file: the time in ms, then the pid."""
+        """Unique per iteration of any daemon of this file: the time in ms, the pid, and a count
+        of this process's stamps (in-process test daemons share a pid)."""
         from batchman.core.arrays import base36
-        return base36(int(now * 1000)).rjust(9, "0") + base36(os.getpid()).rjust(5, "0")
+        return (base36(int(now * 1000)).rjust(9, "0") + base36(os.getpid()).rjust(5, "0")
+                + base36(next(_STAMPS) % 36 ** 3).rjust(3, "0"))
 
     # ---- pacing by rate (issue 14) --------------------------------------------------
     def _tokens(self, now: float) -> dict[str, int]:
