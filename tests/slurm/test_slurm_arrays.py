@@ -90,6 +90,9 @@ def test_six_runs_one_sbatch_each_run_its_own_element_and_logs(cluster, tmp_path
         assert (logs / f"{t.run}.analysis.1.err").read_text() == f"stderr of {t.run}.analysis\n"
     assert job_starts(tmp_path) == {(f"{x}.analysis", 1): 1 for x in runs}
     assert "unknown job" not in r.stdout        # the elements are known under their tasks' names
+    one = next(t for t in st.tasks if t.run == 1)
+    assert f"batch job {one.job_id} " in cli(tmp_path, "show", "1") and \
+        f"element {one.array_index} of job array {one.array_name}" in cli(tmp_path, "show", "1")
     # SLURM has one array of six elements under the array's name, and nothing else of ours
     jobs = our_jobs(cluster, e)
     assert sorted(i for _, i, _ in jobs) == sorted(t.job_id for t in st.tasks)
@@ -213,3 +216,27 @@ def test_elements_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path,
     assert sacct and all(("--completion" in a) == (mode == "jobcomp") for a in sacct)
     assert any(f"{aid}_" in " ".join(a) for a in sacct)       # asked by element id
     eng.unregister()
+
+
+def test_array_sbatch_hanging_after_submitting_is_adopted_not_submitted_again(cluster, tmp_path, cleanup):
+    """sbatch submits the array, then hangs past batch.command_timeout: the daemon does not
+    know the id, finds the array by its name and adopts each element; one array in SLURM."""
+    runs = [1, 2, 3, 4]
+    e = array_experiment(cluster, tmp_path, runs, mode=best_mode(cluster), **{"batch.command_timeout": 3.0})
+    cleanup[1].append(e)
+    d = denv(cluster, tmp_path, SLEEP=0.5)
+    hang = tmp_path / "hang"
+    hang.mkdir()
+    (hang / "sbatch").write_text(f'#!/bin/bash\n{tmp_path}/shims/sbatch "$@"; rc=$?\nsleep 60\nexit $rc\n')
+    (hang / "sbatch").chmod(0o755)
+    d["PATH"] = f"{hang}:{d['PATH']}"
+    r = daemon_run(tmp_path, "verbose", env=d, timeout=150)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    st = e.store.read()
+    assert {t.state for t in st.tasks} == {S.COMPLETED}, [(t.run, t.state, t.reason) for t in st.tasks]
+    assert "sbatch timed out" in r.stdout
+    assert len(calls(tmp_path, "sbatch")) == 1                 # found by the array's name: never again
+    aid, by_index = array_of(e)
+    assert sorted(by_index) == [0, 1, 2, 3] and all(t.attempt == 1 for t in st.tasks)
+    assert job_starts(tmp_path) == {(f"{x}.analysis", 1): 1 for x in runs}
+    assert {n for n, _, _ in our_jobs(cluster, e)} == {st.tasks[0].array_name}
