@@ -53,7 +53,7 @@ def test_crash_after_sbatch_elements_are_found_by_the_arrays_name_and_index():
 def test_element_gone_from_squeue_comes_from_sacct_by_its_id():
     b, r = backend(squeue=SQUEUE.replace("948_[2-5%2]", "948_[2,4-5%2]"), sacct=SACCT)
     got = b.query({"bm.s1.13.reco.1": "948_3"}, arrays=ELEMS)
-    assert [c.argv[0] for c in r.records] == ["squeue", "sacct"] and "--jobs=948_3" in r.records[1].argv
+    assert [c.argv[0] for c in r.records] == ["squeue", "sacct"] and "--jobs=948,948_3" in r.records[1].argv
     assert (got["bm.s1.13.reco.1"].state, got["bm.s1.13.reco.1"].exit_code) == (FINISHED, 3)
 
 
@@ -103,3 +103,18 @@ def test_submit_array_refuses_an_empty_array(size):
 def test_max_array_size_falls_back_to_slurms_default_when_not_said():
     b, _ = backend(config=SCONTROL_CONFIG)
     assert b.max_array_size() == 1001
+
+
+def test_a_range_cancelled_before_it_started_is_finished_not_queued():
+    # squeue -t all after scancel of an array whose elements were all pending (captured on this cluster)
+    b, _ = backend(squeue=f"1494_[0-2]|CANCELLED|None|0||{NAME}\n")
+    got = b.query({n: f"1494_{i}" for n, (_, i) in ELEMS.items() if i < 3}, arrays=ELEMS)
+    assert {(i.job_id, i.state, i.failure) for i in got.values()} == {(f"1494_{i}", FINISHED, "cancelled") for i in range(3)}
+
+
+def test_elements_cancelled_before_they_started_come_from_the_arrays_range_record_in_sacct():
+    # sacct (slurmdbd) --jobs=1494: elements that never started are one range record
+    b, r = backend(squeue="", sacct=f"1494_[0-2]|CANCELLED by 0|0:0|None|None assigned|{NAME}\n")
+    got = b.query({n: f"1494_{i}" for n, (_, i) in ELEMS.items() if i < 3}, arrays=ELEMS)
+    assert "--jobs=1494,1494_0,1494_1,1494_2" in r.records[1].argv
+    assert {(i.job_id, i.state, i.failure) for i in got.values()} == {(f"1494_{i}", FINISHED, "cancelled") for i in range(3)}

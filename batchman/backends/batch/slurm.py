@@ -194,7 +194,10 @@ class SlurmBackend(BatchBase):
         if missing:
             mode = self.accounting
             if all(missing.values()):
-                argv = build_sacct_argv(mode, job_ids=sorted(set(missing.values())))
+                # an element's array id too: slurmdbd keeps elements that never started as one
+                # range record (123_[0-2]), which it shows for the array's id, not the element's
+                ids = set(missing.values()) | {SA.split_id(i)[0] for i in missing.values() if "_" in i}
+                argv = build_sacct_argv(mode, job_ids=sorted(ids))
             else:
                 names = {arrays[n][0] if n in arrays else n for n, i in missing.items()}
                 argv = build_sacct_argv(mode, names=sorted(names), since=self.sacct_since, user=self.user)

@@ -92,9 +92,10 @@ def expand_rows(rows: list[JobInfo], array_id: str) -> dict[int, JobInfo]:
 
 
 def expand_all(rows: list[JobInfo]) -> list[JobInfo]:
-    """Every pending range row (``123_[5-9%4]``) replaced by one QUEUED row per element, with
-    the element's own id; a row of one element wins over a range that also names it. Other
-    rows (plain jobs, single elements) stay as they are."""
+    """Every range row (``123_[5-9%4]``) replaced by one row per element, with the element's
+    own id and the range's state (pending; or cancelled, for elements cancelled before they
+    started); a row of one element wins over a range that also names it. Other rows (plain
+    jobs, single elements) stay as they are."""
     singles = {r.job_id for r in rows}
     out: list[JobInfo] = []
     for r in rows:
@@ -106,8 +107,7 @@ def expand_all(rows: list[JobInfo]) -> list[JobInfo]:
             idx = parse_indexes(m.group(3))
         except ValueError:
             continue
-        out += [dataclasses.replace(r, job_id=e, state=QUEUED) for i in idx
-                if (e := element_id(m.group(1), i)) not in singles]
+        out += [dataclasses.replace(r, job_id=e) for i in idx if (e := element_id(m.group(1), i)) not in singles]
     return out
 
 
