@@ -118,3 +118,9 @@ def test_elements_cancelled_before_they_started_come_from_the_arrays_range_recor
     got = b.query({n: f"1494_{i}" for n, (_, i) in ELEMS.items() if i < 3}, arrays=ELEMS)
     assert "--jobs=1494,1494_0,1494_1,1494_2" in r.records[1].argv
     assert {(i.job_id, i.state, i.failure) for i in got.values()} == {(f"1494_{i}", FINISHED, "cancelled") for i in range(3)}
+
+
+def test_no_arrays_with_jobcomp_accounting_sacct_c_cannot_tell_elements_apart():
+    r = ScriptedRunner({"scontrol": (0, SCONTROL_CONFIG + "MaxArraySize            = 40\n", "")})
+    assert SlurmBackend(r, accounting="jobcomp").max_array_size() == 1
+    assert r.records == []                                    # known without asking

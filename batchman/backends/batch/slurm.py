@@ -106,8 +106,12 @@ class SlurmBackend(BatchBase):
         return self._accounting
 
     def max_array_size(self) -> int:
-        """The site's MaxArraySize (asked once; SLURM's default when the config does not say it).
-        Raises BackendUnavailable when scontrol cannot be asked now."""
+        """The site's MaxArraySize (asked once; SLURM's default when the config does not say it);
+        1 (no arrays) with jobcomp accounting: ``sacct -c`` (22.05) lists elements by their raw
+        ids only, so an element that left squeue could not be told from the others. Raises
+        BackendUnavailable when scontrol cannot be asked now."""
+        if self.accounting == "jobcomp":
+            return 1
         return SA.max_array_size(self.config())
 
     # -- BatchBackend ------------------------------------------------------------------------
