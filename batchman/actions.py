@@ -113,6 +113,7 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
                                       failure=t.failure, reason=t.reason))
             tr = change_state(t, S.SUBMITTED, f"adopted unknown job {u.job_id}", now, who)
             t.job_name, t.job_id, t.attempt = name, u.job_id, max(attempt, t.attempt)
+            t.array_name, t.array_index = u.array_name, u.array_index   # an array element: followed by its id
             t.exit_code, t.failure, t.error, t.request, t.intent = None, "", "", "", None
             t.submitted_at = now
             _journal(store, tr)

@@ -100,6 +100,7 @@ SCHEMA: list[Param] = [
     P("batch", "submit_rate", "float", 2.0, "Submissions per second once submit_burst is spent, whatever daemon.delay is (0: no limit; max_submit_per_iteration stays an upper bound).", minimum=0.0),
     P("batch", "kill_burst", "int", 30, "Job cancellations that may go at once before kill_rate paces them.", minimum=1),
     P("batch", "kill_rate", "float", 2.0, "Job cancellations per second once kill_burst is spent (0: no limit).", minimum=0.0),
+    P("batch", "arrays", "bool", True, "SLURM only: runs of the same job definition and resources that are ready together go to the batch system as one job array (one sbatch for up to MaxArraySize runs, asked once with scontrol show config), which spares the controller. Each run keeps its own log, state, kill and retry. Needs slurmdbd accounting (with only a job completion log, sacct -c cannot tell array elements apart, so jobs go one by one). Set false where the site or the analysis forbids job arrays; other batch systems always submit one job per run."),
     P("batch", "local_slots", "int", 0, "local backend: jobs run at once; the rest wait queued (0: one per CPU).", minimum=0),
     P("batch", "queue", "str", "", "Partition (SLURM) / queue (Grid Engine, LSF); empty: the site default.", optional=True),
     P("batch", "account", "str", "", "Account (SLURM) / project (Grid Engine, LSF); empty: none.", optional=True),

@@ -15,6 +15,7 @@ class Paths:
         self.temp = params.path("daemon.temp_dir")
         self.attempts = os.path.join(self.temp, "attempts")
         self.done = os.path.join(self.temp, "done")          # one empty file per ended job (daemon/watch.py)
+        self.arrays = os.path.join(self.temp, "arrays")      # one directory per job array (daemon/arrayjob.py)
 
     def attempt_dir(self, job_name: str) -> str:
         return f"{self.attempts}/{job_name}"

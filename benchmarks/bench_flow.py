@@ -154,6 +154,9 @@ def plain(root: str, durs: list[float], tag: str, every: float, accounting: str,
     return measure(ids, t0, time.time(), logs, len(durs))
 
 
+SETTINGS: dict = {}                 # --arrays on|off: batch.arrays over the init default
+
+
 def make_experiment(root: str, durs: list[float]) -> None:
     os.makedirs(os.path.join(root, "raw"))
     for r in range(1, len(durs) + 1):
@@ -165,7 +168,7 @@ def make_experiment(root: str, durs: list[float]) -> None:
         f.write(ANALYSIS)
     os.chmod(os.path.join(root, "analyze"), 0o755)
     values = P.defaults()           # what `batchman init` writes, plus the site and the data
-    values.update({"batch.backend": "slurm", "staging.stub_dir": "raw", "staging.cache_dir": "raw"})
+    values.update({"batch.backend": "slurm", "staging.stub_dir": "raw", "staging.cache_dir": "raw", **SETTINGS})
     with open(os.path.join(root, P.CONFIG_NAME), "w") as f:
         f.write(P.render_yaml(values))
     actions.add_runs(open_experiment(root).store, list(range(1, len(durs) + 1)))
@@ -226,7 +229,10 @@ def main() -> int:
                          "to measure what that list costs each job's start")
     ap.add_argument("--only", choices=("plain", "batchman"), help="run one driver only")
     ap.add_argument("--keep", action="store_true", help="keep the working directories")
+    ap.add_argument("--arrays", choices=("on", "off"), help="batchman with batch.arrays on or off (default: as init writes it)")
     a = ap.parse_args()
+    if a.arrays:
+        SETTINGS["batch.arrays"] = a.arrays == "on"
     if a.jobs < 1 or a.rounds < 1:
         ap.error("--jobs and --rounds must be at least 1")
     slurm_env()

@@ -103,6 +103,7 @@ class Capabilities:
     failure_hints: bool = False   # failure_hint(stderr tail): the failure class a failed job's stderr suggests
     listing_reuse: bool = False   # list_ours may reuse this round's queue listing (reuse_listing, listing_fresh)
     command_log: bool = False     # command_records(): every external command run, for the iteration log
+    arrays: bool = False          # submit_array(spec, size), max_array_size(), query(..., arrays=): job arrays
 
 
 # The outcome of one submission, as the daemon records it.
@@ -199,6 +200,27 @@ class BatchBase:
 
     def command_records(self) -> list[CommandRecord]:
         return self.runner.records if self.runner is not None else []
+
+    def max_array_size(self) -> int:
+        """Most elements one job array may have (capability ``arrays``); 1: no arrays."""
+        return 1
+
+    def submit_array(self, spec: JobSpec, size: int) -> str:
+        """Submit one array of ``size`` elements (indexes 0..size-1); return the array's id."""
+        raise NotImplementedError(f"the {self.name} backend does not submit job arrays")
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """The id of one element of an array, as the batch system shows and cancels it."""
+        raise NotImplementedError(f"the {self.name} backend has no job arrays")
+
+    def try_submit_array(self, spec: JobSpec, size: int) -> SubmitOutcome:
+        """``submit_array`` with its outcome as a value (Submitted carries the array's id)."""
+        try:
+            return Submitted(self.submit_array(spec, size))
+        except Rejected as e:
+            return Refused(str(e))
+        except BackendUnavailable as e:
+            return Unreachable(str(e), e.timed_out)
 
     def time_limits(self, queue: str | None) -> tuple[int, int]:
         raise NotImplementedError(f"the {self.name} backend does not know its queues' time limits")

@@ -160,6 +160,7 @@ def _show_head(t: Task, now: float) -> None:
     if t.warning:
         click.echo("warning: " + visible(t.warning))
     click.echo(f"attempt {t.attempt}" + (f", batch job {t.job_id} ({t.job_name})" if t.job_name else "")
+               + (f", element {t.array_index} of job array {t.array_name}" if t.array_name else "")
                + (f", exit code {t.exit_code}" if t.exit_code is not None else "")
                + (f", {t.analysed} segment(s) analysed" if t.analysed is not None else ""))
     if t.counters:

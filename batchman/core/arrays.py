@@ -13,7 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import re
+
 from batchman.core.model import Task, task_key
+
+_ARRAY_NAME_RE = re.compile(r"^bm\.([0-9a-z]+)\.([A-Za-z][A-Za-z0-9_-]*)\.a([0-9a-z]+)$")
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,30 @@ def group(items: Sequence[Ready], max_size: int, min_size: int = 2) -> list[list
 def index_map(members: Sequence[Ready]) -> dict[str, int]:
     """Task key -> array index (0-based, in the group's order)."""
     return {r.key: i for i, r in enumerate(members)}
+
+
+def array_name(store_id: str, job: str, stamp: str) -> str:
+    """The batch job name of an array: ``bm.<store>.<job>.a<stamp>`` (``stamp``: unique per
+    array of this status file, e.g. the daemon's pid, the time and a counter in base 36). It is
+    how a daemon finds the array again after a crash, so it must never be reused; it never
+    parses as a task's job name (:func:`batchman.core.model.parse_job_name`)."""
+    name = f"bm.{store_id}.{job}.a{stamp}"
+    if not _ARRAY_NAME_RE.match(name):
+        raise ValueError(f"not a valid array name: {name!r} (stamp must be lowercase letters and digits)")
+    return name
+
+
+def parse_array_name(name: str) -> tuple[str, str] | None:
+    """(store id, job) of an array's name, or None if it is not one."""
+    m = _ARRAY_NAME_RE.match(name)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out

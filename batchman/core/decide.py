@@ -224,13 +224,21 @@ def _decide_staged(task: Task, obs: Observations, pol: Policy, budget: Budget) -
                             [STAGE], {"requested_at": obs.now}, mark_staged=True)
     if obs.paused or obs.no_submit or budget.jobs >= pol.max_jobs:
         return None
-    if budget.spent("submit", budget.submits, pol.max_submit_per_iteration):
+    # With job arrays (pol.array_size > 1) the tasks of one job definition decided in one
+    # iteration share an sbatch per array_size of them (daemon/record.record_arrays groups them
+    # the same way): the token bucket counts sbatch commands, the per-iteration cap tasks. A
+    # task whose retry changed its resources goes alone, with its own sbatch.
+    joins = pol.array_size > 1 and not task.resources and budget.grouped.get(task.job, 0) % pol.array_size != 0
+    if budget.spent("submit", budget.submits, pol.max_submit_per_iteration, budget.sbatches if not joins else -1):
         return None   # submission throttle (bucket or per-iteration cap): later
     if _throttled(budget.per_job.get(task.job, 0), pol.job_limits.get(task.job, 0)):
         return None   # the job's own max_running
     budget.jobs += 1
     budget.per_job[task.job] = budget.per_job.get(task.job, 0) + 1
     budget.submits += 1
+    budget.sbatches += 0 if joins else 1
+    if pol.array_size > 1 and not task.resources:
+        budget.grouped[task.job] = budget.grouped.get(task.job, 0) + 1
     return Decision(S.SUBMITTING, f"submitting attempt {task.attempt + 1}", [SUBMIT],
                     {"attempt": task.attempt + 1}, new_job_name=True)
 

@@ -37,6 +37,7 @@ class Policy:
     max_submit_per_iteration: int = 0     # throttles (0: no limit)
     max_stage_per_iteration: int = 0
     max_kill_per_iteration: int = 0
+    array_size: int = 1                   # most tasks per job array (1: no arrays; set once the daemon knows)
     job_limits: dict = field(default_factory=dict)   # job name -> most of its tasks in the batch system
     retry_rules: dict = field(default_factory=dict)  # failure class -> retry.Rule ({}: the defaults)
     limits: R.Limits = field(default_factory=R.Limits)   # what a retry may ask for
@@ -100,17 +101,22 @@ class Budget:
     staged_segments: int = 0     # segments held by tasks in HOLDS_CACHE
     jobs: int = 0                # tasks in IN_BATCH
     submits: int = 0             # consumed this iteration (throttles)
+    sbatches: int = 0            # submit commands they take (fewer than submits with job arrays)
+    grouped: dict[str, int] = field(default_factory=dict)   # job -> tasks that may share arrays this iteration
     stages: int = 0
     kills: int = 0
     per_job: dict[str, int] = field(default_factory=dict)   # tasks in IN_BATCH, by job name
     tokens: dict[str, int] = field(default_factory=dict)    # kind -> what its token bucket allows now
     held: set[str] = field(default_factory=set)             # kinds that held ready work back
 
-    def spent(self, kind: str, used: int, cap: int) -> bool:
+    def spent(self, kind: str, used: int, cap: int, commands: int | None = None) -> bool:
         """Is ``kind`` ("submit", "stage", "kill") used up for now, by its per-iteration cap or
         its token bucket? A kind used up while work is ready is remembered in ``held``, so the
-        daemon wakes when a token is back (core/pacing.next_wakeup)."""
-        out = (bool(cap) and used >= cap) or (kind in self.tokens and used >= self.tokens[kind])
+        daemon wakes when a token is back (core/pacing.next_wakeup). ``commands``: what the
+        bucket counts when it is not ``used`` (job arrays: one token per sbatch, not per task;
+        negative when this task joins an array and needs no command of its own)."""
+        tokens = used if commands is None else commands
+        out = (bool(cap) and used >= cap) or (kind in self.tokens and tokens >= self.tokens[kind])
         if out:
             self.held.add(kind)
         return out

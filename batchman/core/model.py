@@ -95,6 +95,8 @@ class Task(msgspec.Struct, omit_defaults=True):
     meta: dict[str, str] = {}     # run list columns (dataset, quality, ...)
     inputs: list[str] = []        # files from the job it runs after (its outputs)
     outputs: list[str] = []       # declared outputs found when it completed
+    array_name: str = ""          # the job array this attempt went in (issue 14): its SLURM job name
+    array_index: int | None = None   # this attempt's index in that array (its job id is <array id>_<index>)
 
     @property
     def key(self) -> str:
@@ -117,6 +119,8 @@ class UnknownJob(msgspec.Struct, omit_defaults=True):
     job_id: str
     state: str
     seen: float
+    array_name: str = ""          # an element of one of our job arrays (listed under this name)
+    array_index: int | None = None
 
 
 class IterationLog(msgspec.Struct, omit_defaults=True):

@@ -7,6 +7,7 @@ from typing import Callable
 
 from batchman.backends.base import BackendUnavailable, Refused, Rejected, Submitted, SubmitOutcome, Unreachable
 from batchman.core import decide as D
+from batchman.daemon import arrayjob
 from batchman.daemon.crash import crash_point
 from batchman.daemon.jobspec import JobSpecs, used_resources
 from batchman.daemon.pacing import Pacing
@@ -79,21 +80,47 @@ class Actor:
         # hundreds of them would hang the iteration. They stay SUBMITTING, looked up by name and
         # submitted next time, exactly as after an unconfirmed submission.
         down: Unreachable | None = None
-        for w in work:
-            if D.SUBMIT not in w.actions:
-                continue
+        for unit in _units(work):
             if down is not None:
-                res[w.key][D.SUBMIT] = Unreachable(f"not tried: {down.message}", down.timed_out)
+                for w in unit:
+                    res[w.key][D.SUBMIT] = Unreachable(f"not tried: {down.message}", down.timed_out)
                 continue
             crash_point("before-submit", self.engine)
-            out = res[w.key][D.SUBMIT] = self.submit(w, rep)
+            outs = self.submit_array(unit, rep) if unit[0].array_name else [self.submit(unit[0], rep)]
+            for w, out in zip(unit, outs):
+                res[w.key][D.SUBMIT] = out
             crash_point("after-submit", self.engine)
+            out = outs[0]
             if isinstance(out, Unreachable):
                 down = out
                 if not out.timed_out:
                     # The controller refused to talk (not: sbatch hung, which may have
                     # submitted -- the next round looks the job up by name): back off.
                     self.pacing.failed(self.clock(), f"sbatch: {out.message}")
+
+    def submit_array(self, unit: list[Work], rep: IterationReport) -> list[SubmitOutcome]:
+        """One sbatch for the tasks of one array (recorded with their indexes in the intent):
+        each element's own job script is written as for a plain job, then the array's files."""
+        name = unit[0].array_name
+        problem = self.specs.command_problem(unit[0].job)
+        if problem:
+            return [Refused(problem)] * len(unit)
+        try:
+            specs = {w.array_index: self.specs.spec(w) for w in unit}
+            aspec = arrayjob.prepare(self.specs.paths.arrays, name, specs)
+        except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+            return [Refused(f"cannot write the job scripts of array {name}: {e}")] * len(unit)
+        for w in unit:
+            self.used[w.key] = used_resources(specs[w.array_index])
+        out = self.batch.try_submit_array(aspec, len(unit))
+        if isinstance(out, Submitted):
+            rep.actions.append(f"submitted {len(unit)} run(s) as job array {out.job_id} ({name})")
+            return [Submitted(self.batch.element_id(out.job_id, w.array_index)) for w in unit]
+        if isinstance(out, Refused):
+            rep.errors.append(f"submit array {name} ({len(unit)} runs): rejected: {out.message}")
+        else:
+            rep.errors.append(f"submit array {name} ({len(unit)} runs): {out.message}")
+        return [out] * len(unit)
 
     def submit(self, w: Work, rep: IterationReport) -> SubmitOutcome:
         problem = self.specs.command_problem(w.job)
@@ -112,3 +139,21 @@ class Actor:
         else:
             rep.errors.append(f"submit {w.job_name}: {out.message}")
         return out
+
+
+def _units(work: list[Work]) -> list[list[Work]]:
+    """The submissions in order: each plain task alone, each array's tasks together (at the
+    place of its first)."""
+    units: list[list[Work]] = []
+    arrays: dict[str, list[Work]] = {}
+    for w in work:
+        if D.SUBMIT not in w.actions:
+            continue
+        if not w.array_name:
+            units.append([w])
+        elif w.array_name in arrays:
+            arrays[w.array_name].append(w)
+        else:
+            arrays[w.array_name] = [w]
+            units.append(arrays[w.array_name])
+    return units

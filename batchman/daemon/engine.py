@@ -14,6 +14,7 @@ pacing.py (query interval, back-off), unknown.py and loop.py (the loop and its r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import socket
 import time
@@ -44,6 +45,7 @@ from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
 WHO = "batchman-daemon"
+_STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
 
 def _asked(tasks) -> list[tuple]:
@@ -86,6 +88,7 @@ class Engine:
         self.actor = Actor(batch, staging, self.specs, self.pacing, clock)
         self.actor.engine = self          # handed to the test hooks at its crash points
         self._limits_known = bool(params["batch.max_time_limit"])
+        self._max_array: int | None = None   # tasks per job array (None: not known yet)
         if batch.capabilities.listing_reuse:
             batch.reuse_listing(max(params["batch.min_query_interval"], 2.0))
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
@@ -157,6 +160,7 @@ class Engine:
         and record the decisions, their slow actions as intents."""
         asked = _asked(status.tasks)
         tokens = self._tokens(obs.now)
+        self._learn_max_array()          # outside the lock: may ask scontrol show config, once
         decisions, budget = D.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
         with self.store.transaction(WHO) as st:
             now = self.clock()
@@ -170,10 +174,32 @@ class Engine:
             self.params_watch.record(st)
             R.record_batch_health(st, rep, self.pacing, now)
             work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
+            R.record_arrays(st, work, self.policy.array_size, self._array_stamp(now), self.specs.resources)
             R.record_counters(st, counters)
             R.log_observed(st, now, cmds, rep)
         self._spend(budget, now)
         return work
+
+    # ---- job arrays (issue 14) ----------------------------------------------------
+    def _learn_max_array(self) -> None:
+        """Most tasks one array may carry: 1 (no arrays) unless batch.arrays is on and the batch
+        system has arrays; then the site's MaxArraySize, asked once."""
+        if self._max_array is None and not self.pacing.backing_off(self.clock()):
+            on = self.params["batch.arrays"] and self.batch.capabilities.arrays
+            try:
+                self._max_array = self.batch.max_array_size() if on else 1
+            except BackendUnavailable:
+                pass                 # plain jobs this time; asked again next time
+        size = self._max_array or 1
+        if self.policy.array_size != size:     # (a reload builds a new policy: set again)
+            self.policy = dataclasses.replace(self.policy, array_size=size)
+
+    def _array_stamp(self, now: float) -> str:
+        """Unique per iteration of any daemon of this file: the time in ms, the pid, and a count
+        of this process's stamps (in-process test daemons share a pid)."""
+        from batchman.core.arrays import base36
+        return (base36(int(now * 1000)).rjust(9, "0") + base36(os.getpid()).rjust(5, "0")
+                + base36(next(_STAMPS) % 36 ** 3).rjust(3, "0"))
 
     # ---- pacing by rate (issue 14) --------------------------------------------------
     def _tokens(self, now: float) -> dict[str, int]:
@@ -182,7 +208,7 @@ class Engine:
 
     def _spend(self, budget: D.Budget, now: float) -> None:
         """Take the tokens of what was decided (after the write: a failed write spends nothing)."""
-        for kind, n in (("submit", budget.submits), ("stage", budget.stages), ("kill", budget.kills)):
+        for kind, n in (("submit", budget.sbatches), ("stage", budget.stages), ("kill", budget.kills)):
             if n:
                 self.pacer.buckets[kind].take(n, now)
         self.held = set(budget.held)
@@ -262,7 +288,8 @@ class Engine:
     # ---- between iterations --------------------------------------------------------
     def update_unknown(self) -> list[UnknownJob]:
         """Record the jobs under our name pattern that no task accounts for (one query)."""
-        unknown = U.scan(self.store.read(), self.batch, self.pacing.may_query(self.clock()), self.clock)
+        unknown = U.scan(self.store.read(), self.batch, self.pacing.may_query(self.clock()), self.clock,
+                         self.paths.arrays)
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)
             unknown, changed = U.keep_unknown(st, unknown)

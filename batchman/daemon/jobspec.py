@@ -91,6 +91,18 @@ class JobSpecs:
                        extra_args=list(pick(jd.extra_args, "batch.extra_args")))
         return dataclasses.replace(spec, **retry_resources(w))
 
+    def resources(self, job: str) -> dict:
+        """What an attempt of ``job`` asks for before any retry override (grouping into arrays)."""
+        p, jd = self.params, self.jobs.get(job)
+        if jd is None:
+            return {}
+
+        def pick(override, key):
+            return override if override is not None else p[key]
+        return {"time_limit": pick(jd.time_limit, "batch.time_limit"), "memory_mb": pick(jd.memory_mb, "batch.memory_mb"),
+                "cpus": pick(jd.cpus, "batch.cpus"), "queue": pick(jd.queue, "batch.queue"),
+                "extra_args": list(pick(jd.extra_args, "batch.extra_args"))}
+
     def command(self, job: str | None = None) -> list[str]:
         jd = self.jobs.get(job) if job else None
         argv = jd.argv() if jd is not None else self.params.command_argv()

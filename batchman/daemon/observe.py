@@ -66,7 +66,9 @@ class Observer:
         due = self.pacing.may_query(now)
         self.only = None if due or ended is None else set(ended)   # whose files to read this round
         ask = self._markers(status, obs, self.only)
-        self._query_batch(ask, obs, now, rep)
+        arrays = {t.job_name: (t.array_name, t.array_index) for t in status.tasks
+                  if t.array_name and t.array_index is not None and t.job_name in ask}
+        self._query_batch(ask, obs, now, rep, arrays)
         obs.no_submit = self.pacing.backing_off(now)
         self._finished(status, obs)
         return obs
@@ -145,8 +147,10 @@ class Observer:
                         obs.markers[t.job_name] = m
         return ask
 
-    def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport) -> None:
-        """One batch query for the rest, within the polling budget."""
+    def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport,
+                     arrays: dict[str, tuple[str, int]] | None = None) -> None:
+        """One batch query for the rest, within the polling budget. ``arrays``: the asked jobs
+        that are elements of job arrays (job name -> array name, index)."""
         obs.jobs = {}
         if not ask:
             return
@@ -157,7 +161,7 @@ class Observer:
             rep.batch = "waiting"
             return
         try:
-            obs.jobs = self.batch.query(ask)
+            obs.jobs = self.batch.query(ask, arrays=arrays) if arrays else self.batch.query(ask)
             rep.batch = "ok"
             self.pacing.answered(now)
         except BackendUnavailable as e:

@@ -4,8 +4,10 @@ through :func:`batchman.core.transition.change_state` and into the journal."""
 
 from __future__ import annotations
 
+from typing import Callable
 
 from batchman.backends.base import CommandRecord, Refused, Submitted
+from batchman.core import arrays as A
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.core.model import Daemon, IterationLog, Status, Task
@@ -30,7 +32,34 @@ def record_decisions(store, st: Status, decisions, obs: D.Observations, now: flo
         journal(store, D.apply(t, d, now, me, st.store_id, obs.staging), t, rep)
         if d.actions:
             work.append(Work.of(t, d.actions))
+            work[-1].fresh = bool(d.new_job_name) and D.SUBMIT in d.actions
     return work
+
+
+def record_arrays(st: Status, work: list[Work], max_size: int, stamp: str,
+                  resources: Callable[[str], dict]) -> int:
+    """Group this iteration's new submissions into job arrays (core/arrays.py) and write each
+    member's array name and index into its task, with its intent, before any sbatch: a daemon
+    that dies after the sbatch finds the array by that name. Every other submission (a resumed
+    intent whose job was not found, a retry with changed resources, a group of one) goes as a
+    plain job and forgets any array of an earlier attempt. Returns the number of arrays."""
+    idx = st.index()
+    subs = [w for w in work if D.SUBMIT in w.actions and w.key in idx]
+    for w in subs:
+        w.array_name, w.array_index = "", None
+        idx[w.key].array_name, idx[w.key].array_index = "", None
+    ready = [A.ready(idx[w.key], resources(w.job)) for w in subs if w.fresh]
+    by_key = {w.key: w for w in subs}
+    n = 0
+    for members in A.group(ready, max_size):
+        if len(members) < 2:
+            continue
+        name = A.array_name(st.store_id, members[0].job, f"{stamp}{A.base36(n)}")
+        n += 1
+        for key, i in A.index_map(members).items():
+            w, t = by_key[key], idx[key]
+            w.array_name, w.array_index = t.array_name, t.array_index = name, i
+    return n
 
 
 def record_batch_health(st: Status, rep: IterationReport, pacing, now: float) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from batchman.daemon import jobscript
+from batchman.daemon import arrayjob, jobscript
 from batchman.core import states as S
 from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
 from batchman.core.model import Segment, Status, Task, decode, parse_job_name, task_key
@@ -114,11 +114,15 @@ def _scan_journal(journal: list[dict], store_ids: collections.Counter) -> dict[s
     return last
 
 
-def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str]) -> dict[str, object]:
-    """1. the jobs of this store the batch system still knows, by name."""
+def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str],
+                members: dict[str, dict[int, str]] | None = None) -> dict[str, object]:
+    """1. the jobs of this store the batch system still knows, by name (elements of our job
+    arrays by their task's job name, from the arrays' ``members`` files)."""
     live: dict[str, object] = {}
+    members = members or {}
     try:
-        for j in batch.list_ours(f"bm.{store_id}."):
+        rows = batch.list_ours(f"bm.{store_id}.")
+        for j in [j for j in rows if j.name not in members] + arrayjob.element_rows(rows, members):
             p = parse_job_name(j.name)
             if p and p[0] == store_id:
                 live[j.name] = j
@@ -128,11 +132,16 @@ def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str]) -> dict[s
     return live
 
 
-def _from_attempt(t: Task, mine: dict[int, str], live: dict, attempts_root: str) -> str:
+def _from_attempt(t: Task, mine: dict[int, str], live: dict, attempts_root: str,
+                  member_of: dict[str, tuple[str, int]] | None = None) -> str:
     """Put back a task whose latest job is known, as ``submitted`` (or ``submitting``); returns the source."""
     n = max(mine)
     name = mine[n]
     t.attempt, t.job_name = n, name
+    if name in (member_of or {}):
+        # an element of a job array: followed by its element id, looked up through its array's
+        # name and index when the id is not known (never submitted again while the array exists)
+        t.array_name, t.array_index = member_of[name]
     info = live.get(name)
     t.job_id = getattr(info, "job_id", "") or ""
     t.submitted_at = t.since
@@ -144,13 +153,16 @@ def _from_attempt(t: Task, mine: dict[int, str], live: dict, attempts_root: str)
         t.reason = "recovered: the job had ended (exit marker); judged again"
         return "exit marker in its attempt directory"
     # The daemon may have died after writing the job script and before submitting:
-    # as `submitting`, the job is looked up by name and adopted, or submitted now.
+    # as `submitting`, the job is looked up by name and adopted, or submitted now. An element
+    # of a job array is looked up through its array's name and index (never submitted again
+    # while that array exists).
     t.state = S.SUBMITTING
     t.reason = "recovered: attempt directory without an exit marker; looking for the job by name"
     return "attempt directory only (job looked up by name)"
 
 
-def _recover_task(t: Task, mine: dict[int, str], j_last: dict | None, live: dict, attempts_root: str) -> str:
+def _recover_task(t: Task, mine: dict[int, str], j_last: dict | None, live: dict, attempts_root: str,
+                  member_of: dict[str, tuple[str, int]] | None = None) -> str:
     """Set the state of one task from its attempts, live jobs and last journal entry; returns the source."""
     j_state = j_last["to"] if j_last else ""
     if mine and j_state in S.BEFORE_BATCH and not any(mine[a] in live for a in mine):
@@ -159,7 +171,7 @@ def _recover_task(t: Task, mine: dict[int, str], j_last: dict | None, live: dict
         t.state, t.reason = S.NEW, "recovered from the journal: restarted, starts again from new"
         return "journal (restarted: starts again)"
     if mine and j_state not in (S.ABORTED, S.SKIPPED, S.ERROR):
-        return _from_attempt(t, mine, live, attempts_root)
+        return _from_attempt(t, mine, live, attempts_root, member_of)
     if j_state in (S.ABORTED, S.SKIPPED, S.ERROR):
         t.state, t.reason = j_state, f"recovered from the journal: {j_last.get('why', '')}"
         if mine:
@@ -182,7 +194,9 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
     last = _scan_journal(journal, store_ids)
     store_id = store_ids.most_common(1)[0][0] if store_ids else new_store_id()
     lost: list[str] = []
-    live = _scan_batch(batch, store_id, attempts, lost)
+    members = arrayjob.all_members(os.path.join(params.path("daemon.temp_dir"), "arrays"))
+    live = _scan_batch(batch, store_id, attempts, lost, members)
+    member_of = arrayjob.member_of(members)
     sources = collections.Counter()
     tasks: list[Task] = []
     stub = params.path("staging.stub_dir")
@@ -192,7 +206,7 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
         t = Task(run=int(run_s), job=job, since=now, added_at=now)
         segs, _ = find_segments(stub, pat, t.run, pre, suf)
         t.segments = [Segment(p) for p in segs]
-        sources[_recover_task(t, attempts.get(key, {}), last.get(key), live, attempts_root)] += 1
+        sources[_recover_task(t, attempts.get(key, {}), last.get(key), live, attempts_root, member_of)] += 1
         tasks.append(t)
     if not journal:
         lost.append("no journal: tasks that never reached a batch job could not be recovered; add them again")

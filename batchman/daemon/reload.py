@@ -100,6 +100,8 @@ def apply(engine, new: P.Params) -> None:
     if paced & set(changed):
         engine.pacer = PC.Pacer.from_values(new.values, engine.clock())   # new bursts and rates, full
     engine._limits_known = bool(new["batch.max_time_limit"])    # a new policy: partition limits asked again
+    if "batch.arrays" in changed:
+        engine._max_array = None                                # arrays turned on or off from now on
     totals = engine.outputs.totals                              # the metrics' counters keep counting
     engine.outputs = Outputs(new, engine.say)
     engine.outputs.totals = totals

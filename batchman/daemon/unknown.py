@@ -4,11 +4,16 @@ within the polling budget, or from the round's own listing when the backend can 
 from __future__ import annotations
 
 from batchman.backends.base import BackendUnavailable
+from batchman.core.arrays import parse_array_name
 from batchman.core.model import Status, UnknownJob, parse_job_name
+from batchman.daemon.arrayjob import all_members, element_rows, member_of
 
 
-def scan(status: Status, batch, may_query: bool, clock) -> list[UnknownJob]:
-    """The unknown jobs the batch system lists now (``status.unknown`` when it is not asked)."""
+def scan(status: Status, batch, may_query: bool, clock, arrays_root: str = "") -> list[UnknownJob]:
+    """The unknown jobs the batch system lists now (``status.unknown`` when it is not asked).
+    Elements of our job arrays (listed under the array's name) count under their task's own
+    job name, from the array's ``members`` file in ``arrays_root``, so ``batchman adopt`` takes
+    them in as any other job."""
     fresh = batch.capabilities.listing_reuse and batch.listing_fresh()
     if not may_query and not fresh:
         return status.unknown     # not outside the polling budget (interval, back-off)
@@ -16,9 +21,15 @@ def scan(status: Status, batch, may_query: bool, clock) -> list[UnknownJob]:
         jobs = batch.list_ours(f"bm.{status.store_id}.")
     except BackendUnavailable:
         return status.unknown
+    listed = {j.name for j in jobs if parse_array_name(j.name)}
+    members = all_members(arrays_root, listed) if arrays_root and listed else {}
+    if members:
+        jobs = [j for j in jobs if j.name not in members] + element_rows(jobs, members)
+    where = member_of(members)
     known = {t.job_name for t in status.tasks if t.job_name}
     now = clock()
-    return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now)
+    return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now,
+                       array_name=where.get(j.name, ("", None))[0], array_index=where.get(j.name, ("", None))[1])
             for j in jobs if j.name not in known and parse_job_name(j.name)]
 
 

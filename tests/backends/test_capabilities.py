@@ -17,7 +17,8 @@ BATCH = [LocalBatch, SlurmBackend, GridEngineBackend, LsfBackend]
 STAGING = [LocalStaging, JcacheStaging, CommandStaging]
 # capability -> the methods that carry it
 METHODS = {"time_limits": ["time_limits"], "failure_hints": ["failure_hint"],
-           "listing_reuse": ["reuse_listing", "listing_fresh"]}
+           "listing_reuse": ["reuse_listing", "listing_fresh"],
+           "arrays": ["max_array_size", "submit_array", "element_id"]}
 
 
 @pytest.mark.parametrize("cls", BATCH, ids=lambda c: c.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_hallc_replay_jcache_staging_jobwrap_on_slurm_to_completed_and_released(
     assert S.FAILED in to_2050 and to_2050[-1] == S.COMPLETED, to_2050
     for run, t in tasks.items():
         nseg = run % 3 + 1
-        assert t.job == "replay" and t.job_id.isdigit() and t.attempt == (2 if run == 2050 else 1)
+        assert t.job == "replay" and re.fullmatch(r"\d+(_\d+)?", t.job_id) and t.attempt == (2 if run == 2050 else 1)
         assert t.segments and len(t.segments) == nseg and t.analysed == nseg      # from jobwrap's stats file
         assert t.counters.get("segments_done") == nseg
         out = tmp_path / f"ROOTfiles/coin_replay_production_{run}_-1.root"

@@ -14,6 +14,7 @@ it, and the "jobs already gone from squeue" test runs in both.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -84,6 +85,16 @@ def our_jobs(cluster, e) -> list[tuple[str, str, str]]:
     return [tuple(l.split("|")) for l in cp.stdout.splitlines() if l.startswith(prefix)]
 
 
+def task_job_name(temp: Path, name: str, job_id: str) -> str:
+    """The task's job name of a row of our_jobs: an element of a job array (batch.arrays) is
+    listed under the array's name, its task's job name is in the array's members file."""
+    from batchman.daemon.arrayjob import all_members
+    if "_" not in job_id or not job_id.split("_", 1)[1].isdigit():
+        return name
+    members = all_members(str(temp / "arrays"), {name}).get(name, {})
+    return members.get(int(job_id.split("_", 1)[1]), name)
+
+
 def mode_or_skip(cluster, mode: str) -> str:
     if mode not in cluster.modes:
         pytest.skip("cluster started without slurmdbd (contrib/slurm/start.sh --with-slurmdbd)")
@@ -138,7 +149,7 @@ class QueueSampler(threading.Thread):
 
     def run(self):
         while not self.done.is_set():
-            alive = [n for n, _, s in our_jobs(self.cluster, self.e)
+            alive = [task_job_name(self.attempts.parent, n, i) for n, i, s in our_jobs(self.cluster, self.e)
                      if s in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")]
             n = sum(1 for name in alive if not (self.attempts / name / "exit").exists())
             self.peak = max(self.peak, n)
@@ -164,7 +175,7 @@ def test_fifty_runs_complete_within_max_jobs_and_the_daemon_exits(cluster, tmp_p
     assert len(st.tasks) == 50
     assert {t.state for t in st.tasks} == {S.COMPLETED}, {t.run: (t.state, t.reason) for t in st.tasks}
     assert all(t.exit_code == 0 and t.analysed == 1 and t.failure == "" for t in st.tasks)
-    assert all(t.job_id.isdigit() and t.attempt == 1 and t.intent is None for t in st.tasks)
+    assert all(re.fullmatch(r"\d+(_\d+)?", t.job_id) and t.attempt == 1 and t.intent is None for t in st.tasks)
     assert len({t.job_id for t in st.tasks}) == 50
     assert st.daemons == [] and st.batch_unreachable_since is None
     listed = cli(tmp_path, "list", "--json")
@@ -324,7 +335,8 @@ def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, clean
 def test_sigkill_between_sbatch_and_recording_the_id_adopts_the_job(cluster, tmp_path, cleanup):
     mode = best_mode(cluster)
     runs = [1, 2, 3]
-    e = slurm_experiment(cluster, tmp_path, runs, mode=mode, **{"batch.max_jobs": 3})
+    # plain jobs, one sbatch each (the same crash with a job array: tests/slurm/test_slurm_arrays.py)
+    e = slurm_experiment(cluster, tmp_path, runs, mode=mode, **{"batch.max_jobs": 3, "batch.arrays": False})
     cleanup[1].append(e)
     crash_env = env(cluster, tmp_path, SLEEP=1, BATCHMAN_CRASH_AT="after-submit")
     r = daemon_run(tmp_path, "loop", env=crash_env, timeout=60)

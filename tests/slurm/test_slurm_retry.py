@@ -190,8 +190,9 @@ def test_sbatch_hanging_after_submitting_gives_exactly_one_job_per_task(cluster,
                        "/usr/bin/sbatch \"$@\"; rc=$?\nsleep 60\nexit $rc\n")
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     mode = best_mode(cluster)
+    # plain jobs, one sbatch each (a hanging sbatch of a job array: tests/slurm/test_slurm_arrays.py)
     e = slurm_experiment(cluster, tmp_path, runs, mode=mode,
-                         **{"batch.command_timeout": 3.0, "batch.max_jobs": 4})
+                         **{"batch.command_timeout": 3.0, "batch.max_jobs": 4, "batch.arrays": False})
     write_job(tmp_path)
     cleanup[1].append(e)
     t0 = time.time()

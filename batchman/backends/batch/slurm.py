@@ -46,6 +46,7 @@ from batchman.backends.batch.slurm_text import (  # noqa: F401 - the pure half, 
     parse_sacct, parse_sbatch_output, parse_scontrol_config, parse_squeue, partition_time_limits,
     sbatch_message, slurm_duration,
 )
+from batchman.backends.batch import slurm_array as SA
 
 # ----------------------------------------------------------------------------- the backend
 class AccountingUnavailable(BackendUnavailable):
@@ -60,7 +61,8 @@ class SlurmBackend(BatchBase):
     """:class:`batchman.backends.base.BatchBackend` for SLURM (tested on 22.05)."""
 
     name = "slurm"
-    capabilities = Capabilities(time_limits=True, failure_hints=True, listing_reuse=True, command_log=True)
+    capabilities = Capabilities(time_limits=True, failure_hints=True, listing_reuse=True, command_log=True,
+                                arrays=True)
 
     def __init__(self, runner: Runner, accounting: str = "auto", user: str | None = None,
                  sacct_since: str = "now-7days"):
@@ -74,6 +76,7 @@ class SlurmBackend(BatchBase):
         self._last_squeue: tuple[float, list[JobInfo]] | None = None
         self._limits: dict[str, tuple[int, int]] = {}
         self._partitions_text = ""     # the last answer of known_queues, read by access_problems
+        self._config: dict[str, str] | None = None   # scontrol show config, asked once
 
     # -- the one place that runs commands -------------------------------------------------
     def _run(self, argv: list[str], **kw):
@@ -85,20 +88,44 @@ class SlurmBackend(BatchBase):
         return BackendUnavailable(f"{argv[0]} failed (exit {cp.returncode}): {msg}")
 
     # -- accounting mode ---------------------------------------------------------------------
-    @property
-    def accounting(self) -> str:
-        """'slurmdbd' or 'jobcomp'; asks ``scontrol show config`` once when 'auto'."""
-        if self._accounting is None:
+    def config(self) -> dict[str, str]:
+        """``scontrol show config``, asked once (accounting mode, MaxArraySize)."""
+        if self._config is None:
             argv = build_config_argv()
             cp = self._run(argv)
             if cp.returncode != 0:
                 raise self._unavailable(argv, cp)
-            self._accounting = accounting_mode(parse_scontrol_config(cp.stdout))
+            self._config = parse_scontrol_config(cp.stdout)
+        return self._config
+
+    @property
+    def accounting(self) -> str:
+        """'slurmdbd' or 'jobcomp'; asks ``scontrol show config`` once when 'auto'."""
+        if self._accounting is None:
+            self._accounting = accounting_mode(self.config())
         return self._accounting
+
+    def max_array_size(self) -> int:
+        """The site's MaxArraySize (asked once; SLURM's default when the config does not say it);
+        1 (no arrays) with jobcomp accounting: ``sacct -c`` (22.05) lists elements by their raw
+        ids only, so an element that left squeue could not be told from the others. Raises
+        BackendUnavailable when scontrol cannot be asked now."""
+        if self.accounting == "jobcomp":
+            return 1
+        return SA.max_array_size(self.config())
 
     # -- BatchBackend ------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
-        argv = build_sbatch_argv(spec)
+        return self._sbatch(build_sbatch_argv(spec))
+
+    def submit_array(self, spec: JobSpec, size: int) -> str:
+        """One ``sbatch --array=0-(size-1)``; returns the array's id (its elements: ``<id>_<i>``)."""
+        return self._sbatch(SA.build_sbatch_array_argv(spec, size))
+
+    def element_id(self, array_id: str, index: int) -> str:
+        return SA.element_id(array_id, index)
+
+    def _sbatch(self, argv: list[str]) -> str:
         try:
             cp = self._run(argv)
         except BackendUnavailable as e:      # "env timed out ...": say which program hung
@@ -121,11 +148,13 @@ class SlurmBackend(BatchBase):
             raise BackendUnavailable(str(e)) from None
 
     def _squeue(self) -> list[JobInfo]:
-        argv = build_squeue_argv(self.user)
+        # JobArrayID: array elements as 948_4 (pending ones as one row 948_[2-5%2], expanded
+        # here), plain jobs by their id as with JobID; one squeue either way.
+        argv = build_squeue_argv(self.user, fmt=SA.SQUEUE_ARRAY_FORMAT)
         cp = self._run(argv)
         if cp.returncode != 0:
             raise self._unavailable(argv, cp)
-        rows = parse_squeue(cp.stdout)
+        rows = SA.expand_all(parse_squeue(cp.stdout))
         import time
         self._last_squeue = (time.monotonic(), rows)
         return rows
@@ -155,34 +184,59 @@ class SlurmBackend(BatchBase):
         """What the partition refuses of account and QOS, from the answer of ``known_queues``."""
         return partition_refusals(self._partitions_text, partition, account, qos)
 
-    def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
+    def query(self, jobs: dict[str, str], arrays: dict[str, tuple[str, int]] | None = None) -> dict[str, JobInfo]:
+        """``arrays``: job name -> (array name, index) of the asked jobs that are array elements;
+        an element without an id is found through its array's name (after a crash)."""
         if not jobs:
             return {}
-        found = match_jobs(jobs, self._squeue())
+        jobs = dict(jobs)
+        arrays = {n: a for n, a in (arrays or {}).items() if n in jobs}
+        adopting = {n for n in arrays if not jobs[n]}
+        rows = self._squeue()
+        found = self._match(jobs, arrays, rows)
         missing = {n: i for n, i in jobs.items() if n not in found}
         if missing:
             mode = self.accounting
             if all(missing.values()):
-                argv = build_sacct_argv(mode, job_ids=sorted(set(missing.values())))
+                # an element's array id too: slurmdbd keeps elements that never started as one
+                # range record (123_[0-2]), which it shows for the array's id, not the element's
+                ids = set(missing.values()) | {SA.split_id(i)[0] for i in missing.values() if "_" in i}
+                argv = build_sacct_argv(mode, job_ids=sorted(ids))
             else:
-                argv = build_sacct_argv(mode, names=sorted(missing), since=self.sacct_since,
-                                        user=self.user)
+                names = {arrays[n][0] if n in arrays else n for n, i in missing.items()}
+                argv = build_sacct_argv(mode, names=sorted(names), since=self.sacct_since, user=self.user)
             try:
                 cp = self._run(argv)
             except BackendUnavailable as e:
                 raise AccountingUnavailable(str(e), dict(found)) from None
             if cp.returncode != 0:
                 raise AccountingUnavailable(str(self._unavailable(argv, cp)), dict(found))
-            rows = parse_sacct(cp.stdout)
+            rows = SA.expand_all(parse_sacct(cp.stdout))
             if any(not i for i in missing.values()):
-                rows = [r for r in rows if r.name in missing]
-            for name, info in match_jobs(missing, rows).items():
+                rows = [r for r in rows if r.name in names]
+            for name, info in self._match(missing, {n: a for n, a in arrays.items() if n in missing}, rows).items():
                 if info.state in (QUEUED, RUNNING) and not info.reason:
                     info.reason = "known to sacct only, not in squeue"
                 found[name] = info
+            jobs.update(missing)
+        for name in adopting:
+            if name not in found and jobs[name]:
+                # the array exists (found by its name), this element is not listed yet: never
+                # "absent", which would submit the task again; followed by its id from now on
+                found[name] = JobInfo(name=name, job_id=jobs[name], state=QUEUED,
+                                      reason=f"element of array {arrays[name][0]}, not listed yet")
         return {name: found.get(name) or JobInfo(name=name, job_id=job_id, state=ABSENT,
                                                  reason="unknown to SLURM")
                 for name, job_id in jobs.items()}
+
+    @staticmethod
+    def _match(jobs: dict[str, str], arrays: dict[str, tuple[str, int]], rows: list[JobInfo]) -> dict[str, JobInfo]:
+        """Rows of the asked jobs: plain ones by id or name, array elements by element id (ids
+        of elements asked without one are resolved through their array's name, in ``jobs``)."""
+        jobs.update(SA.resolve({n: a for n, a in arrays.items() if not jobs[n]}, rows))
+        found = match_jobs({n: i for n, i in jobs.items() if n not in arrays}, rows)
+        found.update(SA.match_elements({n: jobs[n] for n in arrays}, arrays, rows))
+        return found
 
     def list_ours(self, prefix: str) -> list[JobInfo]:
         """Jobs squeue shows (``-t all``: finished ones for MinJobAge s too) named ``prefix*``."""

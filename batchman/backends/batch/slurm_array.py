@@ -14,7 +14,7 @@ import dataclasses
 import re
 
 from batchman.backends.base import QUEUED, JobInfo, JobSpec
-from batchman.backends.batch.slurm import SQUEUE_FORMAT, build_sbatch_argv
+from batchman.backends.batch.slurm_text import SQUEUE_FORMAT, build_sbatch_argv
 
 DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's default MaxArraySize
 # squeue's JobID field shows each element's own raw id (949, 950, ...); JobArrayID shows
@@ -89,6 +89,54 @@ def expand_rows(rows: list[JobInfo], array_id: str) -> dict[int, JobInfo]:
             for i in idx:
                 ranged[i] = dataclasses.replace(r, job_id=element_id(array_id, i), state=QUEUED)
     return {**ranged, **single}
+
+
+def expand_all(rows: list[JobInfo]) -> list[JobInfo]:
+    """Every range row (``123_[5-9%4]``) replaced by one row per element, with the element's
+    own id and the range's state (pending; or cancelled, for elements cancelled before they
+    started); a row of one element wins over a range that also names it. Other rows (plain
+    jobs, single elements) stay as they are."""
+    singles = {r.job_id for r in rows}
+    out: list[JobInfo] = []
+    for r in rows:
+        m = _ARRAY_ID.fullmatch(r.job_id.strip())
+        if m is None or m.group(3) is None:
+            out.append(r)
+            continue
+        try:
+            idx = parse_indexes(m.group(3))
+        except ValueError:
+            continue
+        out += [dataclasses.replace(r, job_id=e) for i in idx if (e := element_id(m.group(1), i)) not in singles]
+    return out
+
+
+def resolve(arrays: dict[str, tuple[str, int]], rows: list[JobInfo]) -> dict[str, str]:
+    """The element ids of asked array elements whose array shows in ``rows`` under its name.
+    ``arrays``: task job name -> (array name, index). Array names are unique per submission,
+    so any row of the array gives its id."""
+    base: dict[str, str] = {}
+    wanted = {a for a, _ in arrays.values()}
+    for r in rows:
+        if r.name in wanted:
+            b, idx = split_id(r.job_id)
+            if idx is not None:
+                base[r.name] = b
+    return {n: element_id(base[a], i) for n, (a, i) in arrays.items() if a in base}
+
+
+def match_elements(ids: dict[str, str], arrays: dict[str, tuple[str, int]],
+                   rows: list[JobInfo]) -> dict[str, JobInfo]:
+    """For each asked task job name -> element id, its row (renamed to the task's job name).
+    The row must carry the array's name (ids are reused when a cluster's state is reset), or
+    "allocation"/"" as slurmdbd may call a job that just ended."""
+    by_id = {r.job_id: r for r in rows}
+    found = {}
+    for name, job_id in ids.items():
+        r = by_id.get(job_id) if job_id else None
+        if r is not None and r.name in (arrays[name][0], "allocation", ""):
+            found[name] = dataclasses.replace(r, name=name)
+    return found
 
 
 def max_array_size(conf: dict[str, str]) -> int:

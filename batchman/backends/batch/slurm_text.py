@@ -100,14 +100,15 @@ SQUEUE_FIELDS = ["JobID", "State", "Reason", "exit_code", "NodeList", "Name"]
 SQUEUE_FORMAT = ",".join(f"{f}:0|" for f in SQUEUE_FIELDS[:-1]) + f",{SQUEUE_FIELDS[-1]}:0"
 
 
-def build_squeue_argv(user: str | None = None, names: list[str] | None = None) -> list[str]:
+def build_squeue_argv(user: str | None = None, names: list[str] | None = None,
+                      fmt: str = SQUEUE_FORMAT) -> list[str]:
     """One ``squeue`` for all our jobs, finished ones too (``-t all``: kept MinJobAge s).
 
     Scoped by user; ``names`` narrows it further. Both filters are applied by squeue itself:
     on 22.05 every squeue costs slurmctld the same two RPCs (REQUEST_JOB_INFO for all jobs +
     REQUEST_PARTITION_INFO, measured with sdiag), so the filters save output, not RPCs.
     """
-    argv = ["squeue", "--noheader", "--states=all", f"--Format={SQUEUE_FORMAT}"]
+    argv = ["squeue", "--noheader", "--states=all", f"--Format={fmt}"]
     if user:
         argv.append(f"--user={user}")
     if names:
