@@ -14,7 +14,7 @@ Reported per driver and round: wall time from start to exit; first sbatch after 
 slurmctld's log, ms); slurmctld RPCs per job (``sdiag``, reset before each driver; another user
 of the shared cluster adds to it, so the script's own figure is the yardstick); the per-job start
 delay inside SLURM (slurmd's "Launching batch job" minus slurmctld's "Started JobId" or "sched:
-Allocate JobId"); for
+Allocate JobId"; not measured for array elements, which those lines name otherwise); for
 batchman, the time from a job's end (its own last line) to its task's final state.
 
     python benchmarks/bench_flow.py [--jobs 200] [--rounds 2] [--seed 14] [--every 40]
@@ -122,7 +122,8 @@ def own_commands(path: str) -> dict[str, int]:
 def measure(ids: list[str], t0: float, t_end: float, logs: SlurmLogs, n: int) -> dict:
     cmds = own_commands(os.environ["BENCH_CMDS"])
     ev = logs.events()
-    subs = [ev["submit"][i] for i in ids if i in ev["submit"]]
+    # an array element's id is <array id>_<index>; slurmctld logs the array's submission by its id
+    subs = [ev["submit"][i.split("_")[0]] for i in ids if i.split("_")[0] in ev["submit"]]
     delays = [ev["launch"][i] - ev["started"][i] for i in ids if i in ev["launch"] and i in ev["started"]]
     rpcs = parse_sdiag_rpcs(sh("sdiag"))
     return {"wall": t_end - t0, "first_sbatch": (min(subs) - t0) if subs else float("nan"),
