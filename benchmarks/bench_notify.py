@@ -68,7 +68,8 @@ def main() -> None:
         pol = D.Policy.from_params(params)
         cond = NS.conditions(params)
         ob = Outbox(f"{d}/status.json.alerts.json", [], 5, 60)
-        eng = SimpleNamespace(batch=object(), staging=object(), next_query=0.0, query_failures=0)
+        no_commands = SimpleNamespace(command_records=lambda: [])      # the backends' command log, empty
+        eng = SimpleNamespace(batch=no_commands, staging=no_commands, next_query=0.0, query_failures=0)
         rep = SimpleNamespace(transitions=[], seconds_total=0.5, lock_max=0.01)
         tot = M.Totals()
         left = lambda t: D.has_work([t], pol)     # noqa: E731
