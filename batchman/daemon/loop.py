@@ -10,20 +10,12 @@ change to the status file or its queued requests (``batchman add``, a kill from 
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable
 
 from batchman.core import pacing as PC
+from batchman.daemon.reload import signature
 from batchman.daemon.work import IterationReport
-
-
-def _sig(path: str) -> tuple | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str], None],
@@ -59,10 +51,10 @@ def _sleep(engine, delay: float, rep: IterationReport, stop: list) -> set[str]:
     watch = engine.params["daemon.watch_interval"]
     seconds = seconds_to_sleep(engine, delay, rep)
     paths = (engine.store.path, engine.store.requests_path)
-    before = [_sig(p) for p in paths]
+    before = [signature(p) for p in paths]
 
     def interrupted() -> bool:
-        return bool(stop) or [_sig(p) for p in paths] != before
+        return bool(stop) or [signature(p) for p in paths] != before
 
     t_end = time.monotonic() + seconds
     return set(engine.watcher.wait(t_end, watch, stop=interrupted))
