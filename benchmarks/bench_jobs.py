@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_daemon import FakeBatch, FakeStaging  # noqa: E402
 
 from batchman.core import decide as D  # noqa: E402
+from batchman.core import plan as PL  # noqa: E402
 from batchman.core import jobs as J  # noqa: E402
 from batchman import params as P  # noqa: E402
 from batchman.core import states as S  # noqa: E402
@@ -71,7 +72,7 @@ def decide_step(tasks, jobs, pol, now):
     t0 = time.perf_counter()
     obs.gates = J.gates(tasks, jobs)
     created = J.to_create(tasks, jobs, [(r, "quick", "data-complete") for r in range(900000, 900050)])
-    decisions = D.plan(tasks, obs, pol)
+    decisions = PL.plan(tasks, obs, pol)
     stuck = J.stuck(tasks, jobs)
     return time.perf_counter() - t0, len(decisions), len(created), len(stuck)
 

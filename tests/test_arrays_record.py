@@ -167,7 +167,8 @@ def staged(run, job="reco", resources=None):
 
 def submitted_runs(tasks, array_size, tokens, cap=0):
     from batchman.backends.base import StagingView
-    from batchman.core.decide import Observations, Policy, plan_budget
+    from batchman.core.decide import Observations, Policy
+    from batchman.core.plan import plan_budget
     o = Observations(now=10.0, me="h:1", live_daemons=frozenset({"h:1"}),
                      staging=StagingView(present={s.path for t in tasks for s in t.segments}))
     ds, budget = plan_budget(tasks, o, Policy(array_size=array_size, max_submit_per_iteration=cap), None,

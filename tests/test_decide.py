@@ -5,7 +5,8 @@ import pytest
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.backends.base import FINISHED, QUEUED, RUNNING, ABSENT, JobInfo, StagingView
-from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, plan, apply
+from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, apply
+from batchman.core.plan import plan
 from batchman.core.model import Intent, Segment, Task
 
 NOW = 10_000.0

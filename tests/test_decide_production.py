@@ -5,7 +5,8 @@ import pytest
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.backends.base import RUNNING, ABSENT, JobInfo, StagingView
-from batchman.core.decide import Budget, Policy, decide_task, plan
+from batchman.core.decide import Budget, Policy, decide_task
+from batchman.core.plan import plan
 
 from test_decide import ME, NOW, obs, present, task
 

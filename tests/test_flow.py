@@ -16,7 +16,8 @@ from batchman.backends.factory import make_batch, make_staging
 from batchman.cli.commands import main
 from batchman.core import decide as D
 from batchman.core import states as S
-from batchman.core.decide import Observations, Policy, plan_budget
+from batchman.core.decide import Observations, Policy
+from batchman.core.plan import plan_budget
 from batchman.core.model import Segment, Task
 from batchman.daemon.engine import Engine
 

@@ -9,7 +9,8 @@ from batchman import params as P
 from batchman.core import runlist
 from batchman.core import states as S
 from batchman.backends.base import StagingView
-from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, has_work, plan
+from batchman.core.decide import Budget, Marker, Observations, Policy, decide_task, has_work
+from batchman.core.plan import plan
 from batchman.core.model import Segment, Task
 from batchman.core.runspec import RunSpecError
 

@@ -7,7 +7,8 @@ import pytest
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.backends.base import StagingView
-from batchman.core.decide import Observations, Policy, apply, plan
+from batchman.core.decide import Observations, Policy, apply
+from batchman.core.plan import plan
 from batchman.core.model import Segment, Task
 
 from e2e_helpers import daemon_run, make_experiment

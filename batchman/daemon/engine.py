@@ -22,6 +22,7 @@ from typing import Callable
 
 from batchman.backends.base import BackendUnavailable
 from batchman.core import decide as D
+from batchman.core import plan as P
 from batchman.core import jobs as J
 from batchman.core import pacing as PC
 from batchman.core import states as S
@@ -161,13 +162,13 @@ class Engine:
         asked = _asked(status.tasks)
         tokens = self._tokens(obs.now)
         self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        decisions, budget = D.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
+        decisions, budget = P.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or _asked(st.tasks) != asked:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
                 R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = D.plan_budget(st.tasks, obs, self.policy, self.only, tokens)
+                decisions, budget = P.plan_budget(st.tasks, obs, self.policy, self.only, tokens)
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)

@@ -4,7 +4,8 @@ and the staging limit seen through ``plan`` with the cache filesystem full or no
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.backends.base import StagingView
-from batchman.core.decide import Budget, Observations, Policy, decide_task, plan
+from batchman.core.decide import Budget, Observations, Policy, decide_task
+from batchman.core.plan import plan
 from batchman.core.model import Segment, Task
 
 NOW = 10_000.0

@@ -1,0 +1,102 @@
+"""One daemon iteration's decisions over all tasks, under the shared limits (pure).
+
+:func:`plan_budget` asks :func:`batchman.core.decide.decide_task` about every task: the ones
+that free room first, then the ones that take room (a staging slot, a job slot, a token of the
+pacing buckets) in rank order, each carried through every step that needs no outside event.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import msgspec
+
+from batchman.core import states as S
+from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
+from batchman.core.model import Task
+
+
+# Order in which tasks compete for the staging limit and the job cap.
+def _rank(task: Task) -> tuple:
+    return (-task.priority, task.run, task.job)
+
+
+def plan(tasks: list[Task], obs: Observations, pol: Policy,
+         only: Callable[[Task], bool] | None = None) -> list[tuple[Task, Decision]]:
+    return plan_budget(tasks, obs, pol, only)[0]
+
+
+def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
+                only: Callable[[Task], bool] | None = None,
+                tokens: dict[str, int] | None = None) -> tuple[list[tuple[Task, Decision]], Budget]:
+    """Decide every task; tasks that free room go first, those that take room in rank order.
+
+    A task is carried through every step that needs no outside event in this one call: data
+    found on disk -> unstaged -> staged -> submitting, or staging done -> staged -> submitting.
+    Such a task yields several (task, decision) pairs in order, each decided on the task as the
+    one before leaves it; only the last may carry slow actions (the intent is recorded as ever).
+
+    ``only``: decide just the tasks it accepts (a daemon for one dataset); the limits still
+    count every task of the file. ``tokens``: how many submissions, staging requests and kills
+    the daemon's token buckets allow now (core/pacing; a kind not named is not limited). The
+    budget returned says what was spent and which kinds held ready work back (``held``)."""
+    budget = Budget.of(tasks)
+    budget.tokens = dict(tokens or {})
+    out: list[tuple[Task, Decision]] = []
+    waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
+    for t in tasks:
+        if only is not None and not only(t):
+            continue
+        if _waits_for_room(t):
+            waiting.append((t, t))
+            continue
+        d = decide_task(t, obs, pol, budget)
+        if d is None:
+            continue
+        _account(budget, t, d)
+        out.append((t, d))
+        shadow = _carried(t, d, obs)
+        if shadow is not None:
+            waiting.append((t, shadow))
+    waiting.sort(key=lambda p: _rank(p[1]))
+    for t, shadow in waiting:
+        while True:
+            d = decide_task(shadow, obs, pol, budget)
+            if d is None:
+                break
+            out.append((t, d))
+            shadow = _carried(shadow, d, obs)
+            if shadow is None:
+                break
+    return out, budget
+
+
+def _waits_for_room(t: Task) -> bool:
+    """Ready for the staging limit or the job cap, decided in rank order after the rest."""
+    return t.state in (S.UNSTAGED, S.STAGED) and not t.request and t.intent is None and not t.held
+
+
+# States whose next step (a staging request, a submission) needs no outside event.
+_CARRY = (S.UNSTAGED, S.STAGED)
+
+
+def _carried(task: Task, d: Decision, obs: Observations) -> Task | None:
+    """The task as ``d`` leaves it, when its next step can be decided in the same iteration: a
+    decision without slow actions into a state that waits only for room. A copy (with copies
+    of the segments): the task itself changes only when the daemon records the decisions."""
+    if d.actions or d.state not in _CARRY or d.state == task.state or d.archive or d.new_job_name:
+        return None
+    shadow = msgspec.structs.replace(task, segments=[msgspec.structs.replace(s) for s in task.segments])
+    apply(shadow, d, obs.now, obs.me, "", obs.staging)
+    return shadow if _waits_for_room(shadow) else None
+
+
+def _account(budget: Budget, task: Task, d: Decision) -> None:
+    """Free the room a task gives up by leaving the states that hold it."""
+    if task.state in S.HOLDS_CACHE and d.state not in S.HOLDS_CACHE:
+        budget.staged_segments -= len(task.segments)
+    elif task.state not in S.HOLDS_CACHE and d.state in S.HOLDS_CACHE:
+        budget.staged_segments += len(task.segments)
+    if task.state in S.IN_BATCH and d.state not in S.IN_BATCH:
+        budget.jobs -= 1
+        budget.per_job[task.job] = budget.per_job.get(task.job, 0) - 1
