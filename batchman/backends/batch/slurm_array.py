@@ -42,6 +42,12 @@ def element_id(array_id: str, index: int) -> str:
     return f"{array_id}_{index}"
 
 
+def element_index(job_id: str) -> int | None:
+    """``123_4`` -> 4; None for a plain job's id or a range of pending elements."""
+    m = _ARRAY_ID.fullmatch(job_id.strip())
+    return int(m.group(2)) if m and m.group(2) is not None else None
+
+
 def parse_indexes(text: str) -> list[int]:
     """SLURM's index expression ('0-9%5', '1,4-6', '7', '0-10:2') -> the indexes, sorted.
     Raises ValueError on anything else."""
