@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from batchman.backends.base import ABSENT, Capabilities, JobInfo, JobSpec
+from batchman.backends.base import ABSENT, ArrayForm, Capabilities, JobInfo, JobSpec
+from batchman.backends.batch import slurm_array
 from batchman.backends.batch.local import LocalBatch
 from batchman.backends.factory import make_staging
 from batchman.core import states as S
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 class LocalArrays(LocalBatch):
     """LocalBatch with arrays: element i of array A (id 'A<n>') is the local job 'A.e<i>'."""
     capabilities = dataclasses.replace(LocalBatch.capabilities, arrays=True)
+    array_form = ArrayForm("SLURM_ARRAY_TASK_ID", 0, "%a")
 
     def __init__(self, root):
         super().__init__(root, slots=4)
@@ -38,6 +40,9 @@ class LocalArrays(LocalBatch):
 
     def element_id(self, array_id, index):
         return f"{array_id}_{index}"
+
+    def element_index(self, job_id):
+        return slurm_array.element_index(job_id)
 
     def submit_array(self, spec: JobSpec, size: int) -> str:
         aid = str(len(os.listdir(self.root)) + 1000 if os.path.isdir(self.root) else 1000)

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from batchman.backends.base import JobSpec
+from batchman.backends.base import ArrayForm, JobSpec
+from batchman.backends.batch import slurm_array
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.core.arrays import array_name, parse_array_name
@@ -16,6 +17,8 @@ from batchman.daemon import arrayjob
 from batchman.daemon.record import record_arrays
 from batchman.daemon.work import Work
 
+SLURM = ArrayForm("SLURM_ARRAY_TASK_ID", 0, "%a")
+GRIDENGINE = ArrayForm("SGE_TASK_ID", 1, "$TASK_ID")
 RES = {"reco": {"memory_mb": 2000}, "hist": {"memory_mb": 500}}
 
 
@@ -88,16 +91,19 @@ def element(tmp_path, i, body):
                    attempt_dir=str(d), memory_mb=2000, env={"BATCHMAN_RUN": str(i)})
 
 
-def test_dispatcher_runs_each_elements_own_script_and_logs_go_to_its_own_files(tmp_path):
+@pytest.mark.parametrize("form", [SLURM, GRIDENGINE], ids=["slurm", "gridengine"])
+def test_dispatcher_runs_each_elements_own_script_and_logs_go_to_its_own_files(tmp_path, form):
     specs = {i: element(tmp_path, i, f'echo "element {i} out"; echo "element {i} err" >&2; exit {i}') for i in range(3)}
-    spec = arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", specs)
+    spec = arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", specs, form)
     adir = tmp_path / "arrays" / "bm.s1.reco.a0x"
     assert (spec.name, spec.script, spec.env, spec.memory_mb) == ("bm.s1.reco.a0x", str(adir / "dispatch.sh"), {}, 2000)
-    assert (spec.stdout, spec.stderr) == (str(adir / "%a.out"), str(adir / "%a.err"))
+    assert (spec.stdout, spec.stderr) == (str(adir / f"{form.log_token}.out"), str(adir / f"{form.log_token}.err"))
     for i in range(3):
-        # what SLURM does for element i: open <dir>/<i>.out and <i>.err (%a), run the dispatcher
-        with open(adir / f"{i}.out", "w") as out, open(adir / f"{i}.err", "w") as err:
-            rc = subprocess.run([spec.script], stdout=out, stderr=err, env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)}).returncode
+        # what the batch system does for element i: open <dir>/<n>.out and <n>.err (n: its own
+        # index of the element, first + i), run the dispatcher with n in the index variable
+        n = str(form.first + i)
+        with open(adir / f"{n}.out", "w") as out, open(adir / f"{n}.err", "w") as err:
+            rc = subprocess.run([spec.script], stdout=out, stderr=err, env={**os.environ, form.index_var: n}).returncode
         assert rc == i
         assert (tmp_path / "logs" / f"{i}.out").read_text() == f"element {i} out\n"
         assert (tmp_path / "logs" / f"{i}.err").read_text() == f"element {i} err\n"
@@ -105,14 +111,22 @@ def test_dispatcher_runs_each_elements_own_script_and_logs_go_to_its_own_files(t
 
 
 def test_dispatcher_refuses_an_index_it_does_not_have(tmp_path):
-    spec = arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", {0: element(tmp_path, 0, "exit 0")})
+    spec = arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", {0: element(tmp_path, 0, "exit 0")}, SLURM)
     cp = subprocess.run([spec.script], capture_output=True, text=True, env={**os.environ, "SLURM_ARRAY_TASK_ID": "7"})
     assert cp.returncode == 2 and "has no element '7'" in cp.stderr
 
 
+def test_dispatcher_of_a_one_based_system_has_no_element_0(tmp_path):
+    spec = arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", {0: element(tmp_path, 0, "exit 5")}, GRIDENGINE)
+    env = {**os.environ, "SGE_TASK_ID": "0"}
+    assert subprocess.run([spec.script], capture_output=True, env=env).returncode == 2
+    assert subprocess.run([spec.script], capture_output=True, env={**env, "SGE_TASK_ID": "1"}).returncode == 5
+
+
 def test_prepare_refuses_holes_in_the_indexes(tmp_path):
     with pytest.raises(ValueError, match="not 0..1"):
-        arrayjob.prepare(str(tmp_path), "bm.s1.reco.a0x", {0: element(tmp_path, 0, ""), 2: element(tmp_path, 2, "")})
+        arrayjob.prepare(str(tmp_path), "bm.s1.reco.a0x", {0: element(tmp_path, 0, ""), 2: element(tmp_path, 2, "")},
+                         SLURM)
 
 
 def test_members_text_round_trip_skips_garbage():
@@ -122,6 +136,7 @@ def test_members_text_round_trip_skips_garbage():
 class Listing:
     """A batch backend that lists jobs (list_ours) as SLURM does: array elements under the array's name."""
     capabilities = type("C", (), {"listing_reuse": False})()
+    element_index = staticmethod(slurm_array.element_index)
 
     def __init__(self, rows):
         self.rows = rows
@@ -137,7 +152,7 @@ def test_unknown_scan_and_adopt_know_array_elements(tmp_path):
     from batchman.store.store import Store
 
     specs = {i: element(tmp_path, i, "true") for i in range(3)}
-    arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", specs)
+    arrayjob.prepare(str(tmp_path / "arrays"), "bm.s1.reco.a0x", specs, SLURM)
     rows = [JobInfo(name="bm.s1.reco.a0x", job_id="948_0", state=RUNNING),
             JobInfo(name="bm.s1.reco.a0x", job_id="948_1", state=QUEUED),
             JobInfo(name="bm.s1.reco.a0x", job_id="948_2", state=QUEUED),

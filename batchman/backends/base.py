@@ -106,6 +106,17 @@ class Capabilities:
     arrays: bool = False          # submit_array(spec, size), max_array_size(), query(..., arrays=): job arrays
 
 
+@dataclass(frozen=True)
+class ArrayForm:
+    """How a batch system numbers the elements of a job array (capability ``arrays``).
+    batchman's indexes are 0..N-1 everywhere (intent, members file, status); the batch
+    system's own index of element ``i`` is ``first + i``, which names its logs and picks its
+    job script in the dispatcher."""
+    index_var: str    # the element's own index in its environment: SLURM_ARRAY_TASK_ID
+    first: int        # the batch system's index of element 0: SLURM 0, Grid Engine and LSF 1
+    log_token: str    # stands for that index in the -o/-e paths: %a, $TASK_ID, %I
+
+
 # The outcome of one submission, as the daemon records it.
 @dataclass(frozen=True)
 class Submitted:
@@ -186,6 +197,7 @@ class BatchBase:
     name = ""
     capabilities = Capabilities()
     runner: Runner | None = None
+    array_form: ArrayForm | None = None   # set by every backend with the capability ``arrays``
 
     def try_submit(self, spec: JobSpec) -> SubmitOutcome:
         try:
@@ -212,6 +224,11 @@ class BatchBase:
     def element_id(self, array_id: str, index: int) -> str:
         """The id of one element of an array, as the batch system shows and cancels it."""
         raise NotImplementedError(f"the {self.name} backend has no job arrays")
+
+    def element_index(self, job_id: str) -> int | None:
+        """The index (0-based, as in :meth:`element_id`) of an element id the batch system
+        lists; None for the id of anything else (a plain job, a range of elements)."""
+        return None
 
     def try_submit_array(self, spec: JobSpec, size: int) -> SubmitOutcome:
         """``submit_array`` with its outcome as a value (Submitted carries the array's id)."""

@@ -107,7 +107,7 @@ class Actor:
             return [Refused(problem)] * len(unit)
         try:
             specs = {w.array_index: self.specs.spec(w) for w in unit}
-            aspec = arrayjob.prepare(self.specs.paths.arrays, name, specs)
+            aspec = arrayjob.prepare(self.specs.paths.arrays, name, specs, self.batch.array_form)
         except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
             return [Refused(f"cannot write the job scripts of array {name}: {e}")] * len(unit)
         for w in unit:

@@ -122,7 +122,7 @@ def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str],
     members = members or {}
     try:
         rows = batch.list_ours(f"bm.{store_id}.")
-        for j in [j for j in rows if j.name not in members] + arrayjob.element_rows(rows, members):
+        for j in [j for j in rows if j.name not in members] + arrayjob.element_rows(rows, members, batch.element_index):
             p = parse_job_name(j.name)
             if p and p[0] == store_id:
                 live[j.name] = j

@@ -24,7 +24,7 @@ def scan(status: Status, batch, may_query: bool, clock, arrays_root: str = "") -
     listed = {j.name for j in jobs if parse_array_name(j.name)}
     members = all_members(arrays_root, listed) if arrays_root and listed else {}
     if members:
-        jobs = [j for j in jobs if j.name not in members] + element_rows(jobs, members)
+        jobs = [j for j in jobs if j.name not in members] + element_rows(jobs, members, batch.element_index)
     where = member_of(members)
     known = {t.job_name for t in status.tasks if t.job_name}
     now = clock()

@@ -18,7 +18,7 @@ STAGING = [LocalStaging, JcacheStaging, CommandStaging]
 # capability -> the methods that carry it
 METHODS = {"time_limits": ["time_limits"], "failure_hints": ["failure_hint"],
            "listing_reuse": ["reuse_listing", "listing_fresh"],
-           "arrays": ["max_array_size", "submit_array", "element_id"]}
+           "arrays": ["max_array_size", "submit_array", "element_id", "element_index"]}
 
 
 @pytest.mark.parametrize("cls", BATCH, ids=lambda c: c.name)
@@ -28,6 +28,8 @@ def test_every_batch_backend_declares_what_it_implements(cls):
         own = [m for m in methods if getattr(cls, m) is not getattr(B.BatchBase, m)]
         if getattr(cls.capabilities, cap):
             assert own == methods, f"{cls.name} declares {cap} but does not implement {methods}"
+            if cap == "arrays":
+                assert isinstance(cls.array_form, B.ArrayForm), f"{cls.name} has arrays but no array_form"
         else:
             assert own == [], f"{cls.name} implements {own} without declaring {cap}"
 

@@ -5,6 +5,7 @@ batch.max_jobs jobs at once, the expected outputs there, the fetched MIDAS files
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -33,7 +34,8 @@ def test_alcap_production_dataset_al100_alcapana_then_rootana_to_completed(backe
     tasks = {(t.run, t.job): t for t in e.store.read().tasks}
     assert sorted(tasks) == [(r, j) for r in (2119, 2120, 2121) for j in ("alcapana", "rootana")]
     assert {t.state for t in tasks.values()} == {S.COMPLETED}, [(k, t.state, t.reason) for k, t in tasks.items()]
-    assert all(t.meta.get("dataset") == "Al100" and t.job_id.isdigit() for t in tasks.values())
+    # a job id, or with batch.arrays (on by default) an array element's <array id>.<task>
+    assert all(t.meta.get("dataset") == "Al100" and re.fullmatch(r"\d+(\.\d+)?", t.job_id) for t in tasks.values())
     for run in (2119, 2120, 2121):
         tree = tmp_path / f"out/alcapana_v1/tree{run:05d}.root"
         hist = tmp_path / f"out/rootana_v1/hist{run:05d}.root"

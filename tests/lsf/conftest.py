@@ -69,8 +69,8 @@ class LsfDouble:
         each verified first (a recorded pid or group id may be another process's by now --
         signalling it blindly killed a Grid Engine execd)."""
         for job in self.state()["jobs"].values():
-            _double.signal_job(self.dir, job["id"], signal.SIGKILL)
-            if _double.is_shepherd(job.get("shepherd"), self.dir, job["id"]):
+            _double.signal_job(self.dir, _double.job_key(job), signal.SIGKILL)
+            if _double.is_shepherd(job.get("shepherd"), self.dir, _double.job_key(job)):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(job["shepherd"], signal.SIGKILL)
 

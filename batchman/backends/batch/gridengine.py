@@ -26,15 +26,17 @@ ids were reused. No ``-b`` time window: ``-b`` compares start times, and a job t
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import math
 import re
 import time
 
 from batchman.backends.base import (
-    ABSENT, FINISHED, QUEUED, RUNNING, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected,
-    Runner,
+    ABSENT, FINISHED, QUEUED, RUNNING, ArrayForm, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec,
+    Rejected, Runner,
 )
+from batchman.backends.batch import gridengine_array as GA
 from batchman.backends.batch.gridengine_text import (  # noqa: F401 - the pure half, also used as gridengine.X
     ACCOUNTING_LAG, QUEUE_LIST_ARGV, AcctRecord, QueuedJob, build_qacct_argv, build_qdel_argv, build_qstat_argv,
     build_qstat_j_argv, build_qsub_argv, is_outage, map_accounting, map_state, name_pattern,
@@ -50,7 +52,8 @@ class GridEngineBackend(BatchBase):
     """``BatchBackend`` for Grid Engine; every command goes through ``runner``."""
 
     name = "gridengine"
-    capabilities = Capabilities(command_log=True)
+    capabilities = Capabilities(command_log=True, arrays=True)
+    array_form = ArrayForm(index_var="SGE_TASK_ID", first=1, log_token="$TASK_ID")
 
     def __init__(self, runner: Runner, user: str | None = None, pe_name: str = "smp",
                  memory_resource: str = "h_vmem"):
@@ -68,6 +71,7 @@ class GridEngineBackend(BatchBase):
         # record would show a job that never ran as running for a minute.
         self._last_seen: dict[str, tuple[str, str]] = {}
         self._cancelled: set[str] = set()
+        self._max_array: int | None = None    # max_aj_tasks, asked once
 
     # -- helpers ----------------------------------------------------------------------------
     def _ask(self, argv: list[str]):
@@ -85,7 +89,7 @@ class GridEngineBackend(BatchBase):
     def _queue(self) -> list[QueuedJob]:
         cp = self._ask(build_qstat_argv(self.user))
         try:
-            return parse_qstat_xml(cp.stdout)
+            return GA.expand_queue(parse_qstat_xml(cp.stdout))   # an array's tasks: one row each
         except ValueError as e:
             raise BackendUnavailable(str(e)) from None
 
@@ -104,6 +108,30 @@ class GridEngineBackend(BatchBase):
             argv = build_qsub_argv(spec, pe_name=self.pe_name, memory_resource=self.memory_resource)
         except ValueError as e:
             raise Rejected(str(e)) from None
+        return self._qsub(spec.name, argv)
+
+    def submit_array(self, spec: JobSpec, size: int) -> str:
+        """One ``qsub -t 1-size``; returns the array's id (its elements: ``<id>.<index + 1>``)."""
+        try:
+            argv = GA.build_qsub_array_argv(spec, size, pe_name=self.pe_name, memory_resource=self.memory_resource)
+        except ValueError as e:
+            raise Rejected(str(e)) from None
+        return self._qsub(spec.name, argv)
+
+    def element_id(self, array_id: str, index: int) -> str:
+        return GA.element_id(array_id, index)
+
+    def element_index(self, job_id: str) -> int | None:
+        return GA.element_index(job_id)
+
+    def max_array_size(self) -> int:
+        """The site's ``max_aj_tasks`` (``qconf -sconf``, asked once; 0 "no limit" is capped at
+        GA.UNLIMITED_CAP). Raises BackendUnavailable when qconf cannot be asked now."""
+        if self._max_array is None:
+            self._max_array = GA.max_array_size(self._ask(GA.CONFIG_ARGV).stdout)
+        return self._max_array
+
+    def _qsub(self, name: str, argv: list[str]) -> str:
         cp = self.runner(argv)
         if cp.returncode != 0:
             message = rejection_message(cp.stderr, cp.stdout)
@@ -114,10 +142,13 @@ class GridEngineBackend(BatchBase):
             job_id = parse_qsub_output(cp.stdout)
         except ValueError as e:
             raise BackendUnavailable(str(e)) from None
-        self._last_queued[spec.name] = self.clock()
+        self._last_queued[name] = self.clock()
         return job_id
 
-    def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
+    def query(self, jobs: dict[str, str], arrays: dict[str, tuple[str, int]] | None = None) -> dict[str, JobInfo]:
+        """``arrays``: job name -> (array name, index) of the asked jobs that are array elements;
+        an element without an id is found through its array's name (after a crash)."""
+        arrays = {n: a for n, a in (arrays or {}).items() if n in jobs}
         queue = self._queue()
         now = self.clock()
         by_id: dict[str, list[QueuedJob]] = {}
@@ -125,56 +156,102 @@ class GridEngineBackend(BatchBase):
         for e in queue:
             by_id.setdefault(e.job_id, []).append(e)
             by_name.setdefault(e.name, []).append(e)
-
+            if e.tasks:                            # an array: its elements' lag counts from it
+                self._last_queued[e.name] = now
         result: dict[str, JobInfo] = {}
         gone: dict[str, str] = {}
         for name, job_id in jobs.items():
-            entries = [e for e in by_id.get(job_id, []) if e.name == name] if job_id else []
-            if not entries and name in by_name:
-                # id unknown (or not this job's): the newest job of that name
-                newest = max(by_name[name], key=lambda e: int(e.job_id)).job_id
-                entries = [e for e in by_name[name] if e.job_id == newest]
+            if name in arrays:
+                job_id, entries = self._element_entries(job_id, arrays[name], by_id, by_name)
+            else:
+                entries = self._plain_entries(name, job_id, by_name)
             if entries:
                 result[name] = self._info(name, entries)
                 self._last_queued[name] = now
                 self._last_seen[name] = (result[name].job_id, result[name].native_state)
             else:
                 gone[name] = job_id
-
-        errored = sorted({i.job_id for i in result.values() if "E" in i.native_state}, key=int)
-        if errored:
-            cp = self.runner(build_qstat_j_argv(errored))
-            reasons = parse_qstat_j_errors(cp.stdout) if cp.returncode == 0 else {}
-            for info in result.values():
-                if info.job_id in reasons:
-                    info.reason = f"error state (clear with qmod -cj or delete): {reasons[info.job_id]}"
-
+        self._error_reasons(result)
         if gone:
-            records = self._accounting(list(gone))
-            for name, job_id in gone.items():
-                rec = pick_record(records, name, job_id)
-                if rec is not None:
-                    exit_code, failure, reason = map_accounting(rec)
-                    failed = f"failed {rec.failed}" if rec.failed else ""
-                    result[name] = JobInfo(
-                        name=name, job_id=rec.job_id, state=FINISHED, exit_code=exit_code,
-                        native_state=failed or f"exit {rec.exit_status}", reason=reason,
-                        node=rec.hostname, failure=failure)
-                    self._forget(name)
-                elif self._deleted_while_pending(name, job_id):
-                    self._forget(name)
-                    result[name] = JobInfo(name=name, job_id=job_id or self._last_seen_id(name),
-                                           state=ABSENT, native_state="deleted", failure="cancelled",
-                                           reason="deleted while pending: Grid Engine keeps no record of it")
-                elif now - self._last_queued.get(name, -math.inf) < self.accounting_lag:
-                    result[name] = JobInfo(name=name, job_id=job_id, state=RUNNING,
-                                           native_state="left queue",
-                                           reason="left the queue; accounting record not written yet")
-                else:
-                    self._forget(name)
-                    result[name] = JobInfo(name=name, job_id=job_id, state=ABSENT,
-                                           reason="neither in qstat nor in qacct")
+            result.update(self._finished(gone, arrays, now))
         return result
+
+    @staticmethod
+    def _plain_entries(name: str, job_id: str, by_name: dict) -> list[QueuedJob]:
+        """The rows of a job by its name and id (all its tasks' rows when it is an array job
+        submitted as one job: not by batchman), or the newest job of that name when the id is
+        unknown (or not this job's)."""
+        mine = [dataclasses.replace(e, job_id=GA.split_id(e.job_id)[0]) for e in by_name.get(name, [])]
+        entries = [e for e in mine if e.job_id == job_id] if job_id else []
+        if not entries and mine:
+            newest = max(mine, key=lambda e: int(e.job_id)).job_id
+            entries = [e for e in mine if e.job_id == newest]
+        return entries
+
+    @staticmethod
+    def _element_entries(job_id: str, where: tuple[str, int], by_id: dict,
+                         by_name: dict) -> tuple[str, list[QueuedJob]]:
+        """(element id, its queue row): by its id, which must carry the array's name (ids are
+        reused), or when it is not known through the newest array of that name."""
+        array_name, index = where
+        if not job_id and array_name in by_name:
+            newest = max((GA.split_id(e.job_id)[0] for e in by_name[array_name]), key=int)
+            job_id = GA.element_id(newest, index)
+        return job_id, [e for e in by_id.get(job_id, []) if e.name == array_name] if job_id else []
+
+    def _error_reasons(self, result: dict[str, JobInfo]) -> None:
+        """The reasons of jobs (or array tasks) in an error state, from one ``qstat -j``."""
+        base = {name: GA.split_id(i.job_id)[0] for name, i in result.items() if "E" in i.native_state}
+        if not base:
+            return
+        cp = self.runner(build_qstat_j_argv(sorted(set(base.values()), key=int)))
+        reasons = parse_qstat_j_errors(cp.stdout) if cp.returncode == 0 else {}
+        for name, job_id in base.items():
+            if job_id in reasons:
+                result[name].reason = f"error state (clear with qmod -cj or delete): {reasons[job_id]}"
+
+    def _finished(self, gone: dict[str, str], arrays: dict[str, tuple[str, int]], now: float) -> dict[str, JobInfo]:
+        """Jobs no longer in the queue: their accounting record, or why there is none."""
+        records = self._accounting(sorted({arrays[n][0] if n in arrays else n for n in gone}))
+        result = {}
+        for name, job_id in gone.items():
+            if name in arrays:
+                rec = GA.pick_element(records, arrays[name][0], GA.split_id(job_id)[0] if job_id else "", arrays[name][1])
+            else:
+                rec = pick_record(records, name, job_id)
+            if rec is not None:
+                result[name] = self._ended(name, rec)
+                self._forget(name)
+            elif self._deleted_while_pending(name, job_id):
+                self._forget(name)
+                result[name] = JobInfo(name=name, job_id=job_id or self._last_seen_id(name),
+                                       state=ABSENT, native_state="deleted", failure="cancelled",
+                                       reason="deleted while pending: Grid Engine keeps no record of it")
+            elif now - self._seen_at(name, arrays.get(name)) < self.accounting_lag:
+                result[name] = JobInfo(name=name, job_id=job_id, state=RUNNING,
+                                       native_state="left queue",
+                                       reason="left the queue; accounting record not written yet")
+            else:
+                self._forget(name)
+                result[name] = JobInfo(name=name, job_id=job_id, state=ABSENT,
+                                       reason="neither in qstat nor in qacct")
+        return result
+
+    def _seen_at(self, name: str, where: tuple[str, int] | None) -> float:
+        """When the job was last known in the queue; an element never seen there itself (just
+        submitted, or adopted): when its array was."""
+        if name in self._last_queued or where is None:
+            return self._last_queued.get(name, -math.inf)
+        return self._last_queued.get(where[0], -math.inf)
+
+    @staticmethod
+    def _ended(name: str, rec: AcctRecord) -> JobInfo:
+        exit_code, failure, reason = map_accounting(rec)
+        failed = f"failed {rec.failed}" if rec.failed else ""
+        job_id = rec.job_id if rec.task_id in ("", "undefined") else f"{rec.job_id}.{rec.task_id}"
+        return JobInfo(name=name, job_id=job_id, state=FINISHED, exit_code=exit_code,
+                       native_state=failed or f"exit {rec.exit_status}", reason=reason,
+                       node=rec.hostname, failure=failure)
 
     def _last_seen_id(self, name: str) -> str:
         return self._last_seen.get(name, ("", ""))[0]
@@ -226,10 +303,12 @@ class GridEngineBackend(BatchBase):
         raise Rejected(f"qdel: {message}")
 
     def details(self, job_id: str) -> str:
-        cp = self.runner(build_qstat_j_argv([job_id]))
+        """``qstat -j`` (an element: of its array job), then ``qacct -j`` (an element: its task's)."""
+        base, index = GA.split_id(job_id)
+        cp = self.runner(build_qstat_j_argv([base]))
         if cp.returncode == 0 and cp.stdout.strip():
             return cp.stdout
         if is_outage(cp.stderr):
-            raise BackendUnavailable(f"qstat -j {job_id}: {cp.stderr.strip()}")
-        cp = self.runner(["qacct", "-j", job_id])
+            raise BackendUnavailable(f"qstat -j {base}: {cp.stderr.strip()}")
+        cp = self.runner(["qacct", "-j", base] + (["-t", str(index + 1)] if index is not None else []))
         return cp.stdout if cp.returncode == 0 else (cp.stderr.strip() or f"job {job_id} unknown")

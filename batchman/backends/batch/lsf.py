@@ -20,7 +20,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from batchman.backends.base import ABSENT, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected, Runner
+from batchman.backends.base import (
+    ABSENT, ArrayForm, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected, Runner,
+)
+from batchman.backends.batch import lsf_array as LA
 from batchman.backends.batch.lsf_text import (  # noqa: F401 - the pure half, also used as lsf.X
     DELIMITER, FIELDS, NO_JOBS, SUBMITTED_LINE, build_bhist_argv, build_bjobs_argv, build_bkill_argv,
     build_bqueues_argv, build_bsub_argv, build_bsub_input, is_outage, map_state, outage_in, parse_bhist_long, parse_bjobs_json,
@@ -33,7 +36,8 @@ class LsfBackend(BatchBase):
     """BatchBackend for IBM Spectrum LSF."""
 
     name = "lsf"
-    capabilities = Capabilities(command_log=True)
+    capabilities = Capabilities(command_log=True, arrays=True)
+    array_form = ArrayForm(index_var="LSB_JOBINDEX", first=1, log_token="%I")
 
     def __init__(self, runner: Runner, user: str | None = None, *, json_output: bool = True,
                  mem_units: bool = True):
@@ -44,8 +48,29 @@ class LsfBackend(BatchBase):
 
     # -- submit ---------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
-        argv = build_bsub_argv(spec, mem_units=self.mem_units)
-        cp = self.runner(argv, input=build_bsub_input(spec))
+        return self._bsub(build_bsub_argv(spec, mem_units=self.mem_units), build_bsub_input(spec))
+
+    def submit_array(self, spec: JobSpec, size: int) -> str:
+        """One ``bsub -J "name[1-size]"``; returns the array's id (its elements: ``<id>[<i+1>]``)."""
+        try:
+            argv = LA.build_bsub_array_argv(spec, size, mem_units=self.mem_units)
+        except ValueError as e:
+            raise Rejected(str(e)) from None
+        return self._bsub(argv, None)
+
+    def element_id(self, array_id: str, index: int) -> str:
+        return LA.element_id(array_id, index)
+
+    def element_index(self, job_id: str) -> int | None:
+        return LA.element_index(job_id)
+
+    def max_array_size(self) -> int:
+        """LSF's default MAX_JOB_ARRAY_SIZE (1000): lsb.params is not asked (a site that lowered it
+        refuses bigger arrays; set batch.arrays false there)."""
+        return LA.MAX_JOB_ARRAY_SIZE
+
+    def _bsub(self, argv: list[str], stdin: str | None) -> str:
+        cp = self.runner(argv, input=stdin)
         text = f"{cp.stdout}\n{cp.stderr}"
         m = SUBMITTED_LINE.search(cp.stdout) or SUBMITTED_LINE.search(cp.stderr)
         if m:                       # "LSF is down. Please wait..." may precede a success
@@ -66,7 +91,7 @@ class LsfBackend(BatchBase):
             out, err = cp.stdout, cp.stderr
             if self.json_output and "{" in out:
                 try:
-                    return parse_bjobs_json(out)
+                    return [LA.as_element(j) for j in parse_bjobs_json(out)]
                 except ValueError:
                     pass
             text = f"{out}\n{err}"
@@ -76,15 +101,19 @@ class LsfBackend(BatchBase):
                 self.json_output = False      # LSF older than 10.1.0.2: plain form from now on
                 continue
             if not self.json_output and cp.returncode == 0:
-                return parse_bjobs_plain(out)
+                return [LA.as_element(j) for j in parse_bjobs_plain(out)]
             if NO_JOBS.search(err):
                 return []
             raise BackendUnavailable(f"bjobs failed (exit {cp.returncode}): {err.strip() or out.strip()}")
         raise BackendUnavailable("bjobs: no usable output format")
 
-    def query(self, jobs: dict[str, str]) -> dict[str, JobInfo]:
+    def query(self, jobs: dict[str, str], arrays: dict[str, tuple[str, int]] | None = None) -> dict[str, JobInfo]:
+        """``arrays``: job name -> (array name, index) of the asked jobs that are array elements
+        (listed by bjobs under the array's name); an element without an id is found through its
+        array's name (after a crash)."""
         if not jobs:
             return {}
+        arrays = {n: a for n, a in (arrays or {}).items() if n in jobs}
         seen = self._bjobs()
         by_id = {j.job_id: j for j in seen}
         by_name: dict[str, JobInfo] = {}
@@ -95,8 +124,11 @@ class LsfBackend(BatchBase):
         result: dict[str, JobInfo] = {}
         lost: dict[str, str] = {}       # job id -> name, for bhist
         for name, jid in jobs.items():
+            listed = arrays[name][0] if name in arrays else name     # the name bjobs shows
+            if name in arrays and not jid:
+                jid = LA.resolve(arrays[name], seen)
             info = by_id.get(jid) if jid else by_name.get(name)
-            if info is not None and (not jid or info.name in ("", name)):
+            if info is not None and (not jid or info.name in ("", listed)):
                 result[name] = dataclasses.replace(info, name=name)
             elif jid:
                 lost[jid] = name
@@ -106,7 +138,7 @@ class LsfBackend(BatchBase):
             found = self._bhist(list(lost))
             for jid, name in lost.items():
                 h = found.get(jid)
-                if h is None or (h.name and h.name != name):
+                if h is None or (h.name and h.name != (arrays[name][0] if name in arrays else name)):
                     result[name] = JobInfo(name=name, job_id=jid, state=ABSENT)
                 else:
                     result[name] = dataclasses.replace(h, name=name)
@@ -117,7 +149,7 @@ class LsfBackend(BatchBase):
         text = f"{cp.stdout}\n{cp.stderr}"
         if outage_in(cp):
             raise BackendUnavailable(f"bhist: {cp.stderr.strip() or cp.stdout.strip()}")
-        found = parse_bhist_long(cp.stdout)
+        found = {jid: LA.as_element(h) for jid, h in parse_bhist_long(cp.stdout).items()}
         if not found and cp.returncode != 0 and not NO_JOBS.search(text):
             raise BackendUnavailable(f"bhist failed (exit {cp.returncode}): {cp.stderr.strip()}")
         return found

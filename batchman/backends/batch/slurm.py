@@ -34,7 +34,8 @@ import getpass
 import re
 
 from batchman.backends.base import (
-    ABSENT, QUEUED, RUNNING, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected, Runner,
+    ABSENT, QUEUED, RUNNING, ArrayForm, BackendUnavailable, BatchBase, Capabilities, JobInfo, JobSpec, Rejected,
+    Runner,
 )
 from batchman.backends.batch.slurm_states import (  # noqa: F401 - also used as slurm.X
     PENDING_REASONS, SHORT_STATES, STATE_TABLE, Mapped, log_failure_hint, map_state,
@@ -63,6 +64,7 @@ class SlurmBackend(BatchBase):
     name = "slurm"
     capabilities = Capabilities(time_limits=True, failure_hints=True, listing_reuse=True, command_log=True,
                                 arrays=True)
+    array_form = ArrayForm(index_var="SLURM_ARRAY_TASK_ID", first=0, log_token="%a")
 
     def __init__(self, runner: Runner, accounting: str = "auto", user: str | None = None,
                  sacct_since: str = "now-7days"):
@@ -124,6 +126,9 @@ class SlurmBackend(BatchBase):
 
     def element_id(self, array_id: str, index: int) -> str:
         return SA.element_id(array_id, index)
+
+    def element_index(self, job_id: str) -> int | None:
+        return SA.element_index(job_id)
 
     def _sbatch(self, argv: list[str]) -> str:
         try:

@@ -14,6 +14,7 @@ import dataclasses
 import re
 
 from batchman.backends.base import QUEUED, JobInfo, JobSpec
+from batchman.backends.batch.array_ranges import parse_ranges
 from batchman.backends.batch.slurm_text import SQUEUE_FORMAT, build_sbatch_argv
 
 DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's default MaxArraySize
@@ -42,22 +43,16 @@ def element_id(array_id: str, index: int) -> str:
     return f"{array_id}_{index}"
 
 
+def element_index(job_id: str) -> int | None:
+    """``123_4`` -> 4; None for a plain job's id or a range of pending elements."""
+    m = _ARRAY_ID.fullmatch(job_id.strip())
+    return int(m.group(2)) if m and m.group(2) is not None else None
+
+
 def parse_indexes(text: str) -> list[int]:
     """SLURM's index expression ('0-9%5', '1,4-6', '7', '0-10:2') -> the indexes, sorted.
     Raises ValueError on anything else."""
-    body = text.split("%", 1)[0].strip()
-    out: set[int] = set()
-    for part in body.split(","):
-        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
-        if not m:
-            raise ValueError(f"not a SLURM array index expression: {text!r}")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
-        step = int(m.group(3)) if m.group(3) else 1
-        if hi < lo or step < 1:
-            raise ValueError(f"not a SLURM array index expression: {text!r}")
-        out.update(range(lo, hi + 1, step))
-    return sorted(out)
+    return parse_ranges(text.split("%", 1)[0], "a SLURM array index expression")
 
 
 def split_id(job_id: str) -> tuple[str, list[int] | None]:

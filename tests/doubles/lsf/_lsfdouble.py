@@ -11,6 +11,14 @@ Documents followed (IBM Spectrum LSF 10.1.0 documentation, ibm.com/docs):
   bsub -W              .../lsf_command_ref/bsub.__w.1.html  ([hour:]minute; SIGUSR2 then kill)
   bsub -M              .../lsf_command_ref/bsub.__m.1.html  (KB by default, unit suffix KB/MB/GB...)
   bsub -env            .../lsf_command_ref/bsub.env.1.html  (default "all": submission env copied)
+  bsub -J arrays       .../lsf_command_ref/bsub.__j.1.html  (-J "name[index_list]%limit"; indexes
+                       start[-end[:step]], positive; all elements share one job id; the index can
+                       never exceed MAX_JOB_ARRAY_SIZE, 1000 by default)
+  job arrays           .../lsf_admin/job_arrays_lsf.html, job_array_cl_args.html (LSB_JOBINDEX in
+                       the job's environment: the element's index, 0 for a non-array job)
+  bjobs JOBID          .../lsf_config_ref/lsf.conf.lsb_bjobs_display_enh.5.html (by default the
+                       JOBID column shows the array's id alone; JOB_NAME shows name[index];
+                       "job_ID[index]" selects one element in bjobs, bkill, bhist)
   submit message       .../spectrum-lsf/10.1.0?topic=messaging-example-messages
                        ("Job <2812> is submitted to default queue <normal>.")
   bjobs                .../lsf_command_ref/bjobs.1.html
@@ -57,6 +65,10 @@ every call), a comma-separated list of ``[command:]mode[=arg]``:
   slow=SECONDS  sleep before answering normally
   reject        bsub refuses: "<queue>: No such queue. Job not submitted."
 e.g. ``LSF_DOUBLE_FAULT="bjobs:slow=3"`` or ``echo down > $LSF_DOUBLE_DIR/faults``.
+Job arrays: one entry per element in the state, keyed ``<id>[<index>]``, each with a shepherd
+of its own; ``%M`` limits the running elements of the array; ``LSF_DOUBLE_MAX_JOB_ARRAY_SIZE``
+plays MAX_JOB_ARRAY_SIZE (default 1000). The refusal messages of bad array specifications are
+the double's own wording (IBM documents none).
 Known queues: ``LSF_DOUBLE_QUEUES`` (default "normal,short,long"; the first is the
 default queue); an unknown ``-q`` is rejected as LSF does.
 """
@@ -97,8 +109,36 @@ FIELD_KEYS = {
     "submit_time": "SUBMIT_TIME", "start_time": "START_TIME", "finish_time": "FINISH_TIME",
     "cwd": "CWD", "output_file": "OUTPUT_FILE", "error_file": "ERROR_FILE", "command": "COMMAND",
     "runtimelimit": "RUNTIMELIMIT", "memlimit": "MEMLIMIT", "nreq_slot": "NREQ_SLOT",
-    "slots": "SLOTS", "pids": "PIDS", "run_time": "RUN_TIME",
+    "slots": "SLOTS", "pids": "PIDS", "run_time": "RUN_TIME", "jobindex": "JOBINDEX",
 }
+
+
+def job_key(job: dict) -> str:
+    """A job's key in the state and its full id: ``101``, or ``101[3]`` for an array element."""
+    return f"{job['id']}[{job['index']}]" if job.get("index") else str(job["id"])
+
+
+def order(job: dict) -> tuple[int, int]:
+    return job["id"], job.get("index") or 0
+
+
+def parse_array_spec(name: str) -> tuple[str, list[int], int] | None | str:
+    """-J value -> (array name, indexes, slot limit 0: none) for "name[1-5,7:2]%2"; None for a
+    plain job name; an error message for a malformed array specification."""
+    m = re.fullmatch(r"(.*)\[([^\]]*)\](?:%(\d+))?", name)
+    if not m:
+        return None
+    out: set[int] = set()
+    for part in m.group(2).split(","):
+        r = re.fullmatch(r"\s*(\d+)(?:-(\d+)(?::(\d+))?)?\s*", part)
+        if not r or int(r.group(1)) < 1 or (r.group(2) and int(r.group(2)) < int(r.group(1))) \
+                or (r.group(3) and int(r.group(3)) < 1):
+            return "Bad job array index list. Job not submitted."
+        hi = int(r.group(2) or r.group(1))
+        out.update(range(int(r.group(1)), hi + 1, int(r.group(3) or 1)))
+    if max(out) > int(env_float("LSF_DOUBLE_MAX_JOB_ARRAY_SIZE", 1000)):
+        return "Job array index too large. Job not submitted."
+    return m.group(1), sorted(out), int(m.group(3) or 0)
 
 
 # --------------------------------------------------------------------------- state
@@ -417,6 +457,10 @@ def bsub(argv: list[str]) -> int:
         env.pop(k)
     cwd = opts.get("-cwd") or os.getcwd()
     spm = env_float("LSF_DOUBLE_SECONDS_PER_MINUTE", 60.0)
+    array = parse_array_spec(opts.get("-J", ""))
+    if isinstance(array, str):
+        sys.stderr.write(array + "\n")
+        return 255
 
     now = time.time()
     with locked_state(d) as st:
@@ -430,8 +474,8 @@ def bsub(argv: list[str]) -> int:
             Path(spool).write_text(stdin_script)
         out = opts.get("-o") or opts.get("-oo")
         err = opts.get("-e") or opts.get("-eo")
-        sub = (lambda p: p and p.replace("%J", str(jid)).replace("%I", "0"))
-        st["jobs"][str(jid)] = {
+        sub = (lambda p, i=0: p and p.replace("%J", str(jid)).replace("%I", str(i)))
+        job = {
             "id": jid, "name": opts.get("-J") or (" ".join(command) if command else stdin_script.strip().splitlines()[0][:60]),
             "user": user_name(), "queue": queue or queues[0], "project": opts.get("-P", "default"),
             "cwd": cwd, "command": command, "spool": spool, "out": sub(out), "err": sub(err),
@@ -445,18 +489,24 @@ def bsub(argv: list[str]) -> int:
             "pend_reason": "Job was suspended by the user while pending" if "-H" in flags
                            else "New job is waiting for scheduling",
         }
+        elements = [job] if array is None else [
+            {**job, "index": i, "name": f"{array[0]}[{i}]", "array_limit": array[2], "out": sub(out, i),
+             "err": sub(err, i)} for i in array[1]]
+        for el in elements:
+            st["jobs"][job_key(el)] = el
     if "-H" in flags:
         # Held (PSUSP): no sbatchd is involved until the job is released, and the double has no
         # bresume; bkill ends it in the state alone. No process per held job, so thousands can wait.
         print(f"Job <{jid}> is submitted to {'queue' if queue else 'default queue'} <{queue or queues[0]}>.")
         return 0
-    # The shepherd plays sbatchd for this job; detached so bsub returns at once.
-    log = open(d / f"shepherd.{jid}.log", "ab")
-    p = subprocess.Popen([sys.executable, str(HERE), "shepherd", str(jid)], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, start_new_session=True, close_fds=True,
-                         env={**os.environ, "LSF_DOUBLE_DIR": str(d)})
-    with locked_state(d) as st:
-        st["jobs"][str(jid)]["shepherd"] = p.pid
+    # A shepherd plays sbatchd for each job (array element); detached so bsub returns at once.
+    for key in [job_key(el) for el in elements]:
+        log = open(d / f"shepherd.{key}.log", "ab")
+        p = subprocess.Popen([sys.executable, str(HERE), "shepherd", key], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log, start_new_session=True, close_fds=True,
+                             env={**os.environ, "LSF_DOUBLE_DIR": str(d)})
+        with locked_state(d) as st:
+            st["jobs"][key]["shepherd"] = p.pid
     if queue:
         print(f"Job <{jid}> is submitted to queue <{queue}>.")
     else:
@@ -465,6 +515,13 @@ def bsub(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- shepherd
+
+def at_array_limit(st: dict, job: dict) -> bool:
+    """Does the array of this element run as many elements as its ``%limit`` allows?"""
+    limit = job.get("array_limit") or 0
+    return bool(limit) and sum(j["id"] == job["id"] and j["stat"] in ("RUN", "USUSP", "SSUSP")
+                               for j in st["jobs"].values()) >= limit
+
 
 def shepherd(jid: str) -> int:
     d = state_dir()
@@ -477,22 +534,28 @@ def shepherd(jid: str) -> int:
             if job["stat"] == "PEND":
                 slots = int(st.get("slots", 2))
                 running = [j for j in st["jobs"].values()
-                           if j["stat"] in ("RUN", "USUSP", "SSUSP") and j["id"] != job["id"]]
+                           if j["stat"] in ("RUN", "USUSP", "SSUSP") and order(j) != order(job)]
                 used = sum(j["ncpus"] for j in running)
-                earlier = [j for j in st["jobs"].values() if j["stat"] == "PEND" and j["id"] < job["id"]]
-                if not earlier and used + job["ncpus"] <= slots:
+                # FIFO, but an element held back by its array's %limit holds back no other job
+                earlier = [j for j in st["jobs"].values() if j["stat"] == "PEND" and order(j) < order(job)
+                           and not at_array_limit(st, j)]
+                if at_array_limit(st, job):
+                    job["pend_reason"] = "The job array has reached its job slot limit"
+                elif not earlier and used + job["ncpus"] <= slots:
                     job["stat"] = "RUN"
                     job["start_time"] = time.time()
                     job["pend_reason"] = ""
                     break
-                job["pend_reason"] = "Job slot limit reached" if used + job["ncpus"] > slots \
-                    else "The queue has not enough job slots for the parallel job"
+                else:
+                    job["pend_reason"] = "Job slot limit reached" if used + job["ncpus"] > slots \
+                        else "The queue has not enough job slots for the parallel job"
         time.sleep(0.1)
 
     # 2. run it.
     env = dict(job["env"])
     env[JOB_TOKEN_VAR] = job_token(d, jid)
-    env.update(LSB_JOBID=jid, LSB_JOBNAME=job["name"], LSB_QUEUE=job["queue"],
+    env.update(LSB_JOBID=str(job["id"]), LSB_JOBINDEX=str(job.get("index") or 0), LSB_JOBNAME=job["name"],
+               LSB_QUEUE=job["queue"],
                LSB_MAX_NUM_PROCESSORS=str(job["ncpus"]), LSB_DJOB_NUMPROC=str(job["ncpus"]),
                LSB_PROJECT_NAME=job["project"], LS_SUBCWD=job["cwd"])
     argv = ["/bin/sh", job["spool"]] if job["spool"] else ["/bin/sh", "-c", " ".join(job["command"])]
@@ -569,7 +632,7 @@ def write_report(job: dict) -> None:
         outcome += f"Exited with exit code {job['exit_code']}."
     text = (f"\n------------------------------------------------------------\n"
             f"Sender: LSF System <lsfadmin@{job['from_host']}>\n"
-            f"Subject: Job {job['id']}: <{job['name']}> in cluster <double> "
+            f"Subject: Job {job_key(job)}: <{job['name']}> in cluster <double> "
             f"{'Done' if job['stat'] == 'DONE' else 'Exited'}\n\n"
             f"Job <{job['name']}> was submitted from host <{job['from_host']}> by user <{job['user']}> "
             f"in cluster <double> at {lsf_time(job['submit_time'], True)}\n"
@@ -588,7 +651,9 @@ def field_value(job: dict, field: str) -> str:
     f = field
     done = job["stat"] in ("DONE", "EXIT")
     if f == "jobid":
-        return str(job["id"])
+        return str(job["id"])          # an element's too (LSB_BJOBS_DISPLAY_ENH=N, LSF's default)
+    if f == "jobindex":
+        return str(job.get("index") or 0)
     if f == "job_name":
         return job["name"]
     if f == "stat":
@@ -665,11 +730,11 @@ def select_jobs(st: dict, *, show_all: bool, ids: list[str], name: str | None,
                 user: str | None, queue: str | None, now: float) -> list[dict]:
     clean = env_float("LSF_DOUBLE_CLEAN_PERIOD", 3600)
     out = []
-    for job in sorted(st["jobs"].values(), key=lambda j: j["id"]):
+    for job in sorted(st["jobs"].values(), key=order):
         finished = job["stat"] in ("DONE", "EXIT")
         if finished and now - job["end_time"] > clean:
             continue                   # bjobs no longer knows it (bhist still does)
-        if ids and str(job["id"]) not in ids:
+        if ids and str(job["id"]) not in ids and job_key(job) not in ids:
             continue
         if not ids and finished and not show_all:
             continue
@@ -693,12 +758,12 @@ def refresh(st: dict) -> None:
     """Jobs whose shepherd died without recording an end become UNKWN/ZOMBI as in LSF."""
     for job in st["jobs"].values():
         if job["stat"] in ("RUN", "PEND") and job.get("shepherd") and \
-                not is_shepherd(job["shepherd"], state_dir(), job["id"]):
+                not is_shepherd(job["shepherd"], state_dir(), job_key(job)):
             job["stat"] = "ZOMBI" if job.get("kill") else "UNKWN"
 
 
 def long_format(job: dict) -> list[str]:
-    head = (f"Job <{job['id']}>, Job Name <{job['name']}>, User <{job['user']}>, Project <{job['project']}>, "
+    head = (f"Job <{job_key(job)}>, Job Name <{job['name']}>, User <{job['user']}>, Project <{job['project']}>, "
             f"Status <{job['stat']}>, Queue <{job['queue']}>, Command <{field_value(job, 'command')}>")
     lines = [""] + wrap(head)
     t = lsf_time
@@ -790,7 +855,7 @@ def bjobs(argv: list[str]) -> int:
         refresh(st)
         jobs = select_jobs(st, show_all=show_all, ids=ids, name=name, user=user, queue=queue, now=now)
     rc = 0
-    missing = [j for j in ids if j not in {str(x["id"]) for x in jobs}]
+    missing = [j for j in ids if j not in {str(x["id"]) for x in jobs} | {job_key(x) for x in jobs}]
 
     if as_json:
         fields = parsed[0]
@@ -891,15 +956,17 @@ def bkill(argv: list[str]) -> int:
         else:
             targets = []
             for jid in ids:
-                j = st["jobs"].get(jid)
-                if j is None or j["user"] != me:
+                # "101[3]": that element; "101": the job, or every element of the array 101
+                mine = [j for j in sorted(st["jobs"].values(), key=order)
+                        if jid in (job_key(j), str(j["id"])) and j["user"] == me]
+                if not mine:
                     err.append(f"Job <{jid}>: No matching job found")
                     rc = 255
                     continue
-                targets.append(j)
+                targets += mine
         for j in targets:
             if j["stat"] in ("DONE", "EXIT"):
-                err.append(f"Job <{j['id']}>: Job has already finished")
+                err.append(f"Job <{job_key(j)}>: Job has already finished")
                 rc = 255
                 continue
             if j["stat"] in ("PEND", "PSUSP"):
@@ -907,9 +974,9 @@ def bkill(argv: list[str]) -> int:
             else:
                 j["kill"] = "TERM_OWNER"
                 if j.get("pgid"):
-                    to_signal.append((j["id"], sig or ""))
-            out.append(f"Job <{j['id']}> is being terminated" if sig is None
-                       else f"Job <{j['id']}> is being signaled")
+                    to_signal.append((job_key(j), sig or ""))
+            out.append(f"Job <{job_key(j)}> is being terminated" if sig is None
+                       else f"Job <{job_key(j)}> is being signaled")
     if out:
         print("\n".join(out))
     if err:
@@ -970,8 +1037,8 @@ def bhist(argv: list[str]) -> int:
     with locked_state(d) as st:
         purge(st, now)
         refresh(st)
-        jobs = [j for j in sorted(st["jobs"].values(), key=lambda j: j["id"])
-                if (not ids or str(j["id"]) in ids)
+        jobs = [j for j in sorted(st["jobs"].values(), key=order)
+                if (not ids or str(j["id"]) in ids or job_key(j) in ids)
                 and (name is None or name_matches(name, j["name"]))
                 and (me is None or j["user"] == me)
                 and (ids or show_all or j["stat"] not in ("DONE", "EXIT"))]
@@ -993,7 +1060,7 @@ def bhist(argv: list[str]) -> int:
         if k:
             out.append("-" * 78)
         out.append("")
-        out += wrap(f"Job <{j['id']}>, Job Name <{j['name']}>, User <{j['user']}>, Project <{j['project']}>, "
+        out += wrap(f"Job <{job_key(j)}>, Job Name <{j['name']}>, User <{j['user']}>, Project <{j['project']}>, "
                     f"Command <{field_value(j, 'command')}>")
         out += wrap(f"{t(j['submit_time'], True)}: Submitted from host <{j['from_host']}>, to Queue "
                     f"<{j['queue']}>, CWD <{j['cwd']}>"
