@@ -15,8 +15,8 @@ os.wait4 on them).
 once) reports tasks/100 of the running jobs as finished at each query (one in ten with exit 1,
 the others exit 0), the queued ones as still queued, the rest as running; the stand-in staging
 system says every file is still pending. Unstaged runs are also asked to stage, as many as the
-pacing allows (25 in the first iteration, then staging.request_rate: 2 a second). For `batchman-daemon oneshot`, which uses the real local
-backends, the same 1 % is made by writing the exit file of the local batch system (local.exit:
+pacing allows (25 in the first iteration, then staging.request_rate: 2 a second). For
+`batchman-daemon oneshot`, which uses the real local backends, the same 1 % is made by writing the exit file of the local batch system (local.exit:
 0, or 1 for one in ten) into the job directory of tasks/100 running jobs; the jobs of the other
 tasks are unknown to it, which with daemon.submit_grace at 10^9 s changes nothing, and
 staging.verify_queue is off so the staging runs do not turn AWOL.
@@ -38,6 +38,8 @@ process changed one task's priority in a transaction just before):
   lock      the longest hold of the status file's lock over those iterations       [< 100 ms]
   RSS       peak resident memory of that daemon process                                [< 2 GB]
   cold ...  the same three figures for iterations right after another process wrote
+  wr lock   the longest lock hold of that other process (a fresh process's transaction, as
+            any `batchman` command that writes: it parses the file inside the lock)  [< 100 ms]
   TUI 1st   from starting a Python process to the first full 120x40 screen of the TUI [< 2 s]
   key       the slowest of the medians of a key press and redraw at 120x40: move down (x50),
             page down (x20), a text filter (/5000 <enter>, x3; the details are in --json)
@@ -84,6 +86,7 @@ COLUMNS = [("iter_s", "iter s", 1, ".2f", 1), ("iter_own_s", "own s", 1, ".2f", 
            ("iter_lock_s", "lock ms", 1e3, ".0f", 100), ("iter_rss_gb", "RSS GB", 1, ".2f", 2),
            ("cold_s", "cold s", 1, ".2f", 1), ("cold_own_s", "own s", 1, ".2f", None),
            ("cold_lock_s", "lock ms", 1e3, ".0f", 100), ("cold_rss_gb", "RSS GB", 1, ".2f", 2),
+           ("writer_lock_s", "wr lock ms", 1e3, ".0f", 100),
            ("tui_first_s", "TUI 1st s", 1, ".2f", 2), ("tui_key_s", "key ms", 1e3, ".0f", 100),
            ("list_s", "list s", 1, ".2f", 2), ("oneshot_s", "oneshot s", 1, ".2f", 3),
            ("oneshot_rss_gb", "RSS GB", 1, ".2f", 2)]
@@ -127,7 +130,7 @@ def clone(pristine: str, dest: str) -> str:
     return dest
 
 
-def other_write(root: str, pause: bool = False, finish: int = 0) -> None:
+def other_write(root: str, pause: bool = False, finish: int = 0) -> dict:
     """What another process does before a cold figure: one transaction changing one task's
     priority (``pause``: and pausing the production); ``finish``: that many running jobs of
     the local batch system end first (its exit file in their job directory)."""
@@ -142,6 +145,14 @@ def other_write(root: str, pause: bool = False, finish: int = 0) -> None:
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, "local.exit"), "w", encoding="utf-8") as f:
                 f.write("1\n" if k % 10 == 9 else "0\n")
+    return {"lock_s": e.store.max_lock_seconds}
+
+
+def write_elsewhere(root: str, *flags: str) -> float:
+    """Run other_write in a process of its own; returns how long it held the lock."""
+    out = subprocess.run([sys.executable, ME, "--child", "write", root, "0", *flags],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.splitlines()[-1])["lock_s"]
 
 
 # ---- figures 1 and 2: daemon iterations with stand-in backends ---------------------------------
@@ -191,10 +202,10 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict
     batch, staging = CampaignBatch(max(1, n // 100), queued), CampaignStaging()
     eng = Engine(params, store, batch, staging, mode="bench")
     eng.run_once()                     # a fresh daemon's first iteration: not the steady state
-    out = {"all": [], "own": [], "lock": [], "changes": []}
+    out = {"all": [], "own": [], "lock": [], "changes": [], "writer_lock": [0.0]}
     for k in range(repeat):
         if cold:
-            subprocess.run([sys.executable, ME, "--child", "write", root, str(n)], check=True)
+            out["writer_lock"].append(write_elsewhere(root))
         batch.seconds = staging.seconds = store.max_lock_seconds = 0.0
         prof = None
         if profile and k == repeat - 1:
@@ -213,7 +224,7 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict
         out["changes"].append(len(rep.transitions))
     return {"s": statistics.median(out["all"]), "own_s": statistics.median(out["own"]),
             "lock_s": max(out["lock"]), "changes": statistics.median(out["changes"]),
-            "all": out["all"], "rss_gb": peak_gb()}
+            "all": out["all"], "writer_lock_s": max(out["writer_lock"]), "rss_gb": peak_gb()}
 
 
 def _print_profile(prof, top: int) -> None:
@@ -277,10 +288,10 @@ def oneshot(root: str, n: int, repeat: int) -> dict:
     params = P.load(root)
     attempts = os.path.join(params.path("daemon.temp_dir"), "attempts")
     staged = os.path.join(params.path("staging.cache_dir"), ".pending")
-    walls, rss, locks = [], [], []
+    walls, rss, locks, writer = [], [], [], []
     for k in range(repeat):
         other_before = time.perf_counter()
-        run([sys.executable, ME, "--child", "write", root, str(n), "--pause", "--finish", str(max(1, n // 100))])
+        writer.append(write_elsewhere(root, "--pause", "--finish", str(max(1, n // 100))))
         dirs = len(os.listdir(attempts))
         say(f"  another process wrote in {time.perf_counter() - other_before:.1f} s; oneshot {k + 1}")
         wall, out, peak = run([command("batchman-daemon"), "-C", root, "oneshot"])
@@ -292,7 +303,8 @@ def oneshot(root: str, n: int, repeat: int) -> dict:
         rss.append(peak)
         locks.append(float(done[-1].rsplit("at most ", 1)[1].split()[0]) / 1e3)
         say(f"  {done[-1].split('  ', 1)[-1]}")
-    return {"s": statistics.median(walls), "rss_gb": max(rss), "lock_s": max(locks), "all": walls}
+    return {"s": statistics.median(walls), "rss_gb": max(rss), "lock_s": max(locks), "all": walls,
+            "writer_lock_s": max(writer)}
 
 
 def measure(n: int, a) -> dict:
@@ -311,7 +323,7 @@ def measure(n: int, a) -> dict:
         say(f"{n} tasks: iteration {it['s']:.2f} s; cold iterations (another process writes before each)")
         it = child("cold", clone(pristine, os.path.join(work, "cold")), n, a)
         r.update(cold_s=it["s"], cold_own_s=it["own_s"], cold_lock_s=it["lock_s"], cold_rss_gb=it["rss_gb"],
-                 cold_changes=it["changes"], cold_all_s=it["all"])
+                 cold_changes=it["changes"], cold_all_s=it["all"], writer_lock_s=it["writer_lock_s"])
         say(f"{n} tasks: cold iteration {it['s']:.2f} s; TUI")
         ui = child("tui", clone(pristine, os.path.join(work, "tui")), n, a)
         r.update(tui_first_s=ui["first_s"], tui_key_s=ui["key_s"], tui_keys_s=ui["keys_s"], tui_rss_gb=ui["rss_gb"])
@@ -321,7 +333,8 @@ def measure(n: int, a) -> dict:
         r.update(list_s=statistics.median(w for w, _, _ in lists), list_rss_gb=max(m for _, _, m in lists))
         say(f"{n} tasks: list {r['list_s']:.2f} s; batchman-daemon oneshot")
         one = oneshot(clone(pristine, os.path.join(work, "oneshot")), n, repeats(n, a))
-        r.update(oneshot_s=one["s"], oneshot_rss_gb=one["rss_gb"], oneshot_lock_s=one["lock_s"], oneshot_all_s=one["all"])
+        r.update(oneshot_s=one["s"], oneshot_rss_gb=one["rss_gb"], oneshot_lock_s=one["lock_s"], oneshot_all_s=one["all"],
+                 writer_lock_s=max(r["writer_lock_s"], one["writer_lock_s"]))
         return r
     finally:
         if not a.keep:
@@ -329,13 +342,13 @@ def measure(n: int, a) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    head = [f"{'tasks':>9}"] + [f"{h:>9}" for _, h, _, _, _ in COLUMNS]
-    goal = [f"{'target':>9}"] + [f"{'< ' + format(t, 'g') if t else '':>9}" for *_, t in COLUMNS]
+    head = [f"{'tasks':>9}"] + [f"{h:>10}" for _, h, _, _, _ in COLUMNS]
+    goal = [f"{'target':>9}"] + [f"{'< ' + format(t, 'g') if t else '':>10}" for *_, t in COLUMNS]
     lines = [" ".join(head), " ".join(goal)]
     for r in results:
         cells = [f"{r['tasks']:>9}"]
         for key, _, scale, fmt, _ in COLUMNS:
-            cells.append(f"{format(r[key] * scale, fmt):>9}" if key in r else f"{'-':>9}")
+            cells.append(f"{format(r[key] * scale, fmt):>10}" if key in r else f"{'-':>10}")
         lines.append(" ".join(cells))
     return "\n".join(lines)
 
@@ -362,7 +375,7 @@ def main() -> int:
         if figure == "build":
             build(root, n)
         elif figure == "write":
-            other_write(root, a.pause, a.finish)
+            print(json.dumps(other_write(root, a.pause, a.finish)))
         elif figure == "tui":
             print(json.dumps(tui(root, a.started, a.repeat)))
         else:
