@@ -60,6 +60,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -341,16 +342,17 @@ def measure(n: int, a) -> dict:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def table(results: list[dict]) -> str:
+def header() -> str:
     head = [f"{'tasks':>9}"] + [f"{h:>10}" for _, h, _, _, _ in COLUMNS]
     goal = [f"{'target':>9}"] + [f"{'< ' + format(t, 'g') if t else '':>10}" for *_, t in COLUMNS]
-    lines = [" ".join(head), " ".join(goal)]
-    for r in results:
-        cells = [f"{r['tasks']:>9}"]
-        for key, _, scale, fmt, _ in COLUMNS:
-            cells.append(f"{format(r[key] * scale, fmt):>10}" if key in r else f"{'-':>10}")
-        lines.append(" ".join(cells))
-    return "\n".join(lines)
+    return " ".join(head) + "\n" + " ".join(goal)
+
+
+def row(r: dict) -> str:
+    cells = [f"{r['tasks']:>9}"]
+    for key, _, scale, fmt, _ in COLUMNS:
+        cells.append(f"{format(r[key] * scale, fmt):>10}" if key in r else f"{'-':>10}")
+    return " ".join(cells)
 
 
 def main() -> int:
@@ -381,14 +383,17 @@ def main() -> int:
         else:
             print(json.dumps(iterations(root, n, a.repeat, figure == "cold", a.profile)))
         return 0
+    # a kill (e.g. a size that takes too long) still removes the temporary experiments
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = []
+    print(header(), flush=True)        # a row as each size is done: a long run shows what it has
     for n in [int(x) for x in a.sizes.split(",")]:
         results.append(measure(n, a))
+        print(row(results[-1]), flush=True)
         if a.json:
             with open(a.json, "w", encoding="utf-8") as f:
                 json.dump({"machine": os.uname().nodename, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M"),
                            "results": results}, f, indent=1)
-    print(table(results))
     print("iter: batchman's whole time in a steady daemon iteration with 1 % of the tasks changing; cold: the same\n"
           "right after another process wrote; own: the part the daemon reports; lock: its longest hold; RSS: peak\n"
           "memory of that process; key: slowest of move down / page down / filter at 120x40; list: `batchman list\n"
