@@ -208,31 +208,31 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict
         if cold:
             out["writer_lock"].append(write_elsewhere(root))
         batch.seconds = staging.seconds = store.max_lock_seconds = 0.0
-        prof = None
-        if profile and k == repeat - 1:
-            import cProfile
-            prof = cProfile.Profile()
-            prof.enable()
         t0 = time.perf_counter()
         rep = eng.run_once()
         wall = time.perf_counter() - t0
-        if prof is not None:
-            prof.disable()
-            _print_profile(prof, profile)
         out["all"].append(wall - batch.seconds - staging.seconds)
         out["own"].append(rep.seconds_own + eng.html_seconds)
         out["lock"].append(store.max_lock_seconds)
         out["changes"].append(len(rep.transitions))
+    if profile:
+        _profile(eng, profile)
     return {"s": statistics.median(out["all"]), "own_s": statistics.median(out["own"]),
             "lock_s": max(out["lock"]), "changes": statistics.median(out["changes"]),
             "all": out["all"], "writer_lock_s": max(out["writer_lock"]), "rss_gb": peak_gb()}
 
 
-def _print_profile(prof, top: int) -> None:
+def _profile(eng, top: int) -> None:
+    """One more steady iteration (not counted: the profiler slows it) under cProfile, its ``top``
+    functions by own time and by cumulative time to stderr."""
+    import cProfile
     import io
     import pstats
+    prof = cProfile.Profile()
+    prof.runcall(eng.run_once)
     text = io.StringIO()
-    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(top)
+    for order in ("tottime", "cumulative"):
+        pstats.Stats(prof, stream=text).sort_stats(order).print_stats(top)
     print(text.getvalue(), file=sys.stderr)
 
 
@@ -366,7 +366,8 @@ def main() -> int:
     ap.add_argument("--tmp", default=None, help="where the temporary experiments go (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary experiments")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
-                    help="print the N top lines (own time) of a cProfile of the last steady iteration to stderr")
+                    help="print the N top lines (own time, then cumulative) of a cProfile of one more steady iteration "
+                         "to stderr")
     ap.add_argument("--child", nargs=3, metavar=("FIGURE", "DIR", "TASKS"), help=argparse.SUPPRESS)
     ap.add_argument("--started", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--pause", action="store_true", help=argparse.SUPPRESS)
