@@ -352,10 +352,12 @@ def header() -> str:
     return " ".join(head) + "\n" + " ".join(goal)
 
 
-def row(r: dict) -> str:
+def row(r: dict, before: dict | None = None) -> str:
+    """``before``: the same size's figures of an earlier run; a figure 20 % above it gets a '!'."""
     cells = [f"{r['tasks']:>9}"]
     for key, _, scale, fmt, _ in COLUMNS:
-        cells.append(f"{format(r[key] * scale, fmt):>10}" if key in r else f"{'-':>10}")
+        worse = before is not None and key in r and r[key] > 1.2 * before.get(key, float("inf"))
+        cells.append(f"{format(r[key] * scale, fmt) + ('!' if worse else ''):>10}" if key in r else f"{'-':>10}")
     return " ".join(cells)
 
 
@@ -367,6 +369,9 @@ def main() -> int:
                     help="above 100,000 tasks: cold iterations, filters, list and oneshot runs (each costs a process "
                          "that parses the whole file; default 1)")
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE too")
+    ap.add_argument("--baseline", metavar="FILE", help="an earlier --json FILE: figures 20 %% above its own for the "
+                    "same size are marked with '!' (after a change: none should be slower than before; on a "
+                    "busy machine lock holds vary by more than that: rerun before believing one)")
     ap.add_argument("--tmp", default=None, help="where the temporary experiments go (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary experiments")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
@@ -391,10 +396,14 @@ def main() -> int:
     # a kill (e.g. a size that takes too long) still removes the temporary experiments
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = []
+    before = {}
+    if a.baseline:
+        with open(a.baseline, encoding="utf-8") as f:
+            before = {r["tasks"]: r for r in json.load(f)["results"]}
     print(header(), flush=True)        # a row as each size is done: a long run shows what it has
     for n in [int(x) for x in a.sizes.split(",")]:
         results.append(measure(n, a))
-        print(row(results[-1]), flush=True)
+        print(row(results[-1], before.get(n)), flush=True)
         if a.json:
             with open(a.json, "w", encoding="utf-8") as f:
                 json.dump({"machine": os.uname().nodename, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M"),
@@ -402,7 +411,8 @@ def main() -> int:
     print("iter: batchman's whole time in a steady daemon iteration with 1 % of the tasks changing; cold: the same\n"
           "right after another process wrote; own: the part the daemon reports; lock: its longest hold; RSS: peak\n"
           "memory of that process; key: slowest of move down / page down / filter at 120x40; list: `batchman list\n"
-          "--state failed --json`; oneshot: `batchman-daemon oneshot` after another process wrote. --help says more.")
+          "--state failed --json`; oneshot: `batchman-daemon oneshot` after another process wrote. --help says more."
+          + ("\n!: 20 % above the same figure in " + a.baseline if a.baseline else ""))
     return 0
 
 
