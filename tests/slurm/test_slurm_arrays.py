@@ -19,7 +19,8 @@ from clusterhelp import poll
 from e2e_helpers import ANALYSIS, daemon, daemon_run, job_starts
 
 from test_slurm_daemon import (  # noqa: F401 -- cleanup is a fixture
-    best_mode, cleanup, cli, env, mode_or_skip, our_jobs, slurm_experiment, states, stop_daemon, tasks,
+    best_mode, cleanup, cli, engine_blind_to_finished, env, mode_or_skip, our_jobs, slurm_experiment, states,
+    stop_daemon, tasks,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -209,18 +210,11 @@ def test_elements_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path,
     ``sacct -c`` (22.05) shows elements by their raw ids only (it does not read the ArrayJobId /
     ArrayTaskId of the completion log: "Unknown type ArrayJobId"), so there an element SLURM
     ended without an exit marker and that left squeue unseen counts as vanished."""
-    from batchman.backends.base import FINISHED
-    from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon.engine import Engine
     mode_or_skip(cluster, mode)
     e = array_experiment(cluster, tmp_path, [1, 2, 3], mode=mode)
     cleanup[1].append(e)
-    for k, v in env(cluster, tmp_path, SLEEP=300).items():
-        monkeypatch.setenv(k, v)
-    batch = make_batch(e.params)
-    real = batch._squeue
-    monkeypatch.setattr(batch, "_squeue", lambda: [j for j in real() if j.state != FINISHED])
-    eng = Engine(e.params, e.store, batch, make_staging(e.params), mode="test")
+    eng = engine_blind_to_finished(cluster, tmp_path, e, monkeypatch)
+    batch = eng.batch
 
     def step_until(what, pred, timeout):
         def once():

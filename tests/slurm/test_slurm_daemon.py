@@ -105,6 +105,20 @@ def best_mode(cluster) -> str:
     return "slurmdbd" if "slurmdbd" in cluster.modes else "jobcomp"
 
 
+def engine_blind_to_finished(cluster, root: Path, e, monkeypatch):
+    """An in-process Engine on the real cluster, as after a daemon away longer than
+    MinJobAge: squeue runs for real but its rows of finished jobs are dropped, so their end
+    must come from accounting. Its jobs sleep 300 s unless ended by the test."""
+    from batchman.backends.factory import make_batch, make_staging
+    from batchman.daemon.engine import Engine
+    for k, v in env(cluster, root, SLEEP=300).items():
+        monkeypatch.setenv(k, v)
+    batch = make_batch(e.params)
+    real = batch._squeue
+    monkeypatch.setattr(batch, "_squeue", lambda: [j for j in real() if j.state != FINISHED])
+    return Engine(e.params, e.store, batch, make_staging(e.params), mode="test")
+
+
 @pytest.fixture
 def cleanup(cluster):
     """Daemons started by the test are stopped and its jobs cancelled, whatever happens."""
@@ -382,16 +396,10 @@ def test_jobs_gone_from_squeue_are_judged_from_accounting(cluster, tmp_path, cle
     in-process with the backend make_batch builds; squeue runs for real, but its rows of
     finished jobs are dropped."""
     mode_or_skip(cluster, mode)
-    from batchman.backends.factory import make_batch, make_staging
-    from batchman.daemon.engine import Engine
     e = slurm_experiment(cluster, tmp_path, [1, 2], mode=mode, **{"batch.max_jobs": 2})
     cleanup[1].append(e)
-    for k, v in env(cluster, tmp_path, SLEEP=300).items():
-        monkeypatch.setenv(k, v)
-    batch = make_batch(e.params)
-    real = batch._squeue
-    monkeypatch.setattr(batch, "_squeue", lambda: [j for j in real() if j.state != FINISHED])
-    eng = Engine(e.params, e.store, batch, make_staging(e.params), mode="test")
+    eng = engine_blind_to_finished(cluster, tmp_path, e, monkeypatch)
+    batch = eng.batch
 
     def step_until(pred, timeout):
         end = time.monotonic() + timeout
