@@ -148,6 +148,8 @@ class LocalBatch(BatchBase):
             st = _read(os.path.join(d, "local.state")) or "queued"
             return JobInfo(name, pid_text, RUNNING if st == "running" else QUEUED, native_state=st,
                            reason="waiting for a free slot" if st != "running" else "", node=os.uname().nodename)
+        if _read(os.path.join(d, "local.exit")) is not None:
+            return self._info(name, job_id)    # it wrote its exit and ended after we looked
         # The runner is gone without writing its exit: it was killed hard.
         return JobInfo(name, pid_text, FINISHED, native_state="LOST", exit_code=None, failure="lost",
                        reason="the job's runner died without an exit status (killed -9?)")
