@@ -22,13 +22,13 @@ SCHEMA = 1
 JOB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
-class Segment(msgspec.Struct, array_like=True):
+class Segment(msgspec.Struct, array_like=True, gc=False):
     """One raw data file of a run: its path on tape (the stub) and whether it is on disk."""
     path: str
     staged: bool = False
 
 
-class Intent(msgspec.Struct, omit_defaults=True):
+class Intent(msgspec.Struct, omit_defaults=True, gc=False):
     """Slow actions a daemon decided on and has not yet confirmed as done.
 
     Recorded under the lock before the daemon runs them outside it; cleared when their
@@ -40,7 +40,7 @@ class Intent(msgspec.Struct, omit_defaults=True):
     at: float
 
 
-class Attempt(msgspec.Struct, omit_defaults=True):
+class Attempt(msgspec.Struct, omit_defaults=True, gc=False):
     """A finished earlier attempt, kept when a task is restarted."""
     n: int
     job_id: str = ""
@@ -56,7 +56,7 @@ class Attempt(msgspec.Struct, omit_defaults=True):
     retry: str = ""               # what the retry policy made of it ("out-of-memory: retry 1 of 2, ...")
 
 
-class Task(msgspec.Struct, omit_defaults=True):
+class Task(msgspec.Struct, omit_defaults=True, gc=False):
     """One (run, job definition) pair and everything the daemon knows about it."""
     run: int
     job: str = "analysis"
