@@ -109,8 +109,8 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
                                    f"cancel the duplicate in the batch system")
                 continue
             elif t.attempt and t.job_name:
-                t.past.append(Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
-                                      failure=t.failure, reason=t.reason))
+                t.past = [*t.past, Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
+                                           failure=t.failure, reason=t.reason)]
             tr = change_state(t, S.SUBMITTED, f"adopted unknown job {u.job_id}", now, who)
             t.job_name, t.job_id, t.attempt = name, u.job_id, max(attempt, t.attempt)
             t.array_name, t.array_index = u.array_name, u.array_index   # an array element: followed by its id

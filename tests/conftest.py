@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from clusterhelp import cluster_turn, gridengine_wait_answers, read_env_sh, slurm_wait_answers
+# Every write of the status file in the tests (and in the daemons and commands they start) is
+# checked against the file: the change it appends must be all that changed (issue 18's change
+# log; batchman/store/compact.py:check_write).
+os.environ.setdefault("BATCHMAN_STORE_CHECK", "1")
+
+from clusterhelp import cluster_turn, gridengine_wait_answers, read_env_sh, slurm_wait_answers  # noqa: E402
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

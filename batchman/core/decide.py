@@ -328,15 +328,16 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     The slow actions are recorded as an intent owned by ``me``; the daemon runs them
     after the write and clears the intent when their results are recorded.
     """
-    from batchman.core.model import Attempt, Intent, job_name
+    from batchman.core.model import Attempt, Intent, job_name, touch
     check(task, d.state)          # before anything is touched
     if d.archive and task.attempt and task.job_name:
-        task.past.append(Attempt(n=task.attempt, job_id=task.job_id, state=task.state, exit_code=task.exit_code,
+        task.past = [*task.past, Attempt(n=task.attempt, job_id=task.job_id, state=task.state, exit_code=task.exit_code,
                                  failure=task.failure, reason=task.reason,
                                  submitted_at=task.submitted_at, finished_at=task.finished_at,
                                  failure_class=failure_class(task), node=task.node, resources=dict(task.used),
-                                 retry=d.retry_note))
+                                 retry=d.retry_note)]
     if d.mark_staged and view is not None:
+        touch(task)
         for s in task.segments:
             s.staged = s.path in view.present
     if d.new_job_name:
@@ -347,6 +348,7 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     if d.actions:
         task.intent = Intent(actions=list(d.actions), owner=me, at=now)
         if RELEASE in d.actions:
+            touch(task)
             for s in task.segments:   # released: no longer ours on the cache disk
                 s.staged = False
     elif d.resumed:

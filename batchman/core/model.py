@@ -56,6 +56,18 @@ class Attempt(msgspec.Struct, omit_defaults=True, gc=False):
     retry: str = ""               # what the retry policy made of it ("out-of-memory: retry 1 of 2, ...")
 
 
+# Tasks changed in place since their store last wrote them (id -> task). Setting any field of a
+# Task puts it here, so the store writes what changed without comparing a million tasks; a change
+# inside a field's own list or dict (``task.past.append``, ``segment.staged = ...``) is not seen:
+# assign a new list, or call ``touch(task)``. The tests check every write against the file.
+CHANGED: dict[int, "Task"] = {}
+
+
+def touch(task: "Task") -> None:
+    """Mark a task changed (for a change made inside one of its lists or dicts)."""
+    CHANGED[id(task)] = task
+
+
 class Task(msgspec.Struct, omit_defaults=True, gc=False):
     """One (run, job definition) pair and everything the daemon knows about it."""
     run: int
@@ -102,6 +114,10 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
     def key(self) -> str:
         return task_key(self.run, self.job)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        CHANGED[id(self)] = self
+        msgspec.Struct.__setattr__(self, name, value)
+
 
 class Daemon(msgspec.Struct, omit_defaults=True):
     id: str                       # host:pid
@@ -134,7 +150,7 @@ class IterationLog(msgspec.Struct, omit_defaults=True):
     calls_hour: int = 0           # batch commands in the last hour (for admins)
 
 
-class Status(msgspec.Struct, omit_defaults=True):
+class Status(msgspec.Struct, omit_defaults=True, dict=True):
     schema: int = 0               # stamped SCHEMA by the store on write; a file without it is refused
     generation: int = 0
     store_id: str = ""
@@ -158,7 +174,24 @@ class Status(msgspec.Struct, omit_defaults=True):
     params_problem_since: float | None = None
 
     def index(self) -> dict[str, Task]:
-        return {t.key: t for t in self.tasks}
+        """Task key -> task, kept with the status (the store keeps it current as it replays
+        changes; tasks appended to the same list are added; any other change rebuilds it)."""
+        cached = self.__dict__.get("_index")
+        tasks = self.tasks
+        if cached is not None and cached[0] is tasks:
+            idx = cached[1]
+            if len(idx) == len(tasks):
+                return idx
+            if len(idx) < len(tasks) and all(t.key not in idx for t in tasks[len(idx):]):
+                idx.update((t.key, t) for t in tasks[len(idx):])
+                return idx
+        idx = {t.key: t for t in tasks}
+        self.__dict__["_index"] = (tasks, idx)
+        return idx
+
+    def set_index(self, idx: dict[str, Task]) -> None:
+        """Give the status an index known to match its tasks (the store's, after a replay)."""
+        self.__dict__["_index"] = (self.tasks, idx)
 
 
 def task_key(run: int, job: str) -> str:

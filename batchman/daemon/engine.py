@@ -298,6 +298,11 @@ class Engine:
                 self.store.abort()
         return unknown
 
+    def compact_store(self) -> bool:
+        """Between iterations: fold a grown change log into the status file (issue 18); the
+        file is written without the lock, which is held only for the renames."""
+        return self.store.compact_due() and self.store.compact()
+
     def unregister(self) -> None:
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)

@@ -5,7 +5,8 @@ for work its bucket held, the next allowed batch query while jobs are in the bat
 short look again after an iteration that changed something (a restart, a task a trigger made),
 and ``delay``, the longest sleep. While it sleeps it lists the done directory every
 ``daemon.watch_interval`` s (a job's end wakes it, daemon/watch.py) and notices a person's
-change to the status file or its queued requests (``batchman add``, a kill from the TUI).
+change to the status file, its change log or its queued requests (``batchman add``, a kill from
+the TUI). Before it sleeps, it folds a grown change log into the status file (Store.compact).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
         if not rep.work_left and not forever:
             say("nothing left to track: the daemon stops (use --forever to keep it running)")
             break
+        engine.compact_store()
         ended = _sleep(engine, delay, rep, stop)
     return 0
 
@@ -50,7 +52,7 @@ def _sleep(engine, delay: float, rep: IterationReport, stop: list) -> set[str]:
     """Wait for the next iteration; returns the names of the jobs whose end was seen meanwhile."""
     watch = engine.params["daemon.watch_interval"]
     seconds = seconds_to_sleep(engine, delay, rep)
-    paths = (engine.store.path, engine.store.requests_path)
+    paths = (engine.store.path, engine.store.log_path, engine.store.requests_path)
     before = [signature(p) for p in paths]
 
     def interrupted() -> bool:

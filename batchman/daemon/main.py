@@ -111,6 +111,7 @@ def _run(eng, e, mode: str, forever: bool, delay, stop: list, say) -> None:
     if mode in ("oneshot", "quietone"):
         rep = eng.run_once()
         unknown = eng.update_unknown()
+        eng.compact_store()
         if mode == "oneshot":
             print_report(rep, say)
             for u in unknown:

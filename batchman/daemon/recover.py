@@ -239,6 +239,11 @@ def recover(params, store: Store, batch, force: bool = False) -> Recovery:
                 if not os.path.exists(keep):
                     os.link(p, keep)
                 (rec.readable if ok else rec.kept).append(keep)
+        if os.path.exists(store.log_path):       # the change log of the file replaced (issue 18)
+            keep = f"{store.log_path}.replaced-{stamp}"
+            if not os.path.exists(keep):
+                os.link(store.log_path, keep)
+            rec.readable.append(keep)
         if os.environ.get(CRASH_ENV) == "recover-before-write":
             import signal
             os.kill(os.getpid(), signal.SIGKILL)

@@ -1,29 +1,28 @@
 """The status file: read it, change it in a transaction, write it crash-safely, publish the page.
 
-``with store.transaction(who) as status:`` takes the lock (lock.py), reads the file (or
-reuses the copy this process wrote last, when the file has not changed since), yields it,
-and unless the body called ``store.abort()`` writes it back: the transitions to the
-journal first (journal.py), then the file through ``util.files.atomic_write`` with the
-current file hard-linked to ``<file>.bak``. The HTML page is rendered after the lock is
-released, under a lock of its own. The rules that keep a file from being replaced by less
-than it held (a vanished or replaced file, ``{}``, a shrink) are in guard.py.
+``with store.transaction(who) as status:`` reads the status (follow.py: the file once, then
+the change log's new lines), takes the lock (lock.py), catches up with what was written
+meanwhile, yields it, and unless the body called ``store.abort()`` writes what changed: the
+transitions to the journal first (journal.py), then one line to the change log (log.py,
+changes.py) or, for a small file, the whole file (snapshot.py) with the current one
+hard-linked to ``<file>.bak``. The HTML page is rendered after the lock is released, under a
+lock of its own. The rules that keep a file from being replaced by less than it held (a
+vanished or replaced file, ``{}``, a shrink) are in guard.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-from batchman.store import guard, journal, requests
+from batchman.store import changes, compact, follow, guard, journal, log, requests, snapshot
 from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
     CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError,
 )
@@ -34,18 +33,11 @@ from batchman.store.requests import QUEUEABLE, apply_requests  # noqa: F401
 from batchman.util.files import atomic_write
 
 
-@dataclass
-class _Snapshot:
-    sig: tuple
-    status: Status
-    requests_sig: tuple | None = None     # the requests file as last applied to ``status``
-    _index: dict | None = None
-
-    def index(self) -> dict:
-        """Task key -> task of this snapshot (built once)."""
-        if self._index is None or len(self._index) != len(self.status.tasks):
-            self._index = {t.key: t for t in self.status.tasks}
-        return self._index
+# A status file this big (bytes) gets its changes appended to a log instead of being rewritten
+# (about 20,000 tasks); the log is folded into a new file once it is a quarter of the file.
+LOG_FROM = int(os.environ.get("BATCHMAN_STORE_LOG_FROM", 8 << 20))
+COMPACT_MIN = int(os.environ.get("BATCHMAN_STORE_COMPACT_MIN", 4 << 20))
+CHECK = bool(os.environ.get("BATCHMAN_STORE_CHECK"))
 
 
 def new_store_id() -> str:
@@ -62,18 +54,20 @@ class Store:
         self.backup = self.path + ".bak"
         self.journal_path = self.path + ".journal"
         self.requests_path = self.path + ".requests"
+        self.log_path = self.path + ".log"
         self.lock_timeout = lock_timeout
         self.render_html = html
         self.html_path = html_path
         self.traces = list(traces)
         self._lock = Lock(self.path, lock_timeout)
         self.lock_path, self.who_path = self._lock.path, self._lock.who_path
-        self._snap: _Snapshot | None = None
+        self._snap: follow.Copy | None = None
         self._seen: guard.Seen | None = None      # the file as this process last read or wrote it
         self._good: Status | None = None          # ... and its content, kept if the file is lost
         self._backup_seen: tuple | None = None    # (signature, tasks, purged_total) of the backup
         self._lost_note: tuple[str, str] | None = None    # (what happened, the message) once lost
         self._pending: list[Transition] = []
+        self._before: tuple | None = None     # (tasks, their list, their index) when the transaction began
         self._abort = False
         self._purged = 0
         self.hooks_before_write: list[Callable[[Status, Status | None], None]] = []
@@ -112,26 +106,47 @@ class Store:
         return os.path.exists(self.path)
 
     def read(self) -> Status:
-        """The current status, without the lock (the file is replaced atomically)."""
-        sig = self._sig()
-        if sig is None:
-            return self._absent()
-        if self._snap is None or self._snap.sig != sig:
+        """The current status, without the lock: the status file (decoded again only when it is
+        not the one this process follows) and the change log's lines appended since."""
+        for _ in range(3):
+            sig = self._sig()
+            if sig is None:
+                return self._absent()
             try:
-                status = self._load(self.path)
-            except CorruptStatus as e:
-                if self._seen is None:
-                    raise
-                raise self._lost(f"it became unreadable under this process ({e})") from None
-            why = guard.replaced(self._seen, status) if self._seen is not None else ""
-            if why:
-                raise self._lost(why)
-            self._remember(_Snapshot(sig, status))
+                if self._snap is None or self._snap.sig != sig:
+                    self._follow_file(sig)
+                follow.follow_log(self._snap, self.log_path)
+                break
+            except follow.Reload:
+                self._snap = None
+            except follow.LogMissing:
+                raise self._lost(f"its change log {self.log_path} is missing: the changes after generation "
+                                 f"{self._snap.base} are only in this process") from None
+        else:
+            raise CorruptStatus(f"the status file {self.path} and its change log {self.log_path} keep "
+                                f"changing under this process; try again")
+        why = guard.replaced(self._seen, self._snap.status) if self._seen is not None else ""
+        if why:
+            raise self._lost(why)
+        self._remember(self._snap)
         self._overlay(self._snap)
         return self._snap.status
 
-    def _remember(self, snap: _Snapshot) -> None:
+    def _follow_file(self, sig: tuple) -> None:
+        """A status file other than the one followed: a compaction of what this process already
+        has is taken as it is (no decoding); anything else is read whole."""
+        if self._snap is not None and follow.compaction_of(self._snap, self.path, sig):
+            return
+        try:
+            self._snap = follow.load(self.path, self.backup, sig)
+        except CorruptStatus as e:
+            if self._seen is None:
+                raise
+            raise self._lost(f"it became unreadable under this process ({e})") from None
+
+    def _remember(self, snap: follow.Copy) -> None:
         self._snap, self._good, self._seen = snap, snap.status, guard.Seen.of(snap.status)
+        changes.forget_stale()
 
     def _absent(self) -> Status:
         """No file: a new, empty status only where none has ever been."""
@@ -141,7 +156,7 @@ class Store:
             raise CorruptStatus(
                 f"the status file {self.path} is missing but its backup {self.backup} exists; "
                 f"if the backup is right, restore it: cp {self.backup} {self.path}")
-        traces = guard.has_history([self.journal_path] + self.traces)
+        traces = guard.has_history([self.journal_path, self.log_path] + self.traces)
         if traces:
             raise StatusLost(
                 f"the status file {self.path} is missing, but {', '.join(traces)} show(s) that one has been "
@@ -156,7 +171,7 @@ class Store:
             self._lost_note = (what, guard.keep_last_good(self.path, self._good, what, model.encode))
         return StatusLost(self._lost_note[1])
 
-    def _overlay(self, snap: _Snapshot) -> None:
+    def _overlay(self, snap: follow.Copy) -> None:
         """Apply queued requests (``<file>.requests``) to a snapshot, once per change of either."""
         rsig = requests.signature(self.requests_path)
         if rsig is None or snap.requests_sig == rsig:
@@ -184,24 +199,6 @@ class Store:
             if chosen:
                 requests.append(self.requests_path, status.generation, field, value, chosen, command)
         return len(chosen)
-
-    def _load(self, path: str) -> Status:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise CorruptStatus(f"cannot read the status file {path}: {e.strerror}") from None
-        rebuild = ("`batchman recover` rebuilds it from the journal, the attempt directories and the batch "
-                   "system (keeping this file)")
-        hint = (f"The previous good copy is {self.backup}: inspect it and, if right, restore it with "
-                f"cp {self.backup} {path}; or {rebuild}") if os.path.exists(self.backup) else \
-            f"There is no backup copy: {rebuild}"
-        status = _decode_untracked(data, path, hint)
-        lacks = guard.missing_fields(status)
-        if lacks:
-            raise CorruptStatus(f"the status file {path} is unreadable: it lacks {' and '.join(lacks)}; "
-                                f"it was left as it is. {hint}")
-        return status
 
     def generation(self) -> int:
         """The generation of the file on disk (cheap when unchanged since last read)."""
@@ -238,22 +235,28 @@ class Store:
                     allow_shrink: bool = False) -> Iterator[Status]:
         """Lock, read, yield the status to change, write it back (unless aborted), unlock.
 
-        An exception inside the body leaves the file untouched.
+        The status file is read before the lock is taken, so the lock waits only for the change
+        log's lines written since. An exception inside the body leaves the file untouched.
         """
         written: Status | None = None
+        if self.exists():
+            self.read()          # outside the lock: what takes long (decoding) happens here
         with self.locked(command, timeout):
             status = self.read()
             before = len(status.tasks) if self.exists() else 0
-            # Work on a private copy so an exception in the body leaves our cache clean.
+            # The body changes the tasks in place (they are this process's copy); its own
+            # fields go to a copy, so an abort leaves the copy as it was.
             work = msgspec.structs.replace(status, tasks=status.tasks)
+            work.set_index(status.index())
+            self._before = (len(status.tasks), status.tasks, status.index())
             self._pending, self._abort, self._purged = [], False, 0
             try:
                 yield work
             except BaseException:
-                self._snap = None   # tasks may have been mutated in place: re-read next time
+                self._forget_unless_untouched(work)
                 raise
             if self._abort:
-                self._snap = None
+                self._forget_unless_untouched(work)
                 return
             for hook in self.hooks_before_write:
                 hook(work, status if before else None)
@@ -270,6 +273,13 @@ class Store:
                 self._html_due = written
             else:
                 self.publish_html(written)
+
+    def _forget_unless_untouched(self, work: Status) -> None:
+        """After an abort or an error: keep this process's copy if the body changed no task in it,
+        else read the file again next time."""
+        put, gone = changes.collect(*self._before, work)
+        if put or gone:
+            self._snap = None
 
     def flush_html(self) -> None:
         """Write the page of the last deferred transaction, if any."""
@@ -304,46 +314,62 @@ class Store:
 
     def write(self, status: Status, current: tuple[int, int] | None = None) -> None:
         """Write under the lock (callers use transaction()). ``current``: (tasks, purged_total)
-        of the file being replaced, which becomes the backup unless it shrank too far."""
+        of the file being replaced, which becomes the backup unless it shrank too far.
+
+        A big file that this process follows gets one line appended to its change log (what the
+        transaction changed); a small one, or one of the old layout, is rewritten whole."""
         if self._seen is not None and not self.exists():
             raise self._lost("it is missing (deleted while this process was using it)")
         status.generation += 1
         status.store_id = status.store_id or new_store_id()
         status.purged_total += self._purged
         guard.stamp(status)
+        before, self._before = self._before, None
+        put, gone = changes.collect(*before, status) if before else (list(status.tasks), [])
+        rec = changes.Record(status.generation, status.store_id, changes.head_of(status), put, gone)
+        if CHECK:
+            compact.check_write(self, rec, status)
         if self._pending:
             journal.append(self.journal_path, self._pending, status.generation, status.store_id)
             self._pending = []
-        keep = self._keep_backup(current)
-        atomic_write(self.path, model.encode(status), backup=self.backup if keep else None)
-        if keep and current is not None:
-            self._backup_seen = (self._sig_of(self.backup), *current)
+        snap = self._snap
+        if self._log_mode(snap, status):
+            if snap.log_ino is None or snap.log_sid != status.store_id:
+                snap.log_off = log.create(self.log_path, status.store_id, snap.base)
+                snap.log_sid = status.store_id
+            snap.log_off = log.append(self.log_path, changes.encode(rec), snap.log_off)
+            snap.log_ino = os.stat(self.log_path).st_ino
+            snap.status = status
+            status.set_index(status.index())
+        else:
+            keep = self._keep_backup(current)
+            snapshot.write(self.path, status, backup=self.backup if keep else None)
+            log.remove(self.log_path)
+            if keep and current is not None:
+                self._backup_seen = (self._sig_of(self.backup), *current)
+            snap = follow.Copy(self._sig(), status, base=status.generation, layout=True)
         requests.forget(self.requests_path)   # read() applied them: they are in the file now
-        self._remember(_Snapshot(self._sig(), status))
+        self._remember(snap)
+
+    def _log_mode(self, snap: follow.Copy | None, status: Status) -> bool:
+        """Append to the change log (instead of rewriting the file): the file is big, has the
+        snapshot layout, and is the one this process follows."""
+        return (snap is not None and snap.layout and snap.sig == self._sig() and snap.sig[1] >= LOG_FROM
+                and snap.status.store_id == status.store_id)
+
+    def compact_due(self) -> bool:
+        """The change log has grown to a quarter of the status file (and at least COMPACT_MIN)."""
+        snap = self._snap
+        return snap is not None and snap.log_ino is not None and snap.log_off >= max(COMPACT_MIN, snap.sig[1] // 4)
+
+    def compact(self) -> bool:
+        """Fold the change log into a new status file (compact.py); False if there was nothing
+        to fold or another process did it meanwhile."""
+        return compact.compact(self)
 
     def replace_with(self, status: Status) -> None:
-        """Put a rebuilt status in place of a lost or unreadable file (``batchman recover``; the
-        caller holds the lock and has kept the originals). The generation continues after the
-        journal's; the old backup is removed, since it would mislead."""
-        status.generation = self._next_generation(status.store_id)
-        guard.stamp(status)
-        atomic_write(self.path, model.encode(status))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.backup)
-        self._backup_seen = None
-        self._remember(_Snapshot(self._sig(), status))
-
-    def _next_generation(self, store_id: str) -> int:
-        """A generation above any this store id has had: in the journal, the files, the page
-        (so no reader or page takes the rebuilt file for one it has already seen)."""
-        gens = [e.get("g", 0) for e in self.history()]
-        gens += [guard.generation_of(p) for p in (self.path, self.backup)]
-        if self._seen is not None:
-            gens.append(self._seen.generation)
-        if self.html_path:
-            sid, gen = html_generation(self.html_path)
-            gens.append(gen if sid == store_id else 0)
-        return max(gens, default=0) + 1
+        """Put a rebuilt status in place of a lost or unreadable file (``batchman recover``)."""
+        compact.replace_with(self, status)
 
     def publish_html(self, status: Status) -> None:
         """Write the page for exactly this generation, right after the status file.
@@ -365,29 +391,3 @@ class Store:
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
         """Journal entries (optionally of some tasks), skipping any of a write that never landed."""
         return journal.read(self.journal_path, keys, upto)
-
-
-def _decode_untracked(data: bytes, path: str, hint: str) -> Status:
-    """Decode a status file without the cyclic garbage collector ever walking it.
-
-    A status of 100,000 tasks is about a million small objects and none of them is in a
-    reference cycle (plain data: reference counting frees them). With the collector on, the
-    parse would run it many times, and the next full collection after it would walk the whole
-    status: 0.5 s at 100,000 tasks, which was most of the TUI's first screen. So the parse runs
-    with the collector off and the result is moved to the collector's permanent generation
-    (``gc.freeze``); before that one full collection empties what is there now, so no garbage
-    cycle of before is frozen with it for ever.
-    """
-    gc_was = gc.isenabled()
-    if gc_was:
-        gc.collect()
-    gc.disable()
-    try:
-        status = model.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise CorruptStatus(f"the status file {path} is unreadable ({e}); it was left as it is. {hint}") from None
-    finally:
-        if gc_was:
-            gc.freeze()
-            gc.enable()
-    return status

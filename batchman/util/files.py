@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from typing import BinaryIO, Callable
 
-__all__ = ["atomic_copy", "atomic_write", "fsync_dir"]
+__all__ = ["atomic_copy", "atomic_write", "fsync_dir", "link_backup", "put_in_place", "write_temp"]
 
 
 def _umask() -> int:
@@ -59,7 +59,7 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _link_backup(path: str, backup: str) -> None:
+def link_backup(path: str, backup: str) -> None:
     """Hard-link the current ``path`` to ``backup`` atomically (a unique temp link, renamed)."""
     if not os.path.exists(path):
         return
@@ -74,8 +74,9 @@ def _link_backup(path: str, backup: str) -> None:
         raise
 
 
-def _replace(path: str, fill: Callable[[BinaryIO], object], backup: str | None, mode: int | None,
-             sync: bool) -> None:
+def write_temp(path: str, fill: Callable[[BinaryIO], object], mode: int | None = None, sync: bool = True) -> str:
+    """Write a new temp file beside ``path`` with ``fill`` (fsynced); returns its name. The
+    first half of a replacement, for a caller that renames it later (``put_in_place``)."""
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
     want = _target_mode(path, mode)
@@ -87,8 +88,19 @@ def _replace(path: str, fill: Callable[[BinaryIO], object], backup: str | None, 
             f.flush()
             if sync:
                 os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def put_in_place(tmp: str, path: str, backup: str | None = None, sync: bool = True) -> None:
+    """Rename a temp file of ``write_temp`` over ``path`` (the old one kept as ``backup``);
+    the temp is removed if that fails."""
+    try:
         if backup:
-            _link_backup(path, backup)
+            link_backup(path, backup)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -96,6 +108,11 @@ def _replace(path: str, fill: Callable[[BinaryIO], object], backup: str | None, 
         raise
     if sync:
         fsync_dir(path)
+
+
+def _replace(path: str, fill: Callable[[BinaryIO], object], backup: str | None, mode: int | None,
+             sync: bool) -> None:
+    put_in_place(write_temp(path, fill, mode, sync), path, backup, sync)
 
 
 def atomic_write(path: str, data: bytes | str, *, backup: str | None = None, mode: int | None = None,

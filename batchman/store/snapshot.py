@@ -1,0 +1,96 @@
+"""The status file itself (the snapshot): written in a stream, its first line readable alone.
+
+Layout (plain JSON, one document, what scripts read):
+
+    {"schema":1,"generation":41,"store_id":"a1b2c3",...,"tasks":[
+    {"run":1,...},{"run":2,...},...,
+    ...
+    {"run":99999,...}]}
+
+The first line holds every field but the tasks, so a reader learns the store id and the
+generation of a file without decoding a million tasks (``peek``). The tasks follow in lines of
+``CHUNK`` tasks, so writing never holds more than one chunk's bytes besides the status itself.
+Files written before this layout (one line) are read the same way; ``peek`` says None for them.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from batchman.core.model import Status, Task
+from batchman.store import changes
+from batchman.util import files
+
+CHUNK = 20_000
+TASKS_OPEN = b',"tasks":[\n'
+TASKS_CLOSE = b"]}\n"
+_encoder = msgspec.json.Encoder()
+_head = msgspec.json.Decoder(Status)
+_tasks = msgspec.json.Decoder(list[Task])
+
+
+def chunks(status: Status):
+    """The file's bytes, a piece at a time."""
+    head = _encoder.encode(changes.head_of(status))
+    yield head[:-1] + TASKS_OPEN
+    tasks = status.tasks
+    for i in range(0, len(tasks), CHUNK):
+        part = _encoder.encode(tasks[i:i + CHUNK])
+        yield part[1:-1] + (b",\n" if i + CHUNK < len(tasks) else b"\n")
+    yield TASKS_CLOSE
+
+
+def write_temp(path: str, status: Status) -> str:
+    """Write the snapshot to a new temp file beside ``path`` (fsynced); returns its name."""
+    def fill(f) -> None:
+        for part in chunks(status):
+            f.write(part)
+    return files.write_temp(path, fill)
+
+
+def put_in_place(tmp: str, path: str, backup: str | None) -> None:
+    """Rename a written temp file over ``path`` (the old one kept as ``backup``), durably."""
+    files.put_in_place(tmp, path, backup)
+
+
+def write(path: str, status: Status, backup: str | None = None) -> None:
+    """Replace ``path`` by the snapshot of ``status``: readers see the old file or the new."""
+    put_in_place(write_temp(path, status), path, backup)
+
+
+def peek(path: str) -> Status | None:
+    """The fields of the file but its tasks, from its first line; None for a file of the old
+    layout, or one that cannot be read (the caller then reads it whole and says what is wrong)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(64 << 20)
+    except OSError:
+        return None
+    if not first.endswith(TASKS_OPEN):
+        return None
+    try:
+        return _head.decode(first[:-len(TASKS_OPEN)] + b"}")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def read_stream(path: str) -> Status | None:
+    """Decode a file of this layout a line at a time (never the whole file's bytes in memory at
+    once: ~370 MB at 1,000,000 tasks); None when it is not of this layout or a line does not
+    decode (the caller then reads it whole and reports what is wrong)."""
+    with open(path, "rb") as f:
+        first = f.readline(64 << 20)
+        if not first.endswith(TASKS_OPEN):
+            return None
+        try:
+            status = _head.decode(first[:-len(TASKS_OPEN)] + b"}")
+            tasks: list[Task] = []
+            for line in f:
+                if line == TASKS_CLOSE:
+                    status.tasks = tasks
+                    return status if not f.read(1) else None
+                body = line[:-2] if line.endswith(b",\n") else line.rstrip(b"\n")
+                tasks.extend(_tasks.decode(b"[" + body + b"]"))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+    return None         # no closing line: cut short
