@@ -1,0 +1,73 @@
+"""The task list's orders and text search (batchman.tui.ordering): the same results as the plain
+Python definitions they replace, made once per status."""
+
+import random
+
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.tui.ordering import Orders, by_run, find_key, find_run, resort, search_text
+
+_RANK = {s: i for i, s in enumerate(S.ALL)}
+REFERENCE = {"run": lambda t: (t.run, t.job),
+             "state": lambda t: (_RANK[t.state], t.run, t.job),
+             "time": lambda t: (t.since, t.run, t.job)}
+
+
+def tasks(n: int = 300, seed: int = 1) -> list[Task]:
+    """Shuffled tasks, several jobs per run, ties in time, odd text in errors and reasons."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        run = 1000 + i // 3
+        out.append(Task(run=run, job=rnd.choice(["reco", "ana", "merge"]) + str(i % 3), state=rnd.choice(S.ALL),
+                        since=float(rnd.randrange(5)), job_id=str(4700 + i) if i % 2 else "",
+                        error=rnd.choice(["", "Exit Code 3", "node\nDIED", "İstanbul"]),
+                        request=rnd.choice(["", S.KILL]), reason=rnd.choice(["seen running", "xx"])))
+    rnd.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+def test_orders_are_the_full_key_sorts(sort):
+    ts = tasks()
+    assert Orders(ts).by(sort) == sorted(ts, key=REFERENCE[sort])
+    assert resort(by_run(ts[:40]), sort) == sorted(ts[:40], key=REFERENCE[sort])
+
+
+@pytest.mark.parametrize("needle", ["1001", "reco", "kill", "exit code", "died", "istanbul", "i̇stanbul",
+                                    "running 47", "4701 ", "xx10", "x", "", "nowhere"])
+def test_text_search_finds_what_the_per_task_text_holds(needle):
+    ts = tasks()
+    expect = [t for t in by_run(ts) if needle in search_text(t).lower()]
+    assert Orders(ts).matching(needle) == expect
+
+
+def test_text_search_never_matches_across_two_tasks():
+    a, b = Task(run=1, reason="ab"), Task(run=2, reason="cd")
+    assert Orders([a, b]).matching("ab\x002") == Orders([a, b]).matching("ab2") == []
+
+
+def test_orders_and_search_text_are_made_once_per_status_and_a_request_drops_only_the_text():
+    o = Orders(tasks())
+    for sort in ("run", "state", "time", "run", "state"):
+        o.by(sort)
+    o.matching("reco")
+    o.matching("ana")
+    assert o.made == 4
+    o.requests_changed()
+    o.by("time")
+    o.matching("kill")
+    assert o.made == 5
+
+
+def test_find_run_and_key_with_several_jobs_per_run():
+    order = by_run(tasks())
+    first = next(i for i, t in enumerate(order) if t.run == 1050)
+    assert find_run(order, 1050) == first
+    assert find_run(order, 1050, start=first + 1) == first + 1
+    assert find_run(order, 99) is None
+    for i in (0, first, first + 2, len(order) - 1):
+        assert find_key(order, order[i].key) == i
+    assert find_key(order, "1050.nosuchjob") is None
