@@ -9,6 +9,7 @@ import time
 from operator import attrgetter
 
 import click
+import msgspec
 from tabulate import tabulate
 
 from batchman.core.text import visible
@@ -22,6 +23,9 @@ from batchman.cli.options import (dataset_option, job_option, json_option, named
                                   select, state_option, where_of, where_option)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
     """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them (two
     stable sorts: a C-level key for the runs, a Python one only when a run has several jobs)."""
@@ -32,12 +36,13 @@ def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
 
 
 def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> None:
-    """``head`` with a "tasks" list of their rows, written as it is made (one task a line)
-    rather than as one string of the whole output."""
+    """``head`` with a "tasks" list of their rows, written as it is made (one task a line,
+    msgspec's encoder: ~5 times json's) rather than as one string of the whole output."""
     out = sys.stdout
     out.write(json.dumps(head, indent=1)[:-2] + ',\n "tasks": [')
     for i in range(0, len(tasks), chunk):
-        out.write(("," if i else "") + ",".join("\n  " + json.dumps(export.row(t, now)) for t in tasks[i:i + chunk]))
+        rows = b",\n  ".join(map(_encode, (export.row(t, now) for t in tasks[i:i + chunk])))
+        out.write(("," if i else "") + "\n  " + rows.decode())
     out.write("\n ]\n}\n")
 
 
