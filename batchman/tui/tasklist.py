@@ -9,6 +9,7 @@ is one C-level pass per filter. Moving the cursor is O(1).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -19,7 +20,7 @@ from batchman.page import render as export
 from batchman.core import runspec
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.tui.ordering import SORTS, Orders, find_key, find_run, resort, split_key
+from batchman.tui.ordering import CHUNK, SORTS, Orders, find_key, find_run, resort, split_key
 
 SORT_LABEL = {"run": "run", "state": "state", "time": "time in state"}
 GROUPS = {"active": S.ACTIVE, "terminal": S.TERMINAL, "problem": S.PROBLEM, "batch": S.IN_BATCH}
@@ -55,6 +56,7 @@ class TaskIndex:
         self.marks: set[str] = set()
         self.anchor: str | None = None    # the last task marked, for mark.range
         self.rebuilds = 0
+        self._search = threading.Thread()     # making the search text ahead (prepare_search)
 
     # ---- building -------------------------------------------------------------------
     def set_status(self, status: Status) -> None:
@@ -63,10 +65,19 @@ class TaskIndex:
             self.orders.requests_changed()
         else:
             self.status = status
+            self.orders.drop()
             self.orders = Orders(status.tasks)
             if self.marks:
                 self.marks = {t.key for t in self._among_marks(status.tasks)}
         self.rebuild()
+
+    def prepare_search(self) -> None:
+        """Make a long list's search text ahead, in a thread of its own (~0.7 s at 1M tasks), so
+        that the first text filter need not wait for all of it; a key waits for one piece at most."""
+        o = self.orders
+        if len(o.tasks) > CHUNK and o.needs_text() and not self._search.is_alive():
+            self._search = threading.Thread(target=o.prepare, name="batchman-search", daemon=True)
+            self._search.start()
 
     def _among_marks(self, tasks: list[Task]) -> list[Task]:
         """The marked ones of ``tasks``, in their order (a key is made only for a marked run)."""

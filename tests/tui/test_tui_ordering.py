@@ -7,6 +7,8 @@ import pytest
 
 from batchman.core import states as S
 from batchman.core.model import Task
+from batchman.core.model import Status
+from batchman.tui import ordering, tasklist
 from batchman.tui.ordering import Orders, by_run, find_key, find_run, resort, search_text
 
 _RANK = {s: i for i, s in enumerate(S.ALL)}
@@ -49,17 +51,41 @@ def test_text_search_never_matches_across_two_tasks():
     assert Orders([a, b]).matching("ab\x002") == Orders([a, b]).matching("ab2") == []
 
 
-def test_orders_and_search_text_are_made_once_per_status_and_a_request_drops_only_the_text():
+def test_orders_are_made_once_per_status_and_a_request_drops_only_the_search_text(monkeypatch):
     o = Orders(tasks())
     for sort in ("run", "state", "time", "run", "state"):
         o.by(sort)
     o.matching("reco")
+    made = o._text
     o.matching("ana")
-    assert o.made == 4
+    assert o.made == 3 and o._text is made
     o.requests_changed()
     o.by("time")
+    assert o.made == 3 and o._text == []
     o.matching("kill")
-    assert o.made == 5
+    assert o._text
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 21, 22])
+def test_search_text_in_pieces_made_ahead_or_at_the_search_finds_the_same(monkeypatch, n):
+    monkeypatch.setattr(ordering, "CHUNK", 7)
+    ts = tasks(n)
+    expect = [t for t in by_run(ts) if "1" in search_text(t).lower()]
+    ahead = Orders(ts)
+    ahead.prepare()
+    assert len(ahead._text) == -(-n // 7)
+    half = Orders(ts)
+    half._text_step()                     # a thread made one piece, the search the rest
+    assert ahead.matching("1") == half.matching("1") == Orders(ts).matching("1") == expect
+    dropped = Orders(ts)
+    dropped.drop()
+    dropped.prepare()
+    assert dropped._text == []
+
+
+def test_state_order_puts_a_state_batchman_does_not_know_last_by_run():
+    ts = [Task(run=3, state="weird"), Task(run=1, state="zzz"), Task(run=2, state=S.NEW), Task(run=0, state="weird")]
+    assert [t.run for t in Orders(ts).by("state")] == [2, 0, 1, 3]
 
 
 def test_find_run_and_key_with_several_jobs_per_run():
@@ -71,3 +97,22 @@ def test_find_run_and_key_with_several_jobs_per_run():
     for i in (0, first, first + 2, len(order) - 1):
         assert find_key(order, order[i].key) == i
     assert find_key(order, "1050.nosuchjob") is None
+
+
+def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_uses_it(monkeypatch):
+    monkeypatch.setattr(ordering, "CHUNK", 5)
+    monkeypatch.setattr(tasklist, "CHUNK", 5)
+    ts = tasks(40)
+    idx = tasklist.TaskIndex()
+    idx.set_status(Status(tasks=ts))
+    idx.prepare_search()
+    idx._search.join(5)
+    assert not idx.orders.needs_text()
+    pieces = list(idx.orders._text)
+    idx.set_text_filter("reco")
+    assert idx.order == [t for t in by_run(ts) if "reco" in search_text(t).lower()]
+    assert idx.orders._text == pieces                 # made once, by the thread
+    idx.clear_filters()
+    idx.set_status(Status(tasks=ts[:3]))              # short: made at the first search, no thread
+    idx.prepare_search()
+    assert not idx._search.is_alive() and idx.orders.needs_text()
