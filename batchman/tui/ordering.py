@@ -2,10 +2,12 @@
 
 At 1,000,000 tasks a sort with a Python key takes ~0.5 s and building a string per task ~0.7 s,
 while a sort with a C-level key (``operator.attrgetter``) of a list already nearly in order
-takes ~50 ms. So the list is sorted by run once (stable: by job, then by run), the other orders
-are stable sorts of that one by a single key (ties stay in run order, as the sort promises),
-every order is kept for the status it was made for, and a text search looks through one string
-of all the tasks with ``str.find`` (made in pieces, ahead by a thread or at the first search).
+takes ~50 ms. So the list is sorted by run once (stable: by job, then by run); the tasks of each
+state are kept in that order (blocks: a state filter takes its blocks, the order by state puts
+them one after the other); the order by time is a stable sort of the run order by one key (ties
+stay in run order, as the sort promises); every order is kept for the status it was made for;
+and a text search looks through one string of all the tasks with ``str.find``. The blocks and
+the search text are made in pieces, ahead by a thread (``prepare``) or when first needed.
 
 The cache belongs to one status object: a status whose tasks were added, removed or changed
 state is a new object (the store decodes or copies one); the one change made in place, a
@@ -15,6 +17,7 @@ queued request (``Store._overlay``), touches only the text search (``requests_ch
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from operator import attrgetter, indexOf
 
@@ -37,26 +40,37 @@ def by_run(tasks: list[Task]) -> list[Task]:
     return sorted(sorted(tasks, key=_JOB), key=_RUN)
 
 
-def by_state(run_ordered: list[Task], counts: Counter | None = None) -> list[Task]:
-    """Tasks given in run order, by state (in ``states.ALL``'s order), each state's in run
-    order: one sort by the state's name with a C-level key, then its blocks (sized by
-    ``counts``) put in that order; a state batchman does not know goes last, by run."""
+def blocks_of(run_ordered: list[Task], into: dict[str, list[Task]] | None = None) -> dict[str, list[Task]]:
+    """Each state's tasks in the order given (added to ``into``'s): one sort by the state's name
+    with a C-level key, then a slice per state (its end found by bisection)."""
+    into = {} if into is None else into
     alpha = sorted(run_ordered, key=_STATE)
-    counts = counts if counts is not None else Counter(map(_STATE, run_ordered))
-    blocks, at = {}, 0
-    for state in sorted(counts):
-        blocks[state] = alpha[at:at + counts[state]]
-        at += counts[state]
-    out = [t for s in S.ALL for t in blocks.pop(s, ())]
-    return out + by_run([t for b in blocks.values() for t in b]) if blocks else out
+    names = list(map(_STATE, alpha))
+    i = 0
+    while i < len(alpha):
+        j = bisect_right(names, names[i], i)
+        into.setdefault(names[i], []).extend(alpha[i:j])
+        i = j
+    return into
 
 
-def resort(run_ordered: list[Task], sort: str, counts: Counter | None = None) -> list[Task]:
+def in_state_order(blocks: dict[str, list[Task]], states=None) -> list[Task]:
+    """``blocks`` (of ``states``, or all) one after the other in ``states.ALL``'s order; a state
+    batchman does not know goes last, by run."""
+    out: list[Task] = []
+    for s in S.ALL:
+        if states is None or s in states:
+            out += blocks.get(s, ())
+    odd = [t for s, b in blocks.items() if s not in _STATE_ORDER and (states is None or s in states) for t in b]
+    return out + by_run(odd) if odd else out
+
+
+def resort(run_ordered: list[Task], sort: str) -> list[Task]:
     """Tasks given in run order, in ``sort``'s order (ties in run order)."""
     if sort == "run":
         return run_ordered
     if sort == "state":
-        return by_state(run_ordered, counts)
+        return in_state_order(blocks_of(run_ordered))
     if sort == "time":       # longest in its state first
         return sorted(run_ordered, key=_SINCE)
     raise ValueError(f"sort by one of {', '.join(SORTS)}")
@@ -68,8 +82,17 @@ def split_key(key: str) -> tuple[int, str]:
     return int(run), job
 
 
-def find_run(order: list[Task], run: int, job: str | None = None, start: int = 0) -> int | None:
-    """The first position at or after ``start`` of ``run`` (and ``job``, if given) in ``order``."""
+def find_run(order: list[Task], run: int, job: str | None = None, start: int = 0,
+             run_sorted: bool = False) -> int | None:
+    """The first position at or after ``start`` of ``run`` (and ``job``, if given) in ``order``;
+    by bisection when ``order`` is sorted by run, else with one C-level pass."""
+    if run_sorted:
+        pos = bisect_left(order, run, lo=start, key=_RUN)
+        while pos < len(order) and order[pos].run == run:
+            if job is None or order[pos].job == job:
+                return pos
+            pos += 1
+        return None
     runs = map(_RUN, order[start:] if start else order)
     pos = start
     while True:
@@ -82,9 +105,9 @@ def find_run(order: list[Task], run: int, job: str | None = None, start: int = 0
         pos += 1
 
 
-def find_key(order: list[Task], key: str) -> int | None:
+def find_key(order: list[Task], key: str, run_sorted: bool = False) -> int | None:
     run, job = split_key(key)
-    return find_run(order, run, job)
+    return find_run(order, run, job, run_sorted=run_sorted)
 
 
 def _find_all(needle: str, text: str, tasks: list[Task], out: list[Task]) -> None:
@@ -113,6 +136,8 @@ class Orders:
         self._sorted: dict[str, list[Task]] = {}
         self._counts: Counter | None = None
         self._text: list[str] = []          # piece i: tasks [i * CHUNK, (i + 1) * CHUNK) of the run order
+        self._blocks: dict[str, list[Task]] = {}    # each state's tasks in run order, of the first
+        self._blocked = 0                           # ``_blocked`` tasks of the run order
         self._lock = threading.Lock()
         self._dropped = False
         self.made = 0                       # sorted orders made (for tests)
@@ -124,7 +149,12 @@ class Orders:
     def _by(self, sort: str) -> list[Task]:
         order = self._sorted.get(sort)
         if order is None:
-            order = by_run(self.tasks) if sort == "run" else resort(self._by("run"), sort, self.counts())
+            if sort == "run":
+                order = by_run(self.tasks)
+            elif sort == "state":
+                order = in_state_order(self._all_blocks())
+            else:
+                order = resort(self._by("run"), sort)
             self._sorted[sort] = order
             self.made += 1
         return order
@@ -134,6 +164,29 @@ class Orders:
         if self._counts is None:
             self._counts = Counter(t.state for t in self.tasks)
         return self._counts
+
+    def _block_step(self) -> bool:
+        """Sort the next piece of the run order into the blocks by state; False once all are."""
+        run = self._by("run")
+        if self._blocked >= len(run):
+            return False
+        blocks_of(run[self._blocked:self._blocked + CHUNK], self._blocks)
+        self._blocked += CHUNK
+        return True
+
+    def _all_blocks(self) -> dict[str, list[Task]]:
+        while self._block_step():
+            pass
+        return self._blocks
+
+    def of_states(self, states, sort: str = "run") -> list[Task]:
+        """The tasks in ``states``, in run order (by state with ``sort`` "state")."""
+        with self._lock:
+            blocks = self._all_blocks()
+            if sort == "state":
+                return in_state_order(blocks, states)
+            chosen = [s for s in states if blocks.get(s)]
+            return list(blocks[chosen[0]]) if len(chosen) == 1 else by_run(in_state_order(blocks, states))
 
     def requests_changed(self) -> None:
         """A request was queued in place: the search text (which shows requests) is stale."""
@@ -154,16 +207,17 @@ class Orders:
         return True
 
     def needs_text(self) -> bool:
-        """Whether the search text is not whole yet (a guess: without the lock)."""
-        return len(self._text) * CHUNK < len(self.tasks)
+        """Whether the blocks by state or the search text are not whole yet (a guess: without the lock)."""
+        return min(self._blocked, len(self._text) * CHUNK) < len(self.tasks)
 
     def prepare(self) -> None:
-        """Make the whole search text, a piece at a time (for a thread of its own: a key
-        waits at most for one piece)."""
-        while not self._dropped:
-            with self._lock:
-                if not self._text_step():
-                    return
+        """Make the blocks by state and the whole search text, a piece at a time (for a thread
+        of its own: a key waits at most for one piece)."""
+        for step in (self._block_step, self._text_step):
+            while not self._dropped:
+                with self._lock:
+                    if not step():
+                        break
 
     def matching(self, needle: str) -> list[Task]:
         """The tasks whose search text holds ``needle`` (lower case), in run order."""

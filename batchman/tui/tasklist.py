@@ -86,19 +86,22 @@ class TaskIndex:
         return [t for t in tasks if t.run in runs and t.key in marks]
 
     def rebuild(self) -> None:
-        """Filter and sort: the sorted order is the status's cached one, the filters one pass each."""
+        """Filter and sort from the status's cached orders (``ordering.Orders``): at most one
+        pass over the tasks the cached ones leave, a sort only of what is left."""
+        o, sts = self.orders, self.states
         if self.text:
-            tasks = self.orders.matching(self.text.lower())
+            tasks = o.matching(self.text.lower())
+            if sts:
+                tasks = [t for t in tasks if t.state in sts]
+        elif sts:
+            tasks = o.of_states(sts, self.sort)
         else:
-            tasks = self.orders.by(self.sort)
-        if self.states:
-            sts = self.states
-            tasks = [t for t in tasks if t.state in sts]
+            tasks = o.by(self.sort)
         if self.runs is not None:
             rs = self.runs
             tasks = [t for t in tasks if t.run in rs]
-        if self.text:
-            tasks = resort(tasks, self.sort)      # the matches came in run order
+        if self.text or (sts and self.sort == "time"):
+            tasks = resort(tasks, self.sort)      # these came in run order
         self.order = tasks
         self.rebuilds += 1
         self._restore_focus()
@@ -113,7 +116,7 @@ class TaskIndex:
             # fast path: the task is still where it was
             if self.focus < n and self.order[self.focus].key == k:
                 return
-            i = find_key(self.order, k)
+            i = find_key(self.order, k, self.sort == "run")
             if i is not None:
                 self.focus = i
                 return
@@ -168,7 +171,7 @@ class TaskIndex:
         self.focus_key = self.order[self.focus].key
 
     def find_run(self, run: int) -> int | None:
-        return find_run(self.order, run)
+        return find_run(self.order, run, run_sorted=self.sort == "run")
 
     # ---- marks ----------------------------------------------------------------------
     def toggle_mark(self) -> None:
@@ -187,7 +190,7 @@ class TaskIndex:
             return 0
         start = self.focus
         if self.anchor is not None:
-            i = find_key(self.order, self.anchor)
+            i = find_key(self.order, self.anchor, self.sort == "run")
             start = self.focus if i is None else i
         a, b = sorted((start, self.focus))
         for t in self.order[a:b + 1]:

@@ -94,9 +94,13 @@ def test_find_run_and_key_with_several_jobs_per_run():
     assert find_run(order, 1050) == first
     assert find_run(order, 1050, start=first + 1) == first + 1
     assert find_run(order, 99) is None
-    for i in (0, first, first + 2, len(order) - 1):
-        assert find_key(order, order[i].key) == i
-    assert find_key(order, "1050.nosuchjob") is None
+    for sorted_ in (False, True):
+        assert find_run(order, 1050, run_sorted=sorted_) == first
+        assert find_run(order, 1050, start=first + 1, run_sorted=sorted_) == first + 1
+        assert find_run(order, 99, run_sorted=sorted_) is find_run(order, 2000, run_sorted=sorted_) is None
+        for i in (0, first, first + 1, first + 2, len(order) - 1):
+            assert find_key(order, order[i].key, sorted_) == i
+        assert find_key(order, "1050.nosuchjob", sorted_) is None
 
 
 def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_uses_it(monkeypatch):
@@ -116,3 +120,28 @@ def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_use
     idx.set_status(Status(tasks=ts[:3]))              # short: made at the first search, no thread
     idx.prepare_search()
     assert not idx._search.is_alive() and idx.orders.needs_text()
+
+
+def reference_order(ts, text, states, runs, sort):
+    """The list as the TUI made it before issue 18: a filter pass each, one sort by the full key."""
+    out = [t for t in ts if (not states or t.state in states) and (runs is None or t.run in runs)
+           and (not text or text.lower() in search_text(t).lower())]
+    return sorted(out, key=REFERENCE[sort])
+
+
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+@pytest.mark.parametrize("text,states,runs", [("", "", None), ("reco", "", None), ("", "running", None),
+                                              ("", "failed,running,new", None), ("Exit", "problem", None),
+                                              ("", "active", frozenset(range(1000, 1040))),
+                                              ("ana", "", frozenset(range(1020, 1060))), ("", "error,weird?", None)])
+def test_the_index_shows_what_one_filter_pass_and_one_full_sort_would(monkeypatch, sort, text, states, runs):
+    monkeypatch.setattr(ordering, "CHUNK", 16)           # blocks and search text in several pieces
+    ts = tasks(200)
+    idx = tasklist.TaskIndex()
+    idx.set_status(Status(tasks=ts))
+    idx.set_sort(sort)
+    chosen = frozenset() if not states or "?" in states else tasklist.parse_states(states)
+    idx.set_states(chosen)
+    idx.text, idx.runs = text, runs
+    idx.rebuild()
+    assert idx.order == reference_order(ts, text, chosen, runs, sort)
