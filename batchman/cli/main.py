@@ -79,6 +79,22 @@ def _quiet_broken_pipe() -> None:
     sys.exit(0)
 
 
+def leave_now() -> None:
+    """A reading command has written all it had: end the process at once, exit code 0, rather
+    than free every task one by one (~0.8 s at 1,000,000 tasks). Only in a real process whose
+    output is the process's own stdout, flushed here: under CliRunner or a test's captured
+    output this returns and the command ends as usual. Safe for commands that hold no lock,
+    start no thread and leave no file half written (the store writes atomically before this)."""
+    if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    os._exit(0)
+
+
 def colour(text: str, state: str | None = None, **kw) -> str:
     if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
         return text

@@ -78,18 +78,20 @@ def named_runs(specs, file: str | None) -> set[int] | None:
 
 def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, ...] = (), jobs: tuple[str, ...] = (),
            where: dict | None = None) -> list[Task]:
-    out = []
-    for t in status_tasks:
-        if where and not J.matches(t.meta, where):
-            continue
-        if runs is not None and t.run not in runs:
-            continue
-        if states and t.state not in states:
-            continue
-        if jobs and t.job not in jobs:
-            continue
-        out.append(t)
-    return out
+    """The tasks that pass every test given, in their order. One pass per test, the state
+    first: at 1,000,000 tasks a task filtered out by its state costs one look at it."""
+    out = status_tasks
+    if states:
+        sts = frozenset(states)
+        out = [t for t in out if t.state in sts]
+    if runs is not None:
+        out = [t for t in out if t.run in runs]
+    if jobs:
+        js = frozenset(jobs)
+        out = [t for t in out if t.job in js]
+    if where:
+        out = [t for t in out if J.matches(t.meta, where)]
+    return list(out) if out is status_tasks else out
 
 
 def not_in_list(status_tasks: list[Task], runs: set[int] | None) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from operator import attrgetter
 
 import click
+import msgspec
 from tabulate import tabulate
 
 from batchman.core.text import visible
@@ -15,15 +18,32 @@ from batchman.core import states as S
 from batchman.core.model import Task
 from batchman.experiment import Experiment
 from batchman.page import render as export
-from batchman.cli.main import colour, exp, main
+from batchman.cli.main import colour, exp, leave_now, main
 from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
-    """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them."""
-    pos = {j: i for i, j in enumerate(order)}
-    return sorted(tasks, key=lambda t: (t.run, pos.get(t.job, len(pos)), t.job))
+    """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them (two
+    stable sorts: a C-level key for the runs, a Python one only when a run has several jobs)."""
+    if len({t.job for t in tasks}) > 1:
+        pos = {j: i for i, j in enumerate(order)}
+        tasks = sorted(tasks, key=lambda t: (pos.get(t.job, len(pos)), t.job))
+    return sorted(tasks, key=attrgetter("run"))
+
+
+def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> None:
+    """``head`` with a "tasks" list of their rows, written as it is made (one task a line,
+    msgspec's encoder: ~5 times json's) rather than as one string of the whole output."""
+    out = sys.stdout
+    out.write(json.dumps(head, indent=1)[:-2] + ',\n "tasks": [')
+    for i in range(0, len(tasks), chunk):
+        rows = b",\n  ".join(map(_encode, (export.row(t, now) for t in tasks[i:i + chunk])))
+        out.write(("," if i else "") + "\n  " + rows.decode())
+    out.write("\n ]\n}\n")
 
 
 @main.command("list")
@@ -47,9 +67,9 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
                     e.params.jobs.names())
     _refresh_counters(e, tasks)
     if as_json:
-        click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
-                               "params_problem": st.params_problem,
-                               "tasks": [export.row(t, now) for t in tasks]}, indent=1))
+        _echo_json({"experiment": st.experiment, "generation": st.generation, "params_problem": st.params_problem},
+                   tasks, now)
+        leave_now()
         return
     dline, ok = export.daemon_line(st, now, e.params.stale_after)
     c = export.counts(st.tasks)
@@ -67,6 +87,7 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
         if tasks[i].run == tasks[i - 1].run:
             rows[i][0] = ""
     click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
+    leave_now()
 
 
 def _list_unknown(st, as_json: bool) -> None:

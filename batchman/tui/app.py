@@ -103,7 +103,9 @@ class Window(urwid.WidgetWrap):
             hook = getattr(v, "render_hook", None)
             if hook:
                 hook((size[0], size[1] - self.footer.rows((size[0],))) if len(size) == 2 else size)
-        return super().render(size, focus)
+        canvas = super().render(size, focus)
+        self.app.index.prepare_search()     # once a screen is drawn
+        return canvas
 
     def keypress(self, size, key):
         return self.app.handle_key(key, size)

@@ -199,3 +199,18 @@ def test_purged_task_under_cursor_moves_cursor_to_neighbour(filled, app_for):
         st.tasks = [t for t in st.tasks if t.run != 1004]
     app.tick()
     assert cursor_run(app) == "1005"
+
+
+def test_keys_reuse_the_orders_of_the_status_and_a_kill_sorts_nothing_again(filled, app_for):
+    app = app_for(filled)
+    orders = app.index.orders
+    app.type("oooo")                        # state, time, run, state
+    app.type("sactive<enter>c/10<enter>c")
+    made = orders.made
+    assert made == 3                        # by run, state, time
+    app.type("g1002<enter>x")               # kill: a request queued in place, same status
+    assert app.index.orders is orders and orders.made == made
+    assert "[kill]" in line_of(app, " 1002 ")
+    app.type("/kill<enter>")                # the search text shows the new request
+    s = screen(app)
+    assert " 1002 " in s and " 1005 " in s and "2 shown" in s   # 1005: killed

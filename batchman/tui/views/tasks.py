@@ -95,7 +95,7 @@ class TaskListView(View):
             self._counts_for = None
         elif self._counts_for is not st:
             self.counts_text.set(*counts_variants(st.experiment or app.params.experiment, len(st.tasks),
-                                                  export.counts(st.tasks)))
+                                                  app.index.orders.counts()))
             self._counts_for = st
         line, ok = export.daemon_line(st, now, app.params.stale_after)
         d: list = [("ok" if ok else "bad", " " + line)]

@@ -1,0 +1,78 @@
+"""`batchman list` at scale: a task filtered out by its state is looked at once, the JSON is
+written as it is made, and the real process ends without freeing its tasks, its output whole
+and its exit code right."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+from batchman.cli import reading
+from batchman.cli.options import select
+from batchman.core.model import Task
+from batchman.experiment import open_experiment
+
+from clihelp import run  # noqa: E402 - with the exp_dir fixture of conftest.py
+
+
+class Watched:
+    """A task that counts the attributes read from it."""
+    looks = 0
+
+    def __init__(self, run, state):
+        self._t = Task(run=run, state=state)
+
+    def __getattr__(self, name):
+        Watched.looks += 1
+        return getattr(self._t, name)
+
+
+def test_select_looks_only_at_the_state_of_a_task_of_another_state():
+    tasks = [Watched(1000 + i, "completed" if i % 10 else "failed") for i in range(100)]
+    Watched.looks = 0
+    chosen = select(tasks, {1000, 1010, 1011}, ("failed",), ("analysis",), None)
+    assert Watched.looks == 100 + 10 + 2       # state of all; run of the 10 failed; job of the 2 left
+    assert [t.run for t in chosen] == [1000, 1010]
+
+
+def test_list_json_is_written_in_pieces_and_is_the_whole_list(monkeypatch):
+    writes = []
+
+    class Out(io.StringIO):
+        def write(self, s):
+            writes.append(s)
+            return super().write(s)
+    out = Out()
+    monkeypatch.setattr(sys, "stdout", out)
+    tasks = [Task(run=1000 + i, state="failed", error="exit 1") for i in range(2500)]
+    reading._echo_json({"experiment": "x", "generation": 3}, tasks, 0.0, chunk=1000)
+    data = json.loads(out.getvalue())
+    assert data["experiment"] == "x" and data["generation"] == 3
+    assert [t["run"] for t in data["tasks"]] == [t.run for t in tasks]
+    assert len(writes) == 5 and max(map(len, writes)) < len(out.getvalue()) / 2
+    out.seek(0)
+    out.truncate()
+    reading._echo_json({"experiment": "x"}, [], 0.0)
+    assert json.loads(out.getvalue()) == {"experiment": "x", "tasks": []}
+
+
+def _fill(root, n):
+    store = open_experiment(str(root)).store
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=1000 + i, state="failed" if i % 3 == 0 else "completed", error="exit 1")
+                    for i in range(n)]
+
+
+def test_the_real_list_ends_at_once_with_all_its_output_and_exit_code_0(exp_dir):
+    _fill(exp_dir, 3000)
+    expect = json.loads(run("list", "--state", "failed", "--json").output)     # in-process: returns
+    exe = os.path.join(os.path.dirname(sys.executable), "batchman")
+    for args, check in ((["--state", "failed", "--json"], lambda out: json.loads(out) == expect),
+                        (["--state", "failed"], lambda out: out.count("exit 1") == 1000 and "1000 failed" in out)):
+        p = subprocess.run([exe, "list", *args], capture_output=True, text=True, cwd=exp_dir)
+        assert p.returncode == 0 and p.stderr == "" and check(p.stdout)
+    # a reader that goes away early: still exit code 0, nothing on stderr
+    p = subprocess.run(f"{exe} list --json | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}", shell=True,
+                       executable="/bin/bash", capture_output=True, text=True, cwd=exp_dir)
+    assert p.stdout.strip() == "0" and p.stderr == ""

@@ -1,0 +1,147 @@
+"""The task list's orders and text search (batchman.tui.ordering): the same results as the plain
+Python definitions they replace, made once per status."""
+
+import random
+
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.core.model import Status
+from batchman.tui import ordering, tasklist
+from batchman.tui.ordering import Orders, by_run, find_key, find_run, resort, search_text
+
+_RANK = {s: i for i, s in enumerate(S.ALL)}
+REFERENCE = {"run": lambda t: (t.run, t.job),
+             "state": lambda t: (_RANK[t.state], t.run, t.job),
+             "time": lambda t: (t.since, t.run, t.job)}
+
+
+def tasks(n: int = 300, seed: int = 1) -> list[Task]:
+    """Shuffled tasks, several jobs per run, ties in time, odd text in errors and reasons."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        run = 1000 + i // 3
+        out.append(Task(run=run, job=rnd.choice(["reco", "ana", "merge"]) + str(i % 3), state=rnd.choice(S.ALL),
+                        since=float(rnd.randrange(5)), job_id=str(4700 + i) if i % 2 else "",
+                        error=rnd.choice(["", "Exit Code 3", "node\nDIED", "İstanbul"]),
+                        request=rnd.choice(["", S.KILL]), reason=rnd.choice(["seen running", "xx"])))
+    rnd.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+def test_orders_are_the_full_key_sorts(sort):
+    ts = tasks()
+    assert Orders(ts).by(sort) == sorted(ts, key=REFERENCE[sort])
+    assert resort(by_run(ts[:40]), sort) == sorted(ts[:40], key=REFERENCE[sort])
+
+
+@pytest.mark.parametrize("needle", ["1001", "reco", "kill", "exit code", "died", "istanbul", "i̇stanbul",
+                                    "running 47", "4701 ", "xx10", "x", "", "nowhere"])
+def test_text_search_finds_what_the_per_task_text_holds(needle):
+    ts = tasks()
+    expect = [t for t in by_run(ts) if needle in search_text(t).lower()]
+    assert Orders(ts).matching(needle) == expect
+
+
+def test_text_search_never_matches_across_two_tasks():
+    a, b = Task(run=1, reason="ab"), Task(run=2, reason="cd")
+    assert Orders([a, b]).matching("ab\x002") == Orders([a, b]).matching("ab2") == []
+
+
+def test_orders_are_made_once_per_status_and_a_request_drops_only_the_search_text(monkeypatch):
+    o = Orders(tasks())
+    for sort in ("run", "state", "time", "run", "state"):
+        o.by(sort)
+    o.matching("reco")
+    made = o._text
+    o.matching("ana")
+    assert o.made == 3 and o._text is made
+    o.requests_changed()
+    o.by("time")
+    assert o.made == 3 and o._text == []
+    o.matching("kill")
+    assert o._text
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 21, 22])
+def test_search_text_in_pieces_made_ahead_or_at_the_search_finds_the_same(monkeypatch, n):
+    monkeypatch.setattr(ordering, "CHUNK", 7)
+    ts = tasks(n)
+    expect = [t for t in by_run(ts) if "1" in search_text(t).lower()]
+    ahead = Orders(ts)
+    ahead.prepare()
+    assert len(ahead._text) == -(-n // 7)
+    half = Orders(ts)
+    half._text_step()                     # a thread made one piece, the search the rest
+    assert ahead.matching("1") == half.matching("1") == Orders(ts).matching("1") == expect
+    dropped = Orders(ts)
+    dropped.drop()
+    dropped.prepare()
+    assert dropped._text == []
+
+
+def test_state_order_puts_a_state_batchman_does_not_know_last_by_run():
+    ts = [Task(run=3, state="weird"), Task(run=1, state="zzz"), Task(run=2, state=S.NEW), Task(run=0, state="weird")]
+    assert [t.run for t in Orders(ts).by("state")] == [2, 0, 1, 3]
+
+
+def test_find_run_and_key_with_several_jobs_per_run():
+    order = by_run(tasks())
+    first = next(i for i, t in enumerate(order) if t.run == 1050)
+    assert find_run(order, 1050) == first
+    assert find_run(order, 1050, start=first + 1) == first + 1
+    assert find_run(order, 99) is None
+    for sorted_ in (False, True):
+        assert find_run(order, 1050, run_sorted=sorted_) == first
+        assert find_run(order, 1050, start=first + 1, run_sorted=sorted_) == first + 1
+        assert find_run(order, 99, run_sorted=sorted_) is find_run(order, 2000, run_sorted=sorted_) is None
+        for i in (0, first, first + 1, first + 2, len(order) - 1):
+            assert find_key(order, order[i].key, sorted_) == i
+        assert find_key(order, "1050.nosuchjob", sorted_) is None
+
+
+def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_uses_it(monkeypatch):
+    monkeypatch.setattr(ordering, "CHUNK", 5)
+    monkeypatch.setattr(tasklist, "CHUNK", 5)
+    ts = tasks(40)
+    idx = tasklist.TaskIndex()
+    idx.set_status(Status(tasks=ts))
+    idx.prepare_search()
+    idx._search.join(5)
+    assert not idx.orders.needs_text()
+    pieces = list(idx.orders._text)
+    idx.set_text_filter("reco")
+    assert idx.order == [t for t in by_run(ts) if "reco" in search_text(t).lower()]
+    assert idx.orders._text == pieces                 # made once, by the thread
+    idx.clear_filters()
+    idx.set_status(Status(tasks=ts[:3]))              # short: made at the first search, no thread
+    idx.prepare_search()
+    assert not idx._search.is_alive() and idx.orders.needs_text()
+
+
+def reference_order(ts, text, states, runs, sort):
+    """The list as the TUI made it before issue 18: a filter pass each, one sort by the full key."""
+    out = [t for t in ts if (not states or t.state in states) and (runs is None or t.run in runs)
+           and (not text or text.lower() in search_text(t).lower())]
+    return sorted(out, key=REFERENCE[sort])
+
+
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+@pytest.mark.parametrize("text,states,runs", [("", "", None), ("reco", "", None), ("", "running", None),
+                                              ("", "failed,running,new", None), ("Exit", "problem", None),
+                                              ("", "active", frozenset(range(1000, 1040))),
+                                              ("ana", "", frozenset(range(1020, 1060))), ("", "error,weird?", None)])
+def test_the_index_shows_what_one_filter_pass_and_one_full_sort_would(monkeypatch, sort, text, states, runs):
+    monkeypatch.setattr(ordering, "CHUNK", 16)           # blocks and search text in several pieces
+    ts = tasks(200)
+    idx = tasklist.TaskIndex()
+    idx.set_status(Status(tasks=ts))
+    idx.set_sort(sort)
+    chosen = frozenset() if not states or "?" in states else tasklist.parse_states(states)
+    idx.set_states(chosen)
+    idx.text, idx.runs = text, runs
+    idx.rebuild()
+    assert idx.order == reference_order(ts, text, chosen, runs, sort)
