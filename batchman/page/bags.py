@@ -1,0 +1,178 @@
+"""Two small containers the page's tally keeps up to date one task at a time.
+
+``SortedBag``: sorted values with repeats, in blocks (the shape of sortedcontainers'
+SortedList), so adding or removing one of a million values moves at most a block, never
+the whole list. ``RunSet``: the runs that have tasks in one state, with their ranges
+text ('10-19,25') rebuilt only for the blocks of runs that changed.
+
+Pure: no clock, no files, no HTML.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import defaultdict
+from itertools import chain
+
+BLOCK = 1000        # SortedBag: values per block before it is split in two
+
+
+class SortedBag:
+    """Sorted values, repeats allowed; add, remove, count from a bound, quantile, largest."""
+
+    def __init__(self, values=()) -> None:
+        v = sorted(values)
+        self._blocks = [v[i:i + BLOCK] for i in range(0, len(v), BLOCK)]
+        self._maxes = [b[-1] for b in self._blocks]
+        self._len = len(v)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def add(self, x) -> None:
+        self._len += 1
+        if not self._blocks:
+            self._blocks.append([x])
+            self._maxes.append(x)
+            return
+        i = min(bisect_left(self._maxes, x), len(self._blocks) - 1)
+        b = self._blocks[i]
+        insort(b, x)
+        self._maxes[i] = b[-1]
+        if len(b) > 2 * BLOCK:
+            self._blocks[i:i + 1] = [b[:BLOCK], b[BLOCK:]]
+            self._maxes[i:i + 1] = [b[BLOCK - 1], b[-1]]
+
+    def remove(self, x) -> None:
+        """Remove one ``x``; a value not held is ignored."""
+        i = bisect_left(self._maxes, x)
+        if i == len(self._blocks):
+            return
+        b = self._blocks[i]
+        j = bisect_left(b, x)
+        if j == len(b) or b[j] != x:
+            return
+        del b[j]
+        self._len -= 1
+        if b:
+            self._maxes[i] = b[-1]
+        else:
+            del self._blocks[i], self._maxes[i]
+
+    def count_from(self, lo) -> int:
+        """How many values are >= ``lo``."""
+        i = bisect_left(self._maxes, lo)
+        if i == len(self._blocks):
+            return 0
+        return len(self._blocks[i]) - bisect_left(self._blocks[i], lo) + sum(map(len, self._blocks[i + 1:]))
+
+    def first_from(self, lo):
+        """The smallest value >= ``lo``, or None."""
+        i = bisect_left(self._maxes, lo)
+        return None if i == len(self._blocks) else self._blocks[i][bisect_left(self._blocks[i], lo)]
+
+    def __getitem__(self, k: int):
+        if k < 0:
+            k += self._len
+        for b in self._blocks:
+            if k < len(b):
+                return b[k]
+            k -= len(b)
+        raise IndexError(k)
+
+    def largest(self, n: int) -> list:
+        """The ``n`` largest values, largest first."""
+        out: list = []
+        for b in reversed(self._blocks):
+            out += reversed(b[-(n - len(out)):])
+            if len(out) >= n:
+                break
+        return out
+
+    def __iter__(self):
+        return chain.from_iterable(self._blocks)
+
+
+RUN_BLOCK = 10      # RunSet: runs >> RUN_BLOCK share a block (1024 runs)
+
+
+def _intervals(runs: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for r in runs:
+        if out and out[-1][1] == r - 1:
+            out[-1] = (out[-1][0], r)
+        else:
+            out.append((r, r))
+    return out
+
+
+def _fmt(iv: tuple[int, int]) -> str:
+    return str(iv[0]) if iv[0] == iv[1] else f"{iv[0]}-{iv[1]}"
+
+
+class RunSet:
+    """Runs with a count of tasks each; ``ranges()`` is summary.ranges of the sorted runs."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, int] = {}
+        self._blocks: dict[int, set[int]] = defaultdict(set)
+        self._cache: dict[int, tuple[list[tuple[int, int]], str]] = {}
+        self._text: str | None = ""
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def add(self, run: int) -> None:
+        n = self.tasks.get(run, 0)
+        self.tasks[run] = n + 1
+        if not n:
+            b = run >> RUN_BLOCK
+            self._blocks[b].add(run)
+            self._cache.pop(b, None)
+            self._text = None
+
+    def remove(self, run: int) -> None:
+        n = self.tasks.get(run, 0)
+        if n > 1:
+            self.tasks[run] = n - 1
+        elif n == 1:
+            del self.tasks[run]
+            b = run >> RUN_BLOCK
+            self._blocks[b].discard(run)
+            if not self._blocks[b]:
+                del self._blocks[b]
+            self._cache.pop(b, None)
+            self._text = None
+
+    def _block(self, b: int) -> tuple[list[tuple[int, int]], str]:
+        c = self._cache.get(b)
+        if c is None:
+            ivs = _intervals(sorted(self._blocks[b]))
+            c = self._cache[b] = (ivs, ",".join(map(_fmt, ivs[1:-1])))
+        return c
+
+    def ranges(self) -> str:
+        """'1-3,5': only the blocks whose runs changed since the last call are looked at again."""
+        if self._text is not None:
+            return self._text
+        parts: list[str] = []
+        cur = None
+        for b in sorted(self._blocks):
+            ivs, inner = self._block(b)
+            first = ivs[0]
+            if cur is not None and first[0] == cur[1] + 1:
+                cur = (cur[0], first[1])
+            else:
+                if cur is not None:
+                    parts.append(_fmt(cur))
+                cur = first
+            if len(ivs) > 1:
+                parts.append(_fmt(cur))
+                if inner:
+                    parts.append(inner)
+                cur = ivs[-1]
+        if cur is not None:
+            parts.append(_fmt(cur))
+        self._text = ",".join(parts)
+        return self._text
+
