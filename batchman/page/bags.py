@@ -11,7 +11,7 @@ Pure: no clock, no files, no HTML.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import chain
 
 BLOCK = 1000        # SortedBag: values per block before it is split in two
@@ -80,6 +80,15 @@ class SortedBag:
             k -= len(b)
         raise IndexError(k)
 
+    def head(self, n: int) -> list:
+        """The ``n`` smallest values, smallest first."""
+        out: list = []
+        for b in self._blocks:
+            if len(out) >= n:
+                break
+            out += b[:n - len(out)]
+        return out
+
     def largest(self, n: int) -> list:
         """The ``n`` largest values, largest first."""
         out: list = []
@@ -122,6 +131,16 @@ class RunSet:
     def __len__(self) -> int:
         return len(self.tasks)
 
+    @classmethod
+    def of(cls, runs) -> "RunSet":
+        """The set of these runs (one per task), built at once."""
+        rs = cls()
+        rs.tasks = Counter(runs)
+        for r in rs.tasks:
+            rs._blocks[r >> RUN_BLOCK].add(r)
+        rs._text = None
+        return rs
+
     def add(self, run: int) -> None:
         n = self.tasks.get(run, 0)
         self.tasks[run] = n + 1
@@ -143,6 +162,19 @@ class RunSet:
                 del self._blocks[b]
             self._cache.pop(b, None)
             self._text = None
+
+    def without(self, runs: Counter) -> tuple[int, str]:
+        """(runs, ranges) of this set less one task of a run for each time it is in ``runs``
+        (the tasks listed one by one: they are near the start, so few blocks are redone)."""
+        for r, n in runs.items():
+            for _ in range(n):
+                self.remove(r)
+        try:
+            return len(self), self.ranges()
+        finally:
+            for r, n in runs.items():
+                for _ in range(n):
+                    self.add(r)
 
     def _block(self, b: int) -> tuple[list[tuple[int, int]], str]:
         c = self._cache.get(b)

@@ -188,9 +188,11 @@ def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | Non
            " aria-label='filter rows'> <span id='shown' class='mute'></span></p>"]
     if body:
         out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "\n".join(body), "</tbody></table>"]
-    for s, runs in over.items():
-        out.append(f"<details><summary>{len(runs)} more {s} run(s) not listed</summary>"
-                   f"<p class='ranges'>{e(SM.ranges(runs))}</p></details>")
+    for s in S.ALL:
+        if s in over:
+            n, ranges = over[s]
+            out.append(f"<details><summary>{n} more {s} run(s) not listed</summary>"
+                       f"<p class='ranges'>{e(ranges)}</p></details>")
     out += bulk(tally, tasks, now)
     return out + ["</section>"], anchors
 
@@ -198,7 +200,7 @@ def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | Non
 def bulk(tally: Tally, tasks: list[Task], now: float) -> list[str]:
     out = []
     for s in SM.BULK:
-        n, runs = tally.counts[s], tally.bulk[s]
+        n, runs = tally.counts[s], tally.runs[s]
         if not n:
             continue
         out.append(f"<details class='s-{s}'><summary>{n} {s} task(s), {len(runs)} run(s)</summary>"

@@ -71,8 +71,8 @@ def breakdown(tasks: list[Task], by: str) -> dict[str, Counter]:
 
 def bulk_runs(tasks: list[Task]) -> dict[str, list[int]]:
     """For each bulk state, its runs (sorted, each once)."""
-    bulk = Tally(tasks).bulk
-    return {s: sorted(bulk[s].tasks) for s in BULK if bulk[s]}
+    runs = Tally(tasks).runs
+    return {s: sorted(runs[s].tasks) for s in BULK if runs.get(s)}
 
 
 def listed(tasks: list[Task], cap: int, per_group: int = 100) -> tuple[list[Task], dict[str, list[int]]]:
@@ -81,7 +81,17 @@ def listed(tasks: list[Task], cap: int, per_group: int = 100) -> tuple[list[Task
 
     Returns them and, per state, the runs of tasks left out (shown as ranges).
     """
-    return Tally(tasks).listed(tasks, cap, per_group)
+    rows, over = Tally(tasks).listed(tasks, cap, per_group)
+    return rows, {s: expand(text) for s, (_, text) in over.items()}
+
+
+def expand(ranges: str) -> list[int]:
+    """The runs of '1-3,5' (the inverse of ``ranges``)."""
+    out: list[int] = []
+    for piece in filter(None, ranges.split(",")):
+        a, _, b = piece.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
 
 
 def run_times(tasks: list[Task]) -> list[tuple[float, int]]:

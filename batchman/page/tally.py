@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress
 from operator import attrgetter, ne
 
 from batchman.core import states as S
@@ -26,9 +26,8 @@ from batchman.page.bags import RunSet, SortedBag
 HOUR = 3600.0
 BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
 RATE_STATES = S.TERMINAL - {S.SKIPPED}
-RANK = {s: i for i, s in enumerate(S.ALL)}
-_states = attrgetter("state")
-_sinces = attrgetter("since")
+LISTED = tuple(s for s in S.ALL if s in S.ACTIVE and s not in BULK)     # active, one row each
+_states, _sinces, _runs, _jobs, _metas, _pasts = map(attrgetter, ("state", "since", "run", "job", "meta", "past"))
 
 
 @dataclass
@@ -50,13 +49,12 @@ class ProblemGroup:
     state: str
     cause: str        # failure class, or the kind of failure
     reason: str       # the shared reason, as a person reads it
-    runs: list[int]
+    runs: RunSet     # len() and ranges(); its runs in .tasks
     retry: str = ""   # what the retry policy made of it (from the last attempt)
 
     @property
     def ranges(self) -> str:
-        from batchman.page.summary import ranges
-        return ranges(self.runs)
+        return self.runs.ranges()
 
 
 def cause(t) -> str:
@@ -83,9 +81,13 @@ class Tally:
     def _reset(self) -> None:
         self.n = 0
         self.version = 0                    # grows with every task moved: the page changed
+        self._list = 0                      # id() of the task list last seen
+        # per position: what the task was counted as (the detector compares state and since)
         self._state: list = []
         self._since: list = []
-        self._who: list = []                # (run, job, dataset) per position
+        self._run: list = []
+        self._job: list = []
+        self._ds: list = []
         self._end: list = []                # end counted in the rate, or None
         self._time: list = []               # (run time, run) of a completed task, or None
         self._pkey: dict[int, tuple] = {}
@@ -93,53 +95,104 @@ class Tally:
         self.by_job: Counter = Counter()
         self.by_dataset: Counter = Counter()
         self.members: dict[str, set[int]] = defaultdict(set)      # state -> positions
-        self.groups: dict[tuple, set[int]] = defaultdict(set)     # problem key -> positions
-        self.bulk: dict[str, RunSet] = {s: RunSet() for s in BULK}
+        self.runs: dict[str, RunSet] = defaultdict(RunSet)        # state -> runs
+        # the tasks that may be listed one by one, by (run, job, position): problem groups
+        # (by problem key) and the active states that are not bulk (by state)
+        self.groups: dict[tuple, SortedBag] = defaultdict(SortedBag)
+        self.group_runs: dict[tuple, RunSet] = defaultdict(RunSet)
+        self.ordered: dict[str, SortedBag] = defaultdict(SortedBag)
         self.retried: set[int] = set()
         self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
 
     def sync(self, tasks, changed=None) -> int:
-        """Bring the totals to ``tasks``; ``changed``: positions known to have changed (else
-        found here). Fewer tasks than last time (a purge) starts afresh. Returns how many
-        positions were looked at again."""
-        if len(tasks) < self.n:
+        """Bring the totals to ``tasks``; returns how many positions were counted again.
+
+        ``changed``: positions known to have changed since the last call (the caller's change
+        tracking). Without it they are found here: the tasks whose state differs from what
+        was counted, and -- when the list is not the one seen last time (the file was read
+        again: every object is new) -- whose ``since`` differs too. Fewer tasks than last
+        time (a purge) counts everything afresh.
+        """
+        old, same_list = self.n, id(tasks) == self._list
+        self._list = id(tasks)
+        if len(tasks) < old or not old:
             self._reset()
-        old = self.n
+            self._list = id(tasks)
+            self._build(tasks)
+            return self.n
         if changed is None:
-            states, sinces = list(map(_states, tasks)), list(map(_sinces, tasks))
-            moved = set(compress(range(old), map(ne, states, self._state)))
-            moved.update(compress(range(old), map(ne, sinces, self._since)))
+            moved = set(compress(range(old), map(ne, map(_states, tasks), self._state)))
+            if not same_list:
+                moved.update(compress(range(old), map(ne, map(_sinces, tasks), self._since)))
             changed = sorted(moved)
         else:
             changed = sorted({i for i in changed if i < old})
         grow = len(tasks) - old
         if grow:
-            for lst in (self._state, self._since, self._who, self._end, self._time):
+            for lst in (self._state, self._since, self._run, self._job, self._ds, self._end, self._time):
                 lst.extend([None] * grow)
         for i in changed:
-            if i < old:
-                self._take(i)
-        for i in chain_new(changed, old, len(tasks)):
+            self._take(i)
+        for i in chain(changed, range(old, len(tasks))):
             self._put(i, tasks[i])
         self.n = len(tasks)
-        moved = len(changed) + grow
-        self.version += moved
-        return moved
+        self.version += len(changed) + grow
+        return len(changed) + grow
+
+    def _build(self, tasks) -> None:
+        """Everything counted at once (the first page of a process, or after a purge)."""
+        n = self.n = len(tasks)
+        self.version += n
+        st = self._state = list(map(_states, tasks))
+        self._since = list(map(_sinces, tasks))
+        runs = self._run = list(map(_runs, tasks))
+        jobs = self._job = list(map(_jobs, tasks))
+        self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
+        self.counts = Counter(st)
+        self.by_job = Counter(zip(jobs, st))
+        self.by_dataset = Counter(zip(self._ds, st))
+        for i, s in enumerate(st):
+            self.members[s].add(i)
+        for s, m in self.members.items():
+            self.runs[s] = RunSet.of(runs[i] for i in m)
+            if s in LISTED:
+                self.ordered[s] = SortedBag((runs[i], jobs[i], i) for i in m)
+        self._end, self._time = [None] * n, [None] * n
+        for s in S.TERMINAL:
+            for i in self.members.get(s, ()):
+                self._ended(i, tasks[i])
+        self.ends_ok = SortedBag(e for i, e in enumerate(self._end) if e is not None and st[i] == S.COMPLETED)
+        self.ends_bad = SortedBag(e for i, e in enumerate(self._end) if e is not None and st[i] != S.COMPLETED)
+        self.times = SortedBag(x for x in self._time if x is not None)
+        self.retried = set(compress(range(n), map(_pasts, tasks)))
+
+    def _ended(self, i: int, t) -> tuple:
+        """Note what a task in an end state counts for (rate, run times, problem group)."""
+        st = t.state
+        e = self._end[i] = ((t.finished_at or t.since) if st in RATE_STATES else None) or None
+        ran = self._time[i] = (t.finished_at - t.started_at, t.run) if (
+            st == S.COMPLETED and t.started_at and t.finished_at and t.finished_at >= t.started_at) else None
+        if st in S.PROBLEM:
+            k = self._pkey[i] = problem_key(t)
+            self.groups[k].add((t.run, t.job, i))
+            self.group_runs[k].add(t.run)
+        return e, ran
 
     def _take(self, i: int) -> None:
-        st = self._state[i]
-        run, job, ds = self._who[i]
+        st, run = self._state[i], self._run[i]
         self.counts[st] -= 1
-        self.by_job[job, st] -= 1
-        self.by_dataset[ds, st] -= 1
+        self.by_job[self._job[i], st] -= 1
+        self.by_dataset[self._ds[i], st] -= 1
         self.members[st].discard(i)
-        if st in self.bulk:
-            self.bulk[st].remove(run)
+        self.runs[st].remove(run)
+        if st in LISTED:
+            self.ordered[st].remove((run, self._job[i], i))
         k = self._pkey.pop(i, None)
         if k is not None:
-            self.groups[k].discard(i)
+            self.groups[k].remove((run, self._job[i], i))
+            self.group_runs[k].remove(run)
             if not self.groups[k]:
-                del self.groups[k]
+                del self.groups[k], self.group_runs[k]
         self.retried.discard(i)
         e = self._end[i]
         if e is not None:
@@ -150,27 +203,22 @@ class Tally:
     def _put(self, i: int, t) -> None:
         st, run, job = t.state, t.run, t.job
         ds = t.meta.get("dataset", "") if t.meta else ""
-        self._state[i], self._since[i], self._who[i] = st, t.since, (run, job, ds)
+        self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
         self.counts[st] += 1
         self.by_job[job, st] += 1
         self.by_dataset[ds, st] += 1
         self.members[st].add(i)
-        if st in self.bulk:
-            self.bulk[st].add(run)
-        if st in S.PROBLEM:
-            k = self._pkey[i] = problem_key(t)
-            self.groups[k].add(i)
+        self.runs[st].add(run)
+        if st in LISTED:
+            self.ordered[st].add((run, job, i))
         if t.past:
             self.retried.add(i)
-        e = (t.finished_at or t.since) if st in RATE_STATES else None
-        self._end[i] = e or None
+        e, ran = self._ended(i, t) if st in S.TERMINAL else (None, None)
+        self._end[i], self._time[i] = e, ran
         if e:
             (self.ends_ok if st == S.COMPLETED else self.ends_bad).add(e)
-        ran = None
-        if st == S.COMPLETED and t.started_at and t.finished_at and t.finished_at >= t.started_at:
-            ran = (t.finished_at - t.started_at, run)
+        if ran:
             self.times.add(ran)
-        self._time[i] = ran
 
     # ---- what the page shows -------------------------------------------------------
 
@@ -198,12 +246,13 @@ class Tally:
         return p
 
     def problem_groups(self, tasks) -> list[ProblemGroup]:
-        """Tasks that ended badly, grouped by state, failure class and reason, biggest group first."""
+        """Tasks that ended badly, grouped by state, failure class and reason, biggest group
+        first; the retry policy's word is that of the group's first task (by run)."""
         out = []
-        for (state, why, text), m in self.groups.items():
-            first = tasks[min(m)]
-            runs = sorted({self._who[i][0] for i in m})
-            out.append(ProblemGroup(state, why, text, runs, first.past[-1].retry if first.past else ""))
+        for k, m in self.groups.items():
+            first = tasks[m[0][2]]
+            runs = self.group_runs[k]
+            out.append(ProblemGroup(*k, runs, first.past[-1].retry if first.past else ""))
         return sorted(out, key=lambda g: (-len(g.runs), g.state, g.cause, g.reason))
 
     def run_time_bins(self, bins: int = 30) -> tuple[list[int], float]:
@@ -235,41 +284,26 @@ class Tally:
                 out[key][state] += n
         return dict(sorted(out.items()))
 
-    def _by_run(self, positions) -> list[int]:
-        return sorted(positions, key=self._who.__getitem__)
-
-    def listed(self, tasks, cap: int, per_group: int = 100) -> tuple[list, dict[str, list[int]]]:
-        """summary.listed: problems first (biggest group first, ``per_group`` of each), then
-        the active ones, at most ``cap``; and per state the runs of the tasks left out.
-        Only the tasks listed are looked at; the others are counted from the tally."""
-        who = self._who
-        shown: list[int] = []
-        over: dict[str, set[int]] = defaultdict(set)
-        for k in sorted(self.groups, key=lambda k: (-len(self.groups[k]), k)):
-            g = self._by_run(self.groups[k])
-            take = max(0, min(per_group, cap - len(shown)))
-            shown += g[:take]
-            over[k[0]].update(who[i][0] for i in g[take:])
-        for s in S.ALL:
-            if s in S.ACTIVE and s not in self.bulk and self.members.get(s):
-                m = self.members[s]
-                room = cap - len(shown)
-                pick = heapq.nsmallest(room, m, key=who.__getitem__) if 0 < room < len(m) else \
-                    (self._by_run(m) if room > 0 else [])
-                shown += pick
-                if len(pick) < len(m):
-                    picked = set(pick)
-                    over[s].update(who[i][0] for i in m if i not in picked)
-        return [tasks[i] for i in shown], {s: sorted(r) for s, r in over.items() if r}
+    def listed(self, tasks, cap: int, per_group: int = 100) -> tuple[list, dict[str, tuple[int, str]]]:
+        """The tasks listed one row each, at most ``cap``: problems first (biggest group first,
+        ``per_group`` of each), then the active ones, by run; and per state, (runs, ranges)
+        of the tasks left out. Only the tasks listed are looked at."""
+        shown: list = []
+        taken: dict[str, Counter] = defaultdict(Counter)
+        heads = [(k[0], self.groups[k], per_group) for k in sorted(self.groups, key=lambda k: (-len(self.groups[k]), k))]
+        heads += [(s, self.ordered[s], cap) for s in LISTED if self.ordered.get(s)]
+        for state, bag, most in heads:
+            first = bag.head(max(0, min(most, cap - len(shown))))
+            shown += first
+            taken[state].update(r for r, _, _ in first)
+        over = {}
+        for s in set(taken):
+            if self.counts[s] > sum(taken[s].values()):
+                over[s] = self.runs[s].without(taken[s])
+        return [tasks[i] for _, _, i in shown], over
 
     def in_state(self, tasks, state: str) -> list:
-        return [tasks[i] for i in self._by_run(self.members.get(state, ()))]
+        return sorted((tasks[i] for i in self.members.get(state, ())), key=attrgetter("run", "job"))
 
     def first_retried(self, tasks, n: int) -> list:
         return [tasks[i] for i in heapq.nsmallest(n, self.retried)]
-
-
-def chain_new(changed, old: int, now: int):
-    """The positions to tally afresh: the changed ones and every new one."""
-    yield from changed
-    yield from range(old, now)
