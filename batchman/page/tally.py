@@ -92,8 +92,8 @@ class Tally:
         self._time: list = []               # (run time, run) of a completed task, or None
         self._pkey: dict[int, tuple] = {}
         self.counts: Counter = Counter()
-        self.by_job: Counter = Counter()
-        self.by_dataset: Counter = Counter()
+        self.by_job: dict[str, Counter] = defaultdict(Counter)        # state -> job -> tasks
+        self.by_dataset: dict[str, Counter] = defaultdict(Counter)    # state -> dataset -> tasks
         self.members: dict[str, set[int]] = defaultdict(set)      # state -> positions
         self.runs: dict[str, RunSet] = defaultdict(RunSet)        # state -> runs
         # the tasks that may be listed one by one, by (run, job, position): problem groups
@@ -149,21 +149,33 @@ class Tally:
         jobs = self._job = list(map(_jobs, tasks))
         self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
         self.counts = Counter(st)
-        self.by_job = Counter(zip(jobs, st))
-        self.by_dataset = Counter(zip(self._ds, st))
         for i, s in enumerate(st):
             self.members[s].add(i)
         for s, m in self.members.items():
-            self.runs[s] = RunSet.of(runs[i] for i in m)
+            self.by_job[s] = Counter(map(jobs.__getitem__, m))
+            self.by_dataset[s] = Counter(map(self._ds.__getitem__, m))
+            self.runs[s] = RunSet.of(map(runs.__getitem__, m))
             if s in LISTED:
-                self.ordered[s] = SortedBag((runs[i], jobs[i], i) for i in m)
+                self.ordered[s] = SortedBag(zip(map(runs.__getitem__, m), map(jobs.__getitem__, m), m))
         self._end, self._time = [None] * n, [None] * n
+        ok: list = []
+        bad: list = []
         for s in S.TERMINAL:
-            for i in self.members.get(s, ()):
-                self._ended(i, tasks[i])
-        self.ends_ok = SortedBag(e for i, e in enumerate(self._end) if e is not None and st[i] == S.COMPLETED)
-        self.ends_bad = SortedBag(e for i, e in enumerate(self._end) if e is not None and st[i] != S.COMPLETED)
-        self.times = SortedBag(x for x in self._time if x is not None)
+            pos = list(self.members.get(s, ()))
+            ts = list(map(tasks.__getitem__, pos))
+            if s in RATE_STATES:
+                ends = [t.finished_at or t.since or None for t in ts]
+                list(map(self._end.__setitem__, pos, ends))
+                (ok if s == S.COMPLETED else bad).extend(filter(None, ends))
+            if s == S.COMPLETED:
+                ran = [(t.finished_at - t.started_at, t.run) if t.started_at and t.finished_at
+                       and t.finished_at >= t.started_at else None for t in ts]
+                list(map(self._time.__setitem__, pos, ran))
+                self.times = SortedBag(filter(None, ran))
+            if s in S.PROBLEM:
+                for i, t in zip(pos, ts):
+                    self._ended(i, t)
+        self.ends_ok, self.ends_bad = SortedBag(ok), SortedBag(bad)
         self.retried = set(compress(range(n), map(_pasts, tasks)))
 
     def _ended(self, i: int, t) -> tuple:
@@ -181,8 +193,8 @@ class Tally:
     def _take(self, i: int) -> None:
         st, run = self._state[i], self._run[i]
         self.counts[st] -= 1
-        self.by_job[self._job[i], st] -= 1
-        self.by_dataset[self._ds[i], st] -= 1
+        self.by_job[st][self._job[i]] -= 1
+        self.by_dataset[st][self._ds[i]] -= 1
         self.members[st].discard(i)
         self.runs[st].remove(run)
         if st in LISTED:
@@ -205,8 +217,8 @@ class Tally:
         ds = t.meta.get("dataset", "") if t.meta else ""
         self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
         self.counts[st] += 1
-        self.by_job[job, st] += 1
-        self.by_dataset[ds, st] += 1
+        self.by_job[st][job] += 1
+        self.by_dataset[st][ds] += 1
         self.members[st].add(i)
         self.runs[st].add(run)
         if st in LISTED:
@@ -279,9 +291,10 @@ class Tally:
     def breakdown(self, by: str) -> dict[str, Counter]:
         """Counts per state for each job definition (``by='job'``) or dataset."""
         out: dict[str, Counter] = defaultdict(Counter)
-        for (key, state), n in (self.by_job if by == "job" else self.by_dataset).items():
-            if n:
-                out[key][state] += n
+        for state, per in (self.by_job if by == "job" else self.by_dataset).items():
+            for key, n in per.items():
+                if n:
+                    out[key][state] += n
         return dict(sorted(out.items()))
 
     def listed(self, tasks, cap: int, per_group: int = 100) -> tuple[list, dict[str, tuple[int, str]]]:

@@ -111,10 +111,10 @@ def test_the_tally_is_counted_afresh_now_and_then():
     live(st)
     st.tasks[100].meta = {"dataset": "Ti50"}      # neither state nor since: not seen in place
     beat(st, clock, 30)
-    assert live(st) is None and live.tally.by_dataset["Ti50", S.COMPLETED] == 0
+    assert live(st) is None and live.tally.by_dataset[S.COMPLETED]["Ti50"] == 0
     clock.t += 600
     live(st)
-    assert live.tally.by_dataset["Ti50", S.COMPLETED] == 1
+    assert live.tally.by_dataset[S.COMPLETED]["Ti50"] == 1
 
 
 def test_the_store_leaves_a_skipped_page_alone_and_streams_a_page_in_pieces(tmp_path):
