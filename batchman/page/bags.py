@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import Counter, defaultdict
-from itertools import chain
+from itertools import chain, groupby
 
 BLOCK = 1000        # SortedBag: values per block before it is split in two
 
@@ -106,13 +106,11 @@ RUN_BLOCK = 10      # RunSet: runs >> RUN_BLOCK share a block (1024 runs)
 
 
 def _intervals(runs: list[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for r in runs:
-        if out and out[-1][1] == r - 1:
-            out[-1] = (out[-1][0], r)
-        else:
-            out.append((r, r))
-    return out
+    """[(first, last), ...] of sorted runs without repeats."""
+    if not runs:
+        return []
+    starts = [0] + [i for i, (a, b) in enumerate(zip(runs, runs[1:]), 1) if b != a + 1]
+    return [(runs[i], runs[j - 1]) for i, j in zip(starts, starts[1:] + [len(runs)])]
 
 
 def _fmt(iv: tuple[int, int]) -> str:
@@ -136,8 +134,8 @@ class RunSet:
         """The set of these runs (one per task), built at once."""
         rs = cls()
         rs.tasks = Counter(runs)
-        for r in rs.tasks:
-            rs._blocks[r >> RUN_BLOCK].add(r)
+        for b, g in groupby(sorted(rs.tasks), key=RUN_BLOCK.__rrshift__):
+            rs._blocks[b] = set(g)
         rs._text = None
         return rs
 
@@ -165,32 +163,36 @@ class RunSet:
 
     def without(self, runs: Counter) -> tuple[int, str]:
         """(runs, ranges) of this set less one task of a run for each time it is in ``runs``
-        (the tasks listed one by one: they are near the start, so few blocks are redone)."""
+        (the tasks listed one by one); the set itself is left as it is, and only the blocks
+        those runs are in are laid out again (they sit near the start: few blocks)."""
+        gone: dict[int, set[int]] = defaultdict(set)
         for r, n in runs.items():
-            for _ in range(n):
-                self.remove(r)
-        try:
-            return len(self), self.ranges()
-        finally:
-            for r, n in runs.items():
-                for _ in range(n):
-                    self.add(r)
+            if 0 < self.tasks.get(r, 0) <= n:
+                gone[r >> RUN_BLOCK].add(r)
+        instead = {b: _layout(sorted(self._blocks[b] - g)) for b, g in gone.items()}
+        return len(self.tasks) - sum(map(len, gone.values())), self._join(instead)
 
     def _block(self, b: int) -> tuple[list[tuple[int, int]], str]:
         c = self._cache.get(b)
         if c is None:
-            ivs = _intervals(sorted(self._blocks[b]))
-            c = self._cache[b] = (ivs, ",".join(map(_fmt, ivs[1:-1])))
+            c = self._cache[b] = _layout(sorted(self._blocks[b]))
         return c
 
     def ranges(self) -> str:
         """'1-3,5': only the blocks whose runs changed since the last call are looked at again."""
-        if self._text is not None:
-            return self._text
+        if self._text is None:
+            self._text = self._join({})
+        return self._text
+
+    def _join(self, instead: dict) -> str:
+        """The blocks' ranges joined, merging a range that goes on into the next block;
+        ``instead``: layouts to use for some blocks in place of theirs."""
         parts: list[str] = []
         cur = None
         for b in sorted(self._blocks):
-            ivs, inner = self._block(b)
+            ivs, inner = instead[b] if b in instead else self._block(b)
+            if not ivs:
+                continue
             first = ivs[0]
             if cur is not None and first[0] == cur[1] + 1:
                 cur = (cur[0], first[1])
@@ -205,6 +207,10 @@ class RunSet:
                 cur = ivs[-1]
         if cur is not None:
             parts.append(_fmt(cur))
-        self._text = ",".join(parts)
-        return self._text
+        return ",".join(parts)
 
+
+def _layout(runs: list[int]) -> tuple[list[tuple[int, int]], str]:
+    """A block's ranges, and the text of all but its first and last (which may merge)."""
+    ivs = _intervals(runs)
+    return ivs, ",".join(map(_fmt, ivs[1:-1]))

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.page.tally import BULK, HOUR, ProblemGroup, Progress, Tally, cause as _cause, reason as _reason  # noqa: F401
+from batchman.page.tally import BULK, HOUR, ProblemGroup, Progress, Tally  # noqa: F401 - re-exported
 
 # The bar's order and the plots' groups: what a coordinator tells apart at a glance.
 GROUPS = (
