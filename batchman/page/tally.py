@@ -94,7 +94,9 @@ class Tally:
         self.counts: Counter = Counter()
         self.by_job: dict[str, Counter] = defaultdict(Counter)        # state -> job -> tasks
         self.by_dataset: dict[str, Counter] = defaultdict(Counter)    # state -> dataset -> tasks
-        self.members: dict[str, set[int]] = defaultdict(set)      # state -> positions
+        # state -> positions, for the states that are not bulk (bulk ones are long and their
+        # few rows are found in the per-position states when they are few)
+        self.members: dict[str, set[int]] = defaultdict(set)
         self.runs: dict[str, RunSet] = defaultdict(RunSet)        # state -> runs
         # the tasks that may be listed one by one, by (run, job, position): problem groups
         # (by problem key) and the active states that are not bulk (by state)
@@ -149,9 +151,9 @@ class Tally:
         jobs = self._job = list(map(_jobs, tasks))
         self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
         self.counts = Counter(st)
-        for i, s in enumerate(st):
-            self.members[s].add(i)
-        for s, m in self.members.items():
+        where = {s: _where(st, s) for s in self.counts}
+        self.members.update((s, set(m)) for s, m in where.items() if s not in BULK)
+        for s, m in where.items():
             self.by_job[s] = Counter(map(jobs.__getitem__, m))
             self.by_dataset[s] = Counter(map(self._ds.__getitem__, m))
             self.runs[s] = RunSet.of(map(runs.__getitem__, m))
@@ -161,7 +163,7 @@ class Tally:
         ok: list = []
         bad: list = []
         for s in S.TERMINAL:
-            pos = list(self.members.get(s, ()))
+            pos = where.get(s, [])
             ts = list(map(tasks.__getitem__, pos))
             if s in RATE_STATES:
                 ends = [t.finished_at or t.since or None for t in ts]
@@ -195,7 +197,8 @@ class Tally:
         self.counts[st] -= 1
         self.by_job[st][self._job[i]] -= 1
         self.by_dataset[st][self._ds[i]] -= 1
-        self.members[st].discard(i)
+        if st not in BULK:
+            self.members[st].discard(i)
         self.runs[st].remove(run)
         if st in LISTED:
             self.ordered[st].remove((run, self._job[i], i))
@@ -219,7 +222,8 @@ class Tally:
         self.counts[st] += 1
         self.by_job[st][job] += 1
         self.by_dataset[st][ds] += 1
-        self.members[st].add(i)
+        if st not in BULK:
+            self.members[st].add(i)
         self.runs[st].add(run)
         if st in LISTED:
             self.ordered[st].add((run, job, i))
@@ -316,7 +320,13 @@ class Tally:
         return [tasks[i] for _, _, i in shown], over
 
     def in_state(self, tasks, state: str) -> list:
-        return sorted((tasks[i] for i in self.members.get(state, ())), key=attrgetter("run", "job"))
+        pos = _where(self._state, state) if state in BULK else self.members.get(state, ())
+        return sorted(map(tasks.__getitem__, pos), key=attrgetter("run", "job"))
 
     def first_retried(self, tasks, n: int) -> list:
         return [tasks[i] for i in heapq.nsmallest(n, self.retried)]
+
+
+def _where(states: list, state: str) -> list[int]:
+    """The positions of ``state`` in ``states`` (a pass at C speed)."""
+    return list(compress(range(len(states)), map(state.__eq__, states)))
