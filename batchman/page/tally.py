@@ -2,11 +2,12 @@
 
 A ``Tally`` holds, per position in ``status.tasks``, the few fields the page counts by
 (state, since, run, job, dataset, end, run time), and the totals built from them: tasks
-per state, per job and dataset, problem groups, the runs of each bulk state, recent ends
-and run times. ``sync(tasks)`` finds the positions whose state or ``since`` changed (one
-pass at C speed: two ``map(attrgetter)`` lists compared) -- or takes them from the caller,
-who may know them -- and moves only those tasks from their old place in the totals to the
-new one. A person's edit that keeps both (a dataset renamed) is caught by ``rebuild_after``.
+per state, per job and dataset, problem groups, the runs of each state, recent ends and
+run times. ``sync(tasks)`` finds the positions whose state changed (a pass at C speed:
+``map(attrgetter)`` compared with what was counted; after the file was read again, since,
+run and job too) -- or takes them from the caller, who may know them -- and moves only
+those tasks from their old place in the totals to the new one. An edit in place that keeps
+the state (a dataset renamed) waits for the caller's word or ``LivePage``'s periodic recount.
 
 Pure: tasks in, numbers and tasks out. ``batchman.page.summary``'s functions are this
 tally built once; ``batchman.page.html`` reads a tally kept across daemon iterations.
@@ -112,8 +113,8 @@ class Tally:
         ``changed``: positions known to have changed since the last call (the caller's change
         tracking). Without it they are found here: the tasks whose state differs from what
         was counted, and -- when the list is not the one seen last time (the file was read
-        again: every object is new) -- whose ``since`` differs too. Fewer tasks than last
-        time (a purge) counts everything afresh.
+        again: every object is new; or a purge and an add moved tasks) -- whose ``since``,
+        run or job differs too. Fewer tasks than last time counts everything afresh.
         """
         old, same_list = self.n, id(tasks) == self._list
         self._list = id(tasks)
@@ -124,8 +125,9 @@ class Tally:
             return self.n
         if changed is None:
             moved = set(compress(range(old), map(ne, map(_states, tasks), self._state)))
-            if not same_list:
-                moved.update(compress(range(old), map(ne, map(_sinces, tasks), self._since)))
+            if not same_list:       # read again or replaced: new objects, maybe moved ones
+                for get, had in ((_sinces, self._since), (_runs, self._run), (_jobs, self._job)):
+                    moved.update(compress(range(old), map(ne, map(get, tasks), had)))
             changed = sorted(moved)
         else:
             changed = sorted({i for i in changed if i < old})

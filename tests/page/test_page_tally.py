@@ -102,6 +102,15 @@ def test_a_change_that_keeps_the_state_is_found_after_a_read_or_when_the_caller_
     assert kept.sync(again) == 1 and [len(g.runs) for g in kept.problem_groups(again)] == [3, 2]
 
 
+def test_tasks_moved_by_a_purge_and_an_add_are_counted_where_they_now_are():
+    """Same states, same since (added together): only their runs tell the moved ones apart."""
+    tasks = [Task(run=r, state=S.NEW, since=NOW) for r in range(10)]
+    kept = Tally(tasks)
+    tasks = tasks[1:] + [Task(run=50, state=S.NEW, since=NOW)]
+    kept.sync(tasks)
+    assert kept.runs[S.NEW].ranges() == "1-9,50"
+
+
 def test_positions_the_caller_knows_changed_are_all_it_looks_at():
     rnd = random.Random(7)
     tasks = production(rnd, 80)
