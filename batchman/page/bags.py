@@ -13,15 +13,17 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import Counter, defaultdict
 from itertools import chain, groupby
+from operator import itemgetter
 
 BLOCK = 1000        # SortedBag: values per block before it is split in two
 
 
 class SortedBag:
-    """Sorted values, repeats allowed; add, remove, count from a bound, quantile, largest."""
+    """Sorted values, repeats allowed; add, remove, count from a bound, quantile, largest.
+    ``presorted``: the values come sorted already (``by_fields`` sorts tuples fast)."""
 
-    def __init__(self, values=()) -> None:
-        v = sorted(values)
+    def __init__(self, values=(), presorted: bool = False) -> None:
+        v = list(values) if presorted else sorted(values)
         self._blocks = [v[i:i + BLOCK] for i in range(0, len(v), BLOCK)]
         self._maxes = [b[-1] for b in self._blocks]
         self._len = len(v)
@@ -100,6 +102,14 @@ class SortedBag:
 
     def __iter__(self):
         return chain.from_iterable(self._blocks)
+
+
+def by_fields(rows: list[tuple]) -> list[tuple]:
+    """``rows`` sorted as tuples, in place: one stable sort per field from the last, each on a
+    C-speed key (several times faster than comparing tuples for a large list)."""
+    for k in reversed(range(len(rows[0]) if rows else 0)):
+        rows.sort(key=itemgetter(k))
+    return rows
 
 
 RUN_BLOCK = 10      # RunSet: runs >> RUN_BLOCK share a block (1024 runs)
