@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from batchman.page import render as export
+from batchman.page.live import LivePage
 from batchman import params as P
 from batchman.paths import Paths
 from batchman.store.store import Store
@@ -24,12 +24,11 @@ def store_for(params: P.Params) -> Store:
     html_path = params.path("daemon.html_file")
     refresh = int(max(5, min(300, params["daemon.delay"])))
 
-    def page(status):
-        return export.render_html(status, stale_after=params.stale_after, refresh=refresh, title=params.experiment,
-                                  journal=store.journal_path)
-
+    # one page per process, kept across its writes: each costs what changed (batchman.page.live)
+    page = LivePage(stale_after=params.stale_after, refresh=refresh, title=params.experiment)
     store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path,
                   traces=(Paths(params).attempts,))     # attempt directories: a status file has been here
+    page.journal = store.journal_path
     return store
 
 

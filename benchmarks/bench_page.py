@@ -15,12 +15,24 @@ handful of causes, some with counters and outputs) with a journal of every trans
     python benchmarks/bench_page.py                    # 1,000 10,000 100,000
     python benchmarks/bench_page.py -n 5000 --no-browser
 
+Issue 18, ``--churn``: the page as the daemon renders it, iteration after iteration, while
+1 % of the tasks move one step along the pipeline between renders (new -> unstaged ->
+staging -> queued -> running -> completed or failed, and the daemon's heartbeat beats):
+in each state the first by run, as a daemon moves them, or anywhere with ``--scatter``.
+For each size: the first page (nothing known yet) and the mean of ``--iterations``
+renders after it, wall clock and CPU time (the figure that holds on a busy machine), with
+the process's peak memory. Without ``batchman.page.live`` (before
+issue 18) every render is the whole page, ``render_html``:
+
+    nice -n 5 python benchmarks/bench_page.py --churn -n 10000 -n 100000 -n 1000000
+
 Targets (issue 17): at 100,000 tasks under 1.5 MB, under 0.5 s render, first paint under 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -81,6 +93,78 @@ def synthetic(n: int, now: float, journal: str | None = None, seed: int = 1) -> 
                   daemons=[Daemon(id="h:1", host="h", pid=1, started=start, heartbeat=now - 5)])
 
 
+STEP = {S.NEW: S.UNSTAGED, S.UNSTAGED: S.STAGING, S.STAGING: S.QUEUED, S.QUEUED: S.RUNNING, S.RUNNING: S.COMPLETED}
+
+
+def churn(st: Status, now: float, rnd: random.Random, share: float = 0.01, scatter: bool = False) -> None:
+    """Move ``share`` of all tasks one step along (active ones: an ended task rarely changes;
+    a job fails now and then): in each state the first by run, as a daemon moves them (its
+    staging limit and submissions go by priority and run), or anywhere if ``scatter``."""
+    tasks = st.tasks
+    active = [i for i, t in enumerate(tasks) if t.state in STEP]
+    k = min(len(active), int(len(tasks) * share))
+    if scatter:
+        picked = rnd.sample(active, k)
+    else:                                    # the first of each state, in proportion to its size
+        by_state: dict[str, list[int]] = {}
+        for i in active:
+            by_state.setdefault(tasks[i].state, []).append(i)
+        picked = [i for m in by_state.values() for i in m[:max(1, k * len(m) // len(active))]]
+    for i in picked:
+        t = tasks[i]
+        nxt = STEP[t.state]
+        if nxt == S.COMPLETED and rnd.random() < .05:
+            nxt = S.FAILED
+            t.error, t.failure_class = CAUSES[i % len(CAUSES)][1], CAUSES[i % len(CAUSES)][0]
+        if nxt in (S.QUEUED, S.RUNNING):
+            t.job_id, t.attempt, t.native_state, t.started_at = str(300000 + i), 1, nxt.upper(), now
+        if nxt in (S.COMPLETED, S.FAILED):
+            t.finished_at = now
+            t.counters = {"events": rnd.randint(1000, 90000)}
+        t.state, t.since = nxt, now
+    st.generation += 1
+    st.daemons[0].heartbeat = now
+
+
+def churn_figures(sizes: list[int], iterations: int, scatter: bool) -> None:
+    import resource
+    try:
+        from batchman.page.live import LivePage
+    except ImportError:                      # before issue 18: the whole page every time
+        LivePage = None
+    print(f"{'tasks':>8} {'first page s':>13} {'cpu s':>6} {'per render s':>13} {'cpu s':>6} {'skipped':>8}"
+          f" {'bytes':>10} {'peak RSS MB':>12}")
+    for n in sizes:
+        now = time.time()
+        st = synthetic(n, now)
+        gc.collect()
+        gc.freeze()                          # as the store leaves a status it read (_decode_untracked)
+        rnd = random.Random(2)
+        clock = [now]
+        live = LivePage(stale_after=300, refresh=60, title="bench", clock=lambda: clock[0]) if LivePage else None
+
+        def render():
+            return live(st) if live else render_html(st, now=clock[0], stale_after=300, refresh=60, title="bench")
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = render()
+        first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+        size = len("".join(out).encode())
+        spent = cpu = 0.0
+        for _ in range(iterations):
+            clock[0] += 10
+            churn(st, clock[0], rnd, scatter=scatter)
+            t0, c0 = time.perf_counter(), time.process_time()
+            render()
+            spent += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{n:>8} {first:>13.3f} {first_cpu:>6.3f} {spent / iterations:>13.3f} {cpu / iterations:>6.3f}"
+              f" {live.skipped if live else 0:>8} {size:>10}"
+              f" {rss:>12.0f}", flush=True)
+        del st, live
+        gc.unfreeze()
+
+
 def best(fn, k: int = 3, clock=time.perf_counter) -> float:
     out = []
     for _ in range(k):
@@ -105,8 +189,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, action="append", help="tasks (repeatable; default 1000 10000 100000)")
     ap.add_argument("--no-browser", action="store_true", help="skip Chromium's load-to-paint")
+    ap.add_argument("--churn", action="store_true", help="issue 18: renders while 1 %% of the tasks change")
+    ap.add_argument("--iterations", type=int, default=5, help="--churn: renders after the first (default 5)")
+    ap.add_argument("--scatter", action="store_true", help="--churn: the changed tasks anywhere (the worst case)")
     a = ap.parse_args()
     sizes = a.n or [1000, 10000, 100000]
+    if a.churn:
+        return churn_figures(sizes, a.iterations, a.scatter)
     browser = pw = None
     chromium = shutil.which("chromium")
     if not a.no_browser and chromium:

@@ -14,6 +14,7 @@ from collections import Counter
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.page import assets, svg, summary as SM, timeline
+from batchman.page.tally import Tally, problem_key
 from batchman.page.render import attempt_lines, batch_line, counters_text, detail, duration, params_line, staged_count
 
 ROW_CAP = 2000          # problem and active rows listed one by one; the rest as run ranges
@@ -28,7 +29,7 @@ def _clock(t: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 
 def header(status: Status, p: SM.Progress, now: float, stale_after: float, refresh: int, title: str) -> list[str]:
-    text, level, beat = SM.heartbeat(status, now, stale_after)
+    text, level, beat = SM.heartbeat(status, now, stale_after, p.pending)
     aged = ""
     if beat is not None:
         aged = f", heartbeat <span data-t='{beat:.0f}'>{duration(now - beat)}</span> ago"
@@ -108,7 +109,7 @@ def _run_list(ranges: str, head: int = 12) -> str:
             f" ranges</summary><p class='ranges'>{e(', '.join(pieces))}</p></details>")
 
 
-def plots(status: Status, deltas: dict, now: float, counts: Counter) -> list[str]:
+def plots(tally: Tally, deltas: dict, now: float, counts: Counter) -> list[str]:
     current: Counter = Counter()
     for s, n in counts.items():
         current[SM.GROUP_OF.get(s, "waiting")] += n
@@ -124,25 +125,23 @@ def plots(status: Status, deltas: dict, now: float, counts: Counter) -> list[str
         out += [f"<figure><figcaption>Tasks per state, {span}</figcaption>{day}</figure>"]
         if whole:
             out.append(f"<figure><figcaption>Tasks per state, whole production</figcaption>{whole}</figure>")
-    times = SM.run_times(status.tasks)
-    if times:
-        limit, slowest = SM.slow_tail(times)
-        hist = svg.histogram([d for d, _ in times], limit, title="job run times")
+    if tally.times:
+        limit, slowest = tally.slow_tail()
+        hist = svg.histogram_of(*tally.run_time_bins(), limit, title="job run times")
         slow = ", ".join(f"{r} ({duration(d)})" for d, r in slowest)
         slow = f"; slowest runs: {slow}" if slow else ""
-        out.append(f"<figure><figcaption>Run times of {len(times)} completed job(s){slow}"
+        out.append(f"<figure><figcaption>Run times of {len(tally.times)} completed job(s){slow}"
                    f"</figcaption>{hist}</figure>")
     return ["<section class='plots'>", *out, "</section>"] if out else []
 
 
-def breakdowns(tasks: list[Task]) -> list[str]:
+def breakdowns(tally: Tally, tasks: list[Task]) -> list[str]:
     out = []
-    jobs = SM.breakdown(tasks, "job")
+    jobs = tally.breakdown("job")
     if len(jobs) > 1:
         out += _breakdown_table("Per job", jobs)
-    columns = sorted({k for t in tasks[:1000] for k in t.meta})
-    if "dataset" in columns:
-        out += _breakdown_table("Per dataset", SM.breakdown(tasks, "dataset"))
+    if any("dataset" in t.meta for t in tasks[:1000]):
+        out += _breakdown_table("Per dataset", tally.breakdown("dataset"))
     return out
 
 
@@ -173,14 +172,14 @@ def task_row(t: Task, now: float, anchor: str = "") -> str:
             f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
 
 
-def rows_section(tasks: list[Task], now: float) -> tuple[list[str], dict[tuple, str]]:
-    listed, over = SM.listed(tasks, ROW_CAP)
+def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | None = None) -> tuple[list[str], dict[tuple, str]]:
+    listed, over = shown or tally.listed(tasks, ROW_CAP)
     anchors: dict[tuple, str] = {}
     body = []
     for t in listed:
         a = ""
         if t.state in S.PROBLEM:
-            k = (t.state, SM._cause(t), SM._reason(t))
+            k = problem_key(t)
             if k not in anchors:
                 a = anchors[k] = f"g{len(anchors) + 1}"
         body.append(task_row(t, now, a))
@@ -189,35 +188,36 @@ def rows_section(tasks: list[Task], now: float) -> tuple[list[str], dict[tuple, 
            " aria-label='filter rows'> <span id='shown' class='mute'></span></p>"]
     if body:
         out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "\n".join(body), "</tbody></table>"]
-    for s, runs in over.items():
-        out.append(f"<details><summary>{len(runs)} more {s} run(s) not listed</summary>"
-                   f"<p class='ranges'>{e(SM.ranges(runs))}</p></details>")
-    out += bulk(tasks, now)
+    for s in S.ALL:
+        if s in over:
+            n, ranges = over[s]
+            out.append(f"<details><summary>{n} more {s} run(s) not listed</summary>"
+                       f"<p class='ranges'>{e(ranges)}</p></details>")
+    out += bulk(tally, tasks, now)
     return out + ["</section>"], anchors
 
 
-def bulk(tasks: list[Task], now: float) -> list[str]:
+def bulk(tally: Tally, tasks: list[Task], now: float) -> list[str]:
     out = []
     for s in SM.BULK:
-        ts = [t for t in tasks if t.state == s]
-        if not ts:
+        n, runs = tally.counts[s], tally.runs[s]
+        if not n:
             continue
-        runs = sorted({t.run for t in ts})
-        out.append(f"<details class='s-{s}'><summary>{len(ts)} {s} task(s), {len(runs)} run(s)</summary>"
-                   f"<p class='ranges'>{e(SM.ranges(runs))}</p>")
-        if len(ts) <= BULK_ROWS:
-            ts.sort(key=lambda t: (t.run, t.job))
-            out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in ts), "</tbody></table>"]
+        out.append(f"<details class='s-{s}'><summary>{n} {s} task(s), {len(runs)} run(s)</summary>"
+                   f"<p class='ranges'>{e(runs.ranges())}</p>")
+        if n <= BULK_ROWS:
+            out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in tally.in_state(tasks, s)),
+                    "</tbody></table>"]
         out.append("</details>")
     return out
 
 
-def extras(status: Status) -> list[str]:
+def extras(status: Status, tally: Tally) -> list[str]:
     out = []
     if status.unknown:
         out.append("<p class='bad'>Unknown jobs under our name (not in the status file; `batchman adopt` takes them in): "
                    + e(", ".join(f"{u.name} ({u.job_id}, {u.state})" for u in status.unknown)) + "</p>")
-    retried = [t for t in status.tasks if t.past][:RETRIED_CAP]
+    retried = tally.first_retried(status.tasks, RETRIED_CAP)
     if retried:
         out.append("<details><summary>Attempts of runs tried more than once</summary><p>" + "<br>".join(
             f"{t.run} {e(t.job)}: " + e(x) for t in retried for x in attempt_lines(t)) + "</p></details>")
@@ -229,13 +229,30 @@ def extras(status: Status) -> list[str]:
 
 def page(status: Status, now: float, stale_after: float, refresh: int, title: str,
          deltas: dict | None = None) -> str:
-    """The whole page. ``deltas`` are the journal's bucketed changes (batchman.page.timeline)."""
+    """The whole page of a status seen once. ``deltas`` are the journal's bucketed changes
+    (batchman.page.timeline)."""
+    return "".join(parts(status, Tally(status.tasks), now, stale_after, refresh, title, deltas))
+
+
+def one_by_one(tally: Tally, tasks: list[Task]) -> tuple[tuple, list[Task]]:
+    """The tasks the page shows one row each: (listed, runs left out), and every task shown
+    in full (listed, bulk rows, retried ones) -- what a page changes with besides the tally."""
+    listed = tally.listed(tasks, ROW_CAP)
+    few = [t for s in SM.BULK if 0 < tally.counts[s] <= BULK_ROWS for t in tally.in_state(tasks, s)]
+    return listed, listed[0] + few + tally.first_retried(tasks, RETRIED_CAP)
+
+
+def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh: int, title: str,
+          deltas: dict | None = None, listed: tuple | None = None) -> list[str]:
+    """The page in pieces, to be written one after the other, from a ``tally`` already in step
+    with ``status.tasks``: only the tasks it shows one by one are looked at. ``listed``:
+    ``one_by_one(...)[0]`` if already known."""
     title = title or status.experiment
-    p = SM.progress(status.tasks, now)
-    rows, anchors = rows_section(status.tasks, now)
+    p = tally.progress(now)
+    rows, anchors = rows_section(tally, status.tasks, now, listed)
     # the stale check is armed only while a daemon is expected to rewrite the page
     armed = stale_after if (status.daemons or p.pending) else 0
-    parts = [
+    return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<noscript><meta http-equiv='refresh' content='{refresh}'></noscript>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -243,13 +260,12 @@ def page(status: Status, now: float, stale_after: float, refresh: int, title: st
         f"<body data-written='{now:.0f}' data-stale='{armed:.0f}' data-refresh='{refresh}'>",
         svg.DEFS,
         *header(status, p, now, stale_after, refresh, title),
-        *problems(SM.problem_groups(status.tasks), anchors),
-        *plots(status, deltas or {}, now, p.counts),
-        *breakdowns(status.tasks),
+        *problems(tally.problem_groups(status.tasks), anchors),
+        *plots(tally, deltas or {}, now, p.counts),
+        *breakdowns(tally, status.tasks),
         *rows,
-        *extras(status),
+        *extras(status, tally),
         "<footer><p class='mute'>Written by batchman. Works without scripts; with them the heartbeat"
         " ages live and the rows can be filtered.</p></footer>",
         f"<script>{assets.SCRIPT}</script></body></html>",
     ]
-    return "".join(parts)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
+from batchman.page.tally import BULK, HOUR, ProblemGroup, Progress, Tally  # noqa: F401 - re-exported
 
-HOUR = 3600.0
 # The bar's order and the plots' groups: what a coordinator tells apart at a glance.
 GROUPS = (
     ("completed", (S.COMPLETED, S.SKIPPED)),
@@ -23,63 +22,12 @@ GROUPS = (
     ("waiting", (S.NEW, S.UNSTAGED)),
 )
 GROUP_OF = {s: g for g, members in GROUPS for s in members}
-# States collapsed into run ranges that open on demand instead of one row per task.
-BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
-
-
-@dataclass
-class Progress:
-    total: int = 0
-    counts: Counter = field(default_factory=Counter)
-    done: int = 0                 # completed or skipped
-    finished: int = 0             # in any terminal state
-    pending: int = 0              # the daemon still has work for these
-    problems: int = 0
-    last_hour: int = 0            # tasks that ended in the last hour (any terminal state)
-    rate_per_hour: float = 0.0    # ends per hour, over the last hours
-    eta_s: float | None = None    # seconds until the pending tasks are done at that rate
-    failure_rate: float | None = None   # problems among the tasks ended in the last hours
 
 
 def progress(tasks: list[Task], now: float, window: float = 6 * HOUR) -> Progress:
-    """Completed of total, the recent rate of ends, an estimate of the end, the failure rate.
-
-    The rate is taken over the last ``window`` seconds (or since the first end, if later),
-    so a production that slows down shows it within hours; the estimate is the pending
-    tasks at that rate.
-    """
-    p = Progress(total=len(tasks), counts=Counter(t.state for t in tasks))
-    c = p.counts
-    p.done = c[S.COMPLETED] + c[S.SKIPPED]
-    p.finished = sum(c[s] for s in S.TERMINAL)
-    p.pending = sum(c[s] for s in S.ACTIVE)
-    p.problems = sum(c[s] for s in S.PROBLEM)
-    recent_ok = recent_bad = 0
-    first = now
-    since, hour_ago = now - window, now - HOUR
-    for t in tasks:
-        st = t.state
-        if st not in S.TERMINAL or st == S.SKIPPED:
-            continue
-        end = t.finished_at or t.since
-        if not end or end < since:
-            continue
-        if end < first:
-            first = end
-        if end >= hour_ago:
-            p.last_hour += 1
-        if st == S.COMPLETED:
-            recent_ok += 1
-        else:
-            recent_bad += 1
-    recent = recent_ok + recent_bad
-    if recent:
-        span = max(now - first, 10 * 60.0)     # a burst of ends is not a rate
-        p.rate_per_hour = recent / span * HOUR
-        p.failure_rate = recent_bad / recent
-        if p.pending:
-            p.eta_s = p.pending / p.rate_per_hour * HOUR
-    return p
+    """Completed of total, the recent rate of ends, an estimate of the end, the failure rate
+    (``Tally.progress`` of these tasks)."""
+    return Tally(tasks).progress(now, window)
 
 
 def bar_segments(counts: Counter, total: int) -> list[tuple[str, int, float]]:
@@ -92,17 +40,7 @@ def bar_segments(counts: Counter, total: int) -> list[tuple[str, int, float]]:
     return out
 
 
-@dataclass
-class ProblemGroup:
-    state: str
-    cause: str        # failure class, or the kind of failure
-    reason: str       # the shared reason, as a person reads it
-    runs: list[int]
-    retry: str = ""   # what the retry policy made of it (from the last attempt)
-    keys: list[str] = field(default_factory=list)
-
-    @property
-    def ranges(self) -> str:
+def ranges(self) -> str:
         return ranges(self.runs)
 
 
@@ -115,37 +53,16 @@ def ranges(runs: list[int]) -> str:
     return ",".join(str(runs[i]) if j - i == 1 else f"{runs[i]}-{runs[j - 1]}" for i, j in zip(starts, ends))
 
 
-def _cause(t: Task) -> str:
-    return t.failure_class or t.failure or t.state
-
-
-def _reason(t: Task) -> str:
-    text = (t.error or t.reason or "").strip()
-    return text.splitlines()[0][:160] if text else "no reason recorded"
-
-
 def problem_groups(tasks: list[Task]) -> list[ProblemGroup]:
     """Tasks that ended badly, grouped by state, failure class and reason, biggest group first."""
-    groups: dict[tuple, ProblemGroup] = {}
-    for t in tasks:
-        if t.state not in S.PROBLEM:
-            continue
-        k = (t.state, _cause(t), _reason(t))
-        g = groups.get(k)
-        if g is None:
-            retry = t.past[-1].retry if t.past else ""
-            g = groups[k] = ProblemGroup(t.state, k[1], k[2], [], retry)
-        g.runs.append(t.run)
-        g.keys.append(t.key)
-    for g in groups.values():
-        g.runs = sorted(set(g.runs))
-    return sorted(groups.values(), key=lambda g: (-len(g.runs), g.state, g.cause, g.reason))
+    return Tally(tasks).problem_groups(tasks)
 
 
 def breakdown(tasks: list[Task], by: str) -> dict[str, Counter]:
     """Counts per state for each job definition (``by='job'``) or each run-list value (a meta column)."""
-    pairs = Counter((t.job, t.state) for t in tasks) if by == "job" else \
-        Counter((t.meta.get(by, ""), t.state) for t in tasks)
+    if by in ("job", "dataset"):
+        return Tally(tasks).breakdown(by)
+    pairs = Counter((t.meta.get(by, ""), t.state) for t in tasks)
     out: dict[str, Counter] = defaultdict(Counter)
     for (key, state), n in pairs.items():
         out[key][state] += n
@@ -154,11 +71,8 @@ def breakdown(tasks: list[Task], by: str) -> dict[str, Counter]:
 
 def bulk_runs(tasks: list[Task]) -> dict[str, list[int]]:
     """For each bulk state, its runs (sorted, each once)."""
-    out: dict[str, set[int]] = defaultdict(set)
-    for t in tasks:
-        if t.state in BULK:
-            out[t.state].add(t.run)
-    return {s: sorted(out[s]) for s in BULK if out.get(s)}
+    runs = Tally(tasks).runs
+    return {s: sorted(runs[s].tasks) for s in BULK if runs.get(s)}
 
 
 def listed(tasks: list[Task], cap: int, per_group: int = 100) -> tuple[list[Task], dict[str, list[int]]]:
@@ -167,23 +81,17 @@ def listed(tasks: list[Task], cap: int, per_group: int = 100) -> tuple[list[Task
 
     Returns them and, per state, the runs of tasks left out (shown as ranges).
     """
-    groups: dict[tuple, list[Task]] = defaultdict(list)
-    for t in tasks:
-        if t.state in S.PROBLEM:
-            groups[(t.state, _cause(t), _reason(t))].append(t)
-    problem, left = [], []
-    for k in sorted(groups, key=lambda k: (-len(groups[k]), k)):
-        g = sorted(groups[k], key=lambda t: (t.run, t.job))
-        problem += g[:per_group]
-        left += g[per_group:]
-    rank = {s: i for i, s in enumerate(S.ALL)}
-    active = sorted((t for t in tasks if t.state in S.ACTIVE and t.state not in BULK),
-                    key=lambda t: (rank[t.state], t.run, t.job))
-    rows = (problem + active)[:cap]
-    over: dict[str, set[int]] = defaultdict(set)
-    for t in left + (problem + active)[cap:]:
-        over[t.state].add(t.run)
-    return rows, {s: sorted(r) for s, r in over.items()}
+    rows, over = Tally(tasks).listed(tasks, cap, per_group)
+    return rows, {s: expand(text) for s, (_, text) in over.items()}
+
+
+def expand(ranges: str) -> list[int]:
+    """The runs of '1-3,5' (the inverse of ``ranges``)."""
+    out: list[int] = []
+    for piece in filter(None, ranges.split(",")):
+        a, _, b = piece.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
 
 
 def run_times(tasks: list[Task]) -> list[tuple[float, int]]:
@@ -211,13 +119,15 @@ def slow_tail(times: list[tuple[float, int]], q: float = 0.95, show: int = 8) ->
     return limit, slowest
 
 
-def heartbeat(status: Status, now: float, stale_after: float) -> tuple[str, str, float | None]:
+def heartbeat(status: Status, now: float, stale_after: float,
+              pending: int | None = None) -> tuple[str, str, float | None]:
     """(text, level, heartbeat instant) for the daemon line; the page adds the heartbeat's age.
 
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing to do: the
     production is finished) or 'bad' (no daemon although work is pending, or a stale one).
     """
-    pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
+    if pending is None:
+        pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None

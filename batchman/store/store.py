@@ -376,16 +376,20 @@ class Store:
 
         Rendering a large page takes a while, so it happens after the status file's lock is
         released, under a lock of the page's own; a page never replaces a newer one of the
-        same file (the store id and generation it shows are on its first line).
+        same file (the store id and generation it shows are on its first line). The renderer
+        returns the page as text or in pieces (streamed to the file as they come), or None
+        when the page on disk already shows all of it (batchman.page.live: it stays honest).
         """
         if not (self.render_html and self.html_path):
             return
-        text = self.render_html(status)
+        page = self.render_html(status)
+        if page is None:
+            return
         with page_lock(self.html_path, max(self.lock_timeout, 10)):
             sid, gen = html_generation(self.html_path)
             if sid == status.store_id and gen >= status.generation:
                 return
-            atomic_write(self.html_path, guard.page_header(status) + text)
+            atomic_write(self.html_path, [guard.page_header(status), *([page] if isinstance(page, str) else page)])
 
     # ---- the journal ---------------------------------------------------------------
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:

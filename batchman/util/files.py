@@ -17,7 +17,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 __all__ = ["atomic_copy", "atomic_write", "fsync_dir", "link_backup", "put_in_place", "write_temp"]
 
@@ -115,17 +115,24 @@ def _replace(path: str, fill: Callable[[BinaryIO], object], backup: str | None, 
     put_in_place(write_temp(path, fill, mode, sync), path, backup, sync)
 
 
-def atomic_write(path: str, data: bytes | str, *, backup: str | None = None, mode: int | None = None,
-                 sync: bool = True) -> None:
+def atomic_write(path: str, data: bytes | str | Iterable[bytes | str], *, backup: str | None = None,
+                 mode: int | None = None, sync: bool = True) -> None:
     """Replace ``path`` by ``data`` crash-safely (see the module docstring).
 
+    ``data``: bytes, text (UTF-8), or pieces of either written one after the other as they
+    come (a page streamed from its parts, never joined into one string in memory).
     ``backup``: the file ``path`` held until now is kept under this name (a hard link).
     ``mode``: the new file's permission bits (default: the old file's, else 0o666 & ~umask).
     ``sync=False`` skips the fsyncs, for hints that may be lost in a power cut (never torn).
     """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    _replace(path, lambda f: f.write(data), backup, mode, sync)
+    if isinstance(data, (str, bytes)):
+        data = (data,)
+    _replace(path, lambda f: _write_pieces(f, data), backup, mode, sync)
+
+
+def _write_pieces(f: BinaryIO, pieces: Iterable[bytes | str]) -> None:
+    for p in pieces:
+        f.write(p.encode("utf-8") if isinstance(p, str) else p)
 
 
 def atomic_copy(src: str, dst: str, *, mode: int | None = None, sync: bool = True) -> None:

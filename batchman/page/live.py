@@ -1,0 +1,86 @@
+"""The status page kept by one process across its writes (the daemon's, above all).
+
+``LivePage`` holds a ``Tally`` in step with the tasks, so a write costs the tasks that
+changed, not all of them; and it remembers what its last page showed, so a write that
+changed nothing the page shows is not rendered again at all.
+
+What keeps the page honest when a render is skipped: the page's age. Its ``data-written``
+(which the page's script compares with the reader's clock to raise "page not updated for
+N min: is the daemon running?") and the heartbeat it shows are those of the last render,
+so a render is never skipped when the last one is older than ``max_age`` (by default a
+third of the time after which a daemon counts as gone, and at most the reload period). A
+living daemon thus rewrites its page well before any reader could call it stale, and a dead
+one stops rewriting it, exactly as before. Everything else the page shows is in the
+fingerprint: the tally's version (any task moved), every field of the tasks shown one by one
+(listed rows, bulk rows, retried ones: a counter reported or a kill requested shows), the
+daemons by identity, the health lines, the pause, the parameter problem, unknown jobs, the
+last round's errors and whether the heartbeat was already stale (the red line drawn
+without scripts).
+
+As a safety net against a change that keeps a task's state and ``since`` (a person editing
+a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import msgspec
+
+from batchman.core import states as S
+from batchman.core.model import Status
+from batchman.page import html as H, summary as SM, timeline
+from batchman.page.tally import Tally
+
+_encode = msgspec.json.Encoder().encode
+
+
+def shown(status: Status, tally: Tally, now: float, stale_after: float, full: list) -> tuple:
+    """What the page shows besides the clock: equal tuples, equal pages. ``full``: the tasks
+    shown one by one (all their fields count: a counter reported, a kill requested)."""
+    li = status.last_iteration
+    pending = sum(tally.counts[s] for s in S.ACTIVE)
+    return (status.store_id, status.experiment, tally.version, tally.n, hash(_encode(full)),
+            tuple(sorted((d.id, d.host, d.pid) for d in status.daemons)),
+            SM.heartbeat(status, now, stale_after, pending)[:2],
+            status.paused, status.paused_by, status.params_problem, status.params_problem_since,
+            status.batch_unreachable_since, status.batch_next_try, status.batch_last_error,
+            status.batch_last_error_at, status.staging_unreachable_since,
+            tuple((u.name, u.job_id, u.state) for u in status.unknown),
+            tuple(li.errors) if li is not None else ())
+
+
+class LivePage:
+    """``page(status)`` -> the page in pieces, or None when it would show the same as the last."""
+
+    def __init__(self, stale_after: float = 300.0, refresh: int = 60, title: str = "", journal: str = "",
+                 max_age: float | None = None, rebuild_after: float = 600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.stale_after, self.refresh, self.title, self.journal = stale_after, refresh, title, journal
+        self.max_age = max_age if max_age is not None else max(1.0, min(float(refresh), stale_after / 3))
+        self.rebuild_after, self.clock = rebuild_after, clock
+        self.tally = Tally()
+        self._built = self._written = float("-inf")
+        self._shown: tuple | None = None
+        self.skipped = 0
+
+    def __call__(self, status: Status, changed=None) -> list[str] | None:
+        """The page of ``status``, or None if the last one shows the same and is recent.
+
+        ``changed``: positions in ``status.tasks`` known to have changed since the last call
+        (the caller's change tracking); without it they are found by comparison.
+        """
+        now = self.clock()
+        if now - self._built > self.rebuild_after:
+            self.tally, self._built, changed = Tally(), now, None
+        self.tally.sync(status.tasks, changed)
+        listed, full = H.one_by_one(self.tally, status.tasks)
+        what = shown(status, self.tally, now, self.stale_after, full)
+        if what == self._shown and now - self._written < self.max_age:
+            self.skipped += 1
+            return None
+        deltas = timeline.load(self.journal, status.store_id, status.generation) if self.journal else {}
+        out = H.parts(status, self.tally, now, self.stale_after, self.refresh, self.title, deltas, listed)
+        self._shown, self._written = what, now
+        return out

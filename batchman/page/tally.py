@@ -1,0 +1,337 @@
+"""Everything the status page counts, kept up to date from the tasks that changed.
+
+A ``Tally`` holds, per position in ``status.tasks``, the few fields the page counts by
+(state, since, run, job, dataset, end, run time), and the totals built from them: tasks
+per state, per job and dataset, problem groups, the runs of each state, recent ends and
+run times. ``sync(tasks)`` finds the positions whose state changed (a pass at C speed:
+``map(attrgetter)`` compared with what was counted; after the file was read again, since,
+run and job too) -- or takes them from the caller, who may know them -- and moves only
+those tasks from their old place in the totals to the new one. An edit in place that keeps
+the state (a dataset renamed) waits for the caller's word or ``LivePage``'s periodic recount.
+
+Pure: tasks in, numbers and tasks out. ``batchman.page.summary``'s functions are this
+tally built once; ``batchman.page.html`` reads a tally kept across daemon iterations.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import chain, compress
+from operator import attrgetter, ne
+
+from batchman.core import states as S
+from batchman.page.bags import RunSet, SortedBag, by_fields
+
+HOUR = 3600.0
+BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
+RATE_STATES = S.TERMINAL - {S.SKIPPED}
+LISTED = tuple(s for s in S.ALL if s in S.ACTIVE and s not in BULK)     # active, one row each
+_states, _sinces, _runs, _jobs, _metas, _pasts = map(attrgetter, ("state", "since", "run", "job", "meta", "past"))
+
+
+@dataclass
+class Progress:
+    total: int = 0
+    counts: Counter = field(default_factory=Counter)
+    done: int = 0                 # completed or skipped
+    finished: int = 0             # in any terminal state
+    pending: int = 0              # the daemon still has work for these
+    problems: int = 0
+    last_hour: int = 0            # tasks that ended in the last hour (any terminal state)
+    rate_per_hour: float = 0.0    # ends per hour, over the last hours
+    eta_s: float | None = None    # seconds until the pending tasks are done at that rate
+    failure_rate: float | None = None   # problems among the tasks ended in the last hours
+
+
+@dataclass
+class ProblemGroup:
+    state: str
+    cause: str        # failure class, or the kind of failure
+    reason: str       # the shared reason, as a person reads it
+    runs: RunSet     # len() and ranges(); its runs in .tasks
+    retry: str = ""   # what the retry policy made of it (from the last attempt)
+
+    @property
+    def ranges(self) -> str:
+        return self.runs.ranges()
+
+
+def cause(t) -> str:
+    return t.failure_class or t.failure or t.state
+
+
+def reason(t) -> str:
+    text = (t.error or t.reason or "").strip()
+    return text.splitlines()[0][:160] if text else "no reason recorded"
+
+
+def problem_key(t) -> tuple[str, str, str]:
+    return t.state, cause(t), reason(t)
+
+
+class Tally:
+    """The page's totals over ``tasks``, moved task by task as tasks change."""
+
+    def __init__(self, tasks=()) -> None:
+        self._reset()
+        if tasks:
+            self.sync(tasks)
+
+    def _reset(self) -> None:
+        self.n = 0
+        self.version = 0                    # grows with every task moved: the page changed
+        self._list = 0                      # id() of the task list last seen
+        # per position: what the task was counted as (the detector compares state and since)
+        self._state: list = []
+        self._since: list = []
+        self._run: list = []
+        self._job: list = []
+        self._ds: list = []
+        self._end: list = []                # end counted in the rate, or None
+        self._time: list = []               # (run time, run) of a completed task, or None
+        self._pkey: dict[int, tuple] = {}
+        self.counts: Counter = Counter()
+        self.by_job: dict[str, Counter] = defaultdict(Counter)        # state -> job -> tasks
+        self.by_dataset: dict[str, Counter] = defaultdict(Counter)    # state -> dataset -> tasks
+        # state -> positions, for the states that are not bulk (bulk ones are long and their
+        # few rows are found in the per-position states when they are few)
+        self.members: dict[str, set[int]] = defaultdict(set)
+        self.runs: dict[str, RunSet] = defaultdict(RunSet)        # state -> runs
+        # the tasks that may be listed one by one, by (run, job, position): problem groups
+        # (by problem key) and the active states that are not bulk (by state)
+        self.groups: dict[tuple, SortedBag] = defaultdict(SortedBag)
+        self.group_runs: dict[tuple, RunSet] = defaultdict(RunSet)
+        self.ordered: dict[str, SortedBag] = defaultdict(SortedBag)
+        self.retried: set[int] = set()
+        self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
+
+    def sync(self, tasks, changed=None) -> int:
+        """Bring the totals to ``tasks``; returns how many positions were counted again.
+
+        ``changed``: positions known to have changed since the last call (the caller's change
+        tracking). Without it they are found here: the tasks whose state differs from what
+        was counted, and -- when the list is not the one seen last time (the file was read
+        again: every object is new; or a purge and an add moved tasks) -- whose ``since``,
+        run or job differs too. Fewer tasks than last time counts everything afresh.
+        """
+        old, same_list = self.n, id(tasks) == self._list
+        self._list = id(tasks)
+        if len(tasks) < old or not old:
+            self._reset()
+            self._list = id(tasks)
+            self._build(tasks)
+            return self.n
+        if changed is None:
+            moved = set(compress(range(old), map(ne, map(_states, tasks), self._state)))
+            if not same_list:       # read again or replaced: new objects, maybe moved ones
+                for get, had in ((_sinces, self._since), (_runs, self._run), (_jobs, self._job)):
+                    moved.update(compress(range(old), map(ne, map(get, tasks), had)))
+            changed = sorted(moved)
+        else:
+            changed = sorted({i for i in changed if i < old})
+        grow = len(tasks) - old
+        if grow:
+            for lst in (self._state, self._since, self._run, self._job, self._ds, self._end, self._time):
+                lst.extend([None] * grow)
+        for i in changed:
+            self._take(i)
+        for i in chain(changed, range(old, len(tasks))):
+            self._put(i, tasks[i])
+        self.n = len(tasks)
+        self.version += len(changed) + grow
+        return len(changed) + grow
+
+    def _build(self, tasks) -> None:
+        """Everything counted at once (the first page of a process, or after a purge)."""
+        n = self.n = len(tasks)
+        self.version += n
+        st = self._state = list(map(_states, tasks))
+        self._since = list(map(_sinces, tasks))
+        runs = self._run = list(map(_runs, tasks))
+        jobs = self._job = list(map(_jobs, tasks))
+        self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
+        self.counts = Counter(st)
+        where: dict[str, list[int]] = {s: [] for s in self.counts}
+        for i, s in enumerate(st):          # one pass (a C-speed pass per state costs more)
+            where[s].append(i)
+        self.members.update((s, set(m)) for s, m in where.items() if s not in BULK)
+        for s, m in where.items():
+            self.by_job[s] = Counter(map(jobs.__getitem__, m))
+            self.by_dataset[s] = Counter(map(self._ds.__getitem__, m))
+            self.runs[s] = RunSet.of(map(runs.__getitem__, m))
+            if s in LISTED:
+                self.ordered[s] = SortedBag(by_fields(list(zip(map(runs.__getitem__, m), map(jobs.__getitem__, m), m))),
+                                            presorted=True)
+        self._end, self._time = [None] * n, [None] * n
+        ok: list = []
+        bad: list = []
+        for s in S.TERMINAL:
+            pos = where.get(s, [])
+            ts = list(map(tasks.__getitem__, pos))
+            if s in RATE_STATES:
+                ends = [t.finished_at or t.since or None for t in ts]
+                list(map(self._end.__setitem__, pos, ends))
+                (ok if s == S.COMPLETED else bad).extend(filter(None, ends))
+            if s == S.COMPLETED:
+                ran = [(t.finished_at - t.started_at, t.run) if t.started_at and t.finished_at
+                       and t.finished_at >= t.started_at else None for t in ts]
+                list(map(self._time.__setitem__, pos, ran))
+                self.times = SortedBag(by_fields(list(filter(None, ran))), presorted=True)
+            if s in S.PROBLEM:
+                for i, t in zip(pos, ts):
+                    self._ended(i, t)
+        self.ends_ok, self.ends_bad = SortedBag(ok), SortedBag(bad)
+        self.retried = set(compress(range(n), map(_pasts, tasks)))
+
+    def _ended(self, i: int, t) -> tuple:
+        """Note what a task in an end state counts for (rate, run times, problem group)."""
+        st = t.state
+        e = self._end[i] = ((t.finished_at or t.since) if st in RATE_STATES else None) or None
+        ran = self._time[i] = (t.finished_at - t.started_at, t.run) if (
+            st == S.COMPLETED and t.started_at and t.finished_at and t.finished_at >= t.started_at) else None
+        if st in S.PROBLEM:
+            k = self._pkey[i] = problem_key(t)
+            self.groups[k].add((t.run, t.job, i))
+            self.group_runs[k].add(t.run)
+        return e, ran
+
+    def _take(self, i: int) -> None:
+        st, run = self._state[i], self._run[i]
+        self.counts[st] -= 1
+        self.by_job[st][self._job[i]] -= 1
+        self.by_dataset[st][self._ds[i]] -= 1
+        if st not in BULK:
+            self.members[st].discard(i)
+        self.runs[st].remove(run)
+        if st in LISTED:
+            self.ordered[st].remove((run, self._job[i], i))
+        k = self._pkey.pop(i, None)
+        if k is not None:
+            self.groups[k].remove((run, self._job[i], i))
+            self.group_runs[k].remove(run)
+            if not self.groups[k]:
+                del self.groups[k], self.group_runs[k]
+        self.retried.discard(i)
+        e = self._end[i]
+        if e is not None:
+            (self.ends_ok if st == S.COMPLETED else self.ends_bad).remove(e)
+        if self._time[i] is not None:
+            self.times.remove(self._time[i])
+
+    def _put(self, i: int, t) -> None:
+        st, run, job = t.state, t.run, t.job
+        ds = t.meta.get("dataset", "") if t.meta else ""
+        self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
+        self.counts[st] += 1
+        self.by_job[st][job] += 1
+        self.by_dataset[st][ds] += 1
+        if st not in BULK:
+            self.members[st].add(i)
+        self.runs[st].add(run)
+        if st in LISTED:
+            self.ordered[st].add((run, job, i))
+        if t.past:
+            self.retried.add(i)
+        e, ran = self._ended(i, t) if st in S.TERMINAL else (None, None)
+        self._end[i], self._time[i] = e, ran
+        if e:
+            (self.ends_ok if st == S.COMPLETED else self.ends_bad).add(e)
+        if ran:
+            self.times.add(ran)
+
+    # ---- what the page shows -------------------------------------------------------
+
+    def progress(self, now: float, window: float = 6 * HOUR) -> Progress:
+        """Completed of total, the recent rate of ends, an estimate of the end, the failure rate.
+
+        The rate is taken over the last ``window`` seconds (or since the first end, if later),
+        so a production that slows down shows it within hours; the estimate is the pending
+        tasks at that rate.
+        """
+        c = +self.counts
+        p = Progress(total=self.n, counts=c, done=c[S.COMPLETED] + c[S.SKIPPED],
+                     finished=sum(c[s] for s in S.TERMINAL), pending=sum(c[s] for s in S.ACTIVE),
+                     problems=sum(c[s] for s in S.PROBLEM))
+        since = now - window
+        ok, bad = self.ends_ok.count_from(since), self.ends_bad.count_from(since)
+        p.last_hour = self.ends_ok.count_from(now - HOUR) + self.ends_bad.count_from(now - HOUR)
+        firsts = [x for x in (self.ends_ok.first_from(since), self.ends_bad.first_from(since)) if x is not None]
+        if ok + bad:
+            span = max(now - min([now, *firsts]), 10 * 60.0)     # a burst of ends is not a rate
+            p.rate_per_hour = (ok + bad) / span * HOUR
+            p.failure_rate = bad / (ok + bad)
+            if p.pending:
+                p.eta_s = p.pending / p.rate_per_hour * HOUR
+        return p
+
+    def problem_groups(self, tasks) -> list[ProblemGroup]:
+        """Tasks that ended badly, grouped by state, failure class and reason, biggest group
+        first; the retry policy's word is that of the group's first task (by run)."""
+        out = []
+        for k, m in self.groups.items():
+            first = tasks[m[0][2]]
+            runs = self.group_runs[k]
+            out.append(ProblemGroup(*k, runs, first.past[-1].retry if first.past else ""))
+        return sorted(out, key=lambda g: (-len(g.runs), g.state, g.cause, g.reason))
+
+    def run_time_bins(self, bins: int = 30) -> tuple[list[int], float]:
+        """Completed jobs per run-time bin from 0 to the longest (svg.histogram's bars), and it."""
+        if not self.times:
+            return [], 0.0
+        hi = self.times[-1][0] or 1.0
+        width = hi / bins
+        below = [len(self.times) - self.times.count_from((k * width, -1 << 62)) for k in range(1, bins)]
+        edges = [0, *below, len(self.times)]
+        return [b - a for a, b in zip(edges, edges[1:])], hi
+
+    def slow_tail(self, q: float = 0.95, show: int = 8) -> tuple[float, list[tuple[float, int]]]:
+        """summary.slow_tail of the run times, read from the sorted bag."""
+        n = len(self.times)
+        if not n:
+            return 0.0, []
+        pos = q * (n - 1)
+        lo = int(pos)
+        a, b = self.times[lo][0], self.times[min(lo + 1, n - 1)][0]
+        limit = a + (b - a) * (pos - lo)
+        return limit, [x for x in self.times.largest(show) if x[0] > limit]
+
+    def breakdown(self, by: str) -> dict[str, Counter]:
+        """Counts per state for each job definition (``by='job'``) or dataset."""
+        out: dict[str, Counter] = defaultdict(Counter)
+        for state, per in (self.by_job if by == "job" else self.by_dataset).items():
+            for key, n in per.items():
+                if n:
+                    out[key][state] += n
+        return dict(sorted(out.items()))
+
+    def listed(self, tasks, cap: int, per_group: int = 100) -> tuple[list, dict[str, tuple[int, str]]]:
+        """The tasks listed one row each, at most ``cap``: problems first (biggest group first,
+        ``per_group`` of each), then the active ones, by run; and per state, (runs, ranges)
+        of the tasks left out. Only the tasks listed are looked at."""
+        shown: list = []
+        taken: dict[str, Counter] = defaultdict(Counter)
+        heads = [(k[0], self.groups[k], per_group) for k in sorted(self.groups, key=lambda k: (-len(self.groups[k]), k))]
+        heads += [(s, self.ordered[s], cap) for s in LISTED if self.ordered.get(s)]
+        for state, bag, most in heads:
+            first = bag.head(max(0, min(most, cap - len(shown))))
+            shown += first
+            taken[state].update(r for r, _, _ in first)
+        over = {}
+        for s in set(taken):
+            if self.counts[s] > sum(taken[s].values()):
+                over[s] = self.runs[s].without(taken[s])
+        return [tasks[i] for _, _, i in shown], over
+
+    def in_state(self, tasks, state: str) -> list:
+        pos = _where(self._state, state) if state in BULK else self.members.get(state, ())
+        return sorted(map(tasks.__getitem__, pos), key=attrgetter("run", "job"))
+
+    def first_retried(self, tasks, n: int) -> list:
+        return [tasks[i] for i in heapq.nsmallest(n, self.retried)]
+
+
+def _where(states: list, state: str) -> list[int]:
+    """The positions of ``state`` in ``states`` (a pass at C speed)."""
+    return list(compress(range(len(states)), map(state.__eq__, states)))

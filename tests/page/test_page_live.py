@@ -1,0 +1,130 @@
+"""The daemon's page across its writes: rendered when what it shows changed, never left to age.
+
+``LivePage`` skips a render that would show the same; these tests pin what counts as
+"the same" (not the clock, not a fresh heartbeat) and that a skipped page never gets old
+enough for a reader to take a living daemon for a dead one -- or the reverse.
+"""
+
+from __future__ import annotations
+
+import re
+
+from batchman.core import states as S
+from batchman.core.model import Daemon, IterationLog, Status, Task
+from batchman.page.live import LivePage
+from batchman.store.store import Store
+
+NOW = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = NOW
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def production() -> Status:
+    tasks = [Task(run=r, state=S.RUNNING, since=NOW - 60, job_id=str(r)) for r in range(5)]
+    tasks += [Task(run=r, state=S.COMPLETED, since=NOW - 600, finished_at=NOW - 600) for r in range(5, 500)]
+    return Status(generation=1, store_id="s1", tasks=tasks, last_iteration=IterationLog(at=NOW),
+                  daemons=[Daemon(id="h:1", host="h", pid=1, started=NOW - 900, heartbeat=NOW)])
+
+
+def beat(st: Status, clock: Clock, dt: float) -> None:
+    """An iteration that changed nothing but the heartbeat and the round's time."""
+    clock.t += dt
+    st.generation += 1
+    st.daemons[0].heartbeat = clock.t
+    st.last_iteration = IterationLog(at=clock.t, seconds=0.2)
+
+
+def test_a_write_that_changed_nothing_shown_is_not_rendered_until_the_page_would_age():
+    clock, st = Clock(), production()
+    live = LivePage(stale_after=300, refresh=60, clock=clock)
+    assert live.max_age == 60                   # at most the reload period, a third of stale_after
+    assert live(st) is not None
+    beat(st, clock, 20)
+    assert live(st) is None and live.skipped == 1
+    beat(st, clock, 20)
+    assert live(st) is None
+    beat(st, clock, 25)                         # 65 s after the last page: rendered again
+    page = "".join(live(st))
+    assert f"data-written='{clock.t:.0f}'" in page
+
+
+def test_the_page_age_limit_keeps_a_living_daemon_far_from_stale():
+    live = LivePage(stale_after=90, refresh=300)
+    assert live.max_age == 30                   # a page is never older than a third of stale_after
+
+
+def test_a_task_that_changed_state_is_rendered_at_once():
+    clock, st = Clock(), production()
+    live = LivePage(clock=clock)
+    live(st)
+    beat(st, clock, 5)
+    st.tasks[0].state, st.tasks[0].since = S.COMPLETED, clock.t
+    page = "".join(live(st))
+    assert "<li class='s-running'>running <b>4</b></li>" in page
+
+
+def test_a_listed_row_that_changed_without_a_new_state_is_rendered_at_once():
+    """A counter reported by a running job, a kill requested: same state, new row."""
+    clock, st = Clock(), production()
+    live = LivePage(clock=clock)
+    live(st)
+    beat(st, clock, 5)
+    st.tasks[1].counters = {"events": 12345}
+    assert "events=12345" in "".join(live(st))
+    beat(st, clock, 5)
+    st.tasks[2].request = "kill"
+    assert "running [kill]" in "".join(live(st))
+
+
+def test_a_heartbeat_gone_stale_and_a_new_daemon_are_rendered_at_once():
+    clock, st = Clock(), production()
+    live = LivePage(stale_after=300, refresh=600, max_age=1000, clock=clock)
+    live(st)
+    clock.t += 301                              # nobody beat: the page says so, red, without scripts
+    page = "".join(live(st))
+    assert re.search(r"<p id='hb' class='bad'>daemon pid 1 on h, heartbeat .*is it running\?", page)
+    st.daemons = [Daemon(id="h:2", host="h", pid=2, started=clock.t, heartbeat=clock.t)]
+    assert "daemon pid 2 on h" in "".join(live(st))
+
+
+def test_health_lines_are_part_of_what_the_page_shows():
+    clock, st = Clock(), production()
+    live = LivePage(clock=clock)
+    live(st)
+    st.batch_unreachable_since, st.batch_last_error = clock.t, "squeue: <timeout>"
+    assert "squeue: &lt;timeout&gt;" in "".join(live(st))
+    st.paused = True
+    assert "PAUSED" in "".join(live(st))
+    assert live(st) is None
+
+
+def test_the_tally_is_counted_afresh_now_and_then():
+    """The safety net for an edit that keeps a task's state and since (a dataset renamed by hand)."""
+    clock, st = Clock(), production()
+    live = LivePage(clock=clock, rebuild_after=600)
+    live(st)
+    st.tasks[100].meta = {"dataset": "Ti50"}      # neither state nor since: not seen in place
+    beat(st, clock, 30)
+    assert live(st) is None and live.tally.by_dataset[S.COMPLETED]["Ti50"] == 0
+    clock.t += 600
+    live(st)
+    assert live.tally.by_dataset[S.COMPLETED]["Ti50"] == 1
+
+
+def test_the_store_leaves_a_skipped_page_alone_and_streams_a_page_in_pieces(tmp_path):
+    pieces: list = [None]
+    store = Store(str(tmp_path / "status.json"), html=lambda st: pieces[0], html_path=str(tmp_path / "p.html"))
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=1)]
+    assert not (tmp_path / "p.html").exists()            # nothing rendered: nothing written
+    pieces[0] = iter(["<p>", "été", b"</p>"])           # text and bytes, one after the other
+    with store.transaction("test") as st:
+        st.tasks[0].state = S.QUEUED
+    text = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert text.startswith("<!-- batchman generation 2 ") and text.endswith("\n<p>été</p>")

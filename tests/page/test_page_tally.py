@@ -1,0 +1,188 @@
+"""The page's tally kept across changes says what a tally counted afresh says (issue 18).
+
+Random productions are changed the ways a daemon and people change them (a step along the
+pipeline, a failure, a restart, new tasks, a re-read of the file, a purge) and after every
+change the tally kept up to date is compared with one counted from scratch; the containers
+under it are compared with plain sorted lists.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Attempt, Status, Task
+from batchman.page import summary as SM
+from batchman.page.bags import RunSet, SortedBag
+from batchman.page.tally import Tally
+
+NOW = 1_800_000_000.0
+STATES = [S.NEW, S.UNSTAGED, S.STAGING, S.QUEUED, S.RUNNING, S.COMPLETED, S.FAILED, S.ERROR, S.SKIPPED, S.ABORTED]
+
+
+def seen(tally: Tally, tasks: list[Task]) -> dict:
+    """Everything the page reads from a tally, in plain values."""
+    p = tally.progress(NOW)
+    rows, over = tally.listed(tasks, cap=25, per_group=4)
+    return {
+        "progress": (p.total, dict(p.counts), p.done, p.pending, p.last_hour, p.rate_per_hour, p.failure_rate),
+        "groups": [(g.state, g.cause, g.reason, len(g.runs), g.ranges, g.retry) for g in tally.problem_groups(tasks)],
+        "jobs": tally.breakdown("job"), "datasets": tally.breakdown("dataset"),
+        "rows": [t.key for t in rows], "over": over,
+        "ranges": {s: (len(r), r.ranges()) for s, r in tally.runs.items() if r},
+        "times": (tally.run_time_bins(), tally.slow_tail()),
+        "retried": [t.key for t in tally.first_retried(tasks, 5)],
+        "few": {s: [t.key for t in tally.in_state(tasks, s)] for s in STATES},
+    }
+
+
+def change(rnd: random.Random, tasks: list[Task], t: Task, now: float) -> None:
+    """One thing that happens to a task: a step, an end, a failure with a reason, a restart
+    (a transition: its state changes; what changes while the state stays is the next test's)."""
+    st = rnd.choice([s for s in STATES if s != t.state])
+    t.state, t.since = st, now
+    if st in (S.COMPLETED, S.FAILED):
+        t.started_at, t.finished_at = now - rnd.randint(60, 9000), now
+    if st in (S.FAILED, S.ERROR):
+        t.error = rnd.choice(["exit 137: oom", "timeout", "node down\nmore"])
+        t.failure_class = rnd.choice(["", "out-of-memory", "timeout"])
+        if rnd.random() < .5:
+            t.past = [*t.past, Attempt(n=len(t.past) + 1, retry=rnd.choice(["", "retry 1 of 2"]))]
+    if rnd.random() < .1:
+        t.meta = {"dataset": rnd.choice(["Al50", "Ti50"])}
+
+
+def production(rnd: random.Random, n: int) -> list[Task]:
+    tasks = []
+    for i in range(n):
+        t = Task(run=1000 + rnd.randint(0, n), job=rnd.choice(["reco", "hist"]), added_at=NOW - 9e4)
+        change(rnd, tasks, t, NOW - rnd.randint(0, 40000))
+        tasks.append(t)
+    return list({t.key: t for t in tasks}.values())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_tally_kept_across_changes_equals_one_counted_afresh(seed):
+    rnd = random.Random(seed)
+    st = Status(tasks=production(rnd, 120))
+    kept = Tally(st.tasks)
+    for step in range(40):
+        now = NOW + step
+        what = rnd.random()
+        if what < .6:                                   # the daemon changes tasks in place
+            for t in rnd.sample(st.tasks, rnd.randint(1, 8)):
+                change(rnd, st.tasks, t, now)
+        elif what < .75:                                # tasks added at the end
+            have = {t.key for t in st.tasks}
+            st.tasks += [t for t in production(rnd, 5) if t.key not in have]
+        elif what < .9:                                 # another process wrote: the file read again
+            st = msgspec.json.decode(msgspec.json.encode(st), type=Status)
+            for t in rnd.sample(st.tasks, 3):
+                change(rnd, st.tasks, t, now)
+        else:                                           # a purge
+            st.tasks = [t for t in st.tasks if rnd.random() < .9]
+        kept.sync(st.tasks)
+        assert seen(kept, st.tasks) == seen(Tally(st.tasks), st.tasks), f"step {step}"
+
+
+def test_a_change_that_keeps_the_state_is_found_after_a_read_or_when_the_caller_says_so():
+    """In place (the daemon's own write), only a changed state is looked for: a dataset renamed
+    by hand waits for the caller's word or the live page's periodic recount; a task read
+    again from the file is compared by its ``since`` too."""
+    tasks = [Task(run=r, state=S.FAILED, since=NOW, error="oom") for r in range(5)]
+    kept = Tally(tasks)
+    tasks[2].error, tasks[2].since = "timeout", NOW + 1
+    assert kept.sync(tasks) == 0
+    assert kept.sync(tasks, changed=[2]) == 1 and len(kept.groups) == 2
+    again = msgspec.json.decode(msgspec.json.encode(tasks), type=list[Task])
+    again[3].error, again[3].since = "timeout", NOW + 2
+    assert kept.sync(again) == 1 and [len(g.runs) for g in kept.problem_groups(again)] == [3, 2]
+
+
+def test_tasks_moved_by_a_purge_and_an_add_are_counted_where_they_now_are():
+    """Same states, same since (added together): only their runs tell the moved ones apart."""
+    tasks = [Task(run=r, state=S.NEW, since=NOW) for r in range(10)]
+    kept = Tally(tasks)
+    tasks = tasks[1:] + [Task(run=50, state=S.NEW, since=NOW)]
+    kept.sync(tasks)
+    assert kept.runs[S.NEW].ranges() == "1-9,50"
+
+
+def test_positions_the_caller_knows_changed_are_all_it_looks_at():
+    rnd = random.Random(7)
+    tasks = production(rnd, 80)
+    kept = Tally(tasks)
+    moved = rnd.sample(range(len(tasks)), 6)
+    for i in moved:
+        change(rnd, tasks, tasks[i], NOW + 5)
+    assert kept.sync(tasks, changed=moved) == 6
+    assert seen(kept, tasks) == seen(Tally(tasks), tasks)
+    assert kept.sync(tasks, changed=[]) == 0       # nothing said to have changed: nothing looked at
+
+
+def test_a_state_change_is_found_without_help_and_nothing_else_is_looked_at_again():
+    tasks = [Task(run=r, state=S.NEW, since=NOW) for r in range(50)]
+    kept = Tally(tasks)
+    assert kept.sync(tasks) == 0
+    tasks[7].state = S.RUNNING
+    assert kept.sync(tasks) == 1 and kept.counts[S.RUNNING] == 1
+
+
+def test_the_summary_functions_are_the_tally_counted_once():
+    tasks = production(random.Random(3), 60)
+    rows, over = SM.listed(tasks, cap=10, per_group=2)
+    t_rows, t_over = Tally(tasks).listed(tasks, cap=10, per_group=2)
+    assert rows == t_rows and {s: SM.ranges(r) for s, r in over.items()} == {s: x for s, (_, x) in t_over.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_sorted_bag_is_a_sorted_list_that_moves_a_block_at_a_time(seed, monkeypatch):
+    import batchman.page.bags as B
+    monkeypatch.setattr(B, "BLOCK", 4)
+    rnd = random.Random(seed)
+    bag, plain = SortedBag(rnd.randint(0, 50) for _ in range(30)), []
+    plain = sorted(bag)
+    for _ in range(300):
+        x = rnd.randint(0, 50)
+        if rnd.random() < .5:
+            bag.add(x)
+            plain.append(x)
+            plain.sort()
+        else:
+            bag.remove(x)
+            if x in plain:
+                plain.remove(x)
+        lo = rnd.randint(0, 50)
+        assert list(bag) == plain and len(bag) == len(plain)
+        assert bag.count_from(lo) == sum(1 for v in plain if v >= lo)
+        assert bag.first_from(lo) == next((v for v in plain if v >= lo), None)
+        assert bag.head(3) == plain[:3] and bag.largest(3) == plain[::-1][:3]
+        if plain:
+            assert bag[len(plain) // 2] == plain[len(plain) // 2] and bag[-1] == plain[-1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_run_ranges_follow_added_and_removed_tasks_across_blocks(seed, monkeypatch):
+    import batchman.page.bags as B
+    monkeypatch.setattr(B, "RUN_BLOCK", 2)          # blocks of 4 runs: ranges cross them often
+    rnd = random.Random(seed)
+    rs, tasks = RunSet(), []
+    for _ in range(400):
+        r = rnd.randint(0, 40)
+        if rnd.random() < .6:
+            rs.add(r)
+            tasks.append(r)
+        elif r in tasks:
+            rs.remove(r)
+            tasks.remove(r)
+        assert rs.ranges() == SM.ranges(sorted(set(tasks))) and len(rs) == len(set(tasks))
+    listed = {r: 1 for r in tasks[:5]}
+    rest = list(tasks)
+    for r in listed:
+        rest.remove(r)
+    assert rs.without(listed) == (len(set(rest)), SM.ranges(sorted(set(rest))))
+    assert rs.ranges() == SM.ranges(sorted(set(tasks)))       # and put back
+    assert RunSet.of(tasks).ranges() == rs.ranges()
