@@ -13,7 +13,35 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
+from batchman.core.follow import as_before
 from batchman.core.model import Task
+
+# Finished for good: only a person's request (or an intent left to redo) moves them again.
+SETTLED = frozenset({S.COMPLETED, S.ABORTED, S.SKIPPED})
+_FOLLOWED = (S.QUEUED, S.RUNNING)
+
+
+def live(tasks: list[Task]) -> list[Task]:
+    """The tasks an iteration has to look at, in file order: all but the settled ones that carry
+    no request and no intent. At a million tasks most are settled; the daemon makes this one
+    pass per status it reads, and observes and decides (plan_budget) over what it returns, with
+    the same result as over all tasks (tests/test_plan_live.py)."""
+    return [t for t in tasks if t.state not in SETTLED or t.request or t.intent is not None]
+
+
+def _quiet(t: Task, obs: Observations) -> bool:
+    """Does ``decide_task`` certainly leave ``t`` as it is? A cheap test before it, for the many
+    tasks whose job nothing new is known about: no marker of its end, and the queue either not
+    asked about it or saying what the task records already (follow.follow_job's own test)."""
+    if t.state in SETTLED:
+        return not t.request and t.intent is None
+    if t.state not in _FOLLOWED or t.request or t.intent is not None:
+        return False
+    m = obs.markers.get(t.job_name)
+    if m is not None and m.exit_code is not None:
+        return False
+    info = obs.jobs.get(t.job_name) if obs.jobs is not None else None
+    return info is None or as_before(t, info)
 
 
 # Order in which tasks compete for the staging limit and the job cap.
@@ -45,7 +73,7 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
     out: list[tuple[Task, Decision]] = []
     waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
     for t in tasks:
-        if only is not None and not only(t):
+        if _quiet(t, obs) or (only is not None and not only(t)):
             continue
         if _waits_for_room(t):
             waiting.append((t, t))
