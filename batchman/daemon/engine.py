@@ -95,6 +95,7 @@ class Engine:
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
         self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
         self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
+        self._live: tuple[list[Task] | None, list[Task]] = (None, [])   # (status.tasks, plan.live of them)
 
     @property
     def query_failures(self) -> int:
@@ -107,8 +108,9 @@ class Engine:
     # ---- one iteration -------------------------------------------------------------
     def run_once(self, ended: set[str] | None = None) -> IterationReport:
         """One iteration; the status page is written once, at its end, from the last write.
-        ``ended``: names of jobs whose done files the loop saw; when given, and the batch system is
-        not due to be asked, only those jobs' files are read (None: every job's)."""
+        ``ended``: names of jobs whose done files the loop saw (None: the done directory is
+        listed here). Only the marker files of the jobs whose done file is there, or whose end
+        the batch system reports, are read, but in a full scan (observe.Observer._full_scan)."""
         deferred = self.store.defer_html
         self.store.defer_html = True
         try:
@@ -129,16 +131,18 @@ class Engine:
         taken = self.clock()            # observations are as old as the status they start from
         status = self.store.read()
         R.apply_cleared(status, self.cleared, self.me)
+        live = P.live(status.tasks)     # one pass over all tasks; then only these are looked at
+        self._live = (status.tasks, live)
         own = time.perf_counter() - t0
-        self._learn_limits(status)
-        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, ended)
+        self._learn_limits(live)
+        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live)
         obs.taken = taken
-        obs.unsubmittable_jobs = self.command_watch.check(self, status.tasks)
+        obs.unsubmittable_jobs = self.command_watch.check(self, live)
         n_cmd_obs = len(records)
         _crash_point("after-observe", self)
-        counters = self.observer.read_counters(status)
+        counters = self.observer.read_counters(status, live)
         t0 = time.perf_counter()
-        work = self._record_intents(status, obs, counters, records[n_cmd0:n_cmd_obs], rep)
+        work = self._record_intents(status, live, obs, counters, records[n_cmd0:n_cmd_obs], rep)
         own += time.perf_counter() - t0
         rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
         _crash_point("after-intent", self)
@@ -155,20 +159,20 @@ class Engine:
         self.outputs.step(self, final, rep, self.clock())   # after the record step: alerts, metrics
         return rep
 
-    def _record_intents(self, status: Status, obs: D.Observations, counters: dict, cmds,
+    def _record_intents(self, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
                         rep: IterationReport) -> list[Work]:
         """Decide (outside the lock on what we read; again inside only if someone wrote since)
-        and record the decisions, their slow actions as intents."""
+        and record the decisions, their slow actions as intents. ``live``: plan.live(status.tasks)."""
         asked = _asked(status.tasks)
         tokens = self._tokens(obs.now)
         self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        decisions, budget = P.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
+        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens)
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or _asked(st.tasks) != asked:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
                 R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = P.plan_budget(st.tasks, obs, self.policy, self.only, tokens)
+                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens)
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
@@ -227,11 +231,22 @@ class Engine:
         return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting=held, deadlines=deadlines,
                               gather=self.params["daemon.watch_interval"])
 
+    def _done(self, ended: set[str] | None) -> set[str]:
+        """The jobs whose done files are there: ``ended`` and the last listing's (made now when
+        the loop gave none: oneshot, a first iteration)."""
+        if ended is None:
+            self.watcher.check()
+        return set(self.watcher.seen) | set(ended or ())
+
     def _forget_ended(self, final: Status) -> None:
         """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
         if not self.watcher.seen:
             return
-        running = {t.job_name for t in final.tasks if t.state in S.IN_BATCH and t.job_name}
+        tasks, live = self._live
+        # the same list as observed: changed in place by this iteration's decisions only, which
+        # never put a settled task (not live) into the batch system
+        running = {t.job_name for t in (live if final.tasks is tasks else final.tasks)
+                   if t.state in S.IN_BATCH and t.job_name}
         gone = [n for n in self.watcher.seen if n not in running]
         if gone:
             self.watcher.forget(gone)
@@ -272,11 +287,11 @@ class Engine:
             rep.transitions.append(f"{run} {job}: created ({why})")
         return len(todo)
 
-    def _learn_limits(self, status: Status) -> None:
+    def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""
         if self._limits_known or not self.batch.capabilities.time_limits:
             return
-        if not any(t.state == S.FAILED and D.failure_class(t) == "timeout" for t in status.tasks):
+        if not any(t.state == S.FAILED and D.failure_class(t) == "timeout" for t in tasks):
             return
         try:
             mx, df = self.batch.time_limits(self.params["batch.queue"] or None)
