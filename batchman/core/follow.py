@@ -72,9 +72,10 @@ def _adopts(task: Task, info: JobInfo) -> bool:
 def as_before(task: Task, info: JobInfo) -> bool:
     """The queue says what the task records already (queued for the same reason, or running,
     under its id): unless a marker says the job ended, following it changes nothing."""
+    same_id = not info.job_id or info.job_id == task.job_id     # (not _adopts: called per running job)
     if info.state == JQUEUED:
-        return task.state == S.QUEUED and task.native_state == info.reason and not _adopts(task, info)
-    return info.state == JRUNNING and task.state == S.RUNNING and not _adopts(task, info)
+        return task.state == S.QUEUED and task.native_state == info.reason and same_id
+    return info.state == JRUNNING and task.state == S.RUNNING and same_id
 
 
 def follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:

@@ -29,19 +29,23 @@ def live(tasks: list[Task]) -> list[Task]:
     return [t for t in tasks if t.state not in SETTLED or t.request or t.intent is not None]
 
 
-def _quiet(t: Task, obs: Observations) -> bool:
-    """Does ``decide_task`` certainly leave ``t`` as it is? A cheap test before it, for the many
-    tasks whose job nothing new is known about: no marker of its end, and the queue either not
-    asked about it or saying what the task records already (follow.follow_job's own test)."""
-    if t.state in SETTLED:
-        return not t.request and t.intent is None
-    if t.state not in _FOLLOWED or t.request or t.intent is not None:
-        return False
-    m = obs.markers.get(t.job_name)
-    if m is not None and m.exit_code is not None:
-        return False
-    info = obs.jobs.get(t.job_name) if obs.jobs is not None else None
-    return info is None or as_before(t, info)
+def _changing(tasks: list[Task], obs: Observations):
+    """The tasks decide_task may change, in order. It certainly leaves alone a settled task and a
+    queued or running one whose job nothing new is known about: no request, no intent, no marker
+    of its end, and a queue either not asked about it or saying what the task records already
+    (follow.as_before, follow_job's own test). Runs for every live task: kept lean."""
+    markers, jobs = obs.markers, obs.jobs or {}
+    for t in tasks:
+        st = t.state
+        if (st in SETTLED or st in _FOLLOWED) and t.intent is None and not t.request:
+            if st in SETTLED:
+                continue
+            m = markers.get(t.job_name)
+            if m is None or m.exit_code is None:
+                info = jobs.get(t.job_name)
+                if info is None or as_before(t, info):
+                    continue
+        yield t
 
 
 # Order in which tasks compete for the staging limit and the job cap.
@@ -72,8 +76,8 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
     budget.tokens = dict(tokens or {})
     out: list[tuple[Task, Decision]] = []
     waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
-    for t in tasks:
-        if _quiet(t, obs) or (only is not None and not only(t)):
+    for t in _changing(tasks, obs):
+        if only is not None and not only(t):
             continue
         if _waits_for_room(t):
             waiting.append((t, t))

@@ -85,7 +85,7 @@ class Observer:
                   if t.array_name and t.array_index is not None and t.job_name in ask}
         self._query_batch(ask, obs, now, rep, arrays)
         if self.only is not None:
-            self._markers_after(tasks, obs, ask)
+            self._markers_after(obs, ask)
         obs.no_submit = self.pacing.backing_off(now)
         self._finished(tasks, obs)
         return obs
@@ -181,23 +181,20 @@ class Observer:
                         obs.markers[t.job_name] = m
         return ask
 
-    def _markers_after(self, tasks: list[Task], obs: D.Observations, ask: dict[str, str]) -> None:
+    def _markers_after(self, obs: D.Observations, ask: dict[str, str]) -> None:
         """After the query: the markers of the asked jobs the batch system no longer lists as
         queued or running (ended, or unknown to it); a job whose exit marker is there counts as
         not asked, as when _markers finds it first (follow.follow_job judges it by the marker)."""
         if obs.jobs is None:
             return              # not asked: nothing new of any job but those of the done files
-        for t in tasks:
-            name = t.job_name
-            if name not in ask or name in obs.markers or t.state in _JUST_SUBMITTED:
-                continue
+        for name, job_id in ask.items():
             info = obs.jobs.get(name)
-            if info is not None and info.state in (QUEUED, RUNNING):
+            if (info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers:
                 continue
             adir = self.paths.attempt_dir(name)
             if jobscript.read_exit(adir) is not None:
                 obs.markers[name] = jobscript.read_marker(adir)
-                if t.job_id:
+                if job_id:
                     obs.jobs.pop(name, None)
 
     def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport,
