@@ -37,7 +37,7 @@ from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
 from batchman.daemon.observe import Observer
 from batchman.daemon.pacing import Pacing
-from batchman.daemon.reload import ParamsWatcher
+from batchman.daemon.reload import ParamsWatcher, signature
 from batchman.daemon.watch import DoneWatcher
 from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of this module's interface
 from batchman.params import Params
@@ -96,6 +96,8 @@ class Engine:
         self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
         self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
         self._live: tuple[list[Task] | None, list[Task]] = (None, [])   # (status.tasks, plan.live of them)
+        self._generation, self._requests_sig = -1, None   # the file as this daemon last left it (_survey)
+        self._surveyed = 0                                # how many tasks the last survey saw
 
     @property
     def query_failures(self) -> int:
@@ -129,10 +131,10 @@ class Engine:
         self.params_watch.check(self)
         t0 = time.perf_counter()
         taken = self.clock()            # observations are as old as the status they start from
+        requests = signature(self.store.requests_path)    # before the read that merges them
         status = self.store.read()
         R.apply_cleared(status, self.cleared, self.me)
-        live = P.live(status.tasks)     # one pass over all tasks; then only these are looked at
-        self._live = (status.tasks, live)
+        live = self._survey(status, requests)     # the tasks to look at: not the settled ones
         own = time.perf_counter() - t0
         self._learn_limits(live)
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live)
@@ -150,6 +152,7 @@ class Engine:
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
         final = self.store.read()
+        self._generation = final.generation
         self._forget_ended(final)
         rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
                                    | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
@@ -230,6 +233,22 @@ class Engine:
         held = {k: self.pacer.buckets[k].burst for k in self.held}     # how many: unknown, at most a burst
         return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting=held, deadlines=deadlines,
                               gather=self.params["daemon.watch_interval"])
+
+    def _survey(self, status: Status, requests: tuple | None) -> list[Task]:
+        """plan.live(status.tasks), in one pass over all tasks only when something besides this
+        daemon may have changed them since its last survey: another writer (the generation moved
+        on since this daemon's last write; update_unknown's count too), a request merged in
+        place from the requests file (``requests``, its signature before this read, differs
+        from the one before the last survey's read: any read since may have merged a line),
+        tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
+        decisions move only live tasks): the last live tasks and those appended since are all."""
+        tasks, live = self._live
+        if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
+            live = P.live(live) + P.live(tasks[self._surveyed:])
+        else:
+            live = P.live(status.tasks)
+        self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
+        return live
 
     def _done(self, ended: set[str] | None) -> set[str]:
         """The jobs whose done files are there: ``ended`` and the last listing's (made now when

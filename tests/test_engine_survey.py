@@ -1,0 +1,102 @@
+"""Issue 18: the daemon looks at the settled tasks (completed, aborted, skipped) once, not in
+every iteration, and still sees one another process changed: a queued request, a write."""
+
+import pytest
+
+from batchman.backends.base import BatchBase
+from batchman.core import plan as P
+from batchman.core import states as S
+from batchman.core.observed import RUNNING, JobInfo, StagingView
+from batchman.daemon.engine import Engine
+from batchman.experiment import open_experiment, store_for
+
+from e2e_helpers import make_experiment
+
+
+class Batch(BatchBase):
+    name = "fake"
+
+    def query(self, jobs, arrays=None):
+        return {n: JobInfo(n, i or "7", RUNNING, native_state="RUNNING") for n, i in jobs.items()}
+
+    def submit(self, spec):
+        raise AssertionError("nothing is submitted here")
+
+    def cancel(self, ids):
+        pass
+
+
+class Staging:
+    def query(self, files):
+        return StagingView()
+
+    def request(self, files):
+        pass
+
+    release = cancel = request
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    e = make_experiment(tmp_path, range(1, 11))
+    with e.store.transaction("test") as st:
+        for t in st.tasks:
+            t.state, t.attempt, t.job_name, t.job_id = S.COMPLETED, 1, f"bm.{st.store_id}.{t.run}.{t.job}.1", str(t.run)
+        st.tasks[0].state = S.RUNNING
+    eng = Engine(e.params, e.store, Batch(), Staging(), mode="test")
+    surveyed = []
+    real = P.live
+    monkeypatch.setattr(P, "live", lambda tasks: surveyed.append(len(tasks)) or real(tasks))
+    return e, eng, surveyed
+
+
+def states(e):
+    return {t.run: t.state for t in e.store.read().tasks}
+
+
+def test_after_the_first_iteration_only_the_live_tasks_are_surveyed(engine):
+    e, eng, surveyed = engine
+    eng.run_once()
+    assert surveyed[0] == 10
+    surveyed.clear()
+    eng.run_once()
+    assert surveyed == [1, 0]           # the running task, and no task appended since
+
+
+def test_a_request_another_process_queues_on_a_settled_task_is_seen(engine):
+    e, eng, surveyed = engine
+    eng.run_once()
+    eng.run_once()
+    other = open_experiment(e.root)
+    assert other.store.queue_requests({"5.analysis"}, "request", "restart") == 1
+    surveyed.clear()
+    eng.run_once()
+    assert surveyed[0] == 10            # the requests file changed: every task looked at again
+    assert states(e)[5] == S.NEW
+
+
+def test_a_settled_task_another_process_changes_in_a_write_is_seen(engine):
+    e, eng, surveyed = engine
+    eng.run_once()
+    eng.run_once()
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[6].request = "restart"
+    surveyed.clear()
+    eng.run_once()
+    assert surveyed[0] == 10
+    assert states(e)[7] == S.NEW
+
+
+@pytest.mark.parametrize("point", ["after-observe", "after-intent"])
+def test_a_request_queued_during_an_iteration_is_seen_by_the_next(engine, monkeypatch, point):
+    """Queued after this iteration's survey: the iteration's last read merges it into the task in
+    place, so the next survey cannot trust the last one (seed 39 of test_race_random)."""
+    from batchman.daemon import crash
+    e, eng, surveyed = engine
+    eng.run_once()
+    other = open_experiment(e.root)
+    monkeypatch.setitem(crash.HOOKS, point, [lambda _eng: other.store.queue_requests({"3.analysis"}, "request", "restart")])
+    eng.run_once()
+    monkeypatch.setitem(crash.HOOKS, point, [])
+    eng.run_once()
+    assert states(e)[3] in S.BEFORE_BATCH            # restarted (and on its way again)
