@@ -3,27 +3,14 @@ every iteration, and still sees one another process changed: a queued request, a
 
 import pytest
 
-from batchman.backends.base import BatchBase
 from batchman.core import plan as P
 from batchman.core import states as S
-from batchman.core.observed import RUNNING, JobInfo, StagingView
+from batchman.core.observed import StagingView
 from batchman.daemon.engine import Engine
 from batchman.experiment import open_experiment, store_for
 
 from e2e_helpers import make_experiment
-
-
-class Batch(BatchBase):
-    name = "fake"
-
-    def query(self, jobs, arrays=None):
-        return {n: JobInfo(n, i or "7", RUNNING, native_state="RUNNING") for n, i in jobs.items()}
-
-    def submit(self, spec):
-        raise AssertionError("nothing is submitted here")
-
-    def cancel(self, ids):
-        pass
+from test_observe_done import Batch     # every job running unless told otherwise
 
 
 class Staging:
