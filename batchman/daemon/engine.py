@@ -50,8 +50,9 @@ _STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
 
 def _asked(tasks) -> list[tuple]:
-    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans."""
-    return [(t.key, t.request, t.held) for t in tasks if t.request or t.held]
+    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans.
+    (A hold on a settled task changes no decision: the same over plan.live(tasks) as over all.)"""
+    return [(t.key, t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)]
 
 
 def daemon_id() -> str:
@@ -166,7 +167,7 @@ class Engine:
                         rep: IterationReport) -> list[Work]:
         """Decide (outside the lock on what we read; again inside only if someone wrote since)
         and record the decisions, their slow actions as intents. ``live``: plan.live(status.tasks)."""
-        asked = _asked(status.tasks)
+        asked = _asked(live)
         tokens = self._tokens(obs.now)
         self._learn_max_array()          # outside the lock: may ask scontrol show config, once
         decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens)
