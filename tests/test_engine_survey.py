@@ -97,3 +97,17 @@ def test_what_people_asked_reads_the_same_over_the_live_tasks():
     for seed in range(100):
         tasks = scenario(seed)[0]
         assert _asked(P.live(tasks)) == _asked(tasks)
+
+
+def test_the_next_wakeup_sees_jobs_in_the_batch_system_whoever_wrote_last(engine):
+    """After an iteration it looks at the live tasks only; after another writer, at all."""
+    e, eng, surveyed = engine
+    eng.pacing.every = 30.0
+    eng.run_once()
+    assert eng.next_wakeup(3600.0).reason == "query"            # the running task
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[0].state, st.tasks[0].reason = S.COMPLETED, "by hand"
+    assert eng.next_wakeup(3600.0).reason == "delay"            # no job left to ask about
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[9].state = S.RUNNING                           # settled before: not in the live list
+    assert eng.next_wakeup(3600.0).reason == "query"

@@ -311,7 +311,7 @@ def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] = frozenset()
     for t in tasks:
         if only is not None and not only(t):
             continue
-        if t.key in stuck and not t.request:
+        if stuck and not t.request and t.key in stuck:     # (no key computed when none is stuck)
             continue
         if t.request or t.intent is not None:
             return True

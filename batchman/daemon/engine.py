@@ -227,7 +227,11 @@ class Engine:
         token is back for work held by its bucket, when the batch system may be asked again about
         jobs not known to have ended, or at once for work held only by a per-iteration cap."""
         now = self.clock()
-        in_batch = any(t.state in S.IN_BATCH for t in self.store.read().tasks)
+        st = self.store.read()
+        tasks, live = self._live
+        # as the last iteration left it (no other writer): a task in the batch system is a live one
+        mine = st.tasks is tasks and st.generation == self._generation
+        in_batch = any(t.state in S.IN_BATCH for t in (live if mine else st.tasks))
         # never asked yet: jobs just submitted need no answer before a whole interval
         query_at = self.pacing.next_query or (self.started + self.pacing.every)
         deadlines = [(query_at, "query")] if in_batch else []
