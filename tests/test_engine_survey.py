@@ -84,6 +84,8 @@ def test_a_request_queued_during_an_iteration_is_seen_by_the_next(engine, monkey
     other = open_experiment(e.root)
     monkeypatch.setitem(crash.HOOKS, point, [lambda _eng: other.store.queue_requests({"3.analysis"}, "request", "restart")])
     eng.run_once()
+    if point == "after-observe":         # merged by the read under the lock: decided again at once
+        assert states(e)[3] == S.NEW
     monkeypatch.setitem(crash.HOOKS, point, [])
     eng.run_once()
     assert states(e)[3] in S.BEFORE_BATCH            # restarted (and on its way again)

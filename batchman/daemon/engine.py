@@ -173,8 +173,10 @@ class Engine:
         decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens)
         with self.store.transaction(WHO) as st:
             now = self.clock()
-            if st.tasks is not status.tasks or _asked(st.tasks) != asked:
+            if st.tasks is not status.tasks or (signature(self.store.requests_path) != self._requests_sig
+                                                and _asked(st.tasks) != asked):
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
+                # (The requests file as before the survey's read: nothing merged since, no pass.)
                 R.apply_cleared(st, self.cleared, self.me)
                 decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens)
             self.cleared = set()      # written with this transaction
