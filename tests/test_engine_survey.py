@@ -113,3 +113,22 @@ def test_the_next_wakeup_sees_jobs_in_the_batch_system_whoever_wrote_last(engine
     with store_for(e.params).transaction("another process") as st:
         st.tasks[9].state = S.RUNNING                           # settled before: not in the live list
     assert eng.next_wakeup(3600.0).reason == "query"
+
+
+def test_without_listings_while_asleep_the_iteration_lists_the_done_files(tmp_path):
+    """daemon.watch_interval 0: the loop lists nothing while it sleeps; the iteration does."""
+    import os
+    e = make_experiment(tmp_path, [1], **{"daemon.watch_interval": 0})
+    with e.store.transaction("test") as st:
+        t = st.tasks[0]
+        t.state, t.attempt, t.job_name, t.job_id = S.RUNNING, 1, f"bm.{st.store_id}.1.{t.job}.1", "1"
+    name = t.job_name
+    eng = Engine(e.params, e.store, Batch(), Staging(), mode="test")
+    eng.run_once(set())                  # (the first iteration reads every marker anyway)
+    os.makedirs(e.paths.attempt_dir(name), exist_ok=True)
+    with open(os.path.join(e.paths.attempt_dir(name), "exit"), "w") as f:
+        f.write("0\n")
+    os.makedirs(e.paths.done, exist_ok=True)
+    open(os.path.join(e.paths.done, name), "w").close()
+    eng.run_once(set())                  # what the loop hands over after a sleep without listings
+    assert states(e)[1] == S.COMPLETED

@@ -259,8 +259,8 @@ class Engine:
 
     def _done(self, ended: set[str] | None) -> set[str]:
         """The jobs whose done files are there: ``ended`` and the last listing's (made now when
-        the loop gave none: oneshot, a first iteration)."""
-        if ended is None:
+        the loop gave none, as in oneshot, or lists none while it sleeps: daemon.watch_interval 0)."""
+        if ended is None or self.params["daemon.watch_interval"] <= 0:
             self.watcher.check()
         return set(self.watcher.seen) | set(ended or ())
 

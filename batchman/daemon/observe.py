@@ -22,7 +22,7 @@ from batchman.params import Params
 from batchman.paths import Paths
 
 FULL_SCAN_EVERY = 600.0     # s between two full scans of the marker files (the done files' safety net)
-SPOOLS_EVERY = 60.0         # s between two looks at the counters spool of every job in the batch system
+SPOOLS_EVERY = 300.0        # s between two looks at every running job's counters spool (one stat each)
 _JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are read in every round
 
 
