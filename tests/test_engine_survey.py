@@ -132,3 +132,20 @@ def test_without_listings_while_asleep_the_iteration_lists_the_done_files(tmp_pa
     open(os.path.join(e.paths.done, name), "w").close()
     eng.run_once(set())                  # what the loop hands over after a sleep without listings
     assert states(e)[1] == S.COMPLETED
+
+
+def test_a_failed_task_no_rule_retries_is_decided_again_only_after_another_writer(engine, monkeypatch):
+    e, eng, surveyed = engine
+    with e.store.transaction("test") as st:
+        t = st.tasks[1]
+        t.state, t.failure, t.exit_code = S.FAILED, "exit-nonzero", 1
+    decided = []
+    real = P.decide_task
+    monkeypatch.setattr(P, "decide_task", lambda t, *a: (decided.append(t.run), real(t, *a))[1])
+    eng.run_once()
+    eng.run_once()
+    assert decided.count(2) == 1        # auto_restart_failed is off: nothing to retry, asked once
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[1].note = "looked at"
+    eng.run_once()
+    assert decided.count(2) == 2

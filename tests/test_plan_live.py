@@ -88,7 +88,7 @@ def outcome(decisions, budget: Budget):
 @pytest.mark.parametrize("seed", range(300))
 def test_tasks_not_changing_are_left_alone_by_decide_task(seed):
     tasks, obs, pol, _ = scenario(seed)
-    changing = {id(t) for t in P._changing(tasks, obs)}
+    changing = {id(t) for t in P._changing(tasks, obs, {})}
     for t in tasks:
         if id(t) not in changing:
             assert decide_task(t, obs, pol, Budget.of(tasks)) is None, t
@@ -99,7 +99,7 @@ def test_deciding_the_live_tasks_with_the_pre_filter_decides_as_every_task(seed,
     tasks, obs, pol, rng = scenario(seed)
     tokens = rng.choice([None, {"submit": 1, "stage": 2, "kill": 1}])
     fast = outcome(*P.plan_budget(P.live(copies(tasks)), obs, pol, None, tokens))
-    monkeypatch.setattr(P, "_changing", lambda tasks, obs: iter(tasks))
+    monkeypatch.setattr(P, "_changing", lambda tasks, obs, unretried: iter(tasks))
     every = outcome(*P.plan_budget(copies(tasks), obs, pol, None, tokens))
     assert fast == every
 
@@ -124,3 +124,20 @@ def test_a_request_merged_into_a_settled_task_makes_it_live_again():
 def test_budget_counts_the_same_over_the_live_tasks():
     tasks, _, _, _ = scenario(7)
     assert Budget.of(P.live(tasks)) == Budget.of(tasks)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_unsuccessful_tasks_the_retry_rules_leave_alone_are_decided_once(seed):
+    """A second plan with what the first found (no task changed but by a person's request):
+    the same decisions, without deciding those tasks again."""
+    tasks, obs, pol, rng = scenario(seed)
+    unretried = {}
+    first = outcome(*P.plan_budget(copies(tasks), obs, pol))
+    P.plan_budget(tasks, obs, pol, unretried=unretried)
+    assert all(t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) and not t.request for t in unretried.values())
+    for t in rng.sample(list(unretried.values()), min(2, len(unretried))):
+        t.request = "restart"                      # merged in place from the requests file
+    again = outcome(*P.plan_budget(tasks, obs, pol, unretried=dict(unretried)))
+    assert again == outcome(*P.plan_budget(copies(tasks), obs, pol))
+    if not any(t.request == "restart" for t in unretried.values()):
+        assert again == first

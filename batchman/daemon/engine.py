@@ -99,6 +99,8 @@ class Engine:
         self._live: tuple[list[Task] | None, list[Task]] = (None, [])   # (status.tasks, plan.live of them)
         self._generation, self._requests_sig = -1, None   # the file as this daemon last left it (_survey)
         self._surveyed = 0                                # how many tasks the last survey saw
+        self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
+        self._unretried_policy: D.Policy | None = None
 
     @property
     def query_failures(self) -> int:
@@ -170,7 +172,9 @@ class Engine:
         asked = _asked(live)
         tokens = self._tokens(obs.now)
         self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens)
+        if self._unretried_policy is not self.policy:     # (batchman.yaml reloaded, limits learnt)
+            self._unretried, self._unretried_policy = {}, self.policy
+        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens, self._unretried)
         with self.store.transaction(WHO) as st:
             now = self.clock()
             if st.tasks is not status.tasks or (signature(self.store.requests_path) != self._requests_sig
@@ -178,7 +182,8 @@ class Engine:
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
                 # (The requests file as before the survey's read: nothing merged since, no pass.)
                 R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens)
+                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens,
+                                                  self._unretried)
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
@@ -254,6 +259,7 @@ class Engine:
             live = P.live(live) + P.live(tasks[self._surveyed:])
         else:
             live = P.live(status.tasks)
+            self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 
