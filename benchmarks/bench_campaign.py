@@ -29,8 +29,9 @@ or staged task anyway. The script checks that no job directory and no staging re
 The figures (targets of issue 18 in brackets; "another process wrote" = a separate Python
 process changed one task's priority in a transaction just before):
 
-  iter      a steady daemon iteration (Engine.run_once, the batch system asked, every marker
-            file looked at), median of --repeat after a first one that is not counted: wall
+  iter      a steady daemon iteration (Engine.run_once, the batch system asked, the marker
+            files of the jobs it reports ended read; every job's in the first iteration, and
+            every 10 minutes), median of --repeat after a first one that is not counted: wall
             time minus the time spent inside the stand-ins, i.e. all of batchman's own work
             (read, observe, decide, write JSON + journal, render the HTML page)       [< 1 s]
   own       the same iteration's "ms in batchman" as the daemon reports it (seconds_own:

@@ -106,13 +106,14 @@ def _kill(task: Task, obs: Observations, keep_request: bool = False) -> Decision
 
 def decide_task(task: Task, obs: Observations, pol: Policy, budget: Budget) -> Decision | None:
     """The next step of one task, or None to leave it as it is this iteration."""
-    if _owner_alive(task, obs):
-        return None
-    if task.intent is not None:
-        return _resume(task, obs, pol)
-    d = decide_request(task, obs, pol, budget)
-    if d is not None:
-        return d
+    if task.intent is not None or task.request:      # (most tasks have neither: no calls for them)
+        if _owner_alive(task, obs):
+            return None
+        if task.intent is not None:
+            return _resume(task, obs, pol)
+        d = decide_request(task, obs, pol, budget)
+        if d is not None:
+            return d
     st = task.state
     if task.held and st in (S.NEW, S.UNSTAGED, S.STAGED):
         return None     # held by a person: no new start (in-flight staging is still followed)
@@ -310,7 +311,7 @@ def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] = frozenset()
     for t in tasks:
         if only is not None and not only(t):
             continue
-        if t.key in stuck and not t.request:
+        if stuck and not t.request and t.key in stuck:     # (no key computed when none is stuck)
             continue
         if t.request or t.intent is not None:
             return True

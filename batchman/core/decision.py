@@ -4,6 +4,7 @@ constructors several decisions share. Pure, like ``decide``."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from batchman.core import retry as R
@@ -124,12 +125,9 @@ class Budget:
     @classmethod
     def of(cls, tasks: list[Task]) -> "Budget":
         b = cls()
-        for t in tasks:
-            if t.state in S.HOLDS_CACHE:
-                b.staged_segments += len(t.segments)
-            if t.state in S.IN_BATCH:
-                b.jobs += 1
-                b.per_job[t.job] = b.per_job.get(t.job, 0) + 1
+        b.staged_segments = sum(len(t.segments) for t in tasks if t.state in S.HOLDS_CACHE)
+        b.per_job = dict(Counter(t.job for t in tasks if t.state in S.IN_BATCH))
+        b.jobs = sum(b.per_job.values())
         return b
 
 

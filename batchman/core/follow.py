@@ -64,6 +64,20 @@ def _batch_has_the_last_word(marker, info: JobInfo | None) -> bool:
     return marker.exit_code > 128 and info is not None and info.state in (JQUEUED, JRUNNING)
 
 
+def _adopts(task: Task, info: JobInfo) -> bool:
+    """The queue names the job by an id the task does not record yet (or another one)."""
+    return bool(info.job_id) and info.job_id != task.job_id and info.state != "absent"
+
+
+def as_before(task: Task, info: JobInfo) -> bool:
+    """The queue says what the task records already (queued for the same reason, or running,
+    under its id): unless a marker says the job ended, following it changes nothing."""
+    same_id = not info.job_id or info.job_id == task.job_id     # (not _adopts: called per running job)
+    if info.state == JQUEUED:
+        return task.state == S.QUEUED and task.native_state == info.reason and same_id
+    return info.state == JRUNNING and task.state == S.RUNNING and same_id
+
+
 def follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:
     st = task.state
     marker = obs.markers.get(task.job_name)
@@ -78,18 +92,13 @@ def follow_job(task: Task, obs: Observations, pol: Policy) -> Decision | None:
         if st == S.SUBMITTING and obs.jobs is not None:
             return None
         return None       # batch system not asked or unreachable: change nothing
-    if info.job_id and info.job_id != task.job_id and info.state != "absent":
-        adopt = {"job_id": info.job_id}
-    else:
-        adopt = {}
+    if as_before(task, info):
+        return None
+    adopt = {"job_id": info.job_id} if _adopts(task, info) else {}
     if info.state == JQUEUED:
-        if st == S.QUEUED and task.native_state == info.reason and not adopt:
-            return None
         return Decision(S.QUEUED, "seen in the queue" if st != S.QUEUED else "",
                         [], {**adopt, "native_state": info.reason or info.native_state})
     if info.state == JRUNNING:
-        if st == S.RUNNING and not adopt:
-            return None
         started = (marker.started if marker and marker.started else obs.now)
         return Decision(S.RUNNING, "seen running" + (f" on {info.node}" if info.node else ""), [],
                         {**adopt, "native_state": info.native_state, "started_at": task.started_at or started})

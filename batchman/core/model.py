@@ -112,7 +112,7 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
     @property
     def key(self) -> str:
-        return task_key(self.run, self.job)
+        return f"{self.run}.{self.job}"      # task_key's, inlined: the daemon asks millions of times
 
     def __setattr__(self, name: str, value: Any) -> None:
         CHANGED[id(self)] = self

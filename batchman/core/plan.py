@@ -13,7 +13,45 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
+from batchman.core.follow import as_before
 from batchman.core.model import Task
+
+# Finished for good: only a person's request (or an intent left to redo) moves them again.
+SETTLED = frozenset({S.COMPLETED, S.ABORTED, S.SKIPPED})
+_FOLLOWED = (S.QUEUED, S.RUNNING)
+_UNSUCCESSFUL = (S.FAILED, S.INCOMPLETE, S.ERROR)    # retried or not by the retry rules alone
+
+
+def live(tasks: list[Task]) -> list[Task]:
+    """The tasks an iteration has to look at, in file order: all but the settled ones that carry
+    no request and no intent. At a million tasks most are settled; the daemon makes this one
+    pass per status it reads, and observes and decides (plan_budget) over what it returns, with
+    the same result as over all tasks (tests/test_plan_live.py)."""
+    return [t for t in tasks if t.state not in SETTLED or t.request or t.intent is not None]
+
+
+def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
+    """The tasks decide_task may change, in order. It certainly leaves alone a settled task, an
+    unsuccessful one in ``unretried``, and a queued or running one whose job nothing new is
+    known about, none with a request or an intent: no marker of its end, and a queue either not
+    asked about it or saying what the task records already (follow.as_before, follow_job's own
+    test). Runs for every live task: kept lean."""
+    markers, jobs = obs.markers, obs.jobs or {}
+    for t in tasks:
+        st = t.state
+        if (st in SETTLED or st in _FOLLOWED or st in _UNSUCCESSFUL) and t.intent is None and not t.request:
+            if st in SETTLED:
+                continue
+            if st in _UNSUCCESSFUL:
+                if unretried.get(id(t)) is not t:
+                    yield t
+                continue
+            m = markers.get(t.job_name)
+            if m is None or m.exit_code is None:
+                info = jobs.get(t.job_name)
+                if info is None or as_before(t, info):
+                    continue
+        yield t
 
 
 # Order in which tasks compete for the staging limit and the job cap.
@@ -27,8 +65,8 @@ def plan(tasks: list[Task], obs: Observations, pol: Policy,
 
 
 def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
-                only: Callable[[Task], bool] | None = None,
-                tokens: dict[str, int] | None = None) -> tuple[list[tuple[Task, Decision]], Budget]:
+                only: Callable[[Task], bool] | None = None, tokens: dict[str, int] | None = None,
+                unretried: dict[int, Task] | None = None) -> tuple[list[tuple[Task, Decision]], Budget]:
     """Decide every task; tasks that free room go first, those that take room in rank order.
 
     A task is carried through every step that needs no outside event in this one call: data
@@ -39,12 +77,18 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
     ``only``: decide just the tasks it accepts (a daemon for one dataset); the limits still
     count every task of the file. ``tokens``: how many submissions, staging requests and kills
     the daemon's token buckets allow now (core/pacing; a kind not named is not limited). The
-    budget returned says what was spent and which kinds held ready work back (``held``)."""
+    budget returned says what was spent and which kinds held ready work back (``held``).
+
+    ``unretried`` (id -> task, kept by the caller): failed, incomplete or error tasks without a
+    request or an intent that the retry rules leave alone, found in an earlier call; they are
+    not decided again, and those found now are added. The caller empties it whenever the tasks
+    may have changed but by these decisions, or the policy changed (daemon/engine._survey)."""
+    unretried = {} if unretried is None else unretried
     budget = Budget.of(tasks)
     budget.tokens = dict(tokens or {})
     out: list[tuple[Task, Decision]] = []
     waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
-    for t in tasks:
+    for t in _changing(tasks, obs, unretried):
         if only is not None and not only(t):
             continue
         if _waits_for_room(t):
@@ -52,6 +96,8 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
             continue
         d = decide_task(t, obs, pol, budget)
         if d is None:
+            if t.state in _UNSUCCESSFUL and t.intent is None and not t.request:
+                unretried[id(t)] = t
             continue
         _account(budget, t, d)
         out.append((t, d))

@@ -37,7 +37,7 @@ from batchman.daemon.jobspec import JobSpecs
 from batchman.daemon.loop import loop, print_report  # noqa: F401 - batchman-daemon's entry points
 from batchman.daemon.observe import Observer
 from batchman.daemon.pacing import Pacing
-from batchman.daemon.reload import ParamsWatcher
+from batchman.daemon.reload import ParamsWatcher, signature
 from batchman.daemon.watch import DoneWatcher
 from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of this module's interface
 from batchman.params import Params
@@ -50,8 +50,9 @@ _STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
 
 def _asked(tasks) -> list[tuple]:
-    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans."""
-    return [(t.key, t.request, t.held) for t in tasks if t.request or t.held]
+    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans.
+    (A hold on a settled task changes no decision: the same over plan.live(tasks) as over all.)"""
+    return [(t.key, t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)]
 
 
 def daemon_id() -> str:
@@ -95,6 +96,11 @@ class Engine:
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
         self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
         self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
+        self._live: tuple[list[Task] | None, list[Task]] = (None, [])   # (status.tasks, plan.live of them)
+        self._generation, self._requests_sig = -1, None   # the file as this daemon last left it (_survey)
+        self._surveyed = 0                                # how many tasks the last survey saw
+        self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
+        self._unretried_policy: D.Policy | None = None
 
     @property
     def query_failures(self) -> int:
@@ -107,8 +113,9 @@ class Engine:
     # ---- one iteration -------------------------------------------------------------
     def run_once(self, ended: set[str] | None = None) -> IterationReport:
         """One iteration; the status page is written once, at its end, from the last write.
-        ``ended``: names of jobs whose done files the loop saw; when given, and the batch system is
-        not due to be asked, only those jobs' files are read (None: every job's)."""
+        ``ended``: names of jobs whose done files the loop saw (None: the done directory is
+        listed here). Only the marker files of the jobs whose done file is there, or whose end
+        the batch system reports, are read, but in a full scan (observe.Observer._full_scan)."""
         deferred = self.store.defer_html
         self.store.defer_html = True
         try:
@@ -127,18 +134,20 @@ class Engine:
         self.params_watch.check(self)
         t0 = time.perf_counter()
         taken = self.clock()            # observations are as old as the status they start from
+        requests = signature(self.store.requests_path)    # before the read that merges them
         status = self.store.read()
         R.apply_cleared(status, self.cleared, self.me)
+        live = self._survey(status, requests)     # the tasks to look at: not the settled ones
         own = time.perf_counter() - t0
-        self._learn_limits(status)
-        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, ended)
+        self._learn_limits(live)
+        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live)
         obs.taken = taken
-        obs.unsubmittable_jobs = self.command_watch.check(self, status.tasks)
+        obs.unsubmittable_jobs = self.command_watch.check(self, live)
         n_cmd_obs = len(records)
         _crash_point("after-observe", self)
-        counters = self.observer.read_counters(status)
+        counters = self.observer.read_counters(status, live)
         t0 = time.perf_counter()
-        work = self._record_intents(status, obs, counters, records[n_cmd0:n_cmd_obs], rep)
+        work = self._record_intents(status, live, obs, counters, records[n_cmd0:n_cmd_obs], rep)
         own += time.perf_counter() - t0
         rep.lock_max = max(rep.lock_max, self.store.last_lock_seconds)
         _crash_point("after-intent", self)
@@ -146,6 +155,7 @@ class Engine:
         own += self._record_results(work, results, records[n_cmd_obs:], rep)
         self.iterations += 1
         final = self.store.read()
+        self._generation = final.generation
         self._forget_ended(final)
         rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
                                    | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
@@ -155,20 +165,25 @@ class Engine:
         self.outputs.step(self, final, rep, self.clock())   # after the record step: alerts, metrics
         return rep
 
-    def _record_intents(self, status: Status, obs: D.Observations, counters: dict, cmds,
+    def _record_intents(self, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
                         rep: IterationReport) -> list[Work]:
         """Decide (outside the lock on what we read; again inside only if someone wrote since)
-        and record the decisions, their slow actions as intents."""
-        asked = _asked(status.tasks)
+        and record the decisions, their slow actions as intents. ``live``: plan.live(status.tasks)."""
+        asked = _asked(live)
         tokens = self._tokens(obs.now)
         self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        decisions, budget = P.plan_budget(status.tasks, obs, self.policy, self.only, tokens)
+        if self._unretried_policy is not self.policy:     # (batchman.yaml reloaded, limits learnt)
+            self._unretried, self._unretried_policy = {}, self.policy
+        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens, self._unretried)
         with self.store.transaction(WHO) as st:
             now = self.clock()
-            if st.tasks is not status.tasks or _asked(st.tasks) != asked:
+            if st.tasks is not status.tasks or (signature(self.store.requests_path) != self._requests_sig
+                                                and _asked(st.tasks) != asked):
                 # Tasks added since we observed are simply not observed yet: they wait a turn.
+                # (The requests file as before the survey's read: nothing merged since, no pass.)
                 R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = P.plan_budget(st.tasks, obs, self.policy, self.only, tokens)
+                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens,
+                                                  self._unretried)
             self.cleared = set()      # written with this transaction
             self._create(st, now, rep)
             R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
@@ -219,7 +234,11 @@ class Engine:
         token is back for work held by its bucket, when the batch system may be asked again about
         jobs not known to have ended, or at once for work held only by a per-iteration cap."""
         now = self.clock()
-        in_batch = any(t.state in S.IN_BATCH for t in self.store.read().tasks)
+        st = self.store.read()
+        tasks, live = self._live
+        # as the last iteration left it (no other writer): a task in the batch system is a live one
+        mine = st.tasks is tasks and st.generation == self._generation
+        in_batch = any(t.state in S.IN_BATCH for t in (live if mine else st.tasks))
         # never asked yet: jobs just submitted need no answer before a whole interval
         query_at = self.pacing.next_query or (self.started + self.pacing.every)
         deadlines = [(query_at, "query")] if in_batch else []
@@ -227,11 +246,39 @@ class Engine:
         return PC.next_wakeup(now, delay=delay, pacer=self.pacer, waiting=held, deadlines=deadlines,
                               gather=self.params["daemon.watch_interval"])
 
+    def _survey(self, status: Status, requests: tuple | None) -> list[Task]:
+        """plan.live(status.tasks), in one pass over all tasks only when something besides this
+        daemon may have changed them since its last survey: another writer (the generation moved
+        on since this daemon's last write; update_unknown's count too), a request merged in
+        place from the requests file (``requests``, its signature before this read, differs
+        from the one before the last survey's read: any read since may have merged a line),
+        tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
+        decisions move only live tasks): the last live tasks and those appended since are all."""
+        tasks, live = self._live
+        if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
+            live = P.live(live) + P.live(tasks[self._surveyed:])
+        else:
+            live = P.live(status.tasks)
+            self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
+        self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
+        return live
+
+    def _done(self, ended: set[str] | None) -> set[str]:
+        """The jobs whose done files are there: ``ended`` and the last listing's (made now when
+        the loop gave none, as in oneshot, or lists none while it sleeps: daemon.watch_interval 0)."""
+        if ended is None or self.params["daemon.watch_interval"] <= 0:
+            self.watcher.check()
+        return set(self.watcher.seen) | set(ended or ())
+
     def _forget_ended(self, final: Status) -> None:
         """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
         if not self.watcher.seen:
             return
-        running = {t.job_name for t in final.tasks if t.state in S.IN_BATCH and t.job_name}
+        tasks, live = self._live
+        # the same list as observed: changed in place by this iteration's decisions only, which
+        # never put a settled task (not live) into the batch system
+        running = {t.job_name for t in (live if final.tasks is tasks else final.tasks)
+                   if t.state in S.IN_BATCH and t.job_name}
         gone = [n for n in self.watcher.seen if n not in running]
         if gone:
             self.watcher.forget(gone)
@@ -272,11 +319,11 @@ class Engine:
             rep.transitions.append(f"{run} {job}: created ({why})")
         return len(todo)
 
-    def _learn_limits(self, status: Status) -> None:
+    def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""
         if self._limits_known or not self.batch.capabilities.time_limits:
             return
-        if not any(t.state == S.FAILED and D.failure_class(t) == "timeout" for t in status.tasks):
+        if not any(t.state == S.FAILED and D.failure_class(t) == "timeout" for t in tasks):
             return
         try:
             mx, df = self.batch.time_limits(self.params["batch.queue"] or None)

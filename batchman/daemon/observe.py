@@ -8,7 +8,7 @@ import socket
 from typing import Callable
 
 from batchman import report
-from batchman.backends.base import BackendUnavailable, StagingView
+from batchman.backends.base import FINISHED, QUEUED, RUNNING, BackendUnavailable, StagingView
 from batchman.core import decide as D
 from batchman.core import jobs as J
 from batchman.core import states as S
@@ -20,6 +20,10 @@ from batchman.daemon.segments import find_segments, index_segments
 from batchman.daemon.work import IterationReport
 from batchman.params import Params
 from batchman.paths import Paths
+
+FULL_SCAN_EVERY = 600.0     # s between two full scans of the marker files (the done files' safety net)
+SPOOLS_EVERY = 300.0        # s between two looks at every running job's counters spool (one stat each)
+_JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are read in every round
 
 
 def live_daemons(status: Status, me: str, now: float, stale_after: float) -> frozenset[str]:
@@ -44,6 +48,9 @@ class Observer:
         self.spool_sigs: dict[str, tuple] = {}
         self.ready: list[tuple[int, str, str]] = []        # (run, job, why) triggers seen by the last observe
         self.only: set[str] | None = None                  # job names whose files the last observe read (None: all)
+        self.scanned_at: float | None = None               # the last full scan (_full_scan)
+        self.spools_at = float("-inf")                     # the last look at every job's spool
+        self.all_spools = True                             # ... and whether this round is one
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -52,30 +59,50 @@ class Observer:
         self.paths = paths
 
     def observe(self, status: Status, me: str, paused: bool, only: Callable[[Task], bool] | None,
-                rep: IterationReport, ended: set[str] | None = None) -> D.Observations:
-        """``ended``: names of the jobs whose done files appeared (daemon/watch.py). When the
-        batch system is not due to be asked, only their markers are read: no open per job."""
+                rep: IterationReport, ended: set[str] | None = None,
+                tasks: list[Task] | None = None) -> D.Observations:
+        """``ended``: names of the jobs whose done files are there (daemon/watch.py; None: not
+        listed). Only their markers are read, and those of the jobs the batch system does not
+        say are queued or running, but in a full scan (see :meth:`_full_scan`): one open per
+        job whose end is news, not one per job. ``tasks``: the tasks to look at (plan.live of
+        the status's; default all)."""
+        tasks = status.tasks if tasks is None else tasks
         now = self.clock()
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
         obs.gates = J.gates(status.tasks, self.jobs)
         self.ready = self.watch(status, now, rep)
-        self._segments(status, obs, only)
-        self._staging(status, obs, rep)
-        self._cache_space(status, obs, rep)
+        self._segments(tasks, obs, only)
+        self._staging(tasks, obs, rep)
+        self._cache_space(tasks, obs, rep)
         due = self.pacing.may_query(now)
-        self.only = None if due or ended is None else set(ended)   # whose files to read this round
-        ask = self._markers(status, obs, self.only)
-        arrays = {t.job_name: (t.array_name, t.array_index) for t in status.tasks
+        self.only = None if self._full_scan(now, ended) else set(ended or ())   # whose files to read
+        self.all_spools = self.only is None or (due and now >= self.spools_at + SPOOLS_EVERY)
+        if self.all_spools:
+            self.spools_at = now
+        ask = self._markers(tasks, obs, self.only, due)
+        arrays = {t.job_name: (t.array_name, t.array_index) for t in tasks
                   if t.array_name and t.array_index is not None and t.job_name in ask}
         self._query_batch(ask, obs, now, rep, arrays)
+        if self.only is not None:
+            self._markers_after(obs, ask)
         obs.no_submit = self.pacing.backing_off(now)
-        self._finished(status, obs)
+        self._finished(tasks, obs)
         return obs
 
-    def _segments(self, status: Status, obs: D.Observations, only) -> None:
+    def _full_scan(self, now: float, ended: set[str] | None) -> bool:
+        """Read every job's marker files this round? In a daemon's first round (what ended
+        while no daemon ran, an adopted or recovered job), when the done directory was not
+        listed (``ended`` None), and every FULL_SCAN_EVERY s: a job whose done file was lost
+        (killed between its exit marker and its done file) is found at the latest then."""
+        if ended is None or self.scanned_at is None or now >= self.scanned_at + FULL_SCAN_EVERY:
+            self.scanned_at = now
+            return True
+        return False
+
+    def _segments(self, tasks: list[Task], obs: D.Observations, only) -> None:
         """Where the raw data segments of new tasks are."""
-        new = [t for t in status.tasks if t.state == S.NEW and not t.request and not t.held
+        new = [t for t in tasks if t.state == S.NEW and not t.request and not t.held
                and (only is None or only(t))]
         if obs.gates:
             # after: / needs_staging: false tasks look for no segments (or not yet)
@@ -94,11 +121,11 @@ class Observer:
             for t in new:
                 obs.segments[t.key] = find_segments(stub, pat, t.run, pre, suf)
 
-    def _staging(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
+    def _staging(self, tasks: list[Task], obs: D.Observations, rep: IterationReport) -> None:
         """One query for the files of every task that waits for or holds them, and of the
         segments just found for new tasks (which may go on to be staged and submitted in this
         same iteration)."""
-        files = [s.path for t in status.tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
+        files = [s.path for t in tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
         files += [path for paths, _ in obs.segments.values() for path in paths]
         if not files:
             obs.staging = StagingView()
@@ -109,9 +136,9 @@ class Observer:
             rep.errors.append(f"staging system: {e}")
             obs.staging = None
 
-    def _cache_space(self, status: Status, obs: D.Observations, rep: IterationReport) -> None:
+    def _cache_space(self, tasks: list[Task], obs: D.Observations, rep: IterationReport) -> None:
         p = self.params
-        if not p["staging.max_cache_fraction"] or not (obs.segments or any(t.state == S.UNSTAGED for t in status.tasks)):
+        if not p["staging.max_cache_fraction"] or not (obs.segments or any(t.state == S.UNSTAGED for t in tasks)):
             return
         from batchman.backends.staging.space import cache_full
         where = p.path("staging.cache_fs_path") or p.path("staging.cache_dir")
@@ -123,15 +150,22 @@ class Observer:
         except OSError as e:
             rep.errors.append(f"cannot check how full {where} is: {e}")
 
-    def _markers(self, status: Status, obs: D.Observations, only: set[str] | None = None) -> dict[str, str]:
-        """Marker files first (of the jobs named in ``only``, when given); returns what to ask the
-        batch system about (job name -> id)."""
+    def _markers(self, tasks: list[Task], obs: D.Observations, only: set[str] | None = None,
+                 due: bool = True) -> dict[str, str]:
+        """Marker files first (of the jobs named in ``only``, when given, and of the jobs just
+        submitted, whose start marker tells "vanished while running"); returns what to ask the
+        batch system about (job name -> id): with ``only``, when ``due``, the other jobs too,
+        whose markers _markers_after reads if the answer says they are no longer in the queue."""
         ask: dict[str, str] = {}
-        for t in status.tasks:
+        for t in tasks:
             if t.state not in S.IN_BATCH or not t.job_name:
                 continue
             if only is not None and t.job_name not in only:
-                continue
+                if not due:
+                    continue
+                if t.state not in _JUST_SUBMITTED:
+                    ask[t.job_name] = t.job_id
+                    continue
             adir = self.paths.attempt_dir(t.job_name)
             if jobscript.read_exit(adir) is not None:
                 obs.markers[t.job_name] = jobscript.read_marker(adir)
@@ -146,6 +180,22 @@ class Observer:
                     if m is not None:
                         obs.markers[t.job_name] = m
         return ask
+
+    def _markers_after(self, obs: D.Observations, ask: dict[str, str]) -> None:
+        """After the query: the markers of the asked jobs the batch system no longer lists as
+        queued or running (ended, or unknown to it); a job whose exit marker is there counts as
+        not asked, as when _markers finds it first (follow.follow_job judges it by the marker)."""
+        if obs.jobs is None:
+            return              # not asked: nothing new of any job but those of the done files
+        for name, job_id in ask.items():
+            info = obs.jobs.get(name)
+            if (info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers:
+                continue
+            adir = self.paths.attempt_dir(name)
+            if jobscript.read_exit(adir) is not None:
+                obs.markers[name] = jobscript.read_marker(adir)
+                if job_id:
+                    obs.jobs.pop(name, None)
 
     def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport,
                      arrays: dict[str, tuple[str, int]] | None = None) -> None:
@@ -172,10 +222,14 @@ class Observer:
             # jobs it did not mention are left unchanged, never taken for absent.
             obs.jobs = {n: i for n, i in e.partial.items() if n in ask} if e.partial else None
 
-    def _finished(self, status: Status, obs: D.Observations) -> None:
+    def _finished(self, tasks: list[Task], obs: D.Observations) -> None:
         """What finished jobs say about themselves: segments analysed, failure hints, outputs."""
-        for t in status.tasks:
-            if t.state not in S.IN_BATCH or not t.job_name:
+        ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}
+        ended |= {n for n, i in (obs.jobs or {}).items() if i.state == FINISHED}
+        if not ended:
+            return
+        for t in tasks:
+            if t.job_name not in ended or t.state not in S.IN_BATCH:
                 continue
             m = obs.markers.get(t.job_name)
             info = obs.jobs.get(t.job_name) if obs.jobs else None
@@ -238,13 +292,15 @@ class Observer:
             ready += [(r, d.name, f"{d.trigger}: {what} there, unchanged for {d.settle:g} s") for r in ok]
         return ready
 
-    def read_counters(self, status: Status) -> dict[str, dict]:
-        """Counters of jobs in the batch system; a spool is parsed only when it changed. Between
-        two batch queries only the spools of the jobs whose end was just seen are looked at."""
+    def read_counters(self, status: Status, tasks: list[Task] | None = None) -> dict[str, dict]:
+        """Counters of jobs in the batch system; a spool is parsed only when it changed. Every
+        job's spool is looked at in a full scan and at a batch query at most every SPOOLS_EVERY
+        s; otherwise only those of the jobs whose end was just seen (``tasks``: as observe's)."""
         out = {}
-        seen = {} if self.only is None else dict(self.spool_sigs)
-        for t in status.tasks:
-            if t.job_name and t.state in S.IN_BATCH and (self.only is None or t.job_name in self.only):
+        every = self.all_spools
+        seen = {} if every else dict(self.spool_sigs)
+        for t in status.tasks if tasks is None else tasks:
+            if t.job_name and t.state in S.IN_BATCH and (every or t.job_name in self.only):
                 path = self.paths.spool(t.job_name)
                 try:
                     stt = os.stat(path)

@@ -43,6 +43,8 @@ def record_arrays(st: Status, work: list[Work], max_size: int, stamp: str,
     that dies after the sbatch finds the array by that name. Every other submission (a resumed
     intent whose job was not found, a retry with changed resources, a group of one) goes as a
     plain job and forgets any array of an earlier attempt. Returns the number of arrays."""
+    if not any(D.SUBMIT in w.actions for w in work):
+        return 0
     idx = st.index()
     subs = [w for w in work if D.SUBMIT in w.actions and w.key in idx]
     for w in subs:
@@ -73,6 +75,8 @@ def record_batch_health(st: Status, rep: IterationReport, pacing, now: float) ->
 
 
 def record_counters(st: Status, counters: dict[str, dict]) -> None:
+    if not counters:
+        return
     for t in st.tasks:
         c = counters.get(t.job_name)
         if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
@@ -92,7 +96,7 @@ def apply_cleared(st: Status, cleared: set[str], me: str) -> None:
     if not cleared:
         return
     for t in st.tasks:
-        if t.key in cleared and t.intent is not None and t.intent.owner == me:
+        if t.intent is not None and t.intent.owner == me and t.key in cleared:   # (the key last: it costs most)
             t.intent = None
 
 

@@ -1,0 +1,155 @@
+"""Issue 18: between full scans the daemon reads only the marker files of the jobs whose done
+file is there or whose end the batch system reports; a full scan (a daemon's first round, and
+every FULL_SCAN_EVERY s) still finds an end whose done file was lost."""
+
+import os
+
+import pytest
+
+from batchman.backends.base import BatchBase
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.core.observed import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo, StagingView
+from batchman.daemon import jobscript
+from batchman.daemon import observe as O
+from batchman.daemon.pacing import Pacing
+from batchman.daemon.work import IterationReport
+
+from e2e_helpers import make_experiment
+
+ME = "host:1"
+
+
+class Batch(BatchBase):
+    """Says what ``says`` holds for each asked job (running when not named); remembers the asks."""
+    name = "fake"
+
+    def __init__(self):
+        self.says: dict[str, str] = {}
+        self.asked: list[dict] = []
+
+    def query(self, jobs, arrays=None):
+        self.asked.append(dict(jobs))
+        return {n: JobInfo(n, i or "7", self.says.get(n, RUNNING), exit_code=0 if self.says.get(n) == FINISHED else None)
+                for n, i in jobs.items()}
+
+    def submit(self, spec):
+        raise AssertionError("no submission here")
+
+    def cancel(self, ids):
+        pass
+
+
+class Staging:
+    def query(self, files):
+        return StagingView()
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    e = make_experiment(tmp_path, [])
+    clock = [1000.0]
+    batch = Batch()
+    ob = O.Observer(e.params, e.paths, batch, Staging(), Pacing(0.0, 60.0), lambda: clock[0])
+    status = e.store.read()
+    status.tasks = [Task(run=r, state=S.RUNNING, job_name=f"bm.s.{r}.analysis.1", job_id=str(r), attempt=1)
+                    for r in range(1, 6)]
+    opened = []
+    real = jobscript.read_exit
+    monkeypatch.setattr(jobscript, "read_exit", lambda d: opened.append(os.path.basename(d)) or real(d))
+    return e, ob, batch, status, clock, opened
+
+
+def ended(e, name, code=0):
+    d = e.paths.attempt_dir(name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "exit"), "w") as f:
+        f.write(f"{code}\n")
+
+
+def look(ob, status, clock, done=(), dt=10.0):
+    clock[0] += dt
+    return ob.observe(status, ME, False, None, IterationReport(), set(done))
+
+
+def test_first_round_reads_every_marker_then_only_the_done_ones(setup):
+    e, ob, batch, status, clock, opened = setup
+    ended(e, "bm.s.1.analysis.1")                    # its done file was lost
+    obs = look(ob, status, clock)
+    assert len(opened) == 5 and obs.markers["bm.s.1.analysis.1"].exit_code == 0
+    assert "bm.s.1.analysis.1" not in batch.asked[-1]   # ended with its id known: not asked
+    opened.clear()
+    ended(e, "bm.s.2.analysis.1")
+    obs = look(ob, status, clock, done=["bm.s.2.analysis.1"])
+    assert opened == ["bm.s.2.analysis.1"]           # one open, not one per job
+    assert obs.markers["bm.s.2.analysis.1"].exit_code == 0 and "bm.s.2.analysis.1" not in batch.asked[-1]
+    assert set(batch.asked[-1]) == {f"bm.s.{r}.analysis.1" for r in (1, 3, 4, 5)}
+
+
+@pytest.mark.parametrize("says", [FINISHED, ABSENT])
+def test_an_end_the_batch_system_reports_without_a_done_file_is_read_after_the_query(setup, says):
+    e, ob, batch, status, clock, opened = setup
+    look(ob, status, clock)
+    opened.clear()
+    ended(e, "bm.s.3.analysis.1", 1)
+    batch.says["bm.s.3.analysis.1"] = says
+    obs = look(ob, status, clock)
+    assert opened == ["bm.s.3.analysis.1"]
+    assert obs.markers["bm.s.3.analysis.1"].exit_code == 1
+    assert "bm.s.3.analysis.1" not in obs.jobs       # judged by its marker, as if not asked
+
+
+def test_an_end_nobody_reports_is_found_by_the_next_full_scan(setup):
+    e, ob, batch, status, clock, opened = setup
+    look(ob, status, clock)
+    ended(e, "bm.s.4.analysis.1")                    # still listed as running, no done file
+    obs = look(ob, status, clock)
+    assert "bm.s.4.analysis.1" not in obs.markers
+    obs = look(ob, status, clock, dt=O.FULL_SCAN_EVERY)
+    assert obs.markers["bm.s.4.analysis.1"].exit_code == 0
+
+
+def test_jobs_just_submitted_have_their_markers_read_in_every_round(setup):
+    e, ob, batch, status, clock, opened = setup
+    status.tasks[4].state = S.SUBMITTED
+    look(ob, status, clock)
+    opened.clear()
+    look(ob, status, clock)
+    assert opened == ["bm.s.5.analysis.1"]
+
+
+def test_not_due_to_ask_only_the_done_jobs_are_read_and_nothing_is_asked(setup):
+    e, ob, batch, status, clock, opened = setup
+    ob.pacing.min_interval = 3600.0
+    look(ob, status, clock)
+    opened.clear()
+    asked = len(batch.asked)
+    ended(e, "bm.s.2.analysis.1")
+    obs = look(ob, status, clock, done=["bm.s.2.analysis.1"])
+    assert opened == ["bm.s.2.analysis.1"] and len(batch.asked) == asked and "bm.s.2.analysis.1" in obs.markers
+
+
+def test_queued_jobs_stay_asked_and_unread(setup):
+    e, ob, batch, status, clock, opened = setup
+    look(ob, status, clock)
+    opened.clear()
+    batch.says = {t.job_name: QUEUED for t in status.tasks}
+    look(ob, status, clock)
+    assert opened == [] and len(batch.asked[-1]) == 5
+
+
+def test_counters_of_running_jobs_every_spools_interval_of_ended_jobs_at_once(setup):
+    from batchman import report
+    e, ob, batch, status, clock, opened = setup
+    names = [t.job_name for t in status.tasks]
+    for n in names[:2]:
+        os.makedirs(e.paths.attempt_dir(n), exist_ok=True)
+        report.append(e.paths.spool(n), {"events": 1})
+    look(ob, status, clock)
+    assert set(ob.read_counters(status)) == set(names[:2])        # the first round: every spool
+    for n in names[:2]:
+        report.append(e.paths.spool(n), {"events": 2})
+    look(ob, status, clock, done=[names[1]])
+    assert ob.read_counters(status) == {names[1]: {"events": 2}}   # only the job that ended
+    look(ob, status, clock, dt=O.SPOOLS_EVERY)
+    assert ob.read_counters(status) == {names[0]: {"events": 2}}   # every spool again (the other unchanged)
