@@ -129,6 +129,8 @@ def clone(pristine: str, dest: str) -> str:
     shutil.copy(os.path.join(pristine, P.CONFIG_NAME), dest)
     name = P.load(pristine)["daemon.status_file"]
     os.link(os.path.join(pristine, name), os.path.join(dest, name))
+    if os.path.exists(os.path.join(pristine, name + ".log")):      # its change log (issue 18): copied,
+        shutil.copy(os.path.join(pristine, name + ".log"), dest)    # since writers append to it
     return dest
 
 
