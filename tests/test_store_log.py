@@ -99,6 +99,20 @@ def test_the_file_is_decoded_before_the_lock_is_taken(tmp_path, monkeypatch):
     with other.transaction("batchman kill") as st:
         st.tasks[1].request = "kill"
     assert holders == [False]                    # decoded once, and not under the lock
+    built_locked = []
+    monkeypatch.setattr(store_mod, "CHECK", False)      # the check's own reads build indexes
+    real_index = model.Status.index
+
+    def index(self):
+        if "_index" not in self.__dict__:
+            built_locked.append(Store(s.path).is_locked())
+        return real_index(self)
+    monkeypatch.setattr(model.Status, "index", index)
+    assert s.compact()                          # no lines to replay: reading builds no index
+    third = Store(s.path, lock_timeout=2)
+    with third.transaction("batchman hold") as st:
+        st.tasks[2].held = True
+    assert built_locked and not any(built_locked)   # the index too is built before the lock
     assert fresh(s).tasks[1].request == "kill"
 
 

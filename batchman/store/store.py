@@ -240,7 +240,9 @@ class Store:
         """
         written: Status | None = None
         if self.exists():
-            self.read()          # outside the lock: what takes long (decoding) happens here
+            self.read()          # outside the lock: what takes long (decoding, the index) happens here
+            if self._snap is not None:
+                self._snap.index()
         with self.locked(command, timeout):
             status = self.read()
             before = len(status.tasks) if self.exists() else 0
