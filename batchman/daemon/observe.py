@@ -86,6 +86,7 @@ class Observer:
         self._query_batch(ask, obs, now, rep, arrays)
         if self.only is not None:
             self._markers_after(obs, ask)
+            self.only |= set(obs.markers)      # news of these jobs: their counters are read too
         obs.no_submit = self.pacing.backing_off(now)
         self._finished(tasks, obs)
         return obs
