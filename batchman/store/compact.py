@@ -14,6 +14,7 @@ from batchman.core.model import Status
 from batchman.store import changes, guard, log, snapshot
 from batchman.store.follow import Copy
 from batchman.store.guard import html_generation
+from batchman.util import files
 
 
 def crash_point(name: str) -> None:
@@ -43,7 +44,7 @@ def compact(store) -> bool:
                 return False        # another process compacted or rewrote the file meanwhile
             tail = log.read_range(store.log_path, start, copy.log_off)
             keep = store._keep_backup((len(status.tasks), status.purged_total))
-            snapshot.put_in_place(tmp, store.path, store.backup if keep else None)
+            files.put_in_place(tmp, store.path, store.backup if keep else None)
             tmp = ""
             crash_point("compact-file-renamed")
             copy.log_off = log.create(store.log_path, status.store_id, status.generation, tail)

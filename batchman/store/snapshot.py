@@ -48,14 +48,9 @@ def write_temp(path: str, status: Status) -> str:
     return files.write_temp(path, fill)
 
 
-def put_in_place(tmp: str, path: str, backup: str | None) -> None:
-    """Rename a written temp file over ``path`` (the old one kept as ``backup``), durably."""
-    files.put_in_place(tmp, path, backup)
-
-
 def write(path: str, status: Status, backup: str | None = None) -> None:
     """Replace ``path`` by the snapshot of ``status``: readers see the old file or the new."""
-    put_in_place(write_temp(path, status), path, backup)
+    files.put_in_place(write_temp(path, status), path, backup)
 
 
 def peek(path: str) -> Status | None:

@@ -342,7 +342,6 @@ class Store:
             snap.log_off = log.append(self.log_path, changes.encode(rec), snap.log_off)
             snap.log_ino = os.stat(self.log_path).st_ino
             snap.status = status
-            status.set_index(status.index())
         else:
             keep = self._keep_backup(current)
             snapshot.write(self.path, status, backup=self.backup if keep else None)
