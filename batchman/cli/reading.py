@@ -12,18 +12,18 @@ from tabulate import tabulate
 from batchman.core.text import visible
 from batchman import report as R
 from batchman.core import states as S
-from batchman.core.model import Task
+from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.cli.main import colour, exp, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, SafePath,
+from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
 
 
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
     """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them."""
     pos = {j: i for i, j in enumerate(order)}
-    return sorted(tasks, key=lambda t: (t.run, pos.get(t.job, len(pos)), t.job))
+    return sorted(tasks, key=lambda t: (t.run, pos.get(t.job, len(pos)), t.job, -1 if t.seg is None else t.seg))
 
 
 @main.command("list")
@@ -43,8 +43,8 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     if unknown:
         _list_unknown(st, as_json)
         return
-    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres)),
-                    e.params.jobs.names())
+    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres),
+                           named_keys(runs)), e.params.jobs.names())
     _refresh_counters(e, tasks)
     if as_json:
         click.echo(json.dumps({"experiment": st.experiment, "generation": st.generation,
@@ -90,24 +90,21 @@ def _refresh_counters(e: Experiment, tasks: list[Task]) -> None:
 
 
 @main.command()
-@click.argument("run", type=int)
+@click.argument("run")
 @click.option("--job", default=None, help="Job definition (needed when the run has several).")
+@click.option("--segment", "seg", default=None, type=click.IntRange(0), help="Segment number (a per: segment job's task).")
 @click.option("--lines", default=15, show_default=True, type=click.IntRange(0, 100_000), help="Lines of the log to show.")
 @json_option
 @click.pass_context
-def show(ctx, run, job, lines, as_json):
-    """One task in full: history with reasons, segments, job, log tail."""
+def show(ctx, run, job, seg, lines, as_json):
+    """One task in full: history with reasons, segments, job, log tail. RUN is a run number or a
+    task key (2120.reco, or 2120.reco.17 for segment 17 of a per: segment job)."""
     e = exp(ctx)
     st = e.store.read()
-    cands = [t for t in st.tasks if t.run == run and (job is None or t.job == job)]
-    if not cands:
-        raise click.ClickException(f"run {run} is not in the list" + (f" with job {job}" if job else "") + "; `batchman list` shows what is")
-    if len(cands) > 1:
-        raise click.ClickException(f"run {run} has several jobs ({', '.join(t.job for t in cands)}); choose one with --job")
-    t = cands[0]
+    t = _one_task(st.tasks, run, job, seg)
     _refresh_counters(e, [t])
     hist = e.store.history({t.key}, upto=st.generation)
-    logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext) for ext in ("out", "err")} if t.attempt else {}
+    logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext, t.seg) for ext in ("out", "err")} if t.attempt else {}
     segs = _segments(e, t)
     if as_json:
         click.echo(json.dumps(_show_json(t, hist, segs, logs), indent=1))
@@ -128,6 +125,26 @@ def show(ctx, run, job, lines, as_json):
         click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))
         for line in tail or []:
             click.echo("  " + visible(line))
+
+
+def _one_task(tasks: list[Task], run: str, job: str | None, seg: int | None) -> Task:
+    key = parse_key(run)
+    if key is not None:
+        run, job, seg = key[0], key[1], key[2] if key[2] is not None else seg
+    elif not run.isdigit():
+        raise click.BadParameter(f"{run!r} is neither a run number nor a task key (2120.reco.17)", param_hint="RUN")
+    run = int(run)
+    cands = [t for t in tasks if t.run == run and (job is None or t.job == job) and (seg is None or t.seg == seg)]
+    named = f"run {run}" + (f" job {job}" if job else "") + (f" segment {seg}" if seg is not None else "")
+    if not cands:
+        raise click.ClickException(f"{named} is not in the list; `batchman list` shows what is")
+    if len({t.job for t in cands}) > 1:
+        raise click.ClickException(f"run {run} has several jobs ({', '.join(sorted({t.job for t in cands}))}); choose one with --job")
+    if len(cands) > 1:
+        raise click.ClickException(f"{named} has {len(cands)} segment tasks ({', '.join(str(t.seg) for t in cands[:10])}"
+                                   f"{', ...' if len(cands) > 10 else ''}); choose one with --segment N "
+                                   f"(or name it {cands[0].run_key}.N)")
+    return cands[0]
 
 
 def _segments(e: Experiment, t: Task) -> list[dict]:
@@ -153,7 +170,7 @@ def _show_json(t: Task, hist, segs, logs) -> dict:
 
 
 def _show_head(t: Task, now: float) -> None:
-    click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
+    click.echo(f"run {t.run}  job {t.job}{'' if t.seg is None else f'  segment {t.seg}'}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
                f"  ({visible(t.reason)})")
     if t.error:
         click.echo(colour("error: ", "failed") + visible(t.error))

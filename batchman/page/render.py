@@ -86,6 +86,7 @@ def row(t: Task, now: float) -> dict:
         "detail": detail(t), "error": t.error or None, "counters": dict(t.counters),
         "priority": t.priority, "held": t.held, "note": t.note or None,
         "meta": dict(t.meta), "outputs": list(t.outputs), "inputs": list(t.inputs),
+        **({} if t.seg is None else {"segment": t.seg, "key": t.key}),
     }
 
 

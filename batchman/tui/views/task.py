@@ -164,6 +164,6 @@ class TaskView(TextView):
         if not t.attempt:
             return L + ["  no attempt yet"]
         for ext in ("out", "err"):
-            p = self.app.paths.log(t.run, t.job, t.attempt, ext)
+            p = self.app.paths.log(t.run, t.job, t.attempt, ext, t.seg)
             L.append(f"  {ext}: {p}" + ("" if os.path.exists(p) else " (not there yet)"))
         return L
