@@ -177,3 +177,21 @@ def test_a_per_segment_job_after_a_per_segment_job_waits_for_its_own_segment():
 def test_task_key_of_a_segment():
     assert task_key(1, "a", 0) == "1.a.0" and task_key(1, "a") == "1.a"
     assert Segment("x").path == "x"
+
+
+# ---- folding segment tasks under their run ---------------------------------------------------
+def test_segment_tasks_fold_into_one_row_per_run_and_job_that_counts_them():
+    from batchman.core import segview as SV
+    a = Task(run=1, job="decode")
+    segs = seg_tasks(1, [S.COMPLETED, S.FAILED, S.RUNNING, S.COMPLETED])
+    m = Task(run=1, job="merge")
+    rows = SV.fold([a] + segs + [m])
+    assert rows[0] is a and rows[2] is m and isinstance(rows[1], SV.Group)
+    g = rows[1]
+    assert g.key == "1.reco" and g.summary() == "2/4 segments completed, 1 running, 1 failed"
+    assert g.state == S.FAILED            # what needs a person shows first
+    assert SV.Group(1, "reco", seg_tasks(1, [S.COMPLETED] * 2)).state == S.COMPLETED
+    opened = SV.fold([a] + segs + [m], lambda key: key == "1.reco")
+    assert opened[1].key == g.key and opened[2:6] == segs and opened[6] is m
+    assert SV.fold([a, m]) == [a, m]
+    assert SV.job_label(segs[1]) == "reco[1]" and SV.job_label(a) == "decode"

@@ -66,6 +66,10 @@ def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_
     assert (tmp_path / "out" / "merged2120.root").read_text().split() == merge.inputs
     starts = job_starts(tmp_path)
     assert starts[("2120.merge", 1)] == 1 and set(starts.values()) == {1} and len(starts) == 4
+    # list folds the run's segment tasks into one line; naming the key (or --segments) unfolds them
+    table = bm(tmp_path, "list")
+    assert "3/3 segments completed" in table and "reco[1]" not in table and "reco[*]" in table
+    assert "reco[1]" in bm(tmp_path, "list", "2120.reco") and "reco[2]" in bm(tmp_path, "list", "--segments")
     rows = json.loads(bm(tmp_path, "list", "--json"))["tasks"]
     assert [(r["job"], r.get("segment")) for r in rows] == [("reco", 0), ("reco", 1), ("reco", 2), ("merge", None)]
     assert "segment 1" in bm(tmp_path, "show", "2120.reco.1")

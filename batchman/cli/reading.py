@@ -11,6 +11,7 @@ from tabulate import tabulate
 
 from batchman.core.text import visible
 from batchman import report as R
+from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
@@ -34,9 +35,13 @@ def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
 @where_option
 @json_option
 @click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
+@click.option("--segments", "unfold", is_flag=True,
+              help="One line per segment task of per: segment jobs (by default one line per run and job, "
+                   "'37/120 segments completed'; naming RUN.JOB also shows them).")
 @click.pass_context
-def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
-    """List tasks: run, segments, state, time in state, job id, counters."""
+def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
+    """List tasks: run, segments, state, time in state, job id, counters. The segment tasks of a
+    per: segment job show as one line per run (--segments, or naming 2120.reco, lists them)."""
     e = exp(ctx)
     st = e.store.read()
     now = time.time()
@@ -62,9 +67,11 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     if not tasks:
         click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
         return
-    rows = [export.table_row(t, now) for t in tasks]
+    named = named_keys(runs)
+    shown = SV.fold(tasks, lambda key: unfold or key in named)
+    rows = [export.table_row(t, now) if isinstance(t, Task) else export.group_row(t) for t in shown]
     for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
-        if tasks[i].run == tasks[i - 1].run:
+        if shown[i].run == shown[i - 1].run:
             rows[i][0] = ""
     click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
 
