@@ -16,6 +16,7 @@ import urwid
 
 from batchman.page import render as export
 from batchman.core import runspec
+from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 
@@ -53,6 +54,7 @@ class TaskIndex:
         self.focus_key: str | None = None
         self.marks: set[str] = set()
         self.anchor: str | None = None    # the last task marked, for mark.range
+        self.open: set[str] = set()       # per: segment runs (2120.reco) shown with their segment tasks
         self.rebuilds = 0
 
     # ---- building -------------------------------------------------------------------
@@ -73,15 +75,15 @@ class TaskIndex:
             tasks = [t for t in tasks if needle in
                      f"{t.run} {t.job} {t.state} {t.request} {t.job_id} {t.error} {t.reason}".lower()]
         if self.sort == "run":
-            order = sorted(tasks, key=lambda t: (t.run, t.job))
+            order = sorted(tasks, key=lambda t: (t.run, t.job, -1 if t.seg is None else t.seg))
         elif self.sort == "state":
             order = sorted(tasks, key=lambda t: (_STATE_ORDER.get(t.state, 99), t.run, t.job))
         else:   # longest in its state first
             order = sorted(tasks, key=lambda t: (t.since, t.run, t.job))
-        self.order = order
+        self.order = SV.fold(order, self.open.__contains__)   # a run's segment tasks: one row
         self.rebuilds += 1
         if self.marks:
-            alive = {t.key for t in self.status.tasks}
+            alive = {t.key for t in self.status.tasks} | {t.run_key for t in self.status.tasks if t.seg is not None}
             self.marks &= alive
         self._restore_focus()
 
@@ -139,8 +141,14 @@ class TaskIndex:
             bits.append(f"text {self.text!r}")
         return "; ".join(bits)
 
+    def toggle_open(self, key: str) -> None:
+        """Show or hide the segment tasks of a per: segment run (its folded row's key)."""
+        self.open ^= {key}
+        self.rebuild()
+
     # ---- cursor ---------------------------------------------------------------------
-    def current(self) -> Task | None:
+    def current(self) -> SV.Row | None:
+        """The task under the cursor, or the folded row of a run's segment tasks (SV.Group)."""
         return self.order[self.focus] if self.order else None
 
     def move_to(self, pos: int) -> None:
@@ -193,9 +201,10 @@ class TaskIndex:
     def selection(self) -> list[Task]:
         """The marked tasks (all of them, shown or not), else the one under the cursor."""
         if self.marks:
-            return [t for t in self.status.tasks if t.key in self.marks]
+            m = self.marks
+            return [t for t in self.status.tasks if t.key in m or (t.seg is not None and t.run_key in m)]
         t = self.current()
-        return [t] if t is not None else []
+        return [] if t is None else t.tasks if isinstance(t, SV.Group) else [t]
 
 
 # ---- rows ---------------------------------------------------------------------------
@@ -224,15 +233,26 @@ def row_text(t: Task, now: float, marked: bool, narrow: bool = False) -> list:
     detail, counters. Designed for 80 columns: the detail keeps 30 of them."""
     dur = export.duration(now - t.since) if t.since else ""
     if narrow:
-        head = f"{'*' if marked else ' '}{t.run:>6} {_job(t.job, 8):<8} "
+        head = f"{'*' if marked else ' '}{t.run:>6} {_job(SV.job_label(t), 8):<8} "
         tail = f" {dur:>6} {t.attempt:>3}  {export.detail(t)}"
     else:
-        head = f"{'*' if marked else ' '}{t.run:>7} {_job(t.job, 10):<10} {len(t.segments):>3} "
+        head = f"{'*' if marked else ' '}{t.run:>7} {_job(SV.job_label(t), 10):<10} {len(t.segments):>3} "
         tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
     c = export.counters_text(t)
     if c:
         tail += f"  [{c}]"
     return [("marked" if marked else "row", head), (f"state.{t.state}", f"{state_label(t):<{STATE_W}}"), ("row", tail)]
+
+
+def group_text(g: SV.Group, marked: bool, narrow: bool = False) -> list:
+    """The folded row of a run's segment tasks: 'reco[*]', how many, the state that most needs a
+    person, and '37/120 segments completed, 2 failed' (enter shows them)."""
+    if narrow:
+        head = f"{'*' if marked else ' '}{g.run:>6} {_job(g.job + '[*]', 8):<8} "
+    else:
+        head = f"{'*' if marked else ' '}{g.run:>7} {_job(g.job + '[*]', 10):<10} {len(g.tasks):>3} "
+    return [("marked" if marked else "row", head), (f"state.{g.state}", f"{g.state:<{STATE_W}}"),
+            ("row", f" {'':>{6 if narrow else 8}} {'':>3}  {g.summary()}")]
 
 
 def header_text(narrow: bool = False) -> str:
@@ -276,7 +296,8 @@ class Row(urwid.WidgetWrap):
         k = (size[0] < NARROW, bool(focus))
         w = self._texts.get(k)
         if w is None:
-            markup = row_text(self.t, self.now, self.marked, k[0])
+            markup = (group_text(self.t, self.marked, k[0]) if isinstance(self.t, SV.Group)
+                      else row_text(self.t, self.now, self.marked, k[0]))
             w = urwid.Text([("row", ">" if focus else " ")] + markup, wrap="clip")
             if focus:
                 w = urwid.AttrMap(w, None, self.focus_map)
