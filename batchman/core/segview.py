@@ -49,9 +49,8 @@ def job_label(t: Task) -> str:
     return t.job if t.seg is None else f"{t.job}[{t.seg}]"
 
 
-def fold(tasks: list[Task], unfold: Callable[[str], bool] = lambda key: False) -> list[Row]:
-    """The rows of ``tasks`` in their order, the segment tasks of each (run, job) as one Group
-    where the first of them stands; ``unfold(run key)``: that group is followed by its tasks."""
+def group(tasks: list[Task]) -> dict[str, Group]:
+    """The segment tasks of ``tasks`` by run key (``2120.reco``), in their order."""
     groups: dict[str, Group] = {}
     for t in tasks:
         if t.seg is not None:
@@ -59,6 +58,13 @@ def fold(tasks: list[Task], unfold: Callable[[str], bool] = lambda key: False) -
             if g is None:
                 g = groups[t.run_key] = Group(t.run, t.job)
             g.tasks.append(t)
+    return groups
+
+
+def fold(tasks: list[Task], unfold: Callable[[str], bool] = lambda key: False) -> list[Row]:
+    """The rows of ``tasks`` in their order, the segment tasks of each (run, job) as one Group
+    where the first of them stands; ``unfold(run key)``: that group is followed by its tasks."""
+    groups = group(tasks)
     if not groups:
         return list(tasks)
     rows: list[Row] = []

@@ -11,6 +11,7 @@ import html
 import time
 from collections import Counter
 
+from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.page import assets, svg, summary as SM, timeline
@@ -167,7 +168,7 @@ def task_row(t: Task, now: float, anchor: str = "") -> str:
     flags = "".join(f" [{x}]" for x in (t.request, "held" if t.held else "") if x)
     ident = f" id='{anchor}'" if anchor else ""
     segs = f"{staged_count(t)}/{len(t.segments)} staged; " if t.segments and t.state in S.BEFORE_BATCH else ""
-    return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(t.job)}</td><td>{t.state}{e(flags)}</td>"
+    return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(SV.job_label(t))}</td><td>{t.state}{e(flags)}</td>"
             f"<td>{duration(now - t.since) if t.since else ''}</td><td class='d'>{e(segs + detail(t))}</td>"
             f"<td class='j'>{e(t.job_id)}</td><td class='a'>{t.attempt or ''}</td><td>{e(counters_text(t))}</td>"
             f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
@@ -192,8 +193,23 @@ def rows_section(tasks: list[Task], now: float) -> tuple[list[str], dict[tuple, 
     for s, runs in over.items():
         out.append(f"<details><summary>{len(runs)} more {s} run(s) not listed</summary>"
                    f"<p class='ranges'>{e(SM.ranges(runs))}</p></details>")
-    out += bulk(tasks, now)
+    out += bulk(tasks, now) + segment_runs(tasks)
     return out + ["</section>"], anchors
+
+
+def segment_runs(tasks: list[Task], cap: int = 500) -> list[str]:
+    """One line per run of a per: segment job (issue 18), '37/120 segments completed, 2 failed';
+    the runs with a segment that needs a person first."""
+    groups = SV.group(tasks)
+    if not groups:
+        return []
+    order = sorted(groups.values(), key=lambda g: (g.state not in S.PROBLEM, g.run, g.job))
+    rows = "".join(f"<tr class='s-{g.state}'><td>{g.run}</td><td>{e(g.job)}[*]</td><td>{g.state}</td>"
+                   f"<td class='d'>{e(g.summary())}</td></tr>" for g in order[:cap])
+    more = f"<p class='mute'>{len(order) - cap} more run(s) not listed</p>" if len(order) > cap else ""
+    return [f"<details open><summary>{len(groups)} run(s) with one task per segment</summary>"
+            f"<table class='rows'><thead><tr><th>run</th><th>job</th><th>state</th><th>segments</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{more}</details>"]
 
 
 def bulk(tasks: list[Task], now: float) -> list[str]:
