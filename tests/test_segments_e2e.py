@@ -4,12 +4,13 @@ killed and restarted on its own. Local backends, real daemon processes."""
 
 import json
 import os
-import time
+import signal
 
 import pytest
-import yaml  # noqa: F401 - the experiment's batchman.yaml is written through params
 
 from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.daemon.engine import CRASH_POINTS
 from test_jobs_e2e import bm, experiment, script, stop, tasks_of
 
 from e2e_helpers import daemon, daemon_run, env_for, job_starts, wait_for
@@ -100,3 +101,39 @@ def test_one_segment_task_killed_blocks_the_merge_then_restarted_alone(tmp_path)
     starts = job_starts(tmp_path)
     assert starts == {("2120.reco.0", 1): 1, ("2120.reco.1", 1): 1, ("2120.reco.2", 1): 1,
                       ("2120.reco.1", 2): 1, ("2120.merge", 1): 1}
+
+
+def test_recover_rebuilds_segment_tasks_with_their_own_file_and_not_the_split_run_task(tmp_path):
+    setup(tmp_path)
+    bm(tmp_path, "add", "2120")
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path), timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for p in ("status.json", "status.json.bak"):
+        os.unlink(tmp_path / p)
+    assert "recovered 4 task(s)" in bm(tmp_path, "recover")
+    ts = tasks_of(tmp_path)
+    assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    assert [s.path for s in ts["2120.reco.1"].segments] == [str(tmp_path / "raw" / "run_2120.dat.1")]
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path), timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {t.state for t in tasks_of(tmp_path).values()} == {S.COMPLETED}
+    assert set(job_starts(tmp_path).values()) == {1}          # nothing ran twice
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_sigkill_at_each_step_then_restart_each_segment_and_the_merge_run_once(tmp_path, point):
+    setup(tmp_path)
+    bm(tmp_path, "add", "2120")
+    crashed = 0
+    for _ in range(40):
+        r = daemon_run(tmp_path, "quietone", env=env_for(tmp_path, BATCHMAN_CRASH_AT=point))
+        crashed += r.returncode == -signal.SIGKILL
+        if crashed >= 3 or tasks_of(tmp_path).get("2120.merge", Task(run=0)).state == S.COMPLETED:
+            break
+    assert crashed >= 1, f"the daemon never reached {point}"
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path), timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ts = tasks_of(tmp_path)
+    assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    assert {t.state for t in ts.values()} == {S.COMPLETED} and all(t.intent is None for t in ts.values())
+    assert job_starts(tmp_path) == {(k, 1): 1 for k in ts}
