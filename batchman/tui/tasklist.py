@@ -43,7 +43,8 @@ def parse_states(text: str) -> frozenset[str]:
 class TaskIndex:
     """What the list shows: the filtered, sorted tasks, the cursor and the marks."""
 
-    def __init__(self) -> None:
+    def __init__(self, segmented: Callable[[], bool] = lambda: True) -> None:
+        self.segmented = segmented        # may a task be a segment task (a per: segment job defined)?
         self.status = Status()
         self.order: list[Task] = []
         self.text = ""                    # text filter
@@ -80,7 +81,8 @@ class TaskIndex:
             order = sorted(tasks, key=lambda t: (_STATE_ORDER.get(t.state, 99), t.run, t.job))
         else:   # longest in its state first
             order = sorted(tasks, key=lambda t: (t.since, t.run, t.job))
-        self.order = SV.fold(order, self.open.__contains__)   # a run's segment tasks: one row
+        # a run's segment tasks: one row (no pass over the tasks when no job runs per segment)
+        self.order = SV.fold(order, self.open.__contains__) if self.segmented() else order
         self.rebuilds += 1
         if self.marks:
             alive = {t.key for t in self.status.tasks} | {t.run_key for t in self.status.tasks if t.seg is not None}

@@ -3,9 +3,26 @@ counts them; enter shows and hides them; kill on the folded row asks for every s
 
 import time
 
+import pytest
+import yaml
+
 from batchman.core import states as S
 from batchman.core.model import Task
+from batchman.experiment import open_experiment
 from tuihelp import line_of, screen
+
+
+@pytest.fixture
+def exp(exp):
+    """The conftest's experiment with a per: segment job and its merge."""
+    path = exp.params.root + "/batchman.yaml"
+    with open(path) as f:
+        raw = yaml.safe_load(f)
+    raw["jobs"] = {"reco": {"per": "segment", "command": "true"},
+                   "merge": {"trigger": "after: reco, all-segments", "command": "true"}}
+    with open(path, "w") as f:
+        yaml.safe_dump(raw, f)
+    return open_experiment(exp.params.root)
 
 
 def with_segments(exp):
@@ -38,3 +55,15 @@ def test_a_request_on_the_folded_row_covers_every_segment_task(exp, app_for):
     app.type(" ")                        # marked: the mark stands for the run's segment tasks
     app.type("<end>")
     assert [t.key for t in app.selection()] == ["2120.reco.0", "2120.reco.1", "2120.reco.2"]
+
+
+def test_without_a_per_segment_job_the_list_is_not_folded_nor_walked_twice():
+    from batchman.core.model import Status
+    from batchman.tui.tasklist import TaskIndex
+    idx = TaskIndex(lambda: False)
+    tasks = [Task(run=1, job="reco", seg=i) for i in range(3)]
+    idx.set_status(Status(tasks=tasks))
+    assert idx.order == tasks
+    idx = TaskIndex()
+    idx.set_status(Status(tasks=tasks))
+    assert len(idx.order) == 1 and idx.order[0].key == "1.reco"
