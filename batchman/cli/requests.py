@@ -57,7 +57,8 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
 @click.pass_context
 def kill(ctx, runs, states, jobs, file, all_, datasets, wheres, yes):
     """Kill runs: cancel their job or staging; they end 'aborted' (remembering where).
-    `kill --all` aborts everything under way: jobs cancelled, staging cancelled, files released."""
+    `kill --all` aborts everything under way: jobs cancelled, staging cancelled, files released.
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "kill", runs, states, jobs, file, all_, yes, where=where_of(datasets, wheres))
 
 
@@ -68,7 +69,8 @@ def kill(ctx, runs, states, jobs, file, all_, datasets, wheres, yes):
 @yes_option
 @click.pass_context
 def restart(ctx, runs, states, jobs, file, datasets, wheres, yes):
-    """Restart runs from the beginning (a live job is killed first)."""
+    """Restart runs from the beginning (a live job is killed first).
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "restart", runs, states, jobs, file, False, yes, where=where_of(datasets, wheres))
 
 
@@ -77,7 +79,8 @@ def restart(ctx, runs, states, jobs, file, datasets, wheres, yes):
 @yes_option
 @click.pass_context
 def purge(ctx, runs, states, jobs, file, yes):
-    """Remove runs from the list (releasing their files; live ones are killed first)."""
+    """Remove runs from the list (releasing their files; live ones are killed first).
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "purge", runs, states, jobs, file, False, yes)
 
 
@@ -126,7 +129,8 @@ release = _hold_command("release", False, "Release held runs: the daemon takes t
 @yes_option
 @click.pass_context
 def skip(ctx, runs, reason, states, jobs, file, yes):
-    """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed"."""
+    """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed".
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     if not reason.strip():
         raise click.BadParameter("say why the runs are skipped (it is kept with them and shown everywhere)",
                                  param_hint="--reason")
