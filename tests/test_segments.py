@@ -195,3 +195,16 @@ def test_segment_tasks_fold_into_one_row_per_run_and_job_that_counts_them():
     assert opened[1].key == g.key and opened[2:6] == segs and opened[6] is m
     assert SV.fold([a, m]) == [a, m]
     assert SV.job_label(segs[1]) == "reco[1]" and SV.job_label(a) == "decode"
+
+
+def test_the_cli_selects_segment_tasks_by_key_and_a_run_key_selects_them_all():
+    from batchman.cli.options import named_keys, named_runs, not_in_list, select
+    tasks = seg_tasks(2120, [S.RUNNING] * 3) + [Task(run=2120, job="merge"), Task(run=7, job="reco")]
+    specs = ("2120.reco.1", "7")
+    assert named_keys(specs) == {"2120.reco.1"} and named_runs(specs, None) == {7}
+    assert [t.key for t in select(tasks, {7}, keys={"2120.reco.1"})] == ["2120.reco.1", "7.reco"]
+    assert [t.key for t in select(tasks, None, keys={"2120.reco"})] == ["2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    assert [t.key for t in select(tasks, None, keys={"2120.merge"})] == ["2120.merge"]
+    assert len(select(tasks, None)) == 5
+    assert not_in_list(tasks, None, {"2120.reco.9"}).startswith("not in the status file: 2120.reco.9")
+    assert not_in_list(tasks, None, {"2120.reco"}) == ""
