@@ -110,6 +110,8 @@ def test_split_makes_one_task_per_segment_with_its_own_file_and_skips_existing_o
         ("5.reco.0", ["/raw/a.0"], S.NEW), ("5.reco.7", ["/raw/a.7"], S.NEW)]
     assert all(t.priority == 3 and t.meta == {"dataset": "A"} and t.added_at == 10.0 for t in out)
     assert "segment 7 (3 of 3) of 5.reco" == out[1].reason
+    twice = J.split(run, [(1, "/raw/a.1"), (1, "/raw/a.01")], {}, now=10.0)
+    assert [(t.key, t.segments[0].path) for t in twice] == [("5.reco.1", "/raw/a.1")]
 
 
 def test_segment_tasks_count_as_their_run_for_triggers():

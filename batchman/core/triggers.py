@@ -154,10 +154,16 @@ def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task]
     """The segment tasks that replace the run task of a per: segment job: one per (number, path)
     found, each with its own file, but those already in ``have`` (by key)."""
     n = len(found)
-    return [Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
-                 reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
-                 priority=run_task.priority, meta=dict(run_task.meta))
-            for i, (seg, path) in enumerate(found) if task_key(run_task.run, run_task.job, seg) not in have]
+    taken = set()          # two files of one number (run_1.dat.1, run_1.dat.01): the first one
+    out = []
+    for i, (seg, path) in enumerate(found):
+        if seg in taken or task_key(run_task.run, run_task.job, seg) in have:
+            continue
+        taken.add(seg)
+        out.append(Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
+                        reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
+                        priority=run_task.priority, meta=dict(run_task.meta)))
+    return out
 
 
 Sig = tuple   # what a run's files looked like: ((name, size, mtime_ns), ...)
