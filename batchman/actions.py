@@ -38,7 +38,7 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
     res = AddResult()
     with store.transaction(who) as st:
         _name_experiment(st, experiment, now)
-        existing = {t.key: t for t in st.tasks}
+        existing = {t.run_key: t for t in st.tasks}     # a per: segment job's run counts once
         for r in runs:
             for j in jobs:
                 k = task_key(r, j)
@@ -94,13 +94,13 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
             if u is None or parsed is None:
                 res.refused.append(f"{name}: not an unknown job of this status file (`batchman list --unknown`)")
                 continue
-            sid, run, job, attempt = parsed
+            sid, run, job, attempt, seg = parsed
             if sid != st.store_id:
                 res.refused.append(f"{name}: belongs to another status file (store id {sid})")
                 continue
-            t = idx.get(task_key(run, job))
+            t = idx.get(parsed.key)
             if t is None:
-                t = Task(run=run, job=job, since=now, added_at=now, reason="adopted")
+                t = Task(run=run, job=job, seg=seg, since=now, added_at=now, reason="adopted")
                 st.tasks.append(t)
                 idx[t.key] = t
                 _journal(store, created(t, "adopted", now, who))
@@ -166,19 +166,23 @@ def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
     res = TriggerResult()
     with store.transaction(who) as st:
         _name_experiment(st, experiment, now)
-        idx = {t.key: t for t in st.tasks}
+        idx: dict[str, list[Task]] = {}
+        for t in st.tasks:
+            idx.setdefault(t.run_key, []).append(t)     # a per: segment job: all its segment tasks
         meta = {t.run: t.meta for t in st.tasks if t.meta}
         for r in runs:
-            t = idx.get(task_key(r, job))
+            group = idx.get(task_key(r, job), [])
+            t = group[0] if group else None
             if t is None:
                 t = Task(run=r, job=job, since=now, added_at=now, reason="triggered by hand",
                          meta=dict(meta.get(r, {})))
                 st.tasks.append(t)
-                idx[t.key] = t
+                idx[t.key] = [t]
                 _journal(store, created(t, "triggered by hand", now, who))
                 res.created.append(r)
-            elif t.state in S.TERMINAL and t.request in ("", "restart"):
-                t.request = "restart"
+            elif all(x.state in S.TERMINAL and x.request in ("", "restart") for x in group):
+                for x in group:
+                    x.request = "restart"
                 res.again.append(r)
             else:
                 res.busy.append(f"{r} ({t.state}{', ' + t.request + ' queued' if t.request else ''})")

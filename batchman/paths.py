@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from batchman.core.model import task_key
 from batchman.params import Params
 
 
@@ -26,8 +27,8 @@ class Paths:
     def spool(self, job_name: str) -> str:
         return f"{self.attempts}/{job_name}/report.jsonl"
 
-    def log(self, task_run: int, job: str, attempt: int, ext: str = "out") -> str:
-        return os.path.join(self.p.path("daemon.log_dir"), f"{task_run}.{job}.{attempt}.{ext}")
+    def log(self, task_run: int, job: str, attempt: int, ext: str = "out", seg: int | None = None) -> str:
+        return os.path.join(self.p.path("daemon.log_dir"), f"{task_key(task_run, job, seg)}.{attempt}.{ext}")
 
-    def stats(self, task_run: int, job: str, attempt: int) -> str:
-        return os.path.join(self.p.path("batch.stats_dir"), f"{task_run}.{job}.{attempt}.stats")
+    def stats(self, task_run: int, job: str, attempt: int, seg: int | None = None) -> str:
+        return os.path.join(self.p.path("batch.stats_dir"), f"{task_key(task_run, job, seg)}.{attempt}.stats")

@@ -19,14 +19,14 @@ from batchman.cli.commands import main as cli
 from e2e_helpers import daemon_run, env_with_batchman, example_experiment
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ["alcap-production", "hallc-replay", "laptop", "lcls-arp"]
+NAMES = ["alcap-production", "hallc-replay", "laptop", "lcls-arp", "per-file"]
 
 
 def run(*args):
     return CliRunner().invoke(cli, list(args))
 
 
-def test_the_four_examples_each_with_config_job_scripts_run_list_data_maker_and_a_short_readme():
+def test_the_examples_each_with_config_job_scripts_run_list_data_maker_and_a_short_readme():
     assert X.list_examples() == NAMES
     for name in NAMES:
         d = REPO / "examples" / name
@@ -122,14 +122,19 @@ def test_the_wheel_ships_every_example_with_jobwrap_as_a_file(tmp_path):
         assert not [n for n in names if "/_examples/" in n and ("status.json" in n or "__pycache__" in n)]
 
 
-@pytest.mark.slow
-def test_laptop_from_init_to_every_run_completed_with_its_outputs(tmp_path):
-    e = example_experiment(tmp_path, "laptop")
+def run_example(tmp_path, name):
+    """Init the example, make its data, add its runs, run a daemon to the end: the tasks."""
+    e = example_experiment(tmp_path, name)
     r = run("-C", str(tmp_path), "add", "--file", str(tmp_path / "runs.txt"))
     assert r.exit_code == 0, r.output
     d = daemon_run(tmp_path, "--delay", "0.2", env=env_with_batchman(os.environ), timeout=120)
     assert d.returncode == 0, d.stdout + d.stderr
-    tasks = e.store.read().tasks
+    return e.store.read().tasks
+
+
+@pytest.mark.slow
+def test_laptop_from_init_to_every_run_completed_with_its_outputs(tmp_path):
+    tasks = run_example(tmp_path, "laptop")
     assert sorted(t.run for t in tasks) == [1001, 1002, 1003, 1004]
     assert {t.state for t in tasks} == {S.COMPLETED}, [(t.run, t.state, t.reason) for t in tasks]
     for t in tasks:
@@ -145,3 +150,14 @@ def test_readme_a_real_experiment_starts_from_an_example():
     first_command = next(ln for ln in section.split("```")[1].splitlines() if ln.startswith("batchman"))
     assert first_command.startswith("batchman init --example ")
     assert all(f"`{n}`" in section for n in NAMES)
+
+
+@pytest.mark.slow
+def test_per_file_one_task_per_file_then_one_merge_per_run(tmp_path):
+    tasks = run_example(tmp_path, "per-file")
+    assert {t.state for t in tasks} == {S.COMPLETED}, [(t.key, t.state, t.reason) for t in tasks]
+    for run_ in (1001, 1002, 1003, 1004):
+        n = run_ % 3 + 1
+        assert sorted(t.seg for t in tasks if t.run == run_ and t.job == "reco") == list(range(n))
+        assert (tmp_path / "out" / f"run{run_}.txt").read_text() == f"run {run_}: {n} segments, {100 * n} events\n"
+    assert list((tmp_path / "cache").glob("run_*")) == []      # every file's copy released by its own task

@@ -10,7 +10,7 @@ import click
 from batchman.core import jobs as J
 from batchman.core import runlist, runspec
 from batchman.core import states as S
-from batchman.core.model import Task
+from batchman.core.model import Task, parse_key
 from batchman.core.runspec import RunSpecError
 
 state_option = click.option("--state", "states", multiple=True, type=click.Choice(S.ALL),
@@ -39,7 +39,7 @@ dataset_option = click.option("--dataset", "datasets", multiple=True,
                               help="Only runs of this dataset (a run list column; repeatable).")
 where_option = click.option("--where", "wheres", multiple=True,
                             help="Only runs whose run list column KEY is VALUE (KEY=VALUE; repeatable).")
-runs_argument = click.argument("runs", nargs=-1)
+runs_argument = click.argument("runs", nargs=-1)   # run specs, or task keys: 2120.reco, 2120.reco.17 (a segment)
 
 
 def stack(*decorators):
@@ -67,8 +67,15 @@ def parse_runs(specs, hint: str = "RUNS") -> list[int]:
         raise click.BadParameter(str(e), param_hint=hint) from None
 
 
+def named_keys(specs) -> set[str]:
+    """Task keys named on the command line: ``2120.reco`` (the run's job, all its segments for a
+    per: segment job) or ``2120.reco.17`` (one segment task)."""
+    return {s for s in specs if parse_key(s)}
+
+
 def named_runs(specs, file: str | None) -> set[int] | None:
-    """The runs named on the command line and in --file; None when none are named."""
+    """The runs named on the command line and in --file (task keys aside); None when none are named."""
+    specs = [s for s in specs if not parse_key(s)]
     runs = set(parse_runs(specs)) if specs else None
     if file:
         text = sys.stdin.read() if file == "-" else read_file(file)
@@ -77,14 +84,17 @@ def named_runs(specs, file: str | None) -> set[int] | None:
 
 
 def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, ...] = (), jobs: tuple[str, ...] = (),
-           where: dict | None = None) -> list[Task]:
-    """The tasks that pass every test given, in their order. One pass per test, the state
-    first: at 1,000,000 tasks a task filtered out by its state costs one look at it."""
+           where: dict | None = None, keys: set[str] | frozenset[str] = frozenset()) -> list[Task]:
+    """The tasks of the runs or task ``keys`` named (all when neither is), in the states and jobs
+    given, in their order. One pass per test, the state first: at 1,000,000 tasks a task filtered
+    out by its state costs one look at it."""
     out = status_tasks
     if states:
         sts = frozenset(states)
         out = [t for t in out if t.state in sts]
-    if runs is not None:
+    if keys:
+        out = [t for t in out if (runs is not None and t.run in runs) or t.key in keys or t.run_key in keys]
+    elif runs is not None:
         out = [t for t in out if t.run in runs]
     if jobs:
         js = frozenset(jobs)
@@ -94,12 +104,14 @@ def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, .
     return list(out) if out is status_tasks else out
 
 
-def not_in_list(status_tasks: list[Task], runs: set[int] | None) -> str:
-    """'' or a line naming the runs asked for that the status file does not hold."""
+def not_in_list(status_tasks: list[Task], runs: set[int] | None, keys: set[str] | frozenset[str] = frozenset()) -> str:
+    """'' or a line naming the runs (and task keys) asked for that the status file does not hold."""
     missing = sorted((runs or set()) - {t.run for t in status_tasks})
-    if not missing:
+    lost = sorted(set(keys) - {t.key for t in status_tasks} - {t.run_key for t in status_tasks})
+    if not missing and not lost:
         return ""
-    return f"not in the status file: {runspec.compress(missing)} (`batchman list` shows what is; `batchman add` adds)"
+    what = ", ".join(([runspec.compress(missing)] if missing else []) + lost)
+    return f"not in the status file: {what} (`batchman list` shows what is; `batchman add` adds)"
 
 
 def read_file(path: str) -> str:

@@ -14,12 +14,13 @@ from tabulate import tabulate
 
 from batchman.core.text import visible
 from batchman import report as R
+from batchman.core import segview as SV
 from batchman.core import states as S
-from batchman.core.model import Task
+from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.cli.main import colour, exp, leave_now, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_runs, runs_argument, SafePath,
+from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
 
 
@@ -28,7 +29,10 @@ _encode = msgspec.json.Encoder().encode
 
 def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
     """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them (two
-    stable sorts: a C-level key for the runs, a Python one only when a run has several jobs)."""
+    stable sorts: a C-level key for the runs, a Python one only when a run has several jobs),
+    a ``per: segment`` job's tasks in segment order."""
+    if any(t.seg is not None for t in tasks):
+        tasks = sorted(tasks, key=lambda t: -1 if t.seg is None else t.seg)
     if len({t.job for t in tasks}) > 1:
         pos = {j: i for i, j in enumerate(order)}
         tasks = sorted(tasks, key=lambda t: (pos.get(t.job, len(pos)), t.job))
@@ -54,17 +58,21 @@ def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> 
 @where_option
 @json_option
 @click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
+@click.option("--segments", "unfold", is_flag=True,
+              help="One line per segment task of per: segment jobs (by default one line per run and job, "
+                   "'37/120 segments completed'; naming RUN.JOB also shows them).")
 @click.pass_context
-def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
-    """List tasks: run, segments, state, time in state, job id, counters."""
+def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
+    """List tasks: run, segments, state, time in state, job id, counters. The segment tasks of a
+    per: segment job show as one line per run (--segments, or naming 2120.reco, lists them)."""
     e = exp(ctx)
     st = e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)
         return
-    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres)),
-                    e.params.jobs.names())
+    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres),
+                           named_keys(runs)), e.params.jobs.names())
     _refresh_counters(e, tasks)
     if as_json:
         _echo_json({"experiment": st.experiment, "generation": st.generation, "params_problem": st.params_problem},
@@ -82,9 +90,11 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown):
     if not tasks:
         click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
         return
-    rows = [export.table_row(t, now) for t in tasks]
+    named = named_keys(runs)
+    shown = SV.fold(tasks, lambda key: unfold or key in named)
+    rows = [export.table_row(t, now) if isinstance(t, Task) else export.group_row(t) for t in shown]
     for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
-        if tasks[i].run == tasks[i - 1].run:
+        if shown[i].run == shown[i - 1].run:
             rows[i][0] = ""
     click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
     leave_now()
@@ -111,24 +121,21 @@ def _refresh_counters(e: Experiment, tasks: list[Task]) -> None:
 
 
 @main.command()
-@click.argument("run", type=int)
+@click.argument("run")
 @click.option("--job", default=None, help="Job definition (needed when the run has several).")
+@click.option("--segment", "seg", default=None, type=click.IntRange(0), help="Segment number (a per: segment job's task).")
 @click.option("--lines", default=15, show_default=True, type=click.IntRange(0, 100_000), help="Lines of the log to show.")
 @json_option
 @click.pass_context
-def show(ctx, run, job, lines, as_json):
-    """One task in full: history with reasons, segments, job, log tail."""
+def show(ctx, run, job, seg, lines, as_json):
+    """One task in full: history with reasons, segments, job, log tail. RUN is a run number or a
+    task key (2120.reco, or 2120.reco.17 for segment 17 of a per: segment job)."""
     e = exp(ctx)
     st = e.store.read()
-    cands = [t for t in st.tasks if t.run == run and (job is None or t.job == job)]
-    if not cands:
-        raise click.ClickException(f"run {run} is not in the list" + (f" with job {job}" if job else "") + "; `batchman list` shows what is")
-    if len(cands) > 1:
-        raise click.ClickException(f"run {run} has several jobs ({', '.join(t.job for t in cands)}); choose one with --job")
-    t = cands[0]
+    t = _one_task(st.tasks, run, job, seg)
     _refresh_counters(e, [t])
     hist = e.store.history({t.key}, upto=st.generation)
-    logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext) for ext in ("out", "err")} if t.attempt else {}
+    logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext, t.seg) for ext in ("out", "err")} if t.attempt else {}
     segs = _segments(e, t)
     if as_json:
         click.echo(json.dumps(_show_json(t, hist, segs, logs), indent=1))
@@ -149,6 +156,26 @@ def show(ctx, run, job, lines, as_json):
         click.echo(f"\n{ext} log {path}" + ("" if tail is not None else " (not there yet)"))
         for line in tail or []:
             click.echo("  " + visible(line))
+
+
+def _one_task(tasks: list[Task], run: str, job: str | None, seg: int | None) -> Task:
+    key = parse_key(run)
+    if key is not None:
+        run, job, seg = key[0], key[1], key[2] if key[2] is not None else seg
+    elif not run.isdigit():
+        raise click.BadParameter(f"{run!r} is neither a run number nor a task key (2120.reco.17)", param_hint="RUN")
+    run = int(run)
+    cands = [t for t in tasks if t.run == run and (job is None or t.job == job) and (seg is None or t.seg == seg)]
+    named = f"run {run}" + (f" job {job}" if job else "") + (f" segment {seg}" if seg is not None else "")
+    if not cands:
+        raise click.ClickException(f"{named} is not in the list; `batchman list` shows what is")
+    if len({t.job for t in cands}) > 1:
+        raise click.ClickException(f"run {run} has several jobs ({', '.join(sorted({t.job for t in cands}))}); choose one with --job")
+    if len(cands) > 1:
+        raise click.ClickException(f"{named} has {len(cands)} segment tasks ({', '.join(str(t.seg) for t in cands[:10])}"
+                                   f"{', ...' if len(cands) > 10 else ''}); choose one with --segment N "
+                                   f"(or name it {cands[0].run_key}.N)")
+    return cands[0]
 
 
 def _segments(e: Experiment, t: Task) -> list[dict]:
@@ -174,7 +201,7 @@ def _show_json(t: Task, hist, segs, logs) -> dict:
 
 
 def _show_head(t: Task, now: float) -> None:
-    click.echo(f"run {t.run}  job {t.job}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
+    click.echo(f"run {t.run}  job {t.job}{'' if t.seg is None else f'  segment {t.seg}'}  state {colour(export.state_label(t), t.state)} for {export.duration(now - t.since)}"
                f"  ({visible(t.reason)})")
     if t.error:
         click.echo(colour("error: ", "failed") + visible(t.error))

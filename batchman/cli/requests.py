@@ -12,7 +12,7 @@ from batchman.core import runspec
 from batchman.core import states as S
 from batchman.experiment import Experiment
 from batchman.cli.main import daemon_alive, exp, main
-from batchman.cli.options import (dataset_option, named_runs, not_in_list, parse_runs, select, select_options,
+from batchman.cli.options import (dataset_option, named_keys, named_runs, not_in_list, parse_runs, select, select_options,
                                   where_of, where_option, yes_option)
 
 
@@ -31,10 +31,11 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, --dataset, or --all")
     st = e.store.read()
     named = None if all_ else named_runs(runs, file)
-    chosen = select(st.tasks, named, () if all_ else states, () if all_ else jobs, where)
+    keys = frozenset() if all_ else named_keys(runs)
+    chosen = select(st.tasks, named, () if all_ else states, () if all_ else jobs, where, keys)
     applies = [t for t in chosen if S.request_applies(what, t.state)]
     why = S.REQUEST_REFUSAL.get(what, "") if len(applies) < len(chosen) else ""
-    chosen = _or_refuse(what, applies, not_in_list(st.tasks, named), why)
+    chosen = _or_refuse(what, applies, not_in_list(st.tasks, named, keys), why)
     if len(chosen) > 1 or all_:
         live = sum(1 for t in chosen if t.state in S.IN_BATCH)
         staging = sum(1 for t in chosen if t.state in (S.STAGING, S.STAGED))
@@ -56,7 +57,8 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
 @click.pass_context
 def kill(ctx, runs, states, jobs, file, all_, datasets, wheres, yes):
     """Kill runs: cancel their job or staging; they end 'aborted' (remembering where).
-    `kill --all` aborts everything under way: jobs cancelled, staging cancelled, files released."""
+    `kill --all` aborts everything under way: jobs cancelled, staging cancelled, files released.
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "kill", runs, states, jobs, file, all_, yes, where=where_of(datasets, wheres))
 
 
@@ -67,7 +69,8 @@ def kill(ctx, runs, states, jobs, file, all_, datasets, wheres, yes):
 @yes_option
 @click.pass_context
 def restart(ctx, runs, states, jobs, file, datasets, wheres, yes):
-    """Restart runs from the beginning (a live job is killed first)."""
+    """Restart runs from the beginning (a live job is killed first).
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "restart", runs, states, jobs, file, False, yes, where=where_of(datasets, wheres))
 
 
@@ -76,7 +79,8 @@ def restart(ctx, runs, states, jobs, file, datasets, wheres, yes):
 @yes_option
 @click.pass_context
 def purge(ctx, runs, states, jobs, file, yes):
-    """Remove runs from the list (releasing their files; live ones are killed first)."""
+    """Remove runs from the list (releasing their files; live ones are killed first).
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     _queue_request(ctx, "purge", runs, states, jobs, file, False, yes)
 
 
@@ -97,8 +101,8 @@ def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set
     if not runs and not states and not file:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
     tasks = e.store.read().tasks
-    named = named_runs(runs, file)
-    chosen = _or_refuse(what, select(tasks, named, states, jobs), not_in_list(tasks, named))
+    named, keys = named_runs(runs, file), named_keys(runs)
+    chosen = _or_refuse(what, select(tasks, named, states, jobs, keys=keys), not_in_list(tasks, named, keys))
     return e, {t.key for t in chosen}
 
 
@@ -125,7 +129,8 @@ release = _hold_command("release", False, "Release held runs: the daemon takes t
 @yes_option
 @click.pass_context
 def skip(ctx, runs, reason, states, jobs, file, yes):
-    """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed"."""
+    """Mark runs done by hand, for example runs known to be bad: state "skipped", not "completed".
+    RUNS are run numbers and ranges (1000-1010), or task keys: 2120.reco (every segment task of a per: segment job), 2120.reco.17 (one)."""
     if not reason.strip():
         raise click.BadParameter("say why the runs are skipped (it is kept with them and shown everywhere)",
                                  param_hint="--reason")

@@ -156,6 +156,8 @@ def _decide_new(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
     if not paths:
         return Decision(S.ERROR, f"no raw data segment found: searched {searched}", [],
                         {"error": f"no segment found ({searched})"})
+    if gate is not None and gate.split:
+        return None     # a per: segment job's run task: the daemon splits it into segment tasks (Engine._create)
     from batchman.core.model import Segment
     return Decision(S.UNSTAGED, f"{len(paths)} segment(s) found", [],
                     {"segments": [Segment(p) for p in paths], **extra})

@@ -22,17 +22,19 @@ from typing import Any, Iterable, Mapping
 from batchman.core.model import JOB_NAME_RE
 # The trigger names and decisions live in triggers.py; importing them here keeps ``jobs.gates`` etc.
 from batchman.core.triggers import (  # noqa: F401
-    AFTER, DATA_COMPLETE, FIRST_SEGMENT, MANUAL, ON_ADD, TRIGGERS, WATCHING,
-    Gate, Sig, gates, matches, parse_where, settle, signature, stuck, to_create, watched_runs,
+    AFTER, DATA_COMPLETE, FIRST_SEGMENT, MANUAL, ON_ADD, SPLIT, TRIGGERS, WATCHING,
+    Gate, Sig, gates, matches, parse_where, settle, signature, split, stuck, to_create, watched_runs,
 )
 
 DEFAULT_JOB = "analysis"
 
 
-# Placeholders every job's args may use; a job's own ``params:`` add more.
+# Placeholders every job's args may use; a job's own ``params:`` add more ({segment}: per: segment jobs).
 BUILTIN = ("run", "experiment", "files", "inputs", "batch_home", "job", "attempt")
 # Output templates: no {files}/{inputs} (they would not name one file).
 OUTPUT_BUILTIN = ("run", "experiment", "batch_home", "job")
+PER_RUN, PER_SEGMENT = "run", "segment"
+ALL_SEGMENTS = "all-segments"
 
 # key -> help, in the order `batchman init` documents them.
 KEYS: dict[str, str] = {
@@ -49,7 +51,10 @@ KEYS: dict[str, str] = {
     "needs_staging": "stage the run's raw segments first (default true); false: submit at once "
                      "(an after: job then gets the upstream job's outputs as its files)",
     "outputs": "files the job must produce (list of templates with {run}); missing or empty: the task fails",
-    "trigger": "on-add (default) | manual | data-complete | first-segment | after: JOB",
+    "trigger": "on-add (default) | manual | data-complete | first-segment | after: JOB | "
+               "after: JOB, all-segments (a run's merge step: once every segment task of JOB for the run completed)",
+    "per": "run (default): one task per run | segment: one task per raw file (segment) of the run, which stages "
+           "and releases only that file; {segment} in args and outputs",
     "max_running": "most tasks of this job in the batch system at once (0: only batch.max_jobs)",
     "settle": "data-complete / first-segment: seconds the run's files must stay unchanged (size, mtime)",
     "watch": "data-complete / first-segment: which runs: all (every run found in staging.stub_dir), "
@@ -74,6 +79,8 @@ class JobDef:
     outputs: tuple[str, ...] = ()
     trigger: str = ON_ADD
     after: str = ""
+    after_all: bool = False                   # after: JOB, all-segments (JOB runs per segment)
+    per: str = PER_RUN                        # run | segment: one task per raw file
     max_running: int = 0
     settle: float = 60.0
     watch: str = "all"                        # all | listed | a run spec
@@ -81,6 +88,10 @@ class JobDef:
 
     def argv(self) -> list[str]:
         return shlex.split(self.command)
+
+    @property
+    def per_segment(self) -> bool:
+        return self.per == PER_SEGMENT
 
 
 @dataclass(frozen=True)
@@ -173,9 +184,16 @@ def _parse_one(name: str, body: dict, values: Mapping[str, Any]) -> tuple[JobDef
         else:
             kw[k] = val
     trig = kw.pop("trigger", ON_ADD)
-    after = ""
+    after, after_all = "", False
     if isinstance(trig, tuple):
-        trig, after = trig
+        trig, after, after_all = trig
+    per = kw.get("per", PER_RUN)
+    if after_all and per != PER_SEGMENT:
+        kw.setdefault("needs_staging", False)     # a merge step works on the segment tasks' outputs
+    seg = ("segment",) if per == PER_SEGMENT else ()
+    if per == PER_SEGMENT and kw.get("needs_staging") is False:
+        problems.append(f"{where}.needs_staging: a per: segment job works on its own raw file: staging must stay on "
+                        f"(files already on disk are not copied)")
     kw["command"] = kw.get("command") or values["batch.command"]
     kw["args"] = kw["args"] if "args" in kw else values["batch.args"]
     params = kw.get("params", {})
@@ -187,11 +205,11 @@ def _parse_one(name: str, body: dict, values: Mapping[str, Any]) -> tuple[JobDef
             problems.append(f"{where}.command: empty; name the program this job runs")
     except ValueError as e:
         problems.append(f"{where}.command: {e}")
-    err = check_template(kw["args"], BUILTIN + tuple(params), {**_sample(params), "files": "f", "inputs": "i"})
+    err = check_template(kw["args"], BUILTIN + seg + tuple(params), {**_sample(params), "files": "f", "inputs": "i"})
     if err:
         problems.append(f"{where}.args: {err}")
     for o in kw.get("outputs", ()):
-        err = check_output(o, params)
+        err = check_output(o, params, per)
         if err:
             problems.append(f"{where}.outputs: {err}")
     watch = kw.get("watch", "all")
@@ -203,7 +221,7 @@ def _parse_one(name: str, body: dict, values: Mapping[str, Any]) -> tuple[JobDef
             problems.append(f"{where}.watch: {e} (or all, listed)")
     if problems:
         return None, problems
-    return JobDef(name=name, trigger=trig, after=after, **kw), []
+    return JobDef(name=name, trigger=trig, after=after, after_all=after_all, **kw), []
 
 
 def _convert(key: str, v: Any) -> tuple[Any, str | None]:
@@ -241,21 +259,29 @@ def _convert(key: str, v: Any) -> tuple[Any, str | None]:
         return tuple(str(x) for x in v), None
     if key == "trigger":
         return parse_trigger(v)
+    if key == "per":
+        if v not in (PER_RUN, PER_SEGMENT):
+            return None, f"{v!r} is not one of run, segment"
+        return v, None
     raise AssertionError(key)
 
 
 def parse_trigger(v: Any) -> tuple[Any, str | None]:
-    """'on-add' | 'manual' | 'data-complete' | 'first-segment' | 'after: JOB' | {after: JOB}."""
+    """'on-add' | 'manual' | 'data-complete' | 'first-segment' | 'after: JOB' | {after: JOB};
+    'after: JOB, all-segments' -> (AFTER, JOB, True)."""
     if isinstance(v, dict) and len(v) == 1 and "after" in v:
         v = f"after: {v['after']}"
     if not isinstance(v, str):
         return None, f"{v!r} is not a trigger ({', '.join(TRIGGERS[:-1])} or after: JOB)"
     text = v.strip()
     if text.startswith("after"):
-        job = text[5:].lstrip(" :").strip()
+        job, _, flag = text[5:].lstrip(" :").partition(",")
+        job, flag = job.strip(), flag.strip()
         if not job:
             return None, "after: names no job (write after: JOB)"
-        return (AFTER, job), None
+        if flag and flag != ALL_SEGMENTS:
+            return None, f"after: {job}, {flag}: {flag!r} is not {ALL_SEGMENTS} (write after: {job}, {ALL_SEGMENTS})"
+        return (AFTER, job, bool(flag)), None
     if text not in TRIGGERS:
         hint = difflib.get_close_matches(text, list(TRIGGERS), n=1)
         return None, f"{text!r} is not a trigger" + (f" (did you mean {hint[0]!r}?)" if hint else
@@ -268,7 +294,7 @@ def _fields(template: str) -> list[str]:
 
 
 def _sample(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {"run": 1, "experiment": "x", "batch_home": "/h", "job": "j", "attempt": 1, **params}
+    return {"run": 1, "experiment": "x", "batch_home": "/h", "job": "j", "attempt": 1, "segment": 1, **params}
 
 
 def check_template(template: str, allowed: Iterable[str], sample: Mapping[str, Any]) -> str | None:
@@ -292,12 +318,15 @@ def check_template(template: str, allowed: Iterable[str], sample: Mapping[str, A
     return None
 
 
-def check_output(template: str, params: Mapping[str, Any]) -> str | None:
-    err = check_template(template, OUTPUT_BUILTIN + tuple(params), _sample(params))
+def check_output(template: str, params: Mapping[str, Any], per: str = PER_RUN) -> str | None:
+    seg = ("segment",) if per == PER_SEGMENT else ()
+    err = check_template(template, OUTPUT_BUILTIN + seg + tuple(params), _sample(params))
     if err:
         return err
     if "run" not in _fields(template):
         return f"{template!r} has no {{run}}: every run would write the same file"
+    if seg and "segment" not in _fields(template):
+        return f"{template!r} has no {{segment}}: every segment of a run would write the same file"
     return None
 
 
@@ -308,6 +337,7 @@ def _check_graph(jobs: Jobs) -> list[str]:
             hint = difflib.get_close_matches(d.after, list(jobs.defs), n=1)
             problems.append(f"jobs.{n}.trigger: after: {d.after!r} names no job"
                             + (f" (did you mean {hint[0]!r}?)" if hint else f"; jobs are {', '.join(jobs.defs)}"))
+    problems += [f"jobs.{n}.trigger: {p}" for n, d in jobs.defs.items() if (p := _per_problem(d, jobs))]
     for n in jobs.defs:
         seen = [n]
         cur = jobs.defs[n]
@@ -321,14 +351,32 @@ def _check_graph(jobs: Jobs) -> list[str]:
     return problems
 
 
+def _per_problem(d: JobDef, jobs: Jobs) -> str | None:
+    """What is wrong with how ``d`` waits for its upstream, per run or per segment."""
+    up = jobs.defs.get(d.after) if d.trigger == AFTER else None
+    if up is None:
+        return None
+    if d.after_all and not up.per_segment:
+        return f"after: {d.after}, {ALL_SEGMENTS}: {d.after} runs once per run (not per: segment); write after: {d.after}"
+    if d.after_all and d.per_segment:
+        return f"after: {d.after}, {ALL_SEGMENTS}: a per: segment job cannot wait for every segment (make it per: run)"
+    if up.per_segment and not d.per_segment and not d.after_all:
+        return (f"after: {d.after}: {d.after} runs per segment; write after: {d.after}, {ALL_SEGMENTS} "
+                f"(this job then runs once per run, when every segment task of {d.after} completed)")
+    return None
+
+
 # ---- rendering -------------------------------------------------------------------------
-def values_for(d: JobDef, run: int, experiment: str, batch_home: str) -> dict[str, Any]:
-    return {**d.params, "run": run, "experiment": experiment, "batch_home": batch_home, "job": d.name}
+def values_for(d: JobDef, run: int, experiment: str, batch_home: str, seg: int | None = None) -> dict[str, Any]:
+    v = {**d.params, "run": run, "experiment": experiment, "batch_home": batch_home, "job": d.name}
+    if seg is not None:
+        v["segment"] = seg
+    return v
 
 
-def outputs_for(d: JobDef, run: int, experiment: str, batch_home: str) -> list[str]:
-    """The output paths of one run (relative templates are relative to batch_home)."""
-    v = values_for(d, run, experiment, batch_home)
+def outputs_for(d: JobDef, run: int, experiment: str, batch_home: str, seg: int | None = None) -> list[str]:
+    """The output paths of one run, or one segment (relative templates are relative to batch_home)."""
+    v = values_for(d, run, experiment, batch_home, seg)
     return [posixpath.normpath(posixpath.join(batch_home, t.format(**v))) for t in d.outputs]
 
 

@@ -10,7 +10,7 @@ append-only journal beside the file (``batchman.store``), so the hot file stays 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -69,9 +69,11 @@ def touch(task: "Task") -> None:
 
 
 class Task(msgspec.Struct, omit_defaults=True, gc=False):
-    """One (run, job definition) pair and everything the daemon knows about it."""
+    """One (run, job definition) pair, or (run, segment, job) for a ``per: segment`` job, and
+    everything the daemon knows about it."""
     run: int
     job: str = "analysis"
+    seg: int | None = None        # per: segment jobs: the run's raw file (segment number) this task analyses
     state: str = S.NEW
     since: float = 0.0            # when it entered ``state``
     reason: str = ""              # why it entered ``state``, for people
@@ -112,7 +114,15 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
     @property
     def key(self) -> str:
-        return f"{self.run}.{self.job}"      # task_key's, inlined: the daemon asks millions of times
+        # task_key() written out: called millions of times an iteration, a call costs more than the key
+        if self.seg is None:
+            return f"{self.run}.{self.job}"
+        return f"{self.run}.{self.job}.{self.seg}"
+
+    @property
+    def run_key(self) -> str:
+        """The (run, job) this task belongs to: its key, or its run's for a segment task."""
+        return f"{self.run}.{self.job}"
 
     def __setattr__(self, name: str, value: Any) -> None:
         CHANGED[id(self)] = self
@@ -194,24 +204,51 @@ class Status(msgspec.Struct, omit_defaults=True, dict=True):
         self.__dict__["_index"] = (self.tasks, idx)
 
 
-def task_key(run: int, job: str) -> str:
-    return f"{run}.{job}"
+def task_key(run: int, job: str, seg: int | None = None) -> str:
+    """``2120.reco``, or ``2120.reco.17`` for segment 17 of a ``per: segment`` job (a job name
+    starts with a letter and has no dot, so the three parts read back unambiguously)."""
+    return f"{run}.{job}" if seg is None else f"{run}.{job}.{seg}"
+
+
+_KEY_RE = re.compile(r"^(\d+)\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?$")
+
+
+def parse_key(key: str) -> tuple[int, str, int | None] | None:
+    """(run, job, segment or None) from a task key, or None if it is not one."""
+    m = _KEY_RE.match(key)
+    if not m:
+        return None
+    return int(m.group(1)), m.group(2), (None if m.group(3) is None else int(m.group(3)))
 
 
 def job_name(store_id: str, task: Task, attempt: int) -> str:
-    """The batch job name: identifies the status file, the task and the attempt."""
-    return f"bm.{store_id}.{task.run}.{task.job}.{attempt}"
+    """The batch job name: identifies the status file, the task (its key) and the attempt."""
+    return f"bm.{store_id}.{task.key}.{attempt}"
 
 
-_JOB_NAME_RE = re.compile(r"^bm\.([0-9a-z]+)\.(\d+)\.([A-Za-z][A-Za-z0-9_-]*)\.(\d+)$")
+_JOB_NAME_RE = re.compile(r"^bm\.([0-9a-z]+)\.(\d+)\.([A-Za-z][A-Za-z0-9_-]*)(?:\.(\d+))?\.(\d+)$")
 
 
-def parse_job_name(name: str) -> tuple[str, int, str, int] | None:
-    """(store id, run, job, attempt) from a batch job name, or None if not ours."""
+class JobName(NamedTuple):
+    store_id: str
+    run: int
+    job: str
+    attempt: int
+    seg: int | None = None
+
+    @property
+    def key(self) -> str:
+        return task_key(self.run, self.job, self.seg)
+
+
+def parse_job_name(name: str) -> JobName | None:
+    """(store id, run, job, attempt, segment) from a batch job name, or None if not ours.
+    ``bm.<store>.<run>.<job>.<attempt>``, or ``bm.<store>.<run>.<job>.<segment>.<attempt>``."""
     m = _JOB_NAME_RE.match(name)
     if not m:
         return None
-    return m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+    seg = m.group(4)
+    return JobName(m.group(1), int(m.group(2)), m.group(3), int(m.group(5)), None if seg is None else int(seg))
 
 
 _encoder = msgspec.json.Encoder()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from batchman.core import states as S
-from batchman.core.model import Task, task_key
+from batchman.core.model import Segment, Task, task_key
 
 if TYPE_CHECKING:
     from batchman.core.jobs import JobDef, Jobs
@@ -32,15 +32,22 @@ class Gate:
     stuck: bool = False     # waits for something only a person can change (failed upstream, ...)
     inputs: tuple[str, ...] = ()
     staging: bool = True    # False: straight to submission, no segments
+    split: bool = False     # a per: segment job's run task: becomes one task per segment found
+
+
+SPLIT_GATE = Gate(split=True)
+SPLIT = "split"     # the journal's word for a run task replaced by its segment tasks
 
 
 def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
-    """Per NEW task key whose job comes after another or needs no staging: may it go, with what."""
+    """Per NEW task key whose job comes after another, needs no staging or runs per segment:
+    may it go, with what."""
     if not jobs.explicit:
         return {}
-    special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging}
+    special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging or d.per_segment}
     out: dict[str, Gate] = {}
     idx: dict[str, Task] | None = None
+    groups: dict[str, list[Task]] | None = None
     for t in tasks:
         if t.state != S.NEW:
             continue
@@ -50,21 +57,65 @@ def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
             continue
         if t.job not in special:
             continue
-        if d.trigger != AFTER:
-            out[t.key] = Gate(staging=False)
-            continue
-        if idx is None:
-            idx = {x.key: x for x in tasks}
-        up = idx.get(task_key(t.run, d.after))
-        if up is None:
-            out[t.key] = Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
-        elif up.state == S.COMPLETED:
-            out[t.key] = Gate(inputs=tuple(up.outputs), staging=d.needs_staging)
-        elif up.state in S.TERMINAL:
-            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})", stuck=True)
+        if d.per_segment and t.seg is None:
+            out[t.key] = SPLIT_GATE
+        elif d.trigger != AFTER:
+            if not d.needs_staging:
+                out[t.key] = Gate(staging=False)
+        elif d.after_all:
+            if groups is None:
+                groups = segment_groups(tasks, {x.after for x in jobs.defs.values() if x.after_all})
+            out[t.key] = merge_gate(d, groups.get(task_key(t.run, d.after), []))
         else:
-            out[t.key] = Gate(wait=f"waiting for {d.after} ({up.state})")
+            if idx is None:
+                idx = {x.key: x for x in tasks}
+            up = jobs.defs.get(d.after)
+            out[t.key] = _after_gate(d, idx.get(task_key(t.run, d.after, t.seg if up and up.per_segment else None)))
     return out
+
+
+def _after_gate(d: JobDef, up: Task | None) -> Gate:
+    if up is None:
+        return Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
+    if up.state == S.COMPLETED:
+        return Gate(inputs=tuple(up.outputs), staging=d.needs_staging)
+    return Gate(wait=f"waiting for {d.after} ({up.state})", stuck=up.state in S.TERMINAL)
+
+
+def segment_groups(tasks: Iterable[Task], jobs: Iterable[str]) -> dict[str, list[Task]]:
+    """The tasks of the named (per: segment) jobs by their run key (``2120.reco``)."""
+    wanted = set(jobs)
+    out: dict[str, list[Task]] = {}
+    for t in tasks:
+        if t.job in wanted:
+            out.setdefault(t.run_key, []).append(t)
+    return out
+
+
+def merge_gate(d: JobDef, segs: list[Task]) -> Gate:
+    """``after: reco, all-segments``: go once every segment task of the run completed (skipped ones
+    are left out), with their outputs in segment order; one that failed for good blocks it."""
+    if not segs:
+        return Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
+    run_task = next((t for t in segs if t.seg is None), None)
+    if run_task is not None:
+        if run_task.state in S.TERMINAL:
+            return Gate(wait=f"waiting for {d.after} ({run_task.state}: {run_task.error or run_task.reason})", stuck=True)
+        return Gate(wait=f"waiting for {d.after} (its segments are not found yet)")
+    segs = sorted(segs, key=lambda t: t.seg)
+    done = [t for t in segs if t.state == S.COMPLETED]
+    bad = [t for t in segs if t.state in S.TERMINAL and t.state not in (S.COMPLETED, S.SKIPPED)]
+    left = sum(1 for t in segs if t.state != S.SKIPPED)
+    if not left:
+        return Gate(wait=f"waiting for {d.after}: every segment was skipped", stuck=True)
+    if len(done) == left:
+        return Gate(inputs=tuple(o for t in done for o in t.outputs), staging=d.needs_staging)
+    counted = f"{len(done)}/{left} segments completed"
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return Gate(wait=f"waiting for {d.after}: {counted}; segment {bad[0].seg} {bad[0].state}{more} "
+                         f"(restart or skip it)", stuck=True)
+    return Gate(wait=f"waiting for {d.after}: {counted}")
 
 
 def stuck(tasks: list[Task], jobs: Jobs) -> frozenset[str]:
@@ -79,7 +130,7 @@ def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str
     with the file's tasks, so a (run, job) is never created twice."""
     if not jobs.explicit:
         return []
-    have = {t.key for t in tasks}
+    have = {t.run_key for t in tasks}     # a per: segment job's run is taken once any of its tasks exists
     out: list[tuple[int, str, str]] = []
 
     def want(run: int, job: str, why: str) -> None:
@@ -96,6 +147,22 @@ def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str
         for t in list(tasks):
             for dep in jobs.dependents(t.job):
                 want(t.run, dep, f"after {t.job}")
+    return out
+
+
+def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task], now: float) -> list[Task]:
+    """The segment tasks that replace the run task of a per: segment job: one per (number, path)
+    found, each with its own file, but those already in ``have`` (by key)."""
+    n = len(found)
+    taken = set()          # two files of one number (run_1.dat.1, run_1.dat.01): the first one
+    out = []
+    for i, (seg, path) in enumerate(found):
+        if seg in taken or task_key(run_task.run, run_task.job, seg) in have:
+            continue
+        taken.add(seg)
+        out.append(Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
+                        reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
+                        priority=run_task.priority, meta=dict(run_task.meta)))
     return out
 
 

@@ -307,17 +307,43 @@ class Engine:
     def _create(self, st: Status, now: float, rep: IterationReport) -> int:
         """Create the tasks triggers ask for, under the lock: a (run, job) already in the file is
         never created again, whichever daemon saw the data first."""
+        n = self._split(st, now, rep)
         todo = J.to_create(st.tasks, self.jobs, self.observer.ready)
         if not todo:
-            return 0
+            return n
         meta = {t.run: t.meta for t in st.tasks if t.meta}
         for run, job, why in todo:
-            t = Task(run=run, job=job, since=now, added_at=now, reason=why, meta=dict(meta.get(run, {})))
-            st.tasks.append(t)
-            tr = created(t, why, now, self.me)
-            self.store.record(tr.key, tr.old, tr.new, tr.why, tr.by, tr.at)
-            rep.transitions.append(f"{run} {job}: created ({why})")
-        return len(todo)
+            self._add(st, Task(run=run, job=job, since=now, added_at=now, reason=why, meta=dict(meta.get(run, {}))),
+                      why, now, rep)
+        return n + len(todo)
+
+    def _add(self, st: Status, t: Task, why: str, now: float, rep: IterationReport) -> None:
+        st.tasks.append(t)
+        tr = created(t, why, now, self.me)
+        self.store.record(tr.key, tr.old, tr.new, tr.why, tr.by, tr.at)
+        rep.transitions.append(f"{t.key}: created ({why})")
+
+    def _split(self, st: Status, now: float, rep: IterationReport) -> int:
+        """Replace the run task of a per: segment job whose segments were observed by one task per
+        segment (each stages, runs and releases only its own file)."""
+        found = self.observer.split_found
+        if not found:
+            return 0
+        idx = st.index()
+        gone, n = set(), 0
+        for key, segs in found.items():
+            t = idx.get(key)
+            if t is None or t.state != S.NEW or t.request or t.held or t.intent is not None:
+                continue       # changed since we observed: next round
+            gone.add(key)
+            for s in J.split(t, segs, idx, now):
+                self._add(st, s, s.reason, now, rep)
+                n += 1
+            self.store.record(key, t.state, J.SPLIT, f"split into {len(segs)} segment task(s)", self.me, now)
+        if gone:
+            st.tasks = [t for t in st.tasks if t.key not in gone]
+        self.observer.split_found = {}
+        return n
 
     def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""

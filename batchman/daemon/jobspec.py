@@ -20,11 +20,12 @@ def job_env(p: Params, paths: Paths, w: Work, base: dict, staged: list[str]) -> 
             "BATCHMAN_EXPERIMENT": p.experiment, "BATCHMAN_RUN": str(w.run), "BATCHMAN_JOB": w.job,
             "BATCHMAN_TASK": w.key, "BATCHMAN_ATTEMPT": str(w.attempt), "BATCHMAN_FILES": " ".join(staged),
             "BATCHMAN_REPORT_SPOOL": paths.spool(w.job_name), "BATCHMAN_ATTEMPT_DIR": paths.attempt_dir(w.job_name),
-            "BATCHMAN_STATS_FILE": paths.stats(w.run, w.job, w.attempt),
+            "BATCHMAN_STATS_FILE": paths.stats(w.run, w.job, w.attempt, w.seg),
             "BATCHMAN_BATCH_HOME": p.path("batch.batch_home"), "BATCHMAN_RUNTIME_DIR": p.path("batch.runtime_setup_dir"),
             "BATCHMAN_STATUS_FILE": p.status_path,
             "EXPERIMENT": p.experiment, "RUN_NUM": str(w.run), "ARP_JOB_ID": w.job_name,
             "BATCHMAN_INPUTS": " ".join(w.inputs),
+            **({} if w.seg is None else {"BATCHMAN_SEGMENT": str(w.seg)}),
             }
 
 
@@ -68,11 +69,12 @@ class JobSpecs:
             staged = list(w.inputs)     # an after: job without staging works on its upstream's outputs
         env = job_env(p, self.paths, w, jd.env, staged)
         values = {**jd.params, "run": w.run, "experiment": p.experiment, "files": staged, "inputs": list(w.inputs),
-                  "batch_home": p.path("batch.batch_home"), "job": w.job, "attempt": w.attempt}
+                  "batch_home": p.path("batch.batch_home"), "job": w.job, "attempt": w.attempt,
+                  **({} if w.seg is None else {"segment": w.seg})}
         script = jobscript.render(command=self.command(w.job), args=jobscript.render_args(jd.args, values), env=env,
                                   attempt_dir=adir, workdir=p.path("batch.batch_home"),
                                   done_file=os.path.join(self.paths.done, w.job_name),
-                                  title=f"run {w.run}, job {w.job}, attempt {w.attempt} ({w.job_name})")
+                                  title=f"run {w.run}, job {w.job}{'' if w.seg is None else f', segment {w.seg}'}, attempt {w.attempt} ({w.job_name})")
         path = self.paths.script(w.job_name)
         jobscript.write(path, script)
         for d in (p.path("batch.stats_dir"), p.path("daemon.log_dir")):
@@ -81,8 +83,8 @@ class JobSpecs:
         def pick(override, key):
             return override if override is not None else p[key]
         spec = JobSpec(name=w.job_name, script=path, workdir=p.path("batch.batch_home"),
-                       stdout=self.paths.log(w.run, w.job, w.attempt, "out"),
-                       stderr=self.paths.log(w.run, w.job, w.attempt, "err"), attempt_dir=adir, env=env,
+                       stdout=self.paths.log(w.run, w.job, w.attempt, "out", w.seg),
+                       stderr=self.paths.log(w.run, w.job, w.attempt, "err", w.seg), attempt_dir=adir, env=env,
                        time_limit=pick(jd.time_limit, "batch.time_limit") or None,
                        memory_mb=pick(jd.memory_mb, "batch.memory_mb") or None,
                        cpus=pick(jd.cpus, "batch.cpus"), queue=pick(jd.queue, "batch.queue") or None,

@@ -16,7 +16,7 @@ from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, task_key
 from batchman.daemon import jobscript
 from batchman.daemon.pacing import Pacing
-from batchman.daemon.segments import find_segments, index_segments
+from batchman.daemon.segments import find_segments, index_segments, numbered, own_segment
 from batchman.daemon.work import IterationReport
 from batchman.params import Params
 from batchman.paths import Paths
@@ -51,6 +51,7 @@ class Observer:
         self.scanned_at: float | None = None               # the last full scan (_full_scan)
         self.spools_at = float("-inf")                     # the last look at every job's spool
         self.all_spools = True                             # ... and whether this round is one
+        self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -108,11 +109,17 @@ class Observer:
         if obs.gates:
             # after: / needs_staging: false tasks look for no segments (or not yet)
             new = [t for t in new if (g := obs.gates.get(t.key)) is None or (not g.wait and g.staging)]
+        self.split_found = {}
         if not new or obs.paused:
             return
         p = self.params
         stub = p.path("staging.stub_dir")
         pat, pre, suf = p["staging.pattern"], p["staging.prefix"], p["staging.suffix"]
+        # a segment task knows its own file: no listing (unless it lost it: recovered, say)
+        known = [t for t in new if t.seg is not None and t.segments]
+        for t in known:
+            obs.segments[t.key] = ([s.path for s in t.segments], t.segments[0].path)
+        new = [t for t in new if t.seg is None or not t.segments]
         if len(new) > 8 and "/" not in pat:
             idx = index_segments(stub, pat, pre, suf)
             where = os.path.join(stub, pat.replace("{prefix}", pre).replace("{suffix}", suf))
@@ -121,6 +128,17 @@ class Observer:
         else:
             for t in new:
                 obs.segments[t.key] = find_segments(stub, pat, t.run, pre, suf)
+        self._numbered(new, obs, stub, pat, pre, suf)
+
+    def _numbered(self, new: list[Task], obs: D.Observations, stub: str, pat: str, pre: str, suf: str) -> None:
+        """Segment numbers of the files found: a segment task keeps its own file, a per: segment
+        job's run task is split into one task per file (under the lock, Engine._create)."""
+        for t in new:
+            paths, searched = obs.segments[t.key]
+            if t.seg is not None:
+                obs.segments[t.key] = (own_segment(paths, stub, t.seg, pat, pre, suf, t.run), searched)
+            elif paths and (g := obs.gates.get(t.key)) is not None and g.split:
+                self.split_found[t.key] = numbered(paths, stub, pat, t.run, pre, suf)
 
     def _staging(self, tasks: list[Task], obs: D.Observations, rep: IterationReport) -> None:
         """One query for the files of every task that waits for or holds them, and of the
@@ -246,11 +264,11 @@ class Observer:
             jd = self.jobs.get(t.job)
             if jd is not None and jd.outputs:
                 p = self.params
-                paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"))
+                paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"), t.seg)
                 obs.outputs[t.job_name] = J.judge_outputs(paths, _sizes(paths))
 
     def _analysed(self, t: Task) -> int | None:
-        n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt))
+        n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt, t.seg))
         if n is None:
             v = report.read(self.paths.spool(t.job_name)).get("segments_analysed")
             n = v if isinstance(v, int) else None
@@ -262,7 +280,7 @@ class Observer:
         if not self.batch.capabilities.failure_hints:
             return ""
         try:
-            with open(self.paths.log(t.run, t.job, t.attempt, "err"), "rb") as f:
+            with open(self.paths.log(t.run, t.job, t.attempt, "err", t.seg), "rb") as f:
                 f.seek(0, 2)
                 f.seek(max(0, f.tell() - 8192))
                 tail = f.read().decode(errors="replace")
@@ -281,7 +299,7 @@ class Observer:
             rep.errors.append("data-complete/first-segment jobs need a staging.pattern without directories")
             return []
         idx = index_segments(p.path("staging.stub_dir"), pat, p["staging.prefix"], p["staging.suffix"])
-        have = {t.key for t in status.tasks}
+        have = {t.run_key for t in status.tasks}
         ready = []
         for d in watching:
             seen = {}

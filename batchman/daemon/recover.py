@@ -26,8 +26,9 @@ import msgspec
 from batchman.daemon import arrayjob, jobscript
 from batchman.core import states as S
 from batchman.backends.base import BackendUnavailable, QUEUED, RUNNING
-from batchman.core.model import Segment, Status, Task, decode, parse_job_name, task_key
-from batchman.daemon.segments import find_segments
+from batchman.core.triggers import SPLIT
+from batchman.core.model import Segment, Status, Task, decode, parse_job_name, parse_key
+from batchman.daemon.segments import find_segments, own_segment
 from batchman.store.store import CorruptStatus, Store, new_store_id
 
 CRASH_ENV = "BATCHMAN_CRASH_AT"
@@ -99,9 +100,8 @@ def _scan_attempts(attempts_root: str, attempts: dict, store_ids: collections.Co
     for n in names:
         p = parse_job_name(n)
         if p:
-            sid, run, job, att = p
-            store_ids[sid] += 1
-            attempts[task_key(run, job)][att] = n
+            store_ids[p.store_id] += 1
+            attempts[p.key][p.attempt] = n
 
 
 def _scan_journal(journal: list[dict], store_ids: collections.Counter) -> dict[str, dict]:
@@ -126,7 +126,7 @@ def _scan_batch(batch, store_id: str, attempts: dict, lost: list[str],
             p = parse_job_name(j.name)
             if p and p[0] == store_id:
                 live[j.name] = j
-                attempts[task_key(p[1], p[2])].setdefault(p[3], j.name)
+                attempts[p.key].setdefault(p.attempt, j.name)
     except BackendUnavailable as e:
         lost.append(f"the batch system could not be asked ({e}): jobs are judged from their marker files only")
     return live
@@ -202,10 +202,12 @@ def rebuild(params, store: Store, batch, now: float | None = None) -> Recovery:
     stub = params.path("staging.stub_dir")
     pat, pre, suf = params["staging.pattern"], params["staging.prefix"], params["staging.suffix"]
     for key in sorted(set(attempts) | set(last), key=lambda k: (int(k.split(".", 1)[0]), k)):
-        run_s, job = key.split(".", 1)
-        t = Task(run=int(run_s), job=job, since=now, added_at=now)
+        if key not in attempts and (last.get(key) or {}).get("to") == SPLIT:
+            continue      # a per: segment job's run task, replaced by its segment tasks
+        run, job, seg = parse_key(key) or (int(key.split(".", 1)[0]), key.split(".", 1)[1], None)
+        t = Task(run=run, job=job, seg=seg, since=now, added_at=now)
         segs, _ = find_segments(stub, pat, t.run, pre, suf)
-        t.segments = [Segment(p) for p in segs]
+        t.segments = [Segment(p) for p in (segs if seg is None else own_segment(segs, stub, seg, pat, pre, suf, run))]
         sources[_recover_task(t, attempts.get(key, {}), last.get(key), live, attempts_root, member_of)] += 1
         tasks.append(t)
     if not journal:

@@ -108,3 +108,21 @@ def index_segments(stub_dir: str, pattern: str, prefix: str, suffix: str) -> dic
             seg = int(m.group("segment")) if "segment" in rx.groupindex else 0
             found.setdefault(int(m.group("run")), []).append((seg, os.path.join(stub_dir, n)))
     return {r: [p for _, p in sorted(v)] for r, v in found.items()}
+
+
+def numbered(paths: list[str], stub_dir: str, pattern: str, run: int, prefix: str,
+             suffix: str) -> list[tuple[int, str]]:
+    """(segment number, path) of a run's segments, in order: the number in the file name
+    ({segment} of the pattern), or the file's position when the pattern has none."""
+    rx = segment_regex(pattern, run, prefix, suffix)
+    out = []
+    for i, p in enumerate(paths):
+        m = rx.match(os.path.basename(p)) or rx.match(os.path.relpath(p, stub_dir))
+        out.append((int(m.group(1)) if m is not None and m.groups() else i, p))
+    return out
+
+
+def own_segment(paths: list[str], stub_dir: str, seg: int, pattern: str, prefix: str, suffix: str,
+                run: int) -> list[str]:
+    """The one file of segment ``seg`` among a run's segments (empty if it is not there)."""
+    return [p for n, p in numbered(paths, stub_dir, pattern, run, prefix, suffix) if n == seg]

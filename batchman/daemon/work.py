@@ -24,12 +24,13 @@ class Work:
     array_name: str = ""                             # submitted as element array_index of this array
     array_index: int | None = None
     fresh: bool = False                              # a new attempt's submission (may join an array)
+    seg: int | None = None                           # per: segment jobs: the segment number
 
     @classmethod
     def of(cls, t: Task, actions: list[str]) -> "Work":
         return cls(t.key, list(actions), t.run, t.job, t.attempt, t.job_name, t.job_id,
                    [s.path for s in t.segments], inputs=list(t.inputs), resources=dict(t.resources),
-                   array_name=t.array_name, array_index=t.array_index)
+                   array_name=t.array_name, array_index=t.array_index, seg=t.seg)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import html
 import time
 from collections import Counter
 
+from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.page import assets, svg, summary as SM, timeline
@@ -166,7 +167,7 @@ def task_row(t: Task, now: float, anchor: str = "") -> str:
     flags = "".join(f" [{x}]" for x in (t.request, "held" if t.held else "") if x)
     ident = f" id='{anchor}'" if anchor else ""
     segs = f"{staged_count(t)}/{len(t.segments)} staged; " if t.segments and t.state in S.BEFORE_BATCH else ""
-    return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(t.job)}</td><td>{t.state}{e(flags)}</td>"
+    return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(SV.job_label(t))}</td><td>{t.state}{e(flags)}</td>"
             f"<td>{duration(now - t.since) if t.since else ''}</td><td class='d'>{e(segs + detail(t))}</td>"
             f"<td class='j'>{e(t.job_id)}</td><td class='a'>{t.attempt or ''}</td><td>{e(counters_text(t))}</td>"
             f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
@@ -193,8 +194,24 @@ def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | Non
             n, ranges = over[s]
             out.append(f"<details><summary>{n} more {s} run(s) not listed</summary>"
                        f"<p class='ranges'>{e(ranges)}</p></details>")
-    out += bulk(tally, tasks, now)
+    out += bulk(tally, tasks, now) + segment_runs(tally)
     return out + ["</section>"], anchors
+
+
+def segment_runs(tally: Tally, cap: int = 500) -> list[str]:
+    """One line per run of a per: segment job (issue 18), '37/120 segments completed, 2 failed';
+    the runs with a segment that needs a person first."""
+    groups = tally.segmented
+    if not groups:
+        return []
+    shown = {k: SV.shown_state(c) for k, c in groups.items()}
+    order = sorted(groups, key=lambda k: (shown[k] not in S.PROBLEM, k))
+    rows = "".join(f"<tr class='s-{shown[k]}'><td>{k[0]}</td><td>{e(k[1])}[*]</td><td>{shown[k]}</td>"
+                   f"<td class='d'>{e(SV.summary(groups[k]))}</td></tr>" for k in order[:cap])
+    more = f"<p class='mute'>{len(order) - cap} more run(s) not listed</p>" if len(order) > cap else ""
+    return [f"<details open><summary>{len(groups)} run(s) with one task per segment</summary>"
+            f"<table class='rows'><thead><tr><th>run</th><th>job</th><th>state</th><th>segments</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{more}</details>"]
 
 
 def bulk(tally: Tally, tasks: list[Task], now: float) -> list[str]:

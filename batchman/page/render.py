@@ -14,6 +14,7 @@ from batchman.util import procs
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task
+from batchman.core.segview import Group, job_label
 from batchman.core.text import visible
 
 
@@ -86,6 +87,7 @@ def row(t: Task, now: float) -> dict:
         "detail": detail(t), "error": t.error or None, "counters": dict(t.counters),
         "priority": t.priority, "held": t.held, "note": t.note or None,
         "meta": dict(t.meta), "outputs": list(t.outputs), "inputs": list(t.inputs),
+        **({} if t.seg is None else {"segment": t.seg, "key": t.key}),
     }
 
 
@@ -93,8 +95,13 @@ TABLE_HEADERS = ["run", "job", "segs", "state", "in state", "detail", "try", "co
 
 
 def table_row(t: Task, now: float) -> list:
-    return [t.run, t.job, len(t.segments), state_label(t), duration(now - t.since) if t.since else "",
+    return [t.run, job_label(t), len(t.segments), state_label(t), duration(now - t.since) if t.since else "",
             detail(t)[:60], t.attempt, counters_text(t)[:40]]
+
+
+def group_row(g: Group) -> list:
+    """The line of a per: segment job's run: its segment tasks counted."""
+    return [g.run, f"{g.job}[*]", len(g.tasks), g.state, "", g.summary(), "", ""]
 
 
 def counts(tasks: list[Task]) -> Counter:

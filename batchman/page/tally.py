@@ -18,8 +18,8 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import chain, compress
-from operator import attrgetter, ne
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_not, ne
 
 from batchman.core import states as S
 from batchman.page.bags import RunSet, SortedBag, by_fields
@@ -28,7 +28,8 @@ HOUR = 3600.0
 BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
 RATE_STATES = S.TERMINAL - {S.SKIPPED}
 LISTED = tuple(s for s in S.ALL if s in S.ACTIVE and s not in BULK)     # active, one row each
-_states, _sinces, _runs, _jobs, _metas, _pasts = map(attrgetter, ("state", "since", "run", "job", "meta", "past"))
+_states, _sinces, _runs, _jobs, _metas, _pasts, _segs = map(
+    attrgetter, ("state", "since", "run", "job", "meta", "past", "seg"))
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Tally:
         self._since: list = []
         self._run: list = []
         self._job: list = []
+        self._seg: list = []                # segment number of a per: segment job's task, or None
         self._ds: list = []
         self._end: list = []                # end counted in the rate, or None
         self._time: list = []               # (run time, run) of a completed task, or None
@@ -105,6 +107,7 @@ class Tally:
         self.group_runs: dict[tuple, RunSet] = defaultdict(RunSet)
         self.ordered: dict[str, SortedBag] = defaultdict(SortedBag)
         self.retried: set[int] = set()
+        self.segmented: dict[tuple, Counter] = defaultdict(Counter)   # (run, job) of segment tasks -> their states
         self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
 
     def sync(self, tasks, changed=None) -> int:
@@ -126,14 +129,14 @@ class Tally:
         if changed is None:
             moved = set(compress(range(old), map(ne, map(_states, tasks), self._state)))
             if not same_list:       # read again or replaced: new objects, maybe moved ones
-                for get, had in ((_sinces, self._since), (_runs, self._run), (_jobs, self._job)):
+                for get, had in ((_sinces, self._since), (_runs, self._run), (_jobs, self._job), (_segs, self._seg)):
                     moved.update(compress(range(old), map(ne, map(get, tasks), had)))
             changed = sorted(moved)
         else:
             changed = sorted({i for i in changed if i < old})
         grow = len(tasks) - old
         if grow:
-            for lst in (self._state, self._since, self._run, self._job, self._ds, self._end, self._time):
+            for lst in (self._state, self._since, self._run, self._job, self._seg, self._ds, self._end, self._time):
                 lst.extend([None] * grow)
         for i in changed:
             self._take(i)
@@ -151,6 +154,8 @@ class Tally:
         self._since = list(map(_sinces, tasks))
         runs = self._run = list(map(_runs, tasks))
         jobs = self._job = list(map(_jobs, tasks))
+        self._seg = list(map(_segs, tasks))
+        self._count_segments(st)
         self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
         self.counts = Counter(st)
         where: dict[str, list[int]] = {s: [] for s in self.counts}
@@ -185,6 +190,14 @@ class Tally:
         self.ends_ok, self.ends_bad = SortedBag(ok), SortedBag(bad)
         self.retried = set(compress(range(n), map(_pasts, tasks)))
 
+    def _count_segments(self, st: list) -> None:
+        """The states of every run's segment tasks (none: one C-speed pass finds that out)."""
+        segs = self._seg
+        if segs.count(None) == len(segs):
+            return
+        for i in compress(range(len(segs)), map(is_not, segs, repeat(None))):
+            self.segmented[(self._run[i], self._job[i])][st[i]] += 1
+
     def _ended(self, i: int, t) -> tuple:
         """Note what a task in an end state counts for (rate, run times, problem group)."""
         st = t.state
@@ -214,6 +227,11 @@ class Tally:
             if not self.groups[k]:
                 del self.groups[k], self.group_runs[k]
         self.retried.discard(i)
+        if self._seg[i] is not None:
+            c = self.segmented[(run, self._job[i])]
+            c[st] -= 1
+            if not +c:
+                del self.segmented[(run, self._job[i])]
         e = self._end[i]
         if e is not None:
             (self.ends_ok if st == S.COMPLETED else self.ends_bad).remove(e)
@@ -224,6 +242,9 @@ class Tally:
         st, run, job = t.state, t.run, t.job
         ds = t.meta.get("dataset", "") if t.meta else ""
         self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
+        seg = self._seg[i] = t.seg
+        if seg is not None:
+            self.segmented[(run, job)][st] += 1
         self.counts[st] += 1
         self.by_job[st][job] += 1
         self.by_dataset[st][ds] += 1
@@ -326,7 +347,8 @@ class Tally:
 
     def in_state(self, tasks, state: str) -> list:
         pos = _where(self._state, state) if state in BULK else self.members.get(state, ())
-        return sorted(map(tasks.__getitem__, pos), key=attrgetter("run", "job"))
+        # by run and job, ties (a run's segment tasks) in the list's order
+        return sorted(map(tasks.__getitem__, sorted(pos)), key=attrgetter("run", "job"))
 
     def first_retried(self, tasks, n: int) -> list:
         return [tasks[i] for i in heapq.nsmallest(n, self.retried)]

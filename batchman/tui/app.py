@@ -123,7 +123,7 @@ class App:
         self.clock = clock
         self.spawn = spawn
         self.loop: urwid.MainLoop | None = None
-        self.index = TaskIndex()
+        self.index = TaskIndex(lambda: any(d.per_segment for d in self.params.jobs.defs.values()))
         self.focus_map = {a: "focus" for a in ROW_ATTRS}
         self.focus_map[None] = "focus"
         self.locked_by = ""

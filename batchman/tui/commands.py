@@ -16,6 +16,7 @@ from batchman import actions as A
 from batchman.core import runspec
 from batchman.core import states as S
 from batchman.core.model import JOB_NAME_RE, Task
+from batchman.core.segview import Group
 from batchman.core.runspec import RunSpecError
 from batchman.store.store import StoreError
 from batchman.tui.tasklist import SORTS, parse_states
@@ -382,6 +383,10 @@ def _open(app):
     t = app.index.current()
     if t is None:
         app.say("no task here", error=True)
+        return
+    if isinstance(t, Group):      # a per: segment run: show or hide its segment tasks
+        app.index.toggle_open(t.key)
+        app.list_changed()
         return
     app.push(TaskView(app, t))
 

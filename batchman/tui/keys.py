@@ -112,7 +112,7 @@ DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("-", "task.priority -1", ONE, "lower the priority by one"),
     ("D", "prompt.purge", LIST, "purge tasks: completed, aborted, failed, ... or the marked ones"),
     ("U", "task.adopt", LIST, "merge the unknown jobs (found in the batch system, not in the list)"),
-    ("enter", "task.open", LIST, "open the task: history, segments, job details, log"),
+    ("enter", "task.open", LIST, "open the task: history, segments, job details, log (a run's segment tasks: show or hide them)"),
     ("P", "params.open", LIST, "edit the parameters (batchman.yaml)"),
     # ---- one task
     ("esc", "view.back", TEXT, "back"),

@@ -26,7 +26,7 @@ from batchman.core.model import Task
 
 SORTS = ("run", "state", "time")
 _STATE_ORDER = {s: i for i, s in enumerate(S.ALL)}
-_RUN, _JOB, _STATE, _SINCE = attrgetter("run"), attrgetter("job"), attrgetter("state"), attrgetter("since")
+_RUN, _JOB, _STATE, _SINCE, _SEG = map(attrgetter, ("run", "job", "state", "since", "seg"))
 SEP = "\0"        # between two tasks in the search text; nothing typed contains it
 CHUNK = 20_000    # tasks per piece of the search text (~10 ms to make at 1M tasks)
 
@@ -37,6 +37,10 @@ def search_text(t: Task) -> str:
 
 
 def by_run(tasks: list[Task]) -> list[Task]:
+    """By run, then job, then segment (a Python key only when there are segment tasks)."""
+    segs = list(map(_SEG, tasks))
+    if segs.count(None) != len(segs):
+        tasks = sorted(tasks, key=lambda t: -1 if t.seg is None else t.seg)
     return sorted(sorted(tasks, key=_JOB), key=_RUN)
 
 
@@ -77,9 +81,10 @@ def resort(run_ordered: list[Task], sort: str) -> list[Task]:
 
 
 def split_key(key: str) -> tuple[int, str]:
-    """'1000.reco' -> (1000, 'reco') (``model.task_key`` backwards: a job name has no dot)."""
+    """'1000.reco' (or segment 17's '1000.reco.17') -> (1000, 'reco') (``model.task_key``
+    backwards: a job name has no dot)."""
     run, job = key.split(".", 1)
-    return int(run), job
+    return int(run), job.split(".", 1)[0]
 
 
 def find_run(order: list[Task], run: int, job: str | None = None, start: int = 0,
@@ -106,8 +111,12 @@ def find_run(order: list[Task], run: int, job: str | None = None, start: int = 0
 
 
 def find_key(order: list[Task], key: str, run_sorted: bool = False) -> int | None:
+    """The position of the task (or folded run of segment tasks) of ``key`` in ``order``."""
     run, job = split_key(key)
-    return find_run(order, run, job, run_sorted=run_sorted)
+    pos = find_run(order, run, job, run_sorted=run_sorted)
+    while pos is not None and order[pos].key != key:
+        pos = find_run(order, run, job, pos + 1, run_sorted)
+    return pos
 
 
 def _find_all(needle: str, text: str, tasks: list[Task], out: list[Task]) -> None:

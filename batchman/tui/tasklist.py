@@ -18,6 +18,7 @@ import urwid
 
 from batchman.page import render as export
 from batchman.core import runspec
+from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.tui.ordering import CHUNK, SORTS, Orders, find_key, find_run, resort, split_key
@@ -43,7 +44,8 @@ def parse_states(text: str) -> frozenset[str]:
 class TaskIndex:
     """What the list shows: the filtered, sorted tasks, the cursor and the marks."""
 
-    def __init__(self) -> None:
+    def __init__(self, segmented: Callable[[], bool] = lambda: True) -> None:
+        self.segmented = segmented        # may a task be a segment task (a per: segment job defined)?
         self.status = Status()
         self.orders = Orders(self.status.tasks)
         self.order: list[Task] = []
@@ -55,6 +57,7 @@ class TaskIndex:
         self.focus_key: str | None = None
         self.marks: set[str] = set()
         self.anchor: str | None = None    # the last task marked, for mark.range
+        self.open: set[str] = set()       # per: segment runs (2120.reco) shown with their segment tasks
         self.rebuilds = 0
         self._search = threading.Thread()     # making the search text ahead (prepare_search)
 
@@ -67,8 +70,8 @@ class TaskIndex:
             self.status = status
             self.orders.drop()
             self.orders = Orders(status.tasks)
-            if self.marks:
-                self.marks = {t.key for t in self._among_marks(status.tasks)}
+            if self.marks:       # the marks of tasks (or segmented runs) that are still there
+                self.marks = {k for t in self._among_marks(status.tasks) for k in (t.key, t.run_key) if k in self.marks}
         self.rebuild()
 
     def prepare_search(self) -> None:
@@ -80,10 +83,11 @@ class TaskIndex:
             self._search.start()
 
     def _among_marks(self, tasks: list[Task]) -> list[Task]:
-        """The marked ones of ``tasks``, in their order (a key is made only for a marked run)."""
+        """The marked ones of ``tasks`` (a segment task also when its run is marked: a folded
+        row), in their order (a key is made only for a marked run)."""
         runs = {split_key(k)[0] for k in self.marks}
         marks = self.marks
-        return [t for t in tasks if t.run in runs and t.key in marks]
+        return [t for t in tasks if t.run in runs and (t.key in marks or (t.seg is not None and t.run_key in marks))]
 
     def rebuild(self) -> None:
         """Filter and sort from the status's cached orders (``ordering.Orders``): at most one
@@ -102,7 +106,8 @@ class TaskIndex:
             tasks = [t for t in tasks if t.run in rs]
         if self.text or (sts and self.sort == "time"):
             tasks = resort(tasks, self.sort)      # these came in run order
-        self.order = tasks
+        # a run's segment tasks: one row (no pass over the tasks when no job runs per segment)
+        self.order = SV.fold(tasks, self.open.__contains__) if self.segmented() else tasks
         self.rebuilds += 1
         self._restore_focus()
 
@@ -160,8 +165,14 @@ class TaskIndex:
             bits.append(f"text {self.text!r}")
         return "; ".join(bits)
 
+    def toggle_open(self, key: str) -> None:
+        """Show or hide the segment tasks of a per: segment run (its folded row's key)."""
+        self.open ^= {key}
+        self.rebuild()
+
     # ---- cursor ---------------------------------------------------------------------
-    def current(self) -> Task | None:
+    def current(self) -> SV.Row | None:
+        """The task under the cursor, or the folded row of a run's segment tasks (SV.Group)."""
         return self.order[self.focus] if self.order else None
 
     def move_to(self, pos: int) -> None:
@@ -211,7 +222,7 @@ class TaskIndex:
         if self.marks:
             return self._among_marks(self.status.tasks)
         t = self.current()
-        return [t] if t is not None else []
+        return [] if t is None else t.tasks if isinstance(t, SV.Group) else [t]
 
 
 # ---- rows ---------------------------------------------------------------------------
@@ -240,15 +251,26 @@ def row_text(t: Task, now: float, marked: bool, narrow: bool = False) -> list:
     detail, counters. Designed for 80 columns: the detail keeps 30 of them."""
     dur = export.duration(now - t.since) if t.since else ""
     if narrow:
-        head = f"{'*' if marked else ' '}{t.run:>6} {_job(t.job, 8):<8} "
+        head = f"{'*' if marked else ' '}{t.run:>6} {_job(SV.job_label(t), 8):<8} "
         tail = f" {dur:>6} {t.attempt:>3}  {export.detail(t)}"
     else:
-        head = f"{'*' if marked else ' '}{t.run:>7} {_job(t.job, 10):<10} {len(t.segments):>3} "
+        head = f"{'*' if marked else ' '}{t.run:>7} {_job(SV.job_label(t), 10):<10} {len(t.segments):>3} "
         tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
     c = export.counters_text(t)
     if c:
         tail += f"  [{c}]"
     return [("marked" if marked else "row", head), (f"state.{t.state}", f"{state_label(t):<{STATE_W}}"), ("row", tail)]
+
+
+def group_text(g: SV.Group, marked: bool, narrow: bool = False) -> list:
+    """The folded row of a run's segment tasks: 'reco[*]', how many, the state that most needs a
+    person, and '37/120 segments completed, 2 failed' (enter shows them)."""
+    if narrow:
+        head = f"{'*' if marked else ' '}{g.run:>6} {_job(g.job + '[*]', 8):<8} "
+    else:
+        head = f"{'*' if marked else ' '}{g.run:>7} {_job(g.job + '[*]', 10):<10} {len(g.tasks):>3} "
+    return [("marked" if marked else "row", head), (f"state.{g.state}", f"{g.state:<{STATE_W}}"),
+            ("row", f" {'':>{6 if narrow else 8}} {'':>3}  {g.summary()}")]
 
 
 def header_text(narrow: bool = False) -> str:
@@ -292,7 +314,8 @@ class Row(urwid.WidgetWrap):
         k = (size[0] < NARROW, bool(focus))
         w = self._texts.get(k)
         if w is None:
-            markup = row_text(self.t, self.now, self.marked, k[0])
+            markup = (group_text(self.t, self.marked, k[0]) if isinstance(self.t, SV.Group)
+                      else row_text(self.t, self.now, self.marked, k[0]))
             w = urwid.Text([("row", ">" if focus else " ")] + markup, wrap="clip")
             if focus:
                 w = urwid.AttrMap(w, None, self.focus_map)

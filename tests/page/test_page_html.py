@@ -142,3 +142,15 @@ def test_a_daemon_on_its_previous_parameters_is_said_in_the_header_on_one_escape
     assert found[0].endswith("the daemon keeps its previous parameters (`batchman check`)</p>")
     assert "<img" not in text
     assert header.index("does not validate") < header.index("PAUSED")
+
+
+def test_segment_tasks_are_labelled_and_counted_per_run_problem_runs_first():
+    segs = [Task(run=r, job="reco", seg=i, state=s, since=NOW)
+            for r, states in ((2120, [S.COMPLETED, S.COMPLETED]), (2121, [S.COMPLETED, S.FAILED, S.RUNNING]))
+            for i, s in enumerate(states)]
+    text = page(Status(tasks=segs + [Task(run=2121, job="merge", since=NOW)]))
+    assert "<td>reco[1]</td>" in text
+    assert "2 run(s) with one task per segment" in text
+    first, second = text.index("1/3 segments completed, 1 running, 1 failed"), text.index("2/2 segments completed")
+    assert first < second
+    assert "one task per segment" not in page(Status(tasks=[Task(run=1, since=NOW)]))

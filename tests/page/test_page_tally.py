@@ -36,6 +36,7 @@ def seen(tally: Tally, tasks: list[Task]) -> dict:
         "times": (tally.run_time_bins(), tally.slow_tail()),
         "retried": [t.key for t in tally.first_retried(tasks, 5)],
         "few": {s: [t.key for t in tally.in_state(tasks, s)] for s in STATES},
+        "segmented": {k: +c for k, c in tally.segmented.items()},
     }
 
 
@@ -58,7 +59,8 @@ def change(rnd: random.Random, tasks: list[Task], t: Task, now: float) -> None:
 def production(rnd: random.Random, n: int) -> list[Task]:
     tasks = []
     for i in range(n):
-        t = Task(run=1000 + rnd.randint(0, n), job=rnd.choice(["reco", "hist"]), added_at=NOW - 9e4)
+        t = Task(run=1000 + rnd.randint(0, n), job=rnd.choice(["reco", "hist"]), added_at=NOW - 9e4,
+                 seg=rnd.choice([None, None, 1, 2, 3]))      # some per: segment tasks
         change(rnd, tasks, t, NOW - rnd.randint(0, 40000))
         tasks.append(t)
     return list({t.key: t for t in tasks}.values())

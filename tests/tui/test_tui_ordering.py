@@ -12,9 +12,10 @@ from batchman.tui import ordering, tasklist
 from batchman.tui.ordering import Orders, by_run, find_key, find_run, resort, search_text
 
 _RANK = {s: i for i, s in enumerate(S.ALL)}
-REFERENCE = {"run": lambda t: (t.run, t.job),
-             "state": lambda t: (_RANK[t.state], t.run, t.job),
-             "time": lambda t: (t.since, t.run, t.job)}
+_SEG = (lambda t: -1 if t.seg is None else t.seg)
+REFERENCE = {"run": lambda t: (t.run, t.job, _SEG(t)),
+             "state": lambda t: (_RANK[t.state], t.run, t.job, _SEG(t)),
+             "time": lambda t: (t.since, t.run, t.job, _SEG(t))}
 
 
 def tasks(n: int = 300, seed: int = 1) -> list[Task]:
@@ -81,6 +82,26 @@ def test_search_text_in_pieces_made_ahead_or_at_the_search_finds_the_same(monkey
     dropped.drop()
     dropped.prepare()
     assert dropped._text == []
+
+
+def segment_tasks(seed: int = 2) -> list[Task]:
+    """Per: segment tasks (several segments of a run and job, shuffled) among run tasks."""
+    rnd = random.Random(seed)
+    out = [Task(run=1000 + i // 7, job=rnd.choice(["reco", "ana"]), seg=rnd.choice([None, i % 7, 100 - i % 7]),
+                state=rnd.choice(S.ALL), since=float(rnd.randrange(3))) for i in range(200)]
+    out = list({t.key: t for t in out}.values())
+    rnd.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+def test_a_runs_segment_tasks_follow_in_segment_order_and_are_found_by_their_key(sort):
+    ts = segment_tasks()
+    order = Orders(ts).by(sort)
+    assert order == sorted(ts, key=REFERENCE[sort])
+    for i in range(len(order)):
+        assert find_key(order, order[i].key, sort == "run") == i
+    assert find_key(order, "1003.reco.555") is None
 
 
 def test_state_order_puts_a_state_batchman_does_not_know_last_by_run():

@@ -23,7 +23,7 @@ class LogView(TextView):
 
     def open(self, ext: str) -> None:
         self.ext = ext
-        self.path = self.app.paths.log(self.task.run, self.task.job, max(1, self.task.attempt), ext)
+        self.path = self.app.paths.log(self.task.run, self.task.job, max(1, self.task.attempt), ext, self.task.seg)
         self.offset = 0
         self.partial = b""
         self.ino = None

@@ -99,9 +99,10 @@ class TaskView(TextView):
             self.head.set(f" task {self.key}: no longer in the status file (purged)")
             self.set_lines(["This task was removed from the list. esc goes back."], keep)
             return
-        self.head.set(f" run {t.run}  job {t.job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run",
-                      f" run {t.run}  job {t.job}  —  esc back  d details  l/e logs  x kill  r/R restart",
-                      f" run {t.run}  job {t.job}  —  esc back  ? keys")
+        job = t.job if t.seg is None else f"{t.job}  segment {t.seg}"
+        self.head.set(f" run {t.run}  job {job}  —  esc back, d job details, l/e output/error log, x kill, r restart, R re-run",
+                      f" run {t.run}  job {job}  —  esc back  d details  l/e logs  x kill  r/R restart",
+                      f" run {t.run}  job {job}  —  esc back  ? keys")
         self.set_lines(self._summary(t, self.app.clock()) + self._segments(t) + self._history(t)
                        + self._details(t) + self._logs(t), keep)
 
@@ -164,6 +165,6 @@ class TaskView(TextView):
         if not t.attempt:
             return L + ["  no attempt yet"]
         for ext in ("out", "err"):
-            p = self.app.paths.log(t.run, t.job, t.attempt, ext)
+            p = self.app.paths.log(t.run, t.job, t.attempt, ext, t.seg)
             L.append(f"  {ext}: {p}" + ("" if os.path.exists(p) else " (not there yet)"))
         return L

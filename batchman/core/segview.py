@@ -1,0 +1,88 @@
+"""How segment tasks show under their run (issue 18): the segment tasks of one (run, job) fold
+into one row that counts them ("37/120 segments completed, 2 failed"), for the list, the TUI and
+the page. Pure: tasks in, rows out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+from batchman.core import states as S
+from batchman.core.model import Task
+
+# The state a folded row shows: the first of these that any of its segments is in.
+_SHOWN = (S.ERROR, S.FAILED, S.INCOMPLETE, S.ABORTED, S.ABORTING, S.RUNNING, S.QUEUED, S.SUBMITTED,
+          S.SUBMITTING, S.STAGED, S.STAGING, S.UNSTAGED, S.NEW, S.COMPLETED, S.SKIPPED)
+
+
+@dataclass
+class Group:
+    """The segment tasks of one (run, job)."""
+    run: int
+    job: str
+    tasks: list[Task] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.tasks[0].run_key
+
+    def counts(self) -> Counter:
+        return Counter(t.state for t in self.tasks)
+
+    @property
+    def state(self) -> str:
+        return shown_state(self.counts())
+
+    def summary(self) -> str:
+        return summary(self.counts())
+
+
+def shown_state(counts: Counter) -> str:
+    """The state a run's folded segment tasks show, from how many are in each state."""
+    return next((s for s in _SHOWN if counts.get(s)), S.NEW)
+
+
+def summary(counts: Counter) -> str:
+    """'37/120 segments completed, 2 running, 1 failed' from how many are in each state."""
+    others = ", ".join(f"{n} {s}" for s in S.ALL if s != S.COMPLETED and (n := counts.get(s)))
+    return f"{counts.get(S.COMPLETED, 0)}/{sum(counts.values())} segments completed" + (f", {others}" if others else "")
+
+
+Row = Union[Task, Group]
+
+
+def job_label(t: Task) -> str:
+    """The job column of a task: ``reco``, or ``reco[17]`` for segment 17."""
+    return t.job if t.seg is None else f"{t.job}[{t.seg}]"
+
+
+def group(tasks: list[Task]) -> dict[str, Group]:
+    """The segment tasks of ``tasks`` by run key (``2120.reco``), in their order."""
+    groups: dict[str, Group] = {}
+    for t in tasks:
+        if t.seg is not None:
+            g = groups.get(t.run_key)
+            if g is None:
+                g = groups[t.run_key] = Group(t.run, t.job)
+            g.tasks.append(t)
+    return groups
+
+
+def fold(tasks: list[Task], unfold: Callable[[str], bool] = lambda key: False) -> list[Row]:
+    """The rows of ``tasks`` in their order, the segment tasks of each (run, job) as one Group
+    where the first of them stands; ``unfold(run key)``: that group is followed by its tasks."""
+    groups = group(tasks)
+    if not groups:
+        return list(tasks)
+    rows: list[Row] = []
+    for t in tasks:
+        if t.seg is None:
+            rows.append(t)
+            continue
+        g = groups[t.run_key]
+        if g.tasks[0] is t:
+            rows.append(g)
+        if unfold(g.key):
+            rows.append(t)
+    return rows

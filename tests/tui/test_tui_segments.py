@@ -1,0 +1,69 @@
+"""A per: segment job in the TUI (issue 18): its segment tasks fold into one row per run that
+counts them; enter shows and hides them; kill on the folded row asks for every segment task."""
+
+import time
+
+import pytest
+import yaml
+
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.experiment import open_experiment
+from tuihelp import line_of, screen
+
+
+@pytest.fixture
+def exp(exp):
+    """The conftest's experiment with a per: segment job and its merge."""
+    path = exp.params.root + "/batchman.yaml"
+    with open(path) as f:
+        raw = yaml.safe_load(f)
+    raw["jobs"] = {"reco": {"per": "segment", "command": "true"},
+                   "merge": {"trigger": "after: reco, all-segments", "command": "true"}}
+    with open(path, "w") as f:
+        yaml.safe_dump(raw, f)
+    return open_experiment(exp.params.root)
+
+
+def with_segments(exp):
+    now = time.time()
+    with exp.store.transaction("test") as st:
+        st.tasks += [Task(run=2120, job="reco", seg=i, state=s, since=now - 5)
+                     for i, s in enumerate([S.COMPLETED, S.RUNNING, S.FAILED])]
+        st.tasks.append(Task(run=2120, job="merge", since=now, reason="waiting for reco: 1/3 segments completed"))
+    return exp
+
+
+def test_segment_tasks_fold_into_one_row_and_enter_unfolds_them(exp, app_for):
+    app = app_for(with_segments(exp))
+    row = line_of(app, "reco[*]")
+    assert "2120" in row and "failed" in row and "1/3 segments completed, 1 running, 1 failed" in row
+    assert "reco[1]" not in screen(app)
+    app.type("<home><down><enter>")      # the folded row (after merge, by name): show its segment tasks
+    s = screen(app)
+    assert "reco[0]" in s and "reco[1]" in s and "reco[2]" in s and "reco[*]" in s
+    app.type("<down><down><enter>")      # a segment task opens like any task
+    assert "run 2120  job reco  segment 1" in screen(app)
+    app.type("<esc><up><up><enter>")     # the folded row again: hide them
+    assert "reco[1]" not in screen(app)
+
+
+def test_a_request_on_the_folded_row_covers_every_segment_task(exp, app_for):
+    app = app_for(with_segments(exp))
+    app.type("<home><down>")
+    assert [t.key for t in app.selection()] == ["2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    app.type(" ")                        # marked: the mark stands for the run's segment tasks
+    app.type("<end>")
+    assert [t.key for t in app.selection()] == ["2120.reco.0", "2120.reco.1", "2120.reco.2"]
+
+
+def test_without_a_per_segment_job_the_list_is_not_folded_nor_walked_twice():
+    from batchman.core.model import Status
+    from batchman.tui.tasklist import TaskIndex
+    idx = TaskIndex(lambda: False)
+    tasks = [Task(run=1, job="reco", seg=i) for i in range(3)]
+    idx.set_status(Status(tasks=tasks))
+    assert idx.order == tasks
+    idx = TaskIndex()
+    idx.set_status(Status(tasks=tasks))
+    assert len(idx.order) == 1 and idx.order[0].key == "1.reco"
