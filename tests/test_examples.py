@@ -3,6 +3,7 @@ every example passes `batchman check` once its fake data is made; the wheel ship
 laptop example runs from init to every run completed with its outputs."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -161,3 +162,6 @@ def test_per_file_one_task_per_file_then_one_merge_per_run(tmp_path):
         assert sorted(t.seg for t in tasks if t.run == run_ and t.job == "reco") == list(range(n))
         assert (tmp_path / "out" / f"run{run_}.txt").read_text() == f"run {run_}: {n} segments, {100 * n} events\n"
     assert list((tmp_path / "cache").glob("run_*")) == []      # every file's copy released by its own task
+    readme = (REPO / "examples/per-file/README.md").read_text()
+    for key in sorted(set(re.findall(r"batchman (?:show|kill|restart|skip) (\d+\.\w+\.\d+)", readme))):
+        assert key in {t.key for t in tasks}, f"the README names {key}, which the example does not make"
