@@ -199,3 +199,21 @@ def test_kill_request_only_for_active_tasks(tmp_path):
     with s.transaction("t") as st:
         st.tasks[1].state = "completed"
     assert s.queue_requests({"0.analysis", "1.analysis"}, "request", "kill", allowed_states={"new"}) == 1
+
+
+def test_a_file_of_schema_1_is_read_and_written_back_as_2_which_an_older_batchman_refuses(tmp_path):
+    """Schema 2 (issue 18): the log and segment tasks. A file of 1 (written before) reads as it
+    did; the next write says 2, so a batchman that reads only 1 refuses it instead of missing
+    the change log."""
+    p = tmp_path / "status.json"
+    p.write_text(json.dumps({"schema": 1, "generation": 3, "store_id": "abc123", "tasks": [{"run": 7}]}))
+    s = Store(str(p))
+    assert [t.key for t in s.read().tasks] == ["7.analysis"]
+    with s.transaction("test") as st:
+        st.tasks[0].priority = 5
+    raw = json.loads(p.read_text())
+    assert raw["schema"] == 2 and raw["tasks"] == [{"run": 7, "priority": 5}]
+    p.write_text(json.dumps({**raw, "schema": 3}))
+    with pytest.raises(CorruptStatus) as e:
+        Store(str(p)).read()
+    assert "schema version 3 is not supported (this batchman reads 1 and 2" in str(e.value)

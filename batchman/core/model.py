@@ -16,7 +16,13 @@ import msgspec
 
 from batchman.core import states as S
 
-SCHEMA = 1
+# The status file's schema version, written by this batchman. 2 (issue 18): the file may have a
+# change log beside it (status.json.log) and per: segment tasks (key RUN.JOB.SEG). A batchman that
+# reads only 1 knows neither: it would miss the log's changes or take a run's segment tasks for
+# one task, so it refuses a file of 2 (saying the version) instead. A file of 1 is read as before
+# and written as 2.
+SCHEMA = 2
+READS = (1, 2)
 
 # A job definition name: letters, digits, '_' and '-' (it becomes part of batch job names).
 JOB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -264,8 +270,9 @@ def decode(data: bytes) -> Status:
     st = _decoder.decode(data)
     if st.schema == 0:
         raise msgspec.ValidationError("it lacks the schema version")
-    if st.schema != SCHEMA:
-        raise msgspec.ValidationError(f"schema version {st.schema} is not supported (this batchman reads {SCHEMA})")
+    if st.schema not in READS:
+        raise msgspec.ValidationError(f"schema version {st.schema} is not supported (this batchman reads "
+                                      f"{' and '.join(map(str, READS))}: a newer batchman wrote it; use that one)")
     return st
 
 

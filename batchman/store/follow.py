@@ -123,7 +123,7 @@ def _decode_untracked(path: str, hint: str) -> tuple[Status, bool]:
     gc.disable()
     try:
         status = snapshot.read_stream(path)
-        if status is not None and status.schema == model.SCHEMA:
+        if status is not None and status.schema in model.READS:
             return status, True
         with open(path, "rb") as f:
             data = f.read()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from batchman.core.model import SCHEMA, Status
+from batchman.core.model import READS, SCHEMA, Status
 from batchman.util.files import atomic_write
 
 SHRINK_MIN = 20          # below this many tasks, any shrink is allowed
@@ -60,7 +60,7 @@ def shrunk_too_far(before: int, after: int, purged: int) -> bool:
 def missing_fields(status: Status) -> list[str]:
     """What a complete status file has and this one lacks (a file of ``{}`` lacks all)."""
     out = []
-    if status.schema != SCHEMA:
+    if status.schema not in READS:
         out.append("the schema version")
     if not status.store_id:
         out.append("the store id")

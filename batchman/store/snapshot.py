@@ -2,7 +2,7 @@
 
 Layout (plain JSON, one document, what scripts read):
 
-    {"schema":1,"generation":41,"store_id":"a1b2c3",...,"tasks":[
+    {"schema":2,"generation":41,"store_id":"a1b2c3",...,"tasks":[
     {"run":1,...},{"run":2,...},...,
     ...
     {"run":99999,...}]}
