@@ -51,6 +51,18 @@ def test_new_submissions_of_one_job_become_one_array_written_into_the_tasks():
     assert arrays_of(again) == arrays_of(st) and all(t.intent is not None for t in again.tasks)
 
 
+def test_the_segment_tasks_of_one_run_are_each_their_own_element():
+    """per: segment (issue 18): three files of run 5 are three elements, by their own keys (the
+    daemon died with a KeyError when an element was looked up by its run's key)."""
+    st = Status(store_id="s1", tasks=[Task(run=5, job="reco", seg=s, state=S.SUBMITTING, attempt=1,
+                                           job_name=f"bm.s1.5.reco.{s}.1") for s in range(3)])
+    work = [work_of(t) for t in st.tasks]
+    assert record_arrays(st, work, 1001, "0stamp", RES.get) == 1
+    name = "bm.s1.reco.a0stamp0"
+    assert arrays_of(st) == {"5.reco.0": (name, 0), "5.reco.1": (name, 1), "5.reco.2": (name, 2)}
+    assert [(w.array_name, w.array_index) for w in work] == [(name, 0), (name, 1), (name, 2)]
+
+
 def test_resumed_submissions_retries_with_new_resources_and_lone_tasks_go_plain():
     old = ("bm.s1.reco.a0old0", 3)
     tasks = [submitting(1, array=old), submitting(2, resources={"memory_mb": 4000}), submitting(3), submitting(4),

@@ -17,7 +17,7 @@ from batchman import examples as X
 from batchman.core import states as S
 from batchman.cli.commands import main as cli
 
-from e2e_helpers import daemon_run, env_with_batchman, example_experiment
+from e2e_helpers import assert_per_file_done, daemon_run, env_with_batchman, example_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["alcap-production", "hallc-replay", "laptop", "lcls-arp", "per-file"]
@@ -156,12 +156,7 @@ def test_readme_a_real_experiment_starts_from_an_example():
 @pytest.mark.slow
 def test_per_file_one_task_per_file_then_one_merge_per_run(tmp_path):
     tasks = run_example(tmp_path, "per-file")
-    assert {t.state for t in tasks} == {S.COMPLETED}, [(t.key, t.state, t.reason) for t in tasks]
-    for run_ in (1001, 1002, 1003, 1004):
-        n = run_ % 3 + 1
-        assert sorted(t.seg for t in tasks if t.run == run_ and t.job == "reco") == list(range(n))
-        assert (tmp_path / "out" / f"run{run_}.txt").read_text() == f"run {run_}: {n} segments, {100 * n} events\n"
-    assert list((tmp_path / "cache").glob("run_*")) == []      # every file's copy released by its own task
+    assert_per_file_done(tasks, tmp_path)
     readme = (REPO / "examples/per-file/README.md").read_text()
     for key in sorted(set(re.findall(r"batchman (?:show|kill|restart|skip) (\d+\.\w+\.\d+)", readme))):
         assert key in {t.key for t in tasks}, f"the README names {key}, which the example does not make"

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import re
 
-from batchman.core.model import Task, task_key
+from batchman.core.model import Task
 
 _ARRAY_NAME_RE = re.compile(r"^bm\.([0-9a-z]+)\.([A-Za-z][A-Za-z0-9_-]*)\.a([0-9a-z]+)$")
 
@@ -35,7 +35,7 @@ def freeze(resources: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 def ready(task: Task, resources: Mapping[str, Any]) -> Ready:
     """The grouping view of a task about to be submitted with ``resources``."""
-    return Ready(task_key(task.run, task.job), task.job, freeze(resources), alone=bool(task.resources))
+    return Ready(task.key, task.job, freeze(resources), alone=bool(task.resources))
 
 
 def group(items: Sequence[Ready], max_size: int, min_size: int = 2) -> list[list[Ready]]:

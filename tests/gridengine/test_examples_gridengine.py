@@ -18,19 +18,24 @@ from e2e_helpers import daemon_run, env_with_batchman, example_experiment
 pytestmark = [pytest.mark.gridengine, pytest.mark.slow, pytest.mark.timeout(280)]
 
 
-def test_alcap_production_dataset_al100_alcapana_then_rootana_to_completed(backend, tmp_path):
-    e = example_experiment(tmp_path, "alcap-production")
+def add_and_run(backend, e, root, *add_args):
+    """`batchman add --file runs.txt ADD_ARGS`, then the daemon until nothing is left; our jobs
+    still in Grid Engine afterwards are cancelled."""
     prefix = f"bm.{e.store.read().store_id}."
     try:
-        r = CliRunner().invoke(cli, ["-C", str(tmp_path), "add", "--file", str(tmp_path / "runs.txt"),
-                                     "--dataset", "Al100"])
+        r = CliRunner().invoke(cli, ["-C", str(root), "add", "--file", str(root / "runs.txt"), *add_args])
         assert r.exit_code == 0, r.output
-        d = daemon_run(tmp_path, "--delay", "0.3", env=env_with_batchman(os.environ), timeout=240)
+        d = daemon_run(root, "--delay", "0.3", env=env_with_batchman(os.environ), timeout=240)
         assert d.returncode == 0, d.stdout[-3000:] + d.stderr
     finally:
         left = [j.job_id for j in backend.list_ours(prefix)]
         if left:
             backend.cancel(left)
+
+
+def test_alcap_production_dataset_al100_alcapana_then_rootana_to_completed(backend, tmp_path):
+    e = example_experiment(tmp_path, "alcap-production")
+    add_and_run(backend, e, tmp_path, "--dataset", "Al100")
     tasks = {(t.run, t.job): t for t in e.store.read().tasks}
     assert sorted(tasks) == [(r, j) for r in (2119, 2120, 2121) for j in ("alcapana", "rootana")]
     assert {t.state for t in tasks.values()} == {S.COMPLETED}, [(k, t.state, t.reason) for k, t in tasks.items()]
