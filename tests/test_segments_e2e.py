@@ -35,12 +35,29 @@ JOBS = {
 }
 
 
-def setup(tmp_path):
-    experiment(tmp_path, [], jobs=JOBS)
+def setup(tmp_path, jobs=JOBS):
+    experiment(tmp_path, [], jobs=jobs)
     for s in (0, 1, 2):
         (tmp_path / "raw" / f"run_2120.dat.{s}").write_text("x\n")
     script(tmp_path, "seg", SEG)
     script(tmp_path, "merge", MERGE)
+
+
+def test_a_data_complete_per_segment_job_is_split_once_the_runs_files_settled(tmp_path):
+    """The README's advice for runs still being written: trigger: data-complete on the per:
+    segment job; the daemon makes the run's task once its files settled, then splits it."""
+    setup(tmp_path, {**JOBS, "reco": {**JOBS["reco"], "trigger": "data-complete", "settle": 0.5}})
+    bm(tmp_path, "watch", "2120")
+    d = daemon(tmp_path, "loop", "--forever", env=env_for(tmp_path))
+    try:
+        wait_for(lambda: getattr(tasks_of(tmp_path).get("2120.merge"), "state", None) == S.COMPLETED, timeout=60,
+                 what="the merge of 2120 completed", show=lambda: sorted(tasks_of(tmp_path)))
+    finally:
+        stop(d)
+    ts = tasks_of(tmp_path)
+    assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    assert {t.state for t in ts.values()} == {S.COMPLETED}
+    assert ts["2120.merge"].inputs == [str(tmp_path / f"out/reco2120_{s}.root") for s in (0, 1, 2)]
 
 
 def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_by_its_task(tmp_path):
