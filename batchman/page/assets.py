@@ -42,6 +42,7 @@ svg.plot .bar.tail{fill:var(--problem)}svg.plot .limit{stroke:var(--fg);stroke-d
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:2px 6px;text-align:left;vertical-align:top}
 table.num td+td,table.num th+th{text-align:right}
+.wide{overflow-x:auto}table.num th,table.num td{overflow-wrap:normal;white-space:nowrap}
 table.rows tr{border-left:6px solid var(--c,transparent)}
 #filter{font-size:1em;padding:.3em;width:100%;max-width:30em}
 section.tasks{content-visibility:auto;contain-intrinsic-size:auto 3000px}

@@ -149,14 +149,14 @@ def breakdowns(tally: Tally, tasks: list[Task]) -> list[str]:
 def _breakdown_table(title: str, rows: dict[str, Counter]) -> list[str]:
     groups = [g for g, _ in SM.GROUPS]
     head = "".join(f"<th>{g}</th>" for g in groups)
-    out = [f"<h2>{title}</h2><table class='num'><thead><tr><th></th>{head}<th>total</th></tr></thead><tbody>"]
+    out = [f"<h2>{title}</h2><div class='wide'><table class='num'><thead><tr><th></th>{head}<th>total</th></tr></thead><tbody>"]
     for name, c in rows.items():
         per = Counter()
         for s, n in c.items():
             per[SM.GROUP_OF.get(s, "waiting")] += n
         cells = "".join(f"<td>{per[g]}</td>" for g in groups)
         out.append(f"<tr><td>{e(name or '(none)')}</td>{cells}<td>{sum(c.values())}</td></tr>")
-    return out + ["</tbody></table>"]
+    return out + ["</tbody></table></div>"]
 
 
 ROW_HEAD = ("<thead><tr><th>run</th><th>job</th><th>state</th><th>for</th><th>detail</th>"

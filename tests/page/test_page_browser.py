@@ -166,3 +166,19 @@ def test_without_scripts_the_page_shows_everything_and_follows_dark_mode(browser
     assert page.locator("table.rows tbody tr").first.is_visible()
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 20, 20)"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_on_a_phone_the_per_job_table_keeps_its_words_whole_and_scrolls_in_its_own_box(browser, tmp_path):
+    """Six numbers a row do not fit 412 px: 'completed' was broken into 'compl / eted'."""
+    from batchman.core.model import Status, Task
+    from batchman.page import html as H
+    now = 1_800_000_000.0
+    tasks = [Task(run=r, job=j, state=st, since=now, meta={"dataset": "Al50-long-dataset-name"})
+             for r in range(1, 40) for j, st in (("merge", S.COMPLETED), ("reconstruction", S.RUNNING))]
+    (tmp_path / "status.html").write_text(H.page(Status(tasks=tasks), now, 300.0, 60, "exp", None))
+    page, errors = open_page(browser, tmp_path / "status.html", PHONE, clock=now)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    heights = page.locator("table.num th, table.num td").evaluate_all("cs => cs.map(c => c.getBoundingClientRect().height)")
+    assert len(heights) > 20 and max(heights) < 1.6 * min(heights), heights
+    assert page.locator("div.wide").first.evaluate("d => d.scrollWidth > d.clientWidth")    # swiped, not cut
+    assert errors == []
