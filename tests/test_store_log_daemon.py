@@ -33,10 +33,11 @@ def test_a_daemon_and_a_person_on_a_logged_status_file(tmp_path, monkeypatch):
         assert os.path.exists(e.store.log_path)
         time.sleep(2)                       # the daemon is in its long sleep now
         # a person adds a run while the daemon sleeps (delay 60): the log's new line wakes it
+        # (its raw file first: the daemon may look for it at once, and would then sleep 60 s)
+        (tmp_path / "raw" / "run_4.dat.0").write_text("x\n")
         t0 = time.time()
         r = CliRunner().invoke(main, ["-C", str(tmp_path), "add", "4"])
         assert r.exit_code == 0, r.output
-        (tmp_path / "raw" / "run_4.dat.0").write_text("x\n")
         wait_for(lambda: e.store.read().index().get("4.analysis") is not None
                  and e.store.read().index()["4.analysis"].state == S.COMPLETED, 30, what="run 4 completed")
         assert e.store.read().index()["4.analysis"].submitted_at - t0 < 5
