@@ -361,9 +361,15 @@ class Engine:
 
     # ---- between iterations --------------------------------------------------------
     def update_unknown(self) -> list[UnknownJob]:
-        """Record the jobs under our name pattern that no task accounts for (one query)."""
-        unknown = U.scan(self.store.read(), self.batch, self.pacing.may_query(self.clock()), self.clock,
-                         self.paths.arrays)
+        """Record the jobs under our name pattern that no task accounts for (one query). When
+        the file already records them, nothing is locked or written: an aborted transaction would
+        throw away this process's copy (and a re-read costs seconds at 1,000,000 tasks) whenever
+        it holds changes not written yet, such as intents cleared after a release."""
+        status = self.store.read()
+        unknown = U.scan(status, self.batch, self.pacing.may_query(self.clock()), self.clock, self.paths.arrays)
+        unknown, changed = U.still_unknown(status, unknown)
+        if not changed:
+            return unknown
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)
             unknown, changed = U.keep_unknown(st, unknown)

@@ -33,12 +33,18 @@ def scan(status: Status, batch, may_query: bool, clock, arrays_root: str = "") -
             for j in jobs if j.name not in known and parse_job_name(j.name)]
 
 
+def still_unknown(st: Status, unknown: list[UnknownJob]) -> tuple[list[UnknownJob], bool]:
+    """Those of ``unknown`` that no task of ``st`` took in, and whether they differ from the
+    ones ``st`` records."""
+    known = {t.job_name for t in st.tasks if t.job_name}
+    unknown = [u for u in unknown if u.name not in known]
+    return unknown, [u.name for u in st.unknown] != [u.name for u in unknown]
+
+
 def keep_unknown(st: Status, unknown: list[UnknownJob]) -> tuple[list[UnknownJob], bool]:
     """Record them in a status read under the lock (without the jobs tasks took in since);
     returns them and whether anything changed."""
-    known = {t.job_name for t in st.tasks if t.job_name}
-    unknown = [u for u in unknown if u.name not in known]
-    if [u.name for u in st.unknown] == [u.name for u in unknown]:
-        return unknown, False
-    st.unknown = unknown
-    return unknown, True
+    unknown, changed = still_unknown(st, unknown)
+    if changed:
+        st.unknown = unknown
+    return unknown, changed
