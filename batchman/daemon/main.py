@@ -10,8 +10,10 @@ import click
 from batchman import params as P
 from batchman.backends.base import BackendError
 from batchman.store.store import StatusLost, StoreError
+from batchman.util import procs
 
 MODES = ("loop", "oneshot", "quietone", "verbose")
+ONE = ("oneshot", "quietone")     # one iteration, then the process ends
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +60,8 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
                     eng.unregister()
             except StoreError:
                 pass
+        if mode in ONE:
+            _leave()
     except StatusLost as err:
         # Stop acting: the store kept our last good copy and a note beside the file.
         click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
@@ -73,6 +77,16 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug
         raise click.ClickException(f"{err.strerror or err}{where}") from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _leave() -> None:
+    """One iteration done and written (every write is fsynced before it returns; the page too):
+    end the process without freeing a million tasks one by one (~1.5 s at 1,000,000 tasks).
+    Not under a test's captured output (util.procs.leave_now)."""
+    try:
+        procs.leave_now()
+    except BrokenPipeError:
+        pass            # nobody reads our report any more: end as usual
 
 
 def _engine(e, mode: str, no_new_starts: bool, datasets, wheres):
@@ -108,7 +122,7 @@ def _stop_on_signals(say) -> list:
 
 def _run(eng, e, mode: str, forever: bool, delay, stop: list, say) -> None:
     from batchman.daemon.loop import loop, print_report
-    if mode in ("oneshot", "quietone"):
+    if mode in ONE:
         rep = eng.run_once()
         unknown = eng.update_unknown()
         eng.compact_store()
