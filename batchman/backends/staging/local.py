@@ -26,16 +26,30 @@ class LocalStaging(StagingBase):
         self.delay = delay
         self.in_place = self.stub_dir == self.cache_dir
         self.pending_dir = os.path.join(self.cache_dir, ".pending")
+        self._base = [x for x in self.stub_dir.split("/") if x]
+
+    def _rel(self, stub: str) -> str:
+        """``os.path.relpath(os.path.abspath(stub), stub_dir)``, without normalising a path that
+        is already absolute and normal (a segment's usual stub): ~3 times faster, and a query
+        asks it twice per file, for every file of every task that stages (issue 18)."""
+        if not stub.startswith("/") or "/." in stub or "//" in stub or stub.endswith("/"):
+            return os.path.relpath(os.path.abspath(stub), self.stub_dir)
+        parts = [x for x in stub.split("/") if x]
+        base, i = self._base, 0
+        while i < len(base) and i < len(parts) and base[i] == parts[i]:
+            i += 1
+        return "/".join([".."] * (len(base) - i) + parts[i:]) or "."
 
     def cache_path(self, stub: str) -> str:
         if self.in_place:
             return stub
-        rel = os.path.relpath(os.path.abspath(stub), self.stub_dir)
-        return os.path.join(self.cache_dir, rel)
+        return os.path.join(self.cache_dir, self._rel(stub))
+
+    def _mark_name(self, stub: str) -> str:
+        return self._rel(stub).replace(os.sep, "%")
 
     def _mark(self, stub: str) -> str:
-        rel = os.path.relpath(os.path.abspath(stub), self.stub_dir)
-        return os.path.join(self.pending_dir, rel.replace(os.sep, "%"))
+        return os.path.join(self.pending_dir, self._mark_name(stub))
 
     def request(self, files: list[str]) -> None:
         if self.in_place or not files:
@@ -57,11 +71,19 @@ class LocalStaging(StagingBase):
                          start_new_session=True, close_fds=True).returncode = 0
 
     def query(self, files: list[str]) -> StagingView:
+        """Present: in the cache; pending: marked. The marks are listed once (one listing, not
+        one look per file), before the cache is looked at: a copy that ends in between (the
+        copier renames the file into the cache, then removes its mark) is seen as one or the
+        other, never as neither."""
         v = StagingView()
+        try:
+            marks = set(os.listdir(self.pending_dir)) if not self.in_place else set()
+        except FileNotFoundError:
+            marks = set()
         for f in files:
             if os.path.exists(self.cache_path(f)):
                 v.present.add(f)
-            elif not self.in_place and os.path.exists(self._mark(f)):
+            elif marks and self._mark_name(f) in marks:
                 v.pending.add(f)
         return v
 
