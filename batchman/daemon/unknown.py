@@ -26,18 +26,25 @@ def scan(status: Status, batch, may_query: bool, clock, arrays_root: str = "") -
     if members:
         jobs = [j for j in jobs if j.name not in members] + element_rows(jobs, members, batch.element_index)
     where = member_of(members)
-    known = {t.job_name for t in status.tasks if t.job_name}
     now = clock()
     return [UnknownJob(name=j.name, job_id=j.job_id, state=j.state, seen=now,
                        array_name=where.get(j.name, ("", None))[0], array_index=where.get(j.name, ("", None))[1])
-            for j in jobs if j.name not in known and parse_job_name(j.name)]
+            for j in jobs if parse_job_name(j.name) and not taken(status, j.name)]
+
+
+def taken(st: Status, name: str) -> bool:
+    """Whether a task of ``st`` has the job ``name`` (ours: it parses) as its current attempt.
+    A task's job name always names its own key (job_name(), adopt), so the index finds it:
+    no set of a million names for a listing of a few jobs."""
+    parsed = parse_job_name(name)
+    t = st.index().get(parsed.key) if parsed is not None else None
+    return t is not None and t.job_name == name
 
 
 def still_unknown(st: Status, unknown: list[UnknownJob]) -> tuple[list[UnknownJob], bool]:
     """Those of ``unknown`` that no task of ``st`` took in, and whether they differ from the
     ones ``st`` records."""
-    known = {t.job_name for t in st.tasks if t.job_name}
-    unknown = [u for u in unknown if u.name not in known]
+    unknown = [u for u in unknown if not taken(st, u.name)]
     return unknown, [u.name for u in st.unknown] != [u.name for u in unknown]
 
 
