@@ -75,18 +75,46 @@ def look(ob, status, clock, done=(), dt=10.0):
     return ob.observe(status, ME, False, None, IterationReport(), set(done))
 
 
-def test_first_round_reads_every_marker_then_only_the_done_ones(setup):
+def test_first_round_reads_the_done_ones_and_those_the_batch_system_no_longer_lists(setup):
+    """(Until issue 18's oneshot work a first round read every job's markers before asking: one
+    open per job, 300,000 at 1,000,000 tasks. A job that ended while still listed, its done
+    file lost, is now judged when the listing drops it, as in any later round.)"""
+    e, ob, batch, status, clock, opened = setup
+    ended(e, "bm.s.1.analysis.1")                    # its done file was lost, still listed
+    ended(e, "bm.s.2.analysis.1", 3)                 # its done file was lost, gone from the queue
+    ended(e, "bm.s.3.analysis.1")
+    batch.says["bm.s.2.analysis.1"] = ABSENT
+    obs = look(ob, status, clock, done=["bm.s.3.analysis.1"])
+    assert sorted(opened) == ["bm.s.2.analysis.1", "bm.s.3.analysis.1"]
+    assert obs.markers["bm.s.2.analysis.1"].exit_code == 3 and obs.markers["bm.s.3.analysis.1"].exit_code == 0
+    assert set(batch.asked[-1]) == {f"bm.s.{r}.analysis.1" for r in (1, 2, 4, 5)}
+    opened.clear()
+    status.tasks[1].state = status.tasks[2].state = S.COMPLETED     # as the daemon records them
+    ended(e, "bm.s.4.analysis.1")
+    obs = look(ob, status, clock, done=["bm.s.4.analysis.1"])
+    assert opened == ["bm.s.4.analysis.1"]           # one open, not one per job
+    assert obs.markers["bm.s.4.analysis.1"].exit_code == 0 and set(batch.asked[-1]) == {
+        "bm.s.1.analysis.1", "bm.s.5.analysis.1"}
+    batch.says["bm.s.1.analysis.1"] = FINISHED       # the listing dropped it at last
+    obs = look(ob, status, clock)
+    assert obs.markers["bm.s.1.analysis.1"].exit_code == 0
+
+
+def test_first_round_reads_every_marker_when_the_batch_system_does_not_answer(setup):
+    from batchman.backends.base import BackendUnavailable
     e, ob, batch, status, clock, opened = setup
     ended(e, "bm.s.1.analysis.1")                    # its done file was lost
+    batch.query = lambda jobs, arrays=None: (_ for _ in ()).throw(BackendUnavailable("squeue: timed out"))
     obs = look(ob, status, clock)
     assert len(opened) == 5 and obs.markers["bm.s.1.analysis.1"].exit_code == 0
-    assert "bm.s.1.analysis.1" not in batch.asked[-1]   # ended with its id known: not asked
-    opened.clear()
-    ended(e, "bm.s.2.analysis.1")
-    obs = look(ob, status, clock, done=["bm.s.2.analysis.1"])
-    assert opened == ["bm.s.2.analysis.1"]           # one open, not one per job
-    assert obs.markers["bm.s.2.analysis.1"].exit_code == 0 and "bm.s.2.analysis.1" not in batch.asked[-1]
-    assert set(batch.asked[-1]) == {f"bm.s.{r}.analysis.1" for r in (1, 3, 4, 5)}
+
+
+def test_first_round_not_due_to_ask_reads_every_marker(setup):
+    e, ob, batch, status, clock, opened = setup
+    ended(e, "bm.s.1.analysis.1")                    # its done file was lost
+    ob.pacing.next_query = clock[0] + 3600.0        # (backing off, as another daemon's last failure says)
+    obs = look(ob, status, clock)
+    assert len(opened) == 5 and obs.markers["bm.s.1.analysis.1"].exit_code == 0 and batch.asked == []
 
 
 @pytest.mark.parametrize("says", [FINISHED, ABSENT])
