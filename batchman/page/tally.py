@@ -157,10 +157,10 @@ class Tally:
         self._seg = list(map(_segs, tasks))
         self._count_segments(st)
         self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
-        self.counts = Counter(st)
-        where: dict[str, list[int]] = {s: [] for s in self.counts}
+        where: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(st):          # one pass (a C-speed pass per state costs more)
             where[s].append(i)
+        self.counts = Counter({s: len(m) for s, m in where.items()})      # (not another pass)
         self.members.update((s, set(m)) for s, m in where.items() if s not in BULK)
         for s, m in where.items():
             self.by_job[s] = Counter(map(jobs.__getitem__, m))
