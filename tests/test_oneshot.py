@@ -81,3 +81,23 @@ def test_unknown_jobs_are_those_no_task_has_as_its_current_attempt():
     assert [u.name for u in found] == ["bm.s1.1.analysis.1", "bm.s1.2.reco.4.1", "bm.s1.9.x.1"]
     tasks.append(Task(run=9, job="x", attempt=1, job_name="bm.s1.9.x.1"))     # taken in since
     assert [u.name for u in keep_unknown(st, found)[0]] == ["bm.s1.1.analysis.1", "bm.s1.2.reco.4.1"]
+
+
+def test_one_iteration_renders_the_page_once_of_its_last_write(tmp_path, monkeypatch):
+    """The page of the iteration's write was replaced a moment later by the one of the daemon's
+    unregistering: at 1,000,000 tasks a render (~0.4 s) nobody could read."""
+    from click.testing import CliRunner
+    from batchman.daemon.main import main
+    from batchman.page.live import LivePage
+    from e2e_helpers import make_experiment
+    e = make_experiment(tmp_path, [1, 2])
+    rendered = []
+    real = LivePage.__call__
+    monkeypatch.setattr(LivePage, "__call__", lambda self, st, changed=None: rendered.append(st.generation)
+                        or real(self, st, changed))
+    r = CliRunner().invoke(main, ["-C", str(tmp_path), "oneshot"])
+    assert r.exit_code == 0, r.output
+    st = e.store.read()
+    assert rendered == [st.generation] and st.daemons == []
+    with open(e.store.html_path, encoding="utf-8") as f:
+        assert f"batchman generation {st.generation} " in f.readline()

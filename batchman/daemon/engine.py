@@ -112,7 +112,8 @@ class Engine:
 
     # ---- one iteration -------------------------------------------------------------
     def run_once(self, ended: set[str] | None = None) -> IterationReport:
-        """One iteration; the status page is written once, at its end, from the last write.
+        """One iteration; the status page is written once, at its end, from the last write
+        (unless the caller defers pages itself, ``store.defer_html``: it flushes them later).
         ``ended``: names of jobs whose done files the loop saw (None: the done directory is
         listed here). Only the marker files of the jobs whose done file is there, or whose end
         the batch system reports, are read, but in a full scan (observe.Observer._full_scan)."""
@@ -123,7 +124,8 @@ class Engine:
         finally:
             self.store.defer_html = deferred
             t0 = time.perf_counter()
-            self.store.flush_html()
+            if not deferred:
+                self.store.flush_html()
             self.html_seconds = time.perf_counter() - t0
 
     def _run_once(self, ended: set[str] | None) -> IterationReport:
