@@ -184,3 +184,20 @@ def test_counters_of_running_jobs_every_spools_interval_of_ended_jobs_at_once(se
     assert ob.read_counters(status) == {names[1]: {"events": 2}}   # only the job that ended
     look(ob, status, clock, dt=O.SPOOLS_EVERY)
     assert ob.read_counters(status) == {names[0]: {"events": 2}}   # every spool again (the other unchanged)
+
+
+def test_many_jobs_the_batch_system_does_not_know_one_listing_finds_those_with_markers(setup, monkeypatch):
+    """(Attempt directories wiped with the temp dir, or a benchmark's jobs that never had one:
+    290,000 opens at 1,000,000 tasks.) Fewer jobs to look at than a quarter of the listing's
+    entries: a look each, as before."""
+    e, ob, batch, status, clock, opened = setup
+    monkeypatch.setattr(O, "LIST_FROM", 2)
+    ended(e, "bm.s.3.analysis.1", 2)
+    batch.says = {t.job_name: ABSENT for t in status.tasks}
+    obs = look(ob, status, clock)
+    assert opened == ["bm.s.3.analysis.1"] and obs.markers["bm.s.3.analysis.1"].exit_code == 2
+    for i in range(30):                              # many other attempt directories
+        os.makedirs(e.paths.attempt_dir(f"bm.s.9{i}.analysis.1"))
+    opened.clear()
+    look(ob, status, clock)
+    assert len(opened) == 5

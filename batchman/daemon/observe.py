@@ -24,6 +24,7 @@ from batchman.paths import Paths
 FULL_SCAN_EVERY = 600.0     # s between two full scans of the marker files (the done files' safety net)
 SPOOLS_EVERY = 300.0        # s between two looks at every running job's counters spool (one stat each)
 _JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are read in every round
+LIST_FROM = 1000            # jobs whose markers to read after a query from which the attempts may be listed
 
 
 def live_daemons(status: Status, me: str, now: float, stale_after: float) -> frozenset[str]:
@@ -219,15 +220,37 @@ class Observer:
         (a daemon's first round: the full scan it did not make before asking)."""
         if obs.jobs is None and not unanswered:
             return              # not asked: nothing new of any job but those of the done files
+        todo = []
         for name, job_id in ask.items():
             info = obs.jobs.get(name) if obs.jobs is not None else None
-            if (info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers:
-                continue
+            if not ((info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers):
+                todo.append((name, job_id))
+        there = self._attempt_dirs(len(todo))
+        for name, job_id in todo:
+            if there is not None and name not in there:
+                continue        # no attempt directory: no marker
             adir = self.paths.attempt_dir(name)
             if jobscript.read_exit(adir) is not None:
                 obs.markers[name] = jobscript.read_marker(adir)
                 if job_id and obs.jobs is not None:
                     obs.jobs.pop(name, None)
+
+    def _attempt_dirs(self, n: int) -> set[str] | frozenset | None:
+        """The attempt directories there are, from one listing, when ``n`` jobs are to be looked
+        at and a listing costs less than a look per job (its link count says how many entries it
+        has); None: look at each. Many jobs without a directory: a temp dir wiped while the batch
+        system lost the jobs too, or a benchmark's (290,000 at 1,000,000 tasks)."""
+        if n < LIST_FROM:
+            return None
+        try:
+            links = os.stat(self.paths.attempts).st_nlink
+            if links < 2 or n * 4 < links - 2:       # (1: a filesystem that does not count them)
+                return None
+            return set(os.listdir(self.paths.attempts))
+        except FileNotFoundError:
+            return frozenset()
+        except OSError:
+            return None
 
     def _query_batch(self, ask: dict[str, str], obs: D.Observations, now: float, rep: IterationReport,
                      arrays: dict[str, tuple[str, int]] | None = None) -> None:
