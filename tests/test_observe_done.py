@@ -196,6 +196,12 @@ def test_many_jobs_the_batch_system_does_not_know_one_listing_finds_those_with_m
     batch.says = {t.job_name: ABSENT for t in status.tasks}
     obs = look(ob, status, clock)
     assert opened == ["bm.s.3.analysis.1"] and obs.markers["bm.s.3.analysis.1"].exit_code == 2
+    looked = []
+    real = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: looked.append(p) or real(p, *a, **k))
+    ob.read_counters(status)
+    assert [os.path.basename(os.path.dirname(p)) for p in looked] == ["bm.s.3.analysis.1"]   # the spools too
+    monkeypatch.setattr(os, "stat", real)
     for i in range(30):                              # many other attempt directories
         os.makedirs(e.paths.attempt_dir(f"bm.s.9{i}.analysis.1"))
     opened.clear()

@@ -52,6 +52,7 @@ class Observer:
         self.scanned_at: float | None = None               # the last full scan (_full_scan)
         self.spools_at = float("-inf")                     # the last look at every job's spool
         self.all_spools = True                             # ... and whether this round is one
+        self.dirs: set[str] | frozenset | None = None      # the attempt directories, if this round listed them
         self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
 
     def use(self, params: Params, paths: Paths) -> None:
@@ -69,7 +70,7 @@ class Observer:
         job whose end is news, not one per job. ``tasks``: the tasks to look at (plan.live of
         the status's; default all)."""
         tasks = status.tasks if tasks is None else tasks
-        now = self.clock()
+        now, self.dirs = self.clock(), None
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
         obs.gates = J.gates(status.tasks, self.jobs)
@@ -225,7 +226,7 @@ class Observer:
             info = obs.jobs.get(name) if obs.jobs is not None else None
             if not ((info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers):
                 todo.append((name, job_id))
-        there = self._attempt_dirs(len(todo))
+        there = self.dirs = self._attempt_dirs(len(todo))
         for name, job_id in todo:
             if there is not None and name not in there:
                 continue        # no attempt directory: no marker
@@ -350,12 +351,14 @@ class Observer:
     def read_counters(self, status: Status, tasks: list[Task] | None = None) -> dict[str, dict]:
         """Counters of jobs in the batch system; a spool is parsed only when it changed. Every
         job's spool is looked at in a full scan and at a batch query at most every SPOOLS_EVERY
-        s; otherwise only those of the jobs whose end was just seen (``tasks``: as observe's)."""
+        s; otherwise only those of the jobs whose end was just seen (``tasks``: as observe's).
+        A job without an attempt directory (when observe listed them: ``dirs``) has no spool."""
         out = {}
-        every = self.all_spools
+        every, dirs = self.all_spools, self.dirs
         seen = {} if every else dict(self.spool_sigs)
         for t in status.tasks if tasks is None else tasks:
-            if t.job_name and t.state in S.IN_BATCH and (every or t.job_name in self.only):
+            if t.job_name and t.state in S.IN_BATCH and (every or t.job_name in self.only) and (
+                    dirs is None or t.job_name in dirs):
                 path = self.paths.spool(t.job_name)
                 try:
                     stt = os.stat(path)
