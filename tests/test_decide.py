@@ -117,6 +117,15 @@ def test_without_verification_long_staging_is_flagged_not_failed():
     assert d.state == S.STAGING and "staging for" in d.updates["warning"]
 
 
+def test_long_staging_is_flagged_once_not_again_as_time_goes_on():
+    """(The warning said "staging for 2.0 h", then 2.1 h...: every long-staging task was
+    rewritten every six minutes, 50,000 at 1,000,000 tasks: a 20 MB change log line.)"""
+    t = task(S.STAGING, requested_at=NOW - 7200)
+    pol = Policy(verify_queue=False, max_staging_time=3600)
+    t.warning = decide(t, obs(staging=StagingView()), pol).updates["warning"]
+    assert decide(t, obs(staging=StagingView(), now=NOW + 3600), pol) is None
+
+
 def test_staging_failure_reported_by_the_system_is_an_error():
     t = task(S.STAGING, requested_at=NOW - 5)
     d = decide(t, obs(staging=StagingView(failed={t.segments[0].path: "tape unreadable"})))
