@@ -94,7 +94,7 @@ def test_a_request_queued_during_an_iteration_is_seen_by_the_next(engine, monkey
 def test_what_people_asked_reads_the_same_over_the_live_tasks():
     """The engine compares what was asked before deciding with what the locked read says, to
     re-plan on a request merged in between; over the live tasks it must read as over all."""
-    from batchman.daemon.engine import _asked
+    from batchman.daemon.intents import asked as _asked
     from test_plan_live import scenario
     for seed in range(100):
         tasks = scenario(seed)[0]

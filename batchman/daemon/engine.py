@@ -28,6 +28,8 @@ from batchman.core import pacing as PC
 from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob
 from batchman.core.transition import created
+from batchman.daemon import intents
+from batchman.daemon.intents import WHO
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
@@ -45,14 +47,7 @@ from batchman.paths import Paths
 from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
-WHO = "batchman-daemon"
 _STAMPS = itertools.count()      # array names: see Engine._array_stamp
-
-
-def _asked(tasks) -> list[tuple]:
-    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans.
-    (A hold on a settled task changes no decision: the same over plan.live(tasks) as over all.)"""
-    return [(t.key, t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)]
 
 
 def daemon_id() -> str:
@@ -167,34 +162,8 @@ class Engine:
 
     def _record_intents(self, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
                         rep: IterationReport) -> list[Work]:
-        """Decide (outside the lock on what we read; again inside only if someone wrote since)
-        and record the decisions, their slow actions as intents. ``live``: plan.live(status.tasks)."""
-        asked = _asked(live)
-        tokens = self._tokens(obs.now)
-        self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        if self._unretried_policy is not self.policy:     # (batchman.yaml reloaded, limits learnt)
-            self._unretried, self._unretried_policy = {}, self.policy
-        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens, self._unretried)
-        with self.store.transaction(WHO) as st:
-            now = self.clock()
-            if st.tasks is not status.tasks or (signature(self.store.requests_path) != self._requests_sig
-                                                and _asked(st.tasks) != asked):
-                # Tasks added since we observed are simply not observed yet: they wait a turn.
-                # (The requests file as before the survey's read: nothing merged since, no pass.)
-                R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens,
-                                                  self._unretried)
-            self.cleared = set()      # written with this transaction
-            self._create(st, now, rep)
-            R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
-            self.params_watch.record(st)
-            R.record_batch_health(st, rep, self.pacing, now)
-            work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
-            R.record_arrays(st, work, self.policy.array_size, self._array_stamp(now), self.specs.resources)
-            R.record_counters(st, counters)
-            R.log_observed(st, now, cmds, rep)
-        self._spend(budget, now)
-        return work
+        """Decide and record the decisions, their slow actions as intents (daemon/intents.py)."""
+        return intents.record(self, status, live, obs, counters, cmds, rep)
 
     # ---- job arrays (issue 14) ----------------------------------------------------
     def _learn_max_array(self) -> None:
