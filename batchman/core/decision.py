@@ -4,7 +4,6 @@ constructors several decisions share. Pure, like ``decide``."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from batchman.core import retry as R
@@ -124,11 +123,16 @@ class Budget:
 
     @classmethod
     def of(cls, tasks: list[Task]) -> "Budget":
-        b = cls()
-        b.staged_segments = sum(len(t.segments) for t in tasks if t.state in S.HOLDS_CACHE)
-        b.per_job = dict(Counter(t.job for t in tasks if t.state in S.IN_BATCH))
-        b.jobs = sum(b.per_job.values())
-        return b
+        """The room ``tasks`` take now (one pass: it runs over every live task each iteration)."""
+        staged, per_job = 0, {}
+        holds, in_batch = S.HOLDS_CACHE, S.IN_BATCH
+        for t in tasks:
+            st = t.state
+            if st in in_batch:
+                per_job[t.job] = per_job.get(t.job, 0) + 1
+            if st in holds:
+                staged += len(t.segments)
+        return cls(staged_segments=staged, jobs=sum(per_job.values()), per_job=per_job)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from batchman.core.model import Task
 SETTLED = frozenset({S.COMPLETED, S.ABORTED, S.SKIPPED})
 _FOLLOWED = (S.QUEUED, S.RUNNING)
 _UNSUCCESSFUL = (S.FAILED, S.INCOMPLETE, S.ERROR)    # retried or not by the retry rules alone
+_QUIET = SETTLED | frozenset(_FOLLOWED + _UNSUCCESSFUL)   # left alone unless something is new
 
 
 def live(tasks: list[Task]) -> list[Task]:
@@ -39,18 +40,15 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
     markers, jobs = obs.markers, obs.jobs or {}
     for t in tasks:
         st = t.state
-        if (st in SETTLED or st in _FOLLOWED or st in _UNSUCCESSFUL) and t.intent is None and not t.request:
-            if st in SETTLED:
+        if st in _QUIET and t.intent is None and not t.request:
+            if st in _FOLLOWED:          # (most live tasks: asked first)
+                m = markers.get(t.job_name)
+                if m is None or m.exit_code is None:
+                    info = jobs.get(t.job_name)
+                    if info is None or as_before(t, info):
+                        continue
+            elif st in SETTLED or unretried.get(id(t)) is t:
                 continue
-            if st in _UNSUCCESSFUL:
-                if unretried.get(id(t)) is not t:
-                    yield t
-                continue
-            m = markers.get(t.job_name)
-            if m is None or m.exit_code is None:
-                info = jobs.get(t.job_name)
-                if info is None or as_before(t, info):
-                    continue
         yield t
 
 

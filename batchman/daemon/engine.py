@@ -14,6 +14,7 @@ pacing.py (query interval, back-off), unknown.py and loop.py (the loop and its r
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import os
 import socket
@@ -28,6 +29,8 @@ from batchman.core import pacing as PC
 from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob
 from batchman.core.transition import created
+from batchman.daemon import intents
+from batchman.daemon.intents import WHO
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
@@ -45,14 +48,7 @@ from batchman.paths import Paths
 from batchman.notify.step import Outputs
 from batchman.store.store import Store
 
-WHO = "batchman-daemon"
 _STAMPS = itertools.count()      # array names: see Engine._array_stamp
-
-
-def _asked(tasks) -> list[tuple]:
-    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans.
-    (A hold on a settled task changes no decision: the same over plan.live(tasks) as over all.)"""
-    return [(t.key, t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)]
 
 
 def daemon_id() -> str:
@@ -116,16 +112,26 @@ class Engine:
         (unless the caller defers pages itself, ``store.defer_html``: it flushes them later).
         ``ended``: names of jobs whose done files the loop saw (None: the done directory is
         listed here). Only the marker files of the jobs whose done file is there, or whose end
-        the batch system reports, are read, but in a full scan (observe.Observer._full_scan)."""
-        deferred = self.store.defer_html
+        the batch system reports, are read, but in a full scan (observe.Observer._full_scan).
+
+        The cyclic garbage collector waits for the end of the iteration: what an iteration
+        allocates (the batch system's answer for every job, the decisions) is freed by reference
+        counting, yet while alive it made the collector walk every object several times an
+        iteration (2.5 s at 1,000,000 tasks); it then finds only what survives."""
+        deferred, collecting = self.store.defer_html, gc.isenabled()
         self.store.defer_html = True
+        gc.disable()
         try:
             return self._run_once(ended)
         finally:
             self.store.defer_html = deferred
             t0 = time.perf_counter()
-            if not deferred:
-                self.store.flush_html()
+            try:
+                if not deferred:
+                    self.store.flush_html()
+            finally:
+                if collecting:
+                    gc.enable()
             self.html_seconds = time.perf_counter() - t0
 
     def _run_once(self, ended: set[str] | None) -> IterationReport:
@@ -169,34 +175,8 @@ class Engine:
 
     def _record_intents(self, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
                         rep: IterationReport) -> list[Work]:
-        """Decide (outside the lock on what we read; again inside only if someone wrote since)
-        and record the decisions, their slow actions as intents. ``live``: plan.live(status.tasks)."""
-        asked = _asked(live)
-        tokens = self._tokens(obs.now)
-        self._learn_max_array()          # outside the lock: may ask scontrol show config, once
-        if self._unretried_policy is not self.policy:     # (batchman.yaml reloaded, limits learnt)
-            self._unretried, self._unretried_policy = {}, self.policy
-        decisions, budget = P.plan_budget(live, obs, self.policy, self.only, tokens, self._unretried)
-        with self.store.transaction(WHO) as st:
-            now = self.clock()
-            if st.tasks is not status.tasks or (signature(self.store.requests_path) != self._requests_sig
-                                                and _asked(st.tasks) != asked):
-                # Tasks added since we observed are simply not observed yet: they wait a turn.
-                # (The requests file as before the survey's read: nothing merged since, no pass.)
-                R.apply_cleared(st, self.cleared, self.me)
-                decisions, budget = P.plan_budget(P.live(st.tasks), obs, self.policy, self.only, tokens,
-                                                  self._unretried)
-            self.cleared = set()      # written with this transaction
-            self._create(st, now, rep)
-            R.heartbeat(st, self.me, now, self.started, self.mode, self.iterations + 1)
-            self.params_watch.record(st)
-            R.record_batch_health(st, rep, self.pacing, now)
-            work = R.record_decisions(self.store, st, decisions, obs, now, self.me, rep)
-            R.record_arrays(st, work, self.policy.array_size, self._array_stamp(now), self.specs.resources)
-            R.record_counters(st, counters)
-            R.log_observed(st, now, cmds, rep)
-        self._spend(budget, now)
-        return work
+        """Decide and record the decisions, their slow actions as intents (daemon/intents.py)."""
+        return intents.record(self, status, live, obs, counters, cmds, rep)
 
     # ---- job arrays (issue 14) ----------------------------------------------------
     def _learn_max_array(self) -> None:

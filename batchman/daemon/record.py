@@ -74,10 +74,11 @@ def record_batch_health(st: Status, rep: IterationReport, pacing, now: float) ->
     st.batch_next_try = pacing.next_try()
 
 
-def record_counters(st: Status, counters: dict[str, dict]) -> None:
+def record_counters(tasks: list[Task], counters: dict[str, dict]) -> None:
+    """The counters jobs reported, into their tasks (``tasks``: those that may have some)."""
     if not counters:
         return
-    for t in st.tasks:
+    for t in tasks:
         c = counters.get(t.job_name)
         if c and t.job_name and c != {k: t.counters.get(k) for k in c}:
             t.counters = {**t.counters, **c}
@@ -95,8 +96,10 @@ def apply_cleared(st: Status, cleared: set[str], me: str) -> None:
     """Clear this daemon's finished staging-only intents in a status read from disk."""
     if not cleared:
         return
-    for t in st.tasks:
-        if t.intent is not None and t.intent.owner == me and t.key in cleared:   # (the key last: it costs most)
+    idx = st.index()
+    for key in cleared:
+        t = idx.get(key)
+        if t is not None and t.intent is not None and t.intent.owner == me:
             t.intent = None
 
 

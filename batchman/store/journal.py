@@ -7,6 +7,8 @@ import json
 import os
 from dataclasses import dataclass
 
+import msgspec
+
 
 @dataclass
 class Transition:
@@ -19,14 +21,22 @@ class Transition:
     by: str
 
 
-def append(path: str, transitions: list[Transition], generation: int, store_id: str) -> None:
-    """Append the transitions of one write, fsynced before the status file is replaced."""
-    lines = "".join(
-        json.dumps({"g": generation, "t": round(t.at, 3), "task": t.task, "from": t.old,
-                    "to": t.new, "why": t.why, "by": t.by, "s": store_id}) + "\n"
-        for t in transitions)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(lines)
+_encoder = msgspec.json.Encoder()
+
+
+def lines(transitions: list[Transition], generation: int, store_id: str) -> bytes:
+    """The journal lines of one write's transitions (encoded before the lock is taken)."""
+    return b"".join(_encoder.encode({"g": generation, "t": round(t.at, 3), "task": t.task, "from": t.old,
+                                     "to": t.new, "why": t.why, "by": t.by, "s": store_id}) + b"\n"
+                    for t in transitions)
+
+
+def append(path: str, data: bytes) -> None:
+    """Append one write's lines, fsynced before the write lands (status file or change log)."""
+    if not data:
+        return
+    with open(path, "ab") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 

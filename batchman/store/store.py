@@ -22,7 +22,7 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-from batchman.store import changes, compact, follow, guard, journal, log, requests, snapshot
+from batchman.store import ahead, changes, compact, follow, guard, journal, log, requests, snapshot
 from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
     CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError,
 )
@@ -246,12 +246,7 @@ class Store:
         with self.locked(command, timeout):
             status = self.read()
             before = len(status.tasks) if self.exists() else 0
-            # The body changes the tasks in place (they are this process's copy); its own
-            # fields go to a copy, so an abort leaves the copy as it was.
-            work = msgspec.structs.replace(status, tasks=status.tasks)
-            work.set_index(status.index())
-            self._before = (len(status.tasks), status.tasks, status.index())
-            self._pending, self._abort, self._purged = [], False, 0
+            work = self._begin(status)
             try:
                 yield work
             except BaseException:
@@ -271,10 +266,23 @@ class Store:
             self.write(work, (before, status.purged_total) if before else None)
             written = work
         if written is not None:
-            if self.defer_html:
-                self._html_due = written
-            else:
-                self.publish_html(written)
+            self.html_after(written)
+
+    def _begin(self, status: Status) -> Status:
+        """What a transaction's body changes: the tasks in place (this process's copy), the
+        status's own fields in a copy (an abort leaves them as they were)."""
+        work = msgspec.structs.replace(status, tasks=status.tasks)
+        work.set_index(status.index())
+        self._before = (len(status.tasks), status.tasks, status.index())
+        self._pending, self._abort, self._purged = [], False, 0
+        return work
+
+    def html_after(self, written: Status) -> None:
+        """The page of a write: now, or by flush_html() when deferred."""
+        if self.defer_html:
+            self._html_due = written
+        else:
+            self.publish_html(written)
 
     def _forget_unless_untouched(self, work: Status) -> None:
         """After an abort or an error: keep this process's copy if the body changed no task in it,
@@ -316,41 +324,35 @@ class Store:
 
     def write(self, status: Status, current: tuple[int, int] | None = None) -> None:
         """Write under the lock (callers use transaction()). ``current``: (tasks, purged_total)
-        of the file being replaced, which becomes the backup unless it shrank too far.
-
-        A big file that this process follows gets one line appended to its change log (what the
+        of the file being replaced, which becomes the backup unless it shrank too far. A big
+        file that this process follows gets one line appended to its change log (what the
         transaction changed); a small one, or one of the old layout, is rewritten whole."""
         if self._seen is not None and not self.exists():
             raise self._lost("it is missing (deleted while this process was using it)")
+        rec = self.next_record(status)
+        if CHECK:
+            compact.check_write(self, rec, status)
+        journal.append(self.journal_path, journal.lines(self._pending, status.generation, status.store_id))
+        self._pending = []
+        if self._log_mode(self._snap, status):
+            return ahead.append(self, self._snap, status, changes.encode(rec), b"")
+        keep = self._keep_backup(current)
+        snapshot.write(self.path, status, backup=self.backup if keep else None)
+        log.remove(self.log_path)
+        if keep and current is not None:
+            self._backup_seen = (self._sig_of(self.backup), *current)
+        requests.forget(self.requests_path)   # read() applied them: they are in the file now
+        self._remember(follow.Copy(self._sig(), status, base=status.generation, layout=True))
+
+    def next_record(self, status: Status) -> changes.Record:
+        """Stamp the next generation on ``status`` and collect what the transaction changed."""
         status.generation += 1
         status.store_id = status.store_id or new_store_id()
         status.purged_total += self._purged
         guard.stamp(status)
         before, self._before = self._before, None
         put, gone = changes.collect(*before, status) if before else (list(status.tasks), [])
-        rec = changes.Record(status.generation, status.store_id, changes.head_of(status), put, gone)
-        if CHECK:
-            compact.check_write(self, rec, status)
-        if self._pending:
-            journal.append(self.journal_path, self._pending, status.generation, status.store_id)
-            self._pending = []
-        snap = self._snap
-        if self._log_mode(snap, status):
-            if snap.log_ino is None or snap.log_sid != status.store_id:
-                snap.log_off = log.create(self.log_path, status.store_id, snap.base)
-                snap.log_sid = status.store_id
-            snap.log_off = log.append(self.log_path, changes.encode(rec), snap.log_off)
-            snap.log_ino = os.stat(self.log_path).st_ino
-            snap.status = status
-        else:
-            keep = self._keep_backup(current)
-            snapshot.write(self.path, status, backup=self.backup if keep else None)
-            log.remove(self.log_path)
-            if keep and current is not None:
-                self._backup_seen = (self._sig_of(self.backup), *current)
-            snap = follow.Copy(self._sig(), status, base=status.generation, layout=True)
-        requests.forget(self.requests_path)   # read() applied them: they are in the file now
-        self._remember(snap)
+        return changes.Record(status.generation, status.store_id, changes.head_of(status), put, gone)
 
     def _log_mode(self, snap: follow.Copy | None, status: Status) -> bool:
         """Append to the change log (instead of rewriting the file): the file is big, has the
