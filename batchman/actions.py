@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from batchman.core import states as S
-from batchman.core.model import Task, task_key
+from batchman.core.model import Task, frozen, task_key
 from batchman.core.transition import change_state, created
 from batchman.store.store import Store
 
@@ -46,7 +46,7 @@ def add_runs(store: Store, runs: list[int], jobs: list[str] | tuple[str, ...] = 
                     res.skipped.append(f"{r} ({existing[k].state})")
                     continue
                 t = Task(run=r, job=j, since=now, added_at=now, reason="added", priority=priority,
-                         meta=dict((meta or {}).get(r, {})))
+                         meta=frozen((meta or {}).get(r)))
                 st.tasks.append(t)
                 existing[k] = t
                 _journal(store, created(t, "added", now, who))
@@ -109,8 +109,8 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
                                    f"cancel the duplicate in the batch system")
                 continue
             elif t.attempt and t.job_name:
-                t.past = [*t.past, Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
-                                           failure=t.failure, reason=t.reason)]
+                t.past = (*t.past, Attempt(n=t.attempt, job_id=t.job_id, state=t.state, exit_code=t.exit_code,
+                                           failure=t.failure, reason=t.reason))
             tr = change_state(t, S.SUBMITTED, f"adopted unknown job {u.job_id}", now, who)
             t.job_name, t.job_id, t.attempt = name, u.job_id, max(attempt, t.attempt)
             t.array_name, t.array_index = u.array_name, u.array_index   # an array element: followed by its id
@@ -175,7 +175,7 @@ def trigger_runs(store: Store, runs: list[int], job: str, experiment: str = "",
             t = group[0] if group else None
             if t is None:
                 t = Task(run=r, job=job, since=now, added_at=now, reason="triggered by hand",
-                         meta=dict(meta.get(r, {})))
+                         meta=frozen(meta.get(r)))
                 st.tasks.append(t)
                 idx[t.key] = [t]
                 _journal(store, created(t, "triggered by hand", now, who))

@@ -40,8 +40,8 @@ def status(n: int, now: float) -> Status:
     for r in range(n):
         st = rng.choice(states)
         fin = now - rng.uniform(0, 7200) if st in (S.COMPLETED, S.FAILED) else None
-        past = [Attempt(n=1, state=S.FAILED, failure_class=rng.choice(classes), finished_at=now - rng.uniform(0, 7200))] \
-            if r % 3 == 0 else []
+        past = (Attempt(n=1, state=S.FAILED, failure_class=rng.choice(classes), finished_at=now - rng.uniform(0, 7200)),) \
+            if r % 3 == 0 else ()
         tasks.append(Task(run=r, state=st, since=now - rng.uniform(0, 600), attempt=1 + len(past), finished_at=fin,
                           failure_class=rng.choice(classes) if st == S.FAILED else "", past=past, added_at=now - 9000))
     return Status(tasks=tasks, daemons=[Daemon("h:1", "h", 1, now - 9000, now)])

@@ -138,7 +138,7 @@ def assert_per_file_done(tasks, root) -> None:
         assert [len(t.segments) for t in reco] == [1] * n
         assert [t.counters.get("events") for t in reco] == [100] * n
         merge = [t for t in tasks if t.run == run and t.job == "merge"]
-        assert len(merge) == 1 and merge[0].inputs == [os.path.join(root, f"out/reco{run}_{s}.txt") for s in range(n)]
+        assert len(merge) == 1 and merge[0].inputs == tuple(os.path.join(root, f"out/reco{run}_{s}.txt") for s in range(n))
         with open(os.path.join(root, "out", f"run{run}.txt")) as f:
             assert f.read() == f"run {run}: {n} segments, {100 * n} events\n"
     ids = [t.job_id for t in tasks]

@@ -117,7 +117,7 @@ def test_judge_outputs(sizes, found, problems):
     (S.COMPLETED, "", False),
 ])
 def test_after_job_waits_for_its_upstream(upstream, wait, stuck):
-    tasks = [task(7, "hist")] + ([task(7, "reco", upstream, outputs=["/o/t7.root"])] if upstream else [])
+    tasks = [task(7, "hist")] + ([task(7, "reco", upstream, outputs=("/o/t7.root",))] if upstream else [])
     g = J.gates(tasks, RECO_HIST)["7.hist"]
     assert (g.wait, g.stuck) == (wait, stuck)
     if upstream == S.COMPLETED:
@@ -136,10 +136,10 @@ def test_waiting_dependent_stays_new_with_a_visible_reason_and_is_not_work_once_
 
 
 def test_dependent_of_completed_upstream_goes_straight_to_submission_with_its_outputs():
-    up, dep = task(7, "reco", S.COMPLETED, outputs=["/o/t7.root"]), task(7, "hist")
+    up, dep = task(7, "reco", S.COMPLETED, outputs=("/o/t7.root",)), task(7, "hist")
     o = obs(gates=J.gates([up, dep], RECO_HIST), staging=StagingView())
     d = decide_task(dep, o, Policy(), Budget())
-    assert d.state == S.STAGED and d.updates["inputs"] == ["/o/t7.root"] and d.updates["segments"] == []
+    assert d.state == S.STAGED and d.updates["inputs"] == ("/o/t7.root",) and d.updates["segments"] == []
     assert "segments" not in str(o.segments)
 
 
@@ -244,14 +244,14 @@ def test_exit_0_with_missing_output_fails_naming_the_file():
             outputs={t.job_name: (["/o/a"], ["/o/t5.root is missing"])})
     d = decide_task(t, o, Policy(), Budget())
     assert d.state == S.FAILED and d.updates["failure"] == "missing-outputs"
-    assert "/o/t5.root is missing" in d.reason and d.updates["outputs"] == ["/o/a"]
+    assert "/o/t5.root is missing" in d.reason and d.updates["outputs"] == ("/o/a",)
 
 
 def test_exit_0_with_outputs_completes_and_records_them():
     t = task(5, "reco", S.RUNNING, job_name="bm.x.5.reco.1", job_id="3", attempt=1)
     o = obs(markers={t.job_name: Marker(started=NOW - 5, exit_code=0)}, outputs={t.job_name: (["/o/t5.root"], [])})
     d = decide_task(t, o, Policy(), Budget())
-    assert d.state == S.COMPLETED and d.updates["outputs"] == ["/o/t5.root"]
+    assert d.state == S.COMPLETED and d.updates["outputs"] == ("/o/t5.root",)
 
 
 # ---- datasets --------------------------------------------------------------------------------

@@ -154,9 +154,9 @@ def test_reco_then_hist_for_20_runs_data_complete_arp_counter_and_manual_retrigg
         assert state[f"{r}.hist"] == S.NEW and ts[f"{r}.hist"].reason == "waiting for reco (failed)"
     ok = [r for r in runs if r not in (7, 13)]
     assert all(state[f"{r}.reco"] == S.COMPLETED and state[f"{r}.hist"] == S.COMPLETED for r in ok)
-    assert ts["3.reco"].outputs == [str(tmp_path / "out/v2/tree00003.root")]
+    assert ts["3.reco"].outputs == (str(tmp_path / "out/v2/tree00003.root"),)
     assert ts["3.hist"].inputs == ts["3.reco"].outputs and ts["3.hist"].segments == []
-    assert ts["3.hist"].outputs == [str(tmp_path / "out/hist00003.root")]
+    assert ts["3.hist"].outputs == (str(tmp_path / "out/hist00003.root"),)
     assert {state[f"{r}.quick"] for r in (101, 102, 103)} == {S.COMPLETED} and "1.quick" not in state
     arp = ts["5.arp"]
     assert arp.counters["Counter"] == 4 and [a.n for a in arp.past] == [1] and arp.past[0].state == S.COMPLETED

@@ -92,7 +92,7 @@ JOBS = dict(reco={"per": "segment", "outputs": ["r{run}_{segment}"]}, merge={"tr
 
 
 def seg_tasks(run, states, outputs=True):
-    return [Task(run=run, job="reco", seg=i, state=s, outputs=[f"r{run}_{i}"] if outputs and s == S.COMPLETED else [])
+    return [Task(run=run, job="reco", seg=i, state=s, outputs=(f"r{run}_{i}",) if outputs and s == S.COMPLETED else ())
             for i, s in enumerate(states)]
 
 

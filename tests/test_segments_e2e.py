@@ -57,7 +57,7 @@ def test_a_data_complete_per_segment_job_is_split_once_the_runs_files_settled(tm
     ts = tasks_of(tmp_path)
     assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2"]
     assert {t.state for t in ts.values()} == {S.COMPLETED}
-    assert ts["2120.merge"].inputs == [str(tmp_path / f"out/reco2120_{s}.root") for s in (0, 1, 2)]
+    assert ts["2120.merge"].inputs == tuple(str(tmp_path / f"out/reco2120_{s}.root") for s in (0, 1, 2))
 
 
 def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_by_its_task(tmp_path):
@@ -80,8 +80,8 @@ def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_
     # ... and released it: nothing of the run is left on the cache disk
     assert not [n for n in os.listdir(tmp_path / "cache") if n.startswith("run_2120")]
     merge = ts["2120.merge"]
-    assert merge.inputs == [str(tmp_path / "out" / f"reco2120_{s}.root") for s in (0, 1, 2)]
-    assert (tmp_path / "out" / "merged2120.root").read_text().split() == merge.inputs
+    assert merge.inputs == tuple(str(tmp_path / "out" / f"reco2120_{s}.root") for s in (0, 1, 2))
+    assert (tmp_path / "out" / "merged2120.root").read_text().split() == list(merge.inputs)
     starts = job_starts(tmp_path)
     assert starts[("2120.merge", 1)] == 1 and set(starts.values()) == {1} and len(starts) == 4
     # list folds the run's segment tasks into one line; naming the key (or --segments) unfolds them

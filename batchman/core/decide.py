@@ -145,7 +145,7 @@ def _decide_new(task: Task, obs: Observations, pol: Policy, budget: Budget) -> D
     if gate is not None:
         if gate.wait:
             return Decision(S.NEW, gate.wait) if gate.wait != task.reason else None
-        extra = {"inputs": list(gate.inputs)}
+        extra = {"inputs": tuple(gate.inputs)}
         if not gate.staging:
             return Decision(S.STAGED, "no staging needed" + (f"; {len(gate.inputs)} input file(s)" if gate.inputs else ""),
                             [], {"segments": [], **extra})
@@ -333,14 +333,14 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     The slow actions are recorded as an intent owned by ``me``; the daemon runs them
     after the write and clears the intent when their results are recorded.
     """
-    from batchman.core.model import Attempt, Intent, job_name, touch
+    from batchman.core.model import Attempt, Intent, frozen, job_name, touch
     check(task, d.state)          # before anything is touched
     if d.archive and task.attempt and task.job_name:
-        task.past = [*task.past, Attempt(n=task.attempt, job_id=task.job_id, state=task.state, exit_code=task.exit_code,
+        task.past = (*task.past, Attempt(n=task.attempt, job_id=task.job_id, state=task.state, exit_code=task.exit_code,
                                  failure=task.failure, reason=task.reason,
                                  submitted_at=task.submitted_at, finished_at=task.finished_at,
-                                 failure_class=failure_class(task), node=task.node, resources=dict(task.used),
-                                 retry=d.retry_note)]
+                                 failure_class=failure_class(task), node=task.node, resources=frozen(task.used),
+                                 retry=d.retry_note),)
     if d.mark_staged and view is not None:
         touch(task)
         for s in task.segments:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from batchman.core import retry as R
 from batchman.core import states as S
-from batchman.core.model import Task
+from batchman.core.model import EMPTY, Task
 from batchman.core.observed import JobInfo, StagingView
 
 # Slow actions the daemon runs outside the lock.
@@ -161,7 +161,7 @@ def reset_for_new(task: Task) -> dict:
     """Fields to clear when a task starts over (with ``archive``: its finished attempt goes to ``past``)."""
     return {"job_name": "", "job_id": "", "native_state": "", "exit_code": None, "failure": "",
             "error": "", "warning": "", "analysed": None, "requested_at": None, "submitted_at": None,
-            "started_at": None, "finished_at": None, "failure_class": "", "node": "", "used": {}}
+            "started_at": None, "finished_at": None, "failure_class": "", "node": "", "used": EMPTY}
 
 
 def start_over(reason: str, task: Task, **updates) -> Decision:

@@ -28,7 +28,7 @@ def judge_finished(task: Task, exit_code: int | None, info: JobInfo | None, obs:
     if exit_code == 0 and not (info is not None and info.failure and info.failure != "exit-nonzero"):
         outs = obs.outputs.get(task.job_name)
         if outs is not None:
-            upd["outputs"] = outs[0]
+            upd["outputs"] = tuple(outs[0])
             if outs[1]:
                 why = "exit 0 but " + "; ".join(outs[1][:3]) + (f" (+{len(outs[1]) - 3} more)" if len(outs[1]) > 3 else "")
                 return Decision(S.FAILED, why, release_if(pol.release_failed_files),

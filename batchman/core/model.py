@@ -10,7 +10,7 @@ append-only journal beside the file (``batchman.store``), so the hot file stays 
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -26,6 +26,47 @@ READS = (1, 2)
 
 # A job definition name: letters, digits, '_' and '-' (it becomes part of batch job names).
 JOB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+# A state as a type: decoding gives every task the one string object of its state (as these
+# constants are), not a copy per task, and a state no batchman knows makes the file unreadable.
+State = Literal[S.ALL]
+StateOrNone = Literal[S.ALL + ("",)]      # a state a task was in (killed_in, an attempt's), or ""
+
+
+class _Empty(dict):
+    """The empty dict that every task's dict fields (counters, meta, ...) share when they have
+    nothing: a task decoded without them allocates nothing for them (five dicts a task, ~0.3 GB
+    at 1,000,000 tasks). Being shared, it refuses changes in place; assign a new dict instead
+    (which ``Task.__setattr__`` records). An empty dict assigned to a task becomes this one, so
+    the file omits it as it always did (``omit_defaults`` compares a default by identity)."""
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a task's empty dict is shared by all tasks: assign a new dict instead")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> "_Empty":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "_Empty":
+        return self
+
+    def __reduce__(self) -> tuple:
+        return _empty, ()
+
+
+EMPTY: dict = _Empty()
+
+
+def _empty() -> dict:
+    return EMPTY
+
+
+def frozen(d: dict | None) -> dict:
+    """A copy of ``d`` to give a new task or attempt, or the shared ``EMPTY`` when it is empty."""
+    return dict(d) if d else EMPTY
 
 
 class Segment(msgspec.Struct, array_like=True, gc=False):
@@ -50,7 +91,7 @@ class Attempt(msgspec.Struct, omit_defaults=True, gc=False):
     """A finished earlier attempt, kept when a task is restarted."""
     n: int
     job_id: str = ""
-    state: str = ""
+    state: StateOrNone = ""
     exit_code: int | None = None
     failure: str = ""
     reason: str = ""
@@ -58,20 +99,26 @@ class Attempt(msgspec.Struct, omit_defaults=True, gc=False):
     finished_at: float | None = None
     failure_class: str = ""       # retry class (batchman.retry): out-of-memory, timeout, node-fail, ...
     node: str = ""                # where it ran
-    resources: dict[str, Any] = {}   # what it ran with: memory_mb, time_limit, cpus, queue, exclude
+    resources: dict[str, Any] = EMPTY   # what it ran with: memory_mb, time_limit, cpus, queue, exclude
     retry: str = ""               # what the retry policy made of it ("out-of-memory: retry 1 of 2, ...")
 
 
 # Tasks changed in place since their store last wrote them (id -> task). Setting any field of a
-# Task puts it here, so the store writes what changed without comparing a million tasks; a change
-# inside a field's own list or dict (``task.past.append``, ``segment.staged = ...``) is not seen:
-# assign a new list, or call ``touch(task)``. The tests check every write against the file.
+# Task puts it here, so the store writes what changed without comparing a million tasks. Its
+# dicts and tuples are only ever replaced (the empty ones are shared, see ``EMPTY``); a change
+# inside a segment (``segment.staged = ...``) is not seen: call ``touch(task)``. The tests check
+# every write against the file.
 CHANGED: dict[int, "Task"] = {}
 
 
 def touch(task: "Task") -> None:
-    """Mark a task changed (for a change made inside one of its lists or dicts)."""
+    """Mark a task changed (for a change made inside one of its segments)."""
     CHANGED[id(task)] = task
+
+
+# A Task's fields that hold a dict (shared EMPTY when empty) or a tuple (() when empty).
+_DICTS = frozenset({"counters", "used", "resources", "retries", "meta"})
+_TUPLES = frozenset({"past", "inputs", "outputs"})
 
 
 class Task(msgspec.Struct, omit_defaults=True, gc=False):
@@ -80,7 +127,7 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
     run: int
     job: str = "analysis"
     seg: int | None = None        # per: segment jobs: the run's raw file (segment number) this task analyses
-    state: str = S.NEW
+    state: State = S.NEW
     since: float = 0.0            # when it entered ``state``
     reason: str = ""              # why it entered ``state``, for people
     segments: list[Segment] = []
@@ -90,14 +137,14 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
     native_state: str = ""        # the batch system's own word and reason
     exit_code: int | None = None
     failure: str = ""             # class of the failure: exit-nonzero, timeout, vanished, ...
-    killed_in: str = ""           # the state it was in when killed
+    killed_in: StateOrNone = ""   # the state it was in when killed
     error: str = ""               # what a person must look at
     warning: str = ""             # not an error yet (e.g. staging for very long)
     request: str = ""             # kill | restart | purge | skip, queued by a person
     held: bool = False            # a person holds it: no new start until released
     note: str = ""                # a person's note (the reason given with skip)
     intent: Intent | None = None
-    counters: dict[str, Any] = {}
+    counters: dict[str, Any] = EMPTY
     priority: int = 0
     auto_restarts: int = 0
     analysed: int | None = None   # segments the job says it analysed
@@ -106,15 +153,15 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
     submitted_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    past: list[Attempt] = []
+    past: tuple[Attempt, ...] = ()
     failure_class: str = ""       # retry class of the current attempt's failure (batchman.retry)
     node: str = ""                # node the current attempt ran on
-    used: dict[str, Any] = {}     # resources the current attempt was submitted with
-    resources: dict[str, Any] = {}   # overrides for the next attempts, set by retries (memory_mb, time_limit, exclude)
-    retries: dict[str, int] = {}  # automatic retries so far, by failure class
-    meta: dict[str, str] = {}     # run list columns (dataset, quality, ...)
-    inputs: list[str] = []        # files from the job it runs after (its outputs)
-    outputs: list[str] = []       # declared outputs found when it completed
+    used: dict[str, Any] = EMPTY  # resources the current attempt was submitted with
+    resources: dict[str, Any] = EMPTY   # overrides for the next attempts, set by retries (memory_mb, time_limit, exclude)
+    retries: dict[str, int] = EMPTY   # automatic retries so far, by failure class
+    meta: dict[str, str] = EMPTY  # run list columns (dataset, quality, ...)
+    inputs: tuple[str, ...] = ()  # files from the job it runs after (its outputs)
+    outputs: tuple[str, ...] = ()  # declared outputs found when it completed
     array_name: str = ""          # the job array this attempt went in (issue 14): its SLURM job name
     array_index: int | None = None   # this attempt's index in that array (its job id is <array id>_<index>)
 
@@ -132,6 +179,10 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
     def __setattr__(self, name: str, value: Any) -> None:
         CHANGED[id(self)] = self
+        if name in _DICTS:
+            value = value or EMPTY
+        elif name in _TUPLES:
+            value = tuple(value)
         msgspec.Struct.__setattr__(self, name, value)
 
 

@@ -162,7 +162,7 @@ def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task]
         taken.add(seg)
         out.append(Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
                         reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
-                        priority=run_task.priority, meta=dict(run_task.meta)))
+                        priority=run_task.priority, meta=run_task.meta))
     return out
 
 

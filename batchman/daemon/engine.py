@@ -27,7 +27,7 @@ from batchman.core import plan as P
 from batchman.core import jobs as J
 from batchman.core import pacing as PC
 from batchman.core import states as S
-from batchman.core.model import Status, Task, UnknownJob
+from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
 from batchman.daemon import intents
 from batchman.daemon.intents import WHO
@@ -295,7 +295,7 @@ class Engine:
             return n
         meta = {t.run: t.meta for t in st.tasks if t.meta}
         for run, job, why in todo:
-            self._add(st, Task(run=run, job=job, since=now, added_at=now, reason=why, meta=dict(meta.get(run, {}))),
+            self._add(st, Task(run=run, job=job, since=now, added_at=now, reason=why, meta=frozen(meta.get(run))),
                       why, now, rep)
         return n + len(todo)
 

@@ -46,7 +46,7 @@ def test_alcap_production_dataset_al100_alcapana_then_rootana_to_completed(backe
         hist = tmp_path / f"out/rootana_v1/hist{run:05d}.root"
         assert "200 events" in tree.read_text()
         assert str(tree) in hist.read_text() and "TME_Generator" in hist.read_text()   # rootana read alcapana's tree
-        assert tasks[(run, "rootana")].inputs == [str(tree)]
+        assert tasks[(run, "rootana")].inputs == (str(tree),)
     assert list((tmp_path / "midas").glob("run*.mid")) == []          # fetched files released
     # never more than batch.max_jobs (2) of ours in the batch system: from the journal's transitions
     live = set()

@@ -75,7 +75,7 @@ def test_failure_message_counts_the_attempts_of_the_window():
 
 
 def test_past_attempts_count_too():
-    t = task(1, past=[Attempt(n=k, state=S.FAILED, failure_class="timeout", finished_at=NOW - 100) for k in range(10)])
+    t = task(1, past=tuple(Attempt(n=k, state=S.FAILED, failure_class="timeout", finished_at=NOW - 100) for k in range(10)))
     _s, msgs = A.evaluate(A.AlertState(), Status(tasks=[t]), C, NOW)
     assert keys(msgs) == [("failures:timeout", "start")]
     assert "10 of the last 10 attempts hit their time limit" in msgs[0].body

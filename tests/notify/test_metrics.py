@@ -36,7 +36,7 @@ def samples(text: str) -> dict:
 def test_families_from_a_status(tmp_path):
     st = Status(tasks=[Task(run=1, state=S.COMPLETED, finished_at=5.0),
                        Task(run=2, state=S.FAILED, failure_class="out-of-memory", finished_at=6.0,
-                            past=[Attempt(n=1, state=S.FAILED, failure_class="timeout", finished_at=3.0)]),
+                            past=(Attempt(n=1, state=S.FAILED, failure_class="timeout", finished_at=3.0),)),
                        Task(run=3, state=S.RUNNING)],
                 daemons=[Daemon("h:1", "h", 1, 0.0, 1234.5)], batch_unreachable_since=1.0)
     tot = M.Totals()

@@ -22,7 +22,7 @@ def page(status, **kw):
 
 def test_everything_a_job_or_a_person_put_in_is_escaped():
     t = Task(run=1, job="reco", state=S.FAILED, error=EVIL, job_id=EVIL, counters={"note": EVIL},
-             outputs=[EVIL], meta={"dataset": EVIL}, since=NOW, finished_at=NOW)
+             outputs=(EVIL,), meta={"dataset": EVIL}, since=NOW, finished_at=NOW)
     w = Task(run=2, job="hist", state=S.NEW, reason=EVIL, meta={"dataset": EVIL})
     st = Status(tasks=[t, w], daemons=[Daemon(id="x", host=EVIL, pid=1, started=NOW, heartbeat=NOW)],
                 unknown=[UnknownJob(name=EVIL, job_id=EVIL, state=EVIL, seen=NOW)],

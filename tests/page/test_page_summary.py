@@ -71,7 +71,7 @@ def test_every_state_belongs_to_exactly_one_group():
 # ---- problems ----------------------------------------------------------------------
 def test_problems_grouped_by_state_class_and_reason_biggest_first_with_ranges():
     oom = [done(r, NOW, S.FAILED, failure_class="out-of-memory", error="exit 137: out of memory",
-                past=[Attempt(n=1, retry="out-of-memory: retry 1 of 2 with 8000 MB")]) for r in (2040, 2041, 2042, 2051)]
+                past=(Attempt(n=1, retry="out-of-memory: retry 1 of 2 with 8000 MB"),)) for r in (2040, 2041, 2042, 2051)]
     other = [done(7, NOW, S.FAILED, failure="exit-nonzero", error="exit code 3"),
              done(8, NOW, S.ERROR, reason="no segments found"), done(9, NOW)]
     groups = SM.problem_groups(other + oom)

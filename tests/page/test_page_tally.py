@@ -51,7 +51,7 @@ def change(rnd: random.Random, tasks: list[Task], t: Task, now: float) -> None:
         t.error = rnd.choice(["exit 137: oom", "timeout", "node down\nmore"])
         t.failure_class = rnd.choice(["", "out-of-memory", "timeout"])
         if rnd.random() < .5:
-            t.past = [*t.past, Attempt(n=len(t.past) + 1, retry=rnd.choice(["", "retry 1 of 2"]))]
+            t.past = (*t.past, Attempt(n=len(t.past) + 1, retry=rnd.choice(["", "retry 1 of 2"])))
     if rnd.random() < .1:
         t.meta = {"dataset": rnd.choice(["Al50", "Ti50"])}
 

@@ -107,7 +107,7 @@ def test_memory_time_scancel_and_exit_1_are_classified_and_retried_per_policy(cl
     assert scontrol_job(cluster, t[2].job_id)["TimeLimit"] == "00:02:00"
 
     # 3: cancelled by hand -> cancelled-by-user, not retried
-    assert (t[3].state, t[3].failure_class, t[3].attempt, t[3].past) == (S.FAILED, "cancelled-by-user", 1, []), t[3]
+    assert (t[3].state, t[3].failure_class, t[3].attempt, t[3].past) == (S.FAILED, "cancelled-by-user", 1, ()), t[3]
 
     # 4: exit 1 -> exit-nonzero, retried once unchanged (auto_restart_failed, max_auto_restarts 1), then left
     assert (t[4].state, t[4].failure_class, t[4].attempt, t[4].exit_code) == (S.FAILED, "exit-nonzero", 2, 1), t[4]
