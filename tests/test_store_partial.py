@@ -138,3 +138,19 @@ def test_a_file_of_the_old_layout_or_cut_short_is_left_to_the_full_read(tmp_path
         f.write(msgspec.json.encode(msgspec.json.decode(data)))     # one line, as before issue 18
     assert partial.read(Store(s.path), ("failed",)) is None
     assert partial.read(Store(s.path), ("new",)) is None
+
+
+# ---- a request queued on a few tasks of many -----------------------------------------------------
+def test_requests_find_their_tasks_by_run_without_the_index_of_every_key(tmp_path):
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    with s.transaction("t") as st:
+        st.tasks = [Task(run=r, job=j, seg=g, state="running") for r in range(50)
+                    for j, g in (("analysis", None), ("reco", 1), ("reco", 2))]
+    fresh = Store(s.path)
+    assert fresh.queue_requests({"7.reco.2", "9.analysis", "nosuch", "x.y"}, "request", "kill") == 2
+    st = fresh.read()
+    assert st.known_index() is None                      # neither the queue nor the overlay built it
+    assert sorted(t.key for t in st.tasks if t.request) == ["7.reco.2", "9.analysis"]
+    from batchman.store import requests
+    assert sorted(requests.by_key(st, {"7.reco.1", "8.analysis", "77.analysis"})) == ["7.reco.1", "8.analysis"]
+    assert requests.by_key(st, {"1.analysis"}) is not st.index() and requests.by_key(st, set()) is st.index()
