@@ -137,6 +137,10 @@ def test_a_file_of_the_old_layout_or_cut_short_is_left_to_the_full_read(tmp_path
     with open(s.path, "wb") as f:
         f.write(msgspec.json.encode(msgspec.json.decode(data)))     # one line, as before issue 18
     assert partial.read(Store(s.path), ("failed",)) is None
+    with open(s.path, "wb") as f:
+        f.write(msgspec.json.format(data, indent=2))                # a person ran it through jq .
+    assert partial.read(Store(s.path), ("failed",)) is None
+    assert len(Store(s.path).read().tasks) == 10
     assert partial.read(Store(s.path), ("new",)) is None
 
 
