@@ -17,6 +17,7 @@ queued request (``Store._overlay``), touches only the text search (``requests_ch
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from itertools import compress, islice
@@ -32,6 +33,7 @@ _SEARCHED = [attrgetter(f) for f in ("job", "state", "request", "job_id", "error
 _REQUEST = _SEARCHED[2]
 SEP = "\0"        # between two tasks in the search text; nothing typed contains it
 CHUNK = 20_000    # tasks per piece of the search text (~10 ms to make at 1M tasks)
+QUIET = 1.0       # seconds without a new screen before the blocks by state are made
 
 
 def search_text(t: Task) -> str:
@@ -165,6 +167,7 @@ class Orders:
         self._blocked = 0                           # ``_blocked`` tasks of the run order
         self._lock = threading.Lock()
         self._dropped = False
+        self._quiet_at = 0.0                # the blocks wait till then (``busy``)
         self.made = 0                       # sorted orders made (for tests)
 
     def by(self, sort: str) -> list[Task]:
@@ -253,15 +256,28 @@ class Orders:
         """Whether the blocks by state or the search text are not whole yet (a guess: without the lock)."""
         return min(self._blocked, len(self._text) * CHUNK) < len(self.tasks)
 
+    def busy(self, seconds: float | None = None) -> None:
+        """The screen was just drawn: ``prepare`` makes no block by state for ``seconds`` (QUIET)."""
+        self._quiet_at = time.monotonic() + (QUIET if seconds is None else seconds)
+
+    def _wait_quiet(self) -> None:
+        while not self._dropped and (wait := self._quiet_at - time.monotonic()) > 0:
+            time.sleep(min(wait, 0.25))
+
     def prepare(self) -> bool:
         """Make the whole search text, then the blocks by state, a piece at a time (for a thread
-        of its own: a key waits at most for one piece; a state filter needs no block). False when
-        a newer status replaced this one meanwhile."""
-        for step in (self._text_step, self._block_step):
-            while not self._dropped:
-                with self._lock:
-                    if not step():
-                        break
+        of its own: a key waits at most for one piece). The blocks only speed up the order by
+        state, so they wait for a quiet screen (``busy``): a thread that holds the interpreter
+        half the time makes every key twice as slow. False when a newer status replaced this one."""
+        while not self._dropped:
+            with self._lock:
+                if not self._text_step():
+                    break
+        while not self._dropped:
+            self._wait_quiet()
+            with self._lock:
+                if not self._block_step():
+                    break
         return not self._dropped
 
     def matching(self, needle: str) -> list[Task]:

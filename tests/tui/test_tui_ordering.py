@@ -2,6 +2,8 @@
 Python definitions they replace, made once per status."""
 
 import random
+import threading
+import time
 
 import pytest
 
@@ -130,6 +132,7 @@ def test_find_run_and_key_with_several_jobs_per_run():
 def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_uses_it(monkeypatch):
     monkeypatch.setattr(ordering, "CHUNK", 5)
     monkeypatch.setattr(tasklist, "CHUNK", 5)
+    monkeypatch.setattr(ordering, "QUIET", 0.05)
     ts = tasks(40)
     idx = tasklist.TaskIndex()
     idx.set_status(Status(tasks=ts))
@@ -190,3 +193,14 @@ def test_a_state_filter_before_the_blocks_are_made_is_the_one_after():
     for states in ({"failed"}, {"failed", "running", "new"}, {"weird?"}, set(S.ALL)):
         assert first.of_states(states) == blocked.of_states(states)
     assert first._blocked == 0 and blocked._blocked >= len(ts)
+
+
+def test_the_blocks_by_state_wait_for_a_quiet_screen_and_the_search_text_does_not():
+    o = Orders(tasks())
+    o.busy(0.3)
+    t = threading.Thread(target=o.prepare)
+    t.start()
+    time.sleep(0.15)
+    assert o._text and o._blocked == 0
+    t.join(5)
+    assert not o.needs_text() and o._blocked >= len(o.tasks)
