@@ -158,3 +158,18 @@ def test_requests_find_their_tasks_by_run_without_the_index_of_every_key(tmp_pat
     from batchman.store import requests
     assert sorted(requests.by_key(st, {"7.reco.1", "8.analysis", "77.analysis"})) == ["7.reco.1", "8.analysis"]
     assert requests.by_key(st, {"1.analysis"}) is not st.index() and requests.by_key(st, set()) is st.index()
+
+
+def test_the_process_that_queued_a_request_has_it_without_looking_for_its_tasks_again(tmp_path, monkeypatch):
+    from batchman.store import requests
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    with s.transaction("t") as st:
+        st.tasks = [Task(run=r, state="running") for r in range(20)]
+    looks, real = [], requests.by_key
+    monkeypatch.setattr(requests, "by_key", lambda status, keys: looks.append(keys) or real(status, keys))
+    assert s.queue_requests({"3.analysis"}, "request", "kill") == 1
+    assert s.queue_requests({"4.analysis"}, "priority", 4) == 1
+    got = s.read()
+    assert len(looks) == 2 and got.tasks[3].request == "kill" and got.tasks[4].priority == 4
+    other = Store(s.path).read()                           # another process applies the file's lines
+    assert other.tasks[3].request == "kill" and other.tasks[4].priority == 4

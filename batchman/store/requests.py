@@ -40,14 +40,21 @@ def read_lines(path: str) -> list[dict]:
     return out
 
 
-def append(path: str, generation: int, field: str, value, keys: list[str], command: str) -> None:
-    """One line, tagged with the generation it was queued against (so it is merged once)."""
-    line = json.dumps({"g": generation, "field": field, "value": value, "keys": keys,
-                       "by": command, "t": round(time.time(), 3)}) + "\n"
+def append(path: str, generation: int, field: str, value, keys: list[str], command: str) -> dict:
+    """One line, tagged with the generation it was queued against (so it is merged once); returns it."""
+    rec = {"g": generation, "field": field, "value": value, "keys": keys, "by": command, "t": round(time.time(), 3)}
     with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+        f.write(json.dumps(rec) + "\n")
         f.flush()
         os.fsync(f.fileno())
+    return rec
+
+
+def queue(path: str, copy, field: str, value, keys: list[str], command: str, idx: dict) -> None:
+    """Append a line and apply it to ``copy`` (the store's follow.Copy, just read under the lock:
+    every earlier line is applied), so that its next read need not look for these tasks again."""
+    apply_requests(copy.status, [append(path, copy.status.generation, field, value, keys, command)], idx)
+    copy.requests_sig = signature(path)
 
 
 def forget(path: str) -> None:

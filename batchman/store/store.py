@@ -195,7 +195,7 @@ class Store:
             idx = requests.by_key(status, keys)
             chosen = sorted(k for k in keys if k in idx and (allowed_states is None or idx[k].state in allowed_states))
             if chosen:
-                requests.append(self.requests_path, status.generation, field, value, chosen, command)
+                requests.queue(self.requests_path, self._snap, field, value, chosen, command, idx)
         return len(chosen)
 
     def generation(self) -> int:
