@@ -76,3 +76,21 @@ def test_the_real_list_ends_at_once_with_all_its_output_and_exit_code_0(exp_dir)
     p = subprocess.run(f"{exe} list --json | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}", shell=True,
                        executable="/bin/bash", capture_output=True, text=True, cwd=exp_dir)
     assert p.stdout.strip() == "0" and p.stderr == ""
+
+
+def test_list_json_of_a_state_decodes_only_those_tasks_and_says_what_the_full_read_says(exp_dir, monkeypatch):
+    from batchman.store import partial, store as store_mod
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)        # the change log in use, as at 1,000,000 tasks
+    _fill(exp_dir, 300)
+    store = open_experiment(str(exp_dir)).store
+    with store.transaction("test") as st:
+        st.tasks[1].state = "failed"                    # in the log only
+        st.tasks[0].state = "running"
+    store.queue_requests({st.tasks[3].key}, "priority", 9)
+    chosen, real = [], partial.read
+    monkeypatch.setattr(partial, "read", lambda s, states: chosen.append(real(s, states)) or chosen[-1])
+    got = json.loads(run("list", "--state", "failed", "--json").output)
+    assert len(chosen) == 1 and len(chosen[0].tasks) == 100      # 100 failed of 300, less one, plus one
+    monkeypatch.setattr(partial, "read", lambda s, states: None)
+    assert got == json.loads(run("list", "--state", "failed", "--json").output)
+    assert [t["run"] for t in got["tasks"][:3]] == [1001, 1003, 1006] and got["tasks"][1]["priority"] == 9

@@ -19,6 +19,7 @@ from batchman.core import states as S
 from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
 from batchman.page import render as export
+from batchman.store import partial
 from batchman.cli.main import colour, exp, leave_now, main
 from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
@@ -66,7 +67,9 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     """List tasks: run, segments, state, time in state, job id, counters. The segment tasks of a
     per: segment job show as one line per run (--segments, or naming 2120.reco, lists them)."""
     e = exp(ctx)
-    st = e.store.read()
+    # --json names no count of all states: with --state, only the tasks that can be in those are
+    # decoded (store/partial.py; None: read whole). The table prints every state's count: whole.
+    st = (as_json and states and not unknown and partial.read(e.store, states)) or e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)

@@ -256,6 +256,13 @@ class Status(msgspec.Struct, omit_defaults=True, dict=True):
         self.__dict__["_index"] = (tasks, idx)
         return idx
 
+    def known_index(self) -> dict[str, Task] | None:
+        """The index by key when it is made and current; None when ``index()`` would make it."""
+        cached = self.__dict__.get("_index")
+        if cached is not None and cached[0] is self.tasks and len(cached[1]) == len(self.tasks):
+            return cached[1]
+        return None
+
     def set_index(self, idx: dict[str, Task]) -> None:
         """Give the status an index known to match its tasks (the store's, after a replay)."""
         self.__dict__["_index"] = (self.tasks, idx)

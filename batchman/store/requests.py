@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from itertools import compress
+from operator import attrgetter
 
 from batchman.core import states as S
-from batchman.core.model import Status
+from batchman.core.model import Status, Task
 
 # Task fields a person may change with a queued line instead of a rewrite.
 QUEUEABLE = ("request", "priority", "held", "note")
@@ -38,14 +40,21 @@ def read_lines(path: str) -> list[dict]:
     return out
 
 
-def append(path: str, generation: int, field: str, value, keys: list[str], command: str) -> None:
-    """One line, tagged with the generation it was queued against (so it is merged once)."""
-    line = json.dumps({"g": generation, "field": field, "value": value, "keys": keys,
-                       "by": command, "t": round(time.time(), 3)}) + "\n"
+def append(path: str, generation: int, field: str, value, keys: list[str], command: str) -> dict:
+    """One line, tagged with the generation it was queued against (so it is merged once); returns it."""
+    rec = {"g": generation, "field": field, "value": value, "keys": keys, "by": command, "t": round(time.time(), 3)}
     with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+        f.write(json.dumps(rec) + "\n")
         f.flush()
         os.fsync(f.fileno())
+    return rec
+
+
+def queue(path: str, copy, field: str, value, keys: list[str], command: str, idx: dict) -> None:
+    """Append a line and apply it to ``copy`` (the store's follow.Copy, just read under the lock:
+    every earlier line is applied), so that its next read need not look for these tasks again."""
+    apply_requests(copy.status, [append(path, copy.status.generation, field, value, keys, command)], idx)
+    copy.requests_sig = signature(path)
 
 
 def forget(path: str) -> None:
@@ -57,13 +66,25 @@ def forget(path: str) -> None:
         pass
 
 
+def by_key(status: Status, keys) -> dict[str, Task]:
+    """The tasks of ``keys`` (key -> task, or more): the status's index when it is made, else
+    found by their runs in one C-level pass (~40 ms at 1,000,000 tasks; the index takes ~0.9 s)."""
+    idx = status.known_index()
+    if idx is not None:
+        return idx
+    runs = {int(r) for r in (k.split(".", 1)[0] for k in keys) if r.isdigit()}
+    tasks = status.tasks
+    return {t.key: t for t in compress(tasks, map(runs.__contains__, map(attrgetter("run"), tasks)))
+            if t.key in keys}
+
+
 def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
     """Set the queued fields on the tasks they name (only lines not yet merged)."""
     todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
     if not todo:
         return
     if idx is None:
-        idx = {t.key: t for t in status.tasks}
+        idx = by_key(status, {k for ln in todo for k in ln.get("keys", ())})
     for ln in todo:
         for k in ln.get("keys", ()):
             t = idx.get(k)

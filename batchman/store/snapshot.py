@@ -24,6 +24,7 @@ from batchman.util import files
 CHUNK = 20_000
 TASKS_OPEN = b',"tasks":[\n'
 TASKS_CLOSE = b"]}\n"
+BUFFER = 16 << 20       # reading: a line of tasks is ~8 MB; a small buffer makes readline slow
 _encoder = msgspec.json.Encoder()
 _head = msgspec.json.Decoder(Status)
 _tasks = msgspec.json.Decoder(list[Task])
@@ -61,31 +62,50 @@ def peek(path: str) -> Status | None:
             first = f.readline(64 << 20)
     except OSError:
         return None
-    if not first.endswith(TASKS_OPEN):
-        return None
     try:
-        return _head.decode(first[:-len(TASKS_OPEN)] + b"}")
+        return head_of_line(first)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+
+
+class Cut(ValueError):
+    """The file does not end with the closing line (cut short, or something after it)."""
+
+
+def head_of_line(first: bytes) -> Status | None:
+    """The status's own fields from the file's first line; None when it is not of this layout
+    (msgspec.DecodeError / ValidationError for a first line that does not decode)."""
+    if not first.endswith(TASKS_OPEN):
+        return None
+    return _head.decode(first[:-len(TASKS_OPEN)] + b"}")
+
+
+def task_arrays(f):
+    """Each line of tasks after the first, as the JSON array of its tasks (``[{...},{...}]``);
+    raises Cut when the file does not end right after the closing line."""
+    for line in f:
+        if line == TASKS_CLOSE:
+            if f.read(1):
+                raise Cut()
+            return
+        body = memoryview(line)[:-2 if line.endswith(b",\n") else -1 if line.endswith(b"\n") else None]
+        yield b"".join((b"[", body, b"]"))      # one copy of the line's ~8 MB, not three
+    raise Cut()
 
 
 def read_stream(path: str) -> Status | None:
     """Decode a file of this layout a line at a time (never the whole file's bytes in memory at
     once: ~370 MB at 1,000,000 tasks); None when it is not of this layout or a line does not
     decode (the caller then reads it whole and reports what is wrong)."""
-    with open(path, "rb") as f:
-        first = f.readline(64 << 20)
-        if not first.endswith(TASKS_OPEN):
-            return None
+    with open(path, "rb", buffering=BUFFER) as f:
         try:
-            status = _head.decode(first[:-len(TASKS_OPEN)] + b"}")
+            status = head_of_line(f.readline(64 << 20))
+            if status is None:
+                return None
             tasks: list[Task] = []
-            for line in f:
-                if line == TASKS_CLOSE:
-                    status.tasks = tasks
-                    return status if not f.read(1) else None
-                body = line[:-2] if line.endswith(b",\n") else line.rstrip(b"\n")
-                tasks.extend(_tasks.decode(b"[" + body + b"]"))
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            for array in task_arrays(f):
+                tasks.extend(_tasks.decode(array))
+        except (msgspec.DecodeError, msgspec.ValidationError, Cut):
             return None
-    return None         # no closing line: cut short
+    status.tasks = tasks
+    return status

@@ -176,7 +176,7 @@ class Store:
         rsig = requests.signature(self.requests_path)
         if rsig is None or snap.requests_sig == rsig:
             return
-        apply_requests(snap.status, requests.read_lines(self.requests_path), snap.index())
+        apply_requests(snap.status, requests.read_lines(self.requests_path))
         snap.requests_sig = rsig
 
     def queue_requests(self, keys: set[str], field: str, value, allowed_states=None, command: str = "") -> int:
@@ -189,15 +189,13 @@ class Store:
         """
         if field not in QUEUEABLE:
             raise ValueError(field)
-        self.read()
-        if self._snap is not None:
-            self._snap.index()          # built outside the lock; reused inside if nothing changed
+        self.read()                     # outside the lock: the lock waits only for what changed since
         with self.locked(command):
             status = self.read()
-            idx = self._snap.index() if self._snap is not None else {t.key: t for t in status.tasks}
+            idx = requests.by_key(status, keys)
             chosen = sorted(k for k in keys if k in idx and (allowed_states is None or idx[k].state in allowed_states))
             if chosen:
-                requests.append(self.requests_path, status.generation, field, value, chosen, command)
+                requests.queue(self.requests_path, self._snap, field, value, chosen, command, idx)
         return len(chosen)
 
     def generation(self) -> int:

@@ -2,6 +2,8 @@
 Python definitions they replace, made once per status."""
 
 import random
+import threading
+import time
 
 import pytest
 
@@ -52,19 +54,22 @@ def test_text_search_never_matches_across_two_tasks():
     assert Orders([a, b]).matching("ab\x002") == Orders([a, b]).matching("ab2") == []
 
 
-def test_orders_are_made_once_per_status_and_a_request_drops_only_the_search_text(monkeypatch):
+def test_orders_are_made_once_per_status_and_a_request_remakes_only_the_search_text_it_changed(monkeypatch):
+    monkeypatch.setattr(ordering, "CHUNK", 50)
     o = Orders(tasks())
     for sort in ("run", "state", "time", "run", "state"):
         o.by(sort)
     o.matching("reco")
-    made = o._text
+    made = list(o._text)
     o.matching("ana")
-    assert o.made == 3 and o._text is made
+    assert o.made == 3 and o._text == made
+    run = o.by("run")
+    run[120].request = "restart"                 # queued in place (Store._overlay), in piece 2 of 6
     o.requests_changed()
     o.by("time")
-    assert o.made == 3 and o._text == []
-    o.matching("kill")
-    assert o._text
+    assert o.made == 3
+    assert o.matching("restart") == [run[120]]
+    assert [a is b for a, b in zip(o._text, made)] == [True, True, False, True, True, True]
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 21, 22])
@@ -127,6 +132,7 @@ def test_find_run_and_key_with_several_jobs_per_run():
 def test_the_index_makes_a_long_lists_search_text_in_a_thread_and_the_filter_uses_it(monkeypatch):
     monkeypatch.setattr(ordering, "CHUNK", 5)
     monkeypatch.setattr(tasklist, "CHUNK", 5)
+    monkeypatch.setattr(ordering, "QUIET", 0.05)
     ts = tasks(40)
     idx = tasklist.TaskIndex()
     idx.set_status(Status(tasks=ts))
@@ -166,3 +172,35 @@ def test_the_index_shows_what_one_filter_pass_and_one_full_sort_would(monkeypatc
     idx.text, idx.runs = text, runs
     idx.rebuild()
     assert idx.order == reference_order(ts, text, chosen, runs, sort)
+
+
+def test_the_search_text_made_a_column_at_a_time_is_the_per_task_text():
+    ts = tasks() + [Task(run=7, job="x", error="A\tB  C", reason="ÄÖ")]
+    assert ordering.search_piece(ts) == ordering.SEP.join(search_text(t) for t in ts).lower()
+
+
+def test_a_list_whose_runs_only_grow_is_taken_as_it_is_and_others_are_sorted():
+    ts = [Task(run=r, job="b" if r % 2 else "a") for r in range(10)]
+    assert by_run(ts) == ts and by_run(ts) is not ts
+    twice = [Task(run=5, job="b"), Task(run=5, job="a"), Task(run=6)]
+    assert [t.job for t in by_run(twice)] == ["a", "b", "analysis"]
+
+
+def test_a_state_filter_before_the_blocks_are_made_is_the_one_after():
+    ts = tasks()
+    first, blocked = Orders(ts), Orders(ts)
+    blocked.prepare()
+    for states in ({"failed"}, {"failed", "running", "new"}, {"weird?"}, set(S.ALL)):
+        assert first.of_states(states) == blocked.of_states(states)
+    assert first._blocked == 0 and blocked._blocked >= len(ts)
+
+
+def test_the_blocks_by_state_wait_for_a_quiet_screen_and_the_search_text_does_not():
+    o = Orders(tasks())
+    o.busy(0.3)
+    t = threading.Thread(target=o.prepare)
+    t.start()
+    time.sleep(0.15)
+    assert o._text and o._blocked == 0
+    t.join(5)
+    assert not o.needs_text() and o._blocked >= len(o.tasks)

@@ -1,0 +1,139 @@
+"""The tasks of a status file in given states, without decoding the others (``batchman list
+--state S --json`` at 1,000,000 tasks: decoding every task is most of its time).
+
+A line of the snapshot's tasks (snapshot.py: 20,000 a line) is decoded as raw JSON values
+(``msgspec.Raw``: where each task begins and ends, nothing built). A task in state S holds the
+JSON string ``"S"``, quotes included (a string that merely contains the word is another string;
+its quotes inside would be escaped), so only the tasks holding one are decoded, and their state
+checked: the others' string may sit elsewhere (a past attempt's state, ``killed_in``, a
+counter). Then the change log is replayed over what was chosen, as every reader replays it
+(follow.py): a logged task replaces its older version, kept or dropped by its new state; a
+purged key leaves. Last, the queued requests (``<file>.requests``) are applied to the chosen
+tasks, as Store.read applies them to all.
+
+The result holds the same tasks as the full read followed by a selection on state; their order
+is the file's, then those the log brought in (the full read's order would need every task's key;
+``list`` sorts its rows by run anyway). ``new`` cannot be chosen so (it is the default state, and
+omitted from the file), and a file of the old layout (one line), one whose lines do not decode
+or a log that does not follow the file: ``read`` says None, and the caller reads the file whole,
+which also names what is wrong.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from itertools import accumulate
+from operator import add
+
+import msgspec
+
+from batchman.core import states as S
+from batchman.core.model import Status, Task
+from batchman.store import changes, guard, log, requests, snapshot
+from batchman.store.errors import CorruptStatus
+
+_raw = msgspec.json.Decoder(list[msgspec.Raw])
+_tasks = msgspec.json.Decoder(list[Task])
+
+
+class _Again(Exception):
+    """The file was compacted or replaced while it was read: read it again."""
+
+
+def needles(states) -> list[bytes] | None:
+    """The JSON strings whose presence lets a task be in ``states``; None when a state cannot be
+    told so (``new``: the default, left out of the file) or none is given."""
+    if not states or S.NEW in states:
+        return None
+    return [msgspec.json.encode(s) for s in sorted(set(states))]
+
+
+def hits(array: bytes, wanted: list[bytes]) -> list[int]:
+    """Every position in ``array`` where one of ``wanted`` begins."""
+    out = []
+    for w in wanted:
+        i = array.find(w)
+        while i >= 0:
+            out.append(i)
+            i = array.find(w, i + 1)
+    return out
+
+
+def candidates(array: bytes, wanted: list[bytes]) -> list[msgspec.Raw]:
+    """The raw tasks of one JSON array of tasks that hold one of ``wanted``, in their order.
+
+    msgspec writes the array with one comma between its tasks, so the task a position falls in
+    follows from the tasks' lengths; an array written otherwise has each task looked into."""
+    at = hits(array, wanted)
+    if not at:
+        return []
+    raws = _raw.decode(array)
+    ends = list(map(add, accumulate(map(len, raws)), range(1, len(raws) + 1)))   # where each task ends
+    if not raws or ends[-1] != len(array) - 1:
+        return [r for r in raws if any(w in bytes(r) for w in wanted)]
+    return [raws[i] for i in sorted({bisect_right(ends, p) for p in at})]
+
+
+def choose(array: bytes, wanted: list[bytes], states: frozenset) -> list[Task]:
+    """The tasks of one JSON array of tasks that are in ``states``, only those decoded."""
+    raws = candidates(array, wanted)
+    if not raws:
+        return []
+    return [t for t in _tasks.decode(b"[" + b",".join(raws) + b"]") if t.state in states]
+
+
+def replay(head: Status, chosen: dict[str, Task], lines: list[bytes], states: frozenset) -> Status:
+    """The status's own fields after the log's ``lines`` (the whole lines after its first), with
+    ``chosen`` (key -> task in ``states``) brought up to date in place. Raises _Again when a line
+    does not follow the generation before it, msgspec errors for a damaged one."""
+    for line in lines:
+        rec = changes.decode(line)
+        if rec.g <= head.generation:
+            continue
+        if rec.s != head.store_id or rec.g != head.generation + 1:
+            raise _Again()
+        for k in rec.gone:
+            chosen.pop(k, None)
+        for t in rec.put:
+            if t.state in states:
+                chosen[t.key] = t
+            else:
+                chosen.pop(t.key, None)
+        head = rec.head
+    return head
+
+
+def read(store, states) -> Status | None:
+    """The status with only its tasks in ``states`` (see the module's doc), the change log and
+    the queued requests applied; None when it must be read whole."""
+    wanted = needles(states)
+    if wanted is None:
+        return None
+    for _ in range(3):
+        try:
+            status = _read_once(store.path, store.log_path, wanted, frozenset(states))
+        except _Again:
+            continue
+        except (OSError, CorruptStatus, msgspec.DecodeError, msgspec.ValidationError, snapshot.Cut):
+            return None
+        if status is not None and requests.signature(store.requests_path) is not None:
+            requests.apply_requests(status, requests.read_lines(store.requests_path), status.index())
+        return status
+    return None
+
+
+def _read_once(path: str, log_path: str, wanted: list[bytes], states: frozenset) -> Status | None:
+    with open(path, "rb", buffering=snapshot.BUFFER) as f:
+        head = snapshot.head_of_line(f.readline(64 << 20))
+        if head is None or guard.missing_fields(head):
+            return None
+        chosen = {}
+        for array in snapshot.task_arrays(f):
+            for t in choose(array, wanted, states):
+                chosen[t.key] = t
+    tail = log.read_from(log_path, 0, None)
+    if tail is not None and tail.header is not None and tail.header.s == head.store_id:
+        if tail.header.base > head.generation:
+            raise _Again()          # compacted past the file read: read the new one
+        head = replay(head, chosen, tail.lines, states)
+    return msgspec.structs.replace(head, tasks=list(chosen.values()))

@@ -1,0 +1,175 @@
+"""Issue 18: `batchman list --state S --json` at a million tasks decodes only the tasks that can be
+in state S (store/partial.py), then replays the change log over them. It must give what the full
+read followed by a selection on state gives, whatever the file, the log and the requests hold."""
+
+import random
+
+import msgspec
+import pytest
+
+from batchman.core import model
+from batchman.core.model import Attempt, Segment, Task
+from batchman.store import changes, partial, store as store_mod
+from batchman.store.store import Store
+
+STATES = ["new", "unstaged", "queued", "running", "completed", "failed", "aborted", "error"]
+FAILED = [b'"failed"']
+
+
+def array(*tasks: Task) -> bytes:
+    return msgspec.json.encode(list(tasks))
+
+
+# ---- the choice within one line of tasks: pure ---------------------------------------------------
+def test_a_task_is_a_candidate_when_it_holds_the_state_as_a_json_string_anywhere():
+    tasks = [Task(run=1, state="failed"),
+             Task(run=2, state="completed", past=[Attempt(n=1, state="failed")]),    # a past attempt
+             Task(run=3, state="running", reason='the word failed, and "failed" quoted'),  # escaped
+             Task(run=4, state="aborted", killed_in="failed", counters={"state": "failed"}),
+             Task(run=5, state="failed", job="reco", seg=7)]
+    raws = partial.candidates(array(*tasks), FAILED)
+    assert [msgspec.json.decode(r)["run"] for r in raws] == [1, 2, 4, 5]
+    assert [(t.run, t.seg) for t in partial.choose(array(*tasks), FAILED, frozenset({"failed"}))] == [(1, None), (5, 7)]
+
+
+def test_an_array_not_written_by_msgspec_has_each_task_looked_into():
+    spaced = array(Task(run=1), Task(run=2, state="failed"), Task(run=3)).replace(b"},{", b"}, {")
+    assert [t.run for t in partial.choose(spaced, FAILED, frozenset({"failed"}))] == [2]
+
+
+def test_a_line_without_the_state_is_not_decoded_at_all(monkeypatch):
+    monkeypatch.setattr(partial, "_raw", None)          # any decoding would fail
+    assert partial.choose(array(Task(run=1, state="running")), FAILED, frozenset({"failed"})) == []
+
+
+def test_new_cannot_be_chosen_from_the_bytes_it_is_left_out_of():
+    assert partial.needles(("new", "failed")) is None and partial.needles(()) is None
+    assert partial.needles(("failed", "aborted", "failed")) == [b'"aborted"', b'"failed"']
+
+
+def test_the_log_replaces_moves_adds_and_removes_chosen_tasks():
+    head = model.Status(schema=1, generation=4, store_id="s1")
+    chosen = {"1.analysis": Task(run=1, state="failed"), "2.analysis": Task(run=2, state="failed")}
+    rec = changes.Record(g=5, s="s1", head=msgspec.structs.replace(head, generation=5),
+                         put=[Task(run=1, state="new"), Task(run=3, state="failed")], gone=["2.analysis"])
+    old = changes.Record(g=4, s="s1", head=head, put=[Task(run=9, state="failed")])   # already in the file
+    got = partial.replay(head, chosen, [changes.encode(old), changes.encode(rec)], frozenset({"failed"}))
+    assert got.generation == 5 and list(chosen) == ["3.analysis"]
+    with pytest.raises(partial._Again):                 # a gap: the file was compacted meanwhile
+        partial.replay(head, {}, [changes.encode(msgspec.structs.replace(rec, g=6))], frozenset({"failed"}))
+
+
+# ---- against the full read, over random files and logs ---------------------------------------------
+@pytest.fixture
+def small_lines(monkeypatch):
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)
+    monkeypatch.setattr(store_mod, "COMPACT_MIN", 0)
+    monkeypatch.setattr(store_mod, "CHECK", True)
+    monkeypatch.setattr(store_mod.snapshot, "CHUNK", 4)
+
+
+def random_task(rnd: random.Random, run: int) -> Task:
+    t = Task(run=run, job=rnd.choice(["analysis", "reco"]), seg=rnd.choice([None, None, 0, 3]),
+             state=rnd.choice(STATES), segments=[Segment(f"raw/{run}.dat", rnd.random() < 0.5)])
+    if rnd.random() < 0.3:
+        t.past = [Attempt(n=1, state=rnd.choice(STATES), reason='"failed" once')]
+    if rnd.random() < 0.2:
+        t.counters = {"state": rnd.choice(STATES), "failed": 1}
+    if rnd.random() < 0.2:
+        t.killed_in = rnd.choice(STATES)
+    return t
+
+
+def change(rnd: random.Random, s: Store, runs: list[int]) -> None:
+    """One random write (state changes, additions, a purge, a compaction) or queued request."""
+    what = rnd.random()
+    if what < 0.1:
+        s.compact()
+    elif what < 0.2:
+        tasks = s.read().tasks
+        if tasks:
+            s.queue_requests({rnd.choice(tasks).key}, *rnd.choice([("request", "kill"), ("priority", 5)]))
+    else:
+        with s.transaction("t") as st:
+            for t in rnd.sample(st.tasks, min(len(st.tasks), rnd.randint(0, 4))):
+                t.state = rnd.choice(STATES)
+            for _ in range(rnd.randint(0, 3)):
+                runs.append(runs[-1] + 1)
+                st.tasks.append(random_task(rnd, runs[-1]))
+            if what > 0.85 and len(st.tasks) > 10:
+                gone = set(rnd.sample(range(len(st.tasks)), 2))
+                st.tasks = [t for i, t in enumerate(st.tasks) if i not in gone]
+                s.purged(2)
+
+
+def by_key(tasks: list[Task]) -> list[bytes]:
+    return [model.encode(t) for t in sorted(tasks, key=lambda t: (t.run, t.job, -1 if t.seg is None else t.seg))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_partial_read_gives_the_tasks_of_the_full_read_in_those_states(tmp_path, small_lines, seed):
+    rnd = random.Random(seed)
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    runs = [1000]
+    with s.transaction("t") as st:
+        st.tasks = [random_task(rnd, r) for r in range(1000, 1030)]
+        runs.extend(range(1000, 1030))
+    for step in range(40):
+        change(rnd, s, runs)
+        full = Store(s.path).read()
+        for states in (("failed",), ("failed", "aborted"), ("running",), (rnd.choice(STATES[1:]),)):
+            got = partial.read(Store(s.path), states)
+            assert got is not None, (seed, step)
+            want = [t for t in full.tasks if t.state in states]
+            assert by_key(got.tasks) == by_key(want), (seed, step, states)
+            assert model.encode(changes.head_of(got)) == model.encode(changes.head_of(full))
+
+
+def test_a_file_of_the_old_layout_or_cut_short_is_left_to_the_full_read(tmp_path, small_lines):
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    with s.transaction("t") as st:
+        st.tasks = [Task(run=r, state="failed") for r in range(10)]
+    assert len(partial.read(Store(s.path), ("failed",)).tasks) == 10
+    data = open(s.path, "rb").read()
+    with open(s.path, "wb") as f:
+        f.write(data[:-20])
+    assert partial.read(Store(s.path), ("failed",)) is None
+    with open(s.path, "wb") as f:
+        f.write(msgspec.json.encode(msgspec.json.decode(data)))     # one line, as before issue 18
+    assert partial.read(Store(s.path), ("failed",)) is None
+    with open(s.path, "wb") as f:
+        f.write(msgspec.json.format(data, indent=2))                # a person ran it through jq .
+    assert partial.read(Store(s.path), ("failed",)) is None
+    assert len(Store(s.path).read().tasks) == 10
+    assert partial.read(Store(s.path), ("new",)) is None
+
+
+# ---- a request queued on a few tasks of many -----------------------------------------------------
+def test_requests_find_their_tasks_by_run_without_the_index_of_every_key(tmp_path):
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    with s.transaction("t") as st:
+        st.tasks = [Task(run=r, job=j, seg=g, state="running") for r in range(50)
+                    for j, g in (("analysis", None), ("reco", 1), ("reco", 2))]
+    fresh = Store(s.path)
+    assert fresh.queue_requests({"7.reco.2", "9.analysis", "nosuch", "x.y"}, "request", "kill") == 2
+    st = fresh.read()
+    assert st.known_index() is None                      # neither the queue nor the overlay built it
+    assert sorted(t.key for t in st.tasks if t.request) == ["7.reco.2", "9.analysis"]
+    from batchman.store import requests
+    assert sorted(requests.by_key(st, {"7.reco.1", "8.analysis", "77.analysis"})) == ["7.reco.1", "8.analysis"]
+    assert requests.by_key(st, {"1.analysis"}) is not st.index() and requests.by_key(st, set()) is st.index()
+
+
+def test_the_process_that_queued_a_request_has_it_without_looking_for_its_tasks_again(tmp_path, monkeypatch):
+    from batchman.store import requests
+    s = Store(str(tmp_path / "status.json"), lock_timeout=2)
+    with s.transaction("t") as st:
+        st.tasks = [Task(run=r, state="running") for r in range(20)]
+    looks, real = [], requests.by_key
+    monkeypatch.setattr(requests, "by_key", lambda status, keys: looks.append(keys) or real(status, keys))
+    assert s.queue_requests({"3.analysis"}, "request", "kill") == 1
+    assert s.queue_requests({"4.analysis"}, "priority", 4) == 1
+    got = s.read()
+    assert len(looks) == 2 and got.tasks[3].request == "kill" and got.tasks[4].priority == 4
+    other = Store(s.path).read()                           # another process applies the file's lines
+    assert other.tasks[3].request == "kill" and other.tasks[4].priority == 4
