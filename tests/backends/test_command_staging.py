@@ -85,7 +85,8 @@ def test_parse_json():
 
 SITE = r"""#!/bin/sh
 # A toy staging site: "tape" = $SRC, cache = $CACHE, requests are files in $Q.
-# Every invocation is logged to $LOG. Faults via files in $Q: down, hang, lose, fail.
+# Every invocation is logged to $LOG. Faults via files in $Q: down, hang, lose, fail, and hold
+# (requests stay pending while it exists).
 echo "$(basename "$0") $*" >> "$LOG"
 [ -e "$Q/hang" ] && exec sleep 60
 [ -e "$Q/down" ] && { echo "site: connection refused" >&2; exit 3; }
@@ -106,7 +107,7 @@ for r in "$Q"/_*; do
   f=$(cat "$r"); age=$(( now - $(stat -c %Y "$r") ))
   if [ -e "$Q/lose" ]; then rm -f "$r"; continue; fi
   if [ -e "$Q/fail" ]; then mv "$r" "$r.failed"; continue; fi
-  if [ "$age" -ge "${DELAY:-0}" ]; then cp "$f" "$CACHE/$(basename "$f")"; rm -f "$r"; fi
+  if [ "$age" -ge "${DELAY:-0}" ] && [ ! -e "$Q/hold" ]; then cp "$f" "$CACHE/$(basename "$f")"; rm -f "$r"; fi
 done
 for f in "$@"; do
   n=$(echo "$f" | tr '/ ' '__')
@@ -190,11 +191,13 @@ def test_constructor_rejects_bad_templates(site):
 
 def test_request_pending_then_present(site):
     files = site.files(3)
-    b = site.backend(site.runner(DELAY="1"))
+    b = site.backend()
+    site.fault("hold")  # not a delay: ages count in whole seconds, so any delay can pass at once
     b.request(files)
     assert len(site.calls("stage")) == 1
     v = b.query(files)
     assert v.pending == set(files) and not v.present
+    site.fault("hold", on=False)
     v = wait_for(lambda: (lambda v: v if v.present == set(files) else None)(b.query(files)))
     assert v.present == set(files) and not v.pending
     assert b.cache_path(files[0]) == str(site.cache / "run0000.dat")
