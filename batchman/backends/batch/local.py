@@ -129,6 +129,9 @@ class LocalBatch(BatchBase):
                 code = None
             failure = failure.strip()
             reason = {"timeout": "time limit reached", "cancelled": "cancelled"}.get(failure, "")
+            if failure == "node-fail":
+                reason = "the local runner could not run the job: " + (
+                    _read(os.path.join(d, "local.error")) or "no reason written")
             if code not in (0, None) and not failure:
                 failure = "exit-nonzero"
             return JobInfo(name, pid_text or "", FINISHED, native_state="EXITED", exit_code=code,

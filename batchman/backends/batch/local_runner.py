@@ -45,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     d = a.dir
     _write(os.path.join(d, "local.pid"), str(os.getpid()))
+    try:
+        return _run(a, d)
+    except Exception as e:   # the job could not be run: say why, rather than vanish as "lost"
+        _write(os.path.join(d, "local.error"), f"{type(e).__name__}: {e}")
+        _write(os.path.join(d, "local.exit"), "- node-fail")
+        return 1
+
+
+def _run(a: argparse.Namespace, d: str) -> int:
     _write(os.path.join(d, "local.state"), "queued")
     stop: list = []
     child: list[subprocess.Popen] = []
