@@ -134,3 +134,25 @@ def _decode_untracked(path: str, hint: str) -> tuple[Status, bool]:
         if gc_was:
             gc.freeze()
             gc.enable()
+
+
+def load_steps(path: str, backup: str, sig: tuple):
+    """``load`` a line of tasks at a time (snapshot.read_steps: a generator yielding its progress,
+    whose value is the Copy). The collector stays off between the steps, as in one decode
+    (``_decode_untracked``); a file of another layout, or one that does not decode, is then read
+    whole by ``load``, which names what is wrong."""
+    gc_was = gc.isenabled()
+    if gc_was:
+        gc.collect()
+    gc.disable()
+    try:
+        status = yield from snapshot.read_steps(path)
+    except OSError:
+        status = None
+    finally:
+        if gc_was:
+            gc.freeze()
+            gc.enable()
+    if status is None or status.schema not in model.READS or guard.missing_fields(status):
+        return load(path, backup, sig)
+    return Copy(sig, status, base=status.generation, layout=True)

@@ -15,6 +15,8 @@ Files written before this layout (one line) are read the same way; ``peek`` says
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 from batchman.core.model import Status, Task
@@ -108,4 +110,49 @@ def read_stream(path: str) -> Status | None:
         except (msgspec.DecodeError, msgspec.ValidationError, Cut):
             return None
     status.tasks = tasks
+    return status
+
+
+TASK_START = b'},{"run":'     # between two tasks of a line: every task's first field is its run
+
+
+def pieces(array: bytes, parts: int) -> list[bytes]:
+    """A JSON array of tasks as up to ``parts`` arrays of consecutive tasks, cut where a task
+    begins (``TASK_START``: its quote cannot be inside a string, where it would be escaped). A
+    cut inside a task (a nested value that looks so) leaves pieces with brackets open, which do
+    not decode: the caller then decodes the whole array."""
+    cuts = [0]
+    for k in range(1, parts):
+        i = array.find(TASK_START, max(cuts[-1] + 1, len(array) * k // parts))
+        if i < 0:
+            break
+        cuts.append(i + 1)
+    cuts.append(len(array) - 1)
+    return [b"[" + array[a + 1:b] + b"]" for a, b in zip(cuts, cuts[1:])]
+
+
+def read_steps(path: str, parts: int = 4):
+    """``read_stream`` in steps of a ``parts``-th of a line of tasks (~5,000 tasks), for a reader
+    that has other work between them (the TUI: keys): a generator yielding (bytes read, the
+    file's size, the status so far: its one list of tasks growing), whose value is
+    read_stream's (the Status, or None)."""
+    with open(path, "rb", buffering=BUFFER) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            status = head_of_line(f.readline(64 << 20))
+            if status is None:
+                return None
+            status.tasks = tasks = []
+            for array in task_arrays(f):
+                start = len(tasks)
+                try:
+                    for part in pieces(array, parts):
+                        tasks.extend(_tasks.decode(part))
+                        yield f.tell(), size, status
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    del tasks[start:]
+                    tasks.extend(_tasks.decode(array))
+                    yield f.tell(), size, status
+        except (msgspec.DecodeError, msgspec.ValidationError, Cut):
+            return None
     return status
