@@ -24,7 +24,7 @@ from batchman.core.decide import Policy, has_work
 from batchman.experiment import Experiment
 from batchman.params import CONFIG_NAME
 from batchman.store.store import StoreError
-from batchman.tui import commands
+from batchman.tui import commands, loading
 from batchman.tui.keys import Keymap, default_keymap
 from batchman.tui.tasklist import TaskIndex
 from batchman.tui.views.base import View
@@ -135,12 +135,13 @@ class App:
         self._bg: list[threading.Thread] = []
         self._done: list[tuple[Callable, object, object]] = []
         self._done_lock = threading.Lock()
+        self.reading: loading.Reading | None = None     # a large status file being read in steps
         self.window = Window(self)
         self.tasklist = TaskListView(self)
         self.stack: list[View] = [self.tasklist]
         self.window.rebuild()
         self.say(*HINTS)
-        self.refresh(force=True)
+        loading.start(self)
 
     # ---- views ----------------------------------------------------------------------
     def top(self) -> View:
@@ -174,6 +175,8 @@ class App:
         b = self.keymap.get(self.top().keyctx, key)
         if b is not None:
             try:
+                if self.reading is not None and loading.needs_all(b.command):
+                    loading.finish(self)
                 commands.run(self, b.command)
             except StoreError as e:   # a locked or unreadable file is a message, never a crash
                 self.say(str(e), error=True)
@@ -212,6 +215,8 @@ class App:
 
     def refresh(self, force: bool = False) -> bool:
         """Read the status file (cheap when unchanged); True if it changed."""
+        if self.reading is not None and not self.reading.shown:    # its first read (loading.step)
+            return False
         try:
             st = self.store.read()
         except StoreError as e:
@@ -374,6 +379,7 @@ def run_tui(e: Experiment) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     flow = _own_flow_control(loop.screen)
     loop.set_alarm_in(REFRESH, app._alarm)
+    loop.set_alarm_in(0, loading.alarm(app))
     code = 0
     try:
         loop.run()

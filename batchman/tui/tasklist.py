@@ -62,14 +62,15 @@ class TaskIndex:
         self._search = threading.Thread()     # making the search text ahead (prepare_search)
 
     # ---- building -------------------------------------------------------------------
-    def set_status(self, status: Status) -> None:
-        """A new status; the same one again means only requests were queued in it (see ordering)."""
+    def set_status(self, status: Status, orders: Orders | None = None) -> None:
+        """A new status; the same one again means only requests were queued in it (see ordering).
+        ``orders``: of this status's tasks, made ahead (``Orders.warm``)."""
         if status is self.status:
             self.orders.requests_changed()
         else:
             self.status = status
             self.orders.drop()
-            self.orders = Orders(status.tasks)
+            self.orders = orders if orders is not None and orders.tasks is status.tasks else Orders(status.tasks)
             if self.marks:       # the marks of tasks (or segmented runs) that are still there
                 self.marks = {k for t in self._among_marks(status.tasks) for k in (t.key, t.run_key) if k in self.marks}
         self.rebuild()
@@ -80,7 +81,7 @@ class TaskIndex:
         Called after each screen drawn: the blocks by state wait for a quiet one (Orders.busy)."""
         o = self.orders
         o.busy()
-        if len(o.tasks) > CHUNK and o.needs_text() and not self._search.is_alive():
+        if len(o.tasks) > CHUNK and o.needs_text() and not o.stepping and not self._search.is_alive():
             self._search = threading.Thread(target=o.prepare, name="batchman-search", daemon=True)
             self._search.start()
 

@@ -204,3 +204,32 @@ def test_the_blocks_by_state_wait_for_a_quiet_screen_and_the_search_text_does_no
     assert o._text and o._blocked == 0
     t.join(5)
     assert not o.needs_text() and o._blocked >= len(o.tasks)
+
+
+# ---- made ahead in the main loop's steps (the TUI's first status, issue 18) ----------------------
+@pytest.mark.parametrize("ordered", [True, False])
+def test_warm_counts_and_the_run_order_in_pieces_are_what_they_would_be_at_once(ordered):
+    ts = sorted(tasks(), key=REFERENCE["run"]) if ordered else tasks()
+    ts = [t for i, t in enumerate(ts) if not ordered or i == 0 or t.run != ts[i - 1].run]   # one task a run
+    o = Orders(ts)
+    assert len(list(o.warm(piece=7))) == -(-len(ts) // 7)
+    assert o.counts() == Orders(ts).counts()
+    assert ("run" in o._sorted) == ordered          # in order: no sort is made, the list is copied
+    assert o.by("run") == sorted(ts, key=REFERENCE["run"])
+
+
+def test_steps_make_the_search_text_and_the_blocks_a_piece_a_time_and_no_thread_meanwhile(monkeypatch):
+    monkeypatch.setattr(ordering, "CHUNK", 40)
+    ts = tasks(300)
+    o = Orders(ts)
+    index = tasklist.TaskIndex()
+    index.orders = o
+    gen = o.steps()
+    next(gen)
+    assert o.stepping and not o._dropped
+    index.prepare_search()
+    assert not index._search.is_alive()             # the main loop does it: no thread
+    rest = list(gen)
+    assert len(rest) == 2 * -(-300 // 40) - 1 and not o.stepping and not o.needs_text()
+    assert o.matching("exit code 3") == [t for t in o.by("run") if "exit code 3" in search_text(t).lower()]
+    assert o.by("state") == sorted(ts, key=REFERENCE["state"])

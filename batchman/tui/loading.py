@@ -1,0 +1,151 @@
+"""A large status file read in steps while the TUI already shows its first tasks (issue 18).
+
+At 1,000,000 tasks decoding the status file takes ~2-3 s of the first screen. The file holds its
+tasks 20,000 a line (store/snapshot.py), so the first screen is drawn from the first line, and
+the rest is decoded a line at a time (~50 ms each) from the main loop, keys handled between two
+lines: moving through the tasks read so far at once, a key that needs every task (a filter, a
+sort, a request, quit) after the rest is read. Then the counts by state and the run order of
+the whole are made ahead in pieces too (``Orders.warm``), and the list shows every task.
+
+One thread: decoding builds Python objects, which holds the interpreter's lock, so a thread
+would only take turns with the keys (measured: no faster, and a key waits for its turn).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from batchman.core.model import Status
+from batchman.store import steps
+from batchman.store.store import StoreError
+from batchman.tui.ordering import Orders
+
+if TYPE_CHECKING:
+    from batchman.tui.app import App
+
+STREAM_FROM = 16 << 20      # bytes: a smaller status file (~40,000 tasks) is read at once
+# the commands that work on the tasks read so far; any other first waits for the rest
+SHOW = "show"
+PARTIAL_OK = ("nav.", "help", "refresh", "view.", "dialog.", "log.")
+
+
+class Reading:
+    """The status file being read: ``step`` decodes the next line of tasks, then makes the
+    orders of the whole a piece at a time; ``status`` and ``orders`` once done."""
+
+    def __init__(self, store) -> None:
+        self._steps = self._run(store)
+        self.read = self.size = 0
+        self.partial: Status | None = None     # the status so far (its task list grows)
+        self.status: Status | None = None
+        self.orders: Orders | None = None
+        self.shown = False                      # the list shows ``status``
+
+    def _run(self, store):
+        status = yield from steps.read_steps(store)
+        orders = Orders(status.tasks)
+        yield from orders.warm()
+        self.status, self.orders = status, orders
+        yield SHOW                      # the list shows every task from here
+        yield from orders.steps()       # the search text and the blocks by state, ahead
+
+    def step(self) -> bool:
+        """One step (StoreError when the file cannot be read); False once all is done."""
+        try:
+            got = next(self._steps)
+        except StopIteration:
+            return False
+        if isinstance(got, tuple):
+            self.read, self.size, self.partial = got
+        return True
+
+    def progress(self) -> tuple[str, ...]:
+        """The message line while reading, most complete first."""
+        n = len(self.partial.tasks) if self.partial else 0
+        pct = 100 * self.read // max(1, self.size)
+        return (f"reading the status file: {pct} % ({n} tasks); keys that need every task wait for it",
+                f"reading the status file: {pct} % ({n} tasks)", f"reading: {pct} %")
+
+
+def start(app: "App") -> None:
+    """The first look at the status file: read whole when small; else its first line of tasks
+    shown and the rest left to ``step``."""
+    try:
+        size = os.stat(app.store.path).st_size
+    except OSError:
+        size = 0
+    if size < STREAM_FROM:
+        app.refresh(force=True)
+        return
+    r = Reading(app.store)
+    try:
+        while r.step() and r.partial is None:
+            pass
+    except StoreError:
+        app.refresh(force=True)         # says what is wrong
+        return
+    app.reading = r
+    if r.partial is None:               # another layout (read whole), or not even one line
+        finish(app)
+        return
+    first = msgspec.structs.replace(r.partial, tasks=list(r.partial.tasks))
+    app.index.set_status(first)
+    for v in app.stack:
+        v.on_status(first)
+    app.say(*r.progress())
+
+
+def step(app: "App") -> bool:
+    """One step of the reading under way; False once there is none."""
+    r = app.reading
+    if r is None:
+        return False
+    try:
+        more = r.step()
+    except StoreError:
+        more = False
+    if more and r.status is None:
+        app.say(*r.progress())
+    elif more and not r.shown:
+        _show(app, r)
+    elif not more:
+        if not r.shown:
+            _show(app, r)
+        app.reading = None
+    return more
+
+
+def finish(app: "App") -> None:
+    """Read the rest now (a key that needs every task); what is left once the list shows every
+    task is made when needed (``Orders``: the search text by a filter, the blocks by a sort)."""
+    while app.reading is not None and not app.reading.shown and step(app):
+        pass
+
+
+def _show(app: "App", r: Reading) -> None:
+    """The whole status in the list (or, if it could not be read, what ``refresh`` says)."""
+    from batchman.tui.app import HINTS
+    r.shown = True
+    app.say(*HINTS)
+    if r.status is None:
+        app.reading = None
+        app.refresh(force=True)
+        return
+    app.index.set_status(r.status, r.orders)
+    for v in app.stack:
+        v.on_status(r.status)
+
+
+def needs_all(command: str) -> bool:
+    return not command.startswith(PARTIAL_OK)
+
+
+def alarm(app: "App"):
+    """The main loop's alarm callback that takes one step and sets itself again until done."""
+    def go(loop, _data=None) -> None:
+        if step(app):
+            loop.set_alarm_in(0, go)
+    return go

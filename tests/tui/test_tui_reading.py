@@ -1,0 +1,93 @@
+"""Issue 18: a large status file is read in steps (tui/loading.py): the first screen comes from
+its first tasks, keys that move work at once, a key that needs every task waits for the rest,
+and what other writers did meanwhile is shown once the reading is done."""
+
+import random
+
+import pytest
+
+from batchman import actions as A
+from batchman.core import model
+from batchman.experiment import open_experiment
+from batchman.store import store as store_mod
+from batchman.store.store import Store
+from batchman.tui import loading
+from tuihelp import change, line_of, make_experiment, screen
+
+SMALL = (80, 24)
+RUNS = range(1000, 1200)
+
+
+@pytest.fixture
+def big(tmp_path, monkeypatch):
+    """200 tasks, 40 a line of the status file (at 1,000,000: 20,000), read in steps by a TUI
+    that opens the experiment afresh (the store that wrote them has them already)."""
+    monkeypatch.setattr(store_mod.snapshot, "CHUNK", 40)
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)       # writers append to the change log
+    monkeypatch.setattr(store_mod, "COMPACT_MIN", 0)
+    monkeypatch.setattr(loading, "STREAM_FROM", 0)
+    exp = make_experiment(tmp_path / "exp")
+    A.add_runs(exp.store, list(RUNS))
+    return exp
+
+
+def steps(app, between=lambda: None) -> int:
+    n = 0
+    while loading.step(app):
+        between()
+        n += 1
+    return n
+
+
+def test_the_first_screen_shows_the_first_tasks_and_says_the_rest_is_being_read(big, app_for):
+    app = app_for(open_experiment(big.root))
+    s = screen(app, SMALL)
+    assert app.reading is not None and app.reading.status is None
+    assert "1000" in s and "1009" in s and "1199" not in s        # the first piece: ~10 tasks
+    assert len(app.index.order) < 40 and s.splitlines()[-1].startswith(" reading the status file: ")
+    app.type("<down><down>", SMALL)                                 # moving needs no more
+    assert app.reading is not None and line_of(app, "1002", SMALL).startswith(">")
+    assert steps(app) > 4
+    s = screen(app, SMALL)
+    assert "200 task(s)" in s or "200 tasks" in s
+    assert "reading" not in s and line_of(app, "1002", SMALL).startswith(">")
+
+
+def test_a_key_that_needs_every_task_waits_for_the_rest(big, app_for):
+    app = app_for(open_experiment(big.root))
+    app.type("/1150<enter>", SMALL)
+    assert app.reading is None or app.reading.shown
+    assert "1 shown" in screen(app, SMALL) and "1150" in line_of(app, "1150", SMALL)
+
+
+def test_a_small_file_is_read_at_once(big, app_for, monkeypatch):
+    monkeypatch.setattr(loading, "STREAM_FROM", 1 << 30)
+    app = app_for(open_experiment(big.root))
+    assert app.reading is None and len(app.index.order) == 200
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_what_others_write_while_it_is_read_is_shown_once_read(big, app_for, seed):
+    rnd = random.Random(seed)
+    app = app_for(open_experiment(big.root))
+    writes = iter(range(rnd.randint(1, 8)))
+
+    def other_writer():
+        if next(writes, None) is not None:
+            runs = rnd.sample(list(RUNS), 3)
+            change(big.store, **{f"r{r}": dict(state=rnd.choice(["failed", "running", "queued"]),
+                                               error=f"e{rnd.random()}") for r in runs})
+            if rnd.random() < 0.2:
+                big.store.compact()
+    steps(app, other_writer)
+    app.tick()
+    want = Store(big.store.path).read()
+    assert model.encode(app.index.status) == model.encode(want)
+    counts = line_of(app, "task(s)", SMALL) if "task(s)" in screen(app, SMALL) else screen(app, SMALL)
+    for state in ("failed", "running", "queued"):
+        n = sum(t.state == state for t in want.tasks)
+        assert (f"{n} {state}" in counts) == (n > 0)
+    for _ in range(3):                                      # and it goes on following
+        change(big.store, r1100=dict(state="failed", error=f"x{_}"))
+        app.tick()
+        assert model.encode(app.index.status) == model.encode(Store(big.store.path).read())
