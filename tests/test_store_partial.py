@@ -173,3 +173,18 @@ def test_the_process_that_queued_a_request_has_it_without_looking_for_its_tasks_
     assert len(looks) == 2 and got.tasks[3].request == "kill" and got.tasks[4].priority == 4
     other = Store(s.path).read()                           # another process applies the file's lines
     assert other.tasks[3].request == "kill" and other.tasks[4].priority == 4
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_requests_find_their_tasks_by_bisection_in_a_list_in_run_order_else_by_a_pass(shuffled):
+    from batchman.store import requests
+    tasks = [Task(run=r, job=j, seg=g) for r in range(50) for j, g in (("analysis", None), ("reco", 1), ("reco", 2))]
+    if shuffled:
+        random.Random(2).shuffle(tasks)
+    st = model.Status(tasks=tasks)
+    for keys in ({"7.reco.2", "9.analysis"}, {"0.analysis", "49.reco.2"}, {"7.reco.2", "nosuch"}, {"77.analysis"}):
+        want = {t.key: t for t in tasks if t.key in keys}
+        got = requests.by_bisection(tasks, keys)
+        assert got is None or got == want
+        assert (got is not None) == (not shuffled and len(want) == len(keys))
+        assert requests.by_key(st, keys) == want

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from bisect import bisect_left
 from itertools import compress
 from operator import attrgetter
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
+
+_RUN = attrgetter("run")
 
 # Task fields a person may change with a queued line instead of a rewrite.
 QUEUEABLE = ("request", "priority", "held", "note")
@@ -72,10 +75,35 @@ def by_key(status: Status, keys) -> dict[str, Task]:
     idx = status.known_index()
     if idx is not None:
         return idx
+    found = by_bisection(status.tasks, keys)
+    if found is not None:
+        return found
     runs = {int(r) for r in (k.split(".", 1)[0] for k in keys) if r.isdigit()}
     tasks = status.tasks
     return {t.key: t for t in compress(tasks, map(runs.__contains__, map(attrgetter("run"), tasks)))
             if t.key in keys}
+
+
+def by_bisection(tasks: list[Task], keys, most: int = 1000) -> dict[str, Task] | None:
+    """The tasks of ``keys`` (at most ``most`` of them) looked up by bisection on their runs, as
+    in a list in run order (a file written by batchman usually is: the TUI's kill of one task at
+    1,000,000 tasks, ~0.3 s for the pass of ``by_key``); None unless every key is found so (a
+    list in another order, a key of no task), which only a pass can tell."""
+    if len(keys) > most:
+        return None
+    out: dict[str, Task] = {}
+    for k in keys:
+        run = k.split(".", 1)[0]
+        if not run.isdigit():
+            return None
+        i = bisect_left(tasks, int(run), key=_RUN)
+        while i < len(tasks) and tasks[i].run == int(run) and k not in out:
+            if tasks[i].key == k:
+                out[k] = tasks[i]
+            i += 1
+        if k not in out:
+            return None
+    return out
 
 
 def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
