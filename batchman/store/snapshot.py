@@ -131,8 +131,8 @@ def pieces(array: bytes, parts: int) -> list[bytes]:
     return [b"[" + array[a + 1:b] + b"]" for a, b in zip(cuts, cuts[1:])]
 
 
-def read_steps(path: str, parts: int = 4):
-    """``read_stream`` in steps of a ``parts``-th of a line of tasks (~5,000 tasks), for a reader
+def read_steps(path: str, parts: int = 8):
+    """``read_stream`` in steps of a ``parts``-th of a line of tasks (~2,500 tasks), for a reader
     that has other work between them (the TUI: keys): a generator yielding (bytes read, the
     file's size, the status so far: its one list of tasks growing), whose value is
     read_stream's (the Status, or None)."""
