@@ -21,7 +21,7 @@ from batchman.core import runspec
 from batchman.core import segview as SV
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.tui.ordering import CHUNK, SORTS, Orders, find_key, find_run, resort, split_key
+from batchman.tui.ordering import CHUNK, SORTS, Orders, find_key, find_run, find_task, resort, split_key
 
 SORT_LABEL = {"run": "run", "state": "state", "time": "time in state"}
 GROUPS = {"active": S.ACTIVE, "terminal": S.TERMINAL, "problem": S.PROBLEM, "batch": S.IN_BATCH}
@@ -96,6 +96,7 @@ class TaskIndex:
         """Filter and sort from the status's cached orders (``ordering.Orders``): at most one
         pass over the tasks the cached ones leave, a sort only of what is left."""
         o, sts = self.orders, self.states
+        was = self.order[self.focus] if self.focus < len(self.order) else None
         if self.text:
             tasks = o.matching(self.text.lower())
             if sts:
@@ -112,9 +113,10 @@ class TaskIndex:
         # a run's segment tasks: one row (no pass over the tasks when no job runs per segment)
         self.order = SV.fold(tasks, self.open.__contains__) if self.segmented() else tasks
         self.rebuilds += 1
-        self._restore_focus()
+        self._restore_focus(was)
 
-    def _restore_focus(self) -> None:
+    def _restore_focus(self, was=None) -> None:
+        """The cursor back on the task it was on (``was``: that row, a hint for the search)."""
         n = len(self.order)
         if not n:
             self.focus = 0
@@ -124,7 +126,9 @@ class TaskIndex:
             # fast path: the task is still where it was
             if self.focus < n and self.order[self.focus].key == k:
                 return
-            i = find_key(self.order, k, self.sort == "run")
+            hint = was if was is not None and was.key == k and not self.segmented() else None
+            i = find_task(self.order, hint, self.sort)      # by bisection (no folded rows)
+            i = find_key(self.order, k, self.sort == "run") if i is None else i
             if i is not None:
                 self.focus = i
                 return

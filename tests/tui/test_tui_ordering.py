@@ -230,6 +230,22 @@ def test_steps_make_the_search_text_and_the_blocks_a_piece_a_time_and_no_thread_
     index.prepare_search()
     assert not index._search.is_alive()             # the main loop does it: no thread
     rest = list(gen)
-    assert len(rest) == 2 * -(-300 // 40) - 1 and not o.stepping and not o.needs_text()
+    pieces = -(-300 // 40)          # each a step: the text, the blocks, the pieces by time; then the merge
+    assert len(rest) + 1 == 3 * pieces + 300 // 40 and not o.stepping and not o.needs_text()
+    made = o.made
     assert o.matching("exit code 3") == [t for t in o.by("run") if "exit code 3" in search_text(t).lower()]
     assert o.by("state") == sorted(ts, key=REFERENCE["state"])
+    assert o.by("time") == sorted(ts, key=REFERENCE["time"]) and o.made == made + 1    # time: made ahead
+
+
+@pytest.mark.parametrize("sort", ["state", "time"])
+def test_find_task_by_bisection_finds_what_find_key_finds(sort):
+    ts = tasks(400, seed=5)          # ties in time, several jobs per run, states batchman knows
+    ts += [Task(run=1000, job="reco0", seg=s, state=S.RUNNING, since=2.0) for s in (3, 1)]
+    order = Orders(ts).by(sort)
+    for t in ts:
+        assert ordering.find_task(order, t, sort) == find_key(order, t.key), t.key
+    moved = Task(run=ts[0].run, job=ts[0].job, seg=ts[0].seg, state=ts[0].state, since=-1.0)
+    assert ordering.find_task(order, moved, "time") is None        # changed since: left to find_key
+    assert ordering.find_task(order, Task(run=5), sort) is None
+    assert ordering.find_task(Orders(ts).by("run"), ts[0], "run") is None
