@@ -124,8 +124,7 @@ class App:
         self.spawn = spawn
         self.loop: urwid.MainLoop | None = None
         self.index = TaskIndex(lambda: any(d.per_segment for d in self.params.jobs.defs.values()))
-        self.focus_map = {a: "focus" for a in ROW_ATTRS}
-        self.focus_map[None] = "focus"
+        self.focus_map = {a: "focus" for a in (*ROW_ATTRS, None)}
         self.locked_by = ""
         self.message: tuple[str, bool] = ("", False)
         self.store_error = ""            # the status file cannot be read: the list area says so
@@ -175,8 +174,7 @@ class App:
         b = self.keymap.get(self.top().keyctx, key)
         if b is not None:
             try:
-                if self.reading is not None and loading.needs_all(b.command):
-                    loading.finish(self)
+                loading.before(self, b.command)     # the rest of a first read, if the key needs it
                 commands.run(self, b.command)
             except StoreError as e:   # a locked or unreadable file is a message, never a crash
                 self.say(str(e), error=True)
@@ -233,6 +231,8 @@ class App:
         if st is self.index.status and not force:
             return False
         changed = st is not self.index.status
+        if changed and not force and loading.later(self, st):     # shown once its orders are made
+            return True
         self.index.set_status(st)
         for v in self.stack:
             v.on_status(st)

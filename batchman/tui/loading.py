@@ -13,6 +13,7 @@ would only take turns with the keys (measured: no faster, and a key waits for it
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from batchman.tui.app import App
 
 STREAM_FROM = 16 << 20      # bytes: a smaller status file (~40,000 tasks) is read at once
+WARM_FROM = 40_000          # tasks: a newer status with fewer is shown at once, not after ``warm``
 # the commands that work on the tasks read so far; any other first waits for the rest
 SHOW = "show"
 PARTIAL_OK = ("nav.", "help", "refresh", "view.", "dialog.", "log.")
@@ -34,18 +36,22 @@ PARTIAL_OK = ("nav.", "help", "refresh", "view.", "dialog.", "log.")
 
 class Reading:
     """The status file being read: ``step`` decodes the next line of tasks, then makes the
-    orders of the whole a piece at a time; ``status`` and ``orders`` once done."""
+    orders of the whole a piece at a time; ``status`` and ``orders`` once done. Given a
+    ``status`` (a newer one, read since), only its orders are made so; the list shows the
+    one before meanwhile, and keys work on that (``first`` False)."""
 
-    def __init__(self, store) -> None:
-        self._steps = self._run(store)
+    def __init__(self, store, status: Status | None = None) -> None:
+        self._steps = self._run(store, status)
+        self.first = status is None
         self.read = self.size = 0
         self.partial: Status | None = None     # the status so far (its task list grows)
         self.status: Status | None = None
         self.orders: Orders | None = None
         self.shown = False                      # the list shows ``status``
 
-    def _run(self, store):
-        status = yield from steps.read_steps(store)
+    def _run(self, store, status: Status | None):
+        if status is None:
+            status = yield from steps.read_steps(store)
         orders = Orders(status.tasks)
         yield from orders.warm()
         self.status, self.orders = status, orders
@@ -108,28 +114,44 @@ def step(app: "App") -> bool:
     except StoreError:
         more = False
     if more and r.status is None:
-        app.say(*r.progress())
+        if r.first:
+            app.say(*r.progress())
     elif more and not r.shown:
         _show(app, r)
     elif not more:
         if not r.shown:
             _show(app, r)
         app.reading = None
+        gc.freeze()     # the orders' lists of every task: a full collection would walk each
     return more
 
 
 def finish(app: "App") -> None:
     """Read the rest now (a key that needs every task); what is left once the list shows every
     task is made when needed (``Orders``: the search text by a filter, the blocks by a sort)."""
-    while app.reading is not None and not app.reading.shown and step(app):
+    while app.reading is not None and app.reading.first and not app.reading.shown and step(app):
         pass
+
+
+def later(app: "App", status: Status) -> bool:
+    """A newer status of many tasks: shown once its orders are made in steps (True), the list
+    showing the one before meanwhile (each new status at 1M tasks would otherwise hold the
+    screen ~0.5 s for its run order and counts)."""
+    if len(status.tasks) < WARM_FROM or (app.reading is not None and not app.reading.shown):
+        return False
+    gc.freeze()         # its list and index of every task: else each full collection walks them
+    app.reading = Reading(app.store, status)
+    if app.loop is not None:
+        app.loop.set_alarm_in(0, alarm(app))
+    return True
 
 
 def _show(app: "App", r: Reading) -> None:
     """The whole status in the list (or, if it could not be read, what ``refresh`` says)."""
     from batchman.tui.app import HINTS
     r.shown = True
-    app.say(*HINTS)
+    if r.first:
+        app.say(*HINTS)
     if r.status is None:
         app.reading = None
         app.refresh(force=True)
@@ -139,8 +161,10 @@ def _show(app: "App", r: Reading) -> None:
         v.on_status(r.status)
 
 
-def needs_all(command: str) -> bool:
-    return not command.startswith(PARTIAL_OK)
+def before(app: "App", command: str) -> None:
+    """Before a key's ``command``: the rest of the first read if the command needs every task."""
+    if app.reading is not None and not command.startswith(PARTIAL_OK):
+        finish(app)
 
 
 def alarm(app: "App"):

@@ -43,7 +43,7 @@ def test_the_first_screen_shows_the_first_tasks_and_says_the_rest_is_being_read(
     app = app_for(open_experiment(big.root))
     s = screen(app, SMALL)
     assert app.reading is not None and app.reading.status is None
-    assert "1000" in s and "1009" in s and "1199" not in s        # the first piece: ~10 tasks
+    assert "1000" in s and "1005" in s and "1199" not in s        # the first piece: ~5 tasks
     assert len(app.index.order) < 40 and s.splitlines()[-1].startswith(" reading the status file: ")
     app.type("<down><down>", SMALL)                                 # moving needs no more
     assert app.reading is not None and line_of(app, "1002", SMALL).startswith(">")
@@ -91,3 +91,25 @@ def test_what_others_write_while_it_is_read_is_shown_once_read(big, app_for, see
         change(big.store, r1100=dict(state="failed", error=f"x{_}"))
         app.tick()
         assert model.encode(app.index.status) == model.encode(Store(big.store.path).read())
+
+
+def test_a_newer_status_of_many_tasks_is_shown_once_its_orders_are_made_keys_working_meanwhile(big, app_for,
+                                                                                               monkeypatch):
+    monkeypatch.setattr(loading, "WARM_FROM", 0)
+    app = app_for(open_experiment(big.root))
+    steps(app)
+    change(big.store, r1150=dict(state="failed", error="exit code 9"))
+    app.tick()
+    assert app.reading is not None and not app.reading.first
+    app.type("/exit code 9<enter>", SMALL)              # on the status shown: no wait for the newer one
+    assert app.reading is not None and "0 shown" in screen(app, SMALL)
+    steps(app)
+    assert app.reading is None and "1 shown" in screen(app, SMALL)
+    assert "failed" in line_of(app, "1150", SMALL) and "1 failed" in screen(app, SMALL)
+    for k in range(3):                                  # and the next ones alike
+        change(big.store, **{f"r{1100 + k}": dict(state="running")})
+        app.tick()
+        steps(app)
+        app.tick()
+        assert model.encode(app.index.status) == model.encode(Store(big.store.path).read())
+    assert f"{3} running" in screen(app, SMALL)
