@@ -42,9 +42,13 @@ process changed one task's priority in a transaction just before):
   wr lock   the longest lock hold of that other process (a fresh process's transaction, as
             any `batchman` command that writes: it parses the file inside the lock)  [< 100 ms]
   TUI 1st   from starting a Python process to the first full 120x40 screen of the TUI [< 2 s]
-  key       the slowest of the medians of a key press and redraw at 120x40: move down (x50),
-            page down (x20), a text filter (/5000 <enter>, x3; the details are in --json)
-                                                                                   [< 100 ms]
+            (a large status file: from its first tasks, the rest read in steps between keys;
+            --json also has whole_s, every task shown and the orders made, and step_s, the
+            longest step: the longest a key waits meanwhile)
+  key       after that, the slowest of the medians of a key press and redraw at 120x40: move
+            down (x50), page down (x20), a text filter (/5000 <enter>, x3; the first one too),
+            the sort key (each of its three orders), the kill of one running task (the details
+            are in --json)                                                         [< 100 ms]
   list      wall time of the real `batchman -C DIR list --state failed --json` > /dev/null
                                                                                       [< 2 s]
   oneshot   wall time of the real `batchman-daemon -C DIR oneshot` after another process
@@ -242,20 +246,37 @@ def _profile(eng, top: int) -> None:
 
 # ---- figure 3: the TUI ---------------------------------------------------------------------------
 def tui(root: str, started: float, repeat: int) -> dict:
-    """First screen (``started``: when the parent started this process) and key presses."""
+    """First screen (``started``: when the parent started this process), the rest of the status
+    read in steps as the main loop takes them (tui/loading.py; the longest step is the longest
+    a key waits meanwhile), then key presses: the slowest of their medians."""
     import bench_tui as BT
+    from batchman.tui import loading
     from batchman.tui.app import App
     app = App(open_experiment(root), spawn=lambda *a: "")
     app.render(BT.SIZE)
     first = time.time() - started
+    longest = 0.0
+    while True:
+        t0 = time.perf_counter()
+        more = loading.step(app)
+        longest = max(longest, time.perf_counter() - t0)
+        if not more:
+            break
+    app.render(BT.SIZE)
+    whole = time.time() - started
     keys = {"down": BT.timed(app, "<down>", 50), "page_down": BT.timed(app, "<page down>", 20)}
     filters = []
     for _ in range(repeat):
         app.type("/5000", BT.SIZE)
         filters.append(BT.timed(app, "<enter>"))
         app.type("c", BT.SIZE)
-    keys["filter"] = statistics.median(filters)
-    return {"first_s": first, "key_s": max(keys.values()), "keys_s": keys, "rss_gb": peak_gb()}
+    keys["filter"], keys["filter_first"] = statistics.median(filters), filters[0]
+    keys["sort"] = max(BT.timed(app, "o") for _ in range(3))            # by state, by time, by run
+    running = next(t.run for t in app.index.status.tasks if t.state == S.RUNNING)
+    app.type(f"g{running}<enter>", BT.SIZE)
+    keys["kill"] = BT.timed(app, "x")
+    return {"first_s": first, "whole_s": whole, "step_s": longest, "key_s": max(keys.values()), "keys_s": keys,
+            "rss_gb": peak_gb()}
 
 
 # ---- the parent: processes and their figures ---------------------------------------------------
@@ -333,7 +354,8 @@ def measure(n: int, a) -> dict:
                  cold_changes=it["changes"], cold_all_s=it["all"], writer_lock_s=it["writer_lock_s"])
         say(f"{n} tasks: cold iteration {it['s']:.2f} s; TUI")
         ui = child("tui", clone(pristine, os.path.join(work, "tui")), n, a)
-        r.update(tui_first_s=ui["first_s"], tui_key_s=ui["key_s"], tui_keys_s=ui["keys_s"], tui_rss_gb=ui["rss_gb"])
+        r.update(tui_first_s=ui["first_s"], tui_key_s=ui["key_s"], tui_keys_s=ui["keys_s"], tui_rss_gb=ui["rss_gb"],
+                 tui_whole_s=ui["whole_s"], tui_step_s=ui["step_s"])
         say(f"{n} tasks: TUI first screen {ui['first_s']:.2f} s; batchman list --state failed --json")
         lists = [run([command("batchman"), "-C", pristine, "list", "--state", "failed", "--json"],
                      stdout=subprocess.DEVNULL) for _ in range(repeats(n, a))]
@@ -413,7 +435,7 @@ def main() -> int:
                            "results": results}, f, indent=1)
     print("iter: batchman's whole time in a steady daemon iteration with 1 % of the tasks changing; cold: the same\n"
           "right after another process wrote; own: the part the daemon reports; lock: its longest hold; RSS: peak\n"
-          "memory of that process; key: slowest of move down / page down / filter at 120x40; list: `batchman list\n"
+          "memory of that process; key: slowest of move / page / filter / sort / kill at 120x40; list: `batchman list\n"
           "--state failed --json`; oneshot: `batchman-daemon oneshot` after another process wrote. --help says more."
           + ("\n!: 20 % above the same figure in " + a.baseline if a.baseline else ""))
     return 0
