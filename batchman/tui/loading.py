@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from batchman.tui.app import App
 
 STREAM_FROM = 16 << 20      # bytes: a smaller status file (~40,000 tasks) is read at once
+BUDGET, PAUSE = 0.03, 0.005  # seconds of steps in one go, and between two goes (``alarm``)
 WARM_FROM = 40_000          # tasks: a newer status with fewer is shown at once, not after ``warm``
 # the commands that work on the tasks read so far; any other first waits for the rest
 SHOW = "show"
@@ -168,8 +170,13 @@ def before(app: "App", command: str) -> None:
 
 
 def alarm(app: "App"):
-    """The main loop's alarm callback that takes one step and sets itself again until done."""
+    """The main loop's alarm callback: steps for up to BUDGET seconds, then again after PAUSE.
+    urwid draws the screen only when its loop goes idle, which an alarm due at once never lets
+    it do: the pause lets it draw and take keys (a key waits at most a budget and a step)."""
     def go(loop, _data=None) -> None:
-        if step(app):
-            loop.set_alarm_in(0, go)
+        end = time.monotonic() + BUDGET
+        while step(app):
+            if time.monotonic() >= end:
+                loop.set_alarm_in(PAUSE, go)
+                return
     return go

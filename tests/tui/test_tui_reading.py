@@ -113,3 +113,21 @@ def test_a_newer_status_of_many_tasks_is_shown_once_its_orders_are_made_keys_wor
         app.tick()
         assert model.encode(app.index.status) == model.encode(Store(big.store.path).read())
     assert f"{3} running" in screen(app, SMALL)
+
+
+def test_the_main_loop_takes_steps_for_a_budget_then_pauses_so_that_it_draws_and_takes_keys(big, app_for,
+                                                                                          monkeypatch):
+    app = app_for(open_experiment(big.root))
+
+    class Loop:
+        armed: list = []
+
+        def set_alarm_in(self, seconds, callback):
+            self.armed.append((seconds, callback))
+    loop, go = Loop(), loading.alarm(app)
+    monkeypatch.setattr(loading, "BUDGET", 0.0)
+    go(loop)
+    assert app.reading is not None and loop.armed == [(loading.PAUSE, go)]       # one step, then a pause > 0
+    monkeypatch.setattr(loading, "BUDGET", 60.0)
+    go(loop)
+    assert app.reading is None and len(loop.armed) == 1                        # all done: not armed again
