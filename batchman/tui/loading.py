@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from batchman.tui.app import App
 
 STREAM_FROM = 16 << 20      # bytes: a smaller status file (~40,000 tasks) is read at once
+_STATE = attrgetter("state")
 BUDGET, PAUSE = 0.03, 0.005  # seconds of steps in one go, and between two goes (``alarm``)
 WARM_FROM = 40_000          # tasks: a newer status with fewer is shown at once, not after ``warm``
 # the commands that work on the tasks read so far; any other first waits for the rest
@@ -50,6 +52,7 @@ class Reading:
         self.status: Status | None = None
         self.orders: Orders | None = None
         self.shown = False                      # the list shows ``status``
+        self.counted = 0                        # tasks of ``partial`` in the header's counts
 
     def _run(self, store, status: Status | None):
         if status is None:
@@ -100,6 +103,7 @@ def start(app: "App") -> None:
         finish(app)
         return
     first = msgspec.structs.replace(r.partial, tasks=list(r.partial.tasks))
+    r.counted = len(first.tasks)
     app.index.set_status(first)
     for v in app.stack:
         v.on_status(first)
@@ -116,7 +120,8 @@ def step(app: "App") -> bool:
     except StoreError:
         more = False
     if more and r.status is None:
-        if r.first:
+        if r.first and r.partial is not None:
+            _count(app, r)
             app.say(*r.progress())
     elif more and not r.shown:
         _show(app, r)
@@ -126,6 +131,14 @@ def step(app: "App") -> bool:
         app.reading = None
         gc.freeze()     # the orders' lists of every task: a full collection would walk each
     return more
+
+
+def _count(app: "App", r: Reading) -> None:
+    """The header's counts by state, of every task read so far (the list shows the first ones)."""
+    tasks = r.partial.tasks
+    app.index.orders.counts().update(map(_STATE, tasks[r.counted:]))
+    r.counted = len(tasks)
+    app.tasklist.counts_changed()
 
 
 def finish(app: "App") -> None:

@@ -45,6 +45,12 @@ def test_the_first_screen_shows_the_first_tasks_and_says_the_rest_is_being_read(
     assert app.reading is not None and app.reading.status is None
     assert "1000" in s and "1005" in s and "1199" not in s        # the first piece: ~5 tasks
     assert len(app.index.order) < 40 and s.splitlines()[-1].startswith(" reading the status file: ")
+    head = s.splitlines()[0]
+    assert "200" not in head and f"{len(app.index.order)} task" in head     # the counts of what is read
+    for _ in range(12):
+        loading.step(app)
+    assert 40 <= len(app.reading.partial.tasks) < 200 and len(app.index.order) < 40
+    assert f"{len(app.reading.partial.tasks)} task" in screen(app, SMALL).splitlines()[0]   # ... so far
     app.type("<down><down>", SMALL)                                 # moving needs no more
     assert app.reading is not None and line_of(app, "1002", SMALL).startswith(">")
     assert steps(app) > 4

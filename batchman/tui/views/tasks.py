@@ -80,6 +80,11 @@ class TaskListView(View):
         self.walker.changed()   # time in state moves on
         self.update_header()
 
+    def counts_changed(self) -> None:
+        """The counts by state grew (a large status file being read: loading.py)."""
+        self._counts_for = None
+        self.update_header()
+
     def model_changed(self) -> None:
         self.walker.changed()
         self.update_header()
@@ -94,8 +99,8 @@ class TaskListView(View):
                                  [("bad", " status file unreadable ")])
             self._counts_for = None
         elif self._counts_for is not st:
-            self.counts_text.set(*counts_variants(st.experiment or app.params.experiment, len(st.tasks),
-                                                  app.index.orders.counts()))
+            counts = app.index.orders.counts()      # (while a large file is read: of the tasks read so far)
+            self.counts_text.set(*counts_variants(st.experiment or app.params.experiment, sum(counts.values()), counts))
             self._counts_for = st
         line, ok = export.daemon_line(st, now, app.params.stale_after)
         d: list = [("ok" if ok else "bad", " " + line)]
