@@ -103,7 +103,10 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
         if shadow is not None:
             waiting.append((t, shadow))
     waiting.sort(key=lambda p: _rank(p[1]))
+    quiet = _unstaged_quiet(obs)
     for t, shadow in waiting:
+        if shadow.state == S.UNSTAGED and shadow.segments and quiet and _stage_closed(budget, pol):
+            continue      # no room for a request, and none of its files on disk: decide_task says None
         while True:
             d = decide_task(shadow, obs, pol, budget)
             if d is None:
@@ -113,6 +116,23 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
             if shadow is None:
                 break
     return out, budget
+
+
+def _unstaged_quiet(obs: Observations) -> bool:
+    """Can an unstaged task change only by a staging request? Not when the staging view shows
+    files on disk (a task whose files all are goes ahead whatever the limit) or a job command
+    cannot run (its tasks say so once): see decide._decide_unstaged."""
+    return obs.staging is not None and not obs.staging.present and not obs.unsubmittable_jobs
+
+
+def _stage_closed(budget: Budget, pol: Policy) -> bool:
+    """No staging request is possible any more in this iteration: the per-iteration cap or the
+    token bucket was found spent (``held``) and what is spent only grows. The remaining unstaged
+    tasks waiting for room (50,000 at 1,000,000 tasks) are then not decided one by one."""
+    if "stage" not in budget.held:
+        return False
+    cap, tokens = pol.max_stage_per_iteration, budget.tokens.get("stage")
+    return (bool(cap) and budget.stages >= cap) or (tokens is not None and budget.stages >= tokens)
 
 
 def _waits_for_room(t: Task) -> bool:
