@@ -16,7 +16,7 @@ from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, task_key
 from batchman.daemon import jobscript
 from batchman.daemon.pacing import Pacing
-from batchman.daemon.segments import find_segments, index_segments, numbered, own_segment
+from batchman.daemon.segments import file_sizes, file_stats, find_segments, index_segments, numbered, own_segment
 from batchman.daemon.work import IterationReport
 from batchman.params import Params
 from batchman.paths import Paths
@@ -54,6 +54,9 @@ class Observer:
         self.all_spools = True                             # ... and whether this round is one
         self.dirs: set[str] | frozenset | None = None      # the attempt directories, if this round listed them
         self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
+        self.seen: list[Task] | None = None                # the tasks the last observe looked at ...
+        self.named: dict[str, Task] = {}                   # ... and those in the batch system, by job name
+        self.arrays = False                                # ... and whether any is a job array's element
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -83,9 +86,10 @@ class Observer:
         self.all_spools = self.only is None or (due and now >= self.spools_at + SPOOLS_EVERY)
         if self.all_spools:
             self.spools_at = now
+        self.seen = tasks
         ask = self._markers(tasks, obs, self.only, due)
-        arrays = {t.job_name: (t.array_name, t.array_index) for t in tasks
-                  if t.array_name and t.array_index is not None and t.job_name in ask}
+        arrays = {n: (t.array_name, t.array_index) for n, t in self.named.items()
+                  if t.array_name and t.array_index is not None and n in ask} if self.arrays else None
         self._query_batch(ask, obs, now, rep, arrays)
         if self.only is not None:
             self._markers_after(obs, ask, unanswered=first)
@@ -187,11 +191,19 @@ class Observer:
         """Marker files first (of the jobs named in ``only``, when given, and of the jobs just
         submitted, whose start marker tells "vanished while running"); returns what to ask the
         batch system about (job name -> id): with ``only``, when ``due``, the other jobs too,
-        whose markers _markers_after reads if the answer says they are no longer in the queue."""
+        whose markers _markers_after reads if the answer says they are no longer in the queue.
+        Keeps the tasks in the batch system by job name (``named``: the later passes of the
+        round look up the few jobs with news there instead of going over every task), and
+        whether any is an element of a job array (``arrays``)."""
         ask: dict[str, str] = {}
+        self.named = named = {}
+        self.arrays = False
         for t in tasks:
             if t.state not in S.IN_BATCH or not t.job_name:
                 continue
+            named[t.job_name] = t
+            if t.array_name:
+                self.arrays = True
             if only is not None and t.job_name not in only:
                 if not due:
                     continue
@@ -284,9 +296,7 @@ class Observer:
         ended |= {n for n, i in (obs.jobs or {}).items() if i.state == FINISHED}
         if not ended:
             return
-        for t in tasks:
-            if t.job_name not in ended or t.state not in S.IN_BATCH:
-                continue
+        for t in self._named(tasks, ended):
             m = obs.markers.get(t.job_name)
             info = obs.jobs.get(t.job_name) if obs.jobs else None
             if not ((m is not None and m.exit_code is not None) or (info is not None and info.state == "finished")):
@@ -302,7 +312,15 @@ class Observer:
             if jd is not None and jd.outputs:
                 p = self.params
                 paths = J.outputs_for(jd, t.run, p.experiment, p.path("batch.batch_home"), t.seg)
-                obs.outputs[t.job_name] = J.judge_outputs(paths, _sizes(paths))
+                obs.outputs[t.job_name] = J.judge_outputs(paths, file_sizes(paths))
+
+    def _named(self, tasks: list[Task], names: set[str]) -> list[Task]:
+        """The tasks in the batch system whose job is one of ``names``, from ``tasks``: looked up
+        by name when they are those this round observed (a few jobs with news among 300,000 at
+        1,000,000 tasks), else picked from them."""
+        if tasks is self.seen:
+            return [t for n in names if (t := self.named.get(n)) is not None]
+        return [t for t in tasks if t.job_name in names and t.state in S.IN_BATCH]
 
     def _analysed(self, t: Task) -> int | None:
         n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt, t.seg))
@@ -342,7 +360,7 @@ class Observer:
             seen = {}
             for r in J.watched_runs(d, idx, status.watched):
                 if task_key(r, d.name) not in have:
-                    seen[r] = J.signature(d, _stats(idx[r][:1] if d.trigger == J.FIRST_SEGMENT else idx[r]))
+                    seen[r] = J.signature(d, file_stats(idx[r][:1] if d.trigger == J.FIRST_SEGMENT else idx[r]))
             self.settle[d.name], ok = J.settle(self.settle.get(d.name, {}), seen, now, d.settle)
             what = "all segments" if d.trigger == J.DATA_COMPLETE else "first segment"
             ready += [(r, d.name, f"{d.trigger}: {what} there, unchanged for {d.settle:g} s") for r in ok]
@@ -356,9 +374,9 @@ class Observer:
         out = {}
         every, dirs = self.all_spools, self.dirs
         seen = {} if every else dict(self.spool_sigs)
-        for t in status.tasks if tasks is None else tasks:
-            if t.job_name and t.state in S.IN_BATCH and (every or t.job_name in self.only) and (
-                    dirs is None or t.job_name in dirs):
+        tasks = status.tasks if tasks is None else tasks
+        for t in tasks if every else self._named(tasks, self.only):
+            if t.job_name and t.state in S.IN_BATCH and (dirs is None or t.job_name in dirs):
                 path = self.paths.spool(t.job_name)
                 try:
                     stt = os.stat(path)
@@ -373,25 +391,3 @@ class Observer:
                     out[t.job_name] = c
         self.spool_sigs = seen
         return out
-
-
-def _sizes(paths: list[str]) -> dict[str, int]:
-    sizes = {}
-    for x in paths:
-        try:
-            sizes[x] = os.path.getsize(x)
-        except OSError:
-            pass
-    return sizes
-
-
-def _stats(paths: list[str]) -> list[tuple[str, int, int]]:
-    """(name, size, mtime) of the files that exist, for a settling signature."""
-    files = []
-    for path in paths:
-        try:
-            stt = os.stat(path)
-        except OSError:
-            continue
-        files.append((os.path.basename(path), stt.st_size, stt.st_mtime_ns))
-    return files
