@@ -46,7 +46,7 @@ from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of t
 from batchman.params import Params
 from batchman.paths import Paths
 from batchman.notify.step import Outputs
-from batchman.store.store import Store
+from batchman.store.store import CHECK, Store
 
 _STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
@@ -97,6 +97,7 @@ class Engine:
         self._surveyed = 0                                # how many tasks the last survey saw
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
         self._unretried_policy: D.Policy | None = None
+        self.room: P.Room | None = None                   # plan_budget's room, kept from the changes (_survey)
 
     @property
     def query_failures(self) -> int:
@@ -235,13 +236,20 @@ class Engine:
         place from the requests file (``requests``, its signature before this read, differs
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
-        decisions move only live tasks): the last live tasks and those appended since are all."""
+        decisions move only live tasks): the last live tasks and those appended since are all;
+        and plan_budget's room (plan.Room) is counted again only for the tasks this daemon decided
+        and those appended, else counted afresh."""
         tasks, live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
-            live = P.live(live) + P.live(tasks[self._surveyed:])
+            kept, added = P.live(live), P.live(tasks[self._surveyed:])
+            live = kept + added
+            self.room.changed(added)
         else:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
+            self.room = P.Room(live)
+        if CHECK:                     # (the tests: the room kept equals a count)
+            assert self.room.budget() == D.Budget.of(live), (self.room.budget(), D.Budget.of(live))
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 
