@@ -34,7 +34,7 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
     if eng._unretried_policy is not eng.policy:     # (batchman.yaml reloaded, limits learnt)
         eng._unretried, eng._unretried_policy = {}, eng.policy
     decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.room)
-    eng.room.deciding(t for t, _ in decisions)     # (their room before the decisions apply)
+    eng._deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
     cleared, n_tr, now = eng.cleared, len(rep.transitions), 0.0
     counted = [t for t in live if t.job_name in counters] if counters else []
 

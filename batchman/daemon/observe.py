@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from operator import attrgetter
 from typing import Callable
 
 from batchman import report
@@ -15,6 +16,7 @@ from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, task_key
 from batchman.daemon import jobscript
+from batchman.daemon.inbatch import InBatch
 from batchman.daemon.pacing import Pacing
 from batchman.daemon.segments import file_sizes, file_stats, find_segments, index_segments, numbered, own_segment
 from batchman.daemon.work import IterationReport
@@ -23,7 +25,7 @@ from batchman.paths import Paths
 
 FULL_SCAN_EVERY = 600.0     # s between two full scans of the marker files (the done files' safety net)
 SPOOLS_EVERY = 300.0        # s between two looks at every running job's counters spool (one stat each)
-_JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are read in every round
+_name = attrgetter("job_name")
 LIST_FROM = 1000            # jobs whose markers to read after a query from which the attempts may be listed
 
 
@@ -65,12 +67,13 @@ class Observer:
 
     def observe(self, status: Status, me: str, paused: bool, only: Callable[[Task], bool] | None,
                 rep: IterationReport, ended: set[str] | None = None,
-                tasks: list[Task] | None = None) -> D.Observations:
+                tasks: list[Task] | None = None, kept: InBatch | None = None) -> D.Observations:
         """``ended``: names of the jobs whose done files are there (daemon/watch.py; None: not
         listed). Only their markers are read, and those of the jobs the batch system does not
         say are queued or running, but in a full scan (see :meth:`_full_scan`): one open per
         job whose end is news, not one per job. ``tasks``: the tasks to look at (plan.live of
-        the status's; default all)."""
+        the status's; default all); ``kept``: those of them in the batch system, as the daemon
+        keeps them (daemon/inbatch.py; default: found among ``tasks``)."""
         tasks = status.tasks if tasks is None else tasks
         now, self.dirs = self.clock(), None
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
@@ -86,9 +89,9 @@ class Observer:
         if self.all_spools:
             self.spools_at = now
         self.seen = tasks
-        ask = self._markers(tasks, obs, self.only, due)
-        arrays = {n: (t.array_name, t.array_index) for n, t in self.named.items()
-                  if t.array_name and t.array_index is not None and n in ask}
+        jobs = InBatch(tasks) if kept is None else kept
+        ask = self._markers(jobs, obs, self.only, due)
+        arrays = {n: (t.array_name, t.array_index) for n, t in jobs.arrays.items() if n in ask}
         self._query_batch(ask, obs, now, rep, arrays)
         if self.only is not None:
             self._markers_after(obs, ask, unanswered=first)
@@ -185,22 +188,24 @@ class Observer:
         except OSError as e:
             rep.errors.append(f"cannot check how full {where} is: {e}")
 
-    def _markers(self, tasks: list[Task], obs: D.Observations, only: set[str] | None = None,
+    def _markers(self, jobs: InBatch, obs: D.Observations, only: set[str] | None = None,
                  due: bool = True) -> dict[str, str]:
         """Marker files first (of the jobs named in ``only``, when given, and of the jobs just
         submitted, whose start marker tells "vanished while running"); returns what to ask the
         batch system about (job name -> id): with ``only``, when ``due``, the other jobs too,
         whose markers _markers_after reads if the answer says they are no longer in the queue.
-        Keeps the tasks in the batch system by job name (``named``: the later passes of the
-        round look up the few jobs with news there instead of going over every task). In
-        comprehensions: they run over every job (300,000 at 1,000,000 tasks)."""
-        in_batch, just = S.IN_BATCH, _JUST_SUBMITTED
-        self.named = named = {t.job_name: t for t in tasks if t.state in in_batch and t.job_name}
+        ``jobs``: the tasks in the batch system by job name, kept as ``named`` for the round's
+        later passes (they look up the few jobs with news there instead of going over every task)."""
+        self.named = named = jobs.named
         if only is None:
             ask, look = {}, list(named.values())
         else:
-            ask = {n: t.job_id for n, t in named.items() if n not in only and t.state not in just} if due else {}
-            look = [t for n, t in named.items() if n in only or (due and t.state in just)]
+            ask = dict(jobs.ids) if due else {}       # (a copy: no look at 300,000 jobs' names)
+            look = sorted((t for n in only if (t := named.get(n)) is not None), key=_name)
+            if due:
+                look += [t for n, t in jobs.just.items() if n not in only]
+            for t in look:
+                ask.pop(t.job_name, None)
         for t in look:
             adir = self.paths.attempt_dir(t.job_name)
             if jobscript.read_exit(adir) is not None:
