@@ -240,3 +240,11 @@ def test_between_full_scans_the_ended_jobs_are_looked_up_not_searched_for(setup)
     assert obs.analysed == {name: 2} and tasks.passes == passes     # looked up: no pass over the tasks
     other = Counted(status.tasks)            # tasks other than those observed: picked from them
     assert ob.read_counters(status, other) == {} and other.passes == 1
+
+
+def test_the_jobs_to_read_after_the_answer_are_those_it_does_not_list_as_queued_or_running():
+    ask = {"a": "1", "b": "2", "c": "3", "d": "", "e": "5"}
+    jobs = {"a": JobInfo("a", "1", RUNNING), "b": JobInfo("b", "2", FINISHED), "c": JobInfo("c", "3", QUEUED),
+            "x": JobInfo("x", "9", FINISHED), "e": JobInfo("e", "5", ABSENT)}
+    assert O._not_listed(ask, jobs) == ["b", "e", "d"]      # listed otherwise, then not named; not x: not asked
+    assert O._not_listed(ask, None) == list(ask)

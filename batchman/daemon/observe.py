@@ -230,11 +230,7 @@ class Observer:
         (a daemon's first round: the full scan it did not make before asking)."""
         if obs.jobs is None and not unanswered:
             return              # not asked: nothing new of any job but those of the done files
-        todo = []
-        for name, job_id in ask.items():
-            info = obs.jobs.get(name) if obs.jobs is not None else None
-            if not ((info is not None and info.state in (QUEUED, RUNNING)) or name in obs.markers):
-                todo.append((name, job_id))
+        todo = [(n, ask[n]) for n in _not_listed(ask, obs.jobs) if n not in obs.markers]
         there = self.dirs = self._attempt_dirs(len(todo))
         for name, job_id in todo:
             if there is not None and name not in there:
@@ -388,3 +384,13 @@ class Observer:
                     out[t.job_name] = c
         self.spool_sigs = seen
         return out
+
+
+def _not_listed(ask: dict[str, str], jobs: dict | None) -> list[str]:
+    """The asked jobs ``jobs`` (the answer) does not list as queued or running: those it
+    lists otherwise, then those it does not name. From the answer's side, in comprehensions
+    (300,000 jobs at 1,000,000 tasks)."""
+    if jobs is None:
+        return list(ask)
+    listed = (QUEUED, RUNNING)
+    return [n for n, i in jobs.items() if i.state not in listed and n in ask] + sorted(ask.keys() - jobs.keys())
