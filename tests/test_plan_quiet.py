@@ -66,47 +66,23 @@ def test_unstaged_tasks_are_not_decided_once_the_staging_tokens_are_spent(monkey
     assert calls == [0, 1, 2]       # the third finds the bucket empty; the other 97 are not asked
 
 
-def staging_as_before(task, obs, pol):
-    """decide._decide_staging as it was before it looked at the segments in one pass (the spec)."""
-    view = obs.staging
-    if view is None:
-        return None
+
+def look_in_four_passes(task, view):
+    """What decide._staging_look returns, as _decide_staging computed it before (the spec)."""
     failed = [s.path for s in task.segments if s.path in view.failed]
-    if failed:
-        return D.Decision(S.ERROR, f"staging failed for {failed[0]}: {view.failed[failed[0]]}",
-                          [D.CANCEL_STAGE, D.RELEASE], {"error": f"staging failed: {failed[0]}: {view.failed[failed[0]]}"},
-                          mark_staged=True)
-    if all(s.path in view.present for s in task.segments):
-        return D.Decision(S.STAGED, "all segments on disk", [], {}, mark_staged=True)
-    waited = obs.now - (task.requested_at or obs.now)
+    on_disk = all(s.path in view.present for s in task.segments)
     missing = [s.path for s in task.segments if s.path not in view.present and s.path not in view.pending]
-    if missing and pol.verify_queue and waited > pol.awol_grace:
-        return D.Decision(S.ERROR, f"AWOL: {missing[0]} is neither on disk nor in the staging queue "
-                          f"{waited:.0f} s after the request", [D.CANCEL_STAGE, D.RELEASE],
-                          {"error": f"AWOL file {missing[0]}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")},
-                          mark_staged=True)
-    warn = ""
-    if not pol.verify_queue and waited > pol.max_staging_time:
-        warn = f"staging for more than {pol.max_staging_time:g} s: check the staging system"
-    if warn != task.warning:
-        return D.Decision(S.STAGING, "", [], {"warning": warn}, mark_staged=True)
-    changed = any(s.staged != (s.path in view.present) for s in task.segments)
-    return D.Decision(S.STAGING, "", [], {}, mark_staged=True) if changed else None
+    moved = any(s.staged != (s.path in view.present) for s in task.segments)
+    return (failed[0] if failed else None), on_disk, missing, moved
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_a_staging_task_is_decided_as_before_its_segments_were_looked_at_in_one_pass(seed):
+def test_a_staging_tasks_segments_looked_at_in_one_pass_say_what_four_passes_said(seed):
     rng = random.Random(seed)
     paths = [f"/d/{i}" for i in range(6)]
-    view = None if rng.random() < 0.05 else StagingView(
-        present={p for p in paths if rng.random() < 0.4}, pending={p for p in paths if rng.random() < 0.5},
-        failed={p: "lost" for p in paths if rng.random() < 0.1})
-    obs = Observations(now=NOW, me="h:1", staging=view)
-    pol = Policy(verify_queue=rng.random() < 0.5, awol_grace=rng.choice([10.0, 1000.0]),
-                 max_staging_time=rng.choice([5.0, 5000.0]))
-    warning = f"staging for more than {pol.max_staging_time:g} s: check the staging system"
+    view = StagingView(present={p for p in paths if rng.random() < 0.4}, pending={p for p in paths if rng.random() < 0.5},
+                       failed={p: "lost" for p in paths if rng.random() < 0.1})
     for k in range(20):
-        task = Task(run=k, state=S.STAGING, requested_at=rng.choice([None, NOW - 100]),
-                    warning=rng.choice(["", warning]),
+        task = Task(run=k, state=S.STAGING,
                     segments=[Segment(p, rng.random() < 0.5) for p in rng.sample(paths, rng.randint(0, 3))])
-        assert D._decide_staging(task, obs, pol, D.Budget()) == staging_as_before(task, obs, pol), task
+        assert D._staging_look(task, view) == look_in_four_passes(task, view), task
