@@ -194,14 +194,13 @@ def _decide_staging(task: Task, obs: Observations, pol: Policy, budget: Budget) 
     view = obs.staging
     if view is None:
         return None
-    failed = [s.path for s in task.segments if s.path in view.failed]
-    if failed:
-        return Decision(S.ERROR, f"staging failed for {failed[0]}: {view.failed[failed[0]]}", [CANCEL_STAGE, RELEASE],
-                        {"error": f"staging failed: {failed[0]}: {view.failed[failed[0]]}"}, mark_staged=True)
-    if all(s.path in view.present for s in task.segments):
+    failed, on_disk, missing, moved = _staging_look(task, view)
+    if failed is not None:
+        return Decision(S.ERROR, f"staging failed for {failed}: {view.failed[failed]}", [CANCEL_STAGE, RELEASE],
+                        {"error": f"staging failed: {failed}: {view.failed[failed]}"}, mark_staged=True)
+    if on_disk:
         return Decision(S.STAGED, "all segments on disk", [], {}, mark_staged=True)
     waited = obs.now - (task.requested_at or obs.now)
-    missing = [s.path for s in task.segments if s.path not in view.present and s.path not in view.pending]
     if missing and pol.verify_queue and waited > pol.awol_grace:
         return Decision(S.ERROR, f"AWOL: {missing[0]} is neither on disk nor in the staging queue "
                         f"{waited:.0f} s after the request", [CANCEL_STAGE, RELEASE],
@@ -214,7 +213,27 @@ def _decide_staging(task: Task, obs: Observations, pol: Policy, budget: Budget) 
         warn = f"staging for more than {pol.max_staging_time:g} s: check the staging system"
     if warn != task.warning:
         return Decision(S.STAGING, "", [], {"warning": warn}, mark_staged=True)
-    return Decision(S.STAGING, "", [], {}, mark_staged=True) if _staged_changed(task, view) else None
+    return Decision(S.STAGING, "", [], {}, mark_staged=True) if moved else None
+
+
+def _staging_look(task: Task, view: StagingView) -> tuple[str | None, bool, list[str], bool]:
+    """What the view says of a staging task's segments, in one pass (it runs for every staging
+    task each iteration: 50,000 at 1,000,000 tasks): the first failed one (None if none), whether
+    all are on disk, those neither on disk nor pending, and whether any segment's ``staged``
+    differs from the view."""
+    failed, on_disk, missing, moved = None, True, [], False
+    present, pending, lost = view.present, view.pending, view.failed
+    for s in task.segments:
+        p = s.path
+        if failed is None and p in lost:
+            failed = p
+        if p in present:
+            moved = moved or not s.staged
+        else:
+            on_disk, moved = False, moved or s.staged
+            if p not in pending:
+                missing.append(p)
+    return failed, on_disk, missing, moved
 
 
 def _decide_staged(task: Task, obs: Observations, pol: Policy, budget: Budget) -> Decision | None:
@@ -303,9 +322,6 @@ def retry_verdict(task: Task, pol: Policy) -> str:
                           node=task.node, rules=pol.rules(), limits=pol.limits)
     return r.reason if r is not None else why
 
-
-def _staged_changed(task: Task, view: StagingView) -> bool:
-    return any(s.staged != (s.path in view.present) for s in task.segments)
 
 def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] = frozenset(),
              only: Callable[[Task], bool] | None = None) -> bool:

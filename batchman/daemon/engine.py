@@ -31,6 +31,7 @@ from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
 from batchman.daemon import intents
 from batchman.daemon.intents import WHO
+from batchman.daemon.inbatch import InBatch
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
 from batchman.daemon.act import Actor
@@ -46,7 +47,7 @@ from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of t
 from batchman.params import Params
 from batchman.paths import Paths
 from batchman.notify.step import Outputs
-from batchman.store.store import Store
+from batchman.store.store import CHECK, Store
 
 _STAMPS = itertools.count()      # array names: see Engine._array_stamp
 
@@ -97,6 +98,8 @@ class Engine:
         self._surveyed = 0                                # how many tasks the last survey saw
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
         self._unretried_policy: D.Policy | None = None
+        self.room: P.Room | None = None                   # plan_budget's room, kept from the changes (_survey)
+        self.inbatch: InBatch | None = None               # the live tasks in the batch system, kept alike
 
     @property
     def query_failures(self) -> int:
@@ -148,7 +151,8 @@ class Engine:
         live = self._survey(status, requests)     # the tasks to look at: not the settled ones
         own = time.perf_counter() - t0
         self._learn_limits(live)
-        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live)
+        obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live,
+                                    self.inbatch)
         obs.taken = taken
         obs.unsubmittable_jobs = self.command_watch.check(self, live)
         n_cmd_obs = len(records)
@@ -235,13 +239,23 @@ class Engine:
         place from the requests file (``requests``, its signature before this read, differs
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
-        decisions move only live tasks): the last live tasks and those appended since are all."""
+        decisions move only live tasks): the last live tasks and those appended since are all;
+        and plan_budget's room (plan.Room) is counted again only for the tasks this daemon decided
+        and those appended, else counted afresh; so are the tasks in the batch system by job name
+        (daemon/inbatch.py)."""
         tasks, live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
-            live = P.live(live) + P.live(tasks[self._surveyed:])
+            kept, added = P.live(live), P.live(tasks[self._surveyed:])
+            live = kept + added
+            self.room.changed(added)
+            self.inbatch.changed(added)
         else:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
+            self.room, self.inbatch = P.Room(live), InBatch(live)
+        if CHECK:                     # (the tests: what is kept equals a count)
+            assert self.room.budget() == D.Budget.of(live), (self.room.budget(), D.Budget.of(live))
+            assert self.inbatch.same(InBatch(live))
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 
@@ -326,6 +340,11 @@ class Engine:
             st.tasks = [t for t in st.tasks if t.key not in gone]
         self.observer.split_found = {}
         return n
+
+    def _deciding(self, tasks: list[Task]) -> None:
+        """``tasks`` are about to change (decided): what is kept of them is counted again next survey."""
+        self.room.deciding(tasks)
+        self.inbatch.deciding(tasks)
 
     def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""

@@ -33,7 +33,8 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
     eng._learn_max_array()          # outside the lock: may ask scontrol show config, once
     if eng._unretried_policy is not eng.policy:     # (batchman.yaml reloaded, limits learnt)
         eng._unretried, eng._unretried_policy = {}, eng.policy
-    decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried)
+    decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.room)
+    eng._deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
     cleared, n_tr, now = eng.cleared, len(rep.transitions), 0.0
     counted = [t for t in live if t.job_name in counters] if counters else []
 

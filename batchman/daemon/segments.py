@@ -126,3 +126,25 @@ def own_segment(paths: list[str], stub_dir: str, seg: int, pattern: str, prefix:
                 run: int) -> list[str]:
     """The one file of segment ``seg`` among a run's segments (empty if it is not there)."""
     return [p for n, p in numbered(paths, stub_dir, pattern, run, prefix, suffix) if n == seg]
+
+
+def file_sizes(paths: list[str]) -> dict[str, int]:
+    sizes = {}
+    for x in paths:
+        try:
+            sizes[x] = os.path.getsize(x)
+        except OSError:
+            pass
+    return sizes
+
+
+def file_stats(paths: list[str]) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of the files that exist, for a settling signature."""
+    files = []
+    for path in paths:
+        try:
+            stt = os.stat(path)
+        except OSError:
+            continue
+        files.append((os.path.basename(path), stt.st_size, stt.st_mtime_ns))
+    return files

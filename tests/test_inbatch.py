@@ -1,0 +1,57 @@
+"""Issue 18: the tasks in the batch system by job name (what observe asks the batch system
+about) are kept from the tasks the daemon changes (daemon/inbatch.InBatch) instead of found
+among every live task each round; over random sequences of changes they equal a fresh look."""
+
+import random
+
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Task
+from batchman.daemon.inbatch import InBatch
+
+
+def task(rng: random.Random, run: int) -> Task:
+    t = Task(run=run, state=rng.choice(S.ALL))
+    change(rng, t)
+    return t
+
+
+def change(rng: random.Random, t: Task) -> None:
+    """What a decision or a recorded result may change: the state, the attempt's job (name, id,
+    its place in a job array)."""
+    t.state = rng.choice(S.ALL)
+    if rng.random() < 0.5:
+        t.job_name = rng.choice(["", f"bm.s.{t.run}.a.{rng.randint(1, 3)}"])
+    if rng.random() < 0.5:
+        t.job_id = rng.choice(["", str(rng.randint(1, 99))])
+    if rng.random() < 0.3:
+        t.array_name, t.array_index = rng.choice([("", None), ("arr", rng.randint(0, 5)), ("arr", None)])
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_jobs_kept_from_the_changes_are_those_found_afresh(seed):
+    rng = random.Random(seed)
+    tasks = [task(rng, r) for r in range(rng.randint(0, 40))]
+    kept = InBatch(tasks)
+    for _ in range(rng.randint(1, 12)):
+        deciding = rng.sample(tasks, rng.randint(0, len(tasks))) if tasks else []
+        kept.deciding(deciding + deciding[:2])
+        for t in deciding:
+            change(rng, t)
+        added = [task(rng, 1000 + len(tasks) + i) for i in range(rng.randint(0, 3))]
+        tasks += added
+        kept.changed(added)
+        fresh = InBatch(tasks)
+        assert kept.same(fresh)
+        assert all(kept.named[n] is t for n, t in fresh.named.items())
+
+
+def test_a_task_that_leaves_the_batch_system_is_no_longer_asked_about():
+    t = Task(run=1, state=S.RUNNING, job_name="bm.s.1.a.1", job_id="7")
+    kept = InBatch([t])
+    assert kept.ids == {"bm.s.1.a.1": "7"}
+    kept.deciding([t])
+    t.state = S.COMPLETED
+    kept.changed()
+    assert kept.ids == {} and kept.named == {}
