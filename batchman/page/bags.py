@@ -142,9 +142,14 @@ class RunSet:
     @classmethod
     def of(cls, runs) -> "RunSet":
         """The set of these runs (one per task), built at once."""
+        return cls.counted(Counter(runs))
+
+    @classmethod
+    def counted(cls, tasks: dict[int, int]) -> "RunSet":
+        """The set of these runs, given their tasks per run (which it keeps)."""
         rs = cls()
-        rs.tasks = Counter(runs)
-        keys = sorted(rs.tasks)
+        rs.tasks = tasks
+        keys = sorted(tasks)
         i = 0
         while i < len(keys):            # a block at a time (~1000 at 1,000,000 runs), not a run
             b = keys[i] >> RUN_BLOCK

@@ -19,6 +19,11 @@ without scripts).
 
 As a safety net against a change that keeps a task's state and ``since`` (a person editing
 a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` seconds.
+
+A new process takes the tally the last one saved beside the page (``saved``, see
+batchman.page.saved: the same store, a generation not after this one, counted afresh less
+than ``rebuild_after`` ago) instead of counting every task again; a process saves its tally
+once it has counted it afresh (its first page, or the periodic recount).
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.model import Status
-from batchman.page import html as H, summary as SM, timeline
+from batchman.page import html as H, saved as SV, summary as SM, timeline
 from batchman.page.tally import Tally
+from batchman.util import files
 
 _encode = msgspec.json.Encoder().encode
 
@@ -56,10 +62,12 @@ class LivePage:
 
     def __init__(self, stale_after: float = 300.0, refresh: int = 60, title: str = "", journal: str = "",
                  max_age: float | None = None, rebuild_after: float = 600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, saved: str = "") -> None:
         self.stale_after, self.refresh, self.title, self.journal = stale_after, refresh, title, journal
         self.max_age = max_age if max_age is not None else max(1.0, min(float(refresh), stale_after / 3))
         self.rebuild_after, self.clock = rebuild_after, clock
+        self.saved = saved              # the tally's file beside the page ("": none)
+        self._fresh = False             # counted afresh since it was last saved
         self.tally = Tally()
         self._built = self._written = float("-inf")
         self._shown: tuple | None = None
@@ -72,9 +80,13 @@ class LivePage:
         (the caller's change tracking); without it they are found by comparison.
         """
         now = self.clock()
+        if self._built == float("-inf") and self.saved and self._take_saved(status, now):
+            changed = None      # (found by comparison: the caller's word is about its own last call)
         if now - self._built > self.rebuild_after:
-            self.tally, self._built, changed = Tally(), now, None
+            self.tally, self._built, changed, self._fresh = Tally(), now, None, True
         self.tally.sync(status.tasks, changed)
+        if self._fresh and self.saved:
+            self._save(status)
         listed, full = H.one_by_one(self.tally, status.tasks)
         what = shown(status, self.tally, now, self.stale_after, full)
         if what == self._shown and now - self._written < self.max_age:
@@ -84,3 +96,32 @@ class LivePage:
         out = H.parts(status, self.tally, now, self.stale_after, self.refresh, self.title, deltas, listed)
         self._shown, self._written = what, now
         return out
+
+    def _take_saved(self, status: Status, now: float) -> bool:
+        """Take the tally saved beside the page if it may be brought up to date to ``status``."""
+        try:
+            with open(self.saved, "rb") as f:
+                data = f.read()
+        except OSError:
+            return False
+        head = SV.head_of(data)
+        if not SV.usable(head, status.store_id, status.generation, len(status.tasks), now,
+                         self.rebuild_after):
+            return False
+        box = [data]
+        del data            # (the file's bytes freed once decoded, not held beside the tally)
+        tally = SV.load(box)
+        if tally is None:
+            return False
+        self.tally, self._built = tally, head.built
+        return True
+
+    def _save(self, status: Status) -> None:
+        """Save the tally (just brought to ``status``) for the next process; a cache: a failure
+        to write it costs that process a count, nothing else."""
+        try:
+            files.atomic_write(self.saved, SV.dump(self.tally, status.store_id, status.generation, self._built),
+                               sync=False)
+            self._fresh = False
+        except OSError:
+            pass

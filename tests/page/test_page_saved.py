@@ -1,0 +1,144 @@
+"""The page's tally saved beside the page and taken by the next process (issue 18).
+
+A saved tally brought up to date says what a tally counted afresh says; one made from another
+status (another store, a later generation, more tasks), counted afresh too long ago, or
+damaged is never used: the page is then counted afresh.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+
+from batchman.core import states as S
+from batchman.core.model import Status, Task
+from batchman.page import saved as SV
+from batchman.page.live import LivePage
+from batchman.page.tally import Tally
+
+from test_page_tally import NOW, change, production, seen
+
+
+def reread(st: Status) -> Status:
+    """The status as a new process reads it: new objects."""
+    return msgspec.json.decode(msgspec.json.encode(st), type=Status)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_saved_tally_brought_up_to_date_equals_one_counted_afresh(seed):
+    rnd = random.Random(seed)
+    st = Status(store_id="s1", generation=5, tasks=production(rnd, 150))
+    data = SV.dump(Tally(st.tasks), st.store_id, st.generation, NOW)
+    st = reread(st)
+    for t in rnd.sample(st.tasks, 12):                 # other processes' writes since
+        change(rnd, st.tasks, t, NOW + 60)
+    have = {t.key for t in st.tasks}
+    st.tasks += [t for t in production(rnd, 6) if t.key not in have]
+    if seed % 2:                                        # a purge and an add: tasks moved
+        st.tasks = [t for t in st.tasks if rnd.random() < .95] + [Task(run=99_999, state=S.NEW, since=NOW)]
+    taken = SV.load([data])
+    taken.sync(st.tasks)
+    assert seen(taken, st.tasks) == seen(Tally(st.tasks), st.tasks)
+    moved = st.tasks[3]
+    change(rnd, st.tasks, moved, NOW + 90)              # and it goes on like any kept tally
+    taken.sync(st.tasks, changed=[3])
+    assert seen(taken, st.tasks) == seen(Tally(st.tasks), st.tasks)
+
+
+def test_an_empty_tally_and_one_of_a_single_task_survive_the_trip():
+    for tasks in ([], [Task(run=1, state=S.FAILED, since=NOW, error="oom")]):
+        taken = SV.load([SV.dump(Tally(tasks), "s1", 1, NOW)])
+        taken.sync(tasks)
+        assert seen(taken, tasks) == seen(Tally(tasks), tasks)
+
+
+@pytest.mark.parametrize("store_id, generation, tasks, age, ok", [
+    ("s1", 7, 10, 0, True),          # the status it was made from
+    ("s1", 9, 12, 0, True),          # written since, tasks added: brought up to date
+    ("s2", 7, 10, 0, False),         # another store (a recovered or foreign status file)
+    ("s1", 6, 10, 0, False),         # a status older than the tally (a backup put back)
+    ("s1", 7, 9, 0, False),          # fewer tasks than it counted (a purge: counted afresh anyway)
+    ("s1", 7, 10, 601, False),       # counted afresh too long ago: the periodic recount is due
+])
+def test_a_saved_tally_is_used_only_for_its_status_while_recent(store_id, generation, tasks, age, ok):
+    head = SV.head_of(SV.dump(Tally([Task(run=r) for r in range(10)]), "s1", 7, NOW))
+    assert SV.usable(head, store_id, generation, tasks, NOW + age, max_age=600) is ok
+
+
+def test_a_damaged_or_foreign_file_is_not_a_tally():
+    data = SV.dump(Tally(production(random.Random(1), 40)), "s1", 1, NOW)
+    assert SV.head_of(b"garbage") is None and SV.head_of(b"{}\n") is None
+    assert SV.head_of(data.replace(b'"form":1', b'"form":0', 1)) is None     # another layout
+    assert SV.load([data[:len(data) // 2]]) is None                           # cut short
+    assert SV.load([data[:data.index(b"\n") + 1] + b"\x00" * 100]) is None
+
+
+class Counting:
+    """Tally._build spied on: how many times a process counted every task."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.n = 0
+        build = Tally._build
+
+        def counting(tally, tasks):
+            self.n += 1
+            return build(tally, tasks)
+        monkeypatch.setattr(Tally, "_build", counting)
+
+
+def page_of(live: LivePage, st: Status) -> str:
+    return "".join(live(st))
+
+
+def test_a_new_process_takes_the_last_ones_tally_and_shows_what_changed_since(tmp_path, monkeypatch):
+    rnd = random.Random(3)
+    builds = Counting(monkeypatch)
+    path = str(tmp_path / "status.html.tally")
+    st = Status(store_id="s1", generation=3, tasks=production(rnd, 100))
+    LivePage(clock=lambda: NOW, saved=path)(st)
+    assert builds.n == 1
+    st = reread(st)
+    st.generation += 1
+    st.tasks[0].state, st.tasks[0].since = S.FAILED, NOW + 5     # another process's write
+    st.tasks[0].error = "the one failure"
+    page = page_of(LivePage(clock=lambda: NOW + 10, saved=path), st)
+    assert builds.n == 1                                          # taken, not counted again
+    assert page == page_of(LivePage(clock=lambda: NOW + 10), st)
+    assert "the one failure" in page
+
+
+def test_a_changed_status_file_makes_the_next_process_count_afresh(tmp_path, monkeypatch):
+    """Another store's status (recover, a copy of another experiment) or an older generation
+    (a backup put back) in place of the one the tally was made from: never used."""
+    builds = Counting(monkeypatch)
+    path = str(tmp_path / "status.html.tally")
+    st = Status(store_id="s1", generation=8, tasks=[Task(run=r, state=S.RUNNING, since=NOW) for r in range(20)])
+    LivePage(clock=lambda: NOW, saved=path)(st)
+    other = Status(store_id="s2", generation=8, tasks=[Task(run=r, state=S.COMPLETED, since=NOW) for r in range(20)])
+    assert "20 of 20 done" in page_of(LivePage(clock=lambda: NOW, saved=path), other)
+    older = reread(st)
+    older.generation = 7
+    older.tasks[0].state = S.QUEUED          # same since: only a recount finds it
+    assert "queued <b>1</b>" in page_of(LivePage(clock=lambda: NOW, saved=path), older)
+    assert builds.n == 3
+
+
+def test_a_process_saves_its_tally_only_when_it_counted_afresh(tmp_path):
+    path = tmp_path / "status.html.tally"
+    clock = [NOW]
+    st = Status(store_id="s1", generation=1, tasks=[Task(run=r, state=S.NEW, since=NOW) for r in range(5)])
+    live = LivePage(clock=lambda: clock[0], saved=str(path), rebuild_after=600)
+    live(st)
+    first = path.read_bytes()
+    st.generation, st.tasks[0].state = 2, S.UNSTAGED
+    clock[0] += 10
+    live(st)
+    assert path.read_bytes() == first                     # moved a task: not saved again
+    clock[0] += 600                                       # the periodic recount: saved
+    st.generation = 3
+    live(st)
+    assert SV.head_of(path.read_bytes()).generation == 3
+    nothing = LivePage(clock=lambda: NOW, saved=str(tmp_path / "no" / "such" / "dir" / "x"))
+    nothing(st)                                           # unwritable: the page all the same
