@@ -85,8 +85,12 @@ class LivePage:
         if now - self._built > self.rebuild_after:
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True
         self.tally.sync(status.tasks, changed)
+        out = self._render(status, now)
         if self._fresh and self.saved:
-            self._save(status)
+            self._save(status)      # (after the render: with the ranges texts it made)
+        return out
+
+    def _render(self, status: Status, now: float) -> list[str] | None:
         listed, full = H.one_by_one(self.tally, status.tasks)
         what = shown(status, self.tally, now, self.stale_after, full)
         if what == self._shown and now - self._written < self.max_age:

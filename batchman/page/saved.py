@@ -32,7 +32,7 @@ import msgspec
 from batchman.page.bags import RunSet, SortedBag
 from batchman.page.tally import Tally
 
-FORM = 1        # changes when the tally's layout does: an older file is then counted afresh
+FORM = 2        # changes when the tally's layout does: an older file is then counted afresh
 
 
 class Head(msgspec.Struct):
@@ -59,6 +59,7 @@ class Body(msgspec.Struct, array_like=True):
     by_dataset: dict[str, dict[str, int]]
     members: dict[str, list[int]]
     runs: dict[str, dict[int, int]]
+    layouts: dict[str, tuple[dict[int, tuple[list[tuple[int, int]], str]], str | None]]   # RunSet caches
     ordered: dict[str, list[int]]          # positions, in the bag's order
     groups: list[tuple[tuple[str, str, str], list[int]]]
     retried: list[int]
@@ -82,6 +83,7 @@ def dump(tally: Tally, store_id: str, generation: int, built: float) -> bytes:
         t._since, t._run, t._seg, t._end, t._time, dict(t.counts),
         {s: dict(c) for s, c in t.by_job.items()}, {s: dict(c) for s, c in t.by_dataset.items()},
         {s: sorted(m) for s, m in t.members.items()}, {s: r.tasks for s, r in t.runs.items()},
+        {s: (r._cache, r._text) for s, r in t.runs.items()},
         {s: [i for _, _, i in bag] for s, bag in t.ordered.items()},
         [(k, [i for _, _, i in bag]) for k, bag in t.groups.items()],
         sorted(t.retried), list(t.ends_ok), list(t.ends_bad), list(t.times))
@@ -134,6 +136,8 @@ def _rebuilt(b: Body) -> Tally:
     t.by_dataset = defaultdict(Counter, {s: Counter(c) for s, c in b.by_dataset.items()})
     t.members = defaultdict(set, {s: set(m) for s, m in b.members.items()})
     t.runs = defaultdict(RunSet, {s: RunSet.counted(r) for s, r in b.runs.items()})
+    for s, (cache, text) in b.layouts.items():      # the ranges texts made when it was saved
+        t.runs[s]._cache, t.runs[s]._text = cache, text
     rows = _rows(t)
     t.ordered = defaultdict(SortedBag, {s: SortedBag(rows(pos), presorted=True) for s, pos in b.ordered.items()})
     for k, pos in b.groups:

@@ -30,6 +30,7 @@ RATE_STATES = S.TERMINAL - {S.SKIPPED}
 LISTED = tuple(s for s in S.ALL if s in S.ACTIVE and s not in BULK)     # active, one row each
 _states, _sinces, _runs, _jobs, _metas, _pasts, _segs = map(
     attrgetter, ("state", "since", "run", "job", "meta", "past", "seg"))
+_counted = attrgetter("state", "since", "run", "job", "seg")     # what sync compares after a re-read
 
 
 @dataclass
@@ -127,11 +128,11 @@ class Tally:
             self._build(tasks)
             return self.n
         if changed is None:
-            moved = set(compress(range(old), map(ne, map(_states, tasks), self._state)))
-            if not same_list:       # read again or replaced: new objects, maybe moved ones
-                for get, had in ((_sinces, self._since), (_runs, self._run), (_jobs, self._job), (_segs, self._seg)):
-                    moved.update(compress(range(old), map(ne, map(get, tasks), had)))
-            changed = sorted(moved)
+            if same_list:
+                changed = list(compress(range(old), map(ne, map(_states, tasks), self._state)))
+            else:       # read again or replaced: new objects, maybe moved ones (one pass: each
+                had = zip(self._state, self._since, self._run, self._job, self._seg)   # task read once)
+                changed = list(compress(range(old), map(ne, map(_counted, tasks), had)))
         else:
             changed = sorted({i for i in changed if i < old})
         grow = len(tasks) - old
