@@ -25,11 +25,12 @@ def store_for(params: P.Params) -> Store:
     refresh = int(max(5, min(300, params["daemon.delay"])))
 
     # one page per process, kept across its writes: each costs what changed (batchman.page.live)
-    page = LivePage(stale_after=params.stale_after, refresh=refresh, title=params.experiment,
-                    saved=html_path + ".tally" if html_path else "")
+    page = LivePage(stale_after=params.stale_after, refresh=refresh, title=params.experiment)
     store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path,
                   traces=(Paths(params).attempts,))     # attempt directories: a status file has been here
     page.journal = store.journal_path
+    # its tally, for the next process: beside the status file, not in the page's (public) directory
+    page.saved = store.path + ".tally" if html_path else ""
     return store
 
 

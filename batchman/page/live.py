@@ -20,7 +20,7 @@ without scripts).
 As a safety net against a change that keeps a task's state and ``since`` (a person editing
 a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` seconds.
 
-A new process takes the tally the last one saved beside the page (``saved``, see
+A new process takes the tally the last one saved (``saved``: ``status.json.tally``, see
 batchman.page.saved: the same store, a generation not after this one, counted afresh less
 than ``rebuild_after`` ago) instead of counting every task again; a process saves its tally
 once it has counted it afresh (its first page, or the periodic recount).
@@ -66,7 +66,7 @@ class LivePage:
         self.stale_after, self.refresh, self.title, self.journal = stale_after, refresh, title, journal
         self.max_age = max_age if max_age is not None else max(1.0, min(float(refresh), stale_after / 3))
         self.rebuild_after, self.clock = rebuild_after, clock
-        self.saved = saved              # the tally's file beside the page ("": none)
+        self.saved = saved              # the tally's file ("": none)
         self._fresh = False             # counted afresh since it was last saved
         self.tally = Tally()
         self._built = self._written = float("-inf")
@@ -102,7 +102,7 @@ class LivePage:
         return out
 
     def _take_saved(self, status: Status, now: float) -> bool:
-        """Take the tally saved beside the page if it may be brought up to date to ``status``."""
+        """Take the saved tally if it may be brought up to date to ``status``."""
         try:
             with open(self.saved, "rb") as f:
                 data = f.read()

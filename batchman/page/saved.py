@@ -1,4 +1,4 @@
-"""The page's tally saved beside the page, so that a new process need not count every task.
+"""The page's tally saved (beside the status file), so that a new process need not count every task.
 
 A process that writes the status file renders the page, and a new process has no tally: at
 1,000,000 tasks counting them all takes ~3.5 s (``Tally._build``: a pass over scattered task

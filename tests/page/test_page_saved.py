@@ -144,3 +144,16 @@ def test_a_process_saves_its_tally_only_when_it_counted_afresh(tmp_path):
     assert SV.head_of(path.read_bytes()).generation == 3
     nothing = LivePage(clock=lambda: NOW, saved=str(tmp_path / "no" / "such" / "dir" / "x"))
     nothing(st)                                           # unwritable: the page all the same
+
+
+def test_an_experiment_saves_the_tally_beside_its_status_file_not_in_the_pages_directory(tmp_path):
+    """The page's directory may be one a web server publishes; the tally is the status file's."""
+    from e2e_helpers import make_experiment
+    e = make_experiment(tmp_path, [1, 2], **{"daemon.html_file": str(tmp_path / "www" / "status.html")})
+    with e.store.transaction("test") as st:
+        st.tasks[0].priority += 1
+    assert e.store.render_html.saved == e.store.path + ".tally"
+    assert SV.head_of((tmp_path / "status.json.tally").read_bytes()).n == len(st.tasks) > 0
+    assert sorted(p.name for p in (tmp_path / "www").iterdir()) == ["status.html", "status.html.lock"]
+    none = make_experiment(tmp_path / "quiet", [1], **{"daemon.html_file": ""})
+    assert none.store.render_html.saved == ""
