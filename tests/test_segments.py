@@ -114,6 +114,14 @@ def test_split_makes_one_task_per_segment_with_its_own_file_and_skips_existing_o
     assert [(t.key, t.segments[0].path) for t in twice] == [("5.reco.1", "/raw/a.1")]
 
 
+def test_a_file_left_out_of_a_split_is_named_in_the_splits_words():
+    found = [(0, "/raw/a.0"), (1, "/raw/a.1"), (1, "/raw/a.01"), (1, "/raw/a.001"), (2, "/raw/a.2")]
+    assert J.left_out(found) == ["/raw/a.01", "/raw/a.001"]
+    assert J.split_why(found) == ("split into 3 segment task(s); left out, their segment number taken "
+                                  "by another file: /raw/a.01, /raw/a.001")
+    assert J.left_out(found[:2]) == [] and J.split_why(found[:2]) == "split into 2 segment task(s)"
+
+
 def test_segment_tasks_count_as_their_run_for_triggers():
     j = defs(**JOBS)
     tasks = seg_tasks(1, [S.RUNNING, S.NEW])

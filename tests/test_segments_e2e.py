@@ -60,6 +60,22 @@ def test_a_data_complete_per_segment_job_is_split_once_the_runs_files_settled(tm
     assert ts["2120.merge"].inputs == tuple(str(tmp_path / f"out/reco2120_{s}.root") for s in (0, 1, 2))
 
 
+def test_a_second_file_with_a_taken_segment_number_is_named_in_the_journal_not_dropped_silently(tmp_path):
+    setup(tmp_path)
+    (tmp_path / "raw" / "run_2120.dat.01").write_text("x\n")     # segment 1 again
+    bm(tmp_path, "add", "2120")
+    r = daemon_run(tmp_path, "verbose", env=env_for(tmp_path), timeout=90)
+    ts = tasks_of(tmp_path)
+    assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2"]
+    kept = ts["2120.reco.1"].segments[0].path
+    other = ({str(tmp_path / "raw" / f"run_2120.dat.{s}") for s in ("1", "01")} - {kept}).pop()
+    words = f"split into 3 segment task(s); left out, their segment number taken by another file: {other}"
+    assert words in r.stdout, r.stdout + r.stderr                          # what the daemon says
+    assert words in (tmp_path / "status.json.journal").read_text()         # and keeps
+    assert words in " ".join(bm(tmp_path, "show", "2120.reco.0").split())  # where a person looks
+    assert "2120.reco.2: created (segment 2 (3 of 3) of 2120.reco)" in r.stdout
+
+
 def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_by_its_task(tmp_path):
     setup(tmp_path)
     assert "added 2 task(s)" in bm(tmp_path, "add", "2120")

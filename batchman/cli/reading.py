@@ -137,7 +137,7 @@ def show(ctx, run, job, seg, lines, as_json):
     st = e.store.read()
     t = _one_task(st.tasks, run, job, seg)
     _refresh_counters(e, [t])
-    hist = e.store.history({t.key}, upto=st.generation)
+    hist = e.store.history({t.key, t.run_key}, upto=st.generation)   # a segment's: its run's split too
     logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext, t.seg) for ext in ("out", "err")} if t.attempt else {}
     segs = _segments(e, t)
     if as_json:

@@ -153,17 +153,36 @@ def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str
 def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task], now: float) -> list[Task]:
     """The segment tasks that replace the run task of a per: segment job: one per (number, path)
     found, each with its own file, but those already in ``have`` (by key)."""
+    dup = set(left_out(found))     # two files of one number (run_1.dat.01, run_1.dat.1): the first one
+    found = [f for f in found if f[1] not in dup]
     n = len(found)
-    taken = set()          # two files of one number (run_1.dat.1, run_1.dat.01): the first one
     out = []
     for i, (seg, path) in enumerate(found):
-        if seg in taken or task_key(run_task.run, run_task.job, seg) in have:
+        if task_key(run_task.run, run_task.job, seg) in have:
             continue
-        taken.add(seg)
         out.append(Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
                         reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
                         priority=run_task.priority, meta=run_task.meta))
     return out
+
+
+def left_out(found: list[tuple[int, str]]) -> list[str]:
+    """The files ``split`` leaves out: a second (or later) file with a segment number already
+    taken (run_1.dat.1 and run_1.dat.01), in the order found."""
+    taken: set[int] = set()
+    out = []
+    for seg, path in found:
+        if seg in taken:
+            out.append(path)
+        taken.add(seg)
+    return out
+
+
+def split_why(found: list[tuple[int, str]]) -> str:
+    """The journal's words for a split: how many segment tasks, and which files were left out."""
+    dup = left_out(found)
+    why = f"split into {len(found) - len(dup)} segment task(s)"
+    return why + (f"; left out, their segment number taken by another file: {', '.join(dup)}" if dup else "")
 
 
 Sig = tuple   # what a run's files looked like: ((name, size, mtime_ns), ...)

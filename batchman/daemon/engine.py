@@ -335,7 +335,10 @@ class Engine:
             for s in J.split(t, segs, idx, now):
                 self._add(st, s, s.reason, now, rep)
                 n += 1
-            self.store.record(key, t.state, J.SPLIT, f"split into {len(segs)} segment task(s)", self.me, now)
+            why = J.split_why(segs)
+            if J.left_out(segs):     # said where a person looks too, not left out silently
+                rep.transitions.append(f"{key}: {why}")
+            self.store.record(key, t.state, J.SPLIT, why, self.me, now)
         if gone:
             st.tasks = [t for t in st.tasks if t.key not in gone]
         self.observer.split_found = {}

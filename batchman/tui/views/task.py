@@ -42,7 +42,7 @@ class TaskView(TextView):
         store, key, gen = self.app.store, self.key, self.app.index.status.generation
 
         def work():
-            return store.history({key}, upto=gen)
+            return store.history({key, ".".join(key.split(".")[:2])}, upto=gen)   # a segment's: its split too
 
         def done(result, error):
             if error is not None:
