@@ -10,6 +10,8 @@ from batchman.core import states as S
 from batchman.core.model import Task
 from batchman.daemon.inbatch import InBatch
 
+from keeper_helpers import rounds
+
 
 def task(rng: random.Random, run: int) -> Task:
     t = Task(run=run, state=rng.choice(S.ALL))
@@ -31,17 +33,7 @@ def change(rng: random.Random, t: Task) -> None:
 
 @pytest.mark.parametrize("seed", range(300))
 def test_the_jobs_kept_from_the_changes_are_those_found_afresh(seed):
-    rng = random.Random(seed)
-    tasks = [task(rng, r) for r in range(rng.randint(0, 40))]
-    kept = InBatch(tasks)
-    for _ in range(rng.randint(1, 12)):
-        deciding = rng.sample(tasks, rng.randint(0, len(tasks))) if tasks else []
-        kept.deciding(deciding + deciding[:2])
-        for t in deciding:
-            change(rng, t)
-        added = [task(rng, 1000 + len(tasks) + i) for i in range(rng.randint(0, 3))]
-        tasks += added
-        kept.changed(added)
+    for tasks, kept in rounds(seed, InBatch, task, change):
         fresh = InBatch(tasks)
         assert kept.same(fresh)
         assert all(kept.named[n] is t for n, t in fresh.named.items())

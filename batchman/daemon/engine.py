@@ -30,7 +30,7 @@ from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
 from batchman.daemon import intents
-from batchman.daemon.intents import WHO
+from batchman.daemon.intents import WHO, Asked
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon import record as R
 from batchman.daemon import unknown as U
@@ -100,6 +100,7 @@ class Engine:
         self._unretried_policy: D.Policy | None = None
         self.room: P.Room | None = None                   # plan_budget's room, kept from the changes (_survey)
         self.inbatch: InBatch | None = None               # the live tasks in the batch system, kept alike
+        self.asked: Asked | None = None                   # what people asked of the live tasks, kept alike
 
     @property
     def query_failures(self) -> int:
@@ -239,23 +240,22 @@ class Engine:
         place from the requests file (``requests``, its signature before this read, differs
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
-        decisions move only live tasks): the last live tasks and those appended since are all;
-        and plan_budget's room (plan.Room) is counted again only for the tasks this daemon decided
-        and those appended, else counted afresh; so are the tasks in the batch system by job name
-        (daemon/inbatch.py)."""
+        decisions move only live tasks): the last live tasks and those appended since are all; and
+        plan_budget's room (plan.Room), the tasks in the batch system (daemon/inbatch.py) and what
+        people asked (intents.Asked) are kept from the tasks decided and appended, else afresh."""
         tasks, live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
             kept, added = P.live(live), P.live(tasks[self._surveyed:])
             live = kept + added
-            self.room.changed(added)
-            self.inbatch.changed(added)
+            for keeper in (self.room, self.inbatch, self.asked):
+                keeper.changed(added)
         else:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
-            self.room, self.inbatch = P.Room(live), InBatch(live)
+            self.room, self.inbatch, self.asked = P.Room(live), InBatch(live), Asked(live)
         if CHECK:                     # (the tests: what is kept equals a count)
             assert self.room.budget() == D.Budget.of(live), (self.room.budget(), D.Budget.of(live))
-            assert self.inbatch.same(InBatch(live))
+            assert self.inbatch.same(InBatch(live)) and self.asked.now == intents.asked(live)
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 
@@ -346,8 +346,8 @@ class Engine:
 
     def _deciding(self, tasks: list[Task]) -> None:
         """``tasks`` are about to change (decided): what is kept of them is counted again next survey."""
-        self.room.deciding(tasks)
-        self.inbatch.deciding(tasks)
+        for keeper in (self.room, self.inbatch, self.asked):
+            keeper.deciding(tasks)
 
     def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""

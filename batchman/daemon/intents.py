@@ -19,16 +19,41 @@ from batchman.store import ahead
 WHO = "batchman-daemon"
 
 
-def asked(tasks) -> list[tuple]:
-    """What people asked of the tasks: a kill or hold merged in place under the lock re-plans.
-    (A hold on a settled task changes no decision: the same over plan.live(tasks) as over all.)"""
-    return [(t.key, t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)]
+def asked(tasks) -> dict[str, tuple[str, bool]]:
+    """What people asked of the tasks (key -> request, held): a kill or hold merged in place
+    under the lock re-plans. (A hold on a settled task changes no decision: the same over
+    plan.live(tasks) as over all.)"""
+    return {t.key: (t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)}
+
+
+class Asked:
+    """:func:`asked` of the live tasks, kept from the tasks the daemon decides and those appended
+    instead of a pass over every live task each round (~50 ms at 1,000,000 tasks), like plan.Room:
+    only this daemon's decisions change a request or a hold between two surveys that count afresh
+    (another writer, a request merged from the requests file: engine._survey)."""
+
+    def __init__(self, tasks=()):
+        self.now = asked(tasks)
+        self.before: dict[int, Task] = {}
+
+    def deciding(self, tasks) -> None:
+        """``tasks`` may change before the next :meth:`changed`."""
+        for t in tasks:
+            self.before[id(t)] = t
+
+    def changed(self, added=()) -> None:
+        """The tasks handed to :meth:`deciding` are kept as they are now; ``added``: new tasks."""
+        tasks = list(self.before.values()) + list(added)
+        for t in tasks:
+            self.now.pop(t.key, None)
+        self.now.update(asked(tasks))
+        self.before = {}
 
 
 def record(eng, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
            rep: IterationReport) -> list[Work]:
     """``live``: plan.live(status.tasks); ``counters``: what running jobs reported (job name ->)."""
-    wanted = asked(live)
+    wanted = dict(eng.asked.now)      # asked(live), kept (Asked)
     tokens = eng._tokens(obs.now)
     eng._learn_max_array()          # outside the lock: may ask scontrol show config, once
     if eng._unretried_policy is not eng.policy:     # (batchman.yaml reloaded, limits learnt)
