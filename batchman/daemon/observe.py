@@ -58,6 +58,7 @@ class Observer:
         self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
         self.seen: list[Task] | None = None                # the tasks the last observe looked at ...
         self.named: dict[str, Task] = {}                   # ... and those in the batch system, by job name
+        self.waiting = None         # StagingFiles of the tasks to look at, if the daemon keeps them
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -163,7 +164,10 @@ class Observer:
         """One query for the files of every task that waits for or holds them, and of the
         segments just found for new tasks (which may go on to be staged and submitted in this
         same iteration)."""
-        files = [s.path for t in tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
+        if self.waiting is not None:        # (the daemon's, kept from the changes: daemon/stagefiles.py)
+            files = self.waiting.files()
+        else:
+            files = [s.path for t in tasks if t.state in (S.UNSTAGED, S.STAGING, S.STAGED) for s in t.segments]
         files += [path for paths, _ in obs.segments.values() for path in paths]
         if not files:
             obs.staging = StagingView()

@@ -1,0 +1,48 @@
+"""The files the staging system is asked about, kept from the changes (issue 18).
+
+Observing asks the staging system about the files of every live task that waits for or holds
+them (unstaged, staging, staged: 100,000 tasks at 1,000,000), and picking them out of every
+live task each round cost ~60 ms there. The daemon changes few of them in a round, so
+:class:`StagingFiles` keeps them: from the live tasks when the daemon surveys them afresh, and
+otherwise from the tasks it decided (:meth:`deciding`, then :meth:`changed`) and those
+appended, like plan.Room and daemon/inbatch.InBatch. The list is in no particular order: the
+staging system's answer (a StagingView) is sets of files.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+
+from batchman.core import states as S
+from batchman.core.model import Task
+
+WAITS = (S.UNSTAGED, S.STAGING, S.STAGED)     # the states whose files the staging system is asked about
+
+
+def _files(t: Task) -> tuple[str, ...] | None:
+    return tuple(s.path for s in t.segments) if t.state in WAITS and t.segments else None
+
+
+class StagingFiles:
+    def __init__(self, tasks: list[Task] = ()):
+        self.of: dict[int, tuple[str, ...]] = {id(t): f for t in tasks if (f := _files(t))}
+        self.before: dict[int, Task] = {}
+
+    def deciding(self, tasks) -> None:
+        """``tasks`` may change before the next :meth:`changed`."""
+        for t in tasks:
+            self.before[id(t)] = t
+
+    def changed(self, added=()) -> None:
+        """The tasks handed to :meth:`deciding` are kept as they are now; ``added``: new tasks."""
+        for t in list(self.before.values()) + list(added):
+            f = _files(t)
+            if f:
+                self.of[id(t)] = f
+            else:
+                self.of.pop(id(t), None)
+        self.before = {}
+
+    def files(self) -> list[str]:
+        """Every kept task's files (a task's in its order)."""
+        return list(chain.from_iterable(self.of.values()))
