@@ -166,10 +166,10 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
             waiting.append(shadow)
             carried[id(shadow)] = t
     in_rank_order(waiting)
-    quiet = _unstaged_quiet(obs)
+    quiet, closed = _unstaged_quiet(obs), False
     for shadow in waiting:
         t = carried.get(id(shadow), shadow)
-        if shadow.state == S.UNSTAGED and shadow.segments and quiet and _stage_closed(budget, pol):
+        if shadow.state == S.UNSTAGED and shadow.segments and quiet and (closed or (closed := _stage_closed(budget, pol))):
             continue      # no room for a request, and none of its files on disk: decide_task says None
         while True:
             d = decide_task(shadow, obs, pol, budget)
