@@ -103,6 +103,8 @@ def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_
     # list folds the run's segment tasks into one line; naming the key (or --segments) unfolds them
     table = bm(tmp_path, "list")
     assert "3/3 segments completed" in table and "reco[1]" not in table and "reco[*]" in table
+    merge_line = next(ln for ln in table.splitlines() if " merge " in ln)
+    assert merge_line.split()[:2] == ["merge", "-"]     # no file of its own: '-', not '0' segments
     assert "reco[1]" in bm(tmp_path, "list", "2120.reco") and "reco[2]" in bm(tmp_path, "list", "--segments")
     rows = json.loads(bm(tmp_path, "list", "--json"))["tasks"]
     assert [(r["job"], r.get("segment")) for r in rows] == [("reco", 0), ("reco", 1), ("reco", 2), ("merge", None)]

@@ -99,7 +99,7 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
         if shown[i].run == shown[i - 1].run:
             rows[i][0] = ""
-    click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple"))
+    click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple", missingval="-"))
     leave_now()
 
 

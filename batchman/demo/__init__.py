@@ -93,7 +93,7 @@ def run_demo(directory: str | None, runs: int, speed: float, say) -> int:
     now = time.time()
     say("")
     say(tabulate([export.table_row(t, now) for t in sorted(st.tasks, key=lambda t: t.run)],
-                 headers=export.TABLE_HEADERS))
+                 headers=export.TABLE_HEADERS, missingval="-"))
     html_path = e.params.path("daemon.html_file")
     say("")
     say(f"status page: {html_path}")

@@ -95,7 +95,9 @@ TABLE_HEADERS = ["run", "job", "segs", "state", "in state", "detail", "try", "co
 
 
 def table_row(t: Task, now: float) -> list:
-    return [t.run, job_label(t), len(t.segments), state_label(t), duration(now - t.since) if t.since else "",
+    """A task's line of `batchman list`; a task with no file to stage (a merge step, or files not
+    found yet) has None as its segments, shown as '-' (tabulate's missingval)."""
+    return [t.run, job_label(t), len(t.segments) or None, state_label(t), duration(now - t.since) if t.since else "",
             detail(t)[:60], t.attempt, counters_text(t)[:40]]
 
 

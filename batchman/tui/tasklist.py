@@ -261,7 +261,7 @@ def row_text(t: Task, now: float, marked: bool, narrow: bool = False) -> list:
         head = f"{'*' if marked else ' '}{t.run:>6} {_job(SV.job_label(t), 8):<8} "
         tail = f" {dur:>6} {t.attempt:>3}  {export.detail(t)}"
     else:
-        head = f"{'*' if marked else ' '}{t.run:>7} {_job(SV.job_label(t), 10):<10} {len(t.segments):>3} "
+        head = f"{'*' if marked else ' '}{t.run:>7} {_job(SV.job_label(t), 10):<10} {len(t.segments) or '-':>3} "
         tail = f" {dur:>8} {t.attempt:>3}  {export.detail(t)}"
     c = export.counters_text(t)
     if c:

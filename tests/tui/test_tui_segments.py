@@ -39,6 +39,8 @@ def test_segment_tasks_fold_into_one_row_and_enter_unfolds_them(exp, app_for):
     row = line_of(app, "reco[*]")
     assert "2120" in row and "failed" in row and "1/3 segments completed, 1 running, 1 failed" in row
     assert "reco[1]" not in screen(app)
+    toks = line_of(app, "merge").split()
+    assert toks[toks.index("merge") + 1] == "-"     # no file of its own: '-', not '0' segments
     app.type("<home><down><enter>")      # the folded row (after merge, by name): show its segment tasks
     s = screen(app)
     assert "reco[0]" in s and "reco[1]" in s and "reco[2]" in s and "reco[*]" in s
