@@ -213,8 +213,8 @@ class App:
 
     def refresh(self, force: bool = False) -> bool:
         """Read the status file (cheap when unchanged); True if it changed."""
-        if self.reading is not None and not self.reading.shown:    # its first read (loading.step)
-            return False
+        if (self.reading is not None and not self.reading.shown) or (not force and loading.replaced(self)):
+            return False        # being read (loading.step): first, or a large file replaced whole
         try:
             st = self.store.read()
         except StoreError as e:

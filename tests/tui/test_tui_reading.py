@@ -137,3 +137,47 @@ def test_the_main_loop_takes_steps_for_a_budget_then_pauses_so_that_it_draws_and
     monkeypatch.setattr(loading, "BUDGET", 60.0)
     go(loop)
     assert app.reading is None and len(loop.armed) == 1                        # all done: not armed again
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_file_rewritten_whole_is_read_in_steps_the_list_showing_the_one_before(big, app_for, monkeypatch, seed):
+    """Another writer rewrote the file whole (not a compaction of what the TUI has: a writer out of
+    log mode, recover, a schema upgrade): it is read in steps, never decoded in one go in a tick,
+    keys working on the list before; what is written meanwhile is shown once it is read."""
+    rnd = random.Random(seed)
+    app = app_for(open_experiment(big.root))
+    steps(app)
+    whole, writing = [], [True]
+    load = store_mod.follow.load
+    monkeypatch.setattr(store_mod.follow, "load", lambda *a: load(*a) if writing[0] else whole.append(a) or load(*a))
+    monkeypatch.setattr(store_mod, "LOG_FROM", 1 << 40)     # the writer rewrites the file whole
+    change(big.store, r1150=dict(state="failed", error="exit code 9"))
+    writing[0] = False
+    app.tick()
+    assert app.reading is not None and not app.reading.first
+    assert "200 new" in screen(app, SMALL).splitlines()[0]  # the one before, while it is read
+    app.type("<down><down>/1150<enter>", SMALL)             # keys work on it meanwhile
+    assert app.reading is not None and "1 shown" in screen(app, SMALL) and "new" in line_of(app, "1150 analysis", SMALL)
+    loading.step(app)
+    loading.step(app)
+    assert screen(app, SMALL).splitlines()[-1].startswith(" reading the rewritten status file: ")
+
+    n = [0]
+
+    def other_writer():         # the file rewritten whole once more at a random step, then logged writes
+        n[0] += 1
+        if n[0] == again or rnd.random() < 0.2:
+            writing[0] = True
+            monkeypatch.setattr(store_mod, "LOG_FROM", 1 << 40 if n[0] == again else 0)
+            run = rnd.choice(list(RUNS))
+            change(big.store, **{f"r{run}": dict(state=rnd.choice(["running", "queued"]))})
+            writing[0] = False
+    again = rnd.randint(1, 5)
+    steps(app, other_writer)
+    monkeypatch.undo()
+    for _ in range(2):
+        app.tick()
+        steps(app)
+    want = Store(big.store.path).read()
+    assert not whole and model.encode(app.index.status) == model.encode(want)
+    assert "failed" in line_of(app, "1150 analysis", SMALL) and "reading" not in screen(app, SMALL)
