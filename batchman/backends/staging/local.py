@@ -15,6 +15,9 @@ import sys
 
 from batchman.backends.base import Capabilities, StagingBase, StagingView
 
+# A query of this many files or more lists the cache directories instead of a look per file.
+LIST_FROM = 100
+
 
 class LocalStaging(StagingBase):
     name = "local"
@@ -74,18 +77,42 @@ class LocalStaging(StagingBase):
         """Present: in the cache; pending: marked. The marks are listed once (one listing, not
         one look per file), before the cache is looked at: a copy that ends in between (the
         copier renames the file into the cache, then removes its mark) is seen as one or the
-        other, never as neither."""
+        other, never as neither. Many files: the cache directories they would be in are listed
+        once each too (:meth:`_in_cache`)."""
         v = StagingView()
         try:
             marks = set(os.listdir(self.pending_dir)) if not self.in_place else set()
         except FileNotFoundError:
             marks = set()
+        there = self._in_cache(files) if len(files) >= LIST_FROM and not self.in_place else None
         for f in files:
-            if os.path.exists(self.cache_path(f)):
+            hit = there.get(f) if there is not None else None
+            if hit if hit is not None else os.path.exists(self.cache_path(f)):
                 v.present.add(f)
             elif marks and self._mark_name(f) in marks:
                 v.pending.add(f)
         return v
+
+    def _in_cache(self, files: list[str]) -> dict[str, bool]:
+        """``os.path.exists(self.cache_path(f))`` for the files whose stub is absolute and normal
+        (the others: left out, looked at one by one), from one listing of each cache directory
+        they would be in instead of a path mapping and a look per file (200,000 files at
+        1,000,000 tasks, ~0.9 s); a name listed is still looked at (a broken link is listed)."""
+        listings: dict[str, set[str] | tuple[str, set[str]]] = {}
+        out = {}
+        for f in files:
+            d, _, name = f.rpartition("/")
+            if not name or name in (".", "..") or "/." in f or "//" in f or not f.startswith("/"):
+                continue
+            have = listings.get(d)
+            if have is None:
+                where = os.path.join(self.cache_dir, self._rel(d or "/"), "")
+                try:
+                    have = listings[d] = (where, set(os.listdir(where)))
+                except OSError:
+                    have = listings[d] = (where, set())
+            out[f] = name in have[1] and os.path.exists(have[0] + name)
+        return out
 
     def release(self, files: list[str]) -> None:
         if self.in_place:
