@@ -164,13 +164,17 @@ class LocalBatch(BatchBase):
         """Many jobs: one listing of the root says which were ever submitted here, instead of
         a look per job (300,000 at 1,000,000 tasks). A job recorded as submitted had its
         directory before the status that names it was read, so before this listing."""
-        listed = None
-        if len(jobs) > LIST_FROM:
-            try:
-                listed = set(os.listdir(self.root))
-            except FileNotFoundError:
-                listed = set()
-        return {name: self._info(name, jid, listed) for name, jid in jobs.items()}
+        if len(jobs) <= LIST_FROM:
+            return {name: self._info(name, jid) for name, jid in jobs.items()}
+        try:
+            listed = set(os.listdir(self.root))
+        except FileNotFoundError:
+            listed = set()
+        # (those never submitted here first, without a call each: 290,000 of 300,000 in oneshot's benchmark)
+        out = {name: JobInfo(name, jid, ABSENT) for name, jid in jobs.items() if name not in listed}
+        if len(out) < len(jobs):
+            out.update((name, self._info(name, jid, listed)) for name, jid in jobs.items() if name in listed)
+        return out
 
     def list_ours(self, prefix: str) -> list[JobInfo]:
         out = []
