@@ -234,15 +234,15 @@ class Observer:
         (a daemon's first round: the full scan it did not make before asking)."""
         if obs.jobs is None and not unanswered:
             return              # not asked: nothing new of any job but those of the done files
-        todo = [(n, ask[n]) for n in _not_listed(ask, obs.jobs) if n not in obs.markers]
+        todo = [n for n in _not_listed(ask, obs.jobs) if n not in obs.markers]
         there = self.dirs = self._attempt_dirs(len(todo))
-        for name, job_id in todo:
-            if there is not None and name not in there:
-                continue        # no attempt directory: no marker
+        if there is not None:       # no attempt directory: no marker (290,000 of 300,000 in a benchmark)
+            todo = [n for n in todo if n in there]
+        for name in todo:
             adir = self.paths.attempt_dir(name)
             if jobscript.read_exit(adir) is not None:
                 obs.markers[name] = jobscript.read_marker(adir)
-                if job_id and obs.jobs is not None:
+                if ask[name] and obs.jobs is not None:
                     obs.jobs.pop(name, None)
 
     def _attempt_dirs(self, n: int) -> set[str] | frozenset | None:
