@@ -40,3 +40,31 @@ def test_many_jobs_those_never_submitted_here_are_answered_absent_without_a_look
     monkeypatch.setattr(L.LocalBatch, "_info", lambda self, n, *a: looked.append(n) or real(self, n, *a))
     assert b.query(names) == one_by_one
     assert sorted(looked) == sorted(list(names)[::7])
+
+
+def test_listing_ours_names_the_queued_and_running_jobs_and_reads_no_ended_one(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    b = L.LocalBatch(str(tmp_path / "attempts"))
+    names = [f"bm.s.{i}.analysis.1" for i in range(6)] + ["other.1"]
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", names[1]])
+    try:
+        for i, n in enumerate(names):
+            os.makedirs(b.job_dir(n))
+            if i in (0, 3, 4, 6):
+                with open(os.path.join(b.job_dir(n), "local.exit"), "w") as f:
+                    f.write("0\n")
+            if i == 1:
+                with open(os.path.join(b.job_dir(n), "local.pid"), "w") as f:
+                    f.write(f"{runner.pid}\n")
+                with open(os.path.join(b.job_dir(n), "local.state"), "w") as f:
+                    f.write("running\n")
+        looked = []
+        real = L.LocalBatch._info
+        monkeypatch.setattr(L.LocalBatch, "_info", lambda self, n, *a: looked.append(n) or real(self, n, *a))
+        ours = b.list_ours("bm.s.")
+        assert [(j.name, j.state) for j in ours] == [(names[1], "running")]
+        assert sorted(looked) == [names[1], names[2], names[5]]      # not the ended ones'
+    finally:
+        runner.kill()
+        runner.wait()
