@@ -15,6 +15,7 @@ import msgspec
 from batchman.core import states as S
 from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
 from batchman.core.follow import as_before
+from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
 # Finished for good: only a person's request (or an intent left to redo) moves them again.
@@ -53,45 +54,40 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
         yield t
 
 
-class Room:
+class Room(Keeper):
     """What ``Budget.of(tasks)`` counts (segments held in the cache, jobs in the batch system by
-    job name), kept from the tasks that change instead of recounted over every live task each
-    iteration (430,000 at 1,000,000 tasks). Before their decisions are applied, the daemon hands
-    the tasks it decided to :meth:`deciding` (their room as they are); once applied (and the
-    actions' results recorded), :meth:`changed` counts them again, with the tasks added since.
-    Valid while nothing else changes the tasks: the daemon counts afresh (a new Room) whenever
-    another writer or a request may have (daemon/engine._survey)."""
+    job name), kept from the tasks that change (core/keeper.py) instead of recounted over every
+    live task each iteration (430,000 at 1,000,000 tasks). Valid while nothing else changes the
+    tasks: the daemon counts afresh (a new Room) whenever another writer or a request may have
+    (daemon/engine._survey)."""
 
     def __init__(self, tasks: list[Task]):
+        super().__init__()
         b = Budget.of(tasks)
         self.staged, self.per_job = b.staged_segments, b.per_job
-        self.before: dict[int, tuple[Task, str | None, int]] = {}    # id -> (task, its room before)
 
     def budget(self) -> Budget:
         """A new Budget with the room taken now (as Budget.of the tasks)."""
         per_job = {j: n for j, n in self.per_job.items() if n}
         return Budget(staged_segments=self.staged, jobs=sum(per_job.values()), per_job=per_job)
 
-    def deciding(self, tasks) -> None:
-        """``tasks`` may change before the next :meth:`changed`: their room as they are now."""
-        for t in tasks:
-            if id(t) not in self.before:
-                self.before[id(t)] = (t, *_room_of(t))
+    def was(self, t: Task) -> tuple[str | None, int]:
+        return _room_of(t)
 
-    def changed(self, added=()) -> None:
-        """The tasks handed to :meth:`deciding` are as they will be counted now; ``added``: tasks
-        new to the list since (counted for the first time)."""
+    def forget(self, before) -> None:
         per_job = self.per_job
-        for t, job, n in self.before.values():
+        for _, (job, n) in before:
             self.staged -= n
             if job is not None:
                 per_job[job] -= 1
-        for t in [t for t, _, _ in self.before.values()] + list(added):
+
+    def keep(self, tasks) -> None:
+        per_job = self.per_job
+        for t in tasks:
             job, n = _room_of(t)
             self.staged += n
             if job is not None:
                 per_job[job] = per_job.get(job, 0) + 1
-        self.before = {}
 
 
 def _room_of(t: Task) -> tuple[str | None, int]:

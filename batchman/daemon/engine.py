@@ -30,9 +30,8 @@ from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
 from batchman.daemon import intents, record as R, unknown as U
-from batchman.daemon.intents import WHO, Asked
-from batchman.daemon.inbatch import InBatch
-from batchman.daemon.stagefiles import StagingFiles
+from batchman.daemon.intents import WHO
+from batchman.daemon.kept import Kept
 from batchman.daemon.act import Actor
 from batchman.daemon.command_watch import CommandWatch
 from batchman.daemon.crash import CRASH_POINTS, HOOKS, crash_point as _crash_point  # noqa: F401 - the tests' names
@@ -97,9 +96,7 @@ class Engine:
         self._surveyed = 0                                # how many tasks the last survey saw
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
         self._unretried_policy: D.Policy | None = None
-        self.room: P.Room | None = None                   # plan_budget's room, kept from the changes (_survey)
-        self.inbatch: InBatch | None = None               # the live tasks in the batch system, kept alike
-        self.asked: Asked | None = None                   # what people asked of them, and observer.waiting
+        self.kept: Kept | None = None                     # kept from the tasks this daemon changes (_survey)
 
     @property
     def query_failures(self) -> int:
@@ -152,7 +149,7 @@ class Engine:
         own = time.perf_counter() - t0
         self._learn_limits(live)
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live,
-                                    self.inbatch)
+                                    self.kept.inbatch)
         obs.taken = taken
         obs.unsubmittable_jobs = self.command_watch.check(self, live)
         n_cmd_obs = len(records)
@@ -240,22 +237,20 @@ class Engine:
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
         decisions move only live tasks): the last live tasks and those appended since are all; and
-        plan_budget's room (plan.Room), the jobs in the batch system (inbatch.py), what people asked
-        (intents.Asked), the files staging is asked about (stagefiles.py) follow the tasks decided."""
+        what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
+        follows the tasks decided."""
         tasks, live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
-            kept, added = P.live(live), P.live(tasks[self._surveyed:])
-            live = kept + added
-            for keeper in (self.room, self.inbatch, self.asked, self.observer.waiting):
-                keeper.changed(added)
+            still, added = P.live(live), P.live(tasks[self._surveyed:])
+            live = still + added
+            self.kept.changed(added)
         else:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
-            self.room, self.inbatch, self.asked, self.observer.waiting = P.Room(live), InBatch(live), Asked(live), StagingFiles(live)
+            self.kept = Kept(live)
+            self.observer.waiting = self.kept.waiting
         if CHECK:                     # (the tests: what is kept equals a count)
-            assert self.room.budget() == D.Budget.of(live), (self.room.budget(), D.Budget.of(live))
-            assert self.inbatch.same(InBatch(live)) and self.observer.waiting.of == StagingFiles(live).of
-            assert self.asked.now == intents.asked(live)
+            self.kept.check(live)
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 
@@ -343,11 +338,6 @@ class Engine:
             st.tasks = [t for t in st.tasks if t.key not in gone]
         self.observer.split_found = {}
         return n
-
-    def _deciding(self, tasks: list[Task]) -> None:
-        """``tasks`` are about to change (decided): what is kept of them is counted again next survey."""
-        for keeper in (self.room, self.inbatch, self.asked, self.observer.waiting):
-            keeper.deciding(tasks)
 
     def _learn_limits(self, tasks: list[Task]) -> None:
         """The partition's MaxTime/DefaultTime, asked once, when a timeout retry needs them."""

@@ -11,41 +11,39 @@ from the tasks the daemon decided (as they were before, :meth:`deciding`; as the
 from __future__ import annotations
 
 from batchman.core import states as S
+from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
 JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are read in every round
 
 
-class InBatch:
+class InBatch(Keeper):
     def __init__(self, tasks: list[Task] = ()):
+        super().__init__()
         in_batch = S.IN_BATCH
         self.named: dict[str, Task] = {t.job_name: t for t in tasks if t.state in in_batch and t.job_name}
         self.ids: dict[str, str] = {n: t.job_id for n, t in self.named.items()}      # what to ask, by default
         self.just: dict[str, Task] = {n: t for n, t in self.named.items() if t.state in JUST_SUBMITTED}
         self.arrays: dict[str, Task] = {n: t for n, t in self.named.items() if _in_array(t)}   # job arrays' elements
-        self.before: dict[int, tuple[Task, str]] = {}       # id -> (task, the name it was kept under)
 
-    def deciding(self, tasks) -> None:
-        """``tasks`` may change before the next :meth:`changed`."""
-        for t in tasks:
-            if id(t) not in self.before:
-                self.before[id(t)] = (t, t.job_name)
+    def was(self, t: Task) -> str:
+        return t.job_name          # the name it is kept under
 
-    def changed(self, added=()) -> None:
-        """The tasks handed to :meth:`deciding` are kept as they are now; ``added``: new tasks."""
-        for t, name in self.before.values():
+    def forget(self, before) -> None:
+        for t, name in before:
             if self.named.get(name) is t:
                 del self.named[name], self.ids[name]
                 self.just.pop(name, None)
                 self.arrays.pop(name, None)
-        for t in [t for t, _ in self.before.values()] + list(added):
+
+    def keep(self, tasks) -> None:
+        for t in tasks:
             if t.state in S.IN_BATCH and t.job_name:
                 self.named[t.job_name], self.ids[t.job_name] = t, t.job_id
                 if t.state in JUST_SUBMITTED:
                     self.just[t.job_name] = t
                 if _in_array(t):
                     self.arrays[t.job_name] = t
-        self.before = {}
 
     def same(self, other: "InBatch") -> bool:
         return (self.named, self.ids, self.just, self.arrays) == (other.named, other.ids, other.just, other.arrays)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from batchman.core import decide as D
 from batchman.core import plan as P
+from batchman.core.keeper import Keeper
 from batchman.core.model import Status, Task
 from batchman.daemon import record as R
 from batchman.daemon.reload import signature
@@ -26,40 +27,32 @@ def asked(tasks) -> dict[str, tuple[str, bool]]:
     return {t.key: (t.request, t.held) for t in tasks if t.request or (t.held and t.state not in P.SETTLED)}
 
 
-class Asked:
+class Asked(Keeper):
     """:func:`asked` of the live tasks, kept from the tasks the daemon decides and those appended
     instead of a pass over every live task each round (~50 ms at 1,000,000 tasks), like plan.Room:
     only this daemon's decisions change a request or a hold between two surveys that count afresh
     (another writer, a request merged from the requests file: engine._survey)."""
 
     def __init__(self, tasks=()):
+        super().__init__()
         self.now = asked(tasks)
-        self.before: dict[int, Task] = {}
 
-    def deciding(self, tasks) -> None:
-        """``tasks`` may change before the next :meth:`changed`."""
-        for t in tasks:
-            self.before[id(t)] = t
-
-    def changed(self, added=()) -> None:
-        """The tasks handed to :meth:`deciding` are kept as they are now; ``added``: new tasks."""
-        tasks = list(self.before.values()) + list(added)
+    def keep(self, tasks) -> None:
         for t in tasks:
             self.now.pop(t.key, None)
         self.now.update(asked(tasks))
-        self.before = {}
 
 
 def record(eng, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
            rep: IterationReport) -> list[Work]:
     """``live``: plan.live(status.tasks); ``counters``: what running jobs reported (job name ->)."""
-    wanted = dict(eng.asked.now)      # asked(live), kept (Asked)
+    wanted = dict(eng.kept.asked.now)      # asked(live), kept (Asked)
     tokens = eng._tokens(obs.now)
     eng._learn_max_array()          # outside the lock: may ask scontrol show config, once
     if eng._unretried_policy is not eng.policy:     # (batchman.yaml reloaded, limits learnt)
         eng._unretried, eng._unretried_policy = {}, eng.policy
-    decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.room)
-    eng._deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
+    decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.kept.room)
+    eng.kept.deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
     cleared, n_tr, now = eng.cleared, len(rep.transitions), 0.0
     counted = [t for t in live if t.job_name in counters] if counters else []
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from itertools import chain
 
 from batchman.core import states as S
+from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
 WAITS = (S.UNSTAGED, S.STAGING, S.STAGED)     # the states whose files the staging system is asked about
@@ -23,25 +24,18 @@ def _files(t: Task) -> tuple[str, ...] | None:
     return tuple(s.path for s in t.segments) if t.state in WAITS and t.segments else None
 
 
-class StagingFiles:
+class StagingFiles(Keeper):
     def __init__(self, tasks: list[Task] = ()):
+        super().__init__()
         self.of: dict[int, tuple[str, ...]] = {id(t): f for t in tasks if (f := _files(t))}
-        self.before: dict[int, Task] = {}
 
-    def deciding(self, tasks) -> None:
-        """``tasks`` may change before the next :meth:`changed`."""
+    def keep(self, tasks) -> None:
         for t in tasks:
-            self.before[id(t)] = t
-
-    def changed(self, added=()) -> None:
-        """The tasks handed to :meth:`deciding` are kept as they are now; ``added``: new tasks."""
-        for t in list(self.before.values()) + list(added):
             f = _files(t)
             if f:
                 self.of[id(t)] = f
             else:
                 self.of.pop(id(t), None)
-        self.before = {}
 
     def files(self) -> list[str]:
         """Every kept task's files (a task's in its order)."""
