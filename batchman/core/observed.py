@@ -15,7 +15,7 @@ FINISHED = "finished"    # left the queue; exit_code / reason say how
 ABSENT = "absent"        # the batch system does not know this job (any more)
 
 
-@dataclass
+@dataclass(slots=True)
 class JobInfo:
     """What a batch system says about one job, normalised."""
     name: str

@@ -14,7 +14,7 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
-from batchman.core.follow import as_before
+from batchman.core.observed import QUEUED as JQUEUED, RUNNING as JRUNNING
 from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
@@ -37,20 +37,27 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
     """The tasks decide_task may change, in order. It certainly leaves alone a settled task, an
     unsuccessful one in ``unretried``, and a queued or running one whose job nothing new is
     known about, none with a request or an intent: no marker of its end, and a queue either not
-    asked about it or saying what the task records already (follow.as_before, follow_job's own
-    test). Runs for every live task: kept lean."""
-    markers, jobs = obs.markers, obs.jobs or {}
+    asked about it or saying what the task records already (follow.as_before, written out here:
+    a call per job costs more than its test; test_plan_live compares). Runs for every live task
+    (432,000 at 1,000,000 tasks, 280,000 of them followed): kept lean."""
+    ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}   # (few)
+    answer = (obs.jobs or {}).get
     for t in tasks:
         st = t.state
-        if st in _QUIET and t.intent is None and not t.request:
-            if st in _FOLLOWED:          # (most live tasks: asked first)
-                m = markers.get(t.job_name)
-                if m is None or m.exit_code is None:
-                    info = jobs.get(t.job_name)
-                    if info is None or as_before(t, info):
+        if st in _FOLLOWED:          # (most live tasks: asked first)
+            if t.intent is None and not t.request and t.job_name not in ended:
+                info = answer(t.job_name)
+                if info is None:
+                    continue
+                if not info.job_id or info.job_id == t.job_id:
+                    said = info.state
+                    if said == JRUNNING:
+                        if st == S.RUNNING:
+                            continue
+                    elif said == JQUEUED and st == S.QUEUED and t.native_state == info.reason:
                         continue
-            elif st in SETTLED or unretried.get(id(t)) is t:
-                continue
+        elif st in _QUIET and t.intent is None and not t.request and (st in SETTLED or unretried.get(id(t)) is t):
+            continue
         yield t
 
 
