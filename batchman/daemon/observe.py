@@ -9,13 +9,14 @@ from operator import attrgetter
 from typing import Callable
 
 from batchman import report
-from batchman.backends.base import FINISHED, QUEUED, RUNNING, BackendUnavailable, StagingView
+from batchman.backends.base import FINISHED, BackendUnavailable, StagingView
 from batchman.core import decide as D
 from batchman.core import jobs as J
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, task_key
 from batchman.daemon import jobscript
+from batchman.daemon.answer import not_listed as _not_listed, unlisted as _unlisted
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon.pacing import Pacing
 from batchman.daemon.segments import file_sizes, file_stats, find_segments, index_segments, numbered, own_segment
@@ -94,11 +95,12 @@ class Observer:
         ask = self._markers(jobs, obs, self.only, due)
         arrays = {n: (t.array_name, t.array_index) for n, t in jobs.arrays.items() if n in ask}
         self._query_batch(ask, obs, now, rep, arrays)
+        unlisted = _unlisted(obs.jobs)      # (one pass over the answer for the two steps)
         if self.only is not None:
-            self._markers_after(obs, ask, unanswered=first)
+            self._markers_after(obs, ask, unanswered=first, unlisted=unlisted)
             self.only |= set(obs.markers)      # news of these jobs: their counters are read too
         obs.no_submit = self.pacing.backing_off(now)
-        self._finished(tasks, obs)
+        self._finished(tasks, obs, unlisted)
         return obs
 
     def _full_scan(self, now: float, ended: set[str] | None, due: bool) -> bool:
@@ -226,7 +228,8 @@ class Observer:
                         obs.markers[t.job_name] = m
         return ask
 
-    def _markers_after(self, obs: D.Observations, ask: dict[str, str], unanswered: bool = False) -> None:
+    def _markers_after(self, obs: D.Observations, ask: dict[str, str], unanswered: bool = False,
+                       unlisted: list[str] | None = None) -> None:
         """After the query: the markers of the asked jobs the batch system no longer lists as
         queued or running (ended, or unknown to it); a job whose exit marker is there counts as
         not asked, as when _markers finds it first (follow.follow_job judges it by the marker).
@@ -234,7 +237,7 @@ class Observer:
         (a daemon's first round: the full scan it did not make before asking)."""
         if obs.jobs is None and not unanswered:
             return              # not asked: nothing new of any job but those of the done files
-        todo = [n for n in _not_listed(ask, obs.jobs) if n not in obs.markers]
+        todo = [n for n in _not_listed(ask, obs.jobs, unlisted) if n not in obs.markers]
         there = self.dirs = self._attempt_dirs(len(todo))
         if there is not None:       # no attempt directory: no marker (290,000 of 300,000 in a benchmark)
             todo = [n for n in todo if n in there]
@@ -287,10 +290,13 @@ class Observer:
             # jobs it did not mention are left unchanged, never taken for absent.
             obs.jobs = {n: i for n, i in e.partial.items() if n in ask} if e.partial else None
 
-    def _finished(self, tasks: list[Task], obs: D.Observations) -> None:
-        """What finished jobs say about themselves: segments analysed, failure hints, outputs."""
+    def _finished(self, tasks: list[Task], obs: D.Observations, unlisted: list[str] | None = None) -> None:
+        """What finished jobs say about themselves: segments analysed, failure hints, outputs.
+        ``unlisted``: _unlisted(obs.jobs), if made already."""
         ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}
-        ended |= {n for n, i in (obs.jobs or {}).items() if i.state == FINISHED}
+        jobs = obs.jobs or {}
+        ended |= {n for n in (_unlisted(jobs) if unlisted is None else unlisted)
+                  if (i := jobs.get(n)) is not None and i.state == FINISHED}
         if not ended:
             return
         for t in self._named(tasks, ended):
@@ -388,13 +394,3 @@ class Observer:
                     out[t.job_name] = c
         self.spool_sigs = seen
         return out
-
-
-def _not_listed(ask: dict[str, str], jobs: dict | None) -> list[str]:
-    """The asked jobs ``jobs`` (the answer) does not list as queued or running: those it
-    lists otherwise, then those it does not name. From the answer's side, in comprehensions
-    (300,000 jobs at 1,000,000 tasks)."""
-    if jobs is None:
-        return list(ask)
-    listed = (QUEUED, RUNNING)
-    return [n for n, i in jobs.items() if i.state not in listed and n in ask] + sorted(ask.keys() - jobs.keys())

@@ -1,0 +1,37 @@
+"""Issue 18: observe makes one pass over the batch system's answer for the jobs it lists as
+neither queued nor running (daemon/answer.unlisted), shared by the markers read after the
+answer and the finished jobs' look; the same jobs as a pass each, over random answers."""
+
+import random
+
+import pytest
+
+from batchman.daemon import answer as A
+from batchman.core.observed import ABSENT, FINISHED, QUEUED, RUNNING, JobInfo
+
+
+def random_answer(seed: int):
+    rng = random.Random(seed)
+    ask = {f"j{i}": rng.choice(["", str(i)]) for i in range(rng.randint(0, 30))}
+    names = list(ask) + [f"x{i}" for i in range(rng.randint(0, 3))]      # (a job not asked, too)
+    jobs = {n: JobInfo(n, "1", rng.choice([QUEUED, RUNNING, FINISHED, ABSENT])) for n in names if rng.random() < 0.8}
+    return ask, rng.choice([jobs, jobs, {}, None])
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_jobs_read_after_the_answer_are_those_a_pass_of_their_own_finds(seed):
+    ask, jobs = random_answer(seed)
+    every = list(ask) if jobs is None else (
+        [n for n, i in jobs.items() if i.state not in (QUEUED, RUNNING) and n in ask] + sorted(ask.keys() - jobs.keys()))
+    assert A.not_listed(ask, jobs, A.unlisted(jobs)) == every == A.not_listed(ask, jobs)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_finished_jobs_are_those_a_pass_of_their_own_finds(seed):
+    ask, jobs = random_answer(seed)
+    listed_not = A.unlisted(jobs)
+    for n in list(jobs or {})[::3]:       # (markers read after the answer take some out of it)
+        del jobs[n]
+    jobs = jobs or {}
+    assert {n for n in listed_not if (i := jobs.get(n)) is not None and i.state == FINISHED} == \
+        {n for n, i in jobs.items() if i.state == FINISHED}
