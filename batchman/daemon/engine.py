@@ -236,14 +236,13 @@ class Engine:
         place from the requests file (``requests``, its signature before this read, differs
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
-        decisions move only live tasks): the last live tasks and those appended since are all; and
-        what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
+        decisions move only live tasks): the last live tasks still live (only those decided may
+        have settled: plan.still_live) and those appended since are all; and what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
         follows the tasks decided."""
         tasks, live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
-            still, added = P.live(live), P.live(tasks[self._surveyed:])
-            live = still + added
-            self.kept.changed(added)
+            added = P.live(tasks[self._surveyed:])
+            live = P.still_live(live, self.kept.changed(added)) + added
         else:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
@@ -251,6 +250,7 @@ class Engine:
             self.observer.waiting = self.kept.waiting
         if CHECK:                     # (the tests: what is kept equals a count)
             self.kept.check(live)
+            assert list(map(id, live)) == list(map(id, P.still_live(status.tasks, status.tasks)))   # live(all)
         self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
         return live
 

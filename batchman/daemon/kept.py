@@ -18,16 +18,21 @@ class Kept:
         self.room, self.inbatch = P.Room(live), InBatch(live)
         self.asked, self.waiting = intents.Asked(live), StagingFiles(live)
         self.keepers = (self.room, self.inbatch, self.asked, self.waiting)
+        self.decided: list[Task] = []       # handed to deciding since the last changed
 
     def deciding(self, tasks: list[Task]) -> None:
         """``tasks`` are about to change (decided): what is kept of them is counted again next survey."""
         for keeper in self.keepers:
             keeper.deciding(tasks)
+        self.decided += tasks
 
-    def changed(self, added: list[Task]) -> None:
-        """The tasks decided since :meth:`deciding` are as they are now; ``added``: new tasks."""
+    def changed(self, added: list[Task]) -> list[Task]:
+        """The tasks decided since :meth:`deciding` are as they are now; ``added``: new tasks.
+        Returns the tasks decided (some maybe more than once)."""
         for keeper in self.keepers:
             keeper.changed(added)
+        decided, self.decided = self.decided, []
+        return decided
 
     def check(self, live: list[Task]) -> None:
         """(BATCHMAN_STORE_CHECK, the tests) what is kept equals a count over ``live``."""
