@@ -20,11 +20,13 @@ class CommandWatch:
     def __init__(self) -> None:
         self.known: dict[str, str] = {}     # job -> why its command cannot run, as last said
 
-    def check(self, engine, tasks) -> dict[str, str]:
+    def check(self, engine, tasks, jobs: set[str] | None = None) -> dict[str, str]:
         """{job: problem} for the jobs of waiting tasks whose command cannot run now. Every job
-        of the tasks (a few) is looked at, the waiting tasks only when one has a problem: a
-        pass over every live task that picks the waiting ones costs 70 ms at 1,000,000 tasks."""
-        problems = {job: p for job in sorted(set(map(_job, tasks)) | set(self.known))
+        of the tasks (a few; ``jobs``, when the caller keeps them: daemon/kept.Census) is looked
+        at, the waiting tasks only when one has a problem: a pass over every live task that
+        picks the waiting ones costs 70 ms at 1,000,000 tasks."""
+        jobs = set(map(_job, tasks)) if jobs is None else jobs
+        problems = {job: p for job in sorted(jobs | set(self.known))
                     if (p := engine.command_problem(job))}
         waiting = {t.job for t in tasks if t.state in WAITING and t.job in problems} if problems else set()
         now = {job: p for job, p in problems.items() if job in waiting or job in self.known}

@@ -151,7 +151,7 @@ class Engine:
         obs = self.observer.observe(status, self.me, self.paused, self.only, rep, self._done(ended), live,
                                     self.kept.inbatch)
         obs.taken = taken
-        obs.unsubmittable_jobs = self.command_watch.check(self, live)
+        obs.unsubmittable_jobs = self.command_watch.check(self, live, self.kept.census.job_names())
         n_cmd_obs = len(records)
         _crash_point("after-observe", self)
         counters = self.observer.read_counters(status, live)
@@ -247,7 +247,7 @@ class Engine:
             live = P.live(status.tasks)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
             self.kept = Kept(live)
-            self.observer.waiting = self.kept.waiting
+            self.observer.waiting, self.observer.census = self.kept.waiting, self.kept.census
         if CHECK:                     # (the tests: what is kept equals a count)
             self.kept.check(live)
             assert list(map(id, live)) == list(map(id, P.still_live(status.tasks, status.tasks)))   # live(all)

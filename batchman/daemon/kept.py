@@ -5,19 +5,57 @@ surveys them afresh (engine._survey); between two such surveys, kept from the ta
 
 from __future__ import annotations
 
+from collections import Counter
+from operator import attrgetter
+
 from batchman.core import plan as P
+from batchman.core import states as S
 from batchman.core.decide import Budget
 from batchman.core.model import Task
 from batchman.daemon import intents
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon.stagefiles import StagingFiles
+from batchman.core.keeper import Keeper
+
+_JOB, _STATE = attrgetter("job"), attrgetter("state")
+
+
+class Census(Keeper):
+    """How many live tasks each job has, and how many of them are new (whose segments observe
+    looks for): what the command watch and observe's look for segments would otherwise find by a
+    pass over every live task each round (432,000 at 1,000,000 tasks: ~25 and ~20 ms)."""
+
+    def __init__(self, live: list[Task]):
+        super().__init__()
+        self.jobs: Counter = Counter(map(_JOB, live))       # ``live``: plan.live of the tasks
+        self.new = list(map(_STATE, live)).count(S.NEW)
+
+    def was(self, t: Task) -> tuple[str, bool] | None:
+        return (t.job, t.state == S.NEW) if P.is_live(t) else None
+
+    def forget(self, before) -> None:
+        for _, was in before:
+            if was is not None:
+                self.jobs[was[0]] -= 1
+                self.new -= was[1]
+
+    def keep(self, tasks) -> None:
+        for t in tasks:
+            if P.is_live(t):
+                self.jobs[t.job] += 1
+                self.new += t.state == S.NEW
+
+    def job_names(self) -> set[str]:
+        """The jobs of the live tasks."""
+        return {j for j, n in self.jobs.items() if n}
 
 
 class Kept:
     def __init__(self, live: list[Task]):
         self.room, self.inbatch = P.Room(live), InBatch(live)
         self.asked, self.waiting = intents.Asked(live), StagingFiles(live)
-        self.keepers = (self.room, self.inbatch, self.asked, self.waiting)
+        self.census = Census(live)
+        self.keepers = (self.room, self.inbatch, self.asked, self.waiting, self.census)
         self.decided: list[Task] = []       # handed to deciding since the last changed
 
     def deciding(self, tasks: list[Task]) -> None:
@@ -39,3 +77,4 @@ class Kept:
         assert self.room.budget() == Budget.of(live), (self.room.budget(), Budget.of(live))
         assert self.inbatch.same(InBatch(live)) and self.waiting.of == StagingFiles(live).of
         assert self.asked.now == intents.asked(live)
+        assert self.census.job_names() == set(map(_JOB, live)) and self.census.new == sum(t.state == S.NEW for t in live)

@@ -59,7 +59,7 @@ class Observer:
         self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
         self.seen: list[Task] | None = None                # the tasks the last observe looked at ...
         self.named: dict[str, Task] = {}                   # ... and those in the batch system, by job name
-        self.waiting = None         # StagingFiles of the tasks to look at, if the daemon keeps them
+        self.waiting = self.census = None   # StagingFiles, Census of the tasks to look at, if the daemon keeps them
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -126,8 +126,8 @@ class Observer:
 
     def _segments(self, tasks: list[Task], obs: D.Observations, only) -> None:
         """Where the raw data segments of new tasks are."""
-        new = [t for t in tasks if t.state == S.NEW and not t.request and not t.held
-               and (only is None or only(t))]
+        new = [] if self.census is not None and not self.census.new else [
+            t for t in tasks if t.state == S.NEW and not t.request and not t.held and (only is None or only(t))]
         if obs.gates:
             # after: / needs_staging: false tasks look for no segments (or not yet)
             new = [t for t in new if (g := obs.gates.get(t.key)) is None or (not g.wait and g.staging)]
