@@ -47,3 +47,20 @@ def test_a_task_that_leaves_the_batch_system_is_no_longer_asked_about():
     t.state = S.COMPLETED
     kept.changed()
     assert kept.ids == {} and kept.named == {}
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_the_ids_lent_to_a_query_are_those_but_the_looked_at_jobs_and_come_back_whole(seed):
+    """observe asks the batch system about the kept ids themselves (no copy of 300,000 jobs),
+    without the jobs whose markers it reads first; the query may add some back."""
+    rng = random.Random(seed)
+    tasks = [task(rng, r) for r in range(rng.randint(0, 40))]
+    kept = InBatch(tasks)
+    before = dict(kept.ids)
+    look = rng.sample(list(kept.named.values()), rng.randint(0, len(kept.named)))
+    ask = kept.lend(look)
+    assert ask == {n: i for n, i in before.items() if n not in {t.job_name for t in look}}
+    for t in look[:3]:       # (as observe does: by its id, "" when it has none yet)
+        ask[t.job_name] = t.job_id
+    kept.put_back()
+    assert kept.ids == before and kept.same(InBatch(tasks))

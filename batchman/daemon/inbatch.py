@@ -25,6 +25,7 @@ class InBatch(Keeper):
         self.ids: dict[str, str] = {n: t.job_id for n, t in self.named.items()}      # what to ask, by default
         self.just: dict[str, Task] = {n: t for n, t in self.named.items() if t.state in JUST_SUBMITTED}
         self.arrays: dict[str, Task] = {n: t for n, t in self.named.items() if _in_array(t)}   # job arrays' elements
+        self.lent: list[Task] = []          # the tasks whose jobs lend() took out of ids
 
     def was(self, t: Task) -> str:
         return t.job_name          # the name it is kept under
@@ -44,6 +45,22 @@ class InBatch(Keeper):
                     self.just[t.job_name] = t
                 if _in_array(t):
                     self.arrays[t.job_name] = t
+
+    def lend(self, look: list[Task]) -> dict[str, str]:
+        """:attr:`ids` without the jobs of ``look`` (kept tasks whose markers are read first): the
+        dict itself, not a copy (300,000 jobs at 1,000,000 tasks: ~50 ms to copy), lent to the
+        round's query (it may add back the jobs it asks about after all) until :meth:`put_back`."""
+        for t in look:
+            self.ids.pop(t.job_name, None)
+        self.lent = look
+        return self.ids
+
+    def put_back(self) -> None:
+        """:attr:`ids` as it was before :meth:`lend` (the jobs taken out, back at its end)."""
+        for t in self.lent:
+            if self.named.get(t.job_name) is t:
+                self.ids.setdefault(t.job_name, t.job_id)
+        self.lent = []
 
     def same(self, other: "InBatch") -> bool:
         return (self.named, self.ids, self.just, self.arrays) == (other.named, other.ids, other.just, other.arrays)

@@ -92,13 +92,16 @@ class Observer:
             self.spools_at = now
         self.seen = tasks
         jobs = InBatch(tasks) if kept is None else kept
-        ask = self._markers(jobs, obs, self.only, due)
-        arrays = {n: (t.array_name, t.array_index) for n, t in jobs.arrays.items() if n in ask}
-        self._query_batch(ask, obs, now, rep, arrays)
-        unlisted = _unlisted(obs.jobs)      # (one pass over the answer for the two steps)
-        if self.only is not None:
-            self._markers_after(obs, ask, unanswered=first, unlisted=unlisted)
-            self.only |= set(obs.markers)      # news of these jobs: their counters are read too
+        try:
+            ask = self._markers(jobs, obs, self.only, due)
+            arrays = {n: (t.array_name, t.array_index) for n, t in jobs.arrays.items() if n in ask}
+            self._query_batch(ask, obs, now, rep, arrays)
+            unlisted = _unlisted(obs.jobs)      # (one pass over the answer for the two steps)
+            if self.only is not None:
+                self._markers_after(obs, ask, unanswered=first, unlisted=unlisted)
+                self.only |= set(obs.markers)      # news of these jobs: their counters are read too
+        finally:
+            jobs.put_back()                 # (``ask``: the kept jobs' ids, lent)
         obs.no_submit = self.pacing.backing_off(now)
         self._finished(tasks, obs, unlisted)
         return obs
@@ -206,12 +209,10 @@ class Observer:
         if only is None:
             ask, look = {}, list(named.values())
         else:
-            ask = dict(jobs.ids) if due else {}       # (a copy: no look at 300,000 jobs' names)
             look = sorted((t for n in only if (t := named.get(n)) is not None), key=_name)
             if due:
                 look += [t for n, t in jobs.just.items() if n not in only]
-            for t in look:
-                ask.pop(t.job_name, None)
+            ask = jobs.lend(look) if due else {}      # (the kept ids, not a copy: InBatch.lend)
         for t in look:
             adir = self.paths.attempt_dir(t.job_name)
             if jobscript.read_exit(adir) is not None:
