@@ -142,3 +142,28 @@ def test_a_small_file_is_written_under_the_lock(tmp_path, monkeypatch):
     body, calls = stage(s, [2])
     ahead.update(s, "test", body, [])
     assert calls == [True] and other(s).read().tasks[2].state == "unstaged"
+
+
+def test_a_task_whose_intent_only_the_body_replaces_gets_its_intent_back_on_an_undo(tmp_path):
+    """``intents``: of these tasks only the intent is kept to undo the body (no copy of each)."""
+    from batchman.core.model import Intent
+    s = make(tmp_path)
+    with s.transaction("test") as st:
+        st.tasks[4].intent = Intent(actions=["release"], owner="me", at=1.0)
+    idx = s.read().index()
+    t4 = idx["4.analysis"]
+    mine = t4.intent
+    body, calls = stage(s, [2], lambda: other(s).queue_requests({"6.analysis"}, "priority", 3))
+
+    def clearing(st):
+        st.index()["4.analysis"].intent = None
+        return body(st)
+    ahead.update(s, "test", clearing, [idx["2.analysis"]], intents=[t4])
+    assert calls == [False, True]               # undone, run again under the lock
+    for got in (s.read(), other(s).read()):
+        assert got.index()["4.analysis"].intent is None and got.index()["6.analysis"].priority == 3
+    t4 = s.read().index()["4.analysis"]
+    undo = ahead.Undo(s.read(), [], [t4])
+    t4.intent = mine
+    undo.run(s)
+    assert t4.intent is None

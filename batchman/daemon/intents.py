@@ -82,8 +82,8 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
         work = ahead.locked(eng.store, WHO, body)
     else:
         idx = status.index()
-        touched = [t for t, _ in decisions] + counted + [idx[k] for k in cleared if k in idx]
-        work = ahead.update(eng.store, WHO, body, touched)
+        touched = [t for t, _ in decisions] + counted       # (of the cleared ones only the intent)
+        work = ahead.update(eng.store, WHO, body, touched, intents=[idx[k] for k in cleared if k in idx])
     eng.cleared = set()      # written with this transaction
     eng._spend(budget, now)
     return work

@@ -12,7 +12,8 @@ transaction: nothing of the first run reaches the file, so a reader never sees h
 and intents are on disk before the lock is released, as before.
 
 ``touches``: the tasks the body may change in place (it may also append tasks); what they
-were before is kept to undo the body. When it changed any other task an undo is impossible:
+were before is kept to undo the body. ``intents``: tasks of which it may only replace the
+intent (the daemon's done intents cleared): only that is kept, not a copy of the task. When it changed any other task an undo is impossible:
 then the copy is dropped and read again. A small status file (rewritten whole, not logged)
 is written under the lock as ever.
 """
@@ -32,13 +33,13 @@ R = TypeVar("R")
 
 
 def update(store, command: str, body: Callable[[Status], R], touches: Iterable[Task],
-           timeout: float | None = None) -> R:
+           timeout: float | None = None, intents: Iterable[Task] = ()) -> R:
     from batchman.store import store as store_mod      # (its CHECK: the tests set it)
     status = store.read() if store.exists() else None
     snap = store._snap
     if status is None or not store._log_mode(snap, status):
         return locked(store, command, body, timeout)
-    undo = Undo(status, touches)
+    undo = Undo(status, touches, intents)
     work = store._begin(status)
     try:
         result = body(work)
@@ -115,9 +116,10 @@ def _copy(t: Task) -> Task:
 class Undo:
     """What a body run ahead of the lock changed, and how to put it back."""
 
-    def __init__(self, status: Status, touches: Iterable[Task]):
+    def __init__(self, status: Status, touches: Iterable[Task], intents: Iterable[Task] = ()):
         self.tasks, self.n, self.idx = status.tasks, len(status.tasks), status.index()
         self.saved = {id(t): (t, _copy(t)) for t in touches}
+        self.intents = {id(t): (t, t.intent) for t in intents if id(t) not in self.saved}
         # Changes made before the body (not written yet; any store's copy in this process) are
         # set aside, so that model.CHANGED shows what the body changes; they stay changes.
         self.pre = dict(model.CHANGED)
@@ -134,11 +136,13 @@ class Undo:
         store._before, store._pending = None, []
         changed = list(model.CHANGED.values()) if self.changed is None else self.changed
         appended = {id(t) for t in self.tasks[self.n:]}
-        if any(id(t) not in self.saved and id(t) not in appended for t in changed):
+        if any(id(t) not in self.saved and id(t) not in self.intents and id(t) not in appended for t in changed):
             store._snap = None        # it changed a task it did not declare: read the file again
         for t, old in self.saved.values():
             for f in Task.__struct_fields__:
                 msgspec.Struct.__setattr__(t, f, getattr(old, f))
+        for t, intent in self.intents.values():
+            msgspec.Struct.__setattr__(t, "intent", intent)
         for t in self.tasks[self.n:]:
             if self.idx.get(t.key) is t:
                 del self.idx[t.key]
