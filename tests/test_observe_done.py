@@ -248,3 +248,22 @@ def test_the_jobs_to_read_after_the_answer_are_those_it_does_not_list_as_queued_
             "x": JobInfo("x", "9", FINISHED), "e": JobInfo("e", "5", ABSENT)}
     assert O._not_listed(ask, jobs) == ["b", "e", "d"]      # listed otherwise, then not named; not x: not asked
     assert O._not_listed(ask, None) == list(ask)
+
+
+def test_the_spool_of_a_finished_job_without_an_attempt_directory_is_not_opened(setup, monkeypatch):
+    """The attempts were listed this round (many jobs to look at after the answer): a finished
+    job whose directory is not there has no spool to read its segments from (10,000 opens an
+    iteration at 1,000,000 tasks in the benchmark, all failing)."""
+    from batchman import report
+    e, ob, batch, status, clock, opened = setup
+    monkeypatch.setattr(O, "LIST_FROM", 2)
+    look(ob, status, clock)
+    batch.says = {t.job_name: FINISHED for t in status.tasks}
+    name = status.tasks[1].job_name
+    os.makedirs(e.paths.attempt_dir(name))
+    report.append(e.paths.spool(name), {"segments_analysed": 3})
+    spools = []
+    real = report.read
+    monkeypatch.setattr(report, "read", lambda p: spools.append(os.path.basename(os.path.dirname(p))) or real(p))
+    obs = look(ob, status, clock)
+    assert spools == [name] and obs.analysed == {name: 3}

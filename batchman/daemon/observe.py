@@ -328,7 +328,7 @@ class Observer:
 
     def _analysed(self, t: Task) -> int | None:
         n = jobscript.read_stats(self.paths.stats(t.run, t.job, t.attempt, t.seg))
-        if n is None:
+        if n is None and (self.dirs is None or t.job_name in self.dirs):   # (listed: no directory, no spool)
             v = report.read(self.paths.spool(t.job_name)).get("segments_analysed")
             n = v if isinstance(v, int) else None
         return n
