@@ -13,9 +13,9 @@ and intents are on disk before the lock is released, as before.
 
 ``touches``: the tasks the body may change in place (it may also append tasks); what they
 were before is kept to undo the body. ``intents``: tasks of which it may only replace the
-intent (the daemon's done intents cleared): only that is kept, not a copy of the task. When it changed any other task an undo is impossible:
-then the copy is dropped and read again. A small status file (rewritten whole, not logged)
-is written under the lock as ever.
+intent (the daemon's done intents cleared): only that is kept, not a copy of each. When it
+changed any other task an undo is impossible: then the copy is dropped and read again. A
+small status file (rewritten whole, not logged) is written under the lock as ever.
 """
 
 from __future__ import annotations
