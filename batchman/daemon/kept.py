@@ -1,7 +1,8 @@
 """Everything the daemon keeps from the tasks it changes (core/keeper.py), as one: plan_budget's
 room (plan.Room), the jobs in the batch system (inbatch.py), what people asked (intents.Asked),
-the files staging is asked about (stagefiles.py). Built from the live tasks whenever the daemon
-surveys them afresh (engine._survey); between two such surveys, kept from the tasks it decides."""
+the files staging is asked about (stagefiles.py), the live tasks' jobs and how many are new
+(Census). Built from the live tasks whenever the daemon surveys them afresh (engine._survey);
+between two such surveys, kept from the tasks it decides."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from operator import attrgetter
 from batchman.core import plan as P
 from batchman.core import states as S
 from batchman.core.decide import Budget
+from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 from batchman.daemon import intents
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon.stagefiles import StagingFiles
-from batchman.core.keeper import Keeper
 
 _JOB, _STATE = attrgetter("job"), attrgetter("state")
 
