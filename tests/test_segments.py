@@ -218,3 +218,16 @@ def test_the_cli_selects_segment_tasks_by_key_and_a_run_key_selects_them_all():
     assert len(select(tasks, None)) == 5
     assert not_in_list(tasks, None, {"2120.reco.9"}).startswith("not in the status file: 2120.reco.9")
     assert not_in_list(tasks, None, {"2120.reco"}) == ""
+
+
+def test_files_that_arrived_after_the_split_are_found_and_get_tasks_that_say_so():
+    have = {"5.reco.0": Task(run=5, job="reco", seg=0), "5.reco.1": Task(run=5, job="reco", seg=1, state=S.SKIPPED)}
+    found = [(0, "/raw/a.0"), (1, "/raw/a.1"), (2, "/raw/a.2"), (2, "/raw/a.02"), (3, "/raw/a.3")]
+    late = J.late_files(5, "reco", found, have)
+    assert late == [(2, "/raw/a.2"), (3, "/raw/a.3")]           # a skipped one has its task; a twin left out
+    assert J.late_files(5, "reco", found[:2], have) == [] and J.late_files(6, "reco", found[:1], have) == [(0, "/raw/a.0")]
+    out = J.split(Task(run=5, job="reco", priority=2), late, have, now=3.0, late=True)
+    assert [(t.key, t.segments[0].path, t.reason) for t in out] == [
+        ("5.reco.2", "/raw/a.2", "segment 2: its file arrived after 5.reco was split"),
+        ("5.reco.3", "/raw/a.3", "segment 3: its file arrived after 5.reco was split")]
+    assert all(t.priority == 2 and t.state == S.NEW for t in out)

@@ -76,6 +76,27 @@ def test_a_second_file_with_a_taken_segment_number_is_named_in_the_journal_not_d
     assert "2120.reco.2: created (segment 2 (3 of 3) of 2120.reco)" in r.stdout
 
 
+def test_a_file_that_arrives_after_the_split_gets_its_task_and_the_merge_waits_for_it(tmp_path):
+    """A run still being written with the default trigger: split when its first files are found;
+    segment 3's file is written while segment 0 runs. The merge looks at the run's files once more
+    before it starts, so segment 3 gets its task and the merge takes its output too."""
+    setup(tmp_path)
+    late = tmp_path / "raw" / "run_2120.dat.3"
+    script(tmp_path, "seg", SEG.replace("mkdir -p out", f'[ "$2" = 0 ] && echo x > {late}\nmkdir -p out'))
+    bm(tmp_path, "add", "2120")
+    r = daemon_run(tmp_path, "loop", env=env_for(tmp_path), timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ts = tasks_of(tmp_path)
+    assert sorted(ts) == ["2120.merge", "2120.reco.0", "2120.reco.1", "2120.reco.2", "2120.reco.3"]
+    assert {t.state for t in ts.values()} == {S.COMPLETED}
+    assert [x.path for x in ts["2120.reco.3"].segments] == [str(late)]
+    assert ts["2120.merge"].inputs == tuple(str(tmp_path / f"out/reco2120_{s}.root") for s in range(4))
+    words = "segment 3: its file arrived after 2120.reco was split"
+    assert words in (tmp_path / "status.json.journal").read_text()         # kept where a person looks
+    assert words in " ".join(bm(tmp_path, "show", "2120.reco.3").split())
+    assert job_starts(tmp_path)[("2120.merge", 1)] == 1
+
+
 def test_three_segments_three_jobs_then_one_merge_each_file_staged_and_released_by_its_task(tmp_path):
     setup(tmp_path)
     assert "added 2 task(s)" in bm(tmp_path, "add", "2120")

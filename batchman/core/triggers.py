@@ -150,9 +150,11 @@ def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str
     return out
 
 
-def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task], now: float) -> list[Task]:
+def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task], now: float,
+          late: bool = False) -> list[Task]:
     """The segment tasks that replace the run task of a per: segment job: one per (number, path)
-    found, each with its own file, but those already in ``have`` (by key)."""
+    found, each with its own file, but those already in ``have`` (by key). ``late``: files found
+    after the run was split (``late_files``), their reason says so."""
     dup = set(left_out(found))     # two files of one number (run_1.dat.01, run_1.dat.1): the first one
     found = [f for f in found if f[1] not in dup]
     n = len(found)
@@ -161,9 +163,18 @@ def split(run_task: Task, found: list[tuple[int, str]], have: Mapping[str, Task]
         if task_key(run_task.run, run_task.job, seg) in have:
             continue
         out.append(Task(run=run_task.run, job=run_task.job, seg=seg, since=now, added_at=now,
-                        reason=f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
+                        reason=f"segment {seg}: its file arrived after {run_task.key} was split" if late
+                        else f"segment {seg} ({i + 1} of {n}) of {run_task.key}", segments=[Segment(path)],
                         priority=run_task.priority, meta=run_task.meta))
     return out
+
+
+def late_files(run: int, job: str, found: list[tuple[int, str]], have: Mapping[str, Task]) -> list[tuple[int, str]]:
+    """The files of a split run (``run``, per: segment ``job``) whose segment number has no task
+    in ``have``: arrived after the split. Looked at once more when the run's all-segments step
+    would start, so that it waits for them instead of leaving them out."""
+    dup = set(left_out(found))
+    return [(seg, path) for seg, path in found if path not in dup and task_key(run, job, seg) not in have]
 
 
 def left_out(found: list[tuple[int, str]]) -> list[str]:

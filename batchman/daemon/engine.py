@@ -29,7 +29,7 @@ from batchman.core import pacing as PC
 from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
-from batchman.daemon import intents, record as R, unknown as U
+from batchman.daemon import intents, late, record as R, unknown as U
 from batchman.daemon.intents import WHO
 from batchman.daemon.kept import Kept
 from batchman.daemon.act import Actor
@@ -317,11 +317,14 @@ class Engine:
     def _split(self, st: Status, now: float, rep: IterationReport) -> int:
         """Replace the run task of a per: segment job whose segments were observed by one task per
         segment (each stages, runs and releases only its own file)."""
-        found = self.observer.split_found
+        found, n = self.observer.split_found, 0
+        for key, t in late.add(self.observer.late, st, now):   # files found after the split (late.py)
+            self._add(st, t, t.reason, now, rep)
+            n += 1
         if not found:
-            return 0
+            return n
         idx = st.index()
-        gone, n = set(), 0
+        gone = set()
         for key, segs in found.items():
             t = idx.get(key)
             if t is None or t.state != S.NEW or t.request or t.held or t.intent is not None:

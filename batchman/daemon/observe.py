@@ -19,6 +19,7 @@ from batchman.daemon import jobscript
 from batchman.daemon.answer import not_listed as _not_listed, unlisted as _unlisted
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon.pacing import Pacing
+from batchman.daemon.late import Late
 from batchman.daemon.segments import file_sizes, file_stats, find_segments, index_segments, numbered, own_segment
 from batchman.daemon.work import IterationReport
 from batchman.params import Params
@@ -57,6 +58,7 @@ class Observer:
         self.all_spools = True                             # ... and whether this round is one
         self.dirs: set[str] | frozenset | None = None      # the attempt directories, if this round listed them
         self.split_found: dict[str, list[tuple[int, str]]] = {}   # per: segment run task key -> (segment, path)
+        self.late = Late()                                 # files of split runs found after the split
         self.seen: list[Task] | None = None                # the tasks the last observe looked at ...
         self.named: dict[str, Task] = {}                   # ... and those in the batch system, by job name
         self.waiting = self.census = None   # StagingFiles, Census of the tasks to look at, if the daemon keeps them
@@ -81,6 +83,7 @@ class Observer:
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
         obs.gates = J.gates(status.tasks, self.jobs)
+        self.late.look(status, obs.gates, self.jobs, self.params, only)
         self.ready = self.watch(status, now, rep)
         self._segments(tasks, obs, only)
         self._staging(tasks, obs, rep)
