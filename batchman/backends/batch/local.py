@@ -192,11 +192,17 @@ class LocalBatch(BatchBase):
                     out.append(info)
         return out
 
+    def _runner_alive(self, pid: int) -> bool:
+        """Is ``pid`` a live runner of this root's jobs? Not merely any local_runner: pids are
+        reused (32,768 of them here), and a finished job's pid may be another experiment's runner
+        by now -- signalled before its handler was set, that one died as "lost"."""
+        return pid_alive(pid, f"--slot-dir\0{self.slot_dir}\0")
+
     def cancel(self, job_ids: list[str]) -> None:
         for jid in job_ids:
             if jid.isdigit():
                 _await_exec(int(jid))
-            if jid.isdigit() and pid_alive(int(jid), "local_runner"):
+            if jid.isdigit() and self._runner_alive(int(jid)):
                 try:
                     os.killpg(int(jid), signal.SIGTERM)
                 except ProcessLookupError:
@@ -210,5 +216,5 @@ class LocalBatch(BatchBase):
         if not job_id.isdigit():
             return f"no local job {job_id!r}"
         pid = int(job_id)
-        alive = pid_alive(pid, "local_runner")
+        alive = self._runner_alive(pid)
         return f"local job {job_id}: runner pid {pid} {'alive' if alive else 'not running'} on {os.uname().nodename}"
