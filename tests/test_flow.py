@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from batchman.backends.base import StagingView
+from batchman.backends.base import FINISHED, StagingView
 from batchman.backends.factory import make_batch, make_staging
 from batchman.cli.commands import main
 from batchman.core import decide as D
@@ -162,6 +162,11 @@ def test_between_queries_only_the_jobs_seen_ending_have_their_markers_read(tmp_p
         eng.run_once(set())                    # the batch system answers: next query in 60 s
         wait_for(lambda: len(list(tmp_path.glob(".batchman/attempts/*/exit"))) == 2, 30, what="both ends")
         names = {t.run: t.job_name for t in e.store.read().tasks}
+        # and both ends as the batch system sees them: a runner slowed by load still lists its
+        # job as running after the job's exit marker, and a query then rightly reads no marker
+        ids = {t.job_name: t.job_id for t in e.store.read().tasks}
+        wait_for(lambda: all(i.state == FINISHED for i in eng.batch.query(ids).values()), 30,
+                 what="both jobs over in the batch system")
         clock.t += 1
         eng.run_once({names[1]})               # only run 1's done file was seen
         assert _state(e, 1) == S.COMPLETED and _state(e, 2) in S.IN_BATCH    # its marker unread
