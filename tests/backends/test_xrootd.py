@@ -5,6 +5,8 @@ not installed, except under CI (then it fails)."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -150,3 +152,23 @@ def test_staging_through_xrootds_own_frm_manager_cmsd_and_frm_xfrd(tmp_path):
         assert b.query(files) == StagingView()
     finally:
         site.stop()
+
+
+def test_the_test_server_starts_on_other_ports_when_its_port_is_taken_before_it_binds(monkeypatch):
+    """The test site's start once failed under load: a free port picked, then taken by another
+    process before xrootd bound it. The site tries other ports instead."""
+    require()
+    import xrootd_site
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        first = [taken.getsockname()[1]]
+        real = xrootd_site._free_port
+        monkeypatch.setattr(xrootd_site, "_free_port", lambda *a: first.pop() if first else real(*a))
+        s = XrootdSite().start()
+        try:
+            assert s.port != taken.getsockname()[1]
+            assert subprocess.run(["xrdfs", s.url, "query", "config", "version"], capture_output=True,
+                                  timeout=30).returncode == 0
+        finally:
+            s.stop()

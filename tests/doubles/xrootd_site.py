@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -69,10 +70,23 @@ done
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Ports for the servers: below the kernel's ephemeral range (32768-60999 here), where every
+# outgoing connection on the machine (other suites', the clusters') takes its local port -- a port
+# from bind(0) is in that range and could be taken before the server binds it.
+PORTS = (20000, 32000)
+
+
+def _free_port(taken: tuple[int, ...] = ()) -> int:
+    while True:
+        port = random.randrange(*PORTS)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def xrootd_missing() -> str:
@@ -123,10 +137,15 @@ class XrootdSite:
         self.disk = os.path.join(self.localroot, "data")       # where staged copies appear
         for d in (self.disk, *(os.path.join(self.base, n) for n in ("admin", "cancel", "queue"))):
             os.makedirs(d)
-        self.port, self.cms_port, self.server_port = _free_port(), _free_port(), _free_port()
-        self.url = f"root://127.0.0.1:{self.port}"
         self.delay, self.frm = delay, frm
+        self._ports()
         self.procs: list[subprocess.Popen] = []
+
+    def _ports(self) -> None:
+        self.port = _free_port()
+        self.cms_port = _free_port((self.port,))
+        self.server_port = _free_port((self.port, self.cms_port))
+        self.url = f"root://127.0.0.1:{self.port}"
 
     def _write(self, name: str, text: str) -> str:
         path = os.path.join(self.base, name)
@@ -151,7 +170,23 @@ class XrootdSite:
                      f"  frm.xfr.copycmd in {copy} $LFN $PFN", "  frm.xfr.max 8", "  cms.prep ifpgm /usr/bin/frm_xfragent", "fi"]
         return self._write("xrootd.cfg", "\n".join(lines) + "\n")
 
-    def start(self, timeout: float = 30.0) -> "XrootdSite":
+    def start(self, timeout: float = 30.0, tries: int = 3) -> "XrootdSite":
+        """Start the servers; one that ends at once (its port taken meanwhile by another
+        process: the flake seen once) is started again on other ports, up to ``tries`` times."""
+        for _ in range(tries):
+            ready = self._start(timeout)
+            if ready:
+                return self
+            self._kill()
+            if ready is None:                 # not ended: it did not answer in time
+                break
+            self._ports()
+            shutil.rmtree(os.path.join(self.base, "admin"))      # the ended server's pid, sockets, links
+            os.makedirs(os.path.join(self.base, "admin"))
+        self.stop()
+        raise RuntimeError(f"xrootd did not start on port {self.port}")
+
+    def _start(self, timeout: float) -> bool | None:
         cfg = self._config()
         log = lambda n: ["-l", os.path.join(self.base, f"{n}.log")]       # noqa: E731
         if self.frm:
@@ -170,13 +205,11 @@ class XrootdSite:
         for argv in argvs:
             self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                start_new_session=True, **kw))
-        if self._wait_ready(timeout):
-            return self
-        self.stop()
-        raise RuntimeError(f"xrootd did not start on port {self.port}")
+        return self._wait_ready(timeout)
 
-    def _wait_ready(self, timeout: float) -> bool:
-        """The server answers (and, with the FRM, the data server has joined the manager)."""
+    def _wait_ready(self, timeout: float) -> bool | None:
+        """The server answers (and, with the FRM, the data server has joined the manager): True;
+        a process ended: False; neither within ``timeout``: None."""
         probe = ["xrdfs", self.url, "stat", "/data"] if self.frm else ["xrdfs", self.url, "query", "config", "version"]
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
@@ -191,7 +224,7 @@ class XrootdSite:
             if any(p.poll() is not None for p in self.procs):
                 return False
             time.sleep(0.2)
-        return False
+        return None
 
     def prep_log(self) -> list[str]:
         try:
@@ -201,6 +234,10 @@ class XrootdSite:
             return []
 
     def stop(self) -> None:
+        self._kill()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _kill(self) -> None:
         for p in self.procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)          # the process and what it started
@@ -209,4 +246,4 @@ class XrootdSite:
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
-        shutil.rmtree(self.base, ignore_errors=True)
+        self.procs = []
