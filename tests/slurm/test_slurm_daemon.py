@@ -292,8 +292,10 @@ def test_slurmctld_stopped_and_restarted_while_jobs_run(cluster, tmp_path, clean
     while slurmctld is down: nothing is marked failed, iterations go on at the pace of
     batch.command_timeout, and everything completes once slurmctld is back."""
     runs = range(1, 9)
+    # backoff_cap: once slurmctld is back the daemon asks within 5 s, not after the 20-40 s
+    # wait its back-off had reached (the back-off itself: test_slurm_retry's 3-minute outage)
     e = slurm_experiment(cluster, tmp_path, runs, mode="jobcomp",
-                         **{"batch.max_jobs": 4, "batch.command_timeout": 2.0})
+                         **{"batch.max_jobs": 4, "batch.command_timeout": 2.0, "batch.backoff_cap": 5.0})
     cleanup[1].append(e)
     d = daemon(tmp_path, "verbose", env=env(cluster, tmp_path, SLEEP=5))
     cleanup[0].append(d)
