@@ -159,9 +159,8 @@ def test_the_test_server_starts_on_other_ports_when_its_port_is_taken_before_it_
     process before xrootd bound it. The site tries other ports instead."""
     require()
     import xrootd_site
-    with socket.socket() as taken:
+    with socket.socket() as taken:              # as the local port of a connection is
         taken.bind(("127.0.0.1", 0))
-        taken.listen()
         first = [taken.getsockname()[1]]
         real = xrootd_site._free_port
         monkeypatch.setattr(xrootd_site, "_free_port", lambda *a: first.pop() if first else real(*a))

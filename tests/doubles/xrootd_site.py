@@ -213,6 +213,8 @@ class XrootdSite:
         probe = ["xrdfs", self.url, "stat", "/data"] if self.frm else ["xrdfs", self.url, "query", "config", "version"]
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
+            if any(p.poll() is not None for p in self.procs):
+                return False
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 if subprocess.run(probe, capture_output=True, timeout=10,
@@ -221,8 +223,6 @@ class XrootdSite:
                     return True
             except (OSError, subprocess.TimeoutExpired):
                 pass
-            if any(p.poll() is not None for p in self.procs):
-                return False
             time.sleep(0.2)
         return None
 
