@@ -67,6 +67,15 @@ alive() {   # alive NAME PROGRAM
     [ -d "/proc/$pid" ] || return 1
     grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null
 }
+# A slurmctld or slurmd started from a directory since removed (a checkout deleted after its tests)
+# makes every job step say "slurmstepd: error: Unable to get current working directory" in the
+# job's stderr: such a daemon is stopped here and started again below, from $DIR/run.
+for d in slurmctld slurmd; do
+    if alive "$d" "$d" && readlink "/proc/$(cat "$DIR/run/$d.pid")/cwd" | grep -q ' (deleted)$'; then
+        log "$d runs in a removed directory: restarting it"
+        bash "$(dirname "$0")/stop.sh" "$d" > /dev/null
+    fi
+done
 # NAME PROGRAM pairs, in start order
 DAEMONS="munged:munged mariadb:mariadbd slurmdbd:slurmdbd slurmctld:slurmctld slurmd:slurmd"
 running=""
@@ -206,7 +215,8 @@ fail() { tail_logs; die "$*"; }
 start() {
     local name=$1 prog=$2; shift 2
     if alive "$name" "$prog"; then log "$name already running (pid $(cat "$DIR/run/$name.pid"))"; return; fi
-    setsid "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1 &
+    # from a directory of the cluster's own, never the caller's (a checkout that may be removed)
+    (cd "$DIR/run" && exec setsid "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1) &
     echo $! > "$DIR/run/$name.pid"
     log "started $name (pid $!)"
 }
