@@ -35,9 +35,9 @@ def test_a_late_file_closes_the_steps_gate_and_becomes_a_segment_task(tmp_path):
     assert g.wait == "waiting for reco: 1 file(s) found after its run was split" and not g.stuck
     assert late.found == {"2120.reco": ("2120.reco.0", [(2, str(tmp_path / "raw" / "run_2120.dat.2"))])}
     out = add(late, st, now=7.0)
-    assert [(k, t.key, t.state, t.priority, [s.path for s in t.segments]) for k, t in out] == [
-        ("2120.reco", "2120.reco.2", S.NEW, 4, [str(tmp_path / "raw" / "run_2120.dat.2")])]
-    assert out[0][1].reason == "segment 2: its file arrived after 2120.reco was split" and late.found == {}
+    assert [(t.key, t.state, t.priority, [s.path for s in t.segments]) for t in out] == [
+        ("2120.reco.2", S.NEW, 4, [str(tmp_path / "raw" / "run_2120.dat.2")])]
+    assert out[0].reason == "segment 2: its file arrived after 2120.reco was split" and late.found == {}
 
 
 def test_looked_at_once_per_count_of_completed_segments_and_not_while_some_run(tmp_path):

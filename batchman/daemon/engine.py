@@ -318,7 +318,7 @@ class Engine:
         """Replace the run task of a per: segment job whose segments were observed by one task per
         segment (each stages, runs and releases only its own file)."""
         found, n = self.observer.split_found, 0
-        for key, t in late.add(self.observer.late, st, now):   # files found after the split (late.py)
+        for t in late.add(self.observer.late, st, now):    # files found after the split (late.py)
             self._add(st, t, t.reason, now, rep)
             n += 1
         if not found:

@@ -60,16 +60,16 @@ class Late:
         return []
 
 
-def add(late: Late, st: Status, now: float) -> list[tuple[str, Task]]:
+def add(late: Late, st: Status, now: float) -> list[Task]:
     """Under the lock: the segment tasks of the late files found by the last observe, those whose
-    number still has no task; (run key, task) each, for the caller to append and journal."""
-    out: list[tuple[str, Task]] = []
+    number still has no task, for the caller to append and journal."""
+    out: list[Task] = []
     idx = st.index()
-    for key, (sibling_key, found) in late.found.items():
+    for sibling_key, found in late.found.values():
         sib = idx.get(sibling_key)
         if sib is None:
             continue
         run_task = Task(run=sib.run, job=sib.job, priority=sib.priority, meta=sib.meta)
-        out += [(key, t) for t in J.split(run_task, J.late_files(sib.run, sib.job, found, idx), idx, now, late=True)]
+        out += J.split(run_task, J.late_files(sib.run, sib.job, found, idx), idx, now, late=True)
     late.found = {}
     return out

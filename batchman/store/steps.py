@@ -24,13 +24,11 @@ def read_steps(store):
     A file replaced meanwhile is read in steps again (twice at most), then followed as ``read``
     follows any (a compaction of what was decoded is taken as it is, another file read whole)."""
     for _ in range(3):          # a file replaced again while it was read: read in steps again
-        sig = store._sig()
-        if sig is None or (store._snap is not None and store._snap.sig == sig):
+        if not due(store):
             break
+        sig = store._sig()
         copy = yield from follow.load_steps(store.path, store.backup, sig)
         if store._snap is None or store._snap.sig != sig:
             store._snap = copy
-        if not due(store):
-            break
     status: Status = store.read()
     return status

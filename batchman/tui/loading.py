@@ -54,7 +54,8 @@ class Reading:
     def __init__(self, store, status: Status | None = None, first: bool = True) -> None:
         self._steps = self._run(store, status)
         self.first = status is None and first
-        self.told = self.first                  # the message line says the reading        self.read = self.size = 0
+        self.told = status is None              # a file is read: the message line says so
+        self.read = self.size = 0
         self.partial: Status | None = None     # the status so far (its task list grows)
         self.status: Status | None = None
         self.orders: Orders | None = None
@@ -185,7 +186,6 @@ def replaced(app: "App") -> bool:
     except OSError:
         return False
     app.reading = Reading(app.store, first=False)
-    app.reading.told = True
     if app.loop is not None:
         app.loop.set_alarm_in(0, alarm(app))
     return True

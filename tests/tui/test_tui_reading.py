@@ -181,3 +181,10 @@ def test_a_file_rewritten_whole_is_read_in_steps_the_list_showing_the_one_before
     want = Store(big.store.path).read()
     assert not whole and model.encode(app.index.status) == model.encode(want)
     assert "failed" in line_of(app, "1150 analysis", SMALL) and "reading" not in screen(app, SMALL)
+
+
+def test_a_reading_not_begun_says_nothing_read_yet(big):
+    for first in (True, False):
+        r = loading.Reading(big.store, first=first)
+        assert (r.read, r.size) == (0, 0) and r.told and r.first == first
+        assert r.progress()[-1] == "reading: 0 %"
