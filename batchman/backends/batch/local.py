@@ -35,6 +35,9 @@ STARTING_GRACE = 30.0
 LIST_FROM = 100
 
 
+RUNNER_HOLDS = {signal.SIGTERM, signal.SIGINT}     # until its handler is set (local_runner)
+
+
 def _await_exec(pid: int, timeout: float = 2.0) -> None:
     """A runner we forked a moment ago may not have exec'd yet (its command line is still ours, so
     it would not be recognised and the cancel lost): give it up to ``timeout`` to get there."""
@@ -105,8 +108,15 @@ class LocalBatch(BatchBase):
         env = {**os.environ, **spec.env}
         for p in (spec.stdout, spec.stderr):
             os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, env=env, close_fds=True)
+        # Started with SIGTERM and SIGINT blocked (a mask survives fork and exec); the runner
+        # takes them once its handler is set, so a cancel in its first instants is a cancel,
+        # not a death without an exit file ("lost").
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, RUNNER_HOLDS)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True, env=env, close_fds=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         # Not waited for: it outlives us. Keep Python from warning about the child at exit.
         proc.returncode = 0
         # The id too, so a lookup by name before the runner's own pid file gets it.

@@ -68,6 +68,7 @@ def _run(a: argparse.Namespace, d: str) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})   # blocked by submit
     slot = take_slot(a.slot_dir, a.slots, stop)
     if slot is None:
         _write(os.path.join(d, "local.exit"), "143 cancelled")
