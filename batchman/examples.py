@@ -45,17 +45,22 @@ def list_examples() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """The first sentence-line of the example's README (after its title)."""
+    """The first sentence of the example's README (after its title), even when it is wrapped
+    over several lines."""
     readme = examples_dir() / name / "README.md"
     try:
         lines = readme.read_text(encoding="utf-8").splitlines()
     except OSError:
         return ""
-    for line in lines:
-        line = line.strip()
+    para: list[str] = []
+    for line in map(str.strip, lines):
         if line and not line.startswith("#"):
-            return line
-    return ""
+            para.append(line)
+        elif para:
+            break
+    text = " ".join(para)
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
 
 
 def example_files(name: str) -> list[str]:

@@ -42,6 +42,24 @@ def test_the_examples_each_with_config_job_scripts_run_list_data_maker_and_a_sho
     assert ok.exit_code == 0 and all(n in ok.output for n in NAMES)
 
 
+def test_init_help_names_every_example():
+    """`batchman init --help` named four examples after per-file was added: a physicist reading
+    the help did not learn that one job per raw file has an example."""
+    out = CliRunner().invoke(cli, ["init", "--help"]).output
+    text = " ".join(out.split())
+    for name in X.list_examples():
+        assert name in text, f"{name} missing from init --help:\n{out}"
+
+
+def test_list_examples_describes_each_in_a_whole_sentence():
+    """per-file's README wraps its first sentence: --list-examples showed it cut after "only"."""
+    out = CliRunner().invoke(cli, ["init", "--list-examples"]).output
+    lines = out.splitlines()
+    assert [ln.split()[0] for ln in lines] == X.list_examples()
+    for line in lines:
+        assert line.rstrip().endswith("."), line
+
+
 def test_init_example_copies_and_a_second_time_refuses_and_changes_nothing(tmp_path):
     r = run("-C", str(tmp_path), "init", "--example", "laptop")
     assert r.exit_code == 0, r.output

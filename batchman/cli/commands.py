@@ -32,7 +32,7 @@ __all__ = ["main"]
 @click.option("--force", is_flag=True, help="Overwrite an existing batchman.yaml (with --example: every file of the example).")
 @click.option("--example", "example", metavar="NAME",
               help="Copy a complete example experiment here instead: laptop, hallc-replay, lcls-arp, "
-                   "alcap-production (--list-examples describes them).")
+                   "alcap-production, per-file (--list-examples describes them).")
 @click.option("--list-examples", is_flag=True, help="List the examples and what each shows.")
 @click.pass_context
 def init(ctx, to_stdout, force, example, list_examples):
