@@ -34,4 +34,4 @@ def test_the_finished_jobs_are_those_a_pass_of_their_own_finds(seed):
         del jobs[n]
     jobs = jobs or {}
     assert {n for n in listed_not if (i := jobs.get(n)) is not None and i.state == FINISHED} == \
-        {n for n, i in jobs.items() if i.state == FINISHED}
+        {n for n, i in jobs.items() if i.state == FINISHED} == set(A.finished(jobs, listed_not))

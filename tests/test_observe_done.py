@@ -267,3 +267,21 @@ def test_the_spool_of_a_finished_job_without_an_attempt_directory_is_not_opened(
     monkeypatch.setattr(report, "read", lambda p: spools.append(os.path.basename(os.path.dirname(p))) or real(p))
     obs = look(ob, status, clock)
     assert spools == [name] and obs.analysed == {name: 3}
+
+
+def test_a_first_round_that_listed_the_attempts_looks_up_the_spools_of_the_jobs_with_a_directory(setup, monkeypatch):
+    """(oneshot at 1,000,000 tasks: 10,000 jobs with a directory among 430,000 live tasks, each
+    looked at by a pass over them all.)"""
+    from batchman import report
+    e, ob, batch, status, clock, opened = setup
+    monkeypatch.setattr(O, "LIST_FROM", 2)
+    batch.says = {t.job_name: ABSENT for t in status.tasks}
+    name = status.tasks[3].job_name
+    ended(e, name, 0)
+    report.append(e.paths.spool(name), {"events": 4})
+    tasks = Counted(status.tasks)
+    clock[0] += 10.0
+    ob.observe(status, ME, False, None, IterationReport(), set(), tasks)
+    assert ob.dirs == {name}
+    passes = tasks.passes
+    assert ob.read_counters(status, tasks) == {name: {"events": 4}} and tasks.passes == passes
