@@ -17,7 +17,8 @@ from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, task_key
 from batchman.daemon import jobscript
-from batchman.daemon.answer import finished as _said_finished, not_listed as _not_listed, unlisted as _unlisted
+from batchman.daemon.answer import about as _about, not_listed as _not_listed, not_listed_in as _not_listed_in
+from batchman.daemon.answer import said as _said, unlisted as _unlisted
 from batchman.daemon.inbatch import InBatch
 from batchman.daemon.pacing import Pacing
 from batchman.daemon.late import Late
@@ -100,14 +101,14 @@ class Observer:
             ask = self._markers(jobs, obs, self.only, due)
             arrays = {n: (t.array_name, t.array_index) for n, t in jobs.arrays.items() if n in ask}
             self._query_batch(ask, obs, now, rep, arrays)
-            unlisted = _unlisted(obs.jobs)      # (one pass over the answer for the two steps)
+            unlisted, done = _said(obs.jobs)      # (one look at each job's state for the two steps)
             if self.only is not None:
                 self._markers_after(obs, ask, unanswered=first, unlisted=unlisted)
                 self.only |= set(obs.markers)      # news of these jobs: their counters are read too
         finally:
             jobs.put_back()                 # (``ask``: the kept jobs' ids, lent)
         obs.no_submit = self.pacing.backing_off(now)
-        self._finished(tasks, obs, unlisted)
+        self._finished(tasks, obs, done)
         return obs
 
     def _full_scan(self, now: float, ended: set[str] | None, due: bool) -> bool:
@@ -242,11 +243,10 @@ class Observer:
         (a daemon's first round: the full scan it did not make before asking)."""
         if obs.jobs is None and not unanswered:
             return              # not asked: nothing new of any job but those of the done files
-        todo = list(filterfalse(obs.markers.__contains__, _not_listed(ask, obs.jobs, unlisted)))
-        there = self.dirs = self._attempt_dirs(len(todo))
-        if there is not None:       # no attempt directory: no marker (290,000 of 300,000 in a benchmark)
-            todo = list(filter(there.__contains__, todo))
-        for name in todo:
+        unlisted = _unlisted(obs.jobs) if unlisted is None else unlisted
+        there = self.dirs = self._attempt_dirs(_about(ask, obs.jobs, unlisted))   # (listed: those with one looked up)
+        todo = _not_listed(ask, obs.jobs, unlisted) if there is None else _not_listed_in(there, ask, obs.jobs)
+        for name in filterfalse(obs.markers.__contains__, todo):
             adir = self.paths.attempt_dir(name)
             if jobscript.read_exit(adir) is not None:
                 obs.markers[name] = jobscript.read_marker(adir)
@@ -254,7 +254,7 @@ class Observer:
                     obs.jobs.pop(name, None)
 
     def _attempt_dirs(self, n: int) -> set[str] | frozenset | None:
-        """The attempt directories there are, from one listing, when ``n`` jobs are to be looked
+        """The attempt directories there are, from one listing, when about ``n`` jobs are to be looked
         at and a listing costs less than a look per job (its link count says how many entries it
         has); None: look at each. Many jobs without a directory: a temp dir wiped while the batch
         system lost the jobs too, or a benchmark's (290,000 at 1,000,000 tasks)."""
@@ -295,12 +295,12 @@ class Observer:
             # jobs it did not mention are left unchanged, never taken for absent.
             obs.jobs = {n: i for n, i in e.partial.items() if n in ask} if e.partial else None
 
-    def _finished(self, tasks: list[Task], obs: D.Observations, unlisted: list[str] | None = None) -> None:
+    def _finished(self, tasks: list[Task], obs: D.Observations, done: list[str] | None = None) -> None:
         """What finished jobs say about themselves: segments analysed, failure hints, outputs.
-        ``unlisted``: _unlisted(obs.jobs), if made already."""
+        ``done``: the jobs the answer said finished (_said), if known; some may be out of it since."""
         ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}
         jobs = obs.jobs or {}
-        ended.update(_said_finished(jobs, _unlisted(jobs) if unlisted is None else unlisted))
+        ended.update(filter(jobs.__contains__, _said(jobs)[1] if done is None else done))
         if not ended:
             return
         for t in self._named(tasks, ended):
