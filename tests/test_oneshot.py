@@ -93,8 +93,8 @@ def test_one_iteration_renders_the_page_once_of_its_last_write(tmp_path, monkeyp
     e = make_experiment(tmp_path, [1, 2])
     rendered = []
     real = LivePage.__call__
-    monkeypatch.setattr(LivePage, "__call__", lambda self, st, changed=None: rendered.append(st.generation)
-                        or real(self, st, changed))
+    monkeypatch.setattr(LivePage, "__call__", lambda self, st, changed=None, **kw: rendered.append(st.generation)
+                        or real(self, st, changed, **kw))
     r = CliRunner().invoke(main, ["-C", str(tmp_path), "oneshot"])
     assert r.exit_code == 0, r.output
     st = e.store.read()

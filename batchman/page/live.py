@@ -28,6 +28,7 @@ once it has counted it afresh (its first page, or the periodic recount).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -40,6 +41,7 @@ from batchman.page.tally import Tally
 from batchman.util import files
 
 _encode = msgspec.json.Encoder().encode
+CHECK = bool(os.environ.get("BATCHMAN_STORE_CHECK"))     # (the tests: every page's tally checked)
 
 
 def shown(status: Status, tally: Tally, now: float, stale_after: float, full: list) -> tuple:
@@ -68,23 +70,33 @@ class LivePage:
         self.rebuild_after, self.clock = rebuild_after, clock
         self.saved = saved              # the tally's file ("": none)
         self._fresh = False             # counted afresh since it was last saved
+        self._taken: int | None = None  # the generation of the saved tally taken
         self.tally = Tally()
         self._built = self._written = float("-inf")
         self._shown: tuple | None = None
         self.skipped = 0
 
-    def __call__(self, status: Status, changed=None) -> list[str] | None:
+    takes_touched = True        # the store hands over the tasks its writes changed (batchman.store)
+
+    def __call__(self, status: Status, changed=None, touched=None, origin: int | None = None) -> list[str] | None:
         """The page of ``status``, or None if the last one shows the same and is recent.
 
         ``changed``: positions in ``status.tasks`` known to have changed since the last call
-        (the caller's change tracking); without it they are found by comparison.
+        (the caller's change tracking); without it they are found by comparison. ``touched``:
+        the tasks the store's writes changed in place or appended since its last page, or since
+        its list of tasks was read as generation ``origin`` (a saved tally of that generation
+        is then brought up to date with them alone).
         """
         now = self.clock()
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
             changed = None      # (found by comparison: the caller's word is about its own last call)
+            if touched is not None and origin == self._taken:
+                self.tally.adopt(status.tasks)
         if now - self._built > self.rebuild_after:
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True
-        self.tally.sync(status.tasks, changed)
+        self.tally.sync(status.tasks, changed, touched)
+        if CHECK and touched is not None:
+            assert not self.tally.behind(status.tasks), "the page's tally missed a change"
         out = self._render(status, now)
         if self._fresh and self.saved:
             self._save(status)      # (after the render: with the ranges texts it made)
@@ -117,7 +129,7 @@ class LivePage:
         tally = SV.load(box)
         if tally is None:
             return False
-        self.tally, self._built = tally, head.built
+        self.tally, self._built, self._taken = tally, head.built, head.generation
         return True
 
     def _save(self, status: Status) -> None:

@@ -22,6 +22,7 @@ from itertools import chain, compress, repeat
 from operator import attrgetter, is_not, ne
 
 from batchman.core import states as S
+from batchman.page import where as W
 from batchman.page.bags import RunSet, SortedBag, by_fields
 
 HOUR = 3600.0
@@ -84,7 +85,8 @@ class Tally:
     def _reset(self) -> None:
         self.n = 0
         self.version = 0                    # grows with every task moved: the page changed
-        self._list = 0                      # id() of the task list last seen
+        self._list = None                   # the task list last seen (held: an id could be reused)
+        self._upto: int | None = None       # the runs counted do not go down before this position
         # per position: what the task was counted as (the detector compares state and since)
         self._state: list = []
         self._since: list = []
@@ -111,29 +113,35 @@ class Tally:
         self.segmented: dict[tuple, Counter] = defaultdict(Counter)   # (run, job) of segment tasks -> their states
         self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
 
-    def sync(self, tasks, changed=None) -> int:
+    def sync(self, tasks, changed=None, touched=None) -> int:
         """Bring the totals to ``tasks``; returns how many positions were counted again.
 
         ``changed``: positions known to have changed since the last call (the caller's change
-        tracking). Without it they are found here: the tasks whose state differs from what
-        was counted, and -- when the list is not the one seen last time (the file was read
-        again: every object is new; or a purge and an add moved tasks) -- whose ``since``,
-        run or job differs too. Fewer tasks than last time counts everything afresh.
+        tracking). ``touched``: the tasks changed in place or appended since the last call
+        (the store's writes), for the list seen last time (or the one given to ``adopt``):
+        their positions are found by run (batchman.page.where), none of the other tasks is
+        looked at. Without either the positions are found here: the tasks whose state
+        differs from what was counted, and -- when the list is not the one seen last time
+        (the file was read again: every object is new; or a purge and an add moved tasks)
+        -- whose ``since``, run or job differs too. Fewer tasks than last time counts
+        everything afresh.
         """
-        old, same_list = self.n, id(tasks) == self._list
-        self._list = id(tasks)
+        old, same_list = self.n, tasks is self._list
+        self._list = tasks
         if len(tasks) < old or not old:
             self._reset()
-            self._list = id(tasks)
+            self._list = tasks
             self._build(tasks)
             return self.n
+        located = None
+        if changed is None and touched is not None and same_list:
+            changed = located = self._located(tasks, touched, old)
         if changed is None:
-            if same_list:
-                changed = list(compress(range(old), map(ne, map(_states, tasks), self._state)))
-            else:       # read again or replaced: new objects, maybe moved ones (one pass: each
-                had = zip(self._state, self._since, self._run, self._job, self._seg)   # task read once)
-                changed = list(compress(range(old), map(ne, map(_counted, tasks), had)))
-        else:
+            self._upto = None       # (runs may change where a task was replaced: looked at again)
+            changed = (list(compress(range(old), map(ne, map(_states, tasks), self._state))) if same_list
+                       else self.behind(tasks))
+        elif located is None:
+            self._upto = None
             changed = sorted({i for i in changed if i < old})
         grow = len(tasks) - old
         if grow:
@@ -143,9 +151,28 @@ class Tally:
             self._take(i)
         for i in chain(changed, range(old, len(tasks))):
             self._put(i, tasks[i])
+        if grow and self._upto == old:
+            self._upto = old - 1 + W.sorted_upto(self._run[old - 1:])
         self.n = len(tasks)
         self.version += len(changed) + grow
         return len(changed) + grow
+
+    def adopt(self, tasks) -> None:
+        """Take ``tasks`` for the list counted (a tally saved by another process for the same
+        generation): the ``touched`` of the next ``sync`` are then its changes since."""
+        self._list = tasks
+
+    def behind(self, tasks) -> list[int]:
+        """The positions whose state, since, run, job or segment differ from what was counted
+        (one pass: each task read once)."""
+        had = zip(self._state, self._since, self._run, self._job, self._seg)
+        return list(compress(range(self.n), map(ne, map(_counted, tasks), had)))
+
+    def _located(self, tasks, touched, old: int) -> list[int] | None:
+        if self._upto is None:
+            self._upto = W.sorted_upto(self._run)
+        found = W.positions(tasks, self._run, self._upto, old, touched)
+        return None if found is None else sorted(set(found))
 
     def _build(self, tasks) -> None:
         """Everything counted at once (the first page of a process, or after a purge)."""

@@ -22,7 +22,7 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-from batchman.store import ahead, changes, compact, follow, guard, journal, log, requests, snapshot
+from batchman.store import ahead, changes, compact, follow, guard, journal, log, requests, snapshot, touched
 from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
     CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError,
 )
@@ -75,6 +75,7 @@ class Store:
         # called when the screen is idle, instead of before the action returns.
         self.defer_html = False
         self._html_due: Status | None = None
+        self._touched = touched.Touched()       # the tasks written since the last page, for a page that takes them
 
     @property
     def last_lock_seconds(self) -> float:
@@ -147,6 +148,7 @@ class Store:
     def _remember(self, snap: follow.Copy) -> None:
         self._snap, self._good, self._seen = snap, snap.status, guard.Seen.of(snap.status)
         changes.forget_stale()
+        self._touched.follow(snap.status, getattr(self.render_html, "takes_touched", False) and bool(self.html_path))
 
     def _absent(self) -> Status:
         """No file: a new, empty status only where none has ever been."""
@@ -350,6 +352,7 @@ class Store:
         guard.stamp(status)
         before, self._before = self._before, None
         put, gone = changes.collect(*before, status) if before else (list(status.tasks), [])
+        self._touched.add(put)
         return changes.Record(status.generation, status.store_id, changes.head_of(status), put, gone)
 
     def _log_mode(self, snap: follow.Copy | None, status: Status) -> bool:
@@ -381,9 +384,8 @@ class Store:
         returns the page as text or in pieces (streamed to the file as they come), or None
         when the page on disk already shows all of it (batchman.page.live: it stays honest).
         """
-        if not (self.render_html and self.html_path):
-            return
-        page = self.render_html(status)
+        ok = self.render_html and self.html_path
+        page = self.render_html(status, **self._touched.hand_over(status)) if ok else None
         if page is None:
             return
         with page_lock(self.html_path, max(self.lock_timeout, 10)):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from batchman.core import states as S
 from batchman.core.model import Daemon, IterationLog, Status, Task
 from batchman.page.live import LivePage
@@ -128,3 +130,43 @@ def test_the_store_leaves_a_skipped_page_alone_and_streams_a_page_in_pieces(tmp_
         st.tasks[0].state = S.QUEUED
     text = (tmp_path / "p.html").read_text(encoding="utf-8")
     assert text.startswith("<!-- batchman generation 2 ") and text.endswith("\n<p>été</p>")
+
+
+@pytest.mark.parametrize("log_mode", [False, True])
+def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeypatch, log_mode):
+    """The daemon's own writes: the page looks at the tasks written alone (found by run, no
+    pass over every task), and counts a change that keeps the state at once; after another
+    process wrote (the list read again) it compares every task. Each page is the page counted
+    afresh."""
+    from batchman.page.tally import Tally
+    from batchman.store import store as store_mod
+    if log_mode:
+        monkeypatch.setattr(store_mod, "LOG_FROM", 0)
+    told: list = []
+    sync = Tally.sync
+    monkeypatch.setattr(Tally, "sync", lambda self, tasks, changed=None, touched=None: told.append(
+        (self, None if touched is None else len(touched))) or sync(self, tasks, changed, touched))
+    path, html = str(tmp_path / "status.json"), tmp_path / "p.html"
+    store = Store(path, html=LivePage(clock=lambda: NOW), html_path=str(html))
+    other = Store(path)
+
+    def page_is_fresh():
+        fresh = "".join(LivePage(clock=lambda: NOW)(Store(path).read()))
+        assert html.read_text(encoding="utf-8").split("\n", 1)[1] == fresh
+
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=r, state=S.RUNNING, since=NOW - 60) for r in range(40)]
+    for k in range(3):
+        with store.transaction("test") as st:
+            st.tasks[k].state, st.tasks[k].since = S.COMPLETED, NOW
+            st.tasks[10 + k].meta = {"dataset": "Ti50"}       # the state kept
+            st.tasks.append(Task(run=100 + k, state=S.QUEUED))
+        page_is_fresh()
+    mine = lambda: [n for tally, n in told if tally is store.render_html.tally]     # noqa: E731
+    assert mine()[1:] == [3, 3, 3]
+    with other.transaction("test") as st:
+        st.tasks[20].state = S.FAILED
+    with store.transaction("test") as st:
+        st.tasks[30].state = S.QUEUED
+    page_is_fresh()
+    assert mine()[-1] == 1 and "failed <b>1</b>" in html.read_text(encoding="utf-8")

@@ -157,3 +157,44 @@ def test_an_experiment_saves_the_tally_beside_its_status_file_not_in_the_pages_d
     assert sorted(p.name for p in (tmp_path / "www").iterdir()) == ["status.html", "status.html.lock"]
     none = make_experiment(tmp_path / "quiet", [1], **{"daemon.html_file": ""})
     assert none.store.render_html.saved == ""
+
+
+def _dataset_renamed(tasks: list[Task], k: int) -> list[Task]:
+    """What a write changed that no comparison of state, since, run and job sees."""
+    for t in tasks[:k]:
+        t.meta = {"dataset": "renamed"}
+    return tasks[:k]
+
+
+def test_a_saved_tally_of_the_generation_read_is_brought_up_to_date_with_the_tasks_written_alone(tmp_path):
+    """oneshot after another writer: the saved tally is of the generation this process read,
+    so what changed since is what this process wrote (the store's word): nothing compared."""
+    rnd = random.Random(5)
+    path = str(tmp_path / "status.json.tally")
+    st = Status(store_id="s1", generation=3, tasks=sorted(production(rnd, 100), key=lambda t: t.run))
+    LivePage(clock=lambda: NOW, saved=path)(st)
+    st = reread(st)                                  # read as generation 3 by a new process ...
+    touched = _dataset_renamed(st.tasks, 4)          # ... which changes tasks and writes
+    change(rnd, st.tasks, st.tasks[50], NOW + 5)
+    st.generation = 4
+    live = LivePage(clock=lambda: NOW + 10, saved=path)
+    page = page_of_touched(live, st, touched + [st.tasks[50]], origin=3)
+    assert page == page_of(LivePage(clock=lambda: NOW + 10), st) and "renamed" in page
+
+
+def test_a_saved_tally_of_another_generation_than_the_one_read_is_compared(tmp_path):
+    """Saved at 3, read as 4 (another process wrote meanwhile): the tasks this process wrote are
+    not all that changed since the tally; every task is compared."""
+    rnd = random.Random(6)
+    path = str(tmp_path / "status.json.tally")
+    st = Status(store_id="s1", generation=3, tasks=sorted(production(rnd, 100), key=lambda t: t.run))
+    LivePage(clock=lambda: NOW, saved=path)(st)
+    st = reread(st)
+    st.tasks[10].state, st.tasks[10].since, st.generation = S.SKIPPED, NOW + 3, 4    # the other writer
+    st.tasks[20].state, st.generation = S.ABORTED, 5                                # this process
+    page = page_of_touched(LivePage(clock=lambda: NOW + 10, saved=path), st, [st.tasks[20]], origin=4)
+    assert page == page_of(LivePage(clock=lambda: NOW + 10), st)
+
+
+def page_of_touched(live: LivePage, st: Status, touched: list, origin: int) -> str:
+    return "".join(live(st, touched=touched, origin=origin))

@@ -188,3 +188,45 @@ def test_run_ranges_follow_added_and_removed_tasks_across_blocks(seed, monkeypat
     assert rs.without(listed) == (len(set(rest)), SM.ranges(sorted(set(rest))))
     assert rs.ranges() == SM.ranges(sorted(set(tasks)))       # and put back
     assert RunSet.of(tasks).ranges() == rs.ranges()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("in_run_order", [True, False])
+def test_a_tally_told_the_tasks_written_looks_at_those_alone_and_equals_one_counted_afresh(seed, in_run_order):
+    """The store hands over the tasks its writes changed in place or appended: their positions
+    are found by run (in run order) or in the tail added out of order, and nothing else is
+    looked at; a change that keeps the state (a dataset, a reason) is then counted at once."""
+    rnd = random.Random(seed)
+    tasks = production(rnd, 120)
+    if in_run_order:
+        tasks.sort(key=lambda t: t.run)
+    kept = Tally(tasks)
+    for step in range(40):
+        now, touched = NOW + step, []
+        if rnd.random() < .8:
+            for t in rnd.sample(tasks, rnd.randint(0, 8)):
+                if rnd.random() < .3:
+                    t.meta, t.error = {"dataset": rnd.choice(["Al50", "Ti50"])}, rnd.choice(["oom", "timeout"])
+                else:
+                    change(rnd, tasks, t, now)
+                touched.append(t)
+        else:
+            have = {t.key for t in tasks}
+            new = [t for t in production(rnd, 5) if t.key not in have]
+            tasks += new
+            touched += new
+        assert kept.sync(tasks, touched=touched + touched[:2]) == len({id(t) for t in touched}), f"step {step}"
+        assert seen(kept, tasks) == seen(Tally(tasks), tasks), f"step {step}"
+
+
+def test_the_tasks_written_are_not_taken_for_the_changes_of_another_list():
+    """A list read again is compared whatever the caller says was written: its word is about
+    the list it wrote (and a list not in step with the tally is never searched)."""
+    tasks = [Task(run=r, state=S.RUNNING, since=NOW) for r in range(20)]
+    kept = Tally(tasks)
+    again = msgspec.json.decode(msgspec.json.encode(tasks), type=list[Task])
+    again[3].state = S.FAILED
+    assert kept.sync(again, touched=[]) == 1 and kept.counts[S.FAILED] == 1
+    stray = Task(run=5, state=S.COMPLETED)              # not in the list: every task compared
+    again[7].state = S.QUEUED
+    assert kept.sync(again, touched=[stray]) == 1 and kept.counts[S.QUEUED] == 1

@@ -1,0 +1,54 @@
+"""Finding the positions of the tasks a write changed, by run, without a pass over the list.
+
+A position is found only where the very task sits, in a list whose runs go up and in one
+with tasks appended out of order after it; anything not found makes the caller compare.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from batchman.core.model import Task
+from batchman.page import where as W
+
+
+def runs_of(tasks):
+    return [t.run for t in tasks]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_positions_found_are_those_of_the_tasks_and_only_them(seed):
+    rnd = random.Random(seed)
+    tasks = [Task(run=r, job=j, seg=s) for r in range(0, 300, rnd.choice([1, 2]))
+             for j in ("reco", "hist") for s in (None, 1, 2)[:rnd.randint(1, 3)]]
+    tasks += [Task(run=rnd.randint(0, 300), job="late", seg=k) for k in range(rnd.randint(0, 30))]   # out of order
+    old = len(tasks) - rnd.randint(0, 5)            # the last ones appended since the tally's look
+    runs = runs_of(tasks)[:old]
+    upto = W.sorted_upto(runs)
+    touched = rnd.sample(tasks, rnd.randint(0, 60))
+    found = W.positions(tasks, runs, upto, old, touched)
+    assert sorted(found) == sorted(i for i, t in enumerate(tasks) if i < old and any(t is x for x in touched))
+
+
+def test_the_sorted_part_ends_where_the_runs_first_go_down():
+    assert W.sorted_upto([]) == 0 and W.sorted_upto([5]) == 1
+    assert W.sorted_upto([1, 1, 2, 7, 3, 9]) == 4 and W.sorted_upto([1, 2, 2]) == 3
+
+
+def test_a_task_not_in_the_list_or_an_equal_copy_is_not_found():
+    tasks = [Task(run=r) for r in range(10)]
+    runs = runs_of(tasks)
+    assert W.positions(tasks, runs, 10, 10, [Task(run=3)]) is None        # equal, not the same object
+    assert W.positions(tasks, runs, 10, 10, [tasks[3], Task(run=99)]) is None
+    assert W.positions(tasks, runs, 10, 10, [tasks[3], tasks[9], tasks[0]]) == [3, 9, 0]
+
+
+def test_a_long_tail_out_of_order_is_not_looked_through(monkeypatch):
+    monkeypatch.setattr(W, "TAIL", 5)
+    tasks = [Task(run=r) for r in range(10)] + [Task(run=r) for r in range(9, -1, -1)]
+    runs = runs_of(tasks)
+    upto = W.sorted_upto(runs)
+    assert upto == 11 and W.positions(tasks, runs, upto, 20, [tasks[12]]) is None
+    assert W.positions(tasks, runs, upto, 20, [tasks[4]]) == [4]           # the sorted part still is
