@@ -23,7 +23,10 @@ a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` se
 A new process takes the tally the last one saved (``saved``: ``status.json.tally``, see
 batchman.page.saved: the same store, a generation not after this one, counted afresh less
 than ``rebuild_after`` ago) instead of counting every task again; a process saves its tally
-once it has counted it afresh (its first page, or the periodic recount).
+once it has counted it afresh (its first page, or the periodic recount). When the saved tally
+is of the generation this process read, what changed since is what this process wrote in
+place (the store hands those tasks over): the tally takes the process's list for the one it
+counted, as its own tally would, and no task is compared field by field.
 """
 
 from __future__ import annotations

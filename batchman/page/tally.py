@@ -120,7 +120,7 @@ class Tally:
         tracking). ``touched``: the tasks changed in place or appended since the last call
         (the store's writes), for the list seen last time (or the one given to ``adopt``):
         their positions are found by run (batchman.page.where), none of the other tasks is
-        looked at. Without either the positions are found here: the tasks whose state
+        looked at -- when they are few enough for that to cost less than a pass. Without either the positions are found here: the tasks whose state
         differs from what was counted, and -- when the list is not the one seen last time
         (the file was read again: every object is new; or a purge and an add moved tasks)
         -- whose ``since``, run or job differs too. Fewer tasks than last time counts
@@ -134,7 +134,7 @@ class Tally:
             self._build(tasks)
             return self.n
         located = None
-        if changed is None and touched is not None and same_list:
+        if changed is None and touched is not None and same_list and len(touched) * W.COST < old:
             changed = located = self._located(tasks, touched, old)
         if changed is None:
             self._upto = None       # (runs may change where a task was replaced: looked at again)

@@ -4,7 +4,7 @@ The store hands the page the tasks its writes changed in place or appended: obje
 positions (a task does not know its place, and a map from every task to its position would
 cost ~70 MB at 1,000,000 tasks). The tally keeps the run it counted at each position; tasks
 are added run after run, so those runs mostly do not go down, and that sorted part is
-searched by run with a bisection. A task is taken to be at a position only if it is the very
+searched by run with a bisection (when they are few: see COST). A task is taken to be at a position only if it is the very
 object there (``is``), so a position found is certain. Tasks after the sorted part (one
 appended out of run order, a late segment's task) are looked up by identity in that tail
 when it is short. A task not found anywhere: None, and the caller compares every task.
@@ -19,6 +19,12 @@ from itertools import compress, islice
 from operator import gt
 
 TAIL = 50_000       # at most this many positions after the sorted part are looked through
+# A task found by bisection costs ~20 reads one after the other in a large list (each likely
+# a cache miss, ~2-7 us at 1,000,000 tasks on this machine), a task compared in a pass over the
+# list about one read the processor overlaps with the next (~50-100 ns): more tasks written
+# than the list's length over COST, and the pass is cheaper (19,000 in a steady iteration of the
+# benchmark at 1,000,000 tasks: the pass; a command's write of a few: the bisection).
+COST = 64
 
 
 def sorted_upto(runs: list) -> int:

@@ -138,8 +138,10 @@ def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeyp
     pass over every task), and counts a change that keeps the state at once; after another
     process wrote (the list read again) it compares every task. Each page is the page counted
     afresh."""
+    from batchman.page import where as W
     from batchman.page.tally import Tally
     from batchman.store import store as store_mod
+    monkeypatch.setattr(W, "COST", 1)
     if log_mode:
         monkeypatch.setattr(store_mod, "LOG_FROM", 0)
     told: list = []

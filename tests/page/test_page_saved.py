@@ -14,7 +14,7 @@ import pytest
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
-from batchman.page import saved as SV
+from batchman.page import live as live_mod, saved as SV, where as W
 from batchman.page.live import LivePage
 from batchman.page.tally import Tally
 
@@ -166,9 +166,14 @@ def _dataset_renamed(tasks: list[Task], k: int) -> list[Task]:
     return tasks[:k]
 
 
-def test_a_saved_tally_of_the_generation_read_is_brought_up_to_date_with_the_tasks_written_alone(tmp_path):
-    """oneshot after another writer: the saved tally is of the generation this process read,
-    so what changed since is what this process wrote (the store's word): nothing compared."""
+@pytest.mark.parametrize("cost", [1, 10 ** 6])
+def test_a_saved_tally_of_the_generation_read_is_brought_up_to_date_with_the_tasks_written_alone(
+        tmp_path, monkeypatch, cost):
+    """oneshot after another writer: the saved tally is of the generation this process read, so
+    what changed since is what this process wrote (the store's word), in place: those tasks
+    alone are looked at, or (many of them) the states compared, as in the process's own list."""
+    monkeypatch.setattr(W, "COST", cost)
+    builds = Counting(monkeypatch)
     rnd = random.Random(5)
     path = str(tmp_path / "status.json.tally")
     st = Status(store_id="s1", generation=3, tasks=sorted(production(rnd, 100), key=lambda t: t.run))
@@ -178,13 +183,21 @@ def test_a_saved_tally_of_the_generation_read_is_brought_up_to_date_with_the_tas
     change(rnd, st.tasks, st.tasks[50], NOW + 5)
     st.generation = 4
     live = LivePage(clock=lambda: NOW + 10, saved=path)
+    looked = []
+    monkeypatch.setattr(live_mod, "CHECK", False)     # (its check compares: not what is counted here)
+    monkeypatch.setattr(Tally, "behind", lambda self, tasks: looked.append(1) or [])   # (5 fields compared)
     page = page_of_touched(live, st, touched + [st.tasks[50]], origin=3)
-    assert page == page_of(LivePage(clock=lambda: NOW + 10), st) and "renamed" in page
+    assert builds.n == 1 and not looked
+    if cost == 1:
+        assert page == page_of(LivePage(clock=lambda: NOW + 10), st) and "renamed" in page
+    else:       # the states compared: a change that keeps the state waits for the recount
+        assert live.tally.counts == Tally(st.tasks).counts
 
 
-def test_a_saved_tally_of_another_generation_than_the_one_read_is_compared(tmp_path):
+def test_a_saved_tally_of_another_generation_than_the_one_read_is_compared(tmp_path, monkeypatch):
     """Saved at 3, read as 4 (another process wrote meanwhile): the tasks this process wrote are
     not all that changed since the tally; every task is compared."""
+    monkeypatch.setattr(W, "COST", 1)
     rnd = random.Random(6)
     path = str(tmp_path / "status.json.tally")
     st = Status(store_id="s1", generation=3, tasks=sorted(production(rnd, 100), key=lambda t: t.run))

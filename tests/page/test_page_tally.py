@@ -17,6 +17,7 @@ from batchman.core import states as S
 from batchman.core.model import Attempt, Status, Task
 from batchman.page import summary as SM
 from batchman.page.bags import RunSet, SortedBag
+from batchman.page import where as W
 from batchman.page.tally import Tally
 
 NOW = 1_800_000_000.0
@@ -192,10 +193,12 @@ def test_run_ranges_follow_added_and_removed_tasks_across_blocks(seed, monkeypat
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("in_run_order", [True, False])
-def test_a_tally_told_the_tasks_written_looks_at_those_alone_and_equals_one_counted_afresh(seed, in_run_order):
+def test_a_tally_told_the_tasks_written_looks_at_those_alone_and_equals_one_counted_afresh(seed, in_run_order,
+                                                                                          monkeypatch):
     """The store hands over the tasks its writes changed in place or appended: their positions
     are found by run (in run order) or in the tail added out of order, and nothing else is
     looked at; a change that keeps the state (a dataset, a reason) is then counted at once."""
+    monkeypatch.setattr(W, "COST", 1)       # (few written: found by run, even in a small list)
     rnd = random.Random(seed)
     tasks = production(rnd, 120)
     if in_run_order:
@@ -230,3 +233,11 @@ def test_the_tasks_written_are_not_taken_for_the_changes_of_another_list():
     stray = Task(run=5, state=S.COMPLETED)              # not in the list: every task compared
     again[7].state = S.QUEUED
     assert kept.sync(again, touched=[stray]) == 1 and kept.counts[S.QUEUED] == 1
+
+
+def test_many_tasks_written_are_found_by_the_pass_over_the_states_instead():
+    tasks = [Task(run=r, state=S.RUNNING, since=NOW) for r in range(100)]
+    kept = Tally(tasks)
+    tasks[5].state, tasks[6].meta = S.COMPLETED, {"dataset": "Ti50"}
+    assert kept.sync(tasks, touched=[tasks[5], tasks[6]]) == 1       # 2 x COST > 100: the pass
+    assert kept.counts[S.COMPLETED] == 1 and not kept.by_dataset[S.RUNNING]["Ti50"]
