@@ -191,6 +191,35 @@ def test_run_ranges_follow_added_and_removed_tasks_across_blocks(seed, monkeypat
     assert RunSet.of(tasks).ranges() == rs.ranges()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_run_ranges_counted_at_once_follow_changes_as_those_built_a_run_at_a_time(seed, monkeypatch):
+    """RunSet.counted keeps its blocks as spans of the sorted runs until one is asked for."""
+    import batchman.page.bags as B
+    monkeypatch.setattr(B, "RUN_BLOCK", 2)
+    rnd = random.Random(seed)
+    tasks = [rnd.randint(0, 60) for _ in range(rnd.randint(0, 80))]
+    rs = RunSet.of(tasks)
+    assert rs.ranges() == SM.ranges(sorted(set(tasks))) and len(rs) == len(set(tasks))
+    for _ in range(200):
+        r = rnd.randint(0, 60)
+        what = rnd.random()
+        if what < .45:
+            rs.add(r)
+            tasks.append(r)
+        elif what < .9 and r in tasks:
+            rs.remove(r)
+            tasks.remove(r)
+        elif tasks:
+            listed = {x: 1 for x in rnd.sample(tasks, min(3, len(tasks)))}
+            rest = list(tasks)
+            for x in listed:
+                rest.remove(x)
+            assert rs.without(listed) == (len(set(rest)), SM.ranges(sorted(set(rest))))
+        if rnd.random() < .3:
+            assert rs.ranges() == SM.ranges(sorted(set(tasks))) and len(rs) == len(set(tasks))
+    assert rs.ranges() == SM.ranges(sorted(set(tasks)))
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("in_run_order", [True, False])
 def test_a_tally_told_the_tasks_written_looks_at_those_alone_and_equals_one_counted_afresh(seed, in_run_order,
