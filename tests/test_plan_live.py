@@ -145,15 +145,20 @@ def test_unsuccessful_tasks_the_retry_rules_leave_alone_are_decided_once(seed):
 
 @pytest.mark.parametrize("seed", range(200))
 def test_the_live_tasks_after_some_changed_are_live_of_the_last_ones(seed):
-    """The daemon's survey between two of its own writes: only the tasks it decided may have
-    settled (or lost their intent or request); plan.still_live takes those out, as live() would."""
+    """The daemon's survey between two of its own writes, over rounds: only the tasks it decided
+    may have settled (or lost their intent or request), and tasks may be appended to the file;
+    plan.Live takes the first out and adds the others, as live() of all would."""
     tasks, _, _, rng = scenario(seed)
-    live = P.live(tasks)
-    changed = rng.sample(live, rng.randint(0, len(live)))
-    for t in changed:
-        t.state = rng.choice([t.state, S.COMPLETED, S.ABORTED, S.SKIPPED, S.FAILED, S.NEW])
-        if rng.random() < 0.5:
-            t.request = rng.choice(["", "restart"])
-        if rng.random() < 0.5:
-            t.intent = rng.choice([None, t.intent, Intent(actions=["release"], owner=ME, at=NOW)])
-    assert [id(t) for t in P.still_live(live, changed + changed[:2])] == [id(t) for t in P.live(live)]
+    kept = P.Live(P.live(tasks))
+    for _ in range(3):
+        live = kept.tasks
+        changed = rng.sample(live, rng.randint(0, len(live)))
+        for t in changed:
+            t.state = rng.choice([t.state, S.COMPLETED, S.ABORTED, S.SKIPPED, S.FAILED, S.NEW])
+            if rng.random() < 0.5:
+                t.request = rng.choice(["", "restart"])
+            if rng.random() < 0.5:
+                t.intent = rng.choice([None, t.intent, Intent(actions=["release"], owner=ME, at=NOW)])
+        new = [random_task(rng, 100 + len(tasks) + k) for k in range(rng.randint(0, 3))]
+        tasks += new
+        assert [id(t) for t in kept.still(changed + changed[:2], P.live(new))] == [id(t) for t in P.live(tasks)]

@@ -91,7 +91,7 @@ class Engine:
         self.outputs = Outputs(params, self.say)           # alerts and metrics (issue 19)
         self.params_watch = ParamsWatcher(params, clock)   # batchman.yaml edited under us (issue 16.1)
         self.command_watch = CommandWatch()                # job commands missing: nothing staged for them
-        self._live: tuple[list[Task] | None, list[Task]] = (None, [])   # (status.tasks, plan.live of them)
+        self._live: tuple[list[Task] | None, P.Live] = (None, P.Live([]))   # (status.tasks, plan.live of them)
         self._generation, self._requests_sig = -1, None   # the file as this daemon last left it (_survey)
         self._surveyed = 0                                # how many tasks the last survey saw
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
@@ -218,7 +218,7 @@ class Engine:
         jobs not known to have ended, or at once for work held only by a per-iteration cap."""
         now = self.clock()
         st = self.store.read()
-        tasks, live = self._live
+        tasks, live = self._live[0], self._live[1].tasks
         # as the last iteration left it (no other writer): a task in the batch system is a live one
         mine = st.tasks is tasks and st.generation == self._generation
         in_batch = any(t.state in S.IN_BATCH for t in (live if mine else st.tasks))
@@ -237,21 +237,22 @@ class Engine:
         from the one before the last survey's read: any read since may have merged a line),
         tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
         decisions move only live tasks): the last live tasks still live (only those decided may
-        have settled: plan.still_live) and those appended since are all; and what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
+        have settled: plan.Live) and those appended since are all; and what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
         follows the tasks decided."""
-        tasks, live = self._live
+        tasks, kept_live = self._live
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
             added = P.live(tasks[self._surveyed:])
-            live = P.still_live(live, self.kept.changed(added)) + added
+            live = kept_live.still(self.kept.changed(added), added)
         else:
             live = P.live(status.tasks)
+            kept_live = P.Live(live)
             self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
             self.kept = Kept(live)
             self.observer.waiting, self.observer.census = self.kept.waiting, self.kept.census
         if CHECK:                     # (the tests: what is kept equals a count)
             self.kept.check(live)
-            assert list(map(id, live)) == list(map(id, P.still_live(status.tasks, status.tasks)))   # live(all)
-        self._live, self._surveyed, self._requests_sig = (status.tasks, live), len(status.tasks), requests
+            assert list(map(id, live)) == [id(t) for t in status.tasks if P.is_live(t)]   # live(all)
+        self._live, self._surveyed, self._requests_sig = (status.tasks, kept_live), len(status.tasks), requests
         return live
 
     def _done(self, ended: set[str] | None) -> set[str]:
@@ -265,7 +266,7 @@ class Engine:
         """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
         if not self.watcher.seen:
             return
-        tasks, live = self._live
+        tasks, live = self._live[0], self._live[1].tasks
         # the same list as observed: changed in place by this iteration's decisions only, which
         # never put a settled task (not live) into the batch system
         running = {t.job_name for t in (live if final.tasks is tasks else final.tasks)
