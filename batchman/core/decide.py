@@ -206,14 +206,19 @@ def _decide_staging(task: Task, obs: Observations, pol: Policy, budget: Budget) 
                         f"{waited:.0f} s after the request", [CANCEL_STAGE, RELEASE],
                         {"error": f"AWOL file {missing[0]}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")},
                         mark_staged=True)
-    warn = ""
-    if not pol.verify_queue and waited > pol.max_staging_time:
-        # (no running figure in it: a text that changed every 0.1 h rewrote every long-staging
-        # task, 50,000 at 1,000,000 tasks, each time; the time in state is shown beside it)
-        warn = f"staging for more than {pol.max_staging_time:g} s: check the staging system"
+    warn = staging_warning(task, pol, obs.now)
     if warn != task.warning:
         return Decision(S.STAGING, "", [], {"warning": warn}, mark_staged=True)
     return Decision(S.STAGING, "", [], {}, mark_staged=True) if moved else None
+
+
+def staging_warning(task: Task, pol: Policy, now: float) -> str:
+    """The warning a staging task's wait calls for ('' for none)."""
+    if not pol.verify_queue and now - (task.requested_at or now) > pol.max_staging_time:
+        # (no running figure in it: a text that changed every 0.1 h rewrote every long-staging
+        # task, 50,000 at 1,000,000 tasks, each time; the time in state is shown beside it)
+        return f"staging for more than {pol.max_staging_time:g} s: check the staging system"
+    return ""
 
 
 def _staging_look(task: Task, view: StagingView) -> tuple[str | None, bool, list[str], bool]:

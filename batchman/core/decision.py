@@ -93,6 +93,7 @@ class Observations:
     no_submit: bool = False                        # the batch system is being backed off: no submissions
     taken: float | None = None                     # when the status these observations are about was read
     unsubmittable_jobs: dict[str, str] = field(default_factory=dict)   # job -> why its command cannot run: not staged
+    staging_moved: set[int] | None = None          # ids of the staging tasks that may change (core/stagingwait); None: any
 
 
 @dataclass

@@ -68,10 +68,11 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
     unsuccessful one in ``unretried``, and a queued or running one whose job nothing new is
     known about, none with a request or an intent: no marker of its end, and a queue either not
     asked about it or saying what the task records already (follow.as_before, written out here:
-    a call per job costs more than its test; test_plan_live compares). Runs for every live task
+    a call per job costs more than its test; test_plan_live compares), and a staging task
+    ``obs.staging_moved`` leaves out (core/stagingwait.py). Runs for every live task
     (432,000 at 1,000,000 tasks, 280,000 of them followed): kept lean."""
     ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}   # (few)
-    answer = (obs.jobs or {}).get
+    answer, moved = (obs.jobs or {}).get, obs.staging_moved
     for t in tasks:
         st = t.state
         if st in _FOLLOWED:          # (most live tasks: asked first)
@@ -87,6 +88,8 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
                     elif said == JQUEUED and st == S.QUEUED and t.native_state == info.reason:
                         continue
         elif st in _QUIET and t.intent is None and not t.request and (st in SETTLED or unretried.get(id(t)) is t):
+            continue
+        elif st == S.STAGING and moved is not None and id(t) not in moved and t.intent is None and not t.request:
             continue
         yield t
 

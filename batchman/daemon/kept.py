@@ -1,7 +1,7 @@
 """Everything the daemon keeps from the tasks it changes (core/keeper.py), as one: plan_budget's
 room (plan.Room), the jobs in the batch system (inbatch.py), what people asked (intents.Asked),
 the files staging is asked about (stagefiles.py), the live tasks' jobs and how many are new
-(Census). Built from the live tasks whenever the daemon surveys them afresh (engine._survey);
+(Census), the staging tasks by file (core/stagingwait.py). Built from the live tasks whenever the daemon surveys them afresh (engine._survey);
 between two such surveys, kept from the tasks it decides."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from batchman.core import plan as P
 from batchman.core import states as S
 from batchman.core.decide import Budget
 from batchman.core.keeper import Keeper
+from batchman.core.stagingwait import StagingWait
 from batchman.core.model import Task
 from batchman.daemon import intents
 from batchman.daemon.inbatch import InBatch
@@ -55,8 +56,8 @@ class Kept:
     def __init__(self, live: list[Task]):
         self.room, self.inbatch = P.Room(live), InBatch(live)
         self.asked, self.waiting = intents.Asked(live), StagingFiles(live)
-        self.census = Census(live)
-        self.keepers = (self.room, self.inbatch, self.asked, self.waiting, self.census)
+        self.census, self.staging = Census(live), StagingWait(live)
+        self.keepers = (self.room, self.inbatch, self.asked, self.waiting, self.census, self.staging)
         self.decided: list[Task] = []       # handed to deciding since the last changed
 
     def deciding(self, tasks: list[Task]) -> None:
@@ -79,3 +80,4 @@ class Kept:
         assert self.inbatch.same(InBatch(live)) and self.waiting.of == StagingFiles(live).of
         assert self.asked.now == intents.asked(live)
         assert self.census.job_names() == set(map(_JOB, live)) and self.census.new == sum(t.state == S.NEW for t in live)
+        assert self.staging.same(StagingWait(live))
