@@ -73,6 +73,22 @@ def test_an_assigned_empty_container_becomes_the_shared_one_and_a_list_a_tuple()
     assert model.CHANGED == {id(t): t}
 
 
+def test_fields_set_at_once_are_as_set_one_by_one_and_the_task_recorded_changed():
+    """model.update (a decision's fields): the same task as setattr of each, recorded once."""
+    fields = {**{f: {} for f in DICTS}, "outputs": ["/o"], "inputs": [], "past": [Attempt(n=2)],
+              "state": S.RUNNING, "exit_code": 3, "reason": "r"}
+    one, many = Task(run=1, **FULL), Task(run=1, **FULL)
+    model.CHANGED.clear()
+    for f, v in fields.items():
+        setattr(one, f, v)
+    model.CHANGED.clear()
+    model.update(many, fields)
+    assert many == one and model.CHANGED == {id(many): many}
+    assert all(getattr(many, f) is EMPTY for f in DICTS) and many.outputs == ("/o",) and many.inputs == ()
+    with pytest.raises(AttributeError):
+        model.update(many, {"no_such_field": 1})
+
+
 def test_a_task_copies_and_pickles_keeping_the_shared_empty_dict():
     t = Task(run=1, outputs=("/o",))
     for other in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t))):

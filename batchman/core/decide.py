@@ -354,7 +354,7 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     The slow actions are recorded as an intent owned by ``me``; the daemon runs them
     after the write and clears the intent when their results are recorded.
     """
-    from batchman.core.model import Attempt, Intent, frozen, job_name, touch
+    from batchman.core.model import Attempt, Intent, frozen, job_name, touch, update
     check(task, d.state)          # before anything is touched
     if d.archive and task.attempt and task.job_name:
         task.past = (*task.past, Attempt(n=task.attempt, job_id=task.job_id, state=task.state, exit_code=task.exit_code,
@@ -369,8 +369,8 @@ def apply(task: Task, d: Decision, now: float, me: str, store_id: str,
     if d.new_job_name:
         task.job_name = job_name(store_id, task, d.updates.get("attempt", task.attempt))
         task.job_id = ""
-    for k, v in d.updates.items():
-        setattr(task, k, v)
+    if d.updates:
+        update(task, d.updates)
     if d.actions:
         task.intent = Intent(actions=list(d.actions), owner=me, at=now)
         if RELEASE in d.actions:

@@ -186,6 +186,15 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
         msgspec.Struct.__setattr__(self, name, value)
 
 
+def update(task: Task, fields: dict[str, Any]) -> None:
+    """``setattr(task, name, value)`` for each of ``fields``, recorded in CHANGED once instead of
+    once a field (a decision sets ~7 fields of each of 10,000 tasks a round at 1,000,000 tasks)."""
+    CHANGED[id(task)] = task
+    put = msgspec.Struct.__setattr__
+    for name, value in fields.items():
+        put(task, name, (value or EMPTY) if name in _DICTS else tuple(value) if name in _TUPLES else value)
+
+
 class Daemon(msgspec.Struct, omit_defaults=True):
     id: str                       # host:pid
     host: str

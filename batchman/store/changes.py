@@ -62,8 +62,9 @@ def collect(before_n: int, before_list: list[Task], before: dict[str, Task],
     if model.CHANGED:
         idx = work.index()
         for i, t in list(model.CHANGED.items()):
-            if idx.get(t.key) is t:
-                put.setdefault(t.key, t)
+            k = t.key
+            if idx.get(k) is t:
+                put.setdefault(k, t)
                 del model.CHANGED[i]
     return list(put.values()), gone
 
