@@ -38,9 +38,11 @@ class Asked(Keeper):
         self.now = asked(tasks)
 
     def keep(self, tasks) -> None:
-        for t in tasks:
-            self.now.pop(t.key, None)
-        self.now.update(asked(tasks))
+        now = self.now
+        if now:                   # (mostly nobody asked anything: no key made for each task)
+            for t in tasks:
+                now.pop(t.key, None)
+        now.update(asked(tasks))
 
 
 def record(eng, status: Status, live: list[Task], obs: D.Observations, counters: dict, cmds,
