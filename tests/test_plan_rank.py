@@ -1,4 +1,4 @@
-"""Issue 18: the tasks waiting for room are put in rank order by plan.in_rank_order (two sorts
+"""Issue 18: the tasks waiting for room are put in rank order by plan.in_rank_order (three sorts
 with keys made in C) exactly as by one sort on plan._rank, ties kept in their order."""
 
 import random
