@@ -25,6 +25,13 @@ def test_an_allowed_change_moves_the_task_and_returns_the_journal_record():
     assert change_state(t, S.RUNNING, "again", NOW + 1, "me") is None and t.since == NOW
 
 
+def test_a_journal_record_cannot_be_changed():
+    tr = change_state(Task(run=1, state=S.QUEUED), S.RUNNING, "seen running", NOW, "me")
+    with pytest.raises(AttributeError):
+        tr.new = S.FAILED
+    assert (tr.key, tr.old, tr.new, tr.why, tr.by, tr.at) == ("1.analysis", S.QUEUED, S.RUNNING, "seen running", "me", NOW)
+
+
 @pytest.mark.parametrize("old, new", [(S.COMPLETED, S.RUNNING), (S.NEW, S.QUEUED), (S.ABORTING, S.SUBMITTED),
                                       (S.SKIPPED, S.FAILED)])
 def test_change_state_refuses_edges_missing_from_the_table(old, new):
