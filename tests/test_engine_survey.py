@@ -50,6 +50,20 @@ def test_after_the_first_iteration_only_the_live_tasks_are_surveyed(engine):
     assert surveyed == [0]              # no task appended since (the live ones: plan.still_live)
 
 
+def test_the_staging_tasks_are_kept_by_file_from_the_first_survey_without_a_pass(engine):
+    """core/stagingwait.StagingWait (~0.15 s to make at 1,000,000 tasks) is made at the first
+    steady survey, never in a round that surveys every task (a oneshot, after another writer)."""
+    e, eng, surveyed = engine
+    eng.run_once()
+    assert eng.kept.staging is None
+    eng.run_once()
+    assert eng.kept.staging is not None
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[6].priority = 3
+    eng.run_once()
+    assert eng.kept.staging is None
+
+
 def test_a_request_another_process_queues_on_a_settled_task_is_seen(engine):
     e, eng, surveyed = engine
     eng.run_once()

@@ -21,9 +21,18 @@ def change(rng: random.Random, t) -> None:
             setattr(t, f, getattr(new, f))
 
 
+def made(tasks, steady: bool) -> Kept:
+    kept = Kept(P.live(tasks))
+    if steady:
+        kept.steady(P.live(tasks))          # (StagingWait: made at a steady survey)
+    return kept
+
+
+@pytest.mark.parametrize("steady", [False, True])
 @pytest.mark.parametrize("seed", range(200))
-def test_what_is_kept_from_the_changes_is_what_a_fresh_count_finds(seed):
-    for tasks, kept in rounds(seed, lambda ts: Kept(P.live(ts)), random_task, change):
+def test_what_is_kept_from_the_changes_is_what_a_fresh_count_finds(seed, steady):
+    for tasks, kept in rounds(seed, lambda ts: made(ts, steady), random_task, change):
+        assert (kept.staging is not None) == steady
         kept.check(P.live(tasks))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from operator import attrgetter
 
 from batchman.core import states as S
 from batchman.core.decide import Policy, staging_warning
@@ -21,12 +22,15 @@ from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 from batchman.core.observed import StagingView
 
+STAGING = S.STAGING
+_PATH = attrgetter("path")
+
 
 class StagingWait(Keeper):
     def __init__(self, tasks=()):
         super().__init__()
         self.kept: dict[int, tuple[Task, tuple[str, ...]]] = {}   # id -> (staging task, its files)
-        self.files: dict[str, list[Task]] = {}     # file -> the kept tasks waiting for it
+        self.files: dict[str, Task | list[Task]] = {}   # file -> the kept task waiting for it (a list: several)
         self.names: set[str] = set()               # its files, as a set (compared with the view's in C)
         self.always: dict[int, Task] = {}          # no file, or a file marked staged
         self.warned: dict[int, Task] = {}          # a warning (decided when it is not the one due)
@@ -39,22 +43,41 @@ class StagingWait(Keeper):
             self._drop(t)
 
     def keep(self, tasks) -> None:
+        kept, files, always, warned, drop = self.kept, self.files, self.always, self.warned, self._drop
+        clock, names = [], []
         for t in tasks:
-            self._drop(t)
-            if t.state != S.STAGING:
+            if kept:
+                drop(t)
+            if t.state != STAGING:
                 continue
-            paths = tuple(s.path for s in t.segments)
-            self.kept[id(t)] = (t, paths)
-            for p in paths:
-                self.files.setdefault(p, []).append(t)
-            self.names.update(paths)
-            if not paths or any(s.staged for s in t.segments):
-                self.always[id(t)] = t
+            segs = t.segments
+            paths = tuple(map(_PATH, segs))
+            kept[id(t)] = (t, paths)
+            staged = False
+            for seg in segs:
+                staged = staged or seg.staged
+                ts = files.get(seg.path)
+                if ts is None:
+                    files[seg.path] = t
+                elif type(ts) is list:
+                    ts.append(t)
+                else:
+                    files[seg.path] = [ts, t]
+            names += paths
+            if staged or not paths:
+                always[id(t)] = t
             elif t.warning:
-                self.warned[id(t)] = t
+                warned[id(t)] = t
             else:
-                heapq.heappush(self.clock, (_at(t), id(t), t))
-        if len(self.clock) > 2 * len(self.kept) + 1000:    # (mostly stale entries: made again)
+                clock.append((_at(t), id(t), t))
+        self.names.update(names)
+        if len(clock) > 100:          # (the first ones: one heap made at once)
+            self.clock += clock
+            heapq.heapify(self.clock)
+        else:
+            for e in clock:
+                heapq.heappush(self.clock, e)
+        if len(self.clock) > 2 * len(kept) + 1000:    # (mostly stale entries: made again)
             self.clock = [e for e in self.clock if self._waits(e)]
             heapq.heapify(self.clock)
 
@@ -64,10 +87,13 @@ class StagingWait(Keeper):
             return
         for p in k[1]:
             ts = self.files[p]
-            ts.remove(t)
-            if not ts:
+            if ts is t:
                 del self.files[p]
                 self.names.discard(p)
+            else:
+                ts.remove(t)
+                if len(ts) == 1:
+                    self.files[p] = ts[0]
         self.always.pop(id(t), None)
         self.warned.pop(id(t), None)
         self.due.pop(id(t), None)
@@ -84,7 +110,7 @@ class StagingWait(Keeper):
             return {e[1] for e in w.clock if w._waits(e)} | w.due.keys()
         return (self.kept.keys() == other.kept.keys() and self.always.keys() == other.always.keys()
                 and self.warned.keys() == other.warned.keys() and self.names == other.names
-                and {p: set(map(id, ts)) for p, ts in self.files.items()} == {p: set(map(id, ts)) for p, ts in other.files.items()}
+                and _by_file(self.files) == _by_file(other.files)
                 and waiting(self) == waiting(other))
 
     def moving(self, view: StagingView | None, pol: Policy, now: float) -> set[int] | None:
@@ -100,7 +126,8 @@ class StagingWait(Keeper):
         odd |= files & view.present
         odd |= view.failed.keys() & files
         for p in odd:
-            out.update(map(id, self.files[p]))
+            ts = self.files[p]
+            out.update(map(id, ts)) if type(ts) is list else out.add(id(ts))
         if not pol.verify_queue:
             clock = self.clock
             while clock and now - clock[0][0] > pol.max_staging_time:
@@ -114,3 +141,7 @@ class StagingWait(Keeper):
 def _at(t: Task) -> float:
     """When its request went (a task without one waits 0 s: never too long)."""
     return math.inf if t.requested_at is None else t.requested_at
+
+
+def _by_file(files: dict) -> dict[str, set[int]]:
+    return {p: set(map(id, ts)) if type(ts) is list else {id(ts)} for p, ts in files.items()}

@@ -243,6 +243,7 @@ class Engine:
         if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
             added = P.live(tasks[self._surveyed:])
             live = kept_live.still(self.kept.changed(added), added)
+            self.kept.steady(live)
         else:
             live = P.live(status.tasks)
             kept_live = P.Live(live)

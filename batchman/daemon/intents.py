@@ -53,7 +53,7 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
     eng._learn_max_array()          # outside the lock: may ask scontrol show config, once
     if eng._unretried_policy is not eng.policy:     # (batchman.yaml reloaded, limits learnt)
         eng._unretried, eng._unretried_policy = {}, eng.policy
-    obs.staging_moved = eng.kept.staging.moving(obs.staging, eng.policy, obs.now)
+    obs.staging_moved = None if eng.kept.staging is None else eng.kept.staging.moving(obs.staging, eng.policy, obs.now)
     decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.kept.room)
     eng.kept.deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
     cleared, n_tr, now = eng.cleared, len(rep.transitions), 0.0
