@@ -88,7 +88,7 @@ def outcome(decisions, budget: Budget):
 @pytest.mark.parametrize("seed", range(300))
 def test_tasks_not_changing_are_left_alone_by_decide_task(seed):
     tasks, obs, pol, _ = scenario(seed)
-    changing = {id(t) for t in P._changing(tasks, obs, {})}
+    changing = {id(t) for t in P._changing(tasks, obs, {}, pol.submit_grace)}
     for t in tasks:
         if id(t) not in changing:
             assert decide_task(t, obs, pol, Budget.of(tasks)) is None, t
@@ -99,7 +99,7 @@ def test_deciding_the_live_tasks_with_the_pre_filter_decides_as_every_task(seed,
     tasks, obs, pol, rng = scenario(seed)
     tokens = rng.choice([None, {"submit": 1, "stage": 2, "kill": 1}])
     fast = outcome(*P.plan_budget(P.live(copies(tasks)), obs, pol, None, tokens))
-    monkeypatch.setattr(P, "_changing", lambda tasks, obs, unretried: iter(tasks))
+    monkeypatch.setattr(P, "_changing", lambda tasks, *a: iter(tasks))
     every = outcome(*P.plan_budget(copies(tasks), obs, pol, None, tokens))
     assert fast == every
 

@@ -14,7 +14,7 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.decide import Budget, Decision, Observations, Policy, apply, decide_task
-from batchman.core.observed import QUEUED as JQUEUED, RUNNING as JRUNNING
+from batchman.core.observed import ABSENT, QUEUED as JQUEUED, RUNNING as JRUNNING
 from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
@@ -63,7 +63,7 @@ class Live:
         return self.tasks
 
 
-def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
+def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task], grace: float = 0.0):
     """The tasks decide_task may change, in order. It certainly leaves alone a settled task, an
     unsuccessful one in ``unretried``, and a queued or running one whose job nothing new is
     known about, none with a request or an intent: no marker of its end, and a queue either not
@@ -72,7 +72,7 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
     ``obs.staging_moved`` leaves out (core/stagingwait.py). Runs for every live task
     (432,000 at 1,000,000 tasks, 280,000 of them followed): kept lean."""
     ended = {n for n, m in obs.markers.items() if m is not None and m.exit_code is not None}   # (few)
-    answer, moved = (obs.jobs or {}).get, obs.staging_moved
+    answer, moved, now = (obs.jobs or {}).get, obs.staging_moved, obs.now
     for t in tasks:
         st = t.state
         if st in _FOLLOWED:          # (most live tasks: asked first)
@@ -87,6 +87,8 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task]):
                             continue
                     elif said == JQUEUED and st == S.QUEUED and t.native_state == info.reason:
                         continue
+                    elif said == ABSENT and now - (t.submitted_at or t.since) < grace:
+                        continue     # not seen yet, within the grace (follow_job: None)
         elif st in _QUIET and t.intent is None and not t.request and (st in SETTLED or unretried.get(id(t)) is t):
             continue
         elif st == S.STAGING and moved is not None and id(t) not in moved and t.intent is None and not t.request:
@@ -186,7 +188,7 @@ def plan_budget(tasks: list[Task], obs: Observations, pol: Policy,
     out: list[tuple[Task, Decision]] = []
     waiting: list[Task] = []          # the tasks as decided so far (a copy when carried: of carried[id])
     carried: dict[int, Task] = {}
-    for t in _changing(tasks, obs, unretried):
+    for t in _changing(tasks, obs, unretried, pol.submit_grace):
         if only is not None and not only(t):
             continue
         if _waits_for_room(t):
