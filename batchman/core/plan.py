@@ -103,8 +103,9 @@ class Room(Keeper):
     tasks: the daemon counts afresh (a new Room) whenever another writer or a request may have
     (daemon/engine._survey)."""
 
+    notes = True        # forget() takes back what was() kept
+
     def __init__(self, tasks: list[Task]):
-        super().__init__()
         b = Budget.of(tasks)
         self.staged, self.per_job = b.staged_segments, b.per_job
 

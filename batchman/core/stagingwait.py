@@ -28,7 +28,6 @@ _PATH = attrgetter("path")
 
 class StagingWait(Keeper):
     def __init__(self, tasks=()):
-        super().__init__()
         self.kept: dict[int, tuple[Task, tuple[str, ...]]] = {}   # id -> (staging task, its files)
         self.files: dict[str, Task | list[Task]] = {}   # file -> the kept task waiting for it (a list: several)
         self.names: set[str] = set()               # its files, as a set (compared with the view's in C)

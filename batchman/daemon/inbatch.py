@@ -18,8 +18,9 @@ JUST_SUBMITTED = (S.SUBMITTING, S.SUBMITTED)   # few; their start markers are re
 
 
 class InBatch(Keeper):
+    notes = True        # forget() takes back what was() kept
+
     def __init__(self, tasks: list[Task] = ()):
-        super().__init__()
         in_batch = S.IN_BATCH
         self.named: dict[str, Task] = {t.job_name: t for t in tasks if t.state in in_batch and t.job_name}
         self.ids: dict[str, str] = {n: t.job_id for n, t in self.named.items()}      # what to ask, by default

@@ -34,7 +34,6 @@ class Asked(Keeper):
     (another writer, a request merged from the requests file: engine._survey)."""
 
     def __init__(self, tasks=()):
-        super().__init__()
         self.now = asked(tasks)
 
     def keep(self, tasks) -> None:

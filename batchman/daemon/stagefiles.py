@@ -26,7 +26,6 @@ def _files(t: Task) -> tuple[str, ...] | None:
 
 class StagingFiles(Keeper):
     def __init__(self, tasks: list[Task] = ()):
-        super().__init__()
         self.of: dict[int, tuple[str, ...]] = {id(t): f for t in tasks if (f := _files(t))}
 
     def keep(self, tasks) -> None:
