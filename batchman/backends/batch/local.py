@@ -27,15 +27,13 @@ from batchman.backends.base import (
     ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, Capabilities, JobInfo, JobSpec, Rejected,
 )
 
+from batchman.backends.batch import local_runner
 from batchman.util.procs import pid_alive  # noqa: F401 - the local jobs' probe, and this module's interface
 
 # Seconds a submitted job may take to write its pid file before it counts as never started.
 STARTING_GRACE = 30.0
 # A query of more jobs than this lists the root once instead of looking for each job's directory.
 LIST_FROM = 100
-
-
-RUNNER_HOLDS = {signal.SIGTERM, signal.SIGINT}     # until its handler is set (local_runner)
 
 
 def _await_exec(pid: int, timeout: float = 2.0) -> None:
@@ -108,10 +106,7 @@ class LocalBatch(BatchBase):
         env = {**os.environ, **spec.env}
         for p in (spec.stdout, spec.stderr):
             os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
-        # Started with SIGTERM and SIGINT blocked (a mask survives fork and exec); the runner
-        # takes them once its handler is set, so a cancel in its first instants is a cancel,
-        # not a death without an exit file ("lost").
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, RUNNER_HOLDS)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, local_runner.HELD)     # (see there)
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True, env=env, close_fds=True)

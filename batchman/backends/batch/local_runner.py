@@ -12,6 +12,10 @@ import time
 
 from batchman.util.files import atomic_write
 
+# Blocked when LocalBatch.submit starts the runner (a mask survives fork and exec), taken once
+# its handler is set: a cancel in its first instants is a cancel, not a death without an exit file.
+HELD = {signal.SIGTERM, signal.SIGINT}
+
 
 def _write(path: str, text: str) -> None:
     atomic_write(path, text)
@@ -68,7 +72,7 @@ def _run(a: argparse.Namespace, d: str) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})   # blocked by submit
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
     slot = take_slot(a.slot_dir, a.slots, stop)
     if slot is None:
         _write(os.path.join(d, "local.exit"), "143 cancelled")
