@@ -54,6 +54,10 @@ process changed one task's priority in a transaction just before):
   oneshot   wall time of the real `batchman-daemon -C DIR oneshot` after another process
             wrote (local backends; see above), and its peak memory                    [< 3 s]
 
+Before the table, a line on the machine's speed now (a pure-Python loop, fresh memory touched,
+the load; with --baseline, the baseline's too): the same machine kind has run 2-3x slower from
+one day to the next, so figures of two days compare only with it.
+
 Progress goes to stderr, the table to stdout. At 1,000,000 tasks a process holding the
 status takes several GB, and the whole run takes many minutes.
 """
@@ -371,6 +375,25 @@ def measure(n: int, a) -> dict:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def machine() -> dict:
+    """How fast this machine is right now, to compare figures taken on other days (the same
+    machine kind has been seen 2-3x slower from one day to the next): a pure-Python loop of
+    10,000,000 additions, and 1 GB of fresh memory touched (page faults, most of the system time
+    of a process holding a million tasks), each in a new process; and the load."""
+    loop = "import time; t = time.perf_counter(); s = 0\nfor i in range(10_000_000): s += i\nprint(time.perf_counter() - t)"
+    touch = "import time; t = time.perf_counter(); b = bytearray(1 << 30); print(time.perf_counter() - t)"
+    seconds = [float(subprocess.run([sys.executable, "-c", c], check=True, stdout=subprocess.PIPE, text=True).stdout)
+               for c in (loop, touch)]
+    return {"loop_s": round(seconds[0], 3), "fresh_gb_s": round(seconds[1], 3), "load": round(os.getloadavg()[0], 2)}
+
+
+def machine_line(m: dict, before: dict | None = None) -> str:
+    text = f"machine: Python loop {m['loop_s']:.2f} s, 1 GB of fresh memory {m['fresh_gb_s']:.2f} s, load {m['load']:.1f}"
+    if before:
+        text += f" (baseline: {before['loop_s']:.2f} s, {before['fresh_gb_s']:.2f} s, load {before['load']:.1f})"
+    return text
+
+
 def header() -> str:
     head = [f"{'tasks':>9}"] + [f"{h:>10}" for _, h, _, _, _ in COLUMNS]
     goal = [f"{'target':>9}"] + [f"{'< ' + format(t, 'g') if t else '':>10}" for *_, t in COLUMNS]
@@ -421,10 +444,12 @@ def main() -> int:
     # a kill (e.g. a size that takes too long) still removes the temporary experiments
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = []
-    before = {}
+    before, speed = {}, machine()
     if a.baseline:
         with open(a.baseline, encoding="utf-8") as f:
-            before = {r["tasks"]: r for r in json.load(f)["results"]}
+            base = json.load(f)
+        before = {r["tasks"]: r for r in base["results"]}
+    print(machine_line(speed, base.get("speed") if a.baseline else None), flush=True)
     print(header(), flush=True)        # a row as each size is done: a long run shows what it has
     for n in [int(x) for x in a.sizes.split(",")]:
         results.append(measure(n, a))
@@ -432,7 +457,7 @@ def main() -> int:
         if a.json:
             with open(a.json, "w", encoding="utf-8") as f:
                 json.dump({"machine": os.uname().nodename, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M"),
-                           "results": results}, f, indent=1)
+                           "speed": speed, "results": results}, f, indent=1)
     print("iter: batchman's whole time in a steady daemon iteration with 1 % of the tasks changing; cold: the same\n"
           "right after another process wrote; own: the part the daemon reports; lock: its longest hold; RSS: peak\n"
           "memory of that process; key: slowest of move / page / filter / sort / kill at 120x40; list: `batchman list\n"
