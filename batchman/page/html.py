@@ -115,9 +115,10 @@ def plots(tally: Tally, deltas: dict, now: float, counts: Counter) -> list[str]:
     for s, n in counts.items():
         current[SM.GROUP_OF.get(s, "waiting")] += n
     out = []
-    start = timeline.first_bucket(deltas)
-    if start is not None:
-        since = max(now - 86400, start - timeline.BUCKET)
+    first = timeline.first_bucket(deltas)
+    if first is not None:
+        start, width = first
+        since = max(now - 86400, start - width)
         day = svg.state_areas(timeline.series(deltas, current, since, now), "tasks per state, last 24 hours")
         whole = ""
         if start < now - 86400:

@@ -30,7 +30,7 @@ PATTERN = {"problem": "p-problem", "in batch": "p-inbatch", "staging": "p-stagin
 
 
 def _tick_label(t: float, span: float) -> str:
-    fmt = "%H:%M" if span <= 2 * 86400 else "%m-%d"
+    fmt = "%H:%M:%S" if span < 600 else "%H:%M" if span <= 2 * 86400 else "%m-%d"   # (a young production: seconds)
     return time.strftime(fmt, time.localtime(t))
 
 

@@ -2,8 +2,11 @@
 
 The journal (``<status file>.journal``) gets one line per transition and is never
 rewritten, so the page keeps a small summary beside it (``<journal>.page``): the byte
-offset read so far and, per time bucket (5 min), the net change of tasks in each state
-group. Each render reads only the lines appended since, so it costs the same at 100
+offset read so far and, per time bucket, the net change of tasks in each state group: 10 s
+buckets for the last 3 hours of the journal, merged into 5-minute ones as they age (a young
+production, or the demo's half minute, is drawn as it went, not as steps 5 minutes wide that
+show tasks done before they were; a month costs ~9,000 buckets). A bucket is named by the
+second it starts at. Each render reads only the lines appended since, so it costs the same at 100
 transitions or 10 million. Counts at any instant are the current counts minus the changes
 after it (counting backwards from the truth of the status file, so tasks added without a
 journal line, or a journal started late, never make the curves drift at the right end).
@@ -23,8 +26,10 @@ import msgspec
 from batchman.page.summary import GROUP_OF, GROUPS
 from batchman.util.files import atomic_write
 
-BUCKET = 300.0          # seconds per bucket
-CACHE_VERSION = 1
+FINE = 10               # seconds per bucket, for the journal's last FINE_SPAN
+BUCKET = 300            # seconds per bucket before that
+FINE_SPAN = 3 * 3600
+CACHE_VERSION = 2       # (1: buckets of 5 minutes numbered from 0: read afresh)
 
 
 class _Line(msgspec.Struct):
@@ -58,12 +63,28 @@ def fold(lines: list[bytes], deltas: dict[int, dict[str, int]], upto: int | None
         go, gn = GROUP_OF.get(old), GROUP_OF.get(new)
         if go == gn:
             continue
-        b = deltas.setdefault(int(t // BUCKET), {})
+        b = deltas.setdefault(key(t), {})
         if go:
             b[go] = b.get(go, 0) - 1
         if gn:
             b[gn] = b.get(gn, 0) + 1
     return used
+
+
+def key(t: float) -> int:
+    """The (fine) bucket of a change at ``t``: the second it starts at."""
+    return int(t // FINE) * FINE
+
+
+def coarsen(deltas: dict[int, dict[str, int]]) -> None:
+    """Merge the buckets that start FINE_SPAN or more before the newest into 5-minute ones."""
+    if not deltas:
+        return
+    cutoff = max(deltas) - FINE_SPAN
+    for k in [k for k in deltas if k < cutoff and k % BUCKET]:
+        into = deltas.setdefault(k - k % BUCKET, {})
+        for g, n in deltas.pop(k).items():
+            into[g] = into.get(g, 0) + n
 
 
 def series(deltas: dict[int, dict[str, int]], current: Counter, start: float, end: float,
@@ -76,8 +97,9 @@ def series(deltas: dict[int, dict[str, int]], current: Counter, start: float, en
         return [(end, dict(current))]
     step = (end - start) / (points - 1)
     stamps = [start + i * step for i in range(points)]
-    # a bucket's changes count as done from its start on (the curves are 5 minutes sharp)
-    after = sorted((b * BUCKET, d) for b, d in deltas.items() if b * BUCKET > start)
+    # a bucket's changes count as done from its start on (the curves are 10 s sharp for the
+    # last 3 hours, 5 minutes before)
+    after = sorted((b, d) for b, d in deltas.items() if b > start)
     out = []
     counts = Counter(current)
     j = len(after) - 1
@@ -92,8 +114,12 @@ def series(deltas: dict[int, dict[str, int]], current: Counter, start: float, en
     return out
 
 
-def first_bucket(deltas: dict[int, dict[str, int]]) -> float | None:
-    return min(deltas) * BUCKET if deltas else None
+def first_bucket(deltas: dict[int, dict[str, int]]) -> tuple[float, float] | None:
+    """When the first bucket starts, and how long it is (None: no change yet)."""
+    if not deltas:
+        return None
+    first = min(deltas)
+    return float(first), float(FINE if first >= max(deltas) - FINE_SPAN else BUCKET)
 
 
 def _read_cache(path: str, ino: int, store_id: str) -> tuple[int, dict[int, dict[str, int]]]:
@@ -128,6 +154,7 @@ def load(journal: str, store_id: str = "", upto: int | None = None) -> dict[int,
         data = f.read(st.st_size - offset)
     end = data.rfind(b"\n") + 1          # complete lines only; a line being written waits
     offset += fold(data[:end].splitlines(keepends=True), deltas, upto)
+    coarsen(deltas)
     with contextlib.suppress(OSError):     # a cache: losing it costs one full read next time
         atomic_write(cache, json.dumps({"v": CACHE_VERSION, "ino": st.st_ino, "store": store_id,
                                         "offset": offset, "deltas": deltas}, separators=(",", ":")),

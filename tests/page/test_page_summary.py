@@ -163,19 +163,19 @@ def jline(t, old, new, g=1):
 
 
 def test_fold_counts_group_changes_per_bucket_and_skips_bad_lines():
-    b0 = int(NOW // TL.BUCKET)
+    b0 = TL.key(NOW)
     lines = [jline(NOW, S.NEW, S.UNSTAGED), jline(NOW + 1, S.NEW, S.STAGING), b"{torn\n",
-             jline(NOW + TL.BUCKET, S.RUNNING, S.COMPLETED)]
+             jline(NOW + TL.FINE + 3, S.RUNNING, S.COMPLETED)]
     deltas: dict = {}
     used = TL.fold(lines, deltas)
     assert used == sum(len(x) for x in lines)
-    assert deltas == {b0: {"waiting": -1, "staging": 1}, b0 + 1: {"in batch": -1, "completed": 1}}
+    assert deltas == {b0: {"waiting": -1, "staging": 1}, b0 + TL.FINE: {"in batch": -1, "completed": 1}}
 
 
 def test_fold_stops_at_a_generation_not_yet_written():
     lines = [jline(NOW, S.NEW, S.STAGING, g=4), jline(NOW, S.STAGING, S.STAGED, g=5), jline(NOW, S.STAGED, S.SUBMITTING, g=5)]
     deltas: dict = {}
-    assert TL.fold(lines, deltas, upto=4) == len(lines[0]) and sum(deltas[int(NOW // TL.BUCKET)].values()) == 0
+    assert TL.fold(lines, deltas, upto=4) == len(lines[0]) and sum(deltas[TL.key(NOW)].values()) == 0
 
 
 def test_series_counts_backwards_from_now():
@@ -190,11 +190,55 @@ def test_series_counts_backwards_from_now():
     assert TL.series({}, Counter({"waiting": 2}), NOW, NOW)[0][1] == {"waiting": 2}
 
 
+def test_a_young_production_is_drawn_as_it_went():
+    # the demo: 20 tasks done over half a minute. Each shows as done at most 10 s early (from
+    # the start of its bucket), never late (5-minute buckets drew all 20 done at once, up to 5
+    # minutes before they were).
+    deltas: dict = {}
+    TL.fold([jline(NOW + 2 + 1.5 * i, S.RUNNING, S.COMPLETED) for i in range(20)], deltas)
+    start, width = TL.first_bucket(deltas)
+    assert (start, width) == (NOW, TL.FINE)
+    now = NOW + 40
+    pts = TL.series(deltas, Counter({"completed": 20}), start - width, now, points=51)
+    assert pts[0][1]["completed"] == 0 and pts[-1][1]["completed"] == 20
+    for ts, counts in pts:
+        assert sum(NOW + 2 + 1.5 * i <= ts for i in range(20)) <= counts["completed"]
+        assert counts["completed"] <= sum(NOW + 2 + 1.5 * i <= ts + 10 for i in range(20))
+
+
+def test_time_axis_labels_differ_for_a_short_span():
+    from batchman.page import svg
+    for span in (40.0, 900.0, 5 * 86400.0):
+        labels = [svg._tick_label(NOW + span * i / 4, span) for i in range(5)]
+        assert len(set(labels)) == 5, (span, labels)     # (minutes alone repeated over 40 s)
+
+
+def test_old_buckets_merge_into_five_minutes_and_keep_every_change():
+    import random
+    rng = random.Random(7)
+    times = sorted(NOW + rng.uniform(0, 2 * TL.FINE_SPAN) for _ in range(500))
+    deltas: dict = {}
+    TL.fold([jline(t, S.NEW, S.STAGING) for t in times], deltas)
+    TL.coarsen(deltas)
+    cutoff = max(deltas) - TL.FINE_SPAN
+    assert sum(d["staging"] for d in deltas.values()) == 500
+    for k, d in deltas.items():
+        if k < cutoff:                      # old: 5-minute buckets, each holding its changes
+            assert k % TL.BUCKET == 0       # (the one astride the cutoff: those before it)
+            assert d["staging"] == sum(k <= t < k + TL.BUCKET and TL.key(t) < cutoff for t in times)
+        else:
+            assert d["staging"] == sum(k <= t < k + TL.FINE for t in times)
+    assert TL.first_bucket(deltas)[1] == TL.BUCKET
+    before = {k: dict(d) for k, d in deltas.items()}
+    TL.coarsen(deltas)
+    assert deltas == before                 # coarsening twice changes nothing
+
+
 def test_load_reads_only_what_was_appended(tmp_path):
     j = tmp_path / "status.json.journal"
     j.write_bytes(jline(NOW, S.NEW, S.STAGING) + jline(NOW, S.STAGING, S.STAGED))
     first = TL.load(str(j), "ab")
-    assert first == {int(NOW // TL.BUCKET): {"waiting": -1, "staging": 1}}
+    assert first == {TL.key(NOW): {"waiting": -1, "staging": 1}}
     # scribble over the lines already summarised (same length): they are not read again
     size = j.stat().st_size
     with open(j, "r+b") as f:
@@ -202,20 +246,20 @@ def test_load_reads_only_what_was_appended(tmp_path):
     with open(j, "ab") as f:
         f.write(jline(NOW, S.STAGED, S.SUBMITTING) + b'{"g": 1, "t": 1')     # and a line being written
     second = TL.load(str(j), "ab")
-    assert second == {int(NOW // TL.BUCKET): {"waiting": -1, "staging": 0, "in batch": 1}}
+    assert second == {TL.key(NOW): {"waiting": -1, "staging": 0, "in batch": 1}}
     # the half line is read once it is complete
     with open(j, "ab") as f:
         f.write(b'800000000, "from": "submitting", "to": "failed"}\n')
-    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["problem"] == 1
+    assert TL.load(str(j), "ab")[TL.key(NOW)]["problem"] == 1
 
 
 def test_load_starts_afresh_for_a_replaced_or_shorter_journal_or_another_store(tmp_path):
     j = tmp_path / "j"
     j.write_bytes(jline(NOW, S.NEW, S.STAGING) * 3)
-    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["staging"] == 3
+    assert TL.load(str(j), "ab")[TL.key(NOW)]["staging"] == 3
     j.write_bytes(jline(NOW, S.NEW, S.STAGING))          # truncated in place
-    assert TL.load(str(j), "ab")[int(NOW // TL.BUCKET)]["staging"] == 1
-    assert TL.load(str(j), "cd")[int(NOW // TL.BUCKET)]["staging"] == 1   # another store: not its cache
+    assert TL.load(str(j), "ab")[TL.key(NOW)]["staging"] == 1
+    assert TL.load(str(j), "cd")[TL.key(NOW)]["staging"] == 1   # another store: not its cache
     assert TL.load(str(tmp_path / "none"), "ab") == {}
 
 
