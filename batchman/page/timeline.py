@@ -29,7 +29,7 @@ from batchman.util.files import atomic_write
 FINE = 10               # seconds per bucket, for the journal's last FINE_SPAN
 BUCKET = 300            # seconds per bucket before that
 FINE_SPAN = 3 * 3600
-CACHE_VERSION = 2       # (1: buckets of 5 minutes numbered from 0: read afresh)
+CACHE_VERSION = 2       # (1: buckets of 5 minutes numbered from 0, taken as 5-minute buckets)
 
 
 class _Line(msgspec.Struct):
@@ -126,8 +126,9 @@ def _read_cache(path: str, ino: int, store_id: str) -> tuple[int, dict[int, dict
     try:
         with open(path, encoding="utf-8") as f:
             c = json.load(f)
-        if c.get("v") == CACHE_VERSION and c.get("ino") == ino and c.get("store") == store_id:
-            return int(c["offset"]), {int(k): v for k, v in c["deltas"].items()}
+        if c.get("v") in (1, CACHE_VERSION) and c.get("ino") == ino and c.get("store") == store_id:
+            scale = BUCKET if c["v"] == 1 else 1      # (1: 5-minute buckets by number, kept as they are
+            return int(c["offset"]), {int(k) * scale: v for k, v in c["deltas"].items()}   # rather than a long journal read again)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return 0, {}

@@ -253,6 +253,19 @@ def test_load_reads_only_what_was_appended(tmp_path):
     assert TL.load(str(j), "ab")[TL.key(NOW)]["problem"] == 1
 
 
+def test_a_summary_of_five_minute_buckets_is_taken_not_read_again(tmp_path):
+    # written before the 10 s buckets: its buckets by number, 5 minutes each; the journal is not reread
+    j = tmp_path / "j"
+    j.write_bytes(jline(NOW + 7, S.NEW, S.STAGING) * 3)
+    old = {"v": 1, "ino": j.stat().st_ino, "store": "ab", "offset": j.stat().st_size,
+           "deltas": {str(int(NOW // TL.BUCKET)): {"staging": 5}}}
+    (tmp_path / "j.page").write_text(json.dumps(old))
+    assert TL.load(str(j), "ab") == {int(NOW): {"staging": 5}}
+    with open(j, "ab") as f:
+        f.write(jline(NOW + 20, S.NEW, S.STAGING))
+    assert TL.load(str(j), "ab") == {int(NOW): {"staging": 5}, TL.key(NOW + 20): {"waiting": -1, "staging": 1}}
+
+
 def test_load_starts_afresh_for_a_replaced_or_shorter_journal_or_another_store(tmp_path):
     j = tmp_path / "j"
     j.write_bytes(jline(NOW, S.NEW, S.STAGING) * 3)
