@@ -72,7 +72,7 @@ def test_a_request_another_process_queues_on_a_settled_task_is_seen(engine):
     assert other.store.queue_requests({"5.analysis"}, "request", "restart") == 1
     surveyed.clear()
     eng.run_once()
-    assert surveyed[0] == 10            # the requests file changed: every task looked at again
+    assert 10 in surveyed               # a settled task made live: every task looked at again
     assert states(e)[5] == S.NEW
 
 
@@ -84,7 +84,7 @@ def test_a_settled_task_another_process_changes_in_a_write_is_seen(engine):
         st.tasks[6].request = "restart"
     surveyed.clear()
     eng.run_once()
-    assert surveyed[0] == 10
+    assert 10 in surveyed
     assert states(e)[7] == S.NEW
 
 

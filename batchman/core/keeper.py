@@ -66,6 +66,18 @@ class Keepers:
                 before[id(t)] = (t, *[w(t) for w in was])
         self.decided += tasks
 
+    def replaced(self, pairs) -> None:
+        """Each (old, new) of ``pairs``: ``new`` took the place of ``old``, a task kept (another
+        writer's change, read from the change log: store/replays.py). What was kept of old is
+        taken back, new is kept. Between a :meth:`changed` and the next :meth:`deciding`."""
+        assert not self.before, "tasks replaced while others are being decided"
+        old = [o for o, _ in pairs]
+        for keeper in self.keepers:
+            keeper.forget([(o, keeper.was(o)) for o in old])
+        new = [n for _, n in pairs]
+        for keeper in self.keepers:
+            keeper.keep(new)
+
     def changed(self, added=()) -> list[Task]:
         """The tasks decided since :meth:`deciding` are kept as they are now; ``added``: new
         tasks. Returns the tasks decided (some maybe more than once)."""

@@ -63,6 +63,25 @@ class Live:
         return self.tasks
 
 
+    def swapped(self, pairs) -> bool:
+        """live() once each (old, new) of ``pairs`` put ``new`` in the place of ``old`` in the
+        file (another writer's changes: store/replays.py); False, and nothing changed, when a
+        task not live became live (where it goes among the live ones is not known here)."""
+        of = self._of
+        if of is None:
+            of = self._of = dict(zip(map(id, self.tasks), self.tasks))
+        if any(id(o) not in of and is_live(n) for o, n in pairs):
+            return False
+        swap = {id(o): n for o, n in pairs if id(o) in of and (o is not n or not is_live(n))}
+        if swap:
+            dead = {id(n) for n in swap.values() if not is_live(n)}
+            tasks = [swap.get(id(t), t) for t in of.values()]
+            if dead:
+                tasks = [t for t in tasks if id(t) not in dead]
+            self._of, self.tasks = dict(zip(map(id, tasks), tasks)), tasks
+        return True
+
+
 def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task], grace: float = 0.0):
     """The tasks decide_task may change, in order. It certainly leaves alone a settled task, an
     unsuccessful one in ``unretried``, and a queued or running one whose job nothing new is

@@ -29,7 +29,7 @@ from batchman.core import pacing as PC
 from batchman.core import states as S
 from batchman.core.model import Status, Task, UnknownJob, frozen
 from batchman.core.transition import created
-from batchman.daemon import intents, late, record as R, unknown as U
+from batchman.daemon import intents, late, record as R, survey, unknown as U
 from batchman.daemon.intents import WHO
 from batchman.daemon.kept import Kept
 from batchman.daemon.act import Actor
@@ -94,6 +94,7 @@ class Engine:
         self._live: tuple[list[Task] | None, P.Live] = (None, P.Live([]))   # (status.tasks, plan.live of them)
         self._generation, self._requests_sig = -1, None   # the file as this daemon last left it (_survey)
         self._surveyed = 0                                # how many tasks the last survey saw
+        self._replanned = False                           # the last round decided on a list not surveyed
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
         self._unretried_policy: D.Policy | None = None
         self.kept: Kept | None = None                     # kept from the tasks this daemon changes (_survey)
@@ -230,31 +231,8 @@ class Engine:
                               gather=self.params["daemon.watch_interval"])
 
     def _survey(self, status: Status, requests: tuple | None) -> list[Task]:
-        """plan.live(status.tasks), in one pass over all tasks only when something besides this
-        daemon may have changed them since its last survey: another writer (the generation moved
-        on since this daemon's last write; update_unknown's count too), a request merged in
-        place from the requests file (``requests``, its signature before this read, differs
-        from the one before the last survey's read: any read since may have merged a line),
-        tasks purged (another list). Otherwise a task settled then is settled now (this daemon's
-        decisions move only live tasks): the last live tasks still live (only those decided may
-        have settled: plan.Live) and those appended since are all; and what is kept of them (daemon/kept.py: plan_budget's room, the jobs in the batch system...)
-        follows the tasks decided."""
-        tasks, kept_live = self._live
-        if status.tasks is tasks and status.generation == self._generation and requests == self._requests_sig:
-            added = P.live(tasks[self._surveyed:])
-            live = kept_live.still(self.kept.changed(added), added)
-            self.kept.steady(live)
-        else:
-            live = P.live(status.tasks)
-            kept_live = P.Live(live)
-            self._unretried = {}      # (plan_budget: valid while only this daemon changes tasks)
-            self.kept = Kept(live)
-            self.observer.waiting, self.observer.census = self.kept.waiting, self.kept.census
-        if CHECK:                     # (the tests: what is kept equals a count)
-            self.kept.check(live)
-            assert list(map(id, live)) == [id(t) for t in status.tasks if P.is_live(t)]   # live(all)
-        self._live, self._surveyed, self._requests_sig = (status.tasks, kept_live), len(status.tasks), requests
-        return live
+        """The tasks to look at, what is kept of them brought up to date (daemon/survey.py)."""
+        return survey.survey(self, status, requests)
 
     def _done(self, ended: set[str] | None) -> set[str]:
         """The jobs whose done files are there: ``ended`` and the last listing's (made now when

@@ -69,6 +69,7 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
             # (The requests file as before the survey's read: nothing merged since, no pass.)
             R.apply_cleared(st, cleared, eng.me)
             obs.staging_moved = None        # (of the tasks observed: these are others)
+            eng._replanned = True           # (what is kept follows the tasks decided: count afresh)
             decisions, budget = P.plan_budget(P.live(st.tasks), obs, eng.policy, eng.only, tokens, eng._unretried)
             tasks = st.tasks
         eng._create(st, now, rep)

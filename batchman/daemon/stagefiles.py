@@ -28,6 +28,10 @@ class StagingFiles(Keeper):
     def __init__(self, tasks: list[Task] = ()):
         self.of: dict[int, tuple[str, ...]] = {id(t): f for t in tasks if (f := _files(t))}
 
+    def forget(self, before) -> None:
+        for t, _ in before:         # (a task replaced by another object: its id goes)
+            self.of.pop(id(t), None)
+
     def keep(self, tasks) -> None:
         for t in tasks:
             f = _files(t)

@@ -81,14 +81,17 @@ class LivePage:
 
     takes_touched = True        # the store hands over the tasks its writes changed (batchman.store)
 
-    def __call__(self, status: Status, changed=None, touched=None, origin: int | None = None) -> list[str] | None:
+    def __call__(self, status: Status, changed=None, touched=None, origin: int | None = None,
+                 base: list | None = None) -> list[str] | None:
         """The page of ``status``, or None if the last one shows the same and is recent.
 
         ``changed``: positions in ``status.tasks`` known to have changed since the last call
         (the caller's change tracking); without it they are found by comparison. ``touched``:
         the tasks the store's writes changed in place or appended since its last page, or since
         its list of tasks was read as generation ``origin`` (a saved tally of that generation
-        is then brought up to date with them alone).
+        is then brought up to date with them alone); ``base``: the list they are of, when another
+        writer's changes read from the change log made ``status.tasks`` of it, position by
+        position (store/replays.py), and not the list itself.
         """
         now = self.clock()
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
@@ -97,7 +100,7 @@ class LivePage:
                 self.tally.adopt(status.tasks)
         if now - self._built > self.rebuild_after:
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True
-        self.tally.sync(status.tasks, changed, touched)
+        self.tally.sync(status.tasks, changed, touched, base)
         if CHECK and touched is not None:
             assert not self.tally.behind(status.tasks), "the page's tally missed a change"
         out = self._render(status, now)

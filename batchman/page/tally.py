@@ -113,13 +113,15 @@ class Tally:
         self.segmented: dict[tuple, Counter] = defaultdict(Counter)   # (run, job) of segment tasks -> their states
         self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
 
-    def sync(self, tasks, changed=None, touched=None) -> int:
+    def sync(self, tasks, changed=None, touched=None, base=None) -> int:
         """Bring the totals to ``tasks``; returns how many positions were counted again.
 
         ``changed``: positions known to have changed since the last call (the caller's change
         tracking). ``touched``: the tasks changed in place or appended since the last call
-        (the store's writes), for the list seen last time (or the one given to ``adopt``):
-        their positions are found by run (batchman.page.where), none of the other tasks is
+        (the store's writes), for the list seen last time (or the one given to ``adopt``), or
+        for ``base`` when it is that list and ``tasks`` was made of it position by position
+        (another writer's changes read from the change log, each task a new object in its
+        place: store/replays.py): their positions are found by run (batchman.page.where), none of the other tasks is
         looked at -- when they are few enough for that to cost less than a pass. Without either the positions are found here: the tasks whose state
         differs from what was counted, and -- when the list is not the one seen last time
         (the file was read again: every object is new; or a purge and an add moved tasks)
@@ -127,6 +129,7 @@ class Tally:
         everything afresh.
         """
         old, same_list = self.n, tasks is self._list
+        follows = not same_list and touched is not None and base is not None and base is self._list
         self._list = tasks
         if len(tasks) < old or not old:
             self._reset()
@@ -134,7 +137,7 @@ class Tally:
             self._build(tasks)
             return self.n
         located = None
-        if changed is None and touched is not None and same_list and len(touched) * W.COST < old:
+        if changed is None and touched is not None and (same_list or follows) and len(touched) * W.COST < old:
             changed = located = self._located(tasks, touched, old)
         if changed is None:
             self._upto = None       # (runs may change where a task was replaced: looked at again)

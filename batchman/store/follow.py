@@ -15,6 +15,7 @@ from batchman.core import model
 from batchman.core.model import Status
 from batchman.store import changes, guard, log, snapshot
 from batchman.store.errors import CorruptStatus
+from batchman.store.replays import Replays
 
 
 @dataclass
@@ -72,8 +73,8 @@ def load(path: str, backup: str, sig: tuple) -> Copy:
     return Copy(sig, status, base=status.generation, layout=layout)
 
 
-def follow_log(copy: Copy, log_path: str) -> None:
-    """Apply the change log's whole lines not applied yet."""
+def follow_log(copy: Copy, log_path: str, replays: Replays | None = None) -> None:
+    """Apply the change log's whole lines not applied yet (``replays``: told what each did)."""
     tail = log.read_from(log_path, copy.log_off, copy.log_ino)
     status = copy.status
     if tail is None:
@@ -101,7 +102,11 @@ def follow_log(copy: Copy, log_path: str) -> None:
             continue
         if rec.s != status.store_id or rec.g != status.generation + 1:
             raise Reload()
-        status = changes.apply(status, rec, status.index())
+        idx, before = status.index(), status.tasks
+        swapped = [(o, t) for t in rec.put if (o := idx.get(t.key)) is not None] if replays and replays.wanted() else []
+        status = changes.apply(status, rec, idx)
+        if replays is not None:
+            replays.note(before, status.tasks, swapped, bool(rec.gone))
     copy.status, copy.log_ino, copy.log_off = status, tail.ino, tail.offset
 
 

@@ -106,11 +106,12 @@ def by_bisection(tasks: list[Task], keys, most: int = 1000) -> dict[str, Task] |
     return out
 
 
-def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> None:
-    """Set the queued fields on the tasks they name (only lines not yet merged)."""
+def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -> list[Task]:
+    """Set the queued fields on the tasks they name (only lines not yet merged); returns those tasks."""
     todo = [ln for ln in lines if ln.get("g", -1) >= status.generation and ln.get("field") in QUEUEABLE]
+    done: list[Task] = []
     if not todo:
-        return
+        return done
     if idx is None:
         idx = by_key(status, {k for ln in todo for k in ln.get("keys", ())})
     for ln in todo:
@@ -118,6 +119,7 @@ def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -
             t = idx.get(k)
             if t is None:
                 continue
+            done.append(t)
             f = ln["field"]
             if f == "priority":
                 t.priority = int(ln["value"])
@@ -127,3 +129,4 @@ def apply_requests(status: Status, lines: list[dict], idx: dict | None = None) -
                 t.note = str(ln["value"])
             elif S.request_applies(str(ln["value"]), t.state):
                 t.request = str(ln["value"])
+    return done

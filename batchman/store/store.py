@@ -22,10 +22,9 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-from batchman.store import ahead, changes, compact, follow, guard, journal, log, requests, snapshot, touched
+from batchman.store import ahead, changes, compact, follow, guard, journal, log, replays, requests, snapshot, touched
 from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
-    CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError,
-)
+    CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError)
 from batchman.store.guard import html_generation  # noqa: F401
 from batchman.store.journal import Transition
 from batchman.store.lock import Lock, check_locking, page_lock, whoami  # noqa: F401
@@ -76,6 +75,7 @@ class Store:
         self.defer_html = False
         self._html_due: Status | None = None
         self._touched = touched.Touched()       # the tasks written since the last page, for a page that takes them
+        self.replays = replays.Replays(self._touched)   # what another writer's records replaced (store/replays.py)
 
     @property
     def last_lock_seconds(self) -> float:
@@ -116,7 +116,7 @@ class Store:
             try:
                 if self._snap is None or self._snap.sig != sig:
                     self._follow_file(sig)
-                follow.follow_log(self._snap, self.log_path)
+                follow.follow_log(self._snap, self.log_path, self.replays)
                 break
             except follow.Reload:
                 self._snap = None
@@ -178,7 +178,7 @@ class Store:
         rsig = requests.signature(self.requests_path)
         if rsig is None or snap.requests_sig == rsig:
             return
-        apply_requests(snap.status, requests.read_lines(self.requests_path))
+        self.replays.merged(snap.status.tasks, apply_requests(snap.status, requests.read_lines(self.requests_path)))
         snap.requests_sig = rsig
 
     def queue_requests(self, keys: set[str], field: str, value, allowed_states=None, command: str = "") -> int:

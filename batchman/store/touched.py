@@ -18,11 +18,21 @@ class Touched:
         self.tasks: list | None = None      # None: not kept (no page takes them, or too many)
         self.list: list | None = None       # the task list they are in
         self.origin = 0                     # the generation that list was read as
+        self.base: list | None = None       # the list the tasks are of (the page's last; ``list`` made of it by replays)
 
     def follow(self, status, wanted: bool) -> None:
         """``status`` is this process's copy now (read or written)."""
         if status.tasks is not self.list:       # read again, or replaced by a write
             self.list, self.origin, self.tasks = status.tasks, status.generation, [] if wanted else None
+            self.base = self.list
+
+    def replaced(self, before: list, after: list, swapped: list, gone: bool) -> None:
+        """A record of the change log made list ``after`` of ``before`` (store/replays.py): when
+        that is the list kept and no task left, the new versions (same places) and the tasks
+        appended are touched, and ``after`` is the list kept."""
+        if before is self.list and not gone and self.tasks is not None:
+            self.list = after
+            self.add([new for _, new in swapped] + after[len(before):])
 
     def add(self, put: list) -> None:
         """A write changed or appended these."""
@@ -37,5 +47,7 @@ class Touched:
         if self.tasks is None or status.tasks is not self.list:
             return {}
         out = {"touched": self.tasks, "origin": self.origin}
-        self.tasks = []
+        if self.base is not self.list:
+            out["base"] = self.base
+        self.tasks, self.base = [], self.list
         return out

@@ -135,9 +135,10 @@ def test_the_store_leaves_a_skipped_page_alone_and_streams_a_page_in_pieces(tmp_
 @pytest.mark.parametrize("log_mode", [False, True])
 def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeypatch, log_mode):
     """The daemon's own writes: the page looks at the tasks written alone (found by run, no
-    pass over every task), and counts a change that keeps the state at once; after another
-    process wrote (the list read again) it compares every task. Each page is the page counted
-    afresh."""
+    pass over every task), and counts a change that keeps the state at once. After another
+    process wrote: the file read again (small files, rewritten whole), it compares every task;
+    its change read from the change log (log mode), it looks at that task too, and at no other
+    (store/replays.py). Each page is the page counted afresh."""
     from batchman.page import where as W
     from batchman.page.tally import Tally
     from batchman.store import store as store_mod
@@ -146,8 +147,10 @@ def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeyp
         monkeypatch.setattr(store_mod, "LOG_FROM", 0)
     told: list = []
     sync = Tally.sync
-    monkeypatch.setattr(Tally, "sync", lambda self, tasks, changed=None, touched=None: told.append(
-        (self, None if touched is None else len(touched))) or sync(self, tasks, changed, touched))
+    monkeypatch.setattr(Tally, "sync", lambda self, tasks, changed=None, touched=None, base=None: told.append(
+        (self, None if touched is None else len(touched))) or sync(self, tasks, changed, touched, base))
+    located, positions = [], W.positions       # (found by run: no pass over every task)
+    monkeypatch.setattr(W, "positions", lambda *a: located.append(len(a[-1])) or positions(*a))
     path, html = str(tmp_path / "status.json"), tmp_path / "p.html"
     store = Store(path, html=LivePage(clock=lambda: NOW), html_path=str(html))
     other = Store(path)
@@ -166,9 +169,11 @@ def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeyp
         page_is_fresh()
     mine = lambda: [n for tally, n in told if tally is store.render_html.tally]     # noqa: E731
     assert mine()[1:] == [3, 3, 3]
+    located.clear()
     with other.transaction("test") as st:
         st.tasks[20].state = S.FAILED
     with store.transaction("test") as st:
         st.tasks[30].state = S.QUEUED
     page_is_fresh()
-    assert mine()[-1] == 1 and "failed <b>1</b>" in html.read_text(encoding="utf-8")
+    assert mine()[-1] == (2 if log_mode else 1) and "failed <b>1</b>" in html.read_text(encoding="utf-8")
+    assert located == ([2] if log_mode else [])

@@ -1,0 +1,236 @@
+"""Issue 18: after another writer's change, read from the change log, the daemon moves the tasks
+it replaced instead of counting every task again (daemon/survey.py, store/replays.py).
+
+The oracle is BATCHMAN_STORE_CHECK (set for every test): at each survey the engine asserts that
+what it keeps (plan_budget's room, the jobs in the batch system, the requests, the staging
+files, the census, the staging tasks by file) and the live tasks equal a count afresh."""
+
+import random
+
+import pytest
+
+from batchman import actions
+from batchman.core import states as S
+from batchman.core.model import Segment
+from batchman.daemon import survey as SV
+from batchman.daemon.engine import Engine
+from batchman.experiment import store_for
+from batchman.store import store as store_mod
+from batchman.store.replays import MAX, Replays
+
+from e2e_helpers import make_experiment
+from test_engine_survey import Staging
+from test_observe_done import Batch
+
+
+# ---- the chain of records (pure) ---------------------------------------------------------
+class T:
+    """A task stand-in: only identity matters to Replays."""
+
+
+def _chain(rng: random.Random, n: int, records: int):
+    """Lists made as changes.apply makes them, with the truth: (start list, Replays, final list,
+    whether a task left)."""
+    r = Replays()
+    r.on = True
+    start = [T() for _ in range(n)]
+    now, gone = start, False
+    for _ in range(records):
+        after = list(now)
+        swapped = []
+        for i in rng.sample(range(len(after)), rng.randint(0, min(3, len(after)))):
+            new = T()
+            swapped.append((after[i], new))
+            after[i] = new
+        after += [T() for _ in range(rng.choice([0, 0, 1, 2]))]
+        left = rng.random() < 0.05 and len(after) > 1
+        if left:
+            del after[rng.randrange(len(after))]
+            gone = True
+        r.note(now, after, swapped, left)
+        now = after
+    return start, r, now, gone
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_since_says_which_tasks_of_the_list_were_replaced_by_which(seed):
+    rng = random.Random(seed)
+    records = rng.randint(0, MAX)
+    start, r, now, gone = _chain(rng, rng.randint(1, 8), records)
+    got = r.since(start, now)
+    if gone or not records:                 # (none: the list is the same, nothing to tell)
+        assert got is None
+        return
+    truth = {(id(a), id(b)) for a, b in zip(start, now) if a is not b}
+    assert {(id(a), id(b)) for a, b in got} == truth
+    assert r.chain == [] and r.since(now, now) is None       # taken: forgotten
+
+
+def test_since_knows_nothing_of_a_list_not_in_the_chain_or_of_too_many_records():
+    r = Replays()
+    r.on = True
+    a, b, c = [T()], [T()], [T()]
+    r.note(a, b, [(a[0], b[0])], False)
+    assert r.since(c, b) is None and r.chain == []
+    r.note(a, b, [(a[0], b[0])], False)
+    assert r.since(a, c) is None                    # the list now is not the chain's last (read again whole)
+    r.note(a, b, [(a[0], b[0])], False)
+    d = [T()]
+    r.note(c, d, [], False)                         # not a continuation (a list read again between)
+    assert r.since(a, d) is None
+    lists = [[T()] for _ in range(MAX + 2)]
+    for x, y in zip(lists, lists[1:]):
+        r.note(x, y, [(x[0], y[0])], False)
+    assert r.since(lists[0], lists[-1]) is None     # more than MAX: counted afresh
+    r.on = False
+    r.note(a, b, [], False)
+    assert r.chain == []
+
+
+# ---- the daemon --------------------------------------------------------------------------
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)          # every write appended to the change log
+    e = make_experiment(tmp_path, range(1, 31))
+    with e.store.transaction("test") as st:
+        st.paused, st.paused_by = True, "test"              # nothing submitted: the daemon follows
+        for k, t in enumerate(st.tasks):
+            t.state, t.attempt, t.job_name, t.job_id = S.COMPLETED, 1, f"bm.{st.store_id}.{t.run}.{t.job}.1", str(t.run)
+            if k % 3 == 0:
+                t.state = S.RUNNING
+                t.segments = [Segment(f"/mss/run_{t.run}.dat.0", True)]     # held in the cache (plan.Room)
+            elif k % 7 == 0:
+                t.state, t.failure, t.exit_code = S.FAILED, "exit-nonzero", 1
+            elif k % 5 == 1:                # waiting for tape: its file asked about (StagingFiles)
+                t.state, t.job_name, t.requested_at = S.STAGING, "", st.created
+                t.segments = [Segment(f"/mss/run_{t.run}.dat.0")]
+    batch = Batch()
+    eng = Engine(e.params, e.store, batch, Staging(), mode="test")
+    made = []
+    real = SV.Kept
+    monkeypatch.setattr(SV, "Kept", lambda live: made.append(len(live)) or real(live))
+    followed, others = [], SV._others
+    monkeypatch.setattr(SV, "_others", lambda *a: followed.append(1) or others(*a))
+    eng.followed = followed
+    return e, eng, batch, made
+
+
+def test_another_writers_change_is_followed_without_counting_afresh(engine):
+    e, eng, batch, made = engine
+    eng.run_once()
+    eng.run_once()
+    assert len(made) == 1
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[3].priority = 5            # running: live before and after
+        st.tasks[4].note = "looked at"      # completed: settled before and after
+        st.tasks[7].note = "looked at"      # failed, no rule retries it: left alone (plan_budget's unretried)
+        st.tasks[6].state = S.COMPLETED     # running -> completed: no longer live
+    actions.add_runs(store_for(e.params), [31, 32])          # appended by another writer
+    eng.run_once()
+    assert len(made) == 1                   # (the BATCHMAN_STORE_CHECK assertions held)
+    now = e.store.read().tasks
+    assert all(any(t is x for x in now) for t in eng._unretried.values())   # (no replaced task kept alive)
+    live = eng._live[1].tasks
+    assert {t.run for t in live} >= {4, 31, 32} and 7 not in {t.run for t in live}
+
+
+def test_requests_people_queue_are_followed_without_counting_afresh(engine):
+    e, eng, batch, made = engine
+    eng.run_once()
+    eng.run_once()
+    running = [t for t in e.store.read().tasks if t.state == S.RUNNING]
+    other = store_for(e.params)
+    assert other.queue_requests({running[0].key}, "request", "kill") == 1
+    assert other.queue_requests({running[1].key}, "priority", 7) == 1
+    assert other.queue_requests({running[2].key}, "held", True) == 1
+    eng.run_once()
+    assert len(made) == 1                   # (the BATCHMAN_STORE_CHECK assertions held)
+    assert {t.run: t.state for t in e.store.read().tasks}[running[0].run] in (S.ABORTING, S.ABORTED)
+
+
+def test_a_round_that_decided_again_under_the_lock_is_followed_by_a_count(engine, monkeypatch):
+    """A kill queued during the round: the daemon decides again under the lock (intents.record)
+    and kills it, a decision its keepers were not told of before: the next round counts afresh."""
+    from batchman.daemon import crash
+    e, eng, batch, made = engine
+    eng.run_once()
+    eng.run_once()
+    running = next(t for t in e.store.read().tasks if t.state == S.RUNNING)
+    other = store_for(e.params)
+    monkeypatch.setitem(crash.HOOKS, "after-observe", [lambda _e: other.queue_requests({running.key}, "request", "kill")])
+    eng.run_once()
+    monkeypatch.setitem(crash.HOOKS, "after-observe", [])
+    assert {t.run: t.state for t in e.store.read().tasks}[running.run] in (S.ABORTING, S.ABORTED)
+    eng.run_once()                          # (the BATCHMAN_STORE_CHECK assertions held)
+    assert len(made) == 2
+
+
+def test_a_file_rewritten_whole_after_a_request_merged_is_counted_afresh(engine, monkeypatch):
+    """Seed 3 of test_race_random: a request merged in place at the end of a round, then another
+    writer rewrote the small file whole (no record tells what changed): every task is another
+    object, so the merge alone must not be taken for all that changed."""
+    from batchman.daemon import crash
+    e, eng, batch, made = engine
+    monkeypatch.setattr(store_mod, "LOG_FROM", 1 << 40)     # small files: rewritten whole
+    eng.run_once()
+    eng.run_once()
+    running = next(t for t in e.store.read().tasks if t.state == S.RUNNING)
+    other = store_for(e.params)
+    monkeypatch.setitem(crash.HOOKS, "after-intent", [lambda _e: other.queue_requests({running.key}, "priority", 9)])
+    eng.run_once()                          # (merged by its last read)
+    monkeypatch.setitem(crash.HOOKS, "after-intent", [])
+    with other.transaction("another process") as st:
+        st.tasks[4].note = "looked at"
+    eng.run_once()                          # (the BATCHMAN_STORE_CHECK assertions held)
+    assert len(made) == 2
+
+
+def test_a_settled_task_made_live_by_another_writer_is_counted_afresh(engine):
+    e, eng, batch, made = engine
+    eng.run_once()
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[2].state = S.STAGED        # completed -> staged: where it goes among the live ones is not kept
+    eng.run_once()
+    assert len(made) == 2 and 3 in {t.run for t in eng._live[1].tasks}
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_rounds_with_other_writers_keep_what_a_count_afresh_says(engine, seed, monkeypatch):
+    """Random rounds: the daemon's own decisions (jobs that end), other writers' changes of every
+    kind, before a round or during it (the daemon then decides again under the lock), requests
+    queued, tasks added; every survey checked against a count."""
+    from batchman.daemon import crash
+    e, eng, batch, made = engine
+    rng = random.Random(seed)
+    other = store_for(e.params)
+
+    def meanwhile(_eng):
+        with other.transaction("another process, during the round") as st:
+            rng.choice(st.tasks).priority += 1
+
+    for _ in range(8):
+        monkeypatch.setitem(crash.HOOKS, "after-observe", [meanwhile] if rng.random() < 0.2 else [])
+        for t in rng.sample(e.store.read().tasks, 3):
+            if t.state == S.RUNNING and rng.random() < 0.5:
+                batch.says[t.job_name] = "finished"
+        for _ in range(rng.randint(0, 3)):
+            kind = rng.randrange(6)
+            with other.transaction("another process") as st:
+                t = rng.choice(st.tasks)
+                if kind == 0:
+                    t.priority += 1
+                elif kind == 1:
+                    t.state = rng.choice([S.COMPLETED, S.FAILED, S.RUNNING, S.QUEUED, S.ABORTED, S.STAGING])
+                elif kind == 2:
+                    t.held = not t.held
+                elif kind == 3:
+                    t.request = rng.choice(["", "kill"]) if t.state in S.IN_BATCH else ""
+            if kind == 4:
+                actions.add_runs(other, [100 + rng.randrange(1000)])
+            elif kind == 5:                 # a person's request, merged in place by the daemon's read
+                key = rng.choice(other.read().tasks).key
+                field, value = rng.choice([("priority", rng.randint(0, 9)), ("held", rng.random() < 0.5),
+                                           ("note", "n"), ("request", "kill"), ("request", "restart")])
+                other.queue_requests({key}, field, value)
+        eng.run_once()
+    assert made                             # (counted afresh at the first round at least)
