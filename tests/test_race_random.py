@@ -7,7 +7,7 @@ one job per attempt (the ledger each job writes, and the batch system's submissi
 every run ends, no request lost, the status file always parses.
 
 A failing seed is printed; replay it alone with ``BATCHMAN_SEED=N pytest tests/test_race_random.py``.
-``BATCHMAN_SEEDS=N`` runs seeds 0..N-1 (default 300).
+``BATCHMAN_SEEDS=N`` runs seeds 0..N-1 (default 300), ``BATCHMAN_SEEDS=A-B`` seeds A..B-1.
 """
 
 import os
@@ -22,11 +22,15 @@ from batchman.backends.batch import local  # noqa: F401
 from batchman.util import procs
 from race_sim import Sim, experiment
 
-SEEDS = int(os.environ.get("BATCHMAN_SEEDS", "300"))
+SEEDS = int(os.environ.get("BATCHMAN_SEEDS", "300").split("-")[-1])
 
 
 def seeds() -> list[int]:
     one = os.environ.get("BATCHMAN_SEED")
+    span = os.environ.get("BATCHMAN_SEEDS", "")
+    if "-" in span:                     # BATCHMAN_SEEDS=300-700: seeds 300..699
+        a, b = span.split("-")
+        return list(range(int(a), int(b)))
     return [int(one)] if one else list(range(SEEDS))
 
 
