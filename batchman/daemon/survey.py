@@ -6,16 +6,17 @@ tasks. It is avoided
 - when only this daemon changed the tasks since its last survey (the steady state): the last
   live tasks still live (only those decided may have settled: plan.Live) and those appended
   since are all, and the keepers follow the tasks decided;
-- when another writer changed some too, read from the change log (a `batchman` command, the
-  TUI, another daemon): each such task is a new object in the place of the old one
-  (store/replays.py), and the keepers and the live tasks swap those. Tasks appended by the
-  other writer come last.
-It is not avoided when the status file was read again (a compaction by another process that
-is not of what this one has, or a list that changed in a way the change log does not tell:
-a purge), when a request was merged in place from the requests file, when this daemon's last
-round decided on another list than the one surveyed (another writer wrote during the round:
-intents.record decides again), or when a task that was settled became live (restarted by a
-person: where it goes among the live tasks is not known without a pass).
+- when another writer changed some too (a `batchman` command, the TUI, another daemon), read
+  from the change log or merged in place from the requests people queue: store/replays.py
+  says which task objects were replaced by which (a request: the task is its own new
+  version), and the keepers and the live tasks swap those. Tasks appended by the other
+  writer come last.
+It is not avoided when the replays do not lead from the list surveyed to the list now (the
+status file read again, or rewritten whole by another writer of a small file: no record
+tells what changed; more than replays.MAX records), when a task was purged, when this
+daemon's last round decided on another list than the one surveyed (another writer wrote
+during the round: intents.record decides again), or when a task that was settled became
+live (restarted by a person: where it goes among the live tasks is not known without a pass).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _others(eng, now: list[Task], was: list[Task], kept_live: P.Live, pairs) -> 
     if not kept_live.swapped(pairs):
         return None
     eng.kept.replaced(pairs)
-    for old, _ in pairs:                    # (decided again: a request may have come, a hold gone)
+    for old, _ in pairs:                    # (a replaced task is not kept alive there: decided anew)
         eng._unretried.pop(id(old), None)
     more = P.live(now[len(was):])           # appended by the other writer
     eng.kept.changed(more)

@@ -190,6 +190,7 @@ def test_query_of_many_jobs_runs_a_bounded_number_of_commands(batch, monkeypatch
             assert ran >= 1
         assert set(got) == set(jobs)
         assert [got[s.name].job_id for s in specs] == ids
-        assert all(got[s.name].state in alive for s in specs)
+        assert all(got[s.name].state in alive for s in specs), \
+            f"{what}: {[(got[s.name].state, got[s.name].native_state, got[s.name].reason) for s in specs]}"
         assert all(got[g].state == ABSENT for g in ghosts if g in jobs)
     monkeypatch.undo()
