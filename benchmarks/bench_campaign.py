@@ -31,7 +31,7 @@ process changed one task's priority in a transaction just before):
 
   iter      a steady daemon iteration (Engine.run_once, the batch system asked, the marker
             files of the jobs it reports ended read; every job's in the first iteration, and
-            every 10 minutes), median of --repeat after a first one that is not counted: wall
+            every 10 minutes), median of --repeat after two that are not counted: wall
             time minus the time spent inside the stand-ins, i.e. all of batchman's own work
             (read, observe, decide, write JSON + journal, render the HTML page)       [< 1 s]
   own       the same iteration's "ms in batchman" as the daemon reports it (seconds_own:
@@ -210,7 +210,7 @@ class CampaignStaging(BD.FakeStaging):
 
 
 def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict:
-    """Figure 1 (or 2 with ``cold``): one uncounted iteration, then ``repeat`` measured ones."""
+    """Figure 1 (or 2 with ``cold``): two uncounted iterations, then ``repeat`` measured ones."""
     from batchman.daemon.engine import Engine
     params = P.load(root)
     store = store_for(params)
@@ -218,6 +218,7 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict
     batch, staging = CampaignBatch(max(1, n // 100), queued), CampaignStaging()
     eng = Engine(params, store, batch, staging, mode="bench")
     eng.run_once()                     # a fresh daemon's first iteration: not the steady state
+    eng.run_once()                     # nor its first steady one, which makes what it keeps over rounds (StagingWait)
     out = {"all": [], "own": [], "lock": [], "changes": [], "writer_lock": [0.0]}
     for k in range(repeat):
         if cold:
