@@ -2,12 +2,13 @@
 round (issue 18): plan.Room, daemon/inbatch.InBatch, intents.Asked, stagefiles.StagingFiles,
 kept.Census, core/stagingwait.StagingWait.
 
-Each is built from the live tasks when the daemon surveys them afresh (daemon/engine._survey);
-between two such surveys only this daemon changes the tasks, and only the ones it decides. Before
-their decisions apply it hands those to :meth:`Keepers.deciding` (what each keeper keeps of
-them, as they are then: :meth:`Keeper.was`); once applied, :meth:`Keepers.changed` has each
-keeper take back what it kept of them (:meth:`Keeper.forget`) and keep them as they are now,
-with the tasks appended since (:meth:`Keeper.keep`).
+Each is built from the live tasks when the daemon surveys them afresh (daemon/survey.py).
+Between two such surveys the daemon changes only the tasks it decides. Before their decisions
+apply it hands those to :meth:`Keepers.deciding` (what each keeper keeps of them, as they are
+then: :meth:`Keeper.was`); once applied, :meth:`Keepers.changed` has each keeper take back what
+it kept of them (:meth:`Keeper.forget`) and keep them as they are now, with the tasks appended
+since (:meth:`Keeper.keep`). Tasks another writer changed come as new objects in the place of
+the old ones (store/replays.py): :meth:`Keepers.replaced` forgets the old and keeps the new.
 """
 
 from __future__ import annotations

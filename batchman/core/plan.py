@@ -118,9 +118,8 @@ def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task], 
 class Room(Keeper):
     """What ``Budget.of(tasks)`` counts (segments held in the cache, jobs in the batch system by
     job name), kept from the tasks that change (core/keeper.py) instead of recounted over every
-    live task each iteration (430,000 at 1,000,000 tasks). Valid while nothing else changes the
-    tasks: the daemon counts afresh (a new Room) whenever another writer or a request may have
-    (daemon/engine._survey)."""
+    live task each iteration (430,000 at 1,000,000 tasks). The daemon hands it what changed
+    (its decisions, another writer's tasks) or counts afresh (a new Room): daemon/survey.py."""
 
     notes = True        # forget() takes back what was() kept
 

@@ -30,8 +30,8 @@ def asked(tasks) -> dict[str, tuple[str, bool]]:
 class Asked(Keeper):
     """:func:`asked` of the live tasks, kept from the tasks the daemon decides and those appended
     instead of a pass over every live task each round (~50 ms at 1,000,000 tasks), like plan.Room:
-    only this daemon's decisions change a request or a hold between two surveys that count afresh
-    (another writer, a request merged from the requests file: engine._survey)."""
+    a request or a hold changes by this daemon's decisions, or by another writer or a request
+    merged from the requests file, which daemon/survey.py hands over (Keepers.replaced)."""
 
     def __init__(self, tasks=()):
         self.now = asked(tasks)

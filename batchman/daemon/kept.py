@@ -1,8 +1,9 @@
 """Everything the daemon keeps from the tasks it changes (core/keeper.py), as one: plan_budget's
 room (plan.Room), the jobs in the batch system (inbatch.py), what people asked (intents.Asked),
 the files staging is asked about (stagefiles.py), the live tasks' jobs and how many are new
-(Census), the staging tasks by file (core/stagingwait.py). Built from the live tasks whenever the daemon surveys them afresh (engine._survey);
-between two such surveys, kept from the tasks it decides."""
+(Census), the staging tasks by file (core/stagingwait.py). Built from the live tasks whenever the
+daemon surveys them afresh; between two such surveys, kept from the tasks it decides and those
+another writer replaced (daemon/survey.py)."""
 
 from __future__ import annotations
 
