@@ -39,10 +39,10 @@ def is_live(t: Task) -> bool:
 
 
 class Live:
-    """:func:`live` of a status's tasks, kept between two of the daemon's own writes
-    (daemon/engine._survey), when only the tasks it decided may have changed: a dict by id whose
-    order is the file's (tasks appended to the file come after all), from which those decided
-    that are no longer live are popped. ~10,000 pops a round at 1,000,000 tasks instead of a
+    """:func:`live` of a status's tasks, kept between two surveys (daemon/survey.py) from the
+    tasks the daemon decided and those another writer replaced: a dict by id whose order is the
+    file's (tasks appended to the file come after all), from which those decided that are no
+    longer live are popped. ~10,000 pops a round at 1,000,000 tasks instead of a
     pass over the 432,000 live tasks (~45 ms). tests/test_plan_live.py compares."""
 
     def __init__(self, live: list[Task]):
@@ -51,9 +51,7 @@ class Live:
     def still(self, changed: list[Task], added: list[Task]) -> list[Task]:
         """live() once ``changed`` (tasks of it) may have changed and the live tasks ``added``
         were appended to the file."""
-        of = self._of
-        if of is None:        # (made at the first round that needs it: a oneshot never does)
-            of = self._of = dict(zip(map(id, self.tasks), self.tasks))
+        of = self._by_id()
         for t in changed:
             if not is_live(t):
                 of.pop(id(t), None)
@@ -62,14 +60,12 @@ class Live:
         self.tasks = list(of.values())
         return self.tasks
 
-
-    def swapped(self, pairs) -> bool:
+    def swapped(self, pairs, added: list[Task]) -> bool:
         """live() once each (old, new) of ``pairs`` put ``new`` in the place of ``old`` in the
-        file (another writer's changes: store/replays.py); False, and nothing changed, when a
-        task not live became live (where it goes among the live ones is not known here)."""
-        of = self._of
-        if of is None:
-            of = self._of = dict(zip(map(id, self.tasks), self.tasks))
+        file and the live tasks ``added`` were appended (another writer's changes:
+        store/replays.py); False, and nothing changed, when a task not live became live (where
+        it goes among the live ones is not known here)."""
+        of = self._by_id()
         if any(id(o) not in of and is_live(n) for o, n in pairs):
             return False
         swap = {id(o): n for o, n in pairs if id(o) in of and (o is not n or not is_live(n))}
@@ -78,8 +74,17 @@ class Live:
             tasks = [swap.get(id(t), t) for t in of.values()]
             if dead:
                 tasks = [t for t in tasks if id(t) not in dead]
-            self._of, self.tasks = dict(zip(map(id, tasks), tasks)), tasks
+            of = self._of = dict(zip(map(id, tasks), tasks))
+        for t in added:
+            of[id(t)] = t
+        if swap or added:
+            self.tasks = list(of.values())
         return True
+
+    def _by_id(self) -> dict[int, Task]:
+        if self._of is None:        # (made at the first round that needs it: a oneshot never does)
+            self._of = dict(zip(map(id, self.tasks), self.tasks))
+        return self._of
 
 
 def _changing(tasks: list[Task], obs: Observations, unretried: dict[int, Task], grace: float = 0.0):

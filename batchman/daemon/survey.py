@@ -59,11 +59,11 @@ def survey(eng, status: Status, requests: tuple | None) -> list[Task]:
 def _others(eng, now: list[Task], was: list[Task], kept_live: P.Live, pairs) -> list[Task] | None:
     """The live tasks once another writer's changes (``pairs``: old, new) made list ``now`` of
     list ``was``, the keepers following; None when they cannot be followed so."""
-    if not kept_live.swapped(pairs):
+    more = P.live(now[len(was):])           # appended by the other writer
+    if not kept_live.swapped(pairs, more):
         return None
     eng.kept.replaced(pairs)
     for old, _ in pairs:                    # (a replaced task is not kept alive there: decided anew)
         eng._unretried.pop(id(old), None)
-    more = P.live(now[len(was):])           # appended by the other writer
     eng.kept.changed(more)
-    return kept_live.still([], more)
+    return kept_live.tasks
