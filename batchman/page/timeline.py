@@ -127,8 +127,9 @@ def _read_cache(path: str, ino: int, store_id: str) -> tuple[int, dict[int, dict
         with open(path, encoding="utf-8") as f:
             c = json.load(f)
         if c.get("v") in (1, CACHE_VERSION) and c.get("ino") == ino and c.get("store") == store_id:
-            scale = BUCKET if c["v"] == 1 else 1      # (1: 5-minute buckets by number, kept as they are
-            return int(c["offset"]), {int(k) * scale: v for k, v in c["deltas"].items()}   # rather than a long journal read again)
+            # (version 1: 5-minute buckets by number, kept as they are rather than a long journal read again)
+            scale = BUCKET if c["v"] == 1 else 1
+            return int(c["offset"]), {int(k) * scale: v for k, v in c["deltas"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return 0, {}

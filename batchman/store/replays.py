@@ -6,8 +6,9 @@ key goes last, a purged one leaves). A reader that keeps something of every task
 keepers: daemon/survey.py) then had to count them all again, ~1 s at 1,000,000 tasks after any
 `batchman` command that writes. With the pairs (old object, new object) it moves only those.
 
-Off unless a reader asks (``on``): the chain holds every list it passes through until the
-reader takes it (:meth:`Replays.since`), at most MAX records. Pure: no I/O.
+Off unless a reader asks (``on``): the chain holds each record's pairs and appended tasks, and
+of the lists only the last one made, until the reader takes it (:meth:`Replays.since`), at
+most MAX records. Pure: no I/O.
 """
 
 from __future__ import annotations
