@@ -31,6 +31,7 @@ from batchman.core import states as S
 from batchman.core.model import Status, Task
 from batchman.store import changes, guard, log, requests, snapshot
 from batchman.store.errors import CorruptStatus
+from batchman.store.lines import Lines
 
 _raw = msgspec.json.Decoder(list[msgspec.Raw])
 _tasks = msgspec.json.Decoder(list[Task])
@@ -48,35 +49,40 @@ def needles(states) -> list[bytes] | None:
     return [msgspec.json.encode(s) for s in sorted(set(states))]
 
 
-def hits(array: bytes, wanted: list[bytes]) -> list[int]:
-    """Every position in ``array`` where one of ``wanted`` begins."""
+def hits(array: bytes | bytearray, wanted: list[bytes], start: int = 0, end: int | None = None) -> list[int]:
+    """Every position in ``array[start:end]`` where one of ``wanted`` begins (in ``array``)."""
+    end = len(array) if end is None else end
     out = []
     for w in wanted:
-        i = array.find(w)
+        i = array.find(w, start, end)
         while i >= 0:
             out.append(i)
-            i = array.find(w, i + 1)
+            i = array.find(w, i + 1, end)
     return out
 
 
-def candidates(array: bytes, wanted: list[bytes]) -> list[msgspec.Raw]:
-    """The raw tasks of one JSON array of tasks that hold one of ``wanted``, in their order.
+def candidates(array: bytes | bytearray, wanted: list[bytes], start: int = 0, end: int | None = None) -> list[msgspec.Raw]:
+    """The raw tasks of the JSON array of tasks ``array[start:end]`` that hold one of ``wanted``,
+    in their order (views of ``array``: gone before it changes).
 
     msgspec writes the array with one comma between its tasks, so the task a position falls in
     follows from the tasks' lengths; an array written otherwise has each task looked into."""
-    at = hits(array, wanted)
+    end = len(array) if end is None else end
+    at = hits(array, wanted, start, end)
     if not at:
         return []
-    raws = _raw.decode(array)
-    ends = list(map(add, accumulate(map(len, raws)), range(1, len(raws) + 1)))   # where each task ends
-    if not raws or ends[-1] != len(array) - 1:
+    raws = _raw.decode(memoryview(array)[start:end])
+    ends = list(map(add, accumulate(map(len, raws)), range(start + 1, start + len(raws) + 1)))   # where each task ends
+    if not raws or ends[-1] != end - 1:
         return [r for r in raws if any(w in bytes(r) for w in wanted)]
     return [raws[i] for i in sorted({bisect_right(ends, p) for p in at})]
 
 
-def choose(array: bytes, wanted: list[bytes], states: frozenset) -> list[Task]:
-    """The tasks of one JSON array of tasks that are in ``states``, only those decoded."""
-    raws = candidates(array, wanted)
+def choose(array: bytes | bytearray, wanted: list[bytes], states: frozenset, start: int = 0,
+           end: int | None = None) -> list[Task]:
+    """The tasks of the JSON array of tasks ``array[start:end]`` that are in ``states``, only those
+    decoded."""
+    raws = candidates(array, wanted, start, end)
     if not raws:
         return []
     return [t for t in _tasks.decode(b"[" + b",".join(raws) + b"]") if t.state in states]
@@ -123,13 +129,14 @@ def read(store, states) -> Status | None:
 
 
 def _read_once(path: str, log_path: str, wanted: list[bytes], states: frozenset) -> Status | None:
-    with open(path, "rb", buffering=snapshot.BUFFER) as f:
-        head = snapshot.head_of_line(f.readline(64 << 20))
+    with open(path, "rb", buffering=0) as f:
+        lines = Lines(f)
+        head = snapshot.head(lines)
         if head is None or guard.missing_fields(head):
             return None
         chosen = {}
-        for array in snapshot.task_arrays(f):
-            for t in choose(array, wanted, states):
+        for buf, a, b in snapshot.task_spans(lines):
+            for t in choose(buf, wanted, states, a, b):
                 chosen[t.key] = t
     tail = log.read_from(log_path, 0, None)
     if tail is not None and tail.header is not None and tail.header.s == head.store_id:

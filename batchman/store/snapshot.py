@@ -21,12 +21,12 @@ import msgspec
 
 from batchman.core.model import Status, Task
 from batchman.store import changes
+from batchman.store.lines import Lines
 from batchman.util import files
 
 CHUNK = 20_000
 TASKS_OPEN = b',"tasks":[\n'
 TASKS_CLOSE = b"]}\n"
-BUFFER = 16 << 20       # reading: a line of tasks is ~8 MB; a small buffer makes readline slow
 _encoder = msgspec.json.Encoder()
 _head = msgspec.json.Decoder(Status)
 _tasks = msgspec.json.Decoder(list[Task])
@@ -82,30 +82,49 @@ def head_of_line(first: bytes) -> Status | None:
     return _head.decode(first[:-len(TASKS_OPEN)] + b"}")
 
 
-def task_arrays(f):
-    """Each line of tasks after the first, as the JSON array of its tasks (``[{...},{...}]``);
-    raises Cut when the file does not end right after the closing line."""
-    for line in f:
-        if line == TASKS_CLOSE:
-            if f.read(1):
-                raise Cut()
+def head(lines: Lines) -> Status | None:
+    """The status's own fields from the first line of ``lines`` (see ``head_of_line``)."""
+    span = lines.next(64 << 20)
+    return head_of_line(bytes(lines.view[span[0]:span[1]]) if span else b"")
+
+
+def task_spans(lines: Lines):
+    """Each line of tasks after the first, as (buf, a, b): ``buf[a:b]`` is the JSON array of its
+    tasks (``[{...},{...}]``), framed in brackets where it lies (the byte before the line, and
+    its trailing comma or newline); valid until the next. Raises Cut when the file does not end
+    right after the closing line."""
+    while (span := lines.next()) is not None:
+        buf, (a, b) = lines.buf, span
+        if buf[b - 1] != 0x0A:
+            break                       # the file's last line, without its newline: cut short
+        if b - a == len(TASKS_CLOSE) and buf[a:b] == TASKS_CLOSE:
+            if lines.next() is not None:
+                break
             return
-        body = memoryview(line)[:-2 if line.endswith(b",\n") else -1 if line.endswith(b"\n") else None]
-        yield b"".join((b"[", body, b"]"))      # one copy of the line's ~8 MB, not three
+        close = b - 2 if b - a > 1 and buf[b - 2] == 0x2C else b - 1
+        buf[a - 1], buf[close] = 0x5B, 0x5D
+        yield buf, a - 1, close + 1
     raise Cut()
+
+
+def task_arrays(lines: Lines):
+    """``task_spans`` as views of the arrays (msgspec decodes them where they lie)."""
+    for buf, a, b in task_spans(lines):
+        yield memoryview(buf)[a:b]
 
 
 def read_stream(path: str) -> Status | None:
     """Decode a file of this layout a line at a time (never the whole file's bytes in memory at
     once: ~370 MB at 1,000,000 tasks); None when it is not of this layout or a line does not
     decode (the caller then reads it whole and reports what is wrong)."""
-    with open(path, "rb", buffering=BUFFER) as f:
+    with open(path, "rb", buffering=0) as f:
+        lines = Lines(f)
         try:
-            status = head_of_line(f.readline(64 << 20))
+            status = head(lines)
             if status is None:
                 return None
             tasks: list[Task] = []
-            for array in task_arrays(f):
+            for array in task_arrays(lines):
                 tasks.extend(_tasks.decode(array))
         except (msgspec.DecodeError, msgspec.ValidationError, Cut):
             return None
@@ -116,18 +135,19 @@ def read_stream(path: str) -> Status | None:
 TASK_START = b'},{"run":'     # between two tasks of a line: every task's first field is its run
 
 
-def pieces(array: bytes, parts: int) -> list[bytes]:
-    """A JSON array of tasks as up to ``parts`` arrays of consecutive tasks, cut where a task
-    begins (``TASK_START``: its quote cannot be inside a string, where it would be escaped). A
-    cut inside a task (a nested value that looks so) leaves pieces with brackets open, which do
-    not decode: the caller then decodes the whole array."""
-    cuts = [0]
+def pieces(array: bytes | bytearray, parts: int, start: int = 0, end: int | None = None) -> list[bytes]:
+    """A JSON array of tasks (``array[start:end]``) as up to ``parts`` arrays of consecutive
+    tasks, cut where a task begins (``TASK_START``: its quote cannot be inside a string, where it
+    would be escaped). A cut inside a task (a nested value that looks so) leaves pieces with
+    brackets open, which do not decode: the caller then decodes the whole array."""
+    end = len(array) if end is None else end
+    cuts = [start]
     for k in range(1, parts):
-        i = array.find(TASK_START, max(cuts[-1] + 1, len(array) * k // parts))
+        i = array.find(TASK_START, max(cuts[-1] + 1, start + (end - start) * k // parts), end)
         if i < 0:
             break
         cuts.append(i + 1)
-    cuts.append(len(array) - 1)
+    cuts.append(end - 1)
     return [b"[" + array[a + 1:b] + b"]" for a, b in zip(cuts, cuts[1:])]
 
 
@@ -136,23 +156,24 @@ def read_steps(path: str, parts: int = 8):
     that has other work between them (the TUI: keys): a generator yielding (bytes read, the
     file's size, the status so far: its one list of tasks growing), whose value is
     read_stream's (the Status, or None)."""
-    with open(path, "rb", buffering=BUFFER) as f:
+    with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
+        lines = Lines(f)
         try:
-            status = head_of_line(f.readline(64 << 20))
+            status = head(lines)
             if status is None:
                 return None
             status.tasks = tasks = []
-            for array in task_arrays(f):
+            for buf, a, b in task_spans(lines):
                 start = len(tasks)
                 try:
-                    for part in pieces(array, parts):
+                    for part in pieces(buf, parts, a, b):
                         tasks.extend(_tasks.decode(part))
-                        yield f.tell(), size, status
+                        yield lines.pos, size, status
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     del tasks[start:]
-                    tasks.extend(_tasks.decode(array))
-                    yield f.tell(), size, status
+                    tasks.extend(_tasks.decode(memoryview(buf)[a:b]))
+                    yield lines.pos, size, status
         except (msgspec.DecodeError, msgspec.ValidationError, Cut):
             return None
     return status
