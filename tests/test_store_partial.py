@@ -9,7 +9,7 @@ import pytest
 
 from batchman.core import model
 from batchman.core.model import Attempt, Segment, Task
-from batchman.store import changes, partial, store as store_mod
+from batchman.store import changes, partial, snapshot, store as store_mod
 from batchman.store.store import Store
 
 STATES = ["new", "unstaged", "queued", "running", "completed", "failed", "aborted", "error"]
@@ -40,6 +40,45 @@ def test_an_array_not_written_by_msgspec_has_each_task_looked_into():
 def test_a_line_without_the_state_is_not_decoded_at_all(monkeypatch):
     monkeypatch.setattr(partial, "_raw", None)          # any decoding would fail
     assert partial.choose(array(Task(run=1, state="running")), FAILED, frozenset({"failed"})) == []
+
+
+# ---- a line the writer marked: each {"run": begins a task -----------------------------------------
+def written_lines(tmp_path, monkeypatch, tasks, chunk):
+    monkeypatch.setattr(snapshot, "CHUNK", chunk)
+    path = str(tmp_path / "status.json")
+    snapshot.write(path, model.Status(experiment="e", tasks=tasks))
+    with open(path, "rb") as f:
+        return f.read().split(b"\n")[1:-2]
+
+
+NESTED = {"inputs": [{"file": "a"}, {"run": 7, "state": "failed"}, {"run": 8}]}
+
+
+def test_the_writer_marks_a_line_whose_only_objects_beginning_with_run_are_its_tasks(tmp_path, monkeypatch):
+    tasks = [Task(run=r, counters=NESTED if r == 3 else {"events": 1, "run": 1}) for r in range(6)]
+    lines = written_lines(tmp_path, monkeypatch, tasks, 2)
+    assert [line.startswith(snapshot.MARK) for line in lines] == [True, False, True]
+
+
+def test_a_marked_line_gives_its_tasks_in_the_state_without_being_parsed(tmp_path, monkeypatch):
+    tasks = [Task(run=1, state="failed", past=[Attempt(n=1, state="failed")], counters={"x": "failed"}),
+             Task(run=2, state="completed", past=[Attempt(n=1, state="failed")]),
+             Task(run=3, state="running", reason='"failed" },{"run":9,"state":"failed"}'),
+             Task(run=4, state="failed", job="reco", seg=7, killed_in="failed"),
+             Task(run=5, state="aborted", killed_in="failed"), Task(run=6, state="failed")]
+    line, = written_lines(tmp_path, monkeypatch, tasks, 6)
+    monkeypatch.setattr(partial, "_raw", None)          # any parse of the whole line would fail
+    framed = b"[" + line[:-1] + b"]" if line.endswith(b",") else b"[" + line + b"]"
+    assert [(t.run, t.seg) for t in partial.choose(framed, FAILED, frozenset({"failed"}))] == [(1, None), (4, 7), (6, None)]
+    assert [t.run for t in partial.choose(framed, [b'"aborted"', b'"failed"'], frozenset({"aborted"}))] == [5]
+
+
+def test_an_object_in_counters_that_begins_as_a_task_is_never_taken_for_one(tmp_path, monkeypatch):
+    tasks = [Task(run=1, state="completed", counters=NESTED), Task(run=2, state="failed")]
+    line, = written_lines(tmp_path, monkeypatch, tasks, 2)
+    assert not line.startswith(snapshot.MARK)
+    got = partial.choose(b"[" + line + b"]", FAILED, frozenset({"failed"}))
+    assert [t.run for t in got] == [2]
 
 
 def test_new_cannot_be_chosen_from_the_bytes_it_is_left_out_of():
@@ -77,6 +116,8 @@ def random_task(rnd: random.Random, run: int) -> Task:
         t.counters = {"state": rnd.choice(STATES), "failed": 1}
     if rnd.random() < 0.2:
         t.killed_in = rnd.choice(STATES)
+    if rnd.random() < 0.05:             # objects that begin as a task does, one in a failed state
+        t.counters = {"inputs": [{"file": "a"}, {"run": run + 1, "state": "failed"}, {"run": 5}]}
     return t
 
 

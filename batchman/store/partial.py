@@ -78,11 +78,30 @@ def candidates(array: bytes | bytearray, wanted: list[bytes], start: int = 0, en
     return [raws[i] for i in sorted({bisect_right(ends, p) for p in at})]
 
 
+def marked(array: bytes | bytearray, wanted: list[bytes], start: int, end: int) -> list[bytes] | None:
+    """``candidates`` of a line of tasks written with snapshot.MARK (``array[start:end]`` is
+    ``[ {"run":...},...]``): each ``{"run":`` in it begins a task, so the task a position falls in
+    is found around it, the line not parsed."""
+    out, last = [], -1
+    for p in sorted(hits(array, wanted, start, end)):
+        if p < last:
+            continue                    # (in the task taken last)
+        a = array.rfind(snapshot.TASK_BEGIN, start, p)
+        if a < 0:
+            return None                 # (not a line of tasks after all: it is parsed)
+        last = array.find(snapshot.TASK_START, p, end) + 1 or end - 1
+        out.append(array[a:last])
+    return out
+
+
 def choose(array: bytes | bytearray, wanted: list[bytes], states: frozenset, start: int = 0,
            end: int | None = None) -> list[Task]:
     """The tasks of the JSON array of tasks ``array[start:end]`` that are in ``states``, only those
     decoded."""
-    raws = candidates(array, wanted, start, end)
+    end = len(array) if end is None else end
+    raws = marked(array, wanted, start, end) if array[start + 1:start + 2] == snapshot.MARK else None
+    if raws is None:
+        raws = candidates(array, wanted, start, end)
     if not raws:
         return []
     return [t for t in _tasks.decode(b"[" + b",".join(raws) + b"]") if t.state in states]

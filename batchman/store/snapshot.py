@@ -11,6 +11,12 @@ The first line holds every field but the tasks, so a reader learns the store id 
 generation of a file without decoding a million tasks (``peek``). The tasks follow in lines of
 ``CHUNK`` tasks, so writing never holds more than one chunk's bytes besides the status itself.
 Files written before this layout (one line) are read the same way; ``peek`` says None for them.
+
+A line of tasks that begins with a space (``MARK``, JSON's whitespace) holds no object but its
+tasks whose first key is "run": each ``{"run":`` in it begins a task (the writer counted them), so
+a reader after a few tasks finds where each begins and ends without parsing the line
+(partial.py). A line without it (one whose counters hold such an object, or a file written
+before the mark) is parsed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from batchman.util import files
 CHUNK = 20_000
 TASKS_OPEN = b',"tasks":[\n'
 TASKS_CLOSE = b"]}\n"
+TASK_BEGIN = b'{"run":'       # every task's first field is its run (a quote in a string is escaped)
+MARK = b" "                   # a line of tasks begins with it: no other object in it begins so
 _encoder = msgspec.json.Encoder()
 _head = msgspec.json.Decoder(Status)
 _tasks = msgspec.json.Decoder(list[Task])
@@ -38,8 +46,12 @@ def chunks(status: Status):
     yield head[:-1] + TASKS_OPEN
     tasks = status.tasks
     for i in range(0, len(tasks), CHUNK):
-        part = _encoder.encode(tasks[i:i + CHUNK])
-        yield part[1:-1] + (b",\n" if i + CHUNK < len(tasks) else b"\n")
+        chunk = tasks[i:i + CHUNK]
+        part = memoryview(_encoder.encode(chunk))[1:-1]
+        if part.obj.count(TASK_BEGIN) == len(chunk):
+            yield MARK
+        yield part
+        yield b",\n" if i + CHUNK < len(tasks) else b"\n"
     yield TASKS_CLOSE
 
 
