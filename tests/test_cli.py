@@ -135,3 +135,17 @@ def test_an_unusable_file_is_a_message_not_a_traceback(exp_dir):
     assert r.exit_code == 1 and "no-such-list.txt" in r.output and "Traceback" not in r.output
     r = run("export-html", "-o", "/proc/no/such/dir/page.html")
     assert r.exit_code == 1 and "Traceback" not in r.output and "/proc/no" in r.output
+
+
+def test_state_takes_several_states_separated_by_commas_and_names_a_wrong_one(exp_dir):
+    run("add", "1-4")
+    with open_experiment(str(exp_dir)).store.transaction("t") as st:
+        for t, state in zip(st.tasks, ["failed", "incomplete", "completed", "new"]):
+            t.state = state
+    listed = lambda *a: [t["run"] for t in json.loads(run("list", "--json", *a).output)["tasks"]]   # noqa: E731
+    assert listed("--state", "failed,incomplete") == [1, 2] == listed("--state", "failed", "--state", "incomplete")
+    assert listed("--state", "completed, failed", "--state", "failed") == [1, 3]
+    before = (exp_dir / "status.json").read_bytes()
+    r = run("purge", "--state", "completed,finished", "--yes")
+    assert r.exit_code == 2 and "'finished' is not a state" in r.output and "completed, incomplete" in r.output
+    assert (exp_dir / "status.json").read_bytes() == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import click
+import click.shell_completion
 
 from batchman.core import jobs as J
 from batchman.core import runlist, runspec
@@ -13,8 +14,31 @@ from batchman.core import states as S
 from batchman.core.model import Task, parse_key
 from batchman.core.runspec import RunSpecError
 
-state_option = click.option("--state", "states", multiple=True, type=click.Choice(S.ALL),
-                            help="Only tasks in this state (repeatable).")
+class States(click.ParamType):
+    """One state, or several separated by commas (``--state failed,incomplete``): a tuple."""
+    name = "state"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        states = tuple(s.strip() for s in str(value).split(","))
+        bad = [s for s in states if s not in S.ALL]
+        if bad:
+            self.fail(f"{bad[0]!r} is not a state; the states are {', '.join(S.ALL)}", param, ctx)
+        return states
+
+    def shell_complete(self, ctx, param, incomplete):
+        done, _, last = incomplete.rpartition(",")
+        return [click.shell_completion.CompletionItem(done + "," * bool(done) + s) for s in S.ALL if s.startswith(last)]
+
+
+def _flat_states(ctx, param, value) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s for group in value for s in group))
+
+
+state_option = click.option("--state", "states", multiple=True, type=States(), callback=_flat_states,
+                            help="Only tasks in this state (repeatable, or several separated by commas: "
+                                 "--state failed,incomplete).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output with stable keys.")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 class SafePath(click.Path):
