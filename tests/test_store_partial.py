@@ -58,6 +58,8 @@ def test_the_writer_marks_a_line_whose_only_objects_beginning_with_run_are_its_t
     tasks = [Task(run=r, counters=NESTED if r == 3 else {"events": 1, "run": 1}) for r in range(6)]
     lines = written_lines(tmp_path, monkeypatch, tasks, 2)
     assert [line.startswith(snapshot.MARK) for line in lines] == [True, False, True]
+    one, = written_lines(tmp_path, monkeypatch, tasks[:2], 2)     # a file of one line: never
+    assert not one.startswith(snapshot.MARK)
 
 
 def test_a_marked_line_gives_its_tasks_in_the_state_without_being_parsed(tmp_path, monkeypatch):
@@ -66,7 +68,7 @@ def test_a_marked_line_gives_its_tasks_in_the_state_without_being_parsed(tmp_pat
              Task(run=3, state="running", reason='"failed" },{"run":9,"state":"failed"}'),
              Task(run=4, state="failed", job="reco", seg=7, killed_in="failed"),
              Task(run=5, state="aborted", killed_in="failed"), Task(run=6, state="failed")]
-    line, = written_lines(tmp_path, monkeypatch, tasks, 6)
+    line, rest = written_lines(tmp_path, monkeypatch, tasks + [Task(run=7)], 6)
     monkeypatch.setattr(partial, "_raw", None)          # any parse of the whole line would fail
     framed = b"[" + line[:-1] + b"]" if line.endswith(b",") else b"[" + line + b"]"
     assert [(t.run, t.seg) for t in partial.choose(framed, FAILED, frozenset({"failed"}))] == [(1, None), (4, 7), (6, None)]
@@ -74,10 +76,10 @@ def test_a_marked_line_gives_its_tasks_in_the_state_without_being_parsed(tmp_pat
 
 
 def test_an_object_in_counters_that_begins_as_a_task_is_never_taken_for_one(tmp_path, monkeypatch):
-    tasks = [Task(run=1, state="completed", counters=NESTED), Task(run=2, state="failed")]
-    line, = written_lines(tmp_path, monkeypatch, tasks, 2)
-    assert not line.startswith(snapshot.MARK)
-    got = partial.choose(b"[" + line + b"]", FAILED, frozenset({"failed"}))
+    tasks = [Task(run=1, state="completed", counters=NESTED), Task(run=2, state="failed"), Task(run=3)]
+    line, rest = written_lines(tmp_path, monkeypatch, tasks, 2)
+    assert not line.startswith(snapshot.MARK) and rest.startswith(snapshot.MARK)
+    got = partial.choose(b"[" + line.rstrip(b",") + b"]", FAILED, frozenset({"failed"}))
     assert [t.run for t in got] == [2]
 
 

@@ -12,11 +12,13 @@ generation of a file without decoding a million tasks (``peek``). The tasks foll
 ``CHUNK`` tasks, so writing never holds more than one chunk's bytes besides the status itself.
 Files written before this layout (one line) are read the same way; ``peek`` says None for them.
 
-A line of tasks that begins with a space (``MARK``, JSON's whitespace) holds no object but its
-tasks whose first key is "run": each ``{"run":`` in it begins a task (the writer counted them), so
-a reader after a few tasks finds where each begins and ends without parsing the line
-(partial.py). A line without it (one whose counters hold such an object, or a file written
-before the mark) is parsed.
+In a file of more than one line of tasks, a line that begins with a space (``MARK``, JSON's
+whitespace) holds no object but its tasks whose first key is "run": each ``{"run":`` in it begins
+a task, so a reader after a few tasks finds where each begins and ends without parsing the line
+(partial.py). The writer counts them (~3 ms a line); a file of one line (up to ``CHUNK`` tasks,
+written whole under the lock at each change) is not marked, so its writes do not pay for it. A
+line without the mark (one whose counters hold such an object, or a file written before the
+mark) is parsed.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def chunks(status: Status):
     head = _encoder.encode(changes.head_of(status))
     yield head[:-1] + TASKS_OPEN
     tasks = status.tasks
+    mark = len(tasks) > CHUNK       # (a file of one line is parsed as fast: no count in its writes)
     for i in range(0, len(tasks), CHUNK):
         chunk = tasks[i:i + CHUNK]
         part = memoryview(_encoder.encode(chunk))[1:-1]
-        if part.obj.count(TASK_BEGIN) == len(chunk):
+        if mark and part.obj.count(TASK_BEGIN) == len(chunk):
             yield MARK
         yield part
         yield b",\n" if i + CHUNK < len(tasks) else b"\n"
