@@ -14,6 +14,7 @@ from batchman.store.store import Store
 
 STATES = ["new", "unstaged", "queued", "running", "completed", "failed", "aborted", "error"]
 FAILED = [b'"failed"']
+IN_FAILED = partial.by_states(["failed"]).keep
 
 
 def array(*tasks: Task) -> bytes:
@@ -29,17 +30,17 @@ def test_a_task_is_a_candidate_when_it_holds_the_state_as_a_json_string_anywhere
              Task(run=5, state="failed", job="reco", seg=7)]
     raws = partial.candidates(array(*tasks), FAILED)
     assert [msgspec.json.decode(r)["run"] for r in raws] == [1, 2, 4, 5]
-    assert [(t.run, t.seg) for t in partial.choose(array(*tasks), FAILED, frozenset({"failed"}))] == [(1, None), (5, 7)]
+    assert [(t.run, t.seg) for t in partial.choose(array(*tasks), FAILED, IN_FAILED)] == [(1, None), (5, 7)]
 
 
 def test_an_array_not_written_by_msgspec_has_each_task_looked_into():
     spaced = array(Task(run=1), Task(run=2, state="failed"), Task(run=3)).replace(b"},{", b"}, {")
-    assert [t.run for t in partial.choose(spaced, FAILED, frozenset({"failed"}))] == [2]
+    assert [t.run for t in partial.choose(spaced, FAILED, IN_FAILED)] == [2]
 
 
 def test_a_line_without_the_state_is_not_decoded_at_all(monkeypatch):
     monkeypatch.setattr(partial, "_raw", None)          # any decoding would fail
-    assert partial.choose(array(Task(run=1, state="running")), FAILED, frozenset({"failed"})) == []
+    assert partial.choose(array(Task(run=1, state="running")), FAILED, IN_FAILED) == []
 
 
 # ---- a line the writer marked: each {"run": begins a task -----------------------------------------
@@ -71,16 +72,31 @@ def test_a_marked_line_gives_its_tasks_in_the_state_without_being_parsed(tmp_pat
     line, rest = written_lines(tmp_path, monkeypatch, tasks + [Task(run=7)], 6)
     monkeypatch.setattr(partial, "_raw", None)          # any parse of the whole line would fail
     framed = b"[" + line[:-1] + b"]" if line.endswith(b",") else b"[" + line + b"]"
-    assert [(t.run, t.seg) for t in partial.choose(framed, FAILED, frozenset({"failed"}))] == [(1, None), (4, 7), (6, None)]
-    assert [t.run for t in partial.choose(framed, [b'"aborted"', b'"failed"'], frozenset({"aborted"}))] == [5]
+    assert [(t.run, t.seg) for t in partial.choose(framed, FAILED, IN_FAILED)] == [(1, None), (4, 7), (6, None)]
+    assert [t.run for t in partial.choose(framed, [b'"aborted"', b'"failed"'], lambda t: t.state == "aborted")] == [5]
 
 
 def test_an_object_in_counters_that_begins_as_a_task_is_never_taken_for_one(tmp_path, monkeypatch):
     tasks = [Task(run=1, state="completed", counters=NESTED), Task(run=2, state="failed"), Task(run=3)]
     line, rest = written_lines(tmp_path, monkeypatch, tasks, 2)
     assert not line.startswith(snapshot.MARK) and rest.startswith(snapshot.MARK)
-    got = partial.choose(b"[" + line.rstrip(b",") + b"]", FAILED, frozenset({"failed"}))
+    got = partial.choose(b"[" + line.rstrip(b",") + b"]", FAILED, IN_FAILED)
     assert [t.run for t in got] == [2]
+
+
+def test_a_few_runs_are_picked_by_their_beginning_and_many_are_left_to_the_full_read(tmp_path, monkeypatch):
+    tasks = [Task(run=1, added_at=1.0), Task(run=10), Task(run=100, counters={"x": [{"y": 1}, {"run": 1}]}),
+             Task(run=1, job="reco", seg=3), Task(run=11)]
+    pick = partial.by_runs({1, 11})
+    for line in written_lines(tmp_path, monkeypatch, tasks, 2) + [msgspec.json.encode(tasks)[1:-1]]:
+        framed = b"[" + line.rstrip(b",") + b"]"
+        assert {(t.run, t.job) for t in partial.choose(framed, *pick)} <= {(1, "analysis"), (1, "reco"), (11, "analysis")}
+    whole = partial.choose(msgspec.json.encode(tasks), *pick)          # one line written otherwise: parsed
+    assert sorted((t.run, t.job) for t in whole) == [(1, "analysis"), (1, "reco"), (11, "analysis")]
+    got = [t for line in written_lines(tmp_path, monkeypatch, tasks, 2)
+           for t in partial.choose(b"[" + line.rstrip(b",") + b"]", *pick)]
+    assert sorted((t.run, t.job) for t in got) == [(1, "analysis"), (1, "reco"), (11, "analysis")]
+    assert partial.by_runs(range(partial.MOST_RUNS + 1)) is None and partial.by_runs(()) is None
 
 
 def test_new_cannot_be_chosen_from_the_bytes_it_is_left_out_of():
@@ -90,14 +106,16 @@ def test_new_cannot_be_chosen_from_the_bytes_it_is_left_out_of():
 
 def test_the_log_replaces_moves_adds_and_removes_chosen_tasks():
     head = model.Status(schema=1, generation=4, store_id="s1")
-    chosen = {"1.analysis": Task(run=1, state="failed"), "2.analysis": Task(run=2, state="failed")}
+    chosen = {k: Task(run=int(k[0]), state="failed") for k in ("1.analysis", "2.analysis", "4.reco.2", "5.analysis")}
     rec = changes.Record(g=5, s="s1", head=msgspec.structs.replace(head, generation=5),
-                         put=[Task(run=1, state="new"), Task(run=3, state="failed")], gone=["2.analysis"])
+                         put=[Task(run=1, state="new"), Task(run=3, state="failed"),
+                              Task(run=4, job="reco", seg=2, state="completed"),      # its key alone read
+                              Task(run=5, state="running", past=[Attempt(n=1, state="failed")])], gone=["2.analysis"])
     old = changes.Record(g=4, s="s1", head=head, put=[Task(run=9, state="failed")])   # already in the file
-    got = partial.replay(head, chosen, [changes.encode(old), changes.encode(rec)], frozenset({"failed"}))
+    got = partial.replay(head, chosen, [changes.encode(old), changes.encode(rec)], partial.by_states(["failed"]))
     assert got.generation == 5 and list(chosen) == ["3.analysis"]
     with pytest.raises(partial._Again):                 # a gap: the file was compacted meanwhile
-        partial.replay(head, {}, [changes.encode(msgspec.structs.replace(rec, g=6))], frozenset({"failed"}))
+        partial.replay(head, {}, [changes.encode(msgspec.structs.replace(rec, g=6))], partial.by_states(["failed"]))
 
 
 # ---- against the full read, over random files and logs ---------------------------------------------
@@ -150,7 +168,7 @@ def by_key(tasks: list[Task]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_the_partial_read_gives_the_tasks_of_the_full_read_in_those_states(tmp_path, small_lines, seed):
+def test_the_partial_read_gives_the_tasks_of_the_full_read_in_those_states_or_runs(tmp_path, small_lines, seed):
     rnd = random.Random(seed)
     s = Store(str(tmp_path / "status.json"), lock_timeout=2)
     runs = [1000]
@@ -161,30 +179,35 @@ def test_the_partial_read_gives_the_tasks_of_the_full_read_in_those_states(tmp_p
         change(rnd, s, runs)
         full = Store(s.path).read()
         for states in (("failed",), ("failed", "aborted"), ("running",), (rnd.choice(STATES[1:]),)):
-            got = partial.read(Store(s.path), states)
+            got = partial.read(Store(s.path), partial.by_states(states))
             assert got is not None, (seed, step)
             want = [t for t in full.tasks if t.state in states]
             assert by_key(got.tasks) == by_key(want), (seed, step, states)
             assert model.encode(changes.head_of(got)) == model.encode(changes.head_of(full))
+        some = set(rnd.sample(runs, rnd.randint(1, partial.MOST_RUNS)))
+        got = partial.read(Store(s.path), partial.by_runs(some))
+        assert by_key(got.tasks) == by_key([t for t in full.tasks if t.run in some]), (seed, step, some)
+        head = partial.read(Store(s.path), partial.HEAD)
+        assert head.tasks == [] and model.encode(changes.head_of(head)) == model.encode(changes.head_of(full))
 
 
 def test_a_file_of_the_old_layout_or_cut_short_is_left_to_the_full_read(tmp_path, small_lines):
     s = Store(str(tmp_path / "status.json"), lock_timeout=2)
     with s.transaction("t") as st:
         st.tasks = [Task(run=r, state="failed") for r in range(10)]
-    assert len(partial.read(Store(s.path), ("failed",)).tasks) == 10
+    assert len(partial.read(Store(s.path), partial.by_states(("failed",))).tasks) == 10
     data = open(s.path, "rb").read()
     with open(s.path, "wb") as f:
         f.write(data[:-20])
-    assert partial.read(Store(s.path), ("failed",)) is None
+    assert partial.read(Store(s.path), partial.by_states(("failed",))) is None
     with open(s.path, "wb") as f:
         f.write(msgspec.json.encode(msgspec.json.decode(data)))     # one line, as before issue 18
-    assert partial.read(Store(s.path), ("failed",)) is None
+    assert partial.read(Store(s.path), partial.by_states(("failed",))) is None
     with open(s.path, "wb") as f:
         f.write(msgspec.json.format(data, indent=2))                # a person ran it through jq .
-    assert partial.read(Store(s.path), ("failed",)) is None
+    assert partial.read(Store(s.path), partial.by_states(("failed",))) is None
     assert len(Store(s.path).read().tasks) == 10
-    assert partial.read(Store(s.path), ("new",)) is None
+    assert partial.read(Store(s.path), partial.by_states(("new",))) is None
 
 
 # ---- a request queued on a few tasks of many -----------------------------------------------------

@@ -20,6 +20,7 @@ from batchman.core.runspec import RunSpecError
 from batchman.experiment import Experiment, open_experiment
 from batchman.page import render as export
 from batchman.report import ReportError
+from batchman.store import partial
 from batchman.store.store import StoreError
 from batchman.util import procs
 
@@ -114,7 +115,7 @@ def exp(ctx: click.Context) -> Experiment:
 
 
 def daemon_alive(e: Experiment) -> bool:
-    st = e.store.read()
+    st = partial.read(e.store, partial.HEAD) or e.store.read()     # (its own fields: store/partial.py)
     _, ok = export.daemon_line(st, time.time(), e.params.stale_after)
     return ok
 

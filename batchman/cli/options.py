@@ -12,6 +12,7 @@ from batchman.core import jobs as J
 from batchman.core import runlist, runspec
 from batchman.core import states as S
 from batchman.core.model import Task, parse_key
+from batchman.store import partial
 from batchman.core.runspec import RunSpecError
 
 class States(click.ParamType):
@@ -126,6 +127,14 @@ def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, .
     if where:
         out = [t for t in out if J.matches(t.meta, where)]
     return list(out) if out is status_tasks else out
+
+
+def read_named(e, runs: set[int] | None, keys=frozenset()):
+    """The status for a command that names a few runs (or task keys): only their tasks, read
+    from the file without decoding the others (store/partial.py: ~0.6 s a run at 1,000,000
+    tasks, where reading the whole file takes 5-7 s), else the whole status."""
+    wanted = set(runs or ()) | {parse_key(k)[0] for k in keys}
+    return partial.read(e.store, partial.by_runs(wanted)) or e.store.read()
 
 
 def not_in_list(status_tasks: list[Task], runs: set[int] | None, keys: set[str] | frozenset[str] = frozenset()) -> str:

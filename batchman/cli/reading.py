@@ -21,7 +21,7 @@ from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.store import partial
 from batchman.cli.main import colour, exp, leave_now, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, runs_argument, SafePath,
+from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
 
 
@@ -69,7 +69,7 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     e = exp(ctx)
     # --json names no count of all states: with --state, only the tasks that can be in those are
     # decoded (store/partial.py; None: read whole). The table prints every state's count: whole.
-    st = (as_json and states and not unknown and partial.read(e.store, states)) or e.store.read()
+    st = (as_json and states and not unknown and partial.read(e.store, partial.by_states(states))) or e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)
@@ -134,8 +134,9 @@ def show(ctx, run, job, seg, lines, as_json):
     """One task in full: history with reasons, segments, job, log tail. RUN is a run number or a
     task key (2120.reco, or 2120.reco.17 for segment 17 of a per: segment job)."""
     e = exp(ctx)
-    st = e.store.read()
-    t = _one_task(st.tasks, run, job, seg)
+    key = parse_key(run)
+    st = read_named(e, {key[0] if key else int(run)}) if key or run.isdigit() else None
+    t = _one_task(st.tasks if st else [], run, job, seg)        # (a RUN that is neither: refused at once)
     _refresh_counters(e, [t])
     hist = e.store.history({t.key, t.run_key}, upto=st.generation)   # a segment's: its run's split too
     logs = {ext: e.paths.log(t.run, t.job, t.attempt, ext, t.seg) for ext in ("out", "err")} if t.attempt else {}

@@ -12,7 +12,7 @@ from batchman.core import runspec
 from batchman.core import states as S
 from batchman.experiment import Experiment
 from batchman.cli.main import daemon_alive, exp, main
-from batchman.cli.options import (dataset_option, named_keys, named_runs, not_in_list, parse_runs, select, select_options,
+from batchman.cli.options import (dataset_option, named_keys, named_runs, not_in_list, parse_runs, read_named, select, select_options,
                                   where_of, where_option, yes_option)
 
 
@@ -29,9 +29,9 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
     e = exp(ctx)
     if not runs and not states and not file and not all_ and not where:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, --dataset, or --all")
-    st = e.store.read()
     named = None if all_ else named_runs(runs, file)
     keys = frozenset() if all_ else named_keys(runs)
+    st = e.store.read() if all_ else read_named(e, named, keys)
     chosen = select(st.tasks, named, () if all_ else states, () if all_ else jobs, where, keys)
     applies = [t for t in chosen if S.request_applies(what, t.state)]
     why = S.REQUEST_REFUSAL.get(what, "") if len(applies) < len(chosen) else ""
@@ -100,8 +100,8 @@ def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set
     e = exp(ctx)
     if not runs and not states and not file:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
-    tasks = e.store.read().tasks
     named, keys = named_runs(runs, file), named_keys(runs)
+    tasks = read_named(e, named, keys).tasks
     chosen = _or_refuse(what, select(tasks, named, states, jobs, keys=keys), not_in_list(tasks, named, keys))
     return e, {t.key for t in chosen}
 
@@ -165,7 +165,7 @@ def priority(ctx, runs, priority):
     """Set the priority of runs (higher is staged and submitted first): batchman priority 1005 10."""
     e = exp(ctx)
     wanted = set(parse_runs(runs))
-    tasks = e.store.read().tasks
+    tasks = read_named(e, wanted).tasks
     chosen = _or_refuse("set the priority of", select(tasks, wanted), not_in_list(tasks, wanted))
     n = A.set_priority(e.store, {t.key for t in chosen}, priority)
     click.echo(f"priority {priority} set on {n} task(s)")

@@ -22,7 +22,7 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status
-from batchman.store import ahead, changes, compact, follow, guard, journal, log, replays, requests, snapshot, touched
+from batchman.store import ahead, changes, compact, follow, guard, journal, log, partial, replays, requests, snapshot, touched
 from batchman.store.errors import (  # noqa: F401 - re-exported: callers import them from here
     CorruptStatus, LockTimeout, ShrinkRefused, StatusLost, StoreError)
 from batchman.store.guard import html_generation  # noqa: F401
@@ -182,15 +182,16 @@ class Store:
         snap.requests_sig = rsig
 
     def queue_requests(self, keys: set[str], field: str, value, allowed_states=None, command: str = "") -> int:
-        """Queue a change of ``request`` or ``priority`` on tasks with a short append.
-
-        The lock is held only to append one line (the status file is not rewritten); every
-        reader sees it at once and the next writer merges it into the file. Each line
-        carries the generation it was queued against, so a line already merged is never
-        applied twice, even after a crash between the merge and the truncation.
-        """
+        """Queue a change of ``request`` or ``priority`` on tasks with a short append: the lock is
+        held to append one line (the status file is not rewritten); every reader sees it at once
+        and the next writer merges it into the file. Each line carries the generation it was queued
+        against, so a line already merged is never applied twice, even after a crash between the
+        merge and the truncation. A process that has not read the file whole reads only the tasks'
+        runs (partial.queue), unless they are many."""
         if field not in QUEUEABLE:
             raise ValueError(field)
+        if self._snap is None and (n := partial.queue(self, keys, field, value, allowed_states, command)) is not None:
+            return n
         self.read()                     # outside the lock: the lock waits only for what changed since
         with self.locked(command):
             status = self.read()
@@ -394,7 +395,6 @@ class Store:
                 return
             atomic_write(self.html_path, [guard.page_header(status), *([page] if isinstance(page, str) else page)])
 
-    # ---- the journal ---------------------------------------------------------------
     def history(self, keys: set[str] | None = None, upto: int | None = None) -> list[dict]:
         """Journal entries (optionally of some tasks), skipping any of a write that never landed."""
         return journal.read(self.journal_path, keys, upto)

@@ -43,7 +43,7 @@ def test_the_first_screen_shows_the_first_tasks_and_says_the_rest_is_being_read(
     app = app_for(open_experiment(big.root))
     s = screen(app, SMALL)
     assert app.reading is not None and app.reading.status is None
-    assert "1000" in s and "1005" in s and "1199" not in s        # the first piece: ~5 tasks
+    assert "1000" in s and "1004" in s and "1199" not in s        # the first piece: 5 or 6 tasks
     assert len(app.index.order) < 40 and s.splitlines()[-1].startswith(" reading the status file: ")
     head = s.splitlines()[0]
     assert "200" not in head and f"{len(app.index.order)} task" in head     # the counts of what is read
