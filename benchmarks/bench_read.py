@@ -10,6 +10,12 @@ the ways alternated, and prints wall / user / system seconds and minor page faul
   lines      store/lines.Lines: every line read into one buffer that the next reuses
   stream     snapshot.read_stream: the lines decoded into tasks (what a full read costs)
 
+    python benchmarks/bench_read.py --journal [--lines 2000000]
+
+times a task's history from a journal of that many transitions (3 a task; a million tasks make
+~10 million): every line decoded and then chosen (as before), against only the lines holding
+the task's key (store/journal.py), each in a fresh process.
+
 A status file of a million tasks: ``python benchmarks/bench_campaign.py --sizes 1000000 --keep
 --tmp DIR`` leaves one in DIR/bench-campaign-1000000-*/pristine/status.json.
 """
@@ -49,12 +55,50 @@ print(json.dumps({"wall": time.perf_counter() - t, "user": r1.ru_utime - r0.ru_u
 
 WAYS = ("readline", "lines", "stream")
 
+JOURNAL = r"""
+import json, sys, time
+from batchman.store import journal
+way, path, key = sys.argv[1:]
+t = time.perf_counter()
+got = journal.read(path) if way == "every line" else journal.read(path, {key})
+got = [e for e in got if e["task"] == key]
+print(json.dumps({"wall": time.perf_counter() - t, "n": len(got)}))
+"""
+
+
+def journal_figures(lines: int, repeat: int) -> None:
+    import tempfile
+    from batchman.store import journal
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "status.json.journal")
+        with open(path, "wb") as f:
+            for i in range(0, lines, 30_000):
+                f.write(journal.lines([journal.Transition(f"{1_000_000 + (i + k) // 3}.analysis", "queued", "running",
+                                                          "started on node17", 1.8e9 + i + k, "daemon host:123")
+                                       for k in range(min(30_000, lines - i))], i // 30_000 + 1, "a1b2c3"))
+        key = f"{1_000_000 + lines // 6}.analysis"
+        print(f"journal of {lines} lines, {os.path.getsize(path) / 1e6:.0f} MB; the history of {key}, "
+              f"median of {repeat} (load {os.getloadavg()[0]:.1f})")
+        for way in ("every line", "its lines"):
+            runs = [json.loads(subprocess.run([sys.executable, "-c", JOURNAL, way, path, key], check=True,
+                                              stdout=subprocess.PIPE, text=True,
+                                              env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)}).stdout)
+                    for _ in range(repeat)]
+            print(f"{way:>11}: {statistics.median(r['wall'] for r in runs):.3f} s, {runs[0]['n']} entries")
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("path", help="a status file (status.json)")
+    ap.add_argument("path", nargs="?", help="a status file (status.json)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--journal", action="store_true", help="time a task's history from a journal instead")
+    ap.add_argument("--lines", type=int, default=2_000_000, help="the journal's lines (with --journal)")
     a = ap.parse_args()
+    if a.journal:
+        journal_figures(a.lines, a.repeat)
+        return 0
+    if not a.path:
+        ap.error("name a status file, or --journal")
     got = {w: [] for w in WAYS}
     for _ in range(a.repeat):
         for w in WAYS:
