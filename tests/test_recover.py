@@ -18,8 +18,11 @@ pytestmark = pytest.mark.slow
 
 def test_recover_mid_production_every_run_completes_exactly_once(tmp_path):
     runs = list(range(1, 201))
+    # No pacing (batch.submit_rate, staging.request_rate: added after this test, at 2/s they set its
+    # pace, 85 s): every run goes at once, as when the test was written.
     e = make_experiment(tmp_path, runs, segments=1, **{"batch.local_slots": 2, "batch.max_submit_per_iteration": 0,
-                                                       "staging.max_requests_per_iteration": 0})
+                                                       "staging.max_requests_per_iteration": 0,
+                                                       "batch.submit_rate": 0.0, "staging.request_rate": 0.0})
     env = env_for(tmp_path, SLEEP=0.05)
     d = daemon(tmp_path, "loop", env=env)
     wait_for(lambda: sum(t.state == S.COMPLETED for t in e.store.read().tasks) >= 40, 120)
