@@ -132,7 +132,9 @@ def test_slurmctld_down_three_minutes_with_50_jobs_backs_off_and_changes_nothing
     e = slurm_experiment(cluster, tmp_path, runs, mode="jobcomp",
                          **{"batch.max_jobs": 50, "batch.max_submit_per_iteration": 50,
                             "batch.command_timeout": 3.0, "batch.min_query_interval": 2.0,
-                            "batch.backoff_cap": 40.0, "daemon.delay": 0.5})
+                            "batch.backoff_cap": 40.0, "daemon.delay": 0.5,
+                            # all 50 at once, as before batch.submit_rate (at 2/s: ~10 s more)
+                            "batch.submit_rate": 0.0})
     write_job(tmp_path)
     cleanup[1].append(e)
     d = daemon(tmp_path, "verbose", env=env(cluster, tmp_path, GO=go, SLEEP=0.1))
