@@ -41,6 +41,15 @@ def _collector_as_found():
         gc.enable()
 
 
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A test CA and a server certificate for the HTTPS doubles (tests/doubles/taperest_server.py:
+    two RSA keys by openssl, ~1 s): made once a session, only read by the tests (ca_dir, ca, cert, key)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "doubles"))
+    from taperest_server import make_tls
+    return make_tls(str(tmp_path_factory.mktemp("tls")))
+
+
 @pytest.fixture
 def python():
     return sys.executable

@@ -17,7 +17,7 @@ from batchman.backends.staging.remote import remote_path
 from batchman.backends.staging.taperest import TapeRestStaging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
-from taperest_server import TapeRestDouble, make_tls  # noqa: E402
+from taperest_server import TapeRestDouble  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------
 # pure
@@ -67,11 +67,6 @@ def test_remote_path_maps_the_stub_directory():
 
 # ------------------------------------------------------------------------------------------------
 # against the double
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(str(tmp_path_factory.mktemp("tls")))
-
 
 @pytest.fixture
 def site(tmp_path, tls):

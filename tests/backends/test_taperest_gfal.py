@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
-from taperest_server import TapeRestDouble, make_tls  # noqa: E402
+from taperest_server import TapeRestDouble  # noqa: E402
 
 GFAL_PYTHON = "/usr/bin/python3"       # gfal2's Python bindings are Debian's, not the venv's
 
@@ -36,8 +36,7 @@ def gfal():
 
 
 @pytest.fixture
-def site(tmp_path, gfal):
-    tls = make_tls(str(tmp_path / "tls"))
+def site(tmp_path, gfal, tls):
     (tmp_path / "tape" / "raw").mkdir(parents=True)
     (tmp_path / "disk").mkdir()
     for i in range(3):

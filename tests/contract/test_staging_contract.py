@@ -22,7 +22,7 @@ from batchman.backends.staging.local import LocalStaging
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "doubles"))
-from taperest_server import TapeRestDouble, make_tls  # noqa: E402
+from taperest_server import TapeRestDouble  # noqa: E402
 from xrootd_site import XrootdSite, require  # noqa: E402
 
 BACKENDS = ["local", "jcache", "command", "tape-rest", "xrootd"]
@@ -76,8 +76,7 @@ def _make_command(tmp: Path) -> Harness:
     return Harness("command", site.backend(), site.files, lambda: len(site.calls()), down)
 
 
-def _make_tape_rest(tmp: Path) -> Harness:
-    tls = make_tls(str(tmp / "tls"))
+def _make_tape_rest(tmp: Path, tls: dict[str, str]) -> Harness:
     tape, disk = tmp / "tape", tmp / "disk"
     tape.mkdir()
     disk.mkdir()
@@ -123,7 +122,8 @@ def _writer(where: Path, stem: str) -> Callable[[int], list[str]]:
 
 @pytest.fixture(params=BACKENDS)
 def staging(request, tmp_path):
-    h = globals()["_make_" + request.param.replace("-", "_")](tmp_path)
+    kw = {"tls": request.getfixturevalue("tls")} if request.param == "tape-rest" else {}   # (conftest.py)
+    h = globals()["_make_" + request.param.replace("-", "_")](tmp_path, **kw)
     yield h
     for fn in h.cleanup:
         fn()

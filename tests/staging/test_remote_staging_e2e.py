@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS / "doubles"))
 from e2e_helpers import daemon_run, env_for, make_experiment, write_config  # noqa: E402
-from taperest_server import TapeRestDouble, make_tls  # noqa: E402
+from taperest_server import TapeRestDouble  # noqa: E402
 from xrootd_site import XrootdSite, require  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -56,8 +56,7 @@ def bm(root, *args):
 # tape-rest
 
 @pytest.fixture
-def tape_site(tmp_path):
-    tls = make_tls(str(tmp_path / "tls"))
+def tape_site(tmp_path, tls):
     (tmp_path / "pool").mkdir()
     d = TapeRestDouble(str(tmp_path / "raw"), str(tmp_path / "pool"), tls, delay=0.05)
     d.tls = tls
