@@ -109,3 +109,12 @@ def test_others_writing_at_every_try_leave_it_to_the_whole_read(big, monkeypatch
     store = open_experiment(str(big)).store
     assert store.queue_requests({"1017.analysis"}, "priority", 3, None, "t") == 1
     assert queued(big)[-1]["g"] == store_mod.Store(str(big / "status.json")).read().generation
+
+
+def test_a_request_command_reads_its_runs_once_and_queues_from_that_read(big, monkeypatch):
+    reads, real = [], partial._read_once
+    monkeypatch.setattr(partial, "_read_once", lambda path, log, pick: reads.append(pick.runs) or real(path, log, pick))
+    r = run("kill", "1010")
+    assert r.exit_code == 0 and "kill queued for 1 task(s)" in r.output
+    assert [runs for runs in reads if runs] == [frozenset({1010})]         # (and the head, for the daemon hint)
+    assert queued(big)[-1]["keys"] == ["1010.analysis"] and queued(big)[-1]["value"] == "kill"

@@ -84,6 +84,6 @@ def test_the_tasks_in_a_state_are_chosen_from_a_framed_line_as_from_the_whole(tm
         lines = Lines(f, 100)
         snapshot.head(lines)
         got = [t for buf, a, b in snapshot.task_spans(lines)
-               for t in partial.choose(buf, *partial.by_states(["failed"]), a, b)]
+               for t in partial.choose(buf, *partial.by_states(["failed"])[:2], a, b)]
     want = [t for t in status.tasks if t.state == "failed"]
     assert msgspec.json.encode(got) == msgspec.json.encode(want) and len(want) > 5

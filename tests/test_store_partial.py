@@ -90,11 +90,11 @@ def test_a_few_runs_are_picked_by_their_beginning_and_many_are_left_to_the_full_
     pick = partial.by_runs({1, 11})
     for line in written_lines(tmp_path, monkeypatch, tasks, 2) + [msgspec.json.encode(tasks)[1:-1]]:
         framed = b"[" + line.rstrip(b",") + b"]"
-        assert {(t.run, t.job) for t in partial.choose(framed, *pick)} <= {(1, "analysis"), (1, "reco"), (11, "analysis")}
-    whole = partial.choose(msgspec.json.encode(tasks), *pick)          # one line written otherwise: parsed
+        assert {(t.run, t.job) for t in partial.choose(framed, pick.needles, pick.keep)} <= {(1, "analysis"), (1, "reco"), (11, "analysis")}
+    whole = partial.choose(msgspec.json.encode(tasks), pick.needles, pick.keep)          # one line written otherwise: parsed
     assert sorted((t.run, t.job) for t in whole) == [(1, "analysis"), (1, "reco"), (11, "analysis")]
     got = [t for line in written_lines(tmp_path, monkeypatch, tasks, 2)
-           for t in partial.choose(b"[" + line.rstrip(b",") + b"]", *pick)]
+           for t in partial.choose(b"[" + line.rstrip(b",") + b"]", pick.needles, pick.keep)]
     assert sorted((t.run, t.job) for t in got) == [(1, "analysis"), (1, "reco"), (11, "analysis")]
     assert partial.by_runs(range(partial.MOST_RUNS + 1)) is None and partial.by_runs(()) is None
 

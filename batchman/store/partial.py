@@ -161,6 +161,7 @@ class Pick(NamedTuple):
     that ``keep`` keeps once decoded."""
     needles: list[bytes]
     keep: Callable[[Task], bool]
+    runs: frozenset = frozenset()       # by_runs: the runs (a read of them is kept for queue)
 
 
 def by_states(states) -> Pick | None:
@@ -178,7 +179,13 @@ def by_runs(runs) -> Pick | None:
     if not runs or len(runs) > MOST_RUNS:
         return None
     return Pick([b'{"run":%d%s' % (r, end) for r in sorted(runs) for end in (b",", b"}")],
-                lambda t: t.run in runs)
+                lambda t: t.run in runs, runs)
+
+
+# The last read of runs in this process, by status file: (``seen`` before it, its runs, the
+# status). A command reads the runs it names to choose its tasks; ``queue`` then starts from that
+# read instead of a second one (~0.5 s at 1,000,000 tasks), if nothing changed since.
+_LAST: dict[str, tuple[tuple, frozenset, Status]] = {}
 
 
 HEAD = Pick([], lambda t: False)        # no task: the status's own fields (its daemons, generation)
@@ -190,6 +197,7 @@ def read(store, pick: Pick | None) -> Status | None:
     if pick is None:
         return None
     for _ in range(3):
+        before = seen(store)
         try:
             status = _read_once(store.path, store.log_path, pick)
         except _Again:
@@ -198,6 +206,8 @@ def read(store, pick: Pick | None) -> Status | None:
             return None
         if status is not None and status.tasks and requests.signature(store.requests_path) is not None:
             requests.apply_requests(status, requests.read_lines(store.requests_path), status.index())
+        if status is not None and pick.runs:
+            _LAST[store.path] = (before, pick.runs, status)
         return status
     return None
 
@@ -238,16 +248,20 @@ def queue(store, keys: set[str], field: str, value, allowed, command: str) -> in
     whole file (`batchman kill 1234` at 1,000,000 tasks); None when it must read whole: more
     runs, a file that cannot be read so, other writers writing at each try.
 
-    The file is read without the lock; under it the line is appended only if the status file,
-    its log and the queue are as they were before that read (``seen``), so the states checked
-    and the generation the line names are those of now. The lock is held for the append."""
+    The file is read without the lock (or the command's read of these runs is taken: ``_LAST``);
+    under it the line is appended only if the status file, its log and the queue are as they
+    were before that read (``seen``), so the states checked and the generation the line names
+    are those of now. The lock is held for the append."""
     runs = {k.split(".", 1)[0] for k in keys}
     if not all(r.isdigit() for r in runs):
         return None
     pick = by_runs(map(int, runs))
+    last = _LAST.pop(store.path, None)
     for _ in range(2):
-        before = seen(store)
-        status = read(store, pick)
+        if last is not None and pick is not None and last[1] >= pick.runs:
+            (before, _, status), last = last, None      # (the command's own read of these runs)
+        else:
+            before, status = seen(store), read(store, pick)
         if status is None:
             return None
         with store.locked(command):
