@@ -1,22 +1,27 @@
-"""The tasks of a status file in given states, without decoding the others (``batchman list
---state S --json`` at 1,000,000 tasks: decoding every task is most of its time).
+"""Some tasks of a status file, without decoding the others (issue 18: at 1,000,000 tasks decoding
+every task is most of the time of ``batchman list --state S --json``, of ``show RUN`` and ``kill
+RUN``).
 
-A line of the snapshot's tasks (snapshot.py: 20,000 a line) is decoded as raw JSON values
-(``msgspec.Raw``: where each task begins and ends, nothing built). A task in state S holds the
-JSON string ``"S"``, quotes included (a string that merely contains the word is another string;
-its quotes inside would be escaped), so only the tasks holding one are decoded, and their state
-checked: the others' string may sit elsewhere (a past attempt's state, ``killed_in``, a
-counter). Then the change log is replayed over what was chosen, as every reader replays it
-(follow.py): a logged task replaces its older version, kept or dropped by its new state; a
-purged key leaves. Last, the queued requests (``<file>.requests``) are applied to the chosen
-tasks, as Store.read applies them to all.
+What is wanted is a ``Pick``: byte strings one of which a wanted task's JSON holds (``needles``),
+and a test of the decoded task (``keep``). A task in state S holds the JSON string ``"S"``, quotes
+included (a string that merely contains the word is another string: its quotes would be
+escaped); a task of run N begins with ``{"run":N,``. The needles may sit elsewhere too (a past
+attempt's state, a counter), so each task holding one is decoded and tested.
 
-The result holds the same tasks as the full read followed by a selection on state; their order
-is the file's, then those the log brought in (the full read's order would need every task's key;
-``list`` sorts its rows by run anyway). ``new`` cannot be chosen so (it is the default state, and
-omitted from the file), and a file of the old layout (one line), one whose lines do not decode
-or a log that does not follow the file: ``read`` says None, and the caller reads the file whole,
-which also names what is wrong.
+In a line of the snapshot's tasks (snapshot.py: 20,000 a line) marked by its writer, every
+``{"run":`` begins a task, so the task a needle falls in is found around it (``marked``); another
+line is decoded as raw JSON values (``msgspec.Raw``: where each task begins and ends, nothing
+built). Then the change log is replayed over what was chosen, as every reader replays it
+(follow.py), decoding only its tasks that hold a needle: a logged task replaces its older
+version, kept or dropped by ``keep``; a purged key leaves. Last, the queued requests
+(``<file>.requests``) are applied to the chosen tasks, as Store.read applies them to all.
+
+The result holds the same tasks as the full read followed by the same selection; their order is
+the file's, then those the log brought in (callers sort by run). ``new`` cannot be chosen so (it
+is the default state, omitted from the file), nor more than MOST_RUNS runs; a file of the old
+layout (one line), one whose lines do not decode or a log that does not follow the file: ``read``
+says None, and the caller reads the file whole, which also names what is wrong. ``queue`` queues
+a person's request from such a read.
 """
 
 from __future__ import annotations
