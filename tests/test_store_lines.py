@@ -36,6 +36,22 @@ def test_lines_are_the_files_lines_whatever_the_buffers_size(tmp_path, seed):
         assert lines_of(path, block) == io.BytesIO(text).readlines(), block
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_blocks_are_whole_lines_that_make_up_the_file(tmp_path, seed):
+    rnd = random.Random(seed)
+    text = b"".join(b"y" * rnd.choice([0, 1, 9, 200]) + b"\n" for _ in range(rnd.randint(0, 40))) + b"z" * rnd.randint(0, 5)
+    path = tmp_path / "f"
+    path.write_bytes(text)
+    for block in (1, 3, 64, 1 << 20):
+        with open(path, "rb", buffering=0) as f:
+            lines, got = Lines(f, block), []
+            while (span := lines.block()) is not None:
+                part = bytes(lines.buf[span[0]:span[1]])
+                assert part.endswith(b"\n") or lines.pos == len(text), (block, part)
+                got.append(part)
+        assert b"".join(got) == text, block
+
+
 def test_a_line_longer_than_the_limit_is_cut_there(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"a" * 100 + b"\nb\n")

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from batchman.store.lines import Lines
+
 
 @dataclass
 class Transition:
@@ -74,27 +76,15 @@ BLOCK = 16 << 20
 
 def _holding(f, needles: list[bytes]):
     """The lines of file ``f`` that hold one of ``needles``, in their order (the last one even
-    without its newline), read in blocks into one buffer."""
-    buf = bytearray(BLOCK)
-    view, have = memoryview(buf), 0
-    while True:
-        got = f.readinto(view[have:])
-        end = have + (got or 0)
-        cut = buf.rfind(b"\n", 0, end) + 1 if got else end
-        if got and not cut and end == len(buf):         # a line longer than the buffer
-            bigger = bytearray(2 * len(buf))
-            bigger[:end] = view[:end]
-            buf, view, have = bigger, memoryview(bigger), end
-            continue
+    without its newline), read in blocks of whole lines into one buffer (store/lines.py)."""
+    lines = Lines(f, BLOCK)
+    while (span := lines.block()) is not None:
+        buf, (a, b) = lines.buf, span
         starts = set()
         for w in needles:
-            i = buf.find(w, 0, cut)
+            i = buf.find(w, a, b)
             while i >= 0:
-                starts.add(buf.rfind(b"\n", 0, i) + 1)
-                i = buf.find(w, i + 1, cut)
+                starts.add(buf.rfind(b"\n", a, i) + 1 or a)
+                i = buf.find(w, i + 1, b)
         for s in sorted(starts):
-            yield bytes(buf[s:(buf.find(b"\n", s, cut) + 1) or cut])
-        if not got:
-            return
-        view[:end - cut] = view[cut:end]
-        have = end - cut
+            yield bytes(buf[s:(buf.find(b"\n", s, b) + 1) or b])

@@ -46,6 +46,20 @@ class Lines:
                 return a, self.start
             self._fill()
 
+    def block(self) -> tuple[int, int] | None:
+        """The next whole lines at once, as read (a, b): ``buf[a:b]`` ends after a newline, or at
+        the end of the file; None there. For a reader that looks for bytes across many short
+        lines (a journal) rather than at each line."""
+        while True:
+            i = self.buf.rfind(b"\n", self.start, self.end)
+            if i >= 0 or (self.eof and self.start < self.end):
+                a, self.start = self.start, i + 1 if i >= 0 else self.end
+                self.pos += self.start - a
+                return a, self.start
+            if self.eof:
+                return None
+            self._fill()
+
     def _fill(self) -> None:
         """Move the unread bytes to the buffer's start and read more after them (in a buffer
         twice as big when they fill it: a line longer than the buffer)."""
