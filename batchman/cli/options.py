@@ -12,8 +12,9 @@ from batchman.core import jobs as J
 from batchman.core import runlist, runspec
 from batchman.core import states as S
 from batchman.core.model import Task, parse_key
-from batchman.store import partial
 from batchman.core.runspec import RunSpecError
+from batchman.store import partial
+
 
 class States(click.ParamType):
     """One state, or several separated by commas (``--state failed,incomplete``): a tuple."""

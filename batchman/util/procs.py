@@ -11,15 +11,15 @@ PF_KTHREAD = 0x00200000      # /proc/PID/stat flags: a kernel thread (its comman
 EXEC_WAIT = 1.0              # seconds a process may take to finish exec and show its command line
 
 
-def pid_alive(pid: int, needle: str = "", wait: float = EXEC_WAIT) -> bool:
+def pid_alive(pid: int, needle: str = "") -> bool:
     """Is ``pid`` a live (non-zombie) process, whose command line contains ``needle``?
 
     A process started a moment ago may not have its command line yet: Popen returns once exec
     has begun, and the new program's arguments are set up after that; its /proc/PID/cmdline reads
-    empty meanwhile (1,904 of 2,000 reads right after Popen here). Read so, the local batch
-    system's runner was taken for dead and its job answered "lost" (a flaky contract test in
-    CI). An empty command line of a process that is not a kernel thread is read again, for up
-    to ``wait`` seconds."""
+    empty meanwhile (in 118-268 of 2,000 starts here: benchmarks/bench_cmdline.py). Read so, the
+    local batch system's runner was taken for dead and its job answered "lost" (a flaky contract
+    test in CI). An empty command line of a process that is not a kernel thread is read again,
+    for up to EXEC_WAIT seconds."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -27,7 +27,7 @@ def pid_alive(pid: int, needle: str = "", wait: float = EXEC_WAIT) -> bool:
         if fields[0] in (b"Z", b"X"):
             return False
         if needle:
-            return needle.encode() in _cmdline(pid, 0.0 if int(fields[6]) & PF_KTHREAD else wait)
+            return needle.encode() in _cmdline(pid, 0.0 if int(fields[6]) & PF_KTHREAD else EXEC_WAIT)
         return True
     except (OSError, ValueError, IndexError):
         try:
