@@ -94,3 +94,43 @@ def test_list_json_of_a_state_decodes_only_those_tasks_and_says_what_the_full_re
     monkeypatch.setattr(partial, "read", lambda s, states: None)
     assert got == json.loads(run("list", "--state", "failed", "--json").output)
     assert [t["run"] for t in got["tasks"][:3]] == [1001, 1003, 1006] and got["tasks"][1]["priority"] == 9
+
+
+def _table_of(output: str) -> str:
+    lines = output.splitlines()
+    return "\n".join(lines[next(i for i, line in enumerate(lines) if line.lstrip().startswith("run ")):])
+
+
+def test_the_list_table_is_tabulates_and_is_written_in_pieces(exp_dir, monkeypatch):
+    """Several jobs a run (the run shown once), a task without segments ('-'), wide characters and
+    a control character in a counter: the lines tabulate made before."""
+    from tabulate import tabulate
+    from batchman.core.model import Segment
+    from batchman.page import render as export
+    e = open_experiment(str(exp_dir))
+    with e.store.transaction("test") as st:
+        st.tasks = [Task(run=1000 + i // 2, job="analysis" if i % 2 else "reco", state="completed" if i % 3 else "failed",
+                         error="exit 1", since=1.7e9 + i, finished_at=1.7e9 + 60 * i,
+                         counters={"events": i, "note": "漢字\x1b[2J"} if i % 5 == 0 else {},
+                         segments=[Segment(path=f"/mss/raw/{i}.dat")] if i % 4 else [])
+                    for i in range(5000)]
+    now = 1.7e9 + 9e4
+    monkeypatch.setattr(reading.time, "time", lambda: now)
+    got = _table_of(run("list").output)
+    tasks = reading._by_run(list(e.store.read().tasks), e.params.jobs.names())
+    rows = [export.table_row(t, now) for t in tasks]
+    for i in range(len(rows) - 1, 0, -1):
+        if tasks[i].run == tasks[i - 1].run:
+            rows[i][0] = ""
+    assert got == tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple", missingval="-")
+    assert [line.split()[:2] for line in got.splitlines()[2:5]] == [["1000", "analysis"], ["reco", "-"], ["1001", "analysis"]]
+    assert "\x1b" not in got and "\\x1b[2J" in got and "-  completed" in got
+
+
+def test_the_table_is_written_in_pieces_of_2000_lines(monkeypatch):
+    writes = []
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(sys.stdout, "write", writes.append)
+    reading._echo_lines(iter([f"line {i}" for i in range(4500)]))
+    assert [w.count("\n") for w in writes] == [2000, 2000, 500]
+    assert "".join(writes).splitlines() == [f"line {i}" for i in range(4500)]

@@ -20,6 +20,7 @@ from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
 from batchman.page import render as export
 from batchman.store import partial
+from batchman.cli import table
 from batchman.cli.main import colour, exp, leave_now, main
 from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
@@ -99,8 +100,21 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
         if shown[i].run == shown[i - 1].run:
             rows[i][0] = ""
-    click.echo(tabulate(rows, headers=export.TABLE_HEADERS, tablefmt="simple", missingval="-"))
+    _echo_lines(table.lines(rows, export.TABLE_HEADERS, export.TABLE_NUMBERS))
     leave_now()
+
+
+def _echo_lines(lines, chunk: int = 2000) -> None:
+    """``lines`` written as they are made, ``chunk`` at a time (a million at 1,000,000 tasks)."""
+    out = sys.stdout
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= chunk:
+            out.write("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        out.write("\n".join(batch) + "\n")
 
 
 def _list_unknown(st, as_json: bool) -> None:

@@ -92,6 +92,7 @@ def row(t: Task, now: float) -> dict:
 
 
 TABLE_HEADERS = ["run", "job", "segs", "state", "in state", "detail", "try", "counters"]
+TABLE_NUMBERS = (0, 2, 6)       # the columns of numbers (right-aligned): run, segs, try
 
 
 def table_row(t: Task, now: float) -> list:
