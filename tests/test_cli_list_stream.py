@@ -134,3 +134,20 @@ def test_the_table_is_written_in_pieces_of_2000_lines(monkeypatch):
     reading._echo_lines(iter([f"line {i}" for i in range(4500)]))
     assert [w.count("\n") for w in writes] == [2000, 2000, 500]
     assert "".join(writes).splitlines() == [f"line {i}" for i in range(4500)]
+
+
+def test_list_reads_the_spools_of_at_most_refresh_most_running_jobs(exp_dir, monkeypatch):
+    from batchman import report
+    store = open_experiment(str(exp_dir)).store
+    e = open_experiment(str(exp_dir))
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=1000 + i, state="running", job_name=f"bm.x.{1000 + i}.analysis.1", job_id=str(i),
+                         counters={"events": 1}) for i in range(4)]
+    for t in st.tasks:
+        os.makedirs(os.path.dirname(e.paths.spool(t.job_name)), exist_ok=True)
+        report.append(e.paths.spool(t.job_name), {"events": 77})
+    monkeypatch.setattr(reading, "REFRESH_MOST", 4)
+    assert run("list").output.count("events=77") == 4            # fresh from each job's spool
+    monkeypatch.setattr(reading, "REFRESH_MOST", 3)
+    out = run("list").output
+    assert out.count("events=77") == 0 and out.count("events=1") == 4     # the daemon's copy
