@@ -52,6 +52,8 @@ process changed one task's priority in a transaction just before):
             are in --json)                                                         [< 100 ms]
   list      wall time of the real `batchman -C DIR list --state failed --json` > /dev/null
                                                                                       [< 2 s]
+  table     the same for the table a person reads, `batchman -C DIR list --state failed`
+  all       and for `batchman -C DIR list`: every task (a million lines at 1,000,000 tasks)
   oneshot   wall time of the real `batchman-daemon -C DIR oneshot` after another process
             wrote (local backends; see above), and its peak memory                    [< 3 s]
 
@@ -101,7 +103,8 @@ COLUMNS = [("iter_s", "iter s", 1, ".2f", 1), ("iter_own_s", "own s", 1, ".2f", 
            ("cold_lock_s", "lock ms", 1e3, ".0f", 100), ("cold_rss_gb", "RSS GB", 1, ".2f", 2),
            ("writer_lock_s", "wr lock ms", 1e3, ".0f", 100),
            ("tui_first_s", "TUI 1st s", 1, ".2f", 2), ("tui_key_s", "key ms", 1e3, ".0f", 100),
-           ("list_s", "list s", 1, ".2f", 2), ("oneshot_s", "oneshot s", 1, ".2f", 3),
+           ("list_s", "list s", 1, ".2f", 2), ("table_s", "table s", 1, ".2f", None),
+           ("all_s", "all s", 1, ".2f", None), ("oneshot_s", "oneshot s", 1, ".2f", 3),
            ("oneshot_rss_gb", "RSS GB", 1, ".2f", 2)]
 
 
@@ -370,6 +373,11 @@ def measure(n: int, a) -> dict:
         lists = [run([command("batchman"), "-C", pristine, "list", "--state", "failed", "--json"],
                      stdout=subprocess.DEVNULL) for _ in range(repeats(n, a))]
         r.update(list_s=statistics.median(w for w, _, _ in lists), list_rss_gb=max(m for _, _, m in lists))
+        say(f"{n} tasks: list {r['list_s']:.2f} s; batchman list --state failed (the table), batchman list (every task)")
+        for key, argv in (("table", ["--state", "failed"]), ("all", [])):
+            lists = [run([command("batchman"), "-C", pristine, "list", *argv], stdout=subprocess.DEVNULL)
+                     for _ in range(repeats(n, a))]
+            r.update({f"{key}_s": statistics.median(w for w, _, _ in lists), f"{key}_rss_gb": max(m for _, _, m in lists)})
         say(f"{n} tasks: list {r['list_s']:.2f} s; batchman-daemon oneshot")
         one = oneshot(clone(pristine, os.path.join(work, "oneshot")), n, repeats(n, a))
         r.update(oneshot_s=one["s"], oneshot_rss_gb=one["rss_gb"], oneshot_lock_s=one["lock_s"], oneshot_all_s=one["all"],
@@ -477,7 +485,8 @@ def main() -> int:
     print("iter: batchman's whole time in a steady daemon iteration with 1 % of the tasks changing; cold: the same\n"
           "right after another process wrote; own: the part the daemon reports; lock: its longest hold; RSS: peak\n"
           "memory of that process; key: slowest of move / page / filter / sort / kill at 120x40; list: `batchman list\n"
-          "--state failed --json`; oneshot: `batchman-daemon oneshot` after another process wrote. --help says more."
+          "--state failed --json`; table: the same as a table; all: `batchman list`; oneshot: `batchman-daemon oneshot`\n"
+          "after another process wrote. --help says more."
           + ("\n!: 20 % above the same figure in " + a.baseline if a.baseline else ""))
     return 0
 
