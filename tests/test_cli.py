@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 
 import pytest
 from click.testing import CliRunner
@@ -149,3 +150,27 @@ def test_state_takes_several_states_separated_by_commas_and_names_a_wrong_one(ex
     r = run("purge", "--state", "completed,finished", "--yes")
     assert r.exit_code == 2 and "'finished' is not a state" in r.output and "completed, incomplete" in r.output
     assert (exp_dir / "status.json").read_bytes() == before
+
+
+def test_a_request_for_thousands_of_scattered_runs_names_a_few_ranges_and_counts_the_rest(exp_dir):
+    """The refusal without --yes once printed every range: 150 KB for a campaign's 50,000 failed runs."""
+    run("add", ",".join(str(1000 + 3 * i) for i in range(3000)))
+    e = open_experiment(str(exp_dir))
+    before = (exp_dir / "status.json").read_bytes()
+    r = run("restart", "1000-10000")
+    assert r.exit_code == 1 and len(r.output) < 300, r.output
+    assert "this would restart 3000 tasks (1000,1003,1006,1009,1012,1015 and 2,994 more ranges)" in r.output
+    assert (exp_dir / "status.json").read_bytes() == before and not any(t.request for t in e.store.read().tasks)
+
+
+def test_brief_is_compress_up_to_a_few_ranges_then_counts():
+    from batchman.core import runspec
+    rng = random.Random(7)
+    for _ in range(300):
+        runs = sorted(rng.sample(range(1, 200), rng.randint(0, 60)))
+        full, short = runspec.compress(runs), runspec.brief(runs, most=4)
+        parts = full.split(",") if full else []
+        if len(parts) <= 5:
+            assert short == full
+        else:
+            assert short == ",".join(parts[:4]) + f" and {len(parts) - 4:,} more ranges"

@@ -58,7 +58,7 @@ def add(ctx, runs, file, jobs, priority, datasets, wheres):
     jobs = _jobs_for(e, jobs)
     res = A.add_runs(e.store, wanted, jobs, priority, e.params.experiment, meta=meta)
     added, skipped = res.added, res.skipped
-    click.echo(f"added {len(added)} task(s)" + (f": {runspec.compress(added)}" if added else ""))
+    click.echo(f"added {len(added)} task(s)" + (f": {runspec.brief(added)}" if added else ""))
     if skipped:
         click.echo(f"skipped {len(skipped)} already in the list: " + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     if added and not daemon_alive(e):
@@ -101,8 +101,8 @@ def run_cmd(ctx, runs, file, jobs, datasets, wheres):
     for j in jobs:
         res = A.trigger_runs(e.store, wanted, j, e.params.experiment)
         click.echo(f"{j}: " + "; ".join(x for x in (
-            f"created {len(res.created)} task(s): {runspec.compress(res.created)}" if res.created else "",
-            f"triggered again {len(res.again)} (earlier executions kept): {runspec.compress(res.again)}" if res.again else "",
+            f"created {len(res.created)} task(s): {runspec.brief(res.created)}" if res.created else "",
+            f"triggered again {len(res.again)} (earlier executions kept): {runspec.brief(res.again)}" if res.again else "",
             f"left {len(res.busy)} under way: " + ", ".join(res.busy[:10]) + (" ..." if len(res.busy) > 10 else "")
             if res.busy else "") if x))
     if not daemon_alive(e):

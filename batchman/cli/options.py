@@ -144,7 +144,7 @@ def not_in_list(status_tasks: list[Task], runs: set[int] | None, keys: set[str] 
     lost = sorted(set(keys) - {t.key for t in status_tasks} - {t.run_key for t in status_tasks})
     if not missing and not lost:
         return ""
-    what = ", ".join(([runspec.compress(missing)] if missing else []) + lost)
+    what = ", ".join(([runspec.brief(missing)] if missing else []) + lost)
     return f"not in the status file: {what} (`batchman list` shows what is; `batchman add` adds)"
 
 

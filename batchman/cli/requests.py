@@ -40,7 +40,7 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
         live = sum(1 for t in chosen if t.state in S.IN_BATCH)
         staging = sum(1 for t in chosen if t.state in (S.STAGING, S.STAGED))
         scope = (f" (every active task: {live} with a batch job, {staging} staging or staged)" if all_
-                 else f" ({runspec.compress([t.run for t in chosen])})")
+                 else f" ({runspec.brief([t.run for t in chosen])})")
         _confirm(what, len(chosen), scope, yes)
     n = A.queue_request(e.store, {t.key for t in chosen}, what)
     click.echo(f"{what} queued for {n} task(s); the daemon carries it out at its next iteration")

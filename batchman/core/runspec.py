@@ -64,3 +64,15 @@ def compress(runs: list[int]) -> str:
         out.append(str(runs[i]) if i == j else f"{runs[i]}-{runs[j]}")
         i = j + 1
     return ",".join(out)
+
+
+BRIEF = 6       # ranges a message names before it counts the rest
+
+
+def brief(runs: list[int], most: int = BRIEF) -> str:
+    """:func:`compress` for a message a person reads: the first ``most`` ranges and how many more
+    ('1-3,5,9 and 9,994 more ranges'), not the 150 KB of 10,000 ranges of a campaign's failed runs."""
+    parts = compress(runs).split(",")
+    if len(parts) <= most + 1:
+        return ",".join(parts)
+    return ",".join(parts[:most]) + f" and {len(parts) - most:,} more ranges"

@@ -227,7 +227,7 @@ def _request(app: "App", what: str, tasks: list[Task], only: Callable[[Task], bo
             app.say(str(e), error=True)
             return
         app.refresh(force=True)
-        runs = runspec.compress([t.run for t in chosen])
+        runs = runspec.brief([t.run for t in chosen])
         alive = app.daemon_alive()
         app.say(f"{what} queued for {n} task(s) ({runs}); the daemon carries it out at its next iteration"
                 + ("" if alive else "; no live daemon is recorded (q offers to start one)"),
@@ -235,7 +235,7 @@ def _request(app: "App", what: str, tasks: list[Task], only: Callable[[Task], bo
                 + ("" if alive else "; no live daemon (q offers one)"))
     if len(chosen) > 1:
         skipped = len(tasks) - len(chosen)
-        app.push(Confirm(app, f"{what} {len(chosen)} tasks ({runspec.compress([t.run for t in chosen])})?"
+        app.push(Confirm(app, f"{what} {len(chosen)} tasks ({runspec.brief([t.run for t in chosen])})?"
                          + (f"\n({skipped} marked task(s) are not in a state to {what})" if skipped else ""),
                          go, title=what))
     else:
@@ -290,7 +290,7 @@ def _hold(app):
         app.say(str(e), error=True)
         return
     app.refresh(force=True)
-    app.say(f"{'held' if hold else 'released'} {n} task(s) ({runspec.compress([t.run for t in tasks])})")
+    app.say(f"{'held' if hold else 'released'} {n} task(s) ({runspec.brief([t.run for t in tasks])})")
 
 
 @command("drain.toggle")
@@ -368,7 +368,7 @@ def _add(app):
         except StoreError as e:
             return str(e)
         app.refresh(force=True)
-        msg = f"added {len(res.added)} task(s)" + (f": {runspec.compress(res.added)}" if res.added else "")
+        msg = f"added {len(res.added)} task(s)" + (f": {runspec.brief(res.added)}" if res.added else "")
         if res.skipped:
             msg += f"; skipped {len(res.skipped)} already in the list: " + ", ".join(res.skipped[:5]) + (" ..." if len(res.skipped) > 5 else "")
         if res.added and not app.daemon_alive():

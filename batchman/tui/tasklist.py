@@ -167,7 +167,7 @@ class TaskIndex:
         if self.states:
             bits.append("state " + ",".join(s for s in S.ALL if s in self.states))
         if self.runs is not None:
-            bits.append("runs " + runspec.compress(list(self.runs)))
+            bits.append("runs " + runspec.brief(list(self.runs)))
         if self.text:
             bits.append(f"text {self.text!r}")
         return "; ".join(bits)
