@@ -84,7 +84,7 @@ def test_an_object_in_counters_that_begins_as_a_task_is_never_taken_for_one(tmp_
     assert [t.run for t in got] == [2]
 
 
-def test_a_few_runs_are_picked_by_their_beginning_and_many_are_left_to_the_full_read(tmp_path, monkeypatch):
+def test_a_few_runs_are_picked_by_their_beginning_and_many_by_every_tasks_run(tmp_path, monkeypatch):
     tasks = [Task(run=1, added_at=1.0), Task(run=10), Task(run=100, counters={"x": [{"y": 1}, {"run": 1}]}),
              Task(run=1, job="reco", seg=3), Task(run=11)]
     pick = partial.by_runs({1, 11})
@@ -96,7 +96,28 @@ def test_a_few_runs_are_picked_by_their_beginning_and_many_are_left_to_the_full_
     got = [t for line in written_lines(tmp_path, monkeypatch, tasks, 2)
            for t in partial.choose(b"[" + line.rstrip(b",") + b"]", pick.needles, pick.keep)]
     assert sorted((t.run, t.job) for t in got) == [(1, "analysis"), (1, "reco"), (11, "analysis")]
-    assert partial.by_runs(range(partial.MOST_RUNS + 1)) is None and partial.by_runs(()) is None
+    assert partial.by_runs(()) is None
+    many = partial.by_runs({1, 11, 12, 13, 14, 15})
+    assert many.many and not many.needles and len(many.runs) > partial.MOST_RUNS
+    for line in written_lines(tmp_path, monkeypatch, tasks, 2) + [msgspec.json.encode(tasks)[1:-1]]:
+        framed = b"[" + line.rstrip(b",") + b"]"
+        want = [(t.run, t.job) for t in msgspec.json.decode(framed, type=list[Task]) if t.run in many.runs]
+        assert [(t.run, t.job) for t in partial.choose_runs(framed, many.runs, many.keep)] == want
+
+
+def test_many_runs_in_a_marked_line_are_cut_out_without_parsing_it_and_a_line_of_none_is_left(tmp_path, monkeypatch):
+    tasks = [Task(run=r, job="reco" if r % 2 else "analysis", reason='"x"},{"run":3,' if r == 4 else "") for r in range(1, 9)]
+    first, second = written_lines(tmp_path, monkeypatch, tasks, 4)
+    assert first.startswith(snapshot.MARK) and second.startswith(snapshot.MARK)
+    monkeypatch.setattr(partial, "_raw", None)          # any parse of a whole line would fail
+    decoded = []
+    real = partial._tasks
+    monkeypatch.setattr(partial, "_tasks", type("D", (), {"decode": lambda self, b: decoded.append(b) or real.decode(b)})())
+    runs = frozenset({2, 3, 4, 11, 12, 13})
+    got = [t for line in (first, second) for t in partial.choose_runs(b"[" + line.rstrip(b",") + b"]", runs, lambda t: True)]
+    assert [(t.run, t.job) for t in got] == [(2, "analysis"), (3, "reco"), (4, "analysis")]
+    assert len(decoded) == 1            # the second line holds none of the runs: nothing decoded
+    assert got[2].reason == '"x"},{"run":3,'
 
 
 def test_new_cannot_be_chosen_from_the_bytes_it_is_left_out_of():
@@ -184,9 +205,10 @@ def test_the_partial_read_gives_the_tasks_of_the_full_read_in_those_states_or_ru
             want = [t for t in full.tasks if t.state in states]
             assert by_key(got.tasks) == by_key(want), (seed, step, states)
             assert model.encode(changes.head_of(got)) == model.encode(changes.head_of(full))
-        some = set(rnd.sample(runs, rnd.randint(1, partial.MOST_RUNS)))
-        got = partial.read(Store(s.path), partial.by_runs(some))
-        assert by_key(got.tasks) == by_key([t for t in full.tasks if t.run in some]), (seed, step, some)
+        for most in (partial.MOST_RUNS, 3 * partial.MOST_RUNS):       # by needles, then by every run
+            some = set(rnd.sample(runs, min(len(set(runs)), rnd.randint(1, most))))
+            got = partial.read(Store(s.path), partial.by_runs(some))
+            assert by_key(got.tasks) == by_key([t for t in full.tasks if t.run in some]), (seed, step, some)
         head = partial.read(Store(s.path), partial.HEAD)
         assert head.tasks == [] and model.encode(changes.head_of(head)) == model.encode(changes.head_of(full))
 
