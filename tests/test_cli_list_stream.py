@@ -151,3 +151,18 @@ def test_list_reads_the_spools_of_at_most_refresh_most_running_jobs(exp_dir, mon
     monkeypatch.setattr(reading, "REFRESH_MOST", 3)
     out = run("list").output
     assert out.count("events=77") == 0 and out.count("events=1") == 4     # the daemon's copy
+
+
+def test_list_json_of_runs_decodes_only_their_tasks_and_says_what_the_full_read_says(exp_dir, monkeypatch):
+    from batchman.store import partial
+    _fill(exp_dir, 300)
+    chosen, real = [], partial.read
+    monkeypatch.setattr(partial, "read", lambda s, pick: chosen.append(real(s, pick)) or chosen[-1])
+    for args in (["1010-1020", "--json"], ["1003", "1005.analysis", "--json"], ["1010-1020", "--state", "failed", "--json"]):
+        chosen.clear()
+        got = json.loads(run("list", *args).output)
+        assert len(chosen) == 1 and {t.run for t in chosen[0].tasks} <= set(range(1003, 1021)), args
+        with monkeypatch.context() as m:
+            m.setattr(partial, "read", lambda s, pick: None)
+            assert got == json.loads(run("list", *args).output), args
+    assert [t["run"] for t in got["tasks"]] == [1012, 1015, 1018]

@@ -134,8 +134,12 @@ def read_named(e, runs: set[int] | None, keys=frozenset()):
     """The status for a command that names a few runs (or task keys): only their tasks, read
     from the file without decoding the others (store/partial.py: ~0.6 s a run at 1,000,000
     tasks, where reading the whole file takes 5-7 s), else the whole status."""
-    wanted = set(runs or ()) | {parse_key(k)[0] for k in keys}
-    return partial.read(e.store, partial.by_runs(wanted)) or e.store.read()
+    return partial.read(e.store, partial.by_runs(runs_of(runs, keys))) or e.store.read()
+
+
+def runs_of(runs: set[int] | None, keys=frozenset()) -> set[int]:
+    """The runs named and those of the task keys named (2120.reco)."""
+    return set(runs or ()) | {parse_key(k)[0] for k in keys}
 
 
 def not_in_list(status_tasks: list[Task], runs: set[int] | None, keys: set[str] | frozenset[str] = frozenset()) -> str:

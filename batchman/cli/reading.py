@@ -22,7 +22,7 @@ from batchman.page import render as export
 from batchman.store import partial
 from batchman.cli import table
 from batchman.cli.main import colour, exp, leave_now, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, SafePath,
+from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, runs_of, SafePath,
                                   select, state_option, where_of, where_option)
 
 
@@ -70,9 +70,11 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     The counters of running jobs are read from the jobs themselves when the list holds at most
     1,000 of them, else they are the daemon's (at most 5 minutes old)."""
     e = exp(ctx)
-    # --json names no count of all states: with --state, only the tasks that can be in those are
-    # decoded (store/partial.py; None: read whole). The table prints every state's count: whole.
-    st = (as_json and states and not unknown and partial.read(e.store, partial.by_states(states))) or e.store.read()
+    # --json names no count of all states: with runs named, only their tasks are decoded, with
+    # --state only the tasks that can be in those (store/partial.py; None: read whole). The table
+    # prints every state's count: whole.
+    st = (as_json and not unknown and (runs and partial.read(e.store, partial.by_runs(runs_of(named_runs(runs, None), named_keys(runs))))
+                                       or states and partial.read(e.store, partial.by_states(states)))) or e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)
