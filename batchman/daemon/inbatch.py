@@ -21,12 +21,12 @@ class InBatch(Keeper):
     notes = True        # forget() takes back what was() kept
 
     def __init__(self, tasks: list[Task] = ()):
-        in_batch = S.IN_BATCH
-        self.named: dict[str, Task] = {t.job_name: t for t in tasks if t.state in in_batch and t.job_name}
-        self.ids: dict[str, str] = {n: t.job_id for n, t in self.named.items()}      # what to ask, by default
-        self.just: dict[str, Task] = {n: t for n, t in self.named.items() if t.state in JUST_SUBMITTED}
-        self.arrays: dict[str, Task] = {n: t for n, t in self.named.items() if _in_array(t)}   # job arrays' elements
+        self.named: dict[str, Task] = {}
+        self.ids: dict[str, str] = {}       # what to ask, by default
+        self.just: dict[str, Task] = {}
+        self.arrays: dict[str, Task] = {}   # job arrays' elements
         self.lent: list[Task] = []          # the tasks whose jobs lend() took out of ids
+        self.keep(tasks)        # (one look at each task: ~0.2 s less than a pass for each dict at 300,000 jobs)
 
     def was(self, t: Task) -> str:
         return t.job_name          # the name it is kept under
@@ -39,13 +39,15 @@ class InBatch(Keeper):
                 self.arrays.pop(name, None)
 
     def keep(self, tasks) -> None:
+        named, ids, just, arrays, in_batch = self.named, self.ids, self.just, self.arrays, S.IN_BATCH
         for t in tasks:
-            if t.state in S.IN_BATCH and t.job_name:
-                self.named[t.job_name], self.ids[t.job_name] = t, t.job_id
-                if t.state in JUST_SUBMITTED:
-                    self.just[t.job_name] = t
-                if _in_array(t):
-                    self.arrays[t.job_name] = t
+            st = t.state
+            if st in in_batch and (name := t.job_name):
+                named[name], ids[name] = t, t.job_id
+                if st in JUST_SUBMITTED:
+                    just[name] = t
+                if t.array_name and t.array_index is not None:     # (_in_array written out)
+                    arrays[name] = t
 
     def lend(self, look: list[Task]) -> dict[str, str]:
         """:attr:`ids` without the jobs of ``look`` (kept tasks whose markers are read first): the
@@ -65,7 +67,3 @@ class InBatch(Keeper):
 
     def same(self, other: "InBatch") -> bool:
         return (self.named, self.ids, self.just, self.arrays) == (other.named, other.ids, other.just, other.arrays)
-
-
-def _in_array(t: Task) -> bool:
-    return bool(t.array_name) and t.array_index is not None
