@@ -55,7 +55,10 @@ COMMANDS = [("show", "1003"), ("show", "1070.reco.1"), ("show", "1070", "--segme
             ("kill", "1003"), ("kill", "1010"), ("kill", "1070.reco", "--yes"), ("kill", "1080", "1024", "--yes"),
             ("kill", "1003", "1004", "--state", "running", "--yes"), ("restart", "1004", "1011", "--yes"),
             ("skip", "1001", "--reason", "bad run"), ("hold", "1080"), ("release", "1080"),
-            ("priority", "1005", "1006", "9"), ("priority", "5000", "1")]
+            ("priority", "1005", "1006", "9"), ("priority", "5000", "1"),
+            ("hold", "1000-1020"), ("kill", "1000-1030", "1070.reco", "--yes"),         # more runs than needles serve
+            ("restart", "--state", "failed", "--yes"), ("kill", "--state", "running"),   # states alone
+            ("hold", "--state", "queued,running"), ("skip", "--state", "aborted", "--reason", "x")]
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
@@ -63,7 +66,7 @@ def test_a_command_naming_a_few_runs_says_and_queues_what_the_whole_read_gives(b
     picked, real = [], partial.read
     monkeypatch.setattr(partial, "read", lambda s, pick: picked.append(pick) or real(s, pick))
     few = run(*argv)
-    assert any(p is not None and p.needles for p in picked), "the runs were read alone"
+    assert any(p is not None and (p.needles or p.many) for p in picked), "the runs were read alone"
     few_queued = queued(big)
     (big / "status.json.requests").write_text("")
     store_mod.Store(str(big / "status.json")).queue_requests({"1005.analysis"}, "priority", 4)
@@ -118,3 +121,15 @@ def test_a_request_command_reads_its_runs_once_and_queues_from_that_read(big, mo
     assert r.exit_code == 0 and "kill queued for 1 task(s)" in r.output
     assert [runs for runs in reads if runs] == [frozenset({1010})]         # (and the head, for the daemon hint)
     assert queued(big)[-1]["keys"] == ["1010.analysis"] and queued(big)[-1]["value"] == "kill"
+
+
+def test_a_request_by_state_queues_from_the_commands_own_read_of_those_tasks(big, monkeypatch):
+    """The tasks chosen by --state are read once: at a million tasks, their 50,000 runs read
+    again by run cost ~4 s more."""
+    picked, real = [], partial.read
+    monkeypatch.setattr(partial, "read", lambda s, pick: picked.append(pick) or real(s, pick))
+    r = run("restart", "--state", "failed", "--yes")
+    assert r.exit_code == 0 and "restart queued for" in r.output
+    assert len([p for p in picked if p is not None and p.needles == [b'"failed"']]) == 1
+    assert not [p for p in picked if p is not None and p.runs], "the tasks were read again by run"
+    assert {k for ln in queued(big) if ln.get("value") == "restart" for k in ln["keys"]}

@@ -130,11 +130,13 @@ def select(status_tasks: list[Task], runs: set[int] | None, states: tuple[str, .
     return list(out) if out is status_tasks else out
 
 
-def read_named(e, runs: set[int] | None, keys=frozenset()):
-    """The status for a command that names a few runs (or task keys): only their tasks, read
-    from the file without decoding the others (store/partial.py: ~0.6 s a run at 1,000,000
+def read_named(e, runs: set[int] | None, keys=frozenset(), states=()):
+    """The status for a command that names runs (or task keys), or else states: only their
+    tasks, read from the file without decoding the others (store/partial.py: ~1 s at 1,000,000
     tasks, where reading the whole file takes 5-7 s), else the whole status."""
-    return partial.read(e.store, partial.by_runs(runs_of(runs, keys))) or e.store.read()
+    wanted = runs_of(runs, keys)
+    pick = partial.by_runs(wanted) if wanted else partial.by_states(states)
+    return partial.read(e.store, pick) or e.store.read()
 
 
 def runs_of(runs: set[int] | None, keys=frozenset()) -> set[int]:

@@ -31,7 +31,7 @@ def _queue_request(ctx, what: str, runs, states, jobs, file, all_, yes, where: d
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE, --dataset, or --all")
     named = None if all_ else named_runs(runs, file)
     keys = frozenset() if all_ else named_keys(runs)
-    st = e.store.read() if all_ else read_named(e, named, keys)
+    st = e.store.read() if all_ else read_named(e, named, keys, states)
     chosen = select(st.tasks, named, () if all_ else states, () if all_ else jobs, where, keys)
     applies = [t for t in chosen if S.request_applies(what, t.state)]
     why = S.REQUEST_REFUSAL.get(what, "") if len(applies) < len(chosen) else ""
@@ -101,7 +101,7 @@ def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set
     if not runs and not states and not file:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
     named, keys = named_runs(runs, file), named_keys(runs)
-    tasks = read_named(e, named, keys).tasks
+    tasks = read_named(e, named, keys, states).tasks
     chosen = _or_refuse(what, select(tasks, named, states, jobs, keys=keys), not_in_list(tasks, named, keys))
     return e, {t.key for t in chosen}
 
