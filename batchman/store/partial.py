@@ -19,11 +19,11 @@ version, kept or dropped by ``keep``; a purged key leaves. Last, the queued requ
 The result holds the same tasks as the full read followed by the same selection; their order is
 the file's, then those the log brought in (callers sort by run). More than MOST_RUNS runs are
 found by every task's run instead (``choose_runs``: a regex pass over the file, ~0.3 s at
-1,000,000 tasks, not two scans a run). ``new`` cannot be chosen so (it
-is the default state, omitted from the file); a file of the old
-layout (one line), one whose lines do not decode or a log that does not follow the file: ``read``
-says None, and the caller reads the file whole, which also names what is wrong. ``queue`` queues
-a person's request from such a read.
+1,000,000 tasks, not two scans a run). ``new`` cannot be chosen so (it is the default state,
+omitted from the file); a file of the old layout (one line), one whose lines do not decode or a
+log that does not follow the file: ``read`` says None, and the caller reads the file whole,
+which also names what is wrong. ``queue`` queues a person's request from such a read, or from
+the command's own read of the tasks it names.
 """
 
 from __future__ import annotations
