@@ -278,3 +278,15 @@ def test_pause_key_drains_and_hold_key_holds_then_releases(filled, app_for):
     assert "[held]" in screen(app) and {t.key: t.held for t in filled.store.read().tasks}[key]
     app.type("h")
     assert not {t.key: t.held for t in filled.store.read().tasks}[key]
+
+
+def test_the_question_for_many_scattered_tasks_names_a_few_ranges_and_counts_the_rest(exp, app_for):
+    """At 80x24 the question about 40 scattered runs fits on the screen (it once named every range)."""
+    A.add_runs(exp.store, [2000 + 3 * i for i in range(40)])
+    app = app_for(exp)
+    app.type("*x")
+    s = screen(app)
+    assert "kill 40 tasks (2000,2003,2006,2009,2012,2015 and 34 more ranges)?" in s, s
+    app.type("y")
+    assert len(requests(exp)) == 40
+    assert "kill queued for 40 task(s) (2000,2003,2006,2009,2012,2015 and 34 more ranges)" in screen(app)
