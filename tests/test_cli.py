@@ -174,3 +174,11 @@ def test_brief_is_compress_up_to_a_few_ranges_then_counts():
             assert short == full
         else:
             assert short == ",".join(parts[:4]) + f" and {len(parts) - 4:,} more ranges"
+
+
+def test_hold_and_release_count_the_tasks_they_change_and_name_the_others(exp_dir):
+    run("add", "1-5")
+    assert "held 3 task(s); `batchman release`" in run("hold", "1-3").output
+    assert "held 1 task(s) (2 held already); `batchman release`" in run("hold", "2-4").output
+    assert "released 4 task(s) (1 not held)" in run("release", "1-5").output
+    assert not any(t.held for t in open_experiment(str(exp_dir)).store.read().tasks)

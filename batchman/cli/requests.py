@@ -96,14 +96,14 @@ def _or_refuse(what: str, chosen: list, missing: str, why: str = "") -> list:
     return chosen
 
 
-def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, set[str]]:
+def _keys_for(ctx, runs, states, jobs, file, what: str) -> tuple[Experiment, list]:
     e = exp(ctx)
     if not runs and not states and not file:
         raise click.UsageError(f"name the runs to {what} (e.g. 1000-1010), or --state STATE")
     named, keys = named_runs(runs, file), named_keys(runs)
     tasks = read_named(e, named, keys, states).tasks
     chosen = _or_refuse(what, select(tasks, named, states, jobs, keys=keys), not_in_list(tasks, named, keys))
-    return e, {t.key for t in chosen}
+    return e, chosen
 
 
 def _hold_command(name: str, held: bool, doc: str, done: str) -> click.Command:
@@ -112,15 +112,18 @@ def _hold_command(name: str, held: bool, doc: str, done: str) -> click.Command:
     @select_options
     @click.pass_context
     def cmd(ctx, runs, states, jobs, file):
-        e, keys = _keys_for(ctx, runs, states, jobs, file, name)
-        click.echo(done.format(n=A.hold(e.store, keys, held)))
+        e, chosen = _keys_for(ctx, runs, states, jobs, file, name)
+        already = sum(1 for t in chosen if t.held == held)       # (as read, before the hold sets the flag in them)
+        n = A.hold(e.store, {t.key for t in chosen}, held)
+        click.echo(done.format(n=max(0, n - already), extra=f" ({already} {'held already' if held else 'not held'})"
+                               if already else ""))
     return cmd
 
 
 hold = _hold_command("hold", True, "Hold runs: the daemon starts nothing new for them (a running job is left running).",
-                     "held {n} task(s); `batchman release` lets them go on")
+                     "held {n} task(s){extra}; `batchman release` lets them go on")
 release = _hold_command("release", False, "Release held runs: the daemon takes them up again.",
-                        "released {n} task(s)")
+                        "released {n} task(s){extra}")
 
 
 @main.command()
@@ -134,7 +137,8 @@ def skip(ctx, runs, reason, states, jobs, file, yes):
     if not reason.strip():
         raise click.BadParameter("say why the runs are skipped (it is kept with them and shown everywhere)",
                                  param_hint="--reason")
-    e, keys = _keys_for(ctx, runs, states, jobs, file, "skip")
+    e, chosen = _keys_for(ctx, runs, states, jobs, file, "skip")
+    keys = {t.key for t in chosen}
     if len(keys) > 1:
         _confirm("skip", len(keys), "", yes)
     n = A.skip(e.store, keys, reason)
