@@ -284,13 +284,15 @@ def _hold(app):
     if not tasks:
         return
     hold = not all(t.held for t in tasks)
+    already = sum(1 for t in tasks if t.held)          # (before the hold sets the flag in them)
     try:
         n = A.hold(app.store, {t.key for t in tasks}, hold, who="batchman tui " + ("hold" if hold else "release"))
     except StoreError as e:
         app.say(str(e), error=True)
         return
     app.refresh(force=True)
-    app.say(f"{'held' if hold else 'released'} {n} task(s) ({runspec.brief([t.run for t in tasks])})")
+    app.say(f"{'held' if hold else 'released'} {max(0, n - already) if hold else n} task(s) "
+            f"({runspec.brief([t.run for t in tasks])})" + (f", {already} held already" if hold and already else ""))
 
 
 @command("drain.toggle")

@@ -290,3 +290,14 @@ def test_the_question_for_many_scattered_tasks_names_a_few_ranges_and_counts_the
     app.type("y")
     assert len(requests(exp)) == 40
     assert "kill queued for 40 task(s) (2000,2003,2006,2009,2012,2015 and 34 more ranges)" in screen(app)
+
+
+def test_hold_key_counts_the_tasks_it_holds_and_names_those_held_already(filled, app_for):
+    app = app_for(filled)
+    app.type("g1000<enter>h")
+    assert "held 1 task(s) (1000)" in screen(app)
+    app.type("g1000<enter><space><space>h")         # 1000 (held) and 1001
+    assert "held 1 task(s) (1000-1001), 1 held already" in screen(app)
+    assert {t.run for t in filled.store.read().tasks if t.held} == {1000, 1001}
+    app.type("h")                                   # every marked task held: released
+    assert "released 2 task(s) (1000-1001)" in screen(app)
