@@ -11,8 +11,10 @@ status file hard-linked: every writer replaces it, none writes into it), so each
 peak memory is its own figure (the child reports its ru_maxrss; the real commands' comes from
 os.wait4 on them).
 
-1 % change per iteration: the stand-in batch system (bench_daemon's FakeBatch, answering at
-once) reports tasks/100 of the running jobs as finished at each query (one in ten with exit 1,
+1 % change per iteration (--percent P: another share; with --only-iter, the steady iteration
+alone: what it costs with fewer or more changes): the stand-in batch system (bench_daemon's
+FakeBatch, answering at once) reports tasks/100 of the running jobs as finished at each query
+(one in ten with exit 1,
 the others exit 0), the queued ones as still queued, the rest as running; the stand-in staging
 system says every file is still pending. Unstaged runs are also asked to stage, as many as the
 pacing allows (25 in the first iteration, then staging.request_rate: 2 a second). For
@@ -214,13 +216,13 @@ class CampaignStaging(BD.FakeStaging):
             self.seconds += time.perf_counter() - t0
 
 
-def iterations(root: str, n: int, repeat: int, cold: bool, profile: int) -> dict:
+def iterations(root: str, n: int, repeat: int, cold: bool, profile: int, percent: float = 1.0) -> dict:
     """Figure 1 (or 2 with ``cold``): two uncounted iterations, then ``repeat`` measured ones."""
     from batchman.daemon.engine import Engine
     params = P.load(root)
     store = store_for(params)
     queued = {t.job_name for t in store.read().tasks if t.state == S.QUEUED}
-    batch, staging = CampaignBatch(max(1, n // 100), queued), CampaignStaging()
+    batch, staging = CampaignBatch(max(1, round(n * percent / 100)), queued), CampaignStaging()
     eng = Engine(params, store, batch, staging, mode="bench")
     eng.run_once()                     # a fresh daemon's first iteration: not the steady state
     eng.run_once()                     # nor its first steady one, which makes what it keeps over rounds (StagingWait)
@@ -313,7 +315,8 @@ def repeats(n: int, a) -> int:
 def child(figure: str, root: str, n: int, a) -> dict:
     rep = a.repeat if figure == "iterate" else repeats(n, a)
     _, out, _ = run([sys.executable, ME, "--child", figure, root, str(n), "--repeat", str(rep),
-                     "--profile", str(a.profile if figure == "iterate" else 0), "--started", str(time.time())])
+                     "--profile", str(a.profile if figure == "iterate" else 0), "--started", str(time.time()),
+                     "--percent", str(a.percent)])
     return json.loads(out.splitlines()[-1])
 
 
@@ -362,6 +365,8 @@ def measure(n: int, a) -> dict:
         r.update(iter_s=it["s"], iter_own_s=it["own_s"], iter_lock_s=it["lock_s"], iter_rss_gb=it["rss_gb"],
                  iter_changes=it["changes"], iter_all_s=it["all"])
         say(f"{n} tasks: iteration {it['s']:.2f} s; cold iterations (another process writes before each)")
+        if a.only_iter:
+            return r
         it = child("cold", clone(pristine, os.path.join(work, "cold")), n, a)
         r.update(cold_s=it["s"], cold_own_s=it["own_s"], cold_lock_s=it["lock_s"], cold_rss_gb=it["rss_gb"],
                  cold_changes=it["changes"], cold_all_s=it["all"], writer_lock_s=it["writer_lock_s"])
@@ -448,6 +453,11 @@ def main() -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print the N top lines (own time, then cumulative) of a cProfile of one more steady iteration "
                          "to stderr")
+    ap.add_argument("--percent", type=float, default=1.0,
+                    help="percent of the tasks whose jobs end in each iteration of the iter and cold figures "
+                         "(issue 18's figure: 1; the same jobs end in oneshot's at 1 whatever this says)")
+    ap.add_argument("--only-iter", action="store_true", help="measure the steady iteration only (with --percent: "
+                    "what an iteration costs with fewer or more changes)")
     ap.add_argument("--child", nargs=3, metavar=("FIGURE", "DIR", "TASKS"), help=argparse.SUPPRESS)
     ap.add_argument("--started", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--pause", action="store_true", help=argparse.SUPPRESS)
@@ -462,7 +472,7 @@ def main() -> int:
         elif figure == "tui":
             print(json.dumps(tui(root, a.started, a.repeat)))
         else:
-            print(json.dumps(iterations(root, n, a.repeat, figure == "cold", a.profile)))
+            print(json.dumps(iterations(root, n, a.repeat, figure == "cold", a.profile, a.percent)))
         return 0
     # a kill (e.g. a size that takes too long) still removes the temporary experiments
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
