@@ -218,7 +218,8 @@ def test_a_file_of_the_old_layout_or_cut_short_is_left_to_the_full_read(tmp_path
     with s.transaction("t") as st:
         st.tasks = [Task(run=r, state="failed") for r in range(10)]
     assert len(partial.read(Store(s.path), partial.by_states(("failed",))).tasks) == 10
-    data = open(s.path, "rb").read()
+    with open(s.path, "rb") as f:
+        data = f.read()
     with open(s.path, "wb") as f:
         f.write(data[:-20])
     assert partial.read(Store(s.path), partial.by_states(("failed",))) is None
