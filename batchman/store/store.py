@@ -187,7 +187,7 @@ class Store:
         and the next writer merges it into the file. Each line carries the generation it was queued
         against, so a line already merged is never applied twice, even after a crash between the
         merge and the truncation. A process that has not read the file whole reads only the tasks'
-        runs (partial.queue), unless they are many."""
+        runs, or takes its own read of these tasks (partial.queue)."""
         if field not in QUEUEABLE:
             raise ValueError(field)
         if self._snap is None and (n := partial.queue(self, keys, field, value, allowed_states, command)) is not None:
