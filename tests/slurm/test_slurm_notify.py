@@ -13,18 +13,12 @@ import pytest
 from batchman.core import states as S
 
 from clusterhelp import slurm_outage
-from e2e_helpers import ANALYSIS, daemon, env_for, make_experiment, wait_for
+from e2e_helpers import daemon, env_for, make_experiment, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))   # tests/ is not a package
 from receivers import Receiver  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.cluster_outage, pytest.mark.timeout(240)]
-
-# The jobs run until the test writes the go file (once slurmctld is back and the daemon was told
-# so), not for a fixed time long enough to outlast the outage (they slept 25 s: ~7 s more).
-WAIT = 'sleep "${SLEEP:-0.3}"'
-assert WAIT in ANALYSIS
-JOB = ANALYSIS.replace(WAIT, 'until [ -f "$GO" ]; do sleep 0.2; done')
 
 
 def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster, tmp_path):
@@ -35,7 +29,8 @@ def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster,
         "staging.cache_dir": "raw", "batch.command_timeout": 2.0, "batch.time_limit": 300,
         "daemon.delay": 0.5, "daemon.submit_grace": 60.0, "batch.backoff_cap": 4.0,
         "notify.targets": [hook.url()], "notify.unreachable_minutes": 0.1})
-    (tmp_path / "analyze").write_text(JOB)
+    # the jobs run until the test writes the go file (once slurmctld is back and the daemon was
+    # told so), not for a fixed time long enough to outlast the outage (25 s: ~7 s more)
     go = tmp_path / "go"
     d = daemon(tmp_path, "verbose", env=env_for(tmp_path, **cluster.env, GO=go))
     try:
