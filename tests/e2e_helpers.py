@@ -12,9 +12,11 @@ from batchman import params as P
 from clusterhelp import poll
 
 ANALYSIS = r"""#!/bin/bash
-# test analysis: logs its start, sleeps, counts its files, may fail on purpose
+# test analysis: logs its start, sleeps, counts its files, may fail on purpose; with GO set, it
+# first waits until the test writes that file (a job that must run until the test says so)
 echo "$BATCHMAN_TASK $BATCHMAN_ATTEMPT $$ start $(date +%s.%N)" >> "$TEST_LOG"
 for r in $FAIL_RUNS; do [ "$1" = "$r" ] && { echo "failing on purpose" >&2; exit 3; }; done
+[ -z "$GO" ] || until [ -f "$GO" ]; do sleep 0.2; done
 sleep "${SLEEP:-0.3}"
 n=0; for f in $BATCHMAN_FILES; do [ -f "$f" ] && n=$((n+1)); done
 echo "segments_analysed = $n" > "$BATCHMAN_STATS_FILE"

@@ -27,7 +27,7 @@ from batchman import actions
 from batchman.backends.batch import local  # noqa: F401
 from batchman.util import procs
 from batchman.backends.base import ABSENT, FINISHED, QUEUED, RUNNING, BatchBase, JobInfo, StagingBase, StagingView
-from batchman.core import states as S
+from batchman.core import model, states as S
 from batchman.core.model import decode
 from batchman.daemon import engine as E
 from batchman.experiment import store_for
@@ -188,6 +188,11 @@ class Sim:
 
     def __init__(self, e, seed: int):
         """``e``: an experiment from ``experiment(root)``; its state is wiped for this seed."""
+        # The last seed's daemons and writer were processes that are gone, and so is what they
+        # held in memory: the tasks they changed in place (``model.CHANGED``, one dict for every
+        # simulated process here). Left there, seed after seed, every store write walked them
+        # all (~7,000 by seed 300): the 300 seeds took 42 s instead of 27.
+        model.CHANGED.clear()
         self.seed = seed
         self.rng = random.Random(seed)
         self.root = root = e.root

@@ -87,11 +87,15 @@ def test_missing_job_command_stages_nothing_says_so_once_and_goes_on_once_it_is_
 
 def test_job_keeps_running_across_a_daemon_restart_and_its_exit_is_collected(tmp_path):
     e = make_experiment(tmp_path, [1])
-    env = env_for(tmp_path, SLEEP=3)
+    go = tmp_path / "go"                   # the job runs until then (it slept 3 s)
+    env = env_for(tmp_path, GO=go, SLEEP=0.1)
     d = daemon(tmp_path, "loop", env=env)
-    wait_for(lambda: states(e)[1] == S.RUNNING, 30)
-    d.send_signal(signal.SIGKILL)
-    d.wait()
+    try:
+        wait_for(lambda: states(e)[1] == S.RUNNING, 30)
+        d.send_signal(signal.SIGKILL)
+        d.wait()
+    finally:
+        go.write_text("go\n")
     # the job ends while no daemon runs: its wrapper writes the exit marker
     wait_for(lambda: list(tmp_path.glob(".batchman/attempts/*/exit")), 30, what="the job's exit marker",
              show=lambda: job_starts(tmp_path))

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.slow
 def test_status_and_backup_deleted_under_a_running_daemon(tmp_path):
     runs = list(range(1, 7))
     e = make_experiment(tmp_path, runs, segments=1, **{"batch.local_slots": 2})
-    env = env_for(tmp_path, SLEEP=3)
+    # The jobs run until the go file is there, written once this daemon is gone: they are in
+    # the batch system while the files are deleted, and then end at once (the local backend keeps
+    # all six with the first daemon's environment: with SLEEP=3, the last daemon waited ~9 s).
+    go = tmp_path / "go"
+    env = env_for(tmp_path, GO=go, SLEEP=0.1)
     d = subprocess.Popen([sys.executable, "-m", "batchman.daemon", "-C", str(tmp_path), "loop"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -35,6 +39,7 @@ def test_status_and_backup_deleted_under_a_running_daemon(tmp_path):
         out, err = d.communicate(timeout=60)
     finally:
         d.kill()
+        go.write_text("go\n")
     assert d.returncode not in (0, None), out + err
     assert "batchman recover" in err and "missing" in err and "Traceback" not in err
     assert not (tmp_path / "status.json").exists()             # no new file, no new store id

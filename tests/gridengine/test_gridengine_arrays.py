@@ -149,13 +149,15 @@ def test_kill_deletes_only_its_element_and_a_failing_element_is_retried_alone(tm
     runs = [1, 2, 3, 4]
     e = experiment(tmp_path, runs, **{"policies.auto_restart_failed": True})
     cleanup[1].append(e)
-    d = daemon(tmp_path, "verbose", env=denv(tmp_path, SLEEP=6, FAIL_ONCE=3))
+    go = tmp_path / "go"                  # the jobs run until run 2 is killed (they slept 6 s)
+    d = daemon(tmp_path, "verbose", env=denv(tmp_path, GO=go, SLEEP=0.3, FAIL_ONCE=3))
     cleanup[0].append(d)
     poll("the array submitted", lambda: all(t.job_id for t in tasks(e).values()), 60, show=lambda: states(e))
     aid, by_index = array_of(e)
     two = tasks(e)[2].job_id
     assert "kill queued for 1 task(s)" in cli(tmp_path, "kill", "2")
     poll("run 2 aborted", lambda: tasks(e)[2].state == S.ABORTED, 60, show=lambda: states(e))
+    go.write_text("go\n")
     poll("every run at its end", lambda: all(t.state in S.TERMINAL for t in tasks(e).values())
          and tasks(e)[3].state == S.COMPLETED, 150, show=lambda: states(e))
     d.terminate()
@@ -211,11 +213,13 @@ def test_recover_after_losing_the_status_file_knows_the_array(tmp_path, cleanup)
     runs = [1, 2, 3]
     e = experiment(tmp_path, runs)
     cleanup[1].append(e)
-    r = daemon_run(tmp_path, "loop", env=denv(tmp_path, SLEEP=3, BATCHMAN_CRASH_AT="after-submit"), timeout=60)
+    go = tmp_path / "go"                  # the array's jobs run until recovered (they slept 3 s)
+    r = daemon_run(tmp_path, "loop", env=denv(tmp_path, GO=go, SLEEP=0.3, BATCHMAN_CRASH_AT="after-submit"), timeout=60)
     assert r.returncode == -9, r.stdout + r.stderr
     for p in ("status.json", "status.json.bak"):
         os.unlink(tmp_path / p)
     out = cli(tmp_path, "recover")
+    go.write_text("go\n")
     assert "recovered 3 task(s)" in out, out
     r = daemon_run(tmp_path, "verbose", env=denv(tmp_path, SLEEP=1), timeout=150)
     assert r.returncode == 0, r.stdout + r.stderr

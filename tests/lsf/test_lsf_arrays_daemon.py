@@ -67,14 +67,18 @@ def test_four_runs_one_bsub_each_run_its_own_element_and_logs(lsf, tmp_path):
 def test_kill_one_element_and_retry_a_failed_one_alone(lsf, tmp_path):
     lsf.setenv("LSF_DOUBLE_SLOTS", 4)
     e = experiment(tmp_path, [1, 2, 3, 4], **{"policies.auto_restart_failed": True})
-    d = daemon(tmp_path, "verbose", env=env_for(tmp_path, SLEEP=4, FAIL_ONCE=3))
+    go = tmp_path / "go"                  # the jobs run until run 2 is killed (they slept 4 s)
+    d = daemon(tmp_path, "verbose", env=env_for(tmp_path, GO=go, SLEEP=0.3, FAIL_ONCE=3))
     try:
         poll("the array submitted", lambda: all(t.job_id for t in tasks(e).values()), 60)
         two = tasks(e)[2].job_id
         assert "kill queued for 1 task(s)" in cli(tmp_path, "kill", "2")
+        poll("run 2 aborted", lambda: tasks(e)[2].state == S.ABORTED, 60)
+        go.write_text("go\n")
         poll("every run at its end", lambda: all(t.state in S.TERMINAL for t in tasks(e).values())
              and tasks(e)[3].state == S.COMPLETED, 90, show=lambda: {r: t.state for r, t in tasks(e).items()})
     finally:
+        go.write_text("go\n")
         d.terminate()
         out, _ = d.communicate(timeout=60)
     t = tasks(e)

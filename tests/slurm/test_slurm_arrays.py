@@ -125,13 +125,15 @@ def test_kill_cancels_only_its_element_and_a_failing_element_is_retried_alone(cl
     e = array_experiment(cluster, tmp_path, runs, mode=mode_or_skip(cluster, "slurmdbd"),
                          **{"policies.auto_restart_failed": True})
     cleanup[1].append(e)
-    d = daemon(tmp_path, "verbose", env=denv(cluster, tmp_path, SLEEP=4, FAIL_ONCE=3))
+    go = tmp_path / "go"                  # the jobs run until run 2 is killed (they slept 4 s)
+    d = daemon(tmp_path, "verbose", env=denv(cluster, tmp_path, GO=go, SLEEP=0.3, FAIL_ONCE=3))
     cleanup[0].append(d)
     poll("the array submitted", lambda: all(t.job_id for t in tasks(e).values()), 60, show=lambda: states(e))
     aid, by_index = array_of(e)
     two = tasks(e)[2].job_id
     assert "kill queued for 1 task(s)" in cli(tmp_path, "kill", "2")
     poll("run 2 aborted", lambda: states(e)[2] == S.ABORTED, 60, show=lambda: states(e))
+    go.write_text("go\n")
     poll("every run at its end", lambda: all(s in S.TERMINAL for s in states(e).values())
          and tasks(e)[3].state == S.COMPLETED, 120, show=lambda: states(e))
     out = stop_daemon(d)

@@ -29,12 +29,20 @@ def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster,
         "staging.cache_dir": "raw", "batch.command_timeout": 2.0, "batch.time_limit": 300,
         "daemon.delay": 0.5, "daemon.submit_grace": 60.0, "batch.backoff_cap": 4.0,
         "notify.targets": [hook.url()], "notify.unreachable_minutes": 0.1})
-    d = daemon(tmp_path, "verbose", env=env_for(tmp_path, **cluster.env, SLEEP=25))
+    # the jobs run until the test writes the go file (once slurmctld is back and the daemon was
+    # told so), not for a fixed time long enough to outlast the outage (25 s: ~7 s more)
+    go = tmp_path / "go"
+    d = daemon(tmp_path, "verbose", env=env_for(tmp_path, **cluster.env, GO=go))
     try:
         wait_for(lambda: any(t.state == S.RUNNING for t in e.store.read().tasks), 90)
         with slurm_outage(cluster.env, ["slurmctld"]):   # restarted, and answering, whatever happens
             wait_for(lambda: any("has not answered" in t for t in hook.titles()), 60)
             time.sleep(3)                                # more iterations while down: still one message
+        # told once the daemon asks again and is answered, while its jobs still run (as when
+        # they slept through the outage); then they may end
+        wait_for(lambda: any("answers again" in t for t in hook.titles()), 60,
+                 what="the webhook told that the batch system answers again", show=hook.titles)
+        go.write_text("go\n")
         out = d.communicate(timeout=150)[0]
         assert d.returncode == 0, out[-3000:]
         titles = hook.wait(3, timeout=10) and hook.titles()
@@ -43,6 +51,7 @@ def test_an_outage_of_slurmctld_is_told_when_it_starts_and_when_it_ends(cluster,
         assert sum("production finished" in t for t in titles) == 1, titles
         assert len(titles) == 3, titles
     finally:
+        go.write_text("go\n")                            # no job of ours left waiting in SLURM
         if d.poll() is None:
             d.terminate()
             d.communicate(timeout=30)

@@ -135,13 +135,19 @@ def test_lost_request_is_awol_and_failed_request_is_error_naming_the_file(tmp_pa
 
 def test_segment_deleted_from_the_cache_before_the_job_ran_is_requested_again(tmp_path):
     e = make_experiment(tmp_path, [1, 2], segments=2, **jcache_cfg(**{"batch.max_jobs": 1}))
-    env = jenv(tmp_path, SLEEP=2.5)
-    until(e, tmp_path, env, lambda ts: ts[1].state in (S.SUBMITTED, S.QUEUED, S.RUNNING) and ts[2].state == S.STAGED)
-    victim = tmp_path / "cache" / "run_2.dat.1"
-    assert victim.exists()
-    gets_before = [a for a in calls(tmp_path, "get") if str(tmp_path / "raw" / "run_2.dat.1") in a]
-    victim.unlink()
-    out = oneshot(tmp_path, env)
+    # run 1's job holds the one job slot until the go file is there (it slept 2.5 s, and so did
+    # run 2's after it), so run 2 waits staged while its segment is deleted
+    go = tmp_path / "go"
+    env = jenv(tmp_path, GO=go, SLEEP=0.1)
+    try:
+        until(e, tmp_path, env, lambda ts: ts[1].state in (S.SUBMITTED, S.QUEUED, S.RUNNING) and ts[2].state == S.STAGED)
+        victim = tmp_path / "cache" / "run_2.dat.1"
+        assert victim.exists()
+        gets_before = [a for a in calls(tmp_path, "get") if str(tmp_path / "raw" / "run_2.dat.1") in a]
+        victim.unlink()
+        out = oneshot(tmp_path, env)
+    finally:
+        go.write_text("go\n")
     t2 = tasks(e)[2]
     assert t2.state in (S.STAGING, S.STAGED) and "vanished" in out
     gets_after = [a for a in calls(tmp_path, "get") if str(tmp_path / "raw" / "run_2.dat.1") in a]
