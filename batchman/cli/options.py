@@ -134,14 +134,9 @@ def read_named(e, runs: set[int] | None, keys=frozenset(), states=()):
     """The status for a command that names runs (or task keys), or else states: only their
     tasks, read from the file without decoding the others (store/partial.py: ~1 s at 1,000,000
     tasks, where reading the whole file takes 5-7 s), else the whole status."""
-    wanted = runs_of(runs, keys)
+    wanted = set(runs or ()) | {parse_key(k)[0] for k in keys}
     pick = partial.by_runs(wanted) if wanted else partial.by_states(states)
     return partial.read(e.store, pick) or e.store.read()
-
-
-def runs_of(runs: set[int] | None, keys=frozenset()) -> set[int]:
-    """The runs named and those of the task keys named (2120.reco)."""
-    return set(runs or ()) | {parse_key(k)[0] for k in keys}
 
 
 def not_in_list(status_tasks: list[Task], runs: set[int] | None, keys: set[str] | frozenset[str] = frozenset()) -> str:

@@ -19,10 +19,9 @@ from batchman.core import states as S
 from batchman.core.model import Task, parse_key
 from batchman.experiment import Experiment
 from batchman.page import render as export
-from batchman.store import partial
 from batchman.cli import table
 from batchman.cli.main import colour, exp, leave_now, main
-from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, runs_of, SafePath,
+from batchman.cli.options import (dataset_option, job_option, json_option, named_keys, named_runs, read_named, runs_argument, SafePath,
                                   select, state_option, where_of, where_option)
 
 
@@ -70,11 +69,9 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     The counters of running jobs are read from the jobs themselves when the list holds at most
     1,000 of them, else they are the daemon's (at most 5 minutes old)."""
     e = exp(ctx)
-    # --json names no count of all states: with runs named, only their tasks are decoded, with
-    # --state only the tasks that can be in those (store/partial.py; None: read whole). The table
-    # prints every state's count: whole.
-    st = (as_json and not unknown and (runs and partial.read(e.store, partial.by_runs(runs_of(named_runs(runs, None), named_keys(runs))))
-                                       or states and partial.read(e.store, partial.by_states(states)))) or e.store.read()
+    # --json names no count of all states: only the tasks of the runs named, or else of the
+    # states named, are decoded (read_named). The table prints every state's count: whole.
+    st = read_named(e, named_runs(runs, None), named_keys(runs), states) if as_json and not unknown else e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)
