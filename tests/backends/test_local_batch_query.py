@@ -20,6 +20,7 @@ def test_many_jobs_one_listing_same_answers(tmp_path, monkeypatch):
     monkeypatch.setattr(os.path, "isdir", lambda p: looked.append(p) or real(p))
     together = b.query(names)
     assert together == one_by_one and looked == []
+    assert list(together) == list(names)      # in the order asked (daemon/answer.answers_all)
     assert [together[n].state for n in names].count(FINISHED) == 10
     assert [together[n].state for n in names].count(ABSENT) == L.LIST_FROM + 10
     assert L.LocalBatch(str(tmp_path / "none")).query(names)[next(iter(names))].state == ABSENT

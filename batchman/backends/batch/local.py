@@ -175,11 +175,10 @@ class LocalBatch(BatchBase):
             listed = set(os.listdir(self.root))
         except FileNotFoundError:
             listed = set()
-        # (those never submitted here first, without a call each: 290,000 of 300,000 in oneshot's benchmark)
-        out = {name: JobInfo(name, jid, ABSENT) for name, jid in jobs.items() if name not in listed}
-        if len(out) < len(jobs):
-            out.update((name, self._info(name, jid, listed)) for name, jid in jobs.items() if name in listed)
-        return out
+        # (those never submitted here without a call each: 290,000 of 300,000 in oneshot's
+        # benchmark; in the order asked, as every backend answers: daemon/answer.answers_all)
+        return {name: self._info(name, jid, listed) if name in listed else JobInfo(name, jid, ABSENT)
+                for name, jid in jobs.items()}
 
     def list_ours(self, prefix: str) -> list[JobInfo]:
         """The queued and running jobs whose names start with ``prefix``. A job whose exit file
