@@ -66,12 +66,15 @@ def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> 
 def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     """List tasks: run, segments, state, time in state, job id, counters. The segment tasks of a
     per: segment job show as one line per run (--segments, or naming 2120.reco, lists them).
-    The counters of running jobs are read from the jobs themselves when the list holds at most
-    1,000 of them, else they are the daemon's (at most 5 minutes old)."""
+    The first line counts the tasks by state: every task, or those listed when runs, --state,
+    --job, --dataset or --where are given. The counters of running jobs are read from the jobs
+    themselves when the list holds at most 1,000 of them, else they are the daemon's (at most
+    5 minutes old)."""
     e = exp(ctx)
-    # --json names no count of all states: only the tasks of the runs named, or else of the
-    # states named, are decoded (read_named). The table prints every state's count: whole.
-    st = read_named(e, named_runs(runs, None), named_keys(runs), states) if as_json and not unknown else e.store.read()
+    # A list of some tasks counts only those: only the tasks of the runs named, or else of the
+    # states named, are decoded (read_named; at 1,000,000 tasks ~1 s instead of ~4 s).
+    some = bool(runs or states or jobs or datasets or wheres)
+    st = read_named(e, named_runs(runs, None), named_keys(runs), states) if some and not unknown else e.store.read()
     now = time.time()
     if unknown:
         _list_unknown(st, as_json)
@@ -85,15 +88,19 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
         leave_now()
         return
     dline, ok = export.daemon_line(st, now, e.params.stale_after)
-    c = export.counts(st.tasks)
     if st.paused:
         click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
     if st.params_problem:
         click.echo(colour(export.params_line(st, now), "failed"))
-    click.echo(f"{len(st.tasks)} task(s): " + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s))
-               + f"   [{dline}]")
+    if some and not tasks:
+        click.echo(f"no task matches   [{dline}]")
+        return
+    counted = tasks if some else st.tasks
+    c = export.counts(counted)
+    click.echo(f"{len(counted)} task(s){' match' if some else ''}: "
+               + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s)) + f"   [{dline}]")
     if not tasks:
-        click.echo("no task matches" if st.tasks else "no tasks yet: `batchman add RUNS`")
+        click.echo("no tasks yet: `batchman add RUNS`")
         return
     named = named_keys(runs)
     shown = SV.fold(tasks, lambda key: unfold or key in named)
