@@ -11,9 +11,31 @@ import pytest
 os.environ.setdefault("BATCHMAN_STORE_CHECK", "1")
 
 from clusterhelp import cluster_turn, gridengine_wait_answers, read_env_sh, slurm_wait_answers  # noqa: E402
+from source_watch import section, stamp  # noqa: E402
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = (os.path.join(ROOT, "batchman"), os.path.join(ROOT, "tests"))
+_AT_START = stamp(*SOURCES)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test names the sources written since the session started: the processes it
+    started may have run other code than this one (tests/source_watch.py)."""
+    report = (yield).get_result()
+    if report.failed:
+        written = section(_AT_START, *SOURCES)
+        if written:
+            report.sections.append(written)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The same at the end, failures or not: tests that passed may have run the edited text."""
+    written = section(_AT_START, *SOURCES)
+    if written:
+        terminalreporter.write_sep("=", written[0], yellow=True)
+        terminalreporter.write_line(written[1])
 
 
 @pytest.fixture(autouse=True)

@@ -1036,6 +1036,18 @@ def test_build_qsub_argv_refuses_bad_variable_names():
         build_qsub_argv(spec(env={"A-B": "x"}))
 
 
+def test_an_empty_job_name_is_refused_before_qsub():
+    # qsub sends -N "" on (its check of an empty argument tests the pointer, not the string);
+    # qmaster then answers "job rejected cause there is no job_name in the request", which
+    # says nothing of where the empty name came from (tests/gridengine arrays, 3 Dec, 18:56)
+    with pytest.raises(ValueError, match="empty job name"):
+        build_qsub_argv(spec(name=""))
+    runner = ScriptedRunner({})
+    with pytest.raises(Rejected, match="empty job name"):
+        GridEngineBackend(runner).submit_array(spec(name=""), 3)
+    assert runner.records == []
+
+
 @pytest.mark.parametrize("text, job_id", [
     ("26\n", "26"),                                                     # qsub -terse
     ("2.1-3:1\n", "2"),                                                 # qsub -terse -t 1-3

@@ -72,8 +72,12 @@ def build_qsub_argv(spec: JobSpec, *, pe_name: str = "smp",
     ``-S /bin/bash``: Grid Engine runs scripts with the queue's shell (``/bin/sh``), ignoring
     the ``#!`` line. The memory request is per slot in Grid Engine: ``memory_mb`` is divided by
     ``cpus``. ``qos`` has no Grid Engine equivalent and is ignored; ``reservation`` is an
-    advance reservation id (``-ar``).
+    advance reservation id (``-ar``). An empty name is refused here: qsub sends ``-N ""`` on
+    (its empty-argument check tests the pointer) and qmaster answers "there is no job_name in
+    the request", which hides where the empty name came from.
     """
+    if not spec.name:
+        raise ValueError("empty job name (batchman finds its jobs by their names)")
     argv = env_prefix(spec.env)
     argv += ["qsub", "-terse", "-N", spec.name, "-S", "/bin/bash", "-wd", spec.workdir]
     if spec.stdout == spec.stderr:
