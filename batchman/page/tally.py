@@ -19,7 +19,7 @@ import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import attrgetter, is_not, ne
+from operator import attrgetter, is_not, ne, or_
 
 from batchman.core import states as S
 from batchman.page import where as W
@@ -128,8 +128,8 @@ class Tally:
         -- whose ``since``, run or job differs too. Fewer tasks than last time counts
         everything afresh.
         """
-        old, same_list = self.n, tasks is self._list
-        follows = not same_list and touched is not None and base is not None and base is self._list
+        old, same_list, before = self.n, tasks is self._list, self._list
+        follows = not same_list and touched is not None and base is not None and base is before
         self._list = tasks
         if len(tasks) < old or not old:
             self._reset()
@@ -142,7 +142,7 @@ class Tally:
         if changed is None:
             self._upto = None       # (runs may change where a task was replaced: looked at again)
             changed = (list(compress(range(old), map(ne, map(_states, tasks), self._state))) if same_list
-                       else self.behind(tasks))
+                       else self._replaced_or_moved_on(tasks, before) if follows else self.behind(tasks))
         elif located is None:
             self._upto = None
             changed = sorted({i for i in changed if i < old})
@@ -170,6 +170,15 @@ class Tally:
         (one pass: each task read once)."""
         had = zip(self._state, self._since, self._run, self._job, self._seg)
         return list(compress(range(self.n), map(ne, map(_counted, tasks), had)))
+
+    def _replaced_or_moved_on(self, tasks, before) -> list[int]:
+        """The positions of ``tasks``, made of ``before`` (the list counted) position by position,
+        whose task is another object (another writer's version: counted again whole) or whose
+        state differs from what was counted (a task changed in place): what a pass over the
+        states finds in the same list, without reading each task's since, run, job and segment
+        as after a read of the file (~0.3 s at 1,000,000 tasks, a round after another writer)."""
+        return list(compress(range(self.n), map(or_, map(is_not, tasks, before),
+                                               map(ne, map(_states, tasks), self._state))))
 
     def _located(self, tasks, touched, old: int) -> list[int] | None:
         if self._upto is None:
