@@ -121,12 +121,13 @@ class Tally:
         (the store's writes), for the list seen last time (or the one given to ``adopt``), or
         for ``base`` when it is that list and ``tasks`` was made of it position by position
         (another writer's changes read from the change log, each task a new object in its
-        place: store/replays.py): their positions are found by run (batchman.page.where), none of the other tasks is
-        looked at -- when they are few enough for that to cost less than a pass. Without either the positions are found here: the tasks whose state
-        differs from what was counted, and -- when the list is not the one seen last time
-        (the file was read again: every object is new; or a purge and an add moved tasks)
-        -- whose ``since``, run or job differs too. Fewer tasks than last time counts
-        everything afresh.
+        place: store/replays.py): their positions are found by run (batchman.page.where) and
+        none of the other tasks is looked at, when they are few enough for that to cost less
+        than a pass. Otherwise the positions are found here by a pass: in the same list, the
+        tasks whose state differs from what was counted; in a list made of the last one place
+        by place, those whose object is another or whose state differs; in any other list (the
+        file read again: every object is new; a purge and an add moved tasks), those whose
+        state, ``since``, run, job or segment differs. Fewer tasks than last time: all afresh.
         """
         old, same_list, before = self.n, tasks is self._list, self._list
         follows = not same_list and touched is not None and base is not None and base is before

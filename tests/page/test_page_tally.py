@@ -265,10 +265,10 @@ def test_the_tasks_written_are_not_taken_for_the_changes_of_another_list():
 
 
 def test_many_tasks_written_are_found_by_the_pass_over_the_states_instead():
-    tasks = [Task(run=r, state=S.RUNNING, since=NOW) for r in range(100)]
+    tasks = [Task(run=r, state=S.RUNNING, since=NOW) for r in range(2 * W.COST - 1)]
     kept = Tally(tasks)
     tasks[5].state, tasks[6].meta = S.COMPLETED, {"dataset": "Ti50"}
-    assert kept.sync(tasks, touched=[tasks[5], tasks[6]]) == 1       # 2 x COST > 100: the pass
+    assert kept.sync(tasks, touched=[tasks[5], tasks[6]]) == 1       # 2 x COST > the tasks: the pass
     assert kept.counts[S.COMPLETED] == 1 and not kept.by_dataset[S.RUNNING]["Ti50"]
 
 

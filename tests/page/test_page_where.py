@@ -7,6 +7,7 @@ with tasks appended out of order after it; anything not found makes the caller c
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 
 import pytest
 
@@ -18,8 +19,10 @@ def runs_of(tasks):
     return [t.run for t in tasks]
 
 
+@pytest.mark.parametrize("near", [64, 1, 3])
 @pytest.mark.parametrize("seed", range(8))
-def test_the_positions_found_are_those_of_the_tasks_and_only_them(seed):
+def test_the_positions_found_are_those_of_the_tasks_and_only_them(seed, near, monkeypatch):
+    monkeypatch.setattr(W, "NEAR", near)        # (small: the windows that double are gone through)
     rnd = random.Random(seed)
     tasks = [Task(run=r, job=j, seg=s) for r in range(0, 300, rnd.choice([1, 2]))
              for j in ("reco", "hist") for s in (None, 1, 2)[:rnd.randint(1, 3)]]
@@ -28,8 +31,21 @@ def test_the_positions_found_are_those_of_the_tasks_and_only_them(seed):
     runs = runs_of(tasks)[:old]
     upto = W.sorted_upto(runs)
     touched = rnd.sample(tasks, rnd.randint(0, 60))
+    touched += rnd.sample(touched, len(touched) // 3)         # some written twice: found twice
     found = W.positions(tasks, runs, upto, old, touched)
-    assert sorted(found) == sorted(i for i, t in enumerate(tasks) if i < old and any(t is x for x in touched))
+    assert sorted(found) == sorted(i for x in touched for i, t in enumerate(tasks) if i < old and t is x)
+
+
+@pytest.mark.parametrize("near", [1, 2, 5, 64])
+def test_the_search_from_the_last_place_finds_what_a_bisection_does(near, monkeypatch):
+    monkeypatch.setattr(W, "NEAR", near)
+    rnd = random.Random(near)
+    for _ in range(300):
+        runs = sorted(rnd.choices(range(40), k=rnd.randint(0, 80)))
+        upto = rnd.randint(0, len(runs))
+        lo = rnd.randint(0, upto)
+        for r in range(-1, 42):
+            assert W._gallop(runs, r, lo, upto) == bisect_left(runs, r, lo, upto), (runs, r, lo, upto)
 
 
 def test_the_sorted_part_ends_where_the_runs_first_go_down():
@@ -42,7 +58,7 @@ def test_a_task_not_in_the_list_or_an_equal_copy_is_not_found():
     runs = runs_of(tasks)
     assert W.positions(tasks, runs, 10, 10, [Task(run=3)]) is None        # equal, not the same object
     assert W.positions(tasks, runs, 10, 10, [tasks[3], Task(run=99)]) is None
-    assert W.positions(tasks, runs, 10, 10, [tasks[3], tasks[9], tasks[0]]) == [3, 9, 0]
+    assert sorted(W.positions(tasks, runs, 10, 10, [tasks[3], tasks[9], tasks[0]])) == [0, 3, 9]
 
 
 def test_a_long_tail_out_of_order_is_not_looked_through(monkeypatch):
