@@ -20,6 +20,9 @@ of 7):
                       answers_all)
   page: state pass    the page's comparison of every task's state with the one it counted
                       (page/tally.py, when more tasks changed than it finds one by one)
+  page: written       the positions of the tasks the last iteration wrote, found by run from
+                      where the last one was (page/where.py: what the page does instead of the
+                      pass when few enough were written)
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from batchman.daemon import answer as A  # noqa: E402
 from batchman.daemon import intents as I  # noqa: E402
 from batchman.daemon import observe as O  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
+from batchman.page import where as W  # noqa: E402
+from batchman.page.live import LivePage  # noqa: E402
 
 
 def captured(root: str, n: int) -> dict:
@@ -52,7 +57,7 @@ def captured(root: str, n: int) -> dict:
     queued = {t.job_name for t in store.read().tasks if t.state == S.QUEUED}
     eng = Engine(params, store, BC.CampaignBatch(max(1, n // 100), queued), BC.CampaignStaging(), mode="bench")
     got: dict = {}
-    plan_budget, query = PL.plan_budget, O.Observer._query_batch
+    plan_budget, query, page = PL.plan_budget, O.Observer._query_batch, LivePage.__call__
 
     def planning(tasks, obs, pol, only=None, tokens=None, unretried=None, room=None):
         got.update(live=tasks, obs=obs, unretried=dict(unretried or {}), grace=pol.submit_grace)
@@ -62,12 +67,16 @@ def captured(root: str, n: int) -> dict:
         query(self, ask, obs, *a, **kw)
         got["ask"], got["jobs"] = dict(ask), dict(obs.jobs or {})     # (before markers read take some out)
 
-    I.P.plan_budget, O.Observer._query_batch = planning, asking
+    def paging(self, status, changed=None, touched=None, origin=None, base=None):
+        got["touched"] = touched
+        return page(self, status, changed, touched, origin, base)
+
+    I.P.plan_budget, O.Observer._query_batch, LivePage.__call__ = planning, asking, paging
     try:
         for _ in range(4):
             eng.run_once()
     finally:
-        I.P.plan_budget, O.Observer._query_batch = plan_budget, query
+        I.P.plan_budget, O.Observer._query_batch, LivePage.__call__ = plan_budget, query, page
     got["tasks"] = store.read().tasks
     return got
 
@@ -86,6 +95,8 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
     jobs, ask, tasks = got["jobs"], got["ask"], got["tasks"]
     yields, unlisted = list(PL._changing(live, obs, unretried, grace)), A.unlisted(jobs)     # (as observe has it)
     counted, state = list(map(attrgetter("state"), tasks)), attrgetter("state")
+    runs, touched = list(map(attrgetter("run"), tasks)), got["touched"] or []
+    upto = W.sorted_upto(runs)
     return [
         ("planner's look, every live task", timed(lambda: list(PL._changing(live, obs, unretried, grace))),
          f"{len(live):,} live tasks"),
@@ -97,6 +108,9 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
         ("page: state pass over every task", timed(lambda: list(compress(range(len(tasks)),
                                                                            map(ne, map(state, tasks), counted)))),
          f"{len(tasks):,} tasks"),
+        ("page: written, found from the last", timed(lambda: W.positions(tasks, runs, upto, len(tasks), touched)),
+         f"{len(touched):,} tasks written" + ("" if W.positions(tasks, runs, upto, len(tasks), touched) is not None
+                                              else " (not all found: the page would make the pass)")),
     ]
 
 
