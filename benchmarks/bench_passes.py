@@ -23,6 +23,8 @@ of 7):
   page: written       the positions of the tasks the last iteration wrote, found by run from
                       where the last one was (page/where.py: what the page does instead of the
                       pass when few enough were written)
+  page: still counted those tasks compared with what the tally counted (Tally._same: a task
+                      written in fields the page does not count is left where it is)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from batchman.daemon import observe as O  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
 from batchman.page import where as W  # noqa: E402
 from batchman.page.live import LivePage  # noqa: E402
+from batchman.page.tally import Tally  # noqa: E402
 
 
 def captured(root: str, n: int) -> dict:
@@ -97,6 +100,7 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
     counted, state = list(map(attrgetter("state"), tasks)), attrgetter("state")
     runs, touched = list(map(attrgetter("run"), tasks)), got["touched"] or []
     upto = W.sorted_upto(runs)
+    tally, found = Tally(tasks), W.positions(tasks, runs, upto, len(tasks), touched) or []
     return [
         ("planner's look, every live task", timed(lambda: list(PL._changing(live, obs, unretried, grace))),
          f"{len(live):,} live tasks"),
@@ -111,6 +115,8 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
         ("page: written, found from the last", timed(lambda: W.positions(tasks, runs, upto, len(tasks), touched)),
          f"{len(touched):,} tasks written" + ("" if W.positions(tasks, runs, upto, len(tasks), touched) is not None
                                               else " (not all found: the page would make the pass)")),
+        ("page: still counted as they are", timed(lambda: [i for i in found if not tally._same(i, tasks[i])]),
+         f"{len(found):,} positions"),
     ]
 
 
