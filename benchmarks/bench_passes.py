@@ -25,6 +25,13 @@ of 7):
                       pass when few enough were written)
   page: still counted those tasks compared with what the tally counted (Tally._same: a task
                       written in fields the page does not count is left where it is)
+
+and two passes a daemon in its loop made that the benchmark's stand-ins never showed (no done
+files, no counters), beside what replaced them:
+  done files          the job names of every live task in the batch system (which done files to
+                      remove), against a look at the jobs seen done (1 % of the jobs)
+  counters            the live tasks whose jobs reported counters (1 % of the jobs), against a
+                      look-up of each reported job by name
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ from batchman.core import states as S  # noqa: E402
 from batchman.daemon import answer as A  # noqa: E402
 from batchman.daemon import intents as I  # noqa: E402
 from batchman.daemon import observe as O  # noqa: E402
+from batchman.daemon import record as R  # noqa: E402
 from batchman.daemon.engine import Engine  # noqa: E402
+from batchman.daemon.inbatch import InBatch  # noqa: E402
 from batchman.page import where as W  # noqa: E402
 from batchman.page.live import LivePage  # noqa: E402
 from batchman.page.tally import Tally  # noqa: E402
@@ -101,6 +110,8 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
     runs, touched = list(map(attrgetter("run"), tasks)), got["touched"] or []
     upto = W.sorted_upto(runs)
     tally, found = Tally(tasks), W.positions(tasks, runs, upto, len(tasks), touched) or []
+    named = InBatch(live).named
+    seen = dict.fromkeys(list(named)[::100], {"events": 1})     # (1 % of the jobs: ended, or reporting)
     return [
         ("planner's look, every live task", timed(lambda: list(PL._changing(live, obs, unretried, grace))),
          f"{len(live):,} live tasks"),
@@ -115,6 +126,13 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
         ("page: written, found from the last", timed(lambda: W.positions(tasks, runs, upto, len(tasks), touched)),
          f"{len(touched):,} tasks written" + ("" if W.positions(tasks, runs, upto, len(tasks), touched) is not None
                                               else " (not all found: the page would make the pass)")),
+        ("done files: every live task's job", timed(lambda: {t.job_name for t in live if t.state in S.IN_BATCH
+                                                               and t.job_name}), f"{len(live):,} live tasks"),
+        ("done files: the jobs seen done", timed(lambda: [n for n in seen if (t := named.get(n)) is None
+                                                          or t.job_name != n or t.state not in S.IN_BATCH]),
+         f"{len(seen):,} jobs"),
+        ("counters: every live task", timed(lambda: [t for t in live if t.job_name in seen]), ""),
+        ("counters: each job reported", timed(lambda: R.counted(seen, named)), f"{len(seen):,} jobs"),
         ("page: still counted as they are", timed(lambda: [i for i in found if not tally._same(i, tasks[i])]),
          f"{len(found):,} positions"),
     ]

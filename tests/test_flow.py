@@ -175,3 +175,47 @@ def test_between_queries_only_the_jobs_seen_ending_have_their_markers_read(tmp_p
         assert _state(e, 2) == S.COMPLETED
     finally:
         os.environ.pop("TEST_LOG", None)
+
+
+def test_done_files_are_removed_once_their_end_is_recorded_and_kept_while_the_job_runs(tmp_path):
+    """At the end of a round the done files of jobs whose end is recorded go; one of a job
+    still in the batch system stays (a hint: its end is not recorded yet), and so does the
+    rest of the directory. Whether this daemon alone wrote (its job names kept) or another
+    process wrote too (every task looked at), the same files go."""
+    e = make_experiment(tmp_path, [1, 2], segments=1, **{"staging.cache_dir": "raw"})
+    clock = Clock()
+    eng = Engine(e.params, e.store, make_batch(e.params), make_staging(e.params), mode="test", clock=clock)
+    eng.pacing.every = 60.0
+    os.environ["TEST_LOG"] = str(tmp_path / "jobs.log")
+    try:
+        eng.run_once(set())
+        eng.run_once(set())
+        wait_for(lambda: len(list(tmp_path.glob(".batchman/attempts/*/exit"))) == 2, 30, what="both ends")
+        names = {t.run: t.job_name for t in e.store.read().tasks}
+        clock.t += 1
+        eng.run_once({names[1]})                  # only run 1's end is recorded
+        assert _state(e, 1) == S.COMPLETED and _state(e, 2) in S.IN_BATCH
+        done = tmp_path / ".batchman" / "done"
+        for other in (False, True):
+            for n in (names[1], names[2], "bm.elsewhere.7.analysis.1"):
+                (done / n).write_text("")
+            eng.watcher.seen = {names[1], names[2]}
+            if other:                             # another process wrote: the list is read again
+                with make_experiment_store(tmp_path).transaction("test") as st:
+                    st.tasks[0].priority += 1
+            final = e.store.read()
+            assert (final.tasks is eng._live[0]) is not other
+            eng._forget_ended(final)
+            assert sorted(os.listdir(done)) == sorted([names[2], "bm.elsewhere.7.analysis.1"]), other
+            assert eng.watcher.seen == {names[2]}
+    finally:
+        os.environ.pop("TEST_LOG", None)
+        for t in e.store.read().tasks:
+            if t.job_id:
+                eng.batch.cancel([t.job_id])
+
+
+def make_experiment_store(root):
+    """Another process's store of the same experiment (a `batchman` command)."""
+    from batchman.experiment import open_experiment
+    return open_experiment(str(root)).store

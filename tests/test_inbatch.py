@@ -64,3 +64,19 @@ def test_the_ids_lent_to_a_query_are_those_but_the_looked_at_jobs_and_come_back_
         ask[t.job_name] = t.job_id
     kept.put_back()
     assert kept.ids == before and kept.same(InBatch(tasks))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_tasks_of_the_jobs_that_reported_counters_are_found_by_name(seed):
+    """The record step finds the tasks whose jobs reported counters (observe reads the spools
+    of jobs in the batch system only) by their job names, not by a pass over every live task
+    (~70 ms at 1,000,000 tasks); the same tasks as the pass, names not of a task left out."""
+    from batchman.core import plan as P
+    from batchman.daemon import record as R
+    rng = random.Random(seed)
+    live = P.live([task(rng, run) for run in range(60)])
+    in_batch = [t.job_name for t in live if t.state in S.IN_BATCH and t.job_name]
+    counters = {n: {"events": 1} for n in rng.sample(in_batch, rng.randint(0, len(in_batch)))}
+    counters.update({"bm.s.999.a.1": {"events": 2}} if rng.random() < .5 else {})     # a job no task has
+    found = R.counted(counters, InBatch(live).named)
+    assert sorted(map(id, found)) == sorted(id(t) for t in live if t.job_name in counters)

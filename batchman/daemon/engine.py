@@ -245,12 +245,18 @@ class Engine:
         """Done files of jobs whose end is recorded are removed (the directory keeps only news)."""
         if not self.watcher.seen:
             return
-        tasks, live = self._live[0], self._live[1].tasks
-        # the same list as observed: changed in place by this iteration's decisions only, which
-        # never put a settled task (not live) into the batch system
-        running = {t.job_name for t in (live if final.tasks is tasks else final.tasks)
-                   if t.state in S.IN_BATCH and t.job_name}
-        gone = [n for n in self.watcher.seen if n not in running]
+        if final.tasks is self._live[0]:
+            # the same list as observed: changed in place by this iteration's decisions only,
+            # which never put a job that was not in the batch system before back into it (a
+            # job submitted now has another name); so a job seen done is still running only if
+            # its task was in the batch system when surveyed and still is (a look at each job
+            # seen instead of a pass over every live task: ~100 ms at 1,000,000 tasks)
+            named = self.kept.inbatch.named
+            gone = [n for n in self.watcher.seen
+                    if (t := named.get(n)) is None or t.job_name != n or t.state not in S.IN_BATCH]
+        else:
+            running = {t.job_name for t in final.tasks if t.state in S.IN_BATCH and t.job_name}
+            gone = [n for n in self.watcher.seen if n not in running]
         if gone:
             self.watcher.forget(gone)
 
