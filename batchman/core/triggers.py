@@ -8,6 +8,8 @@ The definitions themselves are parsed and checked in ``batchman.core.jobs``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress, groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from batchman.core import states as S
@@ -36,21 +38,24 @@ class Gate:
 
 
 SPLIT_GATE = Gate(split=True)
+_RUN, _JOB, _SEG, _STATE = map(attrgetter, ("run", "job", "seg", "state"))
+_KEY = attrgetter("run", "job", "seg")
+_BAD = S.TERMINAL - {S.COMPLETED, S.SKIPPED}     # a segment that ended otherwise blocks its run's merge
 SPLIT = "split"     # the journal's word for a run task replaced by its segment tasks
 
 
 def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
     """Per NEW task key whose job comes after another, needs no staging or runs per segment:
-    may it go, with what."""
+    may it go, with what. Called twice a round over every task (1,000,000 in a campaign of one
+    job per raw file): the NEW ones are found at C speed, and the tasks a gate looks at are
+    found by (run, job[, segment]), not by a key string made for each task."""
     if not jobs.explicit:
         return {}
     special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging or d.per_segment}
     out: dict[str, Gate] = {}
-    idx: dict[str, Task] | None = None
-    groups: dict[str, list[Task]] | None = None
-    for t in tasks:
-        if t.state != S.NEW:
-            continue
+    idx: dict[tuple, Task] | None = None
+    groups: dict[tuple, list[Task]] | None = None
+    for t in compress(tasks, map(S.NEW.__eq__, map(_STATE, tasks))):
         d = jobs.defs.get(t.job)
         if d is None:
             out[t.key] = Gate(wait=f"job {t.job!r} is not defined in batchman.yaml", stuck=True)
@@ -65,12 +70,12 @@ def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
         elif d.after_all:
             if groups is None:
                 groups = segment_groups(tasks, {x.after for x in jobs.defs.values() if x.after_all})
-            out[t.key] = merge_gate(d, groups.get(task_key(t.run, d.after), []))
+            out[t.key] = merge_gate(d, groups.get((t.run, d.after), []))
         else:
             if idx is None:
-                idx = {x.key: x for x in tasks}
+                idx = dict(zip(map(_KEY, tasks), tasks))
             up = jobs.defs.get(d.after)
-            out[t.key] = _after_gate(d, idx.get(task_key(t.run, d.after, t.seg if up and up.per_segment else None)))
+            out[t.key] = _after_gate(d, idx.get((t.run, d.after, t.seg if up and up.per_segment else None)))
     return out
 
 
@@ -82,36 +87,44 @@ def _after_gate(d: JobDef, up: Task | None) -> Gate:
     return Gate(wait=f"waiting for {d.after} ({up.state})", stuck=up.state in S.TERMINAL)
 
 
-def segment_groups(tasks: Iterable[Task], jobs: Iterable[str]) -> dict[str, list[Task]]:
-    """The tasks of the named (per: segment) jobs by their run key (``2120.reco``)."""
-    wanted = set(jobs)
-    out: dict[str, list[Task]] = {}
-    for t in tasks:
-        if t.job in wanted:
-            out.setdefault(t.run_key, []).append(t)
+def segment_groups(tasks: Iterable[Task], jobs: Iterable[str]) -> dict[tuple[int, str], list[Task]]:
+    """The tasks of the named (per: segment) jobs by (run, job), each run's in the list's order
+    (at C speed: a job's tasks found by a pass, then taken a run at a time, since a run's tasks
+    mostly follow each other)."""
+    tasks = tasks if isinstance(tasks, list) else list(tasks)
+    out: dict[tuple[int, str], list[Task]] = {}
+    for job in sorted(set(jobs)):
+        for run, group in groupby(compress(tasks, map(job.__eq__, map(_JOB, tasks))), _RUN):
+            have = out.get((run, job))
+            if have is None:
+                out[run, job] = list(group)
+            else:
+                have.extend(group)
     return out
 
 
 def merge_gate(d: JobDef, segs: list[Task]) -> Gate:
     """``after: reco, all-segments``: go once every segment task of the run completed (skipped ones
-    are left out), with their outputs in segment order; one that failed for good blocks it."""
+    are left out), with their outputs in segment order; one that failed for good blocks it. (The
+    states counted at C speed: every NEW merge step's segments are looked at twice a round.)"""
     if not segs:
         return Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
-    run_task = next((t for t in segs if t.seg is None), None)
-    if run_task is not None:
+    numbers = list(map(_SEG, segs))
+    if None in numbers:
+        run_task = segs[numbers.index(None)]
         if run_task.state in S.TERMINAL:
             return Gate(wait=f"waiting for {d.after} ({run_task.state}: {run_task.error or run_task.reason})", stuck=True)
         return Gate(wait=f"waiting for {d.after} (its segments are not found yet)")
-    segs = sorted(segs, key=lambda t: t.seg)
-    done = [t for t in segs if t.state == S.COMPLETED]
-    bad = [t for t in segs if t.state in S.TERMINAL and t.state not in (S.COMPLETED, S.SKIPPED)]
-    left = sum(1 for t in segs if t.state != S.SKIPPED)
+    states = list(map(_STATE, segs))
+    done, left = states.count(S.COMPLETED), len(states) - states.count(S.SKIPPED)
     if not left:
         return Gate(wait=f"waiting for {d.after}: every segment was skipped", stuck=True)
-    if len(done) == left:
-        return Gate(inputs=tuple(o for t in done for o in t.outputs), staging=d.needs_staging)
-    counted = f"{len(done)}/{left} segments completed"
-    if bad:
+    if done == left:
+        ok = sorted(compress(segs, map(S.COMPLETED.__eq__, states)), key=_SEG)
+        return Gate(inputs=tuple(o for t in ok for o in t.outputs), staging=d.needs_staging)
+    counted = f"{done}/{left} segments completed"
+    if any(map(_BAD.__contains__, states)):
+        bad = sorted(compress(segs, map(_BAD.__contains__, states)), key=_SEG)
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         return Gate(wait=f"waiting for {d.after}: {counted}; segment {bad[0].seg} {bad[0].state}{more} "
                          f"(restart or skip it)", stuck=True)
@@ -127,16 +140,18 @@ def stuck(tasks: list[Task], jobs: Jobs) -> frozenset[str]:
 def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str]] = ()) -> list[tuple[int, str, str]]:
     """(run, job, why) of tasks to create now: ``ready`` triggers that have no task yet, plus
     the ``after:`` dependents of every task whose dependent is missing. Called under the lock
-    with the file's tasks, so a (run, job) is never created twice."""
+    with the file's tasks, so a (run, job) is never created twice. Each round, over every task
+    (1,000,000 in a campaign of one job per raw file): the (run, job) pairs are taken at C
+    speed, and the dependents looked for once a pair, not once a task."""
     if not jobs.explicit:
         return []
-    have = {t.run_key for t in tasks}     # a per: segment job's run is taken once any of its tasks exists
+    pairs = dict.fromkeys(zip(map(_RUN, tasks), map(_JOB, tasks)))     # (in the list's order)
+    have = set(pairs)     # a per: segment job's run is taken once any of its tasks exists
     out: list[tuple[int, str, str]] = []
 
     def want(run: int, job: str, why: str) -> None:
-        k = task_key(run, job)
-        if k not in have:
-            have.add(k)
+        if (run, job) not in have:
+            have.add((run, job))
             out.append((run, job, why))
             for dep in jobs.dependents(job):
                 want(run, dep, f"after {job}")
@@ -144,9 +159,10 @@ def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str
     for run, job, why in ready:
         want(run, job, why)
     if any(d.trigger == AFTER for d in jobs.defs.values()):
-        for t in list(tasks):
-            for dep in jobs.dependents(t.job):
-                want(t.run, dep, f"after {t.job}")
+        after = {j: jobs.dependents(j) for j in {j for _, j in pairs}}
+        for run, job in pairs:
+            for dep in after[job]:
+                want(run, dep, f"after {job}")
     return out
 
 

@@ -1,0 +1,140 @@
+"""Issue 18: the trigger passes made over every task each round (the gates of NEW tasks in
+observe and at the end of the round, the tasks to create under the lock) find what they did
+when they made a key string for each task, over random campaigns of several job shapes: the
+same gates, the same tasks to create in the same order. They were ~1.2 s, ~2 s and ~1.2 s a
+round at 1,000,000 tasks of the per-file example's shape (benchmarks/bench_triggers.py)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from batchman.core import jobs as J
+from batchman.core import states as S
+from batchman.core import triggers as T
+from batchman.core.model import Task, task_key
+
+VALUES = {"batch.command": "./analyze", "batch.args": "{run} {files}"}
+SHAPES = [
+    dict(reco={"per": "segment", "outputs": ["r{run}_{segment}"]}, merge={"trigger": "after: reco, all-segments"}),
+    dict(reco={}, hist={"trigger": "after: reco"}, plot={"trigger": "after: hist", "needs_staging": False}),
+    dict(reco={"per": "segment"}, calib={"per": "segment", "trigger": "after: reco"},
+         merge={"trigger": "after: calib, all-segments"}),
+    dict(reco={}, skim={"needs_staging": False}),
+]
+
+
+# ---- the passes as they were (a key string made for each task), the oracle --------------------
+def gates_before(tasks, jobs):
+    if not jobs.explicit:
+        return {}
+    special = {n for n, d in jobs.defs.items() if d.trigger == T.AFTER or not d.needs_staging or d.per_segment}
+    out, idx, groups = {}, None, None
+    for t in tasks:
+        if t.state != S.NEW:
+            continue
+        d = jobs.defs.get(t.job)
+        if d is None:
+            out[t.key] = T.Gate(wait=f"job {t.job!r} is not defined in batchman.yaml", stuck=True)
+            continue
+        if t.job not in special:
+            continue
+        if d.per_segment and t.seg is None:
+            out[t.key] = T.SPLIT_GATE
+        elif d.trigger != T.AFTER:
+            if not d.needs_staging:
+                out[t.key] = T.Gate(staging=False)
+        elif d.after_all:
+            if groups is None:
+                wanted = {x.after for x in jobs.defs.values() if x.after_all}
+                groups = {}
+                for x in tasks:
+                    if x.job in wanted:
+                        groups.setdefault(x.run_key, []).append(x)
+            out[t.key] = merge_before(d, groups.get(task_key(t.run, d.after), []))
+        else:
+            if idx is None:
+                idx = {x.key: x for x in tasks}
+            up = jobs.defs.get(d.after)
+            out[t.key] = T._after_gate(d, idx.get(task_key(t.run, d.after, t.seg if up and up.per_segment else None)))
+    return out
+
+
+def merge_before(d, segs):
+    if not segs:
+        return T.Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
+    run_task = next((t for t in segs if t.seg is None), None)
+    if run_task is not None:
+        if run_task.state in S.TERMINAL:
+            return T.Gate(wait=f"waiting for {d.after} ({run_task.state}: {run_task.error or run_task.reason})", stuck=True)
+        return T.Gate(wait=f"waiting for {d.after} (its segments are not found yet)")
+    segs = sorted(segs, key=lambda t: t.seg)
+    done = [t for t in segs if t.state == S.COMPLETED]
+    bad = [t for t in segs if t.state in S.TERMINAL and t.state not in (S.COMPLETED, S.SKIPPED)]
+    left = sum(1 for t in segs if t.state != S.SKIPPED)
+    if not left:
+        return T.Gate(wait=f"waiting for {d.after}: every segment was skipped", stuck=True)
+    if len(done) == left:
+        return T.Gate(inputs=tuple(o for t in done for o in t.outputs), staging=d.needs_staging)
+    counted = f"{len(done)}/{left} segments completed"
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return T.Gate(wait=f"waiting for {d.after}: {counted}; segment {bad[0].seg} {bad[0].state}{more} "
+                           f"(restart or skip it)", stuck=True)
+    return T.Gate(wait=f"waiting for {d.after}: {counted}")
+
+
+def to_create_before(tasks, jobs, ready=()):
+    if not jobs.explicit:
+        return []
+    have = {t.run_key for t in tasks}
+    out = []
+
+    def want(run, job, why):
+        k = task_key(run, job)
+        if k not in have:
+            have.add(k)
+            out.append((run, job, why))
+            for dep in jobs.dependents(job):
+                want(run, dep, f"after {job}")
+
+    for run, job, why in ready:
+        want(run, job, why)
+    if any(d.trigger == T.AFTER for d in jobs.defs.values()):
+        for t in list(tasks):
+            for dep in jobs.dependents(t.job):
+                want(t.run, dep, f"after {t.job}")
+    return out
+
+
+# ---- random campaigns ---------------------------------------------------------------------------
+def campaign(rnd: random.Random, shape: dict) -> list[Task]:
+    names = list(shape) + ["gone"]          # ("gone": a job no longer defined)
+    tasks = []
+    for run in rnd.sample(range(1000, 1040), rnd.randint(0, 25)):       # runs out of order too
+        for job in rnd.sample(names, rnd.randint(0, len(names))):
+            segs = [None] if not shape.get(job, {}).get("per") or rnd.random() < .2 else \
+                rnd.sample(range(6), rnd.randint(1, 5))
+            for seg in segs:
+                st = rnd.choice([S.NEW, S.NEW, S.COMPLETED, S.COMPLETED, S.RUNNING, S.FAILED, S.SKIPPED,
+                                 S.ERROR, S.UNSTAGED])
+                tasks.append(Task(run=run, job=job, seg=seg, state=st, error=rnd.choice(["", "no segment found"]),
+                                  outputs=(f"o{run}.{job}.{seg}",) if st == S.COMPLETED else ()))
+    rnd.shuffle(tasks) if rnd.random() < .3 else None      # (a late segment appended after everything)
+    return list({t.key: t for t in tasks}.values())
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_trigger_passes_find_what_a_key_for_each_task_found(seed):
+    rnd = random.Random(seed)
+    shape = SHAPES[seed % len(SHAPES)]
+    jobs, problems = J.parse(shape, VALUES)
+    assert problems == []
+    for _ in range(5):
+        tasks = campaign(rnd, shape)
+        ready = [(rnd.randint(1000, 1045), rnd.choice(list(shape)), "data") for _ in range(rnd.randint(0, 4))]
+        assert J.gates(tasks, jobs) == gates_before(tasks, jobs)
+        assert list(J.gates(tasks, jobs)) == list(gates_before(tasks, jobs))
+        assert J.to_create(tasks, jobs, ready) == to_create_before(tasks, jobs, ready)
+        assert J.stuck(tasks, jobs) == frozenset(k for k, g in gates_before(tasks, jobs).items() if g.stuck)
