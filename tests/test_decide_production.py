@@ -103,6 +103,31 @@ def test_job_cap_reached_mid_iteration():
     assert [t.run for t, d in out if d.state == S.SUBMITTING] == [10]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_stuck_tasks_are_no_work_and_are_found_only_when_one_is_met_before_any_work(lazy):
+    """(The end of every round asks whether work is left: at 1,000,000 tasks finding the stuck
+    ones costs ~0.6 s, and the first task with work mostly comes before any that may be.)"""
+    calls = []
+
+    def stuck(keys):
+        if not lazy:
+            return frozenset(keys)
+        return lambda: calls.append(keys) or frozenset(keys)
+
+    new, blocked = task(S.NEW, run=1), task(S.UNSTAGED, run=2)
+    running, done = task(S.RUNNING, run=3, job_id="3"), task(S.COMPLETED, run=4)
+    assert not D.has_work([done, new, blocked], Policy(), stuck({new.key, blocked.key}))
+    assert D.has_work([done, new, blocked], Policy(), stuck({new.key}))           # the unstaged one
+    assert D.has_work([done, new, running], Policy(), stuck({new.key}))
+    asked = task(S.NEW, run=5, request="kill")
+    assert D.has_work([asked], Policy(), stuck({asked.key}))            # a person asked: work
+    if lazy:
+        assert len(calls) == 3                        # once a call, at the first task that may be stuck
+        calls.clear()
+        assert D.has_work([done, running, new], Policy(), stuck({new.key})) and calls == []
+        assert not D.has_work([done], Policy(), stuck({new.key})) and calls == []
+
+
 def test_held_tasks_do_not_keep_the_daemon_alive():
     assert not D.has_work([task(S.NEW, held=True), task(S.COMPLETED)], Policy())
     assert D.has_work([task(S.RUNNING, held=True, job_id="1")], Policy())

@@ -167,7 +167,7 @@ class Engine:
         final = self.store.read()
         self._generation = final.generation
         self._forget_ended(final)
-        rep.work_left = D.has_work(final.tasks, self.policy, J.stuck(final.tasks, self.jobs)
+        rep.work_left = D.has_work(final.tasks, self.policy, lambda: J.stuck(final.tasks, self.jobs)
                                    | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
