@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""A steady daemon iteration in a campaign of one job per raw file and a merge per run (issue 18:
+JLab's larger halls; examples/per-file's jobs): bench_campaign's figure 1 for that shape.
+
+    python benchmarks/bench_perfile.py [--tasks 1000000] [--files 199] [--repeat 3] [--tmp DIR]
+
+The campaign: runs of --files segment tasks of `reco` (`per: segment`) in bench_daemon's mix
+(60 % completed, 20 % running, 10 % queued, 5 % staging, 5 % unstaged), and one NEW `merge`
+task per run (`after: reco, all-segments`), written through the store. A daemon with
+bench_campaign's stand-ins (1 % of the tasks' jobs end at each query; staging says pending)
+runs two iterations that are not counted, then --repeat; printed: the median of batchman's
+whole time (wall time minus the stand-ins'), the daemon's own part, the longest lock hold,
+and the peak memory. Where bench_campaign's single job makes no trigger pass, this shape makes
+them every round (benchmarks/bench_triggers.py times them alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_campaign as BC  # noqa: E402 - also puts the repository on sys.path
+
+from batchman import params as P  # noqa: E402
+from batchman.core import states as S  # noqa: E402
+from batchman.core.model import Task, job_name  # noqa: E402
+from batchman.daemon.engine import Engine  # noqa: E402
+
+JOBS = {"reco": {"per": "segment", "command": "true", "args": "{run} {segment}",
+                 "outputs": ["out/reco{run}_{segment}.txt"]},
+        "merge": {"trigger": "after: reco, all-segments", "command": "true", "args": "{run} {inputs}",
+                  "outputs": ["out/run{run}.txt"]}}
+
+
+def build(root: str, n: int, files: int) -> None:
+    values = P.defaults()
+    values.update(BC.CONFIG)
+    with open(os.path.join(root, P.CONFIG_NAME), "w", encoding="utf-8") as f:
+        f.write(P.render_yaml(values, JOBS))
+    status = BC.BD.build(n - n // (files + 1), time.time())
+    tasks, runs = [], 0
+    for i, t in enumerate(status.tasks):
+        t.run, t.job, t.seg = 100000 + i // files, "reco", i % files
+        del t.segments[1:]
+        if t.job_name:
+            t.job_name = job_name(status.store_id, t, 1)
+        tasks.append(t)
+        if t.seg == files - 1 or i == len(status.tasks) - 1:
+            tasks.append(Task(run=t.run, job="merge", since=t.since, added_at=t.added_at, reason="after reco"))
+            runs += 1
+    store = BC.open_experiment(root).store
+    with store.transaction("bench") as st:
+        st.tasks, st.store_id, st.experiment = tasks, status.store_id, status.experiment
+
+
+def iterations(root: str, repeat: int) -> dict:
+    params = P.load(root)
+    store = BC.store_for(params)
+    tasks = store.read().tasks
+    queued = {t.job_name for t in tasks if t.state == S.QUEUED}
+    batch, staging = BC.CampaignBatch(max(1, len(tasks) // 100), queued), BC.CampaignStaging()
+    eng = Engine(params, store, batch, staging, mode="bench")
+    eng.run_once()
+    eng.run_once()
+    walls, own, lock = [], [], []
+    for _ in range(repeat):
+        batch.seconds = staging.seconds = store.max_lock_seconds = 0.0
+        t0 = time.perf_counter()
+        rep = eng.run_once()
+        walls.append(time.perf_counter() - t0 - batch.seconds - staging.seconds)
+        own.append(rep.seconds_own + eng.html_seconds)
+        lock.append(store.max_lock_seconds)
+    return {"s": statistics.median(walls), "own_s": statistics.median(own), "lock_s": max(lock),
+            "all": walls, "rss_gb": BC.peak_gb()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--tasks", type=int, default=1_000_000)
+    ap.add_argument("--files", type=int, default=199, help="segment tasks of reco per run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tmp", default=None, help="where the experiment goes (default: the system's temp dir)")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="bench-perfile-", dir=a.tmp)
+    try:
+        BC.say(f"building {a.tasks:,} tasks in {work} ...")
+        build(work, a.tasks, a.files)
+        BC.say("daemon iterations")
+        r = iterations(work, a.repeat)
+        print(BC.machine_line(BC.machine()))
+        print(f"{a.tasks:,} tasks, runs of {a.files} files and a merge: iteration {r['s']:.2f} s "
+              f"(own {r['own_s']:.2f} s), lock held at most {r['lock_s'] * 1e3:.0f} ms, "
+              f"peak memory {r['rss_gb']:.2f} GB; each: {', '.join(f'{x:.2f}' for x in r['all'])} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
