@@ -4,6 +4,7 @@ Pure (batchman.page.tally keeps them per position; summary and html show them)."
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,8 +46,15 @@ def cause(t) -> str:
 
 
 def reason(t) -> str:
+    """The reason a problem group shares: the first line of the task's error or reason, its
+    file paths left out (a job's missing output names its own file: "exit 0 but
+    /data/out/reco2120_17.txt is missing" -- one group for every such task, not one each; the
+    task's own row keeps the whole text)."""
     text = (t.error or t.reason or "").strip()
-    return text.splitlines()[0][:160] if text else "no reason recorded"
+    return _PATH.sub("…", text.splitlines()[0])[:160] if text else "no reason recorded"
+
+
+_PATH = re.compile(r"(?<![^\s(\[='\"])/[^\s;,)\]'\"]+")     # an absolute path, where a word starts
 
 
 def problem_key(t) -> tuple[str, str, str]:

@@ -32,7 +32,7 @@ import msgspec
 from batchman.page.bags import RunSet, SortedBag
 from batchman.page.tally import Tally
 
-FORM = 2        # changes when the tally's layout does: an older file is then counted afresh
+FORM = 3        # changes when the tally's layout or its problem groups do: an older file is counted afresh
 
 
 class Head(msgspec.Struct):

@@ -72,7 +72,7 @@ def test_a_saved_tally_is_used_only_for_its_status_while_recent(store_id, genera
 def test_a_damaged_or_foreign_file_is_not_a_tally():
     data = SV.dump(Tally(production(random.Random(1), 40)), "s1", 1, NOW)
     assert SV.head_of(b"garbage") is None and SV.head_of(b"{}\n") is None
-    assert SV.head_of(data.replace(b'"form":2', b'"form":0', 1)) is None     # another layout
+    assert SV.head_of(data.replace(b'"form":%d' % SV.FORM, b'"form":0', 1)) is None     # another layout
     assert SV.load([data[:len(data) // 2]]) is None                           # cut short
     assert SV.load([data[:data.index(b"\n") + 1] + b"\x00" * 100]) is None
 

@@ -86,6 +86,21 @@ def test_a_reason_is_its_first_line_and_none_is_said_so():
     assert {x.reason for x in g} == {"line one", "no reason recorded"}
 
 
+def test_tasks_whose_reasons_differ_only_by_their_files_are_one_group():
+    """A job's missing output names its own file: at 1,000,000 tasks a full disk would make a
+    problem group of each such task (the page's list of groups as long as the campaign); the
+    group's reason leaves the paths out, each task's row keeps them."""
+    missing = [done(r, NOW, S.FAILED, failure="missing-outputs", failure_class="missing-outputs",
+                    error=f"exit 0 but /data/out/reco{r}_{r % 7}.txt is missing") for r in range(100, 140)]
+    other = [done(r, NOW, S.FAILED, failure="exit-nonzero", error=f"cannot open (/data/raw/run_{r}.dat): denied")
+             for r in (7, 8)] + [done(9, NOW, S.FAILED, error="see http://wiki/x and raw/run_9*")]
+    groups = SM.problem_groups(missing + other)
+    assert [(g.cause, g.reason, len(g.runs)) for g in groups] == [
+        ("missing-outputs", "exit 0 but … is missing", 40), ("exit-nonzero", "cannot open (…): denied", 2),
+        (S.FAILED, "see http://wiki/x and raw/run_9*", 1)]
+    assert missing[3].error == "exit 0 but /data/out/reco103_5.txt is missing"
+
+
 # ---- rows, bulk, breakdowns ---------------------------------------------------------
 def test_listed_puts_problems_then_active_and_leaves_bulk_and_the_overflow_as_ranges():
     tasks = ([Task(run=r, state=S.NEW) for r in range(10)] + [Task(run=r, state=S.RUNNING) for r in range(10, 20)]

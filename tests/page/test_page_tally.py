@@ -18,6 +18,7 @@ from batchman.core.model import Attempt, Status, Task
 from batchman.page import summary as SM
 from batchman.page.bags import RunSet, SortedBag
 from batchman.page import where as W
+from batchman.page.counted import reason
 from batchman.page.tally import Tally
 
 NOW = 1_800_000_000.0
@@ -254,9 +255,8 @@ def test_a_tally_told_the_tasks_written_looks_at_those_alone_and_equals_one_coun
 def counted_as(t: Task) -> tuple:
     """What the page counts a task by (the state, run, job, segment, dataset, retried, end,
     run time and problem group), written out here against batchman.page.tally."""
-    problem = (t.state, t.failure_class or t.failure or t.state,
-               (t.error or t.reason or "").strip().splitlines()[0][:160] if (t.error or t.reason or "").strip()
-               else "no reason recorded") if t.state in S.PROBLEM and t.state in S.TERMINAL else None
+    problem = (t.state, t.failure_class or t.failure or t.state, reason(t)) \
+        if t.state in S.PROBLEM and t.state in S.TERMINAL else None
     end = (t.finished_at or t.since) or None if t.state in S.TERMINAL - {S.SKIPPED} else None
     ran = (t.finished_at - t.started_at, t.run) if (t.state == S.COMPLETED and t.started_at and t.finished_at
                                                     and t.finished_at >= t.started_at) else None
