@@ -11,6 +11,7 @@ import random
 import pytest
 
 from batchman.core import jobs as J
+from batchman.core import plan as P
 from batchman.core import states as S
 from batchman.core import triggers as T
 from batchman.core.model import Task, task_key
@@ -136,5 +137,6 @@ def test_the_trigger_passes_find_what_a_key_for_each_task_found(seed):
         ready = [(rnd.randint(1000, 1045), rnd.choice(list(shape)), "data") for _ in range(rnd.randint(0, 4))]
         assert J.gates(tasks, jobs) == gates_before(tasks, jobs)
         assert list(J.gates(tasks, jobs)) == list(gates_before(tasks, jobs))
+        assert list(J.gates(tasks, jobs, among=P.live(tasks)).items()) == list(gates_before(tasks, jobs).items())
         assert J.to_create(tasks, jobs, ready) == to_create_before(tasks, jobs, ready)
         assert J.stuck(tasks, jobs) == frozenset(k for k, g in gates_before(tasks, jobs).items() if g.stuck)

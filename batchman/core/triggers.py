@@ -44,18 +44,21 @@ _BAD = S.TERMINAL - {S.COMPLETED, S.SKIPPED}     # a segment that ended otherwis
 SPLIT = "split"     # the journal's word for a run task replaced by its segment tasks
 
 
-def gates(tasks: list[Task], jobs: Jobs) -> dict[str, Gate]:
+def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None) -> dict[str, Gate]:
     """Per NEW task key whose job comes after another, needs no staging or runs per segment:
     may it go, with what. Called twice a round over every task (1,000,000 in a campaign of one
     job per raw file): the NEW ones are found at C speed, and the tasks a gate looks at are
-    found by (run, job[, segment]), not by a key string made for each task."""
+    found by (run, job[, segment]), not by a key string made for each task. ``among``: tasks of
+    ``tasks`` that hold every NEW one, in the same order (the live ones: ~40 % at 1,000,000
+    tasks), where the NEW ones are looked for."""
     if not jobs.explicit:
         return {}
     special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging or d.per_segment}
     out: dict[str, Gate] = {}
     idx: dict[tuple, Task] | None = None
     groups: dict[tuple, list[Task]] | None = None
-    for t in compress(tasks, map(S.NEW.__eq__, map(_STATE, tasks))):
+    among = tasks if among is None else among
+    for t in compress(among, map(S.NEW.__eq__, map(_STATE, among))):
         d = jobs.defs.get(t.job)
         if d is None:
             out[t.key] = Gate(wait=f"job {t.job!r} is not defined in batchman.yaml", stuck=True)

@@ -84,7 +84,7 @@ class Observer:
         now, self.dirs = self.clock(), None
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
-        obs.gates = J.gates(status.tasks, self.jobs)
+        obs.gates = J.gates(status.tasks, self.jobs, among=tasks)      # (the NEW ones are live)
         self.late.look(status, obs.gates, self.jobs, self.params, only)
         self.ready = self.watch(status, now, rep)
         self._segments(tasks, obs, only)
