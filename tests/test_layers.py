@@ -29,6 +29,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "batchman"
 PURE_STDLIB = {
     "__future__", "re", "dataclasses", "typing", "math", "difflib", "shlex", "string",
     "posixpath", "collections", "enum", "itertools", "functools", "operator", "bisect", "heapq", "fnmatch",
+    "array",        # (a typed list of numbers: core/triggers.Scan keeps a million places in 8 bytes each)
 }
 FACES = ("batchman.cli", "batchman.tui", "batchman.page")
 

@@ -140,3 +140,76 @@ def test_the_trigger_passes_find_what_a_key_for_each_task_found(seed):
         assert list(J.gates(tasks, jobs, among=P.live(tasks)).items()) == list(gates_before(tasks, jobs).items())
         assert J.to_create(tasks, jobs, ready) == to_create_before(tasks, jobs, ready)
         assert J.stuck(tasks, jobs) == frozenset(k for k, g in gates_before(tasks, jobs).items() if g.stuck)
+
+
+# ---- what the daemon keeps across rounds (T.Scan) ---------------------------------------------
+STATES = [S.NEW, S.COMPLETED, S.RUNNING, S.FAILED, S.SKIPPED, S.ERROR, S.UNSTAGED]
+
+
+def step(rnd: random.Random, tasks: list[Task], shape: dict) -> tuple[list[Task], str]:
+    """One change to the list as the store and the daemon make them; the list after it (the
+    same object when changed in place) and what was done."""
+    what = rnd.choice(["state", "append", "replayed", "undone", "split", "purged", "reread", "none"])
+    if what == "state" and tasks:          # a decision applied in place
+        for t in rnd.sample(tasks, rnd.randint(1, min(5, len(tasks)))):
+            t.state = rnd.choice(STATES)
+            t.outputs = (f"o{t.key}",) if t.state == S.COMPLETED else ()
+        return tasks, what
+    if what == "append":                   # tasks created (a trigger, a late file, `batchman add`)
+        more = [t for t in campaign(rnd, shape) if t.key not in {x.key for x in tasks}][:rnd.randint(1, 6)]
+        tasks += more
+        return tasks, what
+    if what == "replayed" and tasks:       # another writer's change: a new list, changed tasks are copies
+        swap = {id(t) for t in rnd.sample(tasks, rnd.randint(1, min(4, len(tasks))))}
+        return [Task(run=t.run, job=t.job, seg=t.seg, state=rnd.choice(STATES)) if id(t) in swap else t
+                for t in tasks], what
+    if what == "undone" and tasks:         # a write run ahead and undone (ahead.Undo), then made again
+        n = rnd.randint(0, len(tasks) - 1)
+        gone = tasks[n:]
+        del tasks[n:]
+        again = [Task(run=t.run, job=t.job, seg=t.seg, state=rnd.choice(STATES)) for t in gone]
+        rnd.shuffle(again)
+        tasks += again[:rnd.randint(0, len(again))]
+        return tasks, what
+    if what == "split":                    # a per: segment run task replaced by its segment tasks
+        runs = [t for t in tasks if t.seg is None and shape.get(t.job, {}).get("per")]
+        if runs:
+            r = rnd.choice(runs)
+            return [t for t in tasks if t is not r] + [Task(run=r.run, job=r.job, seg=s) for s in range(3)], what
+    if what == "purged" and tasks:
+        return [t for t in tasks if rnd.random() < 0.8], what
+    if what == "reread":                   # the status file read again: every task a new object
+        return [Task(run=t.run, job=t.job, seg=t.seg, state=t.state, outputs=t.outputs) for t in tasks], what
+    return tasks, "none"
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_what_is_kept_across_rounds_finds_what_a_fresh_look_finds(seed):
+    """The daemon keeps one Scan across its rounds (the pairs to_create looks at, the places of a
+    merge step's segment tasks): after any sequence of changes the lists go through, the gates,
+    the tasks to create and the stuck tasks are those the passes as they were find."""
+    rnd = random.Random(seed)
+    shape = SHAPES[seed % len(SHAPES)]
+    jobs, _ = J.parse(shape, VALUES)
+    kept, tasks, done = T.Scan(), campaign(rnd, shape), []
+    for _ in range(30):
+        tasks, what = step(rnd, tasks, shape)
+        done.append(what)
+        assert list(J.gates(tasks, jobs, scan=kept).items()) == list(gates_before(tasks, jobs).items()), done
+        assert J.to_create(tasks, jobs, scan=kept) == to_create_before(tasks, jobs), done
+        assert J.stuck(tasks, jobs, kept) == frozenset(k for k, g in gates_before(tasks, jobs).items() if g.stuck)
+
+
+def test_a_write_undone_and_made_again_with_other_tasks_is_looked_at_afresh():
+    """The same list, as long as before, but its last tasks are others: what was kept of them
+    (a merge step's segments) is not taken for theirs."""
+    jobs, _ = J.parse(SHAPES[0], VALUES)
+    tasks = [Task(run=1, job="reco", seg=0, state=S.COMPLETED), Task(run=1, job="merge")]
+    kept = T.Scan()
+    assert J.gates(tasks, jobs, scan=kept)["1.merge"] == T.Gate(staging=False)      # (the merge stages nothing)
+    tasks.append(Task(run=1, job="reco", seg=1, state=S.COMPLETED, outputs=("o1",)))
+    assert J.gates(tasks, jobs, scan=kept)["1.merge"].inputs == ("o1",)
+    del tasks[2:]
+    tasks.append(Task(run=2, job="reco", seg=1, state=S.RUNNING))
+    assert J.gates(tasks, jobs, scan=kept)["1.merge"].inputs == ()
+    assert J.gates(tasks, jobs, scan=kept) == gates_before(tasks, jobs)

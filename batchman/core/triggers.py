@@ -7,9 +7,10 @@ The definitions themselves are parsed and checked in ``batchman.core.jobs``.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
-from itertools import compress, groupby
-from operator import attrgetter
+from itertools import compress, count, groupby
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from batchman.core import states as S
@@ -40,23 +41,26 @@ class Gate:
 SPLIT_GATE = Gate(split=True)
 _RUN, _JOB, _SEG, _STATE = map(attrgetter, ("run", "job", "seg", "state"))
 _KEY = attrgetter("run", "job", "seg")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _BAD = S.TERMINAL - {S.COMPLETED, S.SKIPPED}     # a segment that ended otherwise blocks its run's merge
 SPLIT = "split"     # the journal's word for a run task replaced by its segment tasks
 
 
-def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None) -> dict[str, Gate]:
+def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None,
+          scan: Scan | None = None) -> dict[str, Gate]:
     """Per NEW task key whose job comes after another, needs no staging or runs per segment:
     may it go, with what. Called twice a round over every task (1,000,000 in a campaign of one
     job per raw file): the NEW ones are found at C speed, and the tasks a gate looks at are
     found by (run, job[, segment]), not by a key string made for each task. ``among``: tasks of
     ``tasks`` that hold every NEW one, in the same order (the live ones: ~40 % at 1,000,000
-    tasks), where the NEW ones are looked for."""
+    tasks), where the NEW ones are looked for. ``scan``: what was found over ``tasks`` in an
+    earlier call, kept (:class:`Scan`; default: looked for afresh)."""
     if not jobs.explicit:
         return {}
     special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging or d.per_segment}
     out: dict[str, Gate] = {}
     idx: dict[tuple, Task] | None = None
-    groups: dict[tuple, list[Task]] | None = None
+    scan = (Scan() if scan is None else scan).of(tasks)
     among = tasks if among is None else among
     for t in compress(among, map(S.NEW.__eq__, map(_STATE, among))):
         d = jobs.defs.get(t.job)
@@ -71,9 +75,7 @@ def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None) -> dic
             if not d.needs_staging:
                 out[t.key] = Gate(staging=False)
         elif d.after_all:
-            if groups is None:
-                groups = segment_groups(tasks, {x.after for x in jobs.defs.values() if x.after_all})
-            out[t.key] = merge_gate(d, groups.get((t.run, d.after), []))
+            out[t.key] = merge_gate(d, scan.group(t.run, d.after))
         else:
             if idx is None:
                 idx = dict(zip(map(_KEY, tasks), tasks))
@@ -82,28 +84,72 @@ def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None) -> dic
     return out
 
 
+class Scan:
+    """What gates() and to_create() look for over every task (1,000,000 in a campaign of one job
+    per raw file: ~0.3 s a round): the (run, job) pairs in the list's order, and the places of a
+    job's tasks by run (the segment tasks of a merge step). Kept across calls (the daemon holds
+    one) while the list is the same object and only grew, as the daemon's own copy does between
+    its writes: the tasks appended since are added. A list that is another object (a status file
+    read again, another writer's change replayed, a split), that is shorter, or whose last task
+    seen is no longer in its place (an undone write) is looked at afresh. Places, not tasks: a
+    task changed in place is read as it is now, and what its place says (run, job) never changes
+    (a task's key is fixed; a list is only appended to, changes.apply makes a new one)."""
+
+    def __init__(self):
+        self._reset(None)
+
+    def _reset(self, tasks: list[Task] | None) -> None:
+        self.tasks, self.n, self.last = tasks, 0, None
+        self._pairs: dict[tuple[int, str], None] | None = None
+        self._groups: dict[str, dict[int, array]] = {}
+
+    def of(self, tasks: list[Task]) -> "Scan":
+        """This scan, brought up to ``tasks`` (the tasks appended since added)."""
+        n = len(tasks)
+        if tasks is not self.tasks or n < self.n or (self.n and tasks[self.n - 1] is not self.last):
+            self._reset(tasks)
+        if n > self.n:
+            new, start = tasks[self.n:] if self.n else tasks, self.n
+            if self._pairs is not None:
+                self._pairs.update(dict.fromkeys(zip(map(_RUN, new), map(_JOB, new))))
+            for job, runs in self._groups.items():
+                _places(runs, new, start, job)
+            self.n, self.last = n, tasks[-1]
+        return self
+
+    def pairs(self) -> dict[tuple[int, str], None]:
+        """The (run, job) of every task, in the list's order (a dict: no value)."""
+        if self._pairs is None:
+            self._pairs = dict.fromkeys(zip(map(_RUN, self.tasks), map(_JOB, self.tasks)))
+        return self._pairs
+
+    def group(self, run: int, job: str) -> list[Task]:
+        """The tasks of ``run`` and ``job`` in the list's order (segment_groups' group)."""
+        runs = self._groups.get(job)
+        if runs is None:
+            runs = self._groups[job] = {}
+            _places(runs, self.tasks, 0, job)
+        places = runs.get(run)
+        return list(map(self.tasks.__getitem__, places)) if places else []
+
+
+def _places(runs: dict[int, array], tasks: list[Task], start: int, job: str) -> None:
+    """Add the places of ``job``'s tasks among ``tasks`` (the first at ``start``) by run."""
+    mine = compress(zip(map(_RUN, tasks), count(start)), map(job.__eq__, map(_JOB, tasks)))
+    for run, group in groupby(mine, _FIRST):        # (a run's tasks mostly follow each other)
+        have = runs.get(run)
+        if have is None:
+            runs[run] = array("q", map(_SECOND, group))
+        else:
+            have.extend(map(_SECOND, group))
+
+
 def _after_gate(d: JobDef, up: Task | None) -> Gate:
     if up is None:
         return Gate(wait=f"waiting for {d.after} (not in the list)", stuck=True)
     if up.state == S.COMPLETED:
         return Gate(inputs=tuple(up.outputs), staging=d.needs_staging)
     return Gate(wait=f"waiting for {d.after} ({up.state})", stuck=up.state in S.TERMINAL)
-
-
-def segment_groups(tasks: Iterable[Task], jobs: Iterable[str]) -> dict[tuple[int, str], list[Task]]:
-    """The tasks of the named (per: segment) jobs by (run, job), each run's in the list's order
-    (at C speed: a job's tasks found by a pass, then taken a run at a time, since a run's tasks
-    mostly follow each other)."""
-    tasks = tasks if isinstance(tasks, list) else list(tasks)
-    out: dict[tuple[int, str], list[Task]] = {}
-    for job in sorted(set(jobs)):
-        for run, group in groupby(compress(tasks, map(job.__eq__, map(_JOB, tasks))), _RUN):
-            have = out.get((run, job))
-            if have is None:
-                out[run, job] = list(group)
-            else:
-                have.extend(group)
-    return out
 
 
 def merge_gate(d: JobDef, segs: list[Task]) -> Gate:
@@ -134,21 +180,23 @@ def merge_gate(d: JobDef, segs: list[Task]) -> Gate:
     return Gate(wait=f"waiting for {d.after}: {counted}")
 
 
-def stuck(tasks: list[Task], jobs: Jobs) -> frozenset[str]:
+def stuck(tasks: list[Task], jobs: Jobs, scan: Scan | None = None) -> frozenset[str]:
     """Keys of tasks no daemon can move on (their upstream ended unsuccessfully)."""
-    return frozenset(k for k, g in gates(tasks, jobs).items() if g.stuck)
+    return frozenset(k for k, g in gates(tasks, jobs, scan=scan).items() if g.stuck)
 
 
 # ---- triggers --------------------------------------------------------------------------
-def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str]] = ()) -> list[tuple[int, str, str]]:
+def to_create(tasks: list[Task], jobs: Jobs, ready: Iterable[tuple[int, str, str]] = (),
+              scan: Scan | None = None) -> list[tuple[int, str, str]]:
     """(run, job, why) of tasks to create now: ``ready`` triggers that have no task yet, plus
     the ``after:`` dependents of every task whose dependent is missing. Called under the lock
     with the file's tasks, so a (run, job) is never created twice. Each round, over every task
     (1,000,000 in a campaign of one job per raw file): the (run, job) pairs are taken at C
-    speed, and the dependents looked for once a pair, not once a task."""
+    speed, and the dependents looked for once a pair, not once a task; ``scan``: the pairs kept
+    from an earlier call (:class:`Scan`)."""
     if not jobs.explicit:
         return []
-    pairs = dict.fromkeys(zip(map(_RUN, tasks), map(_JOB, tasks)))     # (in the list's order)
+    pairs = (Scan() if scan is None else scan).of(tasks).pairs()     # (in the list's order)
     have = set(pairs)     # a per: segment job's run is taken once any of its tasks exists
     out: list[tuple[int, str, str]] = []
 

@@ -167,7 +167,7 @@ class Engine:
         final = self.store.read()
         self._generation = final.generation
         self._forget_ended(final)
-        rep.work_left = D.has_work(final.tasks, self.policy, lambda: J.stuck(final.tasks, self.jobs)
+        rep.work_left = D.has_work(final.tasks, self.policy, lambda: J.stuck(final.tasks, self.jobs, self.observer.scan)
                                    | D.blocked_by_command(final.tasks, self.command_watch.known), self.only)
         rep.seconds_own = own
         rep.seconds_total = time.perf_counter() - t_start
@@ -285,7 +285,7 @@ class Engine:
         """Create the tasks triggers ask for, under the lock: a (run, job) already in the file is
         never created again, whichever daemon saw the data first."""
         n = self._split(st, now, rep)
-        todo = J.to_create(st.tasks, self.jobs, self.observer.ready)
+        todo = J.to_create(st.tasks, self.jobs, self.observer.ready, self.observer.scan)
         if not todo:
             return n
         meta = {t.run: t.meta for t in st.tasks if t.meta}

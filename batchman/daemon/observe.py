@@ -64,6 +64,7 @@ class Observer:
         self.seen: list[Task] | None = None                # the tasks the last observe looked at ...
         self.named: dict[str, Task] = {}                   # ... and those in the batch system, by job name
         self.waiting = self.census = None   # StagingFiles, Census of the tasks to look at, if the daemon keeps them
+        self.scan = J.Scan()                # what the trigger passes find over every task, kept (core/triggers.py)
 
     def use(self, params: Params, paths: Paths) -> None:
         """Observe with these parameters from now on (batchman.yaml reloaded: daemon/reload.py)."""
@@ -77,14 +78,13 @@ class Observer:
         """``ended``: names of the jobs whose done files are there (daemon/watch.py; None: not
         listed). Only their markers are read, and those of the jobs the batch system does not
         say are queued or running, but in a full scan (see :meth:`_full_scan`): one open per
-        job whose end is news, not one per job. ``tasks``: the tasks to look at (plan.live of
-        the status's; default all); ``kept``: those of them in the batch system, as the daemon
-        keeps them (daemon/inbatch.py; default: found among ``tasks``)."""
+        job whose end is news, not one per job. ``tasks``: the tasks to look at (plan.live of the
+        status's; default all); ``kept``: those in the batch system, kept (daemon/inbatch.py)."""
         tasks = status.tasks if tasks is None else tasks
         now, self.dirs = self.clock(), None
         obs = D.Observations(now=now, me=me, live_daemons=live_daemons(status, me, now, self.params.stale_after),
                              paused=paused or status.paused)
-        obs.gates = J.gates(status.tasks, self.jobs, among=tasks)      # (the NEW ones are live)
+        obs.gates = J.gates(status.tasks, self.jobs, among=tasks, scan=self.scan)   # (the NEW ones are live)
         self.late.look(status, obs.gates, self.jobs, self.params, only)
         self.ready = self.watch(status, now, rep)
         self._segments(tasks, obs, only)
