@@ -10,7 +10,9 @@ task per run (`after: reco, all-segments`), written through the store. A daemon 
 bench_campaign's stand-ins (1 % of the tasks' jobs end at each query; staging says pending)
 runs two iterations that are not counted, then --repeat; printed: the median of batchman's
 whole time (wall time minus the stand-ins'), the daemon's own part, the longest lock hold,
-and the peak memory. Where bench_campaign's single job makes no trigger pass, this shape makes
+and the peak memory. Then the same for iterations each right after another process wrote (a
+new daemon in the same experiment: two rounds not counted, then --repeat; the other process
+is bench_campaign's, changing one task's priority in a transaction). Where bench_campaign's single job makes no trigger pass, this shape makes
 them every round (benchmarks/bench_triggers.py times them alone).
 """
 
@@ -57,7 +59,9 @@ def build(root: str, n: int, files: int) -> None:
         st.tasks, st.store_id, st.experiment = tasks, status.store_id, status.experiment
 
 
-def iterations(root: str, repeat: int) -> dict:
+def iterations(root: str, repeat: int, cold: bool = False) -> dict:
+    """Steady rounds, or (``cold``) rounds each right after another process wrote (bench_campaign's
+    other writer: one task's priority changed in a transaction of its own)."""
     params = P.load(root)
     store = BC.store_for(params)
     tasks = store.read().tasks
@@ -68,6 +72,8 @@ def iterations(root: str, repeat: int) -> dict:
     eng.run_once()
     walls, own, lock = [], [], []
     for _ in range(repeat):
+        if cold:
+            BC.write_elsewhere(root)
         batch.seconds = staging.seconds = store.max_lock_seconds = 0.0
         t0 = time.perf_counter()
         rep = eng.run_once()
@@ -92,10 +98,14 @@ def main() -> None:
         build(work, a.tasks, a.files)
         BC.say("daemon iterations")
         r = iterations(work, a.repeat)
+        BC.say("daemon iterations right after another process wrote")
+        c = iterations(work, a.repeat, cold=True)
         print(BC.machine_line(BC.machine()))
         print(f"{a.tasks:,} tasks, runs of {a.files} files and a merge: iteration {r['s']:.2f} s "
               f"(own {r['own_s']:.2f} s), lock held at most {r['lock_s'] * 1e3:.0f} ms, "
               f"peak memory {r['rss_gb']:.2f} GB; each: {', '.join(f'{x:.2f}' for x in r['all'])} s")
+        print(f"  right after another process wrote: iteration {c['s']:.2f} s (own {c['own_s']:.2f} s), lock held "
+              f"at most {c['lock_s'] * 1e3:.0f} ms; each: {', '.join(f'{x:.2f}' for x in c['all'])} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

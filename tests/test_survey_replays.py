@@ -234,3 +234,43 @@ def test_rounds_with_other_writers_keep_what_a_count_afresh_says(engine, seed, m
                 other.queue_requests({key}, field, value)
         eng.run_once()
     assert made                             # (counted afresh at the first round at least)
+
+
+# ---- what the trigger passes keep (core/triggers.Scan), per-file campaign ----------------------
+def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh(tmp_path, monkeypatch):
+    """One job per raw file and a merge per run: after another writer's change read from the
+    change log, what the daemon's trigger passes keep (the places of each run's segment tasks)
+    is moved to the new list, not found again over every task; the merge of a run whose last
+    segment another writer completed may go (BATCHMAN_STORE_CHECK: at every survey the gates and
+    the tasks to create equal those found afresh)."""
+    from batchman.core import jobs as J
+    from batchman.core.model import Task
+    from test_jobs_e2e import experiment
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)
+    jobs = {"reco": {"command": "true", "per": "segment"},
+            "merge": {"command": "true", "trigger": "after: reco, all-segments", "needs_staging": False}}
+    e = experiment(tmp_path, [], jobs=jobs)
+    with e.store.transaction("test") as st:
+        st.paused, st.paused_by = True, "test"
+        for run in range(1, 5):
+            for seg in range(3):
+                done = seg < 2 or run == 4
+                st.tasks.append(Task(run=run, job="reco", seg=seg, attempt=1, job_id=f"{run}{seg}",
+                                     state=S.COMPLETED if done else S.RUNNING,
+                                     job_name=f"bm.{st.store_id}.{run}.reco.{seg}.1"))
+            st.tasks.append(Task(run=run, job="merge"))
+    eng = Engine(e.params, e.store, Batch(), Staging(), mode="test")
+    looks = []
+    scan = eng.observer.scan
+    real = scan._reset
+    monkeypatch.setattr(scan, "_reset", lambda tasks: looks.append(1) or real(tasks))
+    eng.run_once()
+    eng.run_once()
+    assert len(looks) == 1 and J.gates(e.store.read().tasks, e.params.jobs)["4.merge"].wait == ""
+    with store_for(e.params).transaction("another process") as st:
+        st.tasks[2].state = S.COMPLETED         # run 1's last segment
+        st.tasks[5].priority = 3
+    eng.run_once()
+    assert len(looks) == 1                  # moved, not looked at afresh (and the CHECK assertions held)
+    assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["1.merge"].wait == ""
+    assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["2.merge"].wait.startswith("waiting for reco: 2/3")

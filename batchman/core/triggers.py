@@ -117,6 +117,14 @@ class Scan:
             self.n, self.last = n, tasks[-1]
         return self
 
+    def moved(self, was: list[Task], now: list[Task]) -> None:
+        """List ``now`` is list ``was`` with tasks replaced in their places and others appended
+        (another writer's records replayed, none of which removed a task: store/replays.py says
+        so), so what was found in ``was`` holds for ``now`` (its appended tasks are added at the
+        next call) instead of being looked for afresh after every `batchman` command that writes."""
+        if self.tasks is was and len(now) >= self.n:
+            self.tasks, self.last = now, now[self.n - 1] if self.n else None
+
     def pairs(self) -> dict[tuple[int, str], None]:
         """The (run, job) of every task, in the list's order (a dict: no value)."""
         if self._pairs is None:

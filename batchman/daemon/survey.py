@@ -21,6 +21,7 @@ live (restarted by a person: where it goes among the live tasks is not known wit
 
 from __future__ import annotations
 
+from batchman.core import jobs as J
 from batchman.core import plan as P
 from batchman.core.model import Status, Task
 from batchman.daemon.kept import Kept
@@ -40,6 +41,8 @@ def survey(eng, status: Status, requests: tuple | None) -> list[Task]:
         live = kept_live.still(eng.kept.changed(added), added)
         if not mine:
             live = _others(eng, status.tasks, tasks, kept_live, pairs)
+            if live is not None:
+                eng.observer.scan.moved(tasks, status.tasks)
         if live is not None:
             eng.kept.steady(live)
     if live is None:
@@ -51,6 +54,8 @@ def survey(eng, status: Status, requests: tuple | None) -> list[Task]:
     if CHECK:                     # (the tests: what is kept equals a count)
         eng.kept.check(live)
         assert list(map(id, live)) == [id(t) for t in status.tasks if P.is_live(t)]   # live(all)
+        assert J.to_create(status.tasks, eng.jobs, (), eng.observer.scan) == J.to_create(status.tasks, eng.jobs)
+        assert J.gates(status.tasks, eng.jobs, scan=eng.observer.scan) == J.gates(status.tasks, eng.jobs)
     eng._live, eng._surveyed, eng._requests_sig = (status.tasks, kept_live), len(status.tasks), requests
     eng._replanned = False
     return live
