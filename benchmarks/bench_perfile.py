@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A steady daemon iteration in a campaign of one job per raw file and a merge per run (issue 18:
-JLab's larger halls; examples/per-file's jobs): bench_campaign's figure 1 for that shape.
+"""Daemon iterations in a campaign of one job per raw file and a merge per run (issue 18: JLab's
+larger halls; examples/per-file's jobs): bench_campaign's iteration, cold and oneshot figures for that shape.
 
     python benchmarks/bench_perfile.py [--tasks 1000000] [--files 199] [--repeat 3] [--tmp DIR]
 
@@ -12,8 +12,11 @@ runs two iterations that are not counted, then --repeat; printed: the median of 
 whole time (wall time minus the stand-ins'), the daemon's own part, the longest lock hold,
 and the peak memory. Then the same for iterations each right after another process wrote (a
 new daemon in the same experiment: two rounds not counted, then --repeat; the other process
-is bench_campaign's, changing one task's priority in a transaction). Where bench_campaign's single job makes no trigger pass, this shape makes
-them every round (benchmarks/bench_triggers.py times them alone).
+is bench_campaign's, changing one task's priority in a transaction). Last, a real
+`batchman-daemon oneshot` (local backends) after another process paused the production and
+ended 1 % of the jobs, as bench_campaign's oneshot figure, --repeat times. Where
+bench_campaign's single job makes no trigger pass, this shape makes them every round
+(benchmarks/bench_triggers.py times them alone).
 """
 
 from __future__ import annotations
@@ -94,18 +97,24 @@ def main() -> None:
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-perfile-", dir=a.tmp)
     try:
+        pristine = os.path.join(work, "pristine")
+        os.makedirs(pristine)
         BC.say(f"building {a.tasks:,} tasks in {work} ...")
-        build(work, a.tasks, a.files)
+        build(pristine, a.tasks, a.files)
         BC.say("daemon iterations")
-        r = iterations(work, a.repeat)
+        r = iterations(BC.clone(pristine, os.path.join(work, "iterate")), a.repeat)
         BC.say("daemon iterations right after another process wrote")
-        c = iterations(work, a.repeat, cold=True)
+        c = iterations(BC.clone(pristine, os.path.join(work, "cold")), a.repeat, cold=True)
+        BC.say("batchman-daemon oneshot after another process wrote")
+        one = BC.oneshot(BC.clone(pristine, os.path.join(work, "oneshot")), a.tasks, a.repeat)
         print(BC.machine_line(BC.machine()))
         print(f"{a.tasks:,} tasks, runs of {a.files} files and a merge: iteration {r['s']:.2f} s "
               f"(own {r['own_s']:.2f} s), lock held at most {r['lock_s'] * 1e3:.0f} ms, "
               f"peak memory {r['rss_gb']:.2f} GB; each: {', '.join(f'{x:.2f}' for x in r['all'])} s")
         print(f"  right after another process wrote: iteration {c['s']:.2f} s (own {c['own_s']:.2f} s), lock held "
               f"at most {c['lock_s'] * 1e3:.0f} ms; each: {', '.join(f'{x:.2f}' for x in c['all'])} s")
+        print(f"  batchman-daemon oneshot after another process wrote: {one['s']:.2f} s (own {one['own_s']:.2f} s), "
+              f"peak memory {one['rss_gb']:.2f} GB; each: {', '.join(f'{x:.2f}' for x in one['all'])} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
