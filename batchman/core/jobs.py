@@ -23,8 +23,8 @@ from batchman.core.model import JOB_NAME_RE
 # The trigger names and decisions live in triggers.py; importing them here keeps ``jobs.gates`` etc.
 from batchman.core.triggers import (  # noqa: F401
     AFTER, DATA_COMPLETE, FIRST_SEGMENT, MANUAL, ON_ADD, SPLIT, TRIGGERS, WATCHING,
-    Gate, Scan, Sig, gates, late_files, left_out, matches, parse_where, settle, signature, split, split_why, stuck, to_create,
-    watched_runs,
+    Gate, Scan, Sig, gates, late_files, left_out, matches, parse_where, settle, signature, split, split_why, stuck,
+    to_create, watched_runs,
 )
 
 DEFAULT_JOB = "analysis"
