@@ -128,6 +128,7 @@ def build(root: str, n: int) -> None:
     status = BD.build(n, time.time())
     for i, t in enumerate(status.tasks):
         del t.segments[i % 3 + 1:]
+        pending(t)
         if t.state == S.COMPLETED and i % 100 >= 54:       # 6 of the 60 completed in a hundred
             t.state = S.ABORTED if i % 100 == 59 else S.FAILED
             if t.state == S.ABORTED:
@@ -137,6 +138,16 @@ def build(root: str, n: int) -> None:
     store = open_experiment(root).store
     with store.transaction("bench") as st:
         st.tasks, st.store_id, st.experiment = status.tasks, status.store_id, status.experiment
+
+
+def pending(t) -> None:
+    """A staging task's files as the stand-in staging system (and the local one, in oneshot) says
+    they are: none on disk yet. bench_daemon marks them on disk; a daemon's first look at them
+    then writes every staging task once (50,000 at 1,000,000 tasks: ~0.4 s of the first oneshot
+    on a fresh copy), which a campaign a daemon has been following never has."""
+    if t.state == S.STAGING:
+        for seg in t.segments:
+            seg.staged = False
 
 
 def clone(pristine: str, dest: str) -> str:

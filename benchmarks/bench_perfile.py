@@ -51,6 +51,7 @@ def build(root: str, n: int, files: int) -> None:
     for i, t in enumerate(status.tasks):
         t.run, t.job, t.seg = 100000 + i // files, "reco", i % files
         del t.segments[1:]
+        BC.pending(t)
         if t.job_name:
             t.job_name = job_name(status.store_id, t, 1)
         tasks.append(t)
