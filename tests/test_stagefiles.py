@@ -47,3 +47,13 @@ def test_a_task_staged_and_submitted_no_longer_has_its_files_asked_about():
     t.state = S.SUBMITTING
     kept.changed()
     assert kept.files() == []
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_files_found_afresh_are_those_kept_task_by_task(seed):
+    """StagingFiles(tasks) (_files written out) keeps what keep() keeps of each task."""
+    rng = random.Random(seed)
+    tasks = [task(rng, r) for r in range(rng.randint(0, 60))]
+    one_by_one = StagingFiles()
+    one_by_one.keep(tasks)
+    assert StagingFiles(tasks).of == one_by_one.of and list(StagingFiles(tasks).of) == list(one_by_one.of)

@@ -17,7 +17,7 @@ from batchman.core import states as S
 from batchman.core.keeper import Keeper
 from batchman.core.model import Task
 
-WAITS = (S.UNSTAGED, S.STAGING, S.STAGED)     # the states whose files the staging system is asked about
+WAITS = frozenset({S.UNSTAGED, S.STAGING, S.STAGED})     # the states whose files the staging system is asked about
 
 
 def _files(t: Task) -> tuple[str, ...] | None:
@@ -26,7 +26,10 @@ def _files(t: Task) -> tuple[str, ...] | None:
 
 class StagingFiles(Keeper):
     def __init__(self, tasks: list[Task] = ()):
-        self.of: dict[int, tuple[str, ...]] = {id(t): f for t in tasks if (f := _files(t))}
+        # (_files written out: a call for each of the 430,000 live tasks at 1,000,000 cost ~70 ms)
+        waits = WAITS
+        self.of: dict[int, tuple[str, ...]] = {id(t): tuple(s.path for s in t.segments)
+                                               for t in tasks if t.state in waits and t.segments}
 
     def forget(self, before) -> None:
         for t, _ in before:         # (a task replaced by another object: its id goes)
