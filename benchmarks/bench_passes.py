@@ -110,8 +110,8 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
     runs, touched = list(map(attrgetter("run"), tasks)), got["touched"] or []
     upto = W.sorted_upto(runs)
     tally, found = Tally(tasks), W.positions(tasks, runs, upto, len(tasks), touched) or []
-    named = InBatch(live).named
-    seen = dict.fromkeys(list(named)[::100], {"events": 1})     # (1 % of the jobs: ended, or reporting)
+    inbatch = InBatch(live)
+    seen = dict.fromkeys(list(inbatch.named)[::100], {"events": 1})     # (1 % of the jobs: ended, or reporting)
     return [
         ("planner's look, every live task", timed(lambda: list(PL._changing(live, obs, unretried, grace))),
          f"{len(live):,} live tasks"),
@@ -128,11 +128,11 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
                                               else " (not all found: the page would make the pass)")),
         ("done files: every live task's job", timed(lambda: {t.job_name for t in live if t.state in S.IN_BATCH
                                                                and t.job_name}), f"{len(live):,} live tasks"),
-        ("done files: the jobs seen done", timed(lambda: [n for n in seen if (t := named.get(n)) is None
-                                                          or t.job_name != n or t.state not in S.IN_BATCH]),
+        ("done files: the jobs seen done", timed(lambda: [n for n in seen if (t := inbatch.task_of(n)) is None
+                                                          or t.state not in S.IN_BATCH]),
          f"{len(seen):,} jobs"),
         ("counters: every live task", timed(lambda: [t for t in live if t.job_name in seen]), ""),
-        ("counters: each job reported", timed(lambda: R.counted(seen, named)), f"{len(seen):,} jobs"),
+        ("counters: each job reported", timed(lambda: R.counted(seen, inbatch)), f"{len(seen):,} jobs"),
         ("page: still counted as they are", timed(lambda: [i for i in found if not tally._same(i, tasks[i])]),
          f"{len(found):,} positions"),
     ]

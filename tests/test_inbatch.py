@@ -78,5 +78,5 @@ def test_the_tasks_of_the_jobs_that_reported_counters_are_found_by_name(seed):
     in_batch = [t.job_name for t in live if t.state in S.IN_BATCH and t.job_name]
     counters = {n: {"events": 1} for n in rng.sample(in_batch, rng.randint(0, len(in_batch)))}
     counters.update({"bm.s.999.a.1": {"events": 2}} if rng.random() < .5 else {})     # a job no task has
-    found = R.counted(counters, InBatch(live).named)
+    found = R.counted(counters, InBatch(live))
     assert sorted(map(id, found)) == sorted(id(t) for t in live if t.job_name in counters)

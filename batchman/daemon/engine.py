@@ -251,9 +251,8 @@ class Engine:
             # job submitted now has another name); so a job seen done is still running only if
             # its task was in the batch system when surveyed and still is (a look at each job
             # seen instead of a pass over every live task: ~100 ms at 1,000,000 tasks)
-            named = self.kept.inbatch.named
-            gone = [n for n in self.watcher.seen
-                    if (t := named.get(n)) is None or t.job_name != n or t.state not in S.IN_BATCH]
+            task_of = self.kept.inbatch.task_of
+            gone = [n for n in self.watcher.seen if (t := task_of(n)) is None or t.state not in S.IN_BATCH]
         else:
             running = {t.job_name for t in final.tasks if t.state in S.IN_BATCH and t.job_name}
             gone = [n for n in self.watcher.seen if n not in running]

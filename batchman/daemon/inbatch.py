@@ -49,6 +49,12 @@ class InBatch(Keeper):
                 if t.array_name and t.array_index is not None:     # (_in_array written out)
                     arrays[name] = t
 
+    def task_of(self, name: str) -> Task | None:
+        """The task whose job ``name`` is, if it was in the batch system when kept and its
+        attempt is still that job (a task decided since changed in place: its own fields say)."""
+        t = self.named.get(name)
+        return t if t is not None and t.job_name == name else None
+
     def lend(self, look: list[Task]) -> dict[str, str]:
         """:attr:`ids` without the jobs of ``look`` (kept tasks whose markers are read first): the
         dict itself, not a copy (300,000 jobs at 1,000,000 tasks: ~50 ms to copy), lent to the

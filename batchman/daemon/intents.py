@@ -56,7 +56,7 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
     decisions, budget = P.plan_budget(live, obs, eng.policy, eng.only, tokens, eng._unretried, eng.kept.room)
     eng.kept.deciding([t for t, _ in decisions])     # (as they are before the decisions apply)
     cleared, n_tr, now = eng.cleared, len(rep.transitions), 0.0
-    counted = R.counted(counters, eng.kept.inbatch.named)
+    counted = R.counted(counters, eng.kept.inbatch)
 
     def body(st: Status) -> list[Work]:
         nonlocal decisions, budget, now

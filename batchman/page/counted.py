@@ -61,6 +61,11 @@ def problem_key(t) -> tuple[str, str, str]:
     return t.state, cause(t), reason(t)
 
 
+def dataset_of(meta) -> str:
+    """The dataset a task's ``meta`` names ('' for none), as the page counts it."""
+    return meta.get("dataset", "") if meta else ""
+
+
 def end_of(t) -> float | None:
     """When a task in an end state ended, as the rate of ends counts it (None: not counted)."""
     return ((t.finished_at or t.since) if t.state in RATE_STATES else None) or None

@@ -24,7 +24,7 @@ from batchman.core import states as S
 from batchman.page import where as W
 from batchman.page.bags import RunSet, SortedBag, by_fields
 from batchman.page.counted import (  # noqa: F401 - Progress, ProblemGroup, problem_key re-exported
-    RATE_STATES, ProblemGroup, Progress, end_of, problem_key, run_time_of)
+    RATE_STATES, ProblemGroup, Progress, dataset_of, end_of, problem_key, run_time_of)
 
 HOUR = 3600.0
 BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
@@ -159,7 +159,7 @@ class Tally:
         jobs = self._job = list(map(_jobs, tasks))
         self._seg = list(map(_segs, tasks))
         self._count_segments(st)
-        self._ds = [m.get("dataset", "") if m else "" for m in map(_metas, tasks)]
+        self._ds = list(map(dataset_of, map(_metas, tasks)))
         where: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(st):          # one pass (a C-speed pass per state costs more)
             where[s].append(i)
@@ -219,7 +219,7 @@ class Tally:
         st = t.state
         if (st != self._state[i] or t.since != self._since[i] or t.run != self._run[i] or t.job != self._job[i]
                 or t.seg != self._seg[i] or bool(t.past) != (i in self.retried)
-                or (t.meta.get("dataset", "") if t.meta else "") != self._ds[i]):
+                or dataset_of(t.meta) != self._ds[i]):
             return False
         return st not in S.TERMINAL or (end_of(t) == self._end[i] and run_time_of(t) == self._time[i]
                                         and (st not in S.PROBLEM or problem_key(t) == self._pkey.get(i)))
@@ -254,7 +254,7 @@ class Tally:
 
     def _put(self, i: int, t) -> None:
         st, run, job = t.state, t.run, t.job
-        ds = t.meta.get("dataset", "") if t.meta else ""
+        ds = dataset_of(t.meta)
         self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
         seg = self._seg[i] = t.seg
         if seg is not None:
