@@ -74,7 +74,7 @@ class Store:
         # called when the screen is idle, instead of before the action returns.
         self.defer_html = False
         self._html_due: Status | None = None
-        self._touched = touched.Touched()       # the tasks written since the last page, for a page that takes them
+        self._touched = touched.Touched(self)   # the tasks written since the last page, for a page that takes them
         self.replays = replays.Replays(self._touched)   # what another writer's records replaced (store/replays.py)
 
     @property
@@ -134,8 +134,7 @@ class Store:
         return self._snap.status
 
     def _follow_file(self, sig: tuple) -> None:
-        """A status file other than the one followed: a compaction of what this process already
-        has is taken as it is (no decoding); anything else is read whole."""
+        """Another file than the one followed: a compaction of this copy taken as it is, else read whole."""
         if self._snap is not None and follow.compaction_of(self._snap, self.path, sig):
             return
         try:
@@ -144,11 +143,12 @@ class Store:
             if self._seen is None:
                 raise
             raise self._lost(f"it became unreadable under this process ({e})") from None
+        self._touched.follow(self._snap.status)      # (from the file's own generation: touched.py)
 
     def _remember(self, snap: follow.Copy) -> None:
         self._snap, self._good, self._seen = snap, snap.status, guard.Seen.of(snap.status)
         changes.forget_stale()
-        self._touched.follow(snap.status, getattr(self.render_html, "takes_touched", False) and bool(self.html_path))
+        self._touched.follow(snap.status)
 
     def _absent(self) -> Status:
         """No file: a new, empty status only where none has ever been."""
