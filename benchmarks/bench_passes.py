@@ -109,6 +109,7 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
     counted, state = list(map(attrgetter("state"), tasks)), attrgetter("state")
     runs, touched = list(map(attrgetter("run"), tasks)), got["touched"] or []
     upto = W.sorted_upto(runs)
+    ids = W.ids_of(tasks)
     tally, found = Tally(tasks), W.positions(tasks, runs, upto, len(tasks), touched) or []
     inbatch = InBatch(live)
     seen = dict.fromkeys(list(inbatch.named)[::100], {"events": 1})     # (1 % of the jobs: ended, or reporting)
@@ -126,6 +127,8 @@ def passes(got: dict) -> list[tuple[str, float, str]]:
         ("page: written, found from the last", timed(lambda: W.positions(tasks, runs, upto, len(tasks), touched)),
          f"{len(touched):,} tasks written" + ("" if W.positions(tasks, runs, upto, len(tasks), touched) is not None
                                               else " (not all found: the page would make the pass)")),
+        ("page: written, by the ids of the places", timed(lambda: W.positions(tasks, runs, upto, len(tasks), touched,
+                                                                        ids)), "(the tally keeps them)"),
         ("done files: every live task's job", timed(lambda: {t.job_name for t in live if t.state in S.IN_BATCH
                                                                and t.job_name}), f"{len(live):,} live tasks"),
         ("done files: the jobs seen done", timed(lambda: [n for n in seen if (t := inbatch.task_of(n)) is None

@@ -47,6 +47,7 @@ class Tally:
         self.version = 0                    # grows with every task moved: the page changed
         self._list = None                   # the task list last seen (held: an id could be reused)
         self._upto: int | None = None       # the runs counted do not go down before this position
+        self._ids = None                    # the id of the task at each position (where.ids_of), when made
         # per position: what the task was counted as (the detector compares state and since)
         self._state: list = []
         self._since: list = []
@@ -103,16 +104,18 @@ class Tally:
             if located is not None:     # (a write the page does not count, as a release of its files: left)
                 changed = [i for i in located if not self._same(i, tasks[i])]
         if changed is None:
-            self._upto = None       # (runs may change where a task was replaced: looked at again)
+            self._upto = self._ids = None       # (runs may change where a task was replaced: looked at again)
             changed = (list(compress(range(old), map(ne, map(_states, tasks), self._state))) if same_list
                        else self._replaced_or_moved_on(tasks, before) if follows else self.behind(tasks))
         elif located is None:
-            self._upto = None
+            self._upto = self._ids = None
             changed = sorted({i for i in changed if i < old})
         grow = len(tasks) - old
         if grow:
             for lst in (self._state, self._since, self._run, self._job, self._seg, self._ds, self._end, self._time):
                 lst.extend([None] * grow)
+            if self._ids is not None:
+                self._ids.extend(W.ids_of(tasks[old:]))
         for i in changed:
             self._take(i)
         for i in chain(changed, range(old, len(tasks))):
@@ -146,7 +149,9 @@ class Tally:
     def _located(self, tasks, touched, old: int) -> list[int] | None:
         if self._upto is None:
             self._upto = W.sorted_upto(self._run)
-        found = W.positions(tasks, self._run, self._upto, old, touched)
+        if self._ids is None:
+            self._ids = W.ids_of(tasks[:old])
+        found = W.positions(tasks, self._run, self._upto, old, touched, self._ids)
         return None if found is None else sorted(set(found))
 
     def _build(self, tasks) -> None:
@@ -256,6 +261,8 @@ class Tally:
         st, run, job = t.state, t.run, t.job
         ds = dataset_of(t.meta)
         self._state[i], self._since[i], self._run[i], self._job[i], self._ds[i] = st, t.since, run, job, ds
+        if self._ids is not None:
+            self._ids[i] = id(t)
         seg = self._seg[i] = t.seg
         if seg is not None:
             self.segmented[(run, job)][st] += 1

@@ -150,7 +150,7 @@ def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeyp
     monkeypatch.setattr(Tally, "sync", lambda self, tasks, changed=None, touched=None, base=None: told.append(
         (self, None if touched is None else len(touched))) or sync(self, tasks, changed, touched, base))
     located, positions = [], W.positions       # (found by run: no pass over every task)
-    monkeypatch.setattr(W, "positions", lambda *a: located.append(len(a[-1])) or positions(*a))
+    monkeypatch.setattr(W, "positions", lambda *a: located.append(len(a[4])) or positions(*a))
     path, html = str(tmp_path / "status.json"), tmp_path / "p.html"
     store = Store(path, html=LivePage(clock=lambda: NOW), html_path=str(html))
     other = Store(path)

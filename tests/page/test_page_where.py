@@ -68,3 +68,29 @@ def test_a_long_tail_out_of_order_is_not_looked_through(monkeypatch):
     upto = W.sorted_upto(runs)
     assert upto == 11 and W.positions(tasks, runs, upto, 20, [tasks[12]]) is None
     assert W.positions(tasks, runs, upto, 20, [tasks[4]]) == [4]           # the sorted part still is
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_ids_of_the_places_find_the_same_positions_and_are_corrected_where_they_are_stale(seed):
+    """With the ids of the tasks last seen at each place (the tally keeps them: a run of 200
+    segment tasks is looked through as contiguous numbers, not task by task), the positions
+    are those found without; a place whose task is another object since (another writer's
+    version) or whose id is any other number is looked through as without, and its id put right."""
+    rnd = random.Random(seed)
+    tasks = [Task(run=r, job="reco", seg=s) for r in range(0, 60) for s in range(rnd.randint(1, 12))]
+    tasks += [Task(run=rnd.randint(0, 60), job="late", seg=k) for k in range(rnd.randint(0, 10))]
+    ids = W.ids_of(tasks)
+    for i in rnd.sample(range(len(tasks)), len(tasks) // 5):       # replaced since the ids were taken
+        tasks[i] = Task(run=tasks[i].run, job=tasks[i].job, seg=tasks[i].seg)
+    for i in rnd.sample(range(len(tasks)), len(tasks) // 10):      # any other number
+        ids[i] = rnd.choice([0, ids[rnd.randrange(len(ids))], id(tasks[rnd.randrange(len(tasks))])])
+    old = len(tasks) - rnd.randint(0, 3)
+    runs = runs_of(tasks)[:old]
+    upto = W.sorted_upto(runs)
+    touched = rnd.sample(tasks, rnd.randint(0, 40))
+    touched += rnd.sample(touched, len(touched) // 3)
+    found = W.positions(tasks, runs, upto, old, touched, ids)
+    assert found == W.positions(tasks, runs, upto, old, touched)
+    assert sorted(found) == sorted(i for x in touched for i, t in enumerate(tasks) if i < old and t is x)
+    assert all(ids[i] == id(tasks[i]) for i in found if i < upto)
+    assert W.positions(tasks, runs, upto, old, [Task(run=3, job="reco", seg=0)], ids) is None   # equal, not it
