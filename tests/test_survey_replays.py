@@ -237,13 +237,9 @@ def test_rounds_with_other_writers_keep_what_a_count_afresh_says(engine, seed, m
 
 
 # ---- what the trigger passes keep (core/triggers.Scan), per-file campaign ----------------------
-def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh(tmp_path, monkeypatch):
-    """One job per raw file and a merge per run: after another writer's change read from the
-    change log, what the daemon's trigger passes keep (the places of each run's segment tasks)
-    is moved to the new list, not found again over every task; the merge of a run whose last
-    segment another writer completed may go (BATCHMAN_STORE_CHECK: at every survey the gates and
-    the tasks to create equal those found afresh)."""
-    from batchman.core import jobs as J
+def per_file(tmp_path, monkeypatch, runs=range(1, 5), segments=3):
+    """A per-file campaign (reco per segment, a merge per run) a paused daemon follows: the
+    segments of the last run completed, the others' last segment running."""
     from batchman.core.model import Task
     from test_jobs_e2e import experiment
     monkeypatch.setattr(store_mod, "LOG_FROM", 0)
@@ -252,14 +248,25 @@ def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh
     e = experiment(tmp_path, [], jobs=jobs)
     with e.store.transaction("test") as st:
         st.paused, st.paused_by = True, "test"
-        for run in range(1, 5):
-            for seg in range(3):
-                done = seg < 2 or run == 4
+        for run in runs:
+            for seg in range(segments):
+                done = seg < segments - 1 or run == runs[-1]
                 st.tasks.append(Task(run=run, job="reco", seg=seg, attempt=1, job_id=f"{run}{seg}",
                                      state=S.COMPLETED if done else S.RUNNING,
                                      job_name=f"bm.{st.store_id}.{run}.reco.{seg}.1"))
             st.tasks.append(Task(run=run, job="merge"))
-    eng = Engine(e.params, e.store, Batch(), Staging(), mode="test")
+    batch = Batch()
+    return e, Engine(e.params, e.store, batch, Staging(), mode="test"), batch
+
+
+def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh(tmp_path, monkeypatch):
+    """One job per raw file and a merge per run: after another writer's change read from the
+    change log, what the daemon's trigger passes keep (the places of each run's segment tasks)
+    is moved to the new list, not found again over every task; the merge of a run whose last
+    segment another writer completed may go (BATCHMAN_STORE_CHECK: at every survey the gates and
+    the tasks to create equal those found afresh)."""
+    from batchman.core import jobs as J
+    e, eng, _ = per_file(tmp_path, monkeypatch)
     looks = []
     scan = eng.observer.scan
     real = scan._reset
@@ -274,3 +281,56 @@ def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh
     assert len(looks) == 1                  # moved, not looked at afresh (and the CHECK assertions held)
     assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["1.merge"].wait == ""
     assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["2.merge"].wait.startswith("waiting for reco: 2/3")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rounds_of_a_per_file_campaign_with_other_writers_keep_the_gates_a_fresh_look_finds(tmp_path, monkeypatch,
+                                                                                          seed):
+    """Random rounds of a per-file campaign: segment jobs that end, other writers completing,
+    failing, skipping segment tasks or adding runs, before a round or during it (the daemon then
+    decides again under the lock); at every survey the gates and the tasks to create the daemon
+    keeps equal those found afresh (BATCHMAN_STORE_CHECK), and no merge starts before every
+    segment of its run completed or was skipped. (A run added lacks its files here: its reco task
+    ends in error, its merge waits.)"""
+    from batchman.core.model import Task
+    from batchman.daemon import crash
+    e, eng, batch = per_file(tmp_path, monkeypatch, runs=range(1, 7), segments=4)
+    with e.store.transaction("test") as st:
+        st.paused = False                   # (merges go: their command is `true`, never submitted here)
+    monkeypatch.setattr(batch, "submit", lambda spec: "99", raising=False)
+    rng = random.Random(seed)
+    other = store_for(e.params)
+
+    def meanwhile(_eng):
+        with other.transaction("another process, during the round") as st:
+            t = rng.choice(st.tasks)
+            if t.job == "reco" and t.state == S.RUNNING:
+                t.state = S.COMPLETED
+
+    for _ in range(10):
+        monkeypatch.setitem(crash.HOOKS, "after-observe", [meanwhile] if rng.random() < 0.3 else [])
+        for t in e.store.read().tasks:
+            if t.state == S.RUNNING and rng.random() < 0.3:
+                batch.says[t.job_name] = "finished"
+        for _ in range(rng.randint(0, 3)):
+            kind = rng.randrange(5)
+            if kind == 3:                   # a run added (its reco task, split by the daemon: no file here)
+                actions.add_runs(other, [100 + rng.randrange(50)], jobs=("reco",))
+                continue
+            with other.transaction("another process") as st:
+                if kind == 4:               # a run's segment tasks appended (its merge made by the daemon)
+                    run = 200 + rng.randrange(50)
+                    if not any(x.run == run for x in st.tasks):
+                        st.tasks += [Task(run=run, job="reco", seg=k, state=rng.choice([S.COMPLETED, S.RUNNING]))
+                                     for k in range(rng.randint(1, 3))]
+                    continue
+                t = rng.choice([x for x in st.tasks if x.job == "reco" and x.seg is not None])
+                t.state = [S.COMPLETED, S.FAILED, S.SKIPPED][kind]
+        tasks = e.store.read().tasks        # (as the round observes them)
+        waiting = {t.run: [x.state for x in tasks if x.job == "reco" and x.run == t.run]
+                   for t in tasks if t.job == "merge" and t.state == S.NEW}
+        eng.run_once()
+        for m in e.store.read().tasks:
+            if m.job == "merge" and m.run in waiting and m.state != S.NEW:      # went this round
+                segs = waiting[m.run]
+                assert segs and set(segs) <= {S.COMPLETED, S.SKIPPED} and S.COMPLETED in segs, (m, segs)
