@@ -10,9 +10,11 @@ task per run (`after: reco, all-segments`), written through the store. A daemon 
 bench_campaign's stand-ins (1 % of the tasks' jobs end at each query; staging says pending)
 runs two iterations that are not counted, then --repeat; printed: the median of batchman's
 whole time (wall time minus the stand-ins'), the daemon's own part, the longest lock hold,
-and the peak memory. Then the same for iterations each right after another process wrote (a
-new daemon in the same experiment: two rounds not counted, then --repeat; the other process
-is bench_campaign's, changing one task's priority in a transaction). Last, a real
+and the peak memory of that process. Then the same for iterations each right after another
+process wrote (a new daemon on its own copy: two rounds not counted, then --repeat; the other
+process is bench_campaign's, changing one task's priority in a transaction). The build and
+each figure run in a process of their own: a command started by a process holding a million
+tasks counts that process's memory as its own peak (Python starts it with vfork). Last, a real
 `batchman-daemon oneshot` (local backends) after another process paused the production and
 ended 1 % of the jobs, as bench_campaign's oneshot figure, --repeat times. Where
 bench_campaign's single job makes no trigger pass, this shape makes them every round
@@ -22,6 +24,7 @@ bench_campaign's single job makes no trigger pass, this shape makes them every r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -88,6 +91,13 @@ def iterations(root: str, repeat: int, cold: bool = False) -> dict:
             "all": walls, "rss_gb": BC.peak_gb()}
 
 
+def child(a, what: str, root: str) -> dict:
+    """Run one figure (or the build) in a new Python process; its JSON result."""
+    _, out, _ = BC.run([sys.executable, os.path.abspath(__file__), "--child", what, root, "--tasks", str(a.tasks),
+                        "--files", str(a.files), "--repeat", str(a.repeat)])
+    return json.loads(out.splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -95,17 +105,24 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=199, help="segment tasks of reco per run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tmp", default=None, help="where the experiment goes (default: the system's temp dir)")
+    ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.child:             # (each figure in a process of its own: its peak memory is its own)
+        what, root = a.child
+        if what == "build":
+            build(root, a.tasks, a.files)
+        print(json.dumps({} if what == "build" else iterations(root, a.repeat, cold=what == "cold")))
+        return
     work = tempfile.mkdtemp(prefix="bench-perfile-", dir=a.tmp)
     try:
         pristine = os.path.join(work, "pristine")
         os.makedirs(pristine)
         BC.say(f"building {a.tasks:,} tasks in {work} ...")
-        build(pristine, a.tasks, a.files)
+        child(a, "build", pristine)
         BC.say("daemon iterations")
-        r = iterations(BC.clone(pristine, os.path.join(work, "iterate")), a.repeat)
+        r = child(a, "iterate", BC.clone(pristine, os.path.join(work, "iterate")))
         BC.say("daemon iterations right after another process wrote")
-        c = iterations(BC.clone(pristine, os.path.join(work, "cold")), a.repeat, cold=True)
+        c = child(a, "cold", BC.clone(pristine, os.path.join(work, "cold")))
         BC.say("batchman-daemon oneshot after another process wrote")
         one = BC.oneshot(BC.clone(pristine, os.path.join(work, "oneshot")), a.tasks, a.repeat)
         print(BC.machine_line(BC.machine()))
