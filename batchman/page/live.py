@@ -24,9 +24,10 @@ A new process takes the tally the last one saved (``saved``: ``status.json.tally
 batchman.page.saved: the same store, a generation not after this one, counted afresh less
 than ``rebuild_after`` ago) instead of counting every task again; a process saves its tally
 once it has counted it afresh (its first page, or the periodic recount). When the saved tally
-is of the generation this process read, what changed since is what this process wrote in
-place (the store hands those tasks over): the tally takes the process's list for the one it
-counted, as its own tally would, and no task is compared field by field.
+is of the generation this process read, or of a later one it read from the change log, what
+changed since is among what the store hands over (the tasks the log's records replaced and
+those this process wrote in place, since the file it read): the tally takes the process's list
+for the one it counted, as its own tally would, and no task is compared field by field.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ class LivePage:
         now = self.clock()
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
             changed = None      # (found by comparison: the caller's word is about its own last call)
-            if touched is not None and origin == self._taken:
-                self.tally.adopt(status.tasks)
+            if touched is not None and origin is not None and origin <= self._taken:
+                self.tally.adopt(status.tasks)      # (touched since origin: also since the tally's generation)
         if now - self._built > self.rebuild_after:
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True
         self.tally.sync(status.tasks, changed, touched, base)

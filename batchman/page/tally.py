@@ -48,6 +48,7 @@ class Tally:
         self._list = None                   # the task list last seen (held: an id could be reused)
         self._upto: int | None = None       # the runs counted do not go down before this position
         self._ids = None                    # the id of the task at each position (where.ids_of), when made
+        self._looked = False                # positions found by the tasks written once already
         # per position: what the task was counted as (the detector compares state and since)
         self._state: list = []
         self._since: list = []
@@ -149,8 +150,9 @@ class Tally:
     def _located(self, tasks, touched, old: int) -> list[int] | None:
         if self._upto is None:
             self._upto = W.sorted_upto(self._run)
-        if self._ids is None:
-            self._ids = W.ids_of(tasks[:old])
+        if self._ids is None and self._looked:      # (made at the second look: a pass over every task,
+            self._ids = W.ids_of(tasks[:old])       # which a process that looks once, a oneshot, is spared)
+        self._looked = True
         found = W.positions(tasks, self._run, self._upto, old, touched, self._ids)
         return None if found is None else sorted(set(found))
 

@@ -260,3 +260,36 @@ def test_a_new_process_after_another_writer_brings_the_saved_tally_up_to_date_th
     # records after it, and the saved tally is of that file; each takes it, with what changed)
     assert adopted == ([1, 1, 1] if log_mode else [1])
     page_is_fresh(third)
+
+
+def test_a_tally_saved_by_the_writer_of_a_logged_change_is_taken_by_the_next_process(tmp_path, monkeypatch):
+    """The file is generation 1; another process appended generation 2 to the change log and,
+    its saved tally being too old, counted afresh and saved it as of 2. A new process reads the
+    file (1) and the log (2): the tasks the log replaced and those it writes are touched since 1,
+    so also since 2: it takes that tally (no task compared) and its page is a fresh count's."""
+    from batchman.store import store as store_mod
+    from batchman.store.store import Store
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)
+    path, html = str(tmp_path / "status.json"), str(tmp_path / "p.html")
+    adopted, behind = [], []
+    adopt, compare = Tally.adopt, Tally.behind
+    monkeypatch.setattr(Tally, "adopt", lambda self, tasks: adopted.append(1) or adopt(self, tasks))
+
+    def process(**kw) -> Store:
+        return Store(path, html=LivePage(clock=lambda: NOW, saved=path + ".tally", **kw), html_path=html)
+
+    with process().transaction("writer") as st:
+        st.tasks = [Task(run=r, state=S.RUNNING, since=NOW - 60) for r in range(60)]
+    with process(rebuild_after=-1).transaction("another process") as st:      # counts afresh, saves as of 2
+        st.tasks[7].state, st.tasks[8].since = S.FAILED, NOW - 5
+    with open(path + ".tally", "rb") as f:
+        assert SV.head_of(f.read()).generation == 2
+    adopted.clear()
+    monkeypatch.setattr(Tally, "behind", lambda self, tasks: behind.append(1) or compare(self, tasks))
+    monkeypatch.setattr(live_mod, "CHECK", False)      # (its check compares every task: the page below does)
+    new = process()
+    with new.transaction("oneshot") as st:
+        st.tasks[3].state = S.COMPLETED
+    assert adopted == [1] and behind == []
+    with open(html, encoding="utf-8") as f:
+        assert f.read().split("\n", 1)[1] == "".join(LivePage(clock=lambda: NOW)(Store(path).read()))

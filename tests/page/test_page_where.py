@@ -94,3 +94,22 @@ def test_the_ids_of_the_places_find_the_same_positions_and_are_corrected_where_t
     assert sorted(found) == sorted(i for x in touched for i, t in enumerate(tasks) if i < old and t is x)
     assert all(ids[i] == id(tasks[i]) for i in found if i < upto)
     assert W.positions(tasks, runs, upto, old, [Task(run=3, job="reco", seg=0)], ids) is None   # equal, not it
+
+
+def test_the_ids_of_the_places_are_made_at_the_second_look_and_kept(monkeypatch):
+    """A pass over every task makes them: a process that finds written tasks once (a oneshot)
+    is spared it; one that goes on (the daemon) makes them once and keeps them current."""
+    from batchman.core import states as S
+    from batchman.page.tally import Tally
+    made = []
+    ids_of = W.ids_of
+    monkeypatch.setattr(W, "ids_of", lambda tasks: made.append(len(tasks)) or ids_of(tasks))
+    monkeypatch.setattr(W, "COST", 1)
+    tasks = [Task(run=r // 5, job="reco", seg=r % 5) for r in range(100)]
+    tally = Tally(tasks)
+    for k in range(4):
+        tasks[10 * k + 3].state = S.COMPLETED
+        tally.sync(tasks, touched=[tasks[10 * k + 3]])
+        assert made == ([] if k == 0 else [100])
+        assert tally.counts[S.COMPLETED] == k + 1
+    assert list(tally._ids) == [id(t) for t in tasks]
