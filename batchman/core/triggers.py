@@ -132,7 +132,7 @@ class Scan:
         return self._pairs
 
     def group(self, run: int, job: str) -> list[Task]:
-        """The tasks of ``run`` and ``job`` in the list's order (segment_groups' group)."""
+        """The tasks of ``run`` and ``job`` in the list's order (a merge step's segment tasks)."""
         runs = self._groups.get(job)
         if runs is None:
             runs = self._groups[job] = {}

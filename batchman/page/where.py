@@ -58,12 +58,8 @@ def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array 
     for t in sorted(touched, key=_RUN):
         r = t.run
         p = lo = _gallop(runs, r, lo, upto)
-        if p < upto and tasks[p] is t:          # (its run's first: a run of one task, mostly)
-            out.append(p)
-            if ids is not None:
-                ids[p] = id(t)
-            continue
-        if ids is not None and (i := _by_id(ids, id(t), p, _gallop(runs, r + 1, p, upto))) >= 0 and tasks[i] is t:
+        if (ids is not None and not (p < upto and tasks[p] is t)    # (its run's first: the look below, at once)
+                and (i := _by_id(ids, id(t), p, _gallop(runs, r + 1, p, upto))) >= 0 and tasks[i] is t):
             out.append(i)
             continue
         while p < upto and runs[p] == r:
