@@ -11,6 +11,7 @@ import random
 import pytest
 
 from batchman.core import jobs as J
+from batchman.core import model
 from batchman.core import plan as P
 from batchman.core import states as S
 from batchman.core import triggers as T
@@ -149,11 +150,17 @@ STATES = [S.NEW, S.COMPLETED, S.RUNNING, S.FAILED, S.SKIPPED, S.ERROR, S.UNSTAGE
 def step(rnd: random.Random, tasks: list[Task], shape: dict) -> tuple[list[Task], str]:
     """One change to the list as the store and the daemon make them; the list after it (the
     same object when changed in place) and what was done."""
-    what = rnd.choice(["state", "append", "replayed", "undone", "split", "purged", "reread", "none"])
+    what = rnd.choice(["state", "update", "append", "replayed", "undone", "split", "purged", "reread", "none"])
     if what == "state" and tasks:          # a decision applied in place
         for t in rnd.sample(tasks, rnd.randint(1, min(5, len(tasks)))):
             t.state = rnd.choice(STATES)
             t.outputs = (f"o{t.key}",) if t.state == S.COMPLETED else ()
+        return tasks, what
+    if what == "update" and tasks:         # ... several fields at once (decide.apply's model.update)
+        for t in rnd.sample(tasks, rnd.randint(1, min(5, len(tasks)))):
+            st = rnd.choice(STATES)
+            model.update(t, {"state": st, "outputs": (f"u{t.key}",) if st == S.COMPLETED else (),
+                             "error": rnd.choice(["", "it broke"])})
         return tasks, what
     if what == "append":                   # tasks created (a trigger, a late file, `batchman add`)
         more = [t for t in campaign(rnd, shape) if t.key not in {x.key for x in tasks}][:rnd.randint(1, 6)]
@@ -200,7 +207,7 @@ def test_what_is_kept_across_rounds_finds_what_a_fresh_look_finds(seed):
         tasks, what = step(rnd, tasks, shape)
         done.append(what)
         if what == "replayed" and rnd.random() < 0.7:     # as daemon/survey.py says it when replays tell
-            kept.moved(before, tasks)
+            kept.moved(before, tasks, [(o, n) for o, n in zip(before, tasks) if o is not n])
         assert list(J.gates(tasks, jobs, scan=kept).items()) == list(gates_before(tasks, jobs).items()), done
         assert J.to_create(tasks, jobs, scan=kept) == to_create_before(tasks, jobs), done
         assert J.stuck(tasks, jobs, kept) == frozenset(k for k, g in gates_before(tasks, jobs).items() if g.stuck)
@@ -219,3 +226,37 @@ def test_a_write_undone_and_made_again_with_other_tasks_is_looked_at_afresh():
     tasks.append(Task(run=2, job="reco", seg=1, state=S.RUNNING))
     assert J.gates(tasks, jobs, scan=kept)["1.merge"].inputs == ()
     assert J.gates(tasks, jobs, scan=kept) == gates_before(tasks, jobs)
+
+
+def test_a_merge_gate_kept_is_made_again_when_the_jobs_are_read_again():
+    """batchman.yaml read again (a new definition of the merge step): its gate is not the one kept."""
+    tasks = [Task(run=1, job="reco", seg=0, state=S.COMPLETED, outputs=("o0",)), Task(run=1, job="merge")]
+    kept = T.Scan()
+    jobs, _ = J.parse(SHAPES[0], VALUES)
+    assert J.gates(tasks, jobs, scan=kept)["1.merge"] == T.Gate(inputs=("o0",), staging=False)
+    staged = dict(SHAPES[0], merge={"trigger": "after: reco, all-segments", "needs_staging": True})
+    again, _ = J.parse(staged, VALUES)
+    assert J.gates(tasks, again, scan=kept)["1.merge"] == T.Gate(inputs=("o0",), staging=True)
+
+
+def test_a_body_undone_makes_the_kept_merge_gate_again():
+    """A write run ahead of the lock and undone (store/ahead.Undo) sets the fields back without a
+    task's __setattr__: the merge gate kept while the segments looked completed is not kept."""
+    from types import SimpleNamespace
+
+    from batchman.core.model import Status
+    from batchman.store import ahead
+    jobs, _ = J.parse(SHAPES[0], VALUES)
+    segs = [Task(run=1, job="reco", seg=i, state=S.RUNNING) for i in range(2)]
+    status = Status(tasks=[*segs, Task(run=1, job="merge")])
+    kept = T.Scan()
+    assert J.gates(status.tasks, jobs, scan=kept)["1.merge"].wait == "waiting for reco: 0/2 segments completed"
+    undo = ahead.Undo(status, segs)
+    for t in segs:
+        t.state, t.outputs = S.COMPLETED, (f"o{t.seg}",)
+    undo.ran()
+    assert J.gates(status.tasks, jobs, scan=kept)["1.merge"].inputs == ("o0", "o1")
+    undo.run(SimpleNamespace(_before=None, _pending=[], _snap=object()))
+    assert [t.state for t in segs] == [S.RUNNING, S.RUNNING]
+    assert J.gates(status.tasks, jobs, scan=kept) == gates_before(status.tasks, jobs)
+    assert J.gates(status.tasks, jobs, scan=kept)["1.merge"].wait == "waiting for reco: 0/2 segments completed"

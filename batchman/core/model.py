@@ -116,6 +116,21 @@ def touch(task: "Task") -> None:
     CHANGED[id(task)] = task
 
 
+# Runs someone watches (core/triggers.Scan: the merge gates it keeps) -> how many times a field of
+# one of their tasks was set in place since. Setting a field counts it here too (a run not
+# watched costs a look-up), so a keeper of what a run's tasks say knows when to look again
+# without reading them all each round. A task replaced by another object is not counted: the
+# keeper of a list learns that from the list (store/replays.py). Runs are only added.
+WATCHED: dict[int, int] = {}
+
+
+def changed_in_place(task: "Task") -> None:
+    """Count a change of ``task`` made without its ``__setattr__`` (a field set directly)."""
+    n = WATCHED.get(task.run)
+    if n is not None:
+        WATCHED[task.run] = n + 1
+
+
 # A Task's fields that hold a dict (shared EMPTY when empty) or a tuple (() when empty).
 _DICTS = frozenset({"counters", "used", "resources", "retries", "meta"})
 _TUPLES = frozenset({"past", "inputs", "outputs"})
@@ -179,6 +194,10 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
     def __setattr__(self, name: str, value: Any) -> None:
         CHANGED[id(self)] = self
+        if WATCHED:
+            n = WATCHED.get(self.run)
+            if n is not None:
+                WATCHED[self.run] = n + 1
         if name in _DICTS:
             value = value or EMPTY
         elif name in _TUPLES:
@@ -190,6 +209,7 @@ def update(task: Task, fields: dict[str, Any]) -> None:
     """``setattr(task, name, value)`` for each of ``fields``, recorded in CHANGED once instead of
     once a field (a decision sets ~7 fields of each of 10,000 tasks a round at 1,000,000 tasks)."""
     CHANGED[id(task)] = task
+    changed_in_place(task)
     put = msgspec.Struct.__setattr__
     for name, value in fields.items():
         put(task, name, (value or EMPTY) if name in _DICTS else tuple(value) if name in _TUPLES else value)

@@ -13,6 +13,7 @@ from itertools import compress, count, groupby
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterable, Mapping
 
+from batchman.core import model
 from batchman.core import states as S
 from batchman.core.model import Segment, Task, task_key
 
@@ -60,7 +61,7 @@ def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None,
     special = {n for n, d in jobs.defs.items() if d.trigger == AFTER or not d.needs_staging or d.per_segment}
     out: dict[str, Gate] = {}
     idx: dict[tuple, Task] | None = None
-    scan = (Scan() if scan is None else scan).of(tasks)
+    scan = (Scan(keep=False) if scan is None else scan).of(tasks)
     among = tasks if among is None else among
     for t in compress(among, map(S.NEW.__eq__, map(_STATE, among))):
         d = jobs.defs.get(t.job)
@@ -75,7 +76,7 @@ def gates(tasks: list[Task], jobs: Jobs, among: list[Task] | None = None,
             if not d.needs_staging:
                 out[t.key] = Gate(staging=False)
         elif d.after_all:
-            out[t.key] = merge_gate(d, scan.group(t.run, d.after))
+            out[t.key] = scan.merge(d, t.run)
         else:
             if idx is None:
                 idx = dict(zip(map(_KEY, tasks), tasks))
@@ -93,15 +94,22 @@ class Scan:
     read again, another writer's change replayed, a split), that is shorter, or whose last task
     seen is no longer in its place (an undone write) is looked at afresh. Places, not tasks: a
     task changed in place is read as it is now, and what its place says (run, job) never changes
-    (a task's key is fixed; a list is only appended to, changes.apply makes a new one)."""
+    (a task's key is fixed; a list is only appended to, changes.apply makes a new one).
 
-    def __init__(self):
+    A merge step's gate is kept too (``keep``), by run: made again once a task of the run was
+    changed in place (``model.WATCHED`` counts that), replaced by another writer's (``moved``)
+    or appended; in a campaign of one job per raw file each waiting merge step would read its
+    200 segment tasks' states every round (~0.2 s at 1,000,000 tasks)."""
+
+    def __init__(self, keep: bool = True):
+        self.keep = keep
         self._reset(None)
 
     def _reset(self, tasks: list[Task] | None) -> None:
         self.tasks, self.n, self.last = tasks, 0, None
         self._pairs: dict[tuple[int, str], None] | None = None
         self._groups: dict[str, dict[int, array]] = {}
+        self._gates: dict[tuple[str, int], tuple[JobDef, int, Gate]] = {}    # (job, run) -> (its def, count, gate)
 
     def of(self, tasks: list[Task]) -> "Scan":
         """This scan, brought up to ``tasks`` (the tasks appended since added)."""
@@ -112,18 +120,40 @@ class Scan:
             new, start = tasks[self.n:] if self.n else tasks, self.n
             if self._pairs is not None:
                 self._pairs.update(dict.fromkeys(zip(map(_RUN, new), map(_JOB, new))))
+            if self._gates:
+                self._forget(set(map(_RUN, new)))
             for job, runs in self._groups.items():
                 _places(runs, new, start, job)
             self.n, self.last = n, tasks[-1]
         return self
 
-    def moved(self, was: list[Task], now: list[Task]) -> None:
+    def moved(self, was: list[Task], now: list[Task], pairs: Iterable[tuple[Task, Task]]) -> None:
         """List ``now`` is list ``was`` with tasks replaced in their places and others appended
         (another writer's records replayed, none of which removed a task: store/replays.py says
-        so), so what was found in ``was`` holds for ``now`` (its appended tasks are added at the
-        next call) instead of being looked for afresh after every `batchman` command that writes."""
+        so; ``pairs``: each task replaced and its new version), so what was found in ``was``
+        holds for ``now`` (its appended tasks are added at the next call) instead of being
+        looked for afresh after every `batchman` command that writes; the gates of the runs of
+        the replaced tasks are made again."""
         if self.tasks is was and len(now) >= self.n:
             self.tasks, self.last = now, now[self.n - 1] if self.n else None
+            if self._gates:
+                self._forget({new.run for _, new in pairs})
+
+    def _forget(self, runs: set[int]) -> None:
+        for k in [k for k in self._gates if k[1] in runs]:
+            del self._gates[k]
+
+    def merge(self, d: JobDef, run: int) -> Gate:
+        """The gate of ``run``'s NEW task of merge step ``d`` (merge_gate), kept (see above)."""
+        if not self.keep:
+            return merge_gate(d, self.group(run, d.after))
+        had = self._gates.get((d.name, run))
+        if had is not None and had[0] is d and model.WATCHED.get(run) == had[1]:
+            return had[2]
+        count = model.WATCHED.setdefault(run, 0)
+        gate = merge_gate(d, self.group(run, d.after))
+        self._gates[d.name, run] = (d, count, gate)
+        return gate
 
     def pairs(self) -> dict[tuple[int, str], None]:
         """The (run, job) of every task, in the list's order (a dict: no value)."""

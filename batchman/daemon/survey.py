@@ -42,7 +42,7 @@ def survey(eng, status: Status, requests: tuple | None) -> list[Task]:
         if not mine:
             live = _others(eng, status.tasks, tasks, kept_live, pairs)
             if live is not None:
-                eng.observer.scan.moved(tasks, status.tasks)
+                eng.observer.scan.moved(tasks, status.tasks, pairs)
         if live is not None:
             eng.kept.steady(live)
     if live is None:

@@ -141,8 +141,10 @@ class Undo:
         for t, old in self.saved.values():
             for f in Task.__struct_fields__:
                 msgspec.Struct.__setattr__(t, f, getattr(old, f))
+            model.changed_in_place(t)
         for t, intent in self.intents.values():
             msgspec.Struct.__setattr__(t, "intent", intent)
+            model.changed_in_place(t)
         for t in self.tasks[self.n:]:
             if self.idx.get(t.key) is t:
                 del self.idx[t.key]
