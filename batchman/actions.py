@@ -90,7 +90,7 @@ def adopt(store: Store, names: list[str] | None = None, who: str = "batchman ado
     with store.transaction(who) as st:
         unknown = {u.name: u for u in st.unknown}
         wanted = list(unknown) if names is None else names
-        idx = {t.key: t for t in st.tasks}
+        idx = st.index()         # (made before the lock by the transaction)
         for name in wanted:
             u = unknown.get(name)
             parsed = parse_job_name(name)

@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from batchman.core import states as S
+from batchman.core.taskindex import TaskIndex
 
 # The status file's schema version, written by this batchman. 2 (issue 18): the file may have a
 # change log beside it (status.json.log) and per: segment tasks (key RUN.JOB.SEG). A batchman that
@@ -269,30 +270,32 @@ class Status(msgspec.Struct, omit_defaults=True, dict=True):
     params_problem: str = ""      # the daemon's batchman.yaml does not validate: the first problem (it keeps its old settings)
     params_problem_since: float | None = None
 
-    def index(self) -> dict[str, Task]:
-        """Task key -> task, kept with the status (the store keeps it current as it replays
-        changes; tasks appended to the same list are added; any other change rebuilds it)."""
+    def index(self) -> TaskIndex:
+        """Task key -> task (a mapping as a dict of key strings, core/taskindex.py), kept with the
+        status (the store keeps it current as it replays changes; tasks appended to the same
+        list are added; any other change rebuilds it)."""
         cached = self.__dict__.get("_index")
         tasks = self.tasks
         if cached is not None and cached[0] is tasks:
             idx = cached[1]
             if len(idx) == len(tasks):
                 return idx
-            if len(idx) < len(tasks) and all(t.key not in idx for t in tasks[len(idx):]):
-                idx.update((t.key, t) for t in tasks[len(idx):])
+            if len(idx) < len(tasks) and all(idx.of(t) is None for t in tasks[len(idx):]) \
+                    and len({t.key for t in tasks[len(idx):]}) == len(tasks) - len(idx):
+                idx.add(tasks[len(idx):])
                 return idx
-        idx = {t.key: t for t in tasks}
+        idx = TaskIndex(tasks)
         self.__dict__["_index"] = (tasks, idx)
         return idx
 
-    def known_index(self) -> dict[str, Task] | None:
+    def known_index(self) -> TaskIndex | None:
         """The index by key when it is made and current; None when ``index()`` would make it."""
         cached = self.__dict__.get("_index")
         if cached is not None and cached[0] is self.tasks and len(cached[1]) == len(self.tasks):
             return cached[1]
         return None
 
-    def set_index(self, idx: dict[str, Task]) -> None:
+    def set_index(self, idx: TaskIndex) -> None:
         """Give the status an index known to match its tasks (the store's, after a replay)."""
         self.__dict__["_index"] = (self.tasks, idx)
 

@@ -146,7 +146,7 @@ class Undo:
             msgspec.Struct.__setattr__(t, "intent", intent)
             model.changed_in_place(t)
         for t in self.tasks[self.n:]:
-            if self.idx.get(t.key) is t:
+            if self.idx.of(t) is t:
                 del self.idx[t.key]
         del self.tasks[self.n:]
         model.CHANGED.clear()

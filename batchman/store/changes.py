@@ -11,6 +11,7 @@ import msgspec
 
 from batchman.core import model
 from batchman.core.model import Status, Task
+from batchman.core.taskindex import TaskIndex
 
 
 class Record(msgspec.Struct, omit_defaults=True):
@@ -40,7 +41,7 @@ def head_of(status: Status) -> Status:
     return msgspec.structs.replace(status, tasks=[])
 
 
-def collect(before_n: int, before_list: list[Task], before: dict[str, Task],
+def collect(before_n: int, before_list: list[Task], before: TaskIndex,
             work: Status) -> tuple[list[Task], list[str]]:
     """The tasks ``work`` adds or changes since a transaction began (with ``before_n`` tasks,
     the list ``before_list`` and the index ``before``), and the keys it removes; takes them out
@@ -56,15 +57,14 @@ def collect(before_n: int, before_list: list[Task], before: dict[str, Task],
         for t in tasks[before_n:]:
             put[t.key] = t
     else:
-        now = {t.key: t for t in tasks}
-        gone = [k for k in before if k not in now]
-        put.update((k, t) for k, t in now.items() if before.get(k) is not t)
+        now = work.index()
+        gone = [t.key for t in before.values() if now.of(t) is None]
+        put.update((t.key, t) for t in now.values() if before.of(t) is not t)
     if model.CHANGED:
         idx = work.index()
         for i, t in list(model.CHANGED.items()):
-            k = t.key
-            if idx.get(k) is t:
-                put.setdefault(k, t)
+            if idx.of(t) is t:
+                put.setdefault(t.key, t)
                 del model.CHANGED[i]
     return list(put.values()), gone
 
@@ -80,7 +80,7 @@ def forget_stale(limit: int = 100_000) -> None:
             del model.CHANGED[i]
 
 
-def apply(status: Status, rec: Record, idx: dict[str, Task]) -> Status:
+def apply(status: Status, rec: Record, idx: TaskIndex) -> Status:
     """The status after ``rec``: a new Status object with a new task list (so a holder of the old
     one sees that something changed), sharing the unchanged tasks.
 
@@ -90,8 +90,7 @@ def apply(status: Status, rec: Record, idx: dict[str, Task]) -> Status:
     """
     for k in rec.gone:
         idx.pop(k, None)
-    for t in rec.put:
-        idx[t.key] = t
+    idx.add(rec.put)
     new = msgspec.structs.replace(rec.head, tasks=list(idx.values()))
     new.set_index(idx)
     return new

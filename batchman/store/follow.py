@@ -103,7 +103,7 @@ def follow_log(copy: Copy, log_path: str, replays: Replays | None = None) -> Non
         if rec.s != status.store_id or rec.g != status.generation + 1:
             raise Reload()
         idx, before = status.index(), status.tasks
-        swapped = [(o, t) for t in rec.put if (o := idx.get(t.key)) is not None] if replays is not None and replays.wanted() else []
+        swapped = [(o, t) for t in rec.put if (o := idx.of(t)) is not None] if replays is not None and replays.wanted() else []
         status = changes.apply(status, rec, idx)
         if replays is not None:
             replays.note(before, status.tasks, swapped, bool(rec.gone))
