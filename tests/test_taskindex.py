@@ -12,7 +12,7 @@ from batchman.core.model import Status, Task
 from batchman.core.taskindex import RUNS, TaskIndex
 
 ODD_KEYS = ["0012.reco", "+1.reco", "1_0.reco", " 1.reco", "1.reco ", "1.reco.", "1..", "abc", "", ".", "1.",
-            "1.reco.01", "1.reco.-1", "-1.reco", "1.a.b", "１.reco", "4294967296.reco", 5, None, ("1", "reco")]
+            "1.reco.01", "1.reco.-1", "-1.reco", "1.a.b", "１.reco", "4294967296.reco", 5, None, ("1", "reco"), b"1.reco"]
 
 
 def a_task(rnd: random.Random, odd: bool) -> Task:
@@ -41,8 +41,8 @@ def same(idx: TaskIndex, d: dict, rnd: random.Random, tasks: list[Task]) -> None
         else:
             with pytest.raises(KeyError):
                 idx[k]
-    for t in rnd.sample(tasks, min(5, len(tasks))):
-        assert idx.of(t) is d.get(t.key)
+    for t in rnd.sample(tasks, min(5, len(tasks))) + [a_task(rnd, True) for _ in range(5)]:
+        assert idx.of(t) is d.get(t.key), t
 
 
 @pytest.mark.parametrize("seed", range(200))
@@ -86,6 +86,8 @@ def test_the_numbers_of_tasks_are_theirs_alone():
     assert len(idx) == len(tasks) and not idx._plain
     assert all(idx.of(t) is t for t in tasks)
     assert list(idx) == [t.key for t in tasks]
+    for other in (Task(run=1, job="a", seg=-1), Task(run=RUNS + 1, job="a"), Task(run=-RUNS + 1, job="a")):
+        assert idx.of(other) is None and other.key not in idx and idx.get(other.key) is None
 
 
 def test_the_status_index_is_kept_with_its_tasks():

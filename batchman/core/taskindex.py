@@ -40,19 +40,6 @@ def _odd():
     raise _Odd
 
 
-def _parse(key) -> tuple[int, str, int | None] | None:
-    """The (run, job, segment) a key string names, None when it does not read back to itself."""
-    if not isinstance(key, str):
-        return None
-    run_s, _, rest = key.partition(".")
-    job, dot, seg_s = rest.partition(".")
-    try:
-        run, seg = int(run_s), int(seg_s) if dot else None
-    except ValueError:
-        return None
-    return (run, job, seg) if _key(run, job, seg) == key else None
-
-
 class _Codes(dict):
     """Job name -> its code times RUNS, a new name given the next code as it is asked for (_Odd
     for a name that cannot have one)."""
@@ -98,7 +85,8 @@ class TaskIndex(MutableMapping):
             self._to_plain(tasks)
 
     def of(self, task: Task) -> Task | None:
-        """The task of ``task``'s key (``idx.get(task.key)``)."""
+        """The task of ``task``'s key (``idx.get(task.key)``; ``task``: anything with a run, a job
+        and a seg, as the daemon's Work)."""
         return self._by.get(self._number(task.run, task.job, task.seg))
 
     def _code(self, job: str) -> int | None:
@@ -131,11 +119,18 @@ class TaskIndex(MutableMapping):
 
     # ---- by key string (what a dict of them does) ---------------------------------------
     def _of_key(self, key, add: bool = False):
-        """The number of a key string; None when no task of this index can have it."""
+        """The number of a key string; None when no task of this index can have it (one that does
+        not read back to itself)."""
         if self._plain:
             return key
-        parts = _parse(key)
-        return None if parts is None else self._number(*parts, add=add)
+        try:
+            run_s, job, *more = key.split(".")
+            run, seg = int(run_s), int(more[0]) if more else None
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if (f"{run}.{job}" if seg is None else f"{run}.{job}.{seg}") != key:
+            return None
+        return self._number(run, job, seg, add)
 
     def __getitem__(self, key: str) -> Task:
         n = self._of_key(key)

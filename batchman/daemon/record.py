@@ -46,11 +46,12 @@ def record_arrays(st: Status, work: list[Work], max_size: int, stamp: str,
     if not any(D.SUBMIT in w.actions for w in work):
         return 0
     idx = st.index()
-    subs = [w for w in work if D.SUBMIT in w.actions and w.key in idx]
+    subs = [w for w in work if D.SUBMIT in w.actions and idx.of(w) is not None]    # (of: by run, job, seg)
     for w in subs:
         w.array_name, w.array_index = "", None
-        idx[w.key].array_name, idx[w.key].array_index = "", None
-    ready = [A.ready(idx[w.key], resources(w.job)) for w in subs if w.fresh]
+        t = idx.of(w)
+        t.array_name, t.array_index = "", None
+    ready = [A.ready(idx.of(w), resources(w.job)) for w in subs if w.fresh]
     by_key = {w.key: w for w in subs}
     n = 0
     for members in A.group(ready, max_size):
@@ -130,7 +131,7 @@ def record_results(store, st: Status, work: list[Work], results: Results, used: 
     idx = st.index()
     remove: set[str] = set()
     for w in work:
-        t = idx.get(w.key)
+        t = idx.of(w)         # (idx.get(w.key), without reading the key string back)
         if t is None or t.intent is None or t.intent.owner != me:
             continue
         r = results.get(w.key, {})
