@@ -283,6 +283,33 @@ def test_the_trigger_passes_follow_another_writers_change_without_looking_afresh
     assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["2.merge"].wait.startswith("waiting for reco: 2/3")
 
 
+def test_a_merge_gate_kept_follows_another_process_that_completed_the_last_segment(tmp_path, monkeypatch):
+    """The daemon keeps each waiting merge's gate until a task of its run changes. Another
+    process's change reaches it only through the change log (its task objects replaced, no field
+    of them set in this process): the gate of that run is made again, the merge may go (in this
+    process another writer's Store sets fields, which counts too: only a process of its own
+    shows that the replaced tasks are what makes the gate again)."""
+    import subprocess
+    import sys
+
+    from batchman.core import jobs as J
+    e, eng, _ = per_file(tmp_path, monkeypatch)
+    eng.run_once()
+    eng.run_once()
+    scan = eng.observer.scan
+    assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["1.merge"].wait.startswith("waiting for reco: 2/3")
+    code = ("import sys; from batchman.store import store as m; m.LOG_FROM = 0\n"
+            "with m.Store(sys.argv[1]).transaction('another process') as st:\n"
+            "    assert st.tasks[2].key == '1.reco.2'; st.tasks[2].state = 'completed'\n")
+    subprocess.run([sys.executable, "-c", code, e.store.path], check=True, timeout=60)
+    looks = []
+    real = scan._reset
+    monkeypatch.setattr(scan, "_reset", lambda tasks: looks.append(1) or real(tasks))
+    eng.run_once()                          # (BATCHMAN_STORE_CHECK: the gates kept equal a fresh look)
+    assert looks == []                      # moved over the change, not looked at afresh
+    assert J.gates(e.store.read().tasks, e.params.jobs, scan=scan)["1.merge"].wait == ""
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_rounds_of_a_per_file_campaign_with_other_writers_keep_the_gates_a_fresh_look_finds(tmp_path, monkeypatch,
                                                                                           seed):
