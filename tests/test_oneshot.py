@@ -5,6 +5,7 @@ import pytest
 
 from batchman.core.model import Intent
 from batchman.daemon import record as R
+from batchman.daemon.work import Work
 
 from test_engine_survey import engine  # noqa: F401 - a fixture: 10 tasks, the first running
 
@@ -29,7 +30,8 @@ def test_no_new_unknown_job_reads_the_file_no_more_though_cleared_intents_wait(e
         st.tasks[0].intent = Intent(actions=["release"], owner=eng.me, at=1.0)
     eng.run_once()
     loads.clear()
-    eng.cleared = {"1.analysis"}                          # as Engine._record_results leaves it
+    t = e.store.read().index()["1.analysis"]
+    eng.cleared = {"1.analysis": Work.of(t, ["release"])}  # as Engine._record_results leaves it
     R.apply_cleared(e.store.read(), eng.cleared, eng.me)
     assert eng.update_unknown() == []
     eng.unregister()

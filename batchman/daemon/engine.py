@@ -75,7 +75,7 @@ class Engine:
         self.paused = False          # --no-new-starts for this daemon only
         self.only: Callable[[Task], bool] | None = None   # --dataset / --where: the tasks this daemon advances
         self.html_seconds = 0.0      # time the last iteration spent writing the status page
-        self.cleared: set[str] = set()   # tasks whose staging-only intents are done, not yet written
+        self.cleared: dict[str, Work] = {}   # tasks whose staging-only intents are done, not yet written (by key)
         self.pacing = Pacing.from_params(params)
         self.pacer = PC.Pacer.from_values(params.values, clock())   # token buckets: submit, stage, kill
         self.held: set[str] = set()      # kinds whose bucket or per-iteration cap held ready work back
@@ -267,7 +267,7 @@ class Engine:
             # Only staging requests / releases / cancellations, all done: nothing to record but
             # the cleared intents, which go to disk with the next write (a crash before it
             # redoes them, and each is idempotent). One write per iteration instead of two.
-            self.cleared |= {w.key for w in work}
+            self.cleared.update((w.key, w) for w in work)
             R.apply_cleared(self.store.read(), self.cleared, self.me)
             return 0.0
         _crash_point("before-record", self)
@@ -367,7 +367,7 @@ class Engine:
     def unregister(self) -> None:
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)
-            self.cleared = set()
+            self.cleared = {}
             if not any(t.state in S.IN_BATCH for t in st.tasks):
                 # No job left to ask about: an outage seen earlier says nothing any more (its
                 # last error stays on record), and no banner should outlive the daemon.

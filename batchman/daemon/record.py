@@ -100,13 +100,14 @@ def needs_record(work: list[Work], results: Results) -> bool:
     return any(ok is False for r in results.values() for ok in r.values())
 
 
-def apply_cleared(st: Status, cleared: set[str], me: str) -> None:
-    """Clear this daemon's finished staging-only intents in a status read from disk."""
+def apply_cleared(st: Status, cleared: dict[str, Work], me: str) -> None:
+    """Clear this daemon's finished staging-only intents in a status read from disk (``cleared``:
+    their work by key; found by run, job and segment, not by the key read back)."""
     if not cleared:
         return
     idx = st.index()
-    for key in cleared:
-        t = idx.get(key)
+    for w in cleared.values():
+        t = idx.of(w)
         if t is not None and t.intent is not None and t.intent.owner == me:
             t.intent = None
 
