@@ -94,6 +94,10 @@ from batchman.core import states as S  # noqa: E402
 from batchman.experiment import open_experiment, store_for  # noqa: E402
 
 ME = os.path.abspath(__file__)
+# The commands timed (the installed `batchman` and `batchman-daemon` scripts) import the batchman
+# beside this script, as this process does, whichever copy is installed: a figure is of this
+# checkout's code (a run of an older checkout's script measured the installed one's commands).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), os.environ.get("PYTHONPATH")]))
 CONFIG = {"staging.limit": 10 ** 9, "batch.max_jobs": 10 ** 9,     # as bench_daemon: no cap holds a task
           "batch.command": "true",                                    # a job command that exists
           "daemon.submit_grace": 1e9, "staging.verify_queue": False}  # oneshot's local backends: see above
