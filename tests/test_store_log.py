@@ -170,6 +170,32 @@ def test_a_purge_removes_the_tasks_for_every_reader_and_the_shrink_guard_still_h
     assert len(fresh(s).tasks) == 25
 
 
+def test_tasks_whose_key_is_no_number_are_written_followed_and_compacted(tmp_path):
+    """core/taskindex: a run beyond 32 bits, a job name with a dot, a segment below 0 (a file
+    edited by hand: batchman makes none) turn the index of tasks into a dict of key strings, in
+    the writer and in a reader following its log; both go on as with any other task."""
+    s = make(tmp_path, n=5)
+    reader = Store(s.path)
+    reader.read()
+    with s.transaction("t") as st:
+        st.index()                                          # (numbers, then the odd tasks come)
+        st.tasks += [Task(run=2**40), Task(run=3, job="a.b"), Task(run=4, job="reco", seg=-1)]
+    with s.transaction("t") as st:
+        idx = st.index()
+        idx["1099511627776.analysis"].state = "failed"
+        idx["3.a.b"].priority = 5
+        idx["4.reco.-1"].state = "unstaged"
+        idx["2.analysis"].state = "failed"
+    got = reader.read()
+    by = {t.key: t for t in got.tasks}
+    assert by["1099511627776.analysis"].state == "failed" and by["3.a.b"].priority == 5
+    assert by["4.reco.-1"].state == "unstaged" and by["2.analysis"].state == "failed"
+    assert all(got.index()[k] is t for k, t in by.items()) and len(got.index()) == 8
+    assert s.compact()
+    same(fresh(s), s.read())
+    same(fresh(s), reader.read())
+
+
 def test_compaction_folds_the_log_into_the_file_that_scripts_read(tmp_path, monkeypatch):
     s = make(tmp_path)
     reader = Store(s.path)

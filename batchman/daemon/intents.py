@@ -87,7 +87,8 @@ def record(eng, status: Status, live: list[Task], obs: D.Observations, counters:
     else:
         idx = status.index()
         touched = [t for t, _ in decisions] + counted       # (of the cleared ones only the intent)
-        work = ahead.update(eng.store, WHO, body, touched, intents=[t for w in cleared.values() if (t := idx.of(w)) is not None])
+        of_cleared = [t for w in cleared.values() if (t := idx.of(w)) is not None]
+        work = ahead.update(eng.store, WHO, body, touched, intents=of_cleared)
     eng.cleared = {}         # written with this transaction
     eng._spend(budget, now)
     return work
