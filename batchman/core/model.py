@@ -195,7 +195,7 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
     def __setattr__(self, name: str, value: Any) -> None:
         CHANGED[id(self)] = self
-        if WATCHED:
+        if WATCHED:                     # (changed_in_place written out: every field set passes here)
             n = WATCHED.get(self.run)
             if n is not None:
                 WATCHED[self.run] = n + 1

@@ -133,11 +133,10 @@ class TaskIndex(MutableMapping):
         return self._number(run, job, seg, add)
 
     def __getitem__(self, key: str) -> Task:
-        n = self._of_key(key)
-        task = None if n is None else self._by.get(n)
-        if task is None and (n is None or n not in self._by):
-            raise KeyError(key)
-        return task
+        try:
+            return self._by[self._of_key(key)]     # (None, nobody's key, is no number held)
+        except KeyError:
+            raise KeyError(key) from None
 
     def get(self, key: str, default=None):
         n = self._of_key(key)

@@ -46,13 +46,12 @@ def record_arrays(st: Status, work: list[Work], max_size: int, stamp: str,
     if not any(D.SUBMIT in w.actions for w in work):
         return 0
     idx = st.index()
-    subs = [w for w in work if D.SUBMIT in w.actions and idx.of(w) is not None]    # (of: by run, job, seg)
-    for w in subs:
+    subs = [(w, t) for w in work if D.SUBMIT in w.actions and (t := idx.of(w)) is not None]    # (of: by run, job, seg)
+    for w, t in subs:
         w.array_name, w.array_index = "", None
-        t = idx.of(w)
         t.array_name, t.array_index = "", None
-    ready = [A.ready(idx.of(w), resources(w.job)) for w in subs if w.fresh]
-    by_key = {w.key: w for w in subs}
+    ready = [A.ready(t, resources(w.job)) for w, t in subs if w.fresh]
+    by_key = {w.key: (w, t) for w, t in subs}
     n = 0
     for members in A.group(ready, max_size):
         if len(members) < 2:
@@ -60,7 +59,7 @@ def record_arrays(st: Status, work: list[Work], max_size: int, stamp: str,
         name = A.array_name(st.store_id, members[0].job, f"{stamp}{A.base36(n)}")
         n += 1
         for key, i in A.index_map(members).items():
-            w, t = by_key[key], idx[key]
+            w, t = by_key[key]
             w.array_name, w.array_index = t.array_name, t.array_index = name, i
     return n
 
