@@ -91,8 +91,8 @@ def main() -> None:
         n = len(tasks) // 100
         if how == "spread":
             return rnd.sample(tasks, n)
-        at = at + n if at + n <= len(tasks) else 0
-        return tasks[at - n:at] if at else tasks[:n]
+        at = at + n if at + 2 * n <= len(tasks) else 0      # (the next 1 %, from the start again at the end)
+        return tasks[at:at + n]
 
     for how in ("runs in order", "spread"):
         scan = J.Scan()
