@@ -177,7 +177,9 @@ def main() -> int:
         what, root = a.child
         if what == "build":
             build(root, a)
-        print(json.dumps({} if what == "build" else phases(root)))
+        print(json.dumps({} if what == "build" else phases(root)), flush=True)
+        if what != "build":
+            os._exit(0)         # (as the oneshot itself ends: not a million tasks freed one by one)
         return 0
     BC.bytecode()
     work = tempfile.mkdtemp(prefix="bench-oneshot-", dir=a.tmp)

@@ -40,6 +40,21 @@ def _odd():
     raise _Odd
 
 
+class _Segs(dict):
+    """Segment number (or None) -> its part of a number, made once (_Odd below 0): a look-up
+    instead of a multiplication and an addition of numbers beyond 2**30 for each of a million
+    segment tasks (~0.06 s of ~0.46 s in a campaign of one task per raw file)."""
+
+    def __missing__(self, seg) -> int:
+        if seg is not None and not seg >= 0:
+            raise _Odd
+        part = self[seg] = 0 if seg is None else (seg + 1) * SEG
+        return part
+
+
+_SEGS = _Segs()
+
+
 class _Codes(dict):
     """Job name -> its code times RUNS, a new name given the next code as it is asked for (_Odd
     for a name that cannot have one)."""
@@ -77,10 +92,9 @@ class TaskIndex(MutableMapping):
         if self._plain:
             self._put({t.key: t for t in tasks})
             return
-        codes = self._codes
+        codes, segs = self._codes, _SEGS
         try:
-            self._put({(r + codes[t.job] + (0 if (s := t.seg) is None else (s + 1) * SEG if s >= 0 else _odd()))
-                       if 0 <= (r := t.run) < RUNS else _odd(): t for t in tasks})
+            self._put({(codes[t.job] + segs[t.seg] + r) if 0 <= (r := t.run) < RUNS else _odd(): t for t in tasks})
         except _Odd:
             self._to_plain(tasks)
 
