@@ -2,7 +2,7 @@
 """Where the time of a `batchman-daemon oneshot` goes, step by step (issue 18's last figure).
 
     python benchmarks/bench_oneshot.py [--tasks 1000000] [--perfile] [--repeat 3] [--json FILE]
-                                       [--pristine DIR] [--keep] [--tmp DIR]
+                                       [--against CHECKOUT] [--pristine DIR] [--keep] [--tmp DIR]
 
 The campaign is bench_campaign.py's (one job a run), or with --perfile bench_perfile.py's (a
 `reco` task per raw file and a `merge` per run); --pristine DIR takes one already built (a
@@ -20,12 +20,18 @@ machine's speed line (bench_campaign: a Python loop, 1 GB of fresh memory).
 
 What it answers: which part of a oneshot grows with every task (reading, indexing, the
 page's saved tally), which with the live tasks (the keepers, observing, deciding), and how
-much is the kernel giving fresh memory. It measures the code of the checkout it is in.
+much is the kernel giving fresh memory. It measures the code of the checkout it is in, and with
+--against CHECKOUT (another clone or worktree, e.g. `git worktree add /tmp/old HEAD~3`) that
+one's too, run by run in turns (ABBA...) on copies of the same campaign, as a second table and
+a line comparing the two: the way to tell a change from the machine's mood, which moves a
+oneshot at 1,000,000 tasks by ±10 % from one hour to the next. The other checkout's code is
+imported first (checked: its batchman is the one the steps run), whatever its own benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import functools
 import json
 import os
@@ -36,6 +42,10 @@ import sys
 import tempfile
 import time
 
+CODE = sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv else None
+if CODE:                # (a run of --against: that checkout's batchman, before bench_campaign puts ours first)
+    sys.path.insert(0, CODE)
+    import batchman  # noqa: F401, E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_campaign as BC  # noqa: E402 - also puts the repository on sys.path
 
@@ -102,7 +112,10 @@ def phases(root: str) -> dict:
     start = usage()
     import gc
     import click
+    import batchman
     from batchman.daemon import main as M
+    if CODE and not os.path.abspath(batchman.__file__).startswith(os.path.abspath(CODE) + os.sep):
+        raise SystemExit(f"the steps would run {batchman.__file__}, not the code of {CODE}")
     from batchman.experiment import open_experiment
     steps: dict = {}
     timed(steps)
@@ -125,9 +138,9 @@ def phases(root: str) -> dict:
             "changes": len(rep.transitions), "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
-def run_child(what: str, root: str, a) -> dict:
+def run_child(what: str, root: str, a, code: str | None = None) -> dict:
     wall, out, _ = BC.run([sys.executable, ME, "--child", what, root, "--tasks", str(a.tasks), "--files",
-                           str(a.files)] + (["--perfile"] if a.perfile else []))
+                           str(a.files)] + (["--perfile"] if a.perfile else []) + (["--code", code] if code else []))
     r = json.loads(out.splitlines()[-1])
     if "process" in r:
         r["process"][0] = wall
@@ -171,7 +184,9 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="write every run's figures to FILE too")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (and its pristine campaign)")
     ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
+    ap.add_argument("--against", metavar="CHECKOUT", help="another checkout of batchman: its oneshot too, in turns")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--code", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         what, root = a.child
@@ -181,7 +196,12 @@ def main() -> int:
         if what != "build":
             os._exit(0)         # (as the oneshot itself ends: not a million tasks freed one by one)
         return 0
+    against = os.path.abspath(a.against) if a.against else None
+    if against and not os.path.isfile(os.path.join(against, "batchman", "daemon", "main.py")):
+        raise SystemExit(f"--against {a.against}: no batchman checkout there (batchman/daemon/main.py is missing)")
     BC.bytecode()
+    if against:
+        compileall.compile_dir(os.path.join(against, "batchman"), quiet=1)
     work = tempfile.mkdtemp(prefix="bench-oneshot-", dir=a.tmp)
     try:
         pristine = a.pristine
@@ -190,22 +210,28 @@ def main() -> int:
             os.makedirs(pristine)
             BC.say(f"building {a.tasks:,} tasks in {pristine} ...")
             run_child("build", pristine, a)
-        runs = []
+        runs: dict = {None: [], against: []} if against else {None: []}
         for k in range(a.repeat):
-            root = BC.clone(pristine, os.path.join(work, f"oneshot-{k}"))
-            BC.write_elsewhere(root, "--pause", "--finish", str(max(1, a.tasks // 100)))
-            BC.say(f"oneshot {k + 1} of {a.repeat} (another process wrote)")
-            runs.append(run_child("phases", root, a))
-            shutil.rmtree(root, ignore_errors=True)
+            for code in (list(runs) if k % 2 == 0 else list(runs)[::-1]):
+                root = BC.clone(pristine, os.path.join(work, f"oneshot-{k}"))
+                BC.write_elsewhere(root, "--pause", "--finish", str(max(1, a.tasks // 100)))
+                BC.say(f"oneshot {k + 1} of {a.repeat}{f' ({code})' if code else ''} (another process wrote)")
+                runs[code].append(run_child("phases", root, a, code))
+                shutil.rmtree(root, ignore_errors=True)
         speed = BC.machine()
         print(BC.machine_line(speed))
-        print(f"batchman-daemon oneshot at {a.tasks:,} tasks ({'per file' if a.perfile else 'a job a run'}), "
-              f"median of {a.repeat}:")
-        print("\n".join(table(runs)))
+        shape = "per file" if a.perfile else "a job a run"
+        for code, got in runs.items():
+            print(f"batchman-daemon oneshot at {a.tasks:,} tasks ({shape}), median of {a.repeat}, "
+                  f"code of {code or os.path.dirname(os.path.dirname(ME))}:")
+            print("\n".join(table(got)))
+        if against:
+            walls = {c: sorted(round(r["process"][0], 2) for r in got) for c, got in runs.items()}
+            print(f"the process, start to end: {walls[None]} s here against {walls[against]} s in {against}")
         if a.json:
             with open(a.json, "w", encoding="utf-8") as f:
                 json.dump({"tasks": a.tasks, "perfile": a.perfile, "speed": speed, "when": time.strftime("%Y-%m-%d %H:%M"),
-                           "runs": runs}, f, indent=1)
+                           "runs": runs[None], "against": against, "against_runs": runs.get(against)}, f, indent=1)
     finally:
         if a.keep:
             BC.say(f"kept {work}")
