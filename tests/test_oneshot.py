@@ -120,3 +120,20 @@ def test_one_iteration_leaves_the_cyclic_collector_off_to_the_end(tmp_path, mode
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert "collector on: False" in r.stdout
+
+
+def test_the_printed_report_names_the_file_of_a_segment_task(tmp_path):
+    """A round that moved a run's file tasks printed '2120 reco: completed -> new' for each: which
+    file, it did not say (199 alike lines for a run of 199 files). Each now says it as `batchman
+    list --segments` does: reco[1]."""
+    from e2e_helpers import daemon_run
+    from test_jobs_e2e import bm, experiment
+    from batchman.core.model import Task
+    e = experiment(tmp_path, [], jobs={"reco": {"command": "true", "args": "{run} {segment}", "per": "segment"}})
+    with e.store.transaction("test") as st:
+        st.tasks = [Task(run=2120, job="reco", seg=s, state="completed", since=1.0) for s in (0, 1)]
+    bm(tmp_path, "restart", "2120.reco.1")
+    r = daemon_run(tmp_path, "oneshot", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "  2120 reco[1]: completed -> new (restarted on request)" in r.stdout, r.stdout
+    assert "reco[0]" not in r.stdout and "2120 reco:" not in r.stdout

@@ -11,6 +11,7 @@ from batchman.core import arrays as A
 from batchman.core import decide as D
 from batchman.core import states as S
 from batchman.core.model import Daemon, IterationLog, Status, Task
+from batchman.core.segview import job_label
 from batchman.core.transition import Transition, change_state
 from batchman.daemon.act import Results
 from batchman.daemon.work import IterationReport, Work
@@ -21,7 +22,7 @@ def journal(store, tr: Transition | None, t: Task, rep: IterationReport) -> None
     if tr is None:
         return
     store.record(tr.key, tr.old, tr.new, tr.why, tr.by, tr.at)
-    rep.transitions.append(tr.line(t.run, t.job))
+    rep.transitions.append(tr.line(t.run, job_label(t)))     # (a file's task: reco[17], as `list --segments`)
 
 
 def record_decisions(store, st: Status, decisions, obs: D.Observations, now: float, me: str,
