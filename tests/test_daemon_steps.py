@@ -109,3 +109,15 @@ def test_an_unreachable_batch_system_stops_the_rounds_submissions(monkeypatch, t
     assert res["0/a"][D.SUBMIT] == Submitted("1")
     assert res["3/a"][D.SUBMIT] == Unreachable("not tried: sbatch: no answer", timed_out)
     assert (pacing.failures == 1) is backs_off
+
+
+def test_a_staging_call_says_how_many_runs_its_files_are_of_not_how_many_tasks():
+    """Three files of run 2120 and one of 2121, each its own task (per: segment): the report said
+    'stage: 4 file(s) of 4 run(s)'."""
+    ws = [Work(f"{run}.reco.{s}", [D.STAGE], run, "reco", 0, "", "", [f"/mss/run_{run}.dat.{s}"], seg=s)
+          for run, s in ((2120, 0), (2120, 1), (2120, 2), (2121, 0))]
+    ws.append(Work("2122.reco", [D.RELEASE], 2122, "reco", 1, "", "", ["/mss/run_2122.dat.0"]))
+    asked, res, rep = [], {w.key: {} for w in ws}, IterationReport()
+    Actor._files(ws, D.STAGE, asked.extend, res, rep)
+    assert rep.actions == ["stage: 4 file(s) of 2 run(s)"]
+    assert asked == [f for w in ws[:4] for f in w.files] and all(res[w.key][D.STAGE] for w in ws[:4])
