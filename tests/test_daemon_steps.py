@@ -113,7 +113,8 @@ def test_an_unreachable_batch_system_stops_the_rounds_submissions(monkeypatch, t
 
 def test_a_staging_call_says_how_many_runs_its_files_are_of_not_how_many_tasks():
     """Three files of run 2120 and one of 2121, each its own task (per: segment): the report said
-    'stage: 4 file(s) of 4 run(s)'."""
+    'stage: 4 file(s) of 4 run(s)'; and a release counted a merge step that has no file of its
+    own: 'release: 1 file(s) of 2 run(s)'."""
     ws = [Work(f"{run}.reco.{s}", [D.STAGE], run, "reco", 0, "", "", [f"/mss/run_{run}.dat.{s}"], seg=s)
           for run, s in ((2120, 0), (2120, 1), (2120, 2), (2121, 0))]
     ws.append(Work("2122.reco", [D.RELEASE], 2122, "reco", 1, "", "", ["/mss/run_2122.dat.0"]))
@@ -121,3 +122,7 @@ def test_a_staging_call_says_how_many_runs_its_files_are_of_not_how_many_tasks()
     Actor._files(ws, D.STAGE, asked.extend, res, rep)
     assert rep.actions == ["stage: 4 file(s) of 2 run(s)"]
     assert asked == [f for w in ws[:4] for f in w.files] and all(res[w.key][D.STAGE] for w in ws[:4])
+    ws.append(Work("2123.merge", [D.RELEASE], 2123, "merge", 1, "", "", []))
+    res["2123.merge"] = {}
+    Actor._files(ws, D.RELEASE, asked.extend, res, rep)
+    assert rep.actions[1:] == ["release: 1 file(s) of 1 run(s)"] and res["2123.merge"][D.RELEASE]

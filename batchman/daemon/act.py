@@ -53,7 +53,7 @@ class Actor:
         if files:
             try:
                 fn(files)
-                rep.actions.append(f"{action}: {len(files)} file(s) of {len({w.run for w in ws})} run(s)")
+                rep.actions.append(f"{action}: {len(files)} file(s) of {len({w.run for w in ws if w.files})} run(s)")
             except (BackendUnavailable, Rejected) as e:
                 ok = False
                 rep.errors.append(f"{action}: {e}")
