@@ -69,3 +69,22 @@ def test_without_a_per_segment_job_the_list_is_not_folded_nor_walked_twice():
     idx = TaskIndex()
     idx.set_status(Status(tasks=tasks))
     assert len(idx.order) == 1 and idx.order[0].key == "1.reco"
+
+
+def test_a_merge_step_shows_its_input_files_and_that_it_stages_none(exp, app_for):
+    """The task view of a merge step said 'segments (0, 0 staged)  (not looked up yet)' and never
+    which files it merged (its inputs: the segment tasks' outputs, which `batchman show` lists)."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    with exp.store.transaction("test") as st:
+        st.tasks.append(Task(run=2121, job="merge", state=S.COMPLETED, since=time.time(), reason="exit 0",
+                             inputs=tuple(f"out/reco2121_{i}.root" for i in range(3)), outputs=("out/merged2121.root",)))
+    app = app_for(exp)
+    app.type("g2121<enter><enter>")
+    app.wait_background()
+    s = screen(app)
+    assert "run 2121  job merge" in s and "(none: job merge needs no staging)" in s and "not looked up" not in s
+    assert "inputs (3)" in s and all(f"out/reco2121_{i}.root" in s for i in range(3))
+    assert "outputs (1)" in s and "out/merged2121.root" in s
+    out = CliRunner().invoke(cli, ["-C", exp.params.root, "show", "2121.merge"]).output
+    assert "segments (0):\n  (none: job merge needs no staging)\n" in out and "inputs (3):" in out

@@ -1,4 +1,5 @@
-"""One task: summary, segments (staged or not), history with reasons, job details, logs."""
+"""One task: summary, segments (staged or not), its input and output files, history with reasons,
+job details, logs."""
 
 from __future__ import annotations
 
@@ -133,7 +134,12 @@ class TaskView(TextView):
         for s in t.segments:
             L.append([("ok" if s.staged else "info", "  staged   " if s.staged else "  on tape  "), s.path])
         if not t.segments:
-            L.append("  (not looked up yet)")
+            d = self.app.params.jobs.defs.get(t.job)
+            L.append(f"  (none: job {t.job} needs no staging)" if d is not None and not d.needs_staging
+                     else "  (not looked up yet)")
+        for label, files in (("inputs", t.inputs), ("outputs", t.outputs)):   # (a merge step's: its segments')
+            if files:
+                L += ["", ("title", f" {label} ({len(files)}) ")] + [f"  {f}" for f in files]
         return L
 
     def _history(self, t: Task) -> list:
