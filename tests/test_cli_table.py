@@ -59,3 +59,24 @@ def test_wide_characters_take_two_columns():
     assert on_screen[0] == on_screen[1]             # aligned on screen
     assert out[2].index("ok") == out[3].index("ok") - 2     # two characters taking four columns
     assert table.width("漢字") == 4 and table.width("ab") == 2
+
+
+def test_a_state_lists_its_segment_tasks_one_by_one_and_a_cut_detail_says_it_is_cut(exp_dir):
+    """`list --state failed` folded a run's failed segment task into '2120 reco[*] 0/1 segments
+    completed, 1 failed' (the fraction of the tasks listed, and not which segment); a detail longer
+    than its column ended mid-word, the merge step's '(restart or skip it)' gone without a sign."""
+    from batchman.core.model import Task
+    from batchman.experiment import open_experiment
+    from clihelp import run
+    wait = "waiting for reco: 1/3 segments completed; segment 1 failed (restart or skip it)"
+    with open_experiment(str(exp_dir)).store.transaction("test") as st:
+        st.tasks = [Task(run=2120, job="reco", seg=s, state=x, since=1.0) for s, x in
+                    enumerate(["completed", "failed", "running"])] + [Task(run=2120, job="merge", since=1.0, reason=wait)]
+    whole = run("list").output
+    assert "reco[*]" in whole and "1/3 segments completed, 1 running, 1 failed" in whole and "reco[1]" not in whole
+    merge = next(ln for ln in whole.splitlines() if " merge " in ln)
+    assert wait[:57] + "..." in merge and wait not in merge
+    failed = run("list", "--state", "failed").output
+    assert "1 task(s) match: 1 failed" in failed and "reco[*]" not in failed and "segments completed" not in failed
+    assert [ln.split()[:4] for ln in failed.splitlines()[3:]] == [["2120", "reco[1]", "-", "failed"]]
+    assert "reco[*]" in run("list", "--job", "reco").output     # (a job picks runs' tasks whole: folded)

@@ -61,11 +61,12 @@ def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> 
 @click.option("--unknown", is_flag=True, help="List jobs found under our name pattern that no task accounts for.")
 @click.option("--segments", "unfold", is_flag=True,
               help="One line per segment task of per: segment jobs (by default one line per run and job, "
-                   "'37/120 segments completed'; naming RUN.JOB also shows them).")
+                   "'37/120 segments completed'; naming RUN.JOB or a --state also shows them).")
 @click.pass_context
 def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     """List tasks: run, segments, state, time in state, job id, counters. The segment tasks of a
-    per: segment job show as one line per run (--segments, or naming 2120.reco, lists them).
+    per: segment job show as one line per run (--segments, --state, or naming 2120.reco, lists
+    them one by one).
     The first line counts the tasks by state: every task, or those listed when runs, --state,
     --job, --dataset or --where are given. The counters of running jobs are read from the jobs
     themselves when the list holds at most 1,000 of them, else they are the daemon's (at most
@@ -103,7 +104,9 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
         click.echo("no tasks yet: `batchman add RUNS`")
         return
     named = named_keys(runs)
-    shown = SV.fold(tasks, lambda key: unfold or key in named)
+    # --state picks tasks, not runs: a run's segment tasks that match are listed one by one (a
+    # folded row of them said '0/1 segments completed, 1 failed', and not which segment)
+    shown = tasks if states else SV.fold(tasks, lambda key: unfold or key in named)
     rows = [export.table_row(t, now) if isinstance(t, Task) else export.group_row(t) for t in shown]
     for i in range(len(rows) - 1, 0, -1):        # grouped by run: the run number once per group
         if shown[i].run == shown[i - 1].run:

@@ -109,7 +109,14 @@ def table_row(t: Task, now: float) -> list:
     """A task's line of `batchman list`; a task with no file to stage (a merge step, or files not
     found yet) has None as its segments, shown as '-' (tabulate's missingval)."""
     return [t.run, job_label(t), len(t.segments) or None, state_label(t), duration(now - t.since) if t.since else "",
-            detail(t)[:60], t.attempt, counters_text(t)[:40]]
+            _cut(detail(t), 60), t.attempt, _cut(counters_text(t), 40)]
+
+
+def _cut(text: str, n: int) -> str:
+    """``text`` in at most ``n`` characters, its end replaced by '...' when cut (a merge step's
+    'waiting for reco: 2/3 segments completed; segment 1 failed (restart or skip it)' lost its
+    hint without a sign that there was more: `batchman show` has it whole)."""
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def group_row(g: Group) -> list:
