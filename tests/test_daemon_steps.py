@@ -126,3 +126,6 @@ def test_a_staging_call_says_how_many_runs_its_files_are_of_not_how_many_tasks()
     res["2123.merge"] = {}
     Actor._files(ws, D.RELEASE, asked.extend, res, rep)
     assert rep.actions[1:] == ["release: 1 file(s) of 1 run(s)"] and res["2123.merge"][D.RELEASE]
+    ws[0].actions.append(D.CANCEL_STAGE)
+    Actor._files(ws, D.CANCEL_STAGE, asked.extend, res, rep)
+    assert rep.actions[2:] == ["cancel staging: 1 file(s) of 1 run(s)"]      # (not the action's name, cancel_stage)

@@ -17,6 +17,9 @@ from batchman.daemon.work import IterationReport, Work
 Results = dict[str, dict]
 
 
+_SAID = {D.CANCEL_STAGE: "cancel staging"}      # (the report's word for an action, where its name is not one)
+
+
 class Actor:
     """Carries out the work of one iteration; remembers what each submission asked for."""
 
@@ -53,7 +56,8 @@ class Actor:
         if files:
             try:
                 fn(files)
-                rep.actions.append(f"{action}: {len(files)} file(s) of {len({w.run for w in ws if w.files})} run(s)")
+                rep.actions.append(f"{_SAID.get(action, action)}: {len(files)} file(s) of "
+                                   f"{len({w.run for w in ws if w.files})} run(s)")
             except (BackendUnavailable, Rejected) as e:
                 ok = False
                 rep.errors.append(f"{action}: {e}")
