@@ -110,8 +110,10 @@ class TaskIndex:
             tasks = [t for t in tasks if t.run in rs]
         if self.text or (sts and self.sort == "time"):
             tasks = resort(tasks, self.sort)      # these came in run order
-        # a run's segment tasks: one row (no pass over the tasks when no job runs per segment)
-        self.order = SV.fold(tasks, self.open.__contains__) if self.segmented() else tasks
+        # a run's segment tasks: one row (no pass over the tasks when no job runs per segment); not
+        # when a state or a text picks tasks: a row of some of a run's segment tasks counted only
+        # those ('0/1 segments completed, 1 failed') and hid which segment (runs picked: whole)
+        self.order = SV.fold(tasks, self.open.__contains__) if self.segmented() and not (sts or self.text) else tasks
         self.rebuilds += 1
         self._restore_focus(was)
 

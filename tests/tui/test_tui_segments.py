@@ -88,3 +88,19 @@ def test_a_merge_step_shows_its_input_files_and_that_it_stages_none(exp, app_for
     assert "outputs (1)" in s and "out/merged2121.root" in s
     out = CliRunner().invoke(cli, ["-C", exp.params.root, "show", "2121.merge"]).output
     assert "segments (0):\n  (none: job merge needs no staging)\n" in out and "inputs (3):" in out
+
+
+def test_a_state_or_a_text_filter_lists_the_segment_tasks_it_picks_one_by_one(exp, app_for):
+    """'s failed' showed '2120 reco[*] failed 0/1 segments completed, 1 failed': a folded row of
+    the tasks the filter kept, counting only them and not saying which segment failed."""
+    app = app_for(with_segments(exp))
+    app.type("sfailed<enter>")
+    s = screen(app)
+    assert "reco[2]" in s and "reco[*]" not in s and "segments completed" not in s
+    app.type("<enter>")                  # the row is the task itself: enter opens it
+    assert "run 2120  job reco  segment 2" in screen(app)
+    app.type("<esc>c/running<enter>")   # (c: filters cleared)
+    s = screen(app)
+    assert "reco[1]" in s and "reco[*]" not in s
+    app.type("c")                        # no filter: one row for the run again
+    assert "reco[*]" in screen(app) and "reco[1]" not in screen(app)
