@@ -80,3 +80,18 @@ def test_a_state_lists_its_segment_tasks_one_by_one_and_a_cut_detail_says_it_is_
     assert "1 task(s) match: 1 failed" in failed and "reco[*]" not in failed and "segments completed" not in failed
     assert [ln.split()[:4] for ln in failed.splitlines()[3:]] == [["2120", "reco[1]", "-", "failed"]]
     assert "reco[*]" in run("list", "--job", "reco").output     # (a job picks runs' tasks whole: folded)
+
+
+def test_show_of_a_run_of_several_tasks_names_the_list_that_shows_them_all(exp_dir):
+    """`show 2120` in a per-file experiment asks for a job, then for a segment: each error also
+    names the list of what there is to choose from."""
+    from batchman.core.model import Task
+    from batchman.experiment import open_experiment
+    from clihelp import run
+    with open_experiment(str(exp_dir)).store.transaction("test") as st:
+        st.tasks = [Task(run=2120, job="reco", seg=s, since=1.0) for s in range(3)] + [Task(run=2120, job="merge", since=1.0)]
+    r = run("show", "2120")
+    assert r.exit_code == 1 and "several jobs (merge, reco); choose one with --job (`batchman list 2120` shows them all)" in r.output
+    r = run("show", "2120", "--job", "reco")
+    assert r.exit_code == 1 and "3 segment tasks (0, 1, 2)" in r.output and "`batchman list 2120.reco` shows them all" in r.output
+    assert "reco[2]" in run("list", "2120.reco").output and "job merge" in run("show", "2120", "--job", "merge").output

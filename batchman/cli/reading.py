@@ -211,11 +211,12 @@ def _one_task(tasks: list[Task], run: str, job: str | None, seg: int | None) -> 
     if not cands:
         raise click.ClickException(f"{named} is not in the list; `batchman list` shows what is")
     if len({t.job for t in cands}) > 1:
-        raise click.ClickException(f"run {run} has several jobs ({', '.join(sorted({t.job for t in cands}))}); choose one with --job")
+        raise click.ClickException(f"run {run} has several jobs ({', '.join(sorted({t.job for t in cands}))}); choose one "
+                                   f"with --job (`batchman list {run}` shows them all)")
     if len(cands) > 1:
         raise click.ClickException(f"{named} has {len(cands)} segment tasks ({', '.join(str(t.seg) for t in cands[:10])}"
                                    f"{', ...' if len(cands) > 10 else ''}); choose one with --segment N "
-                                   f"(or name it {cands[0].run_key}.N)")
+                                   f"(or name it {cands[0].run_key}.N; `batchman list {cands[0].run_key}` shows them all)")
     return cands[0]
 
 
