@@ -182,9 +182,8 @@ def show(ctx, run, job, seg, lines, as_json):
     click.echo(f"\nsegments ({len(segs)}):")
     for s in segs:
         click.echo(f"  {'staged ' if s['on_disk'] else 'on tape'}  {s['path']}" + (f"  -> {s['cache']}" if s['cache'] and s['cache'] != s['path'] else ""))
-    d = e.params.jobs.defs.get(t.job)
-    if not segs and d is not None and not d.needs_staging:
-        click.echo(f"  (none: job {t.job} needs no staging)")
+    if not segs and (note := export.no_files_note(t, e.params.jobs)):
+        click.echo(f"  {note}")
     click.echo("\nhistory:")
     for h in hist:
         click.echo(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h['t']))}  {h['from'] or '':>10} -> {h['to']:<10} {visible(h['why'])}")

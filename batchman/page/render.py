@@ -112,6 +112,13 @@ def table_row(t: Task, now: float) -> list:
             _cut(detail(t), 60), t.attempt, _cut(counters_text(t), 40)]
 
 
+def no_files_note(t: Task, jobs) -> str:
+    """What `show` and the TUI say of a task without files whose job stages none (a merge step),
+    '' for any other (``jobs``: the job definitions of batchman.yaml)."""
+    d = jobs.defs.get(t.job)
+    return f"(none: job {t.job} needs no staging)" if not t.segments and d is not None and not d.needs_staging else ""
+
+
 def _cut(text: str, n: int) -> str:
     """``text`` in at most ``n`` characters, its end replaced by '...' when cut (a merge step's
     'waiting for reco: 2/3 segments completed; segment 1 failed (restart or skip it)' lost its

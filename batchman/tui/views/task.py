@@ -134,9 +134,7 @@ class TaskView(TextView):
         for s in t.segments:
             L.append([("ok" if s.staged else "info", "  staged   " if s.staged else "  on tape  "), s.path])
         if not t.segments:
-            d = self.app.params.jobs.defs.get(t.job)
-            L.append(f"  (none: job {t.job} needs no staging)" if d is not None and not d.needs_staging
-                     else "  (not looked up yet)")
+            L.append(f"  {export.no_files_note(t, self.app.params.jobs) or '(not looked up yet)'}")
         for label, files in (("inputs", t.inputs), ("outputs", t.outputs)):   # (a merge step's: its segments')
             if files:
                 L += ["", ("title", f" {label} ({len(files)}) ")] + [f"  {f}" for f in files]
