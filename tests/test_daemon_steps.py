@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from batchman.backends.base import BatchBase, Submitted, Unreachable
+from batchman.backends.base import BackendUnavailable, BatchBase, Submitted, Unreachable
 from batchman.core import decide as D
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Daemon, Status
@@ -129,3 +129,8 @@ def test_a_staging_call_says_how_many_runs_its_files_are_of_not_how_many_tasks()
     ws[0].actions.append(D.CANCEL_STAGE)
     Actor._files(ws, D.CANCEL_STAGE, asked.extend, res, rep)
     assert rep.actions[2:] == ["cancel staging: 1 file(s) of 1 run(s)"]      # (not the action's name, cancel_stage)
+
+    def down(files):
+        raise BackendUnavailable("jcache: timed out")
+    Actor._files(ws, D.CANCEL_STAGE, down, res, rep)
+    assert rep.errors == ["cancel staging: jcache: timed out"] and res[ws[0].key][D.CANCEL_STAGE] is False

@@ -52,15 +52,14 @@ class Actor:
         files = [f for w in ws for f in w.files]
         if not ws:
             return
-        ok = True
+        ok, said = True, _SAID.get(action, action)
         if files:
             try:
                 fn(files)
-                rep.actions.append(f"{_SAID.get(action, action)}: {len(files)} file(s) of "
-                                   f"{len({w.run for w in ws if w.files})} run(s)")
+                rep.actions.append(f"{said}: {len(files)} file(s) of {len({w.run for w in ws if w.files})} run(s)")
             except (BackendUnavailable, Rejected) as e:
                 ok = False
-                rep.errors.append(f"{action}: {e}")
+                rep.errors.append(f"{said}: {e}")
         for w in ws:
             res[w.key][action] = ok
 
