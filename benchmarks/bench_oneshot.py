@@ -135,7 +135,7 @@ def phases(root: str) -> dict:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return {"steps": steps, "whole": whole, "elsewhere": [w - t for w, t in zip(whole, top)],
             "process": [0.0, r.ru_utime, r.ru_stime, r.ru_minflt],      # (its wall: the parent's measure)
-            "changes": len(rep.transitions), "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "changes": len(rep.transitions), "rss_gb": r.ru_maxrss / 2**20}
 
 
 def run_child(what: str, root: str, a, code: str | None = None) -> dict:
