@@ -95,3 +95,25 @@ def test_show_of_a_run_of_several_tasks_names_the_list_that_shows_them_all(exp_d
     r = run("show", "2120", "--job", "reco")
     assert r.exit_code == 1 and "3 segment tasks (0, 1, 2)" in r.output and "`batchman list 2120.reco` shows them all" in r.output
     assert "reco[2]" in run("list", "2120.reco").output and "job merge" in run("show", "2120", "--job", "merge").output
+
+
+def test_a_run_held_or_a_file_killed_shows_on_the_runs_folded_row(exp_dir):
+    """`batchman hold 2120` in a per-file experiment: `list` showed '[held]' on the merge row
+    only, the run's folded file tasks as plain 'unstaged'; `kill 2121.reco.1` showed nowhere."""
+    from batchman.core.model import Task
+    from batchman.experiment import open_experiment
+    from clihelp import run
+    with open_experiment(str(exp_dir)).store.transaction("test") as st:
+        st.tasks = [Task(run=r, job="reco", seg=s, state="unstaged", since=1.0) for r in (2120, 2121) for s in range(3)]
+        st.tasks += [Task(run=r, job="merge", since=1.0) for r in (2120, 2121)]
+    assert run("hold", "2120").exit_code == 0 and run("kill", "2121.reco.1").exit_code == 0
+    rows, at = {}, ""
+    for ln in run("list").output.splitlines()[3:]:      # (a run's number shows on its first row)
+        at = ln.split()[0] if ln[:6].strip() else at
+        rows[(at, ln[6:].split()[0])] = ln
+    assert "unstaged [held]" in rows[("2120", "reco[*]")] and "queued" not in rows[("2120", "reco[*]")]
+    assert "[" not in rows[("2121", "reco[*]")].split("reco[*]")[1]
+    assert rows[("2121", "reco[*]")].rstrip().endswith("1 kill queued; 0/3 segments completed, 3 unstaged")
+    assert run("release", "2120.reco.0").exit_code == 0
+    held = next(ln for ln in run("list", "2120").output.splitlines() if "reco[*]" in ln)
+    assert "[held]" not in held and held.rstrip().endswith("2 held; 0/3 segments completed, 3 unstaged")

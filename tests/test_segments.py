@@ -207,6 +207,28 @@ def test_segment_tasks_fold_into_one_row_per_run_and_job_that_counts_them():
     assert SV.job_label(segs[1]) == "reco[1]" and SV.job_label(a) == "decode"
 
 
+def test_a_folded_row_shows_the_holds_and_requests_of_its_segment_tasks():
+    """A run held whole showed 'unstaged' on its folded row and '[held]' on its merge row only;
+    a kill queued for one file's task did not show at all until the daemon carried it out."""
+    from batchman.core import segview as SV
+    from batchman.tui.tasklist import STATE_W, state_label
+    segs = seg_tasks(1, [S.UNSTAGED, S.UNSTAGED, S.RUNNING])
+    g = SV.Group(1, "reco", segs)
+    assert g.label() == S.RUNNING and g.every() == [] and not g.flags()
+    assert g.summary() == "0/3 segments completed, 2 unstaged, 1 running"
+    for t in segs:
+        t.held = True
+    assert g.label() == "running [held]" and g.summary() == "0/3 segments completed, 2 unstaged, 1 running"
+    segs[2].request = S.KILL
+    assert g.label() == "running [held]" and g.summary() == "1 kill queued; 0/3 segments completed, 2 unstaged, 1 running"
+    segs[0].held = False
+    assert g.label() == S.RUNNING and g.summary().startswith("1 kill queued, 2 held; 0/3")
+    for t in segs:
+        t.held, t.request = True, S.RESTART
+    assert g.label() == "running [restart,held]" and ";" not in g.summary()
+    assert state_label(g) == "running [rst,hld]" and len(state_label(g)) <= STATE_W     # the TUI's column
+
+
 def test_the_cli_selects_segment_tasks_by_key_and_a_run_key_selects_them_all():
     from batchman.cli.options import named_keys, named_runs, not_in_list, select
     tasks = seg_tasks(2120, [S.RUNNING] * 3) + [Task(run=2120, job="merge"), Task(run=7, job="reco")]

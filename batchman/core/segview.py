@@ -35,7 +35,30 @@ class Group:
         return shown_state(self.counts())
 
     def summary(self) -> str:
-        return summary(self.counts())
+        """'2/3 segments completed, 1 unstaged', after the holds and requests that some of them
+        have: '1 held, 1 kill queued; 2/3 ...' (first: a TUI row of 80 columns cuts the end;
+        those that all of them have are in ``label``)."""
+        some = [f"{n} {f if f == 'held' else f + ' queued'}" for f, n in self.flags().items() if n < len(self.tasks)]
+        return (f"{', '.join(some)}; " if some else "") + summary(self.counts())
+
+    def flags(self) -> Counter:
+        """How many of its tasks have each queued request, then how many are held."""
+        c = Counter(t.request for t in self.tasks if t.request)
+        held = sum(1 for t in self.tasks if t.held)
+        if held:
+            c["held"] = held
+        return c
+
+    def label(self) -> str:
+        """The state shown with the requests and the hold that every one of its tasks has, as a
+        task's ('unstaged [held]' for a run held whole): a hold of a run's segment tasks showed
+        on its merge row only."""
+        every = self.every()
+        return f"{self.state} [{','.join(every)}]" if every else self.state
+
+    def every(self) -> list[str]:
+        """The requests and the hold that every one of its tasks has."""
+        return [f for f, n in self.flags().items() if n == len(self.tasks)]
 
 
 def shown_state(counts: Counter) -> str:

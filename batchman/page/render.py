@@ -128,7 +128,7 @@ def _cut(text: str, n: int) -> str:
 
 def group_row(g: Group) -> list:
     """The line of a per: segment job's run: its segment tasks counted."""
-    return [g.run, f"{g.job}[*]", len(g.tasks), g.state, "", g.summary(), "", ""]
+    return [g.run, f"{g.job}[*]", len(g.tasks), g.label(), "", g.summary(), "", ""]
 
 
 def counts(tasks: list[Task]) -> Counter:

@@ -242,13 +242,17 @@ TAG_SHORT = {S.KILL: "kil", S.RESTART: "rst", S.PURGE: "prg", S.SKIP: "skp", "he
 NARROW = 100    # below this width: no segment count column (the detail says it while staging)
 
 
-def state_label(t: Task) -> str:
-    """The state with its tags, within STATE_W: 'running [kill]', 'incomplete [rst,hld]'."""
-    label = export.state_label(t)
+def state_label(t: Task | SV.Group) -> str:
+    """The state with its tags, within STATE_W: 'running [kill]', 'incomplete [rst,hld]'; a run's
+    folded segment tasks with those all of them have ('unstaged [held]')."""
+    if isinstance(t, SV.Group):
+        label, state, flags = t.label(), t.state, t.every()
+    else:
+        label, state = export.state_label(t), t.state
+        flags = [f for f in (t.request, "held" if t.held else "") if f]
     if len(label) <= STATE_W:
         return label
-    tags = [TAG_SHORT.get(f, f[:3]) for f in (t.request, "held" if t.held else "") if f]
-    return f"{t.state} [{','.join(tags)}]"[:STATE_W]
+    return f"{state} [{','.join(TAG_SHORT.get(f, f[:3]) for f in flags)}]"[:STATE_W]
 
 
 def _job(job: str, w: int) -> str:
@@ -278,7 +282,7 @@ def group_text(g: SV.Group, marked: bool, narrow: bool = False) -> list:
         head = f"{'*' if marked else ' '}{g.run:>6} {_job(g.job + '[*]', 8):<8} "
     else:
         head = f"{'*' if marked else ' '}{g.run:>7} {_job(g.job + '[*]', 10):<10} {len(g.tasks):>3} "
-    return [("marked" if marked else "row", head), (f"state.{g.state}", f"{g.state:<{STATE_W}}"),
+    return [("marked" if marked else "row", head), (f"state.{g.state}", f"{state_label(g):<{STATE_W}}"),
             ("row", f" {'':>{6 if narrow else 8}} {'':>3}  {g.summary()}")]
 
 

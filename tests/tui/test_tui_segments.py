@@ -104,3 +104,17 @@ def test_a_state_or_a_text_filter_lists_the_segment_tasks_it_picks_one_by_one(ex
     assert "reco[1]" in s and "reco[*]" not in s
     app.type("c")                        # no filter: one row for the run again
     assert "reco[*]" in screen(app) and "reco[1]" not in screen(app)
+
+
+def test_h_on_the_folded_row_holds_the_runs_files_and_the_row_says_so(exp, app_for):
+    """A hold of a run's file tasks showed on none of the rows the TUI lists at first (the folded
+    row read 'running'): it says '[held]' now, or how many of them are held."""
+    app = app_for(with_segments(exp))
+    app.type("<home><down>")
+    assert "held" not in line_of(app, "reco[*]")
+    app.type("h")
+    row = line_of(app, "reco[*]")
+    assert "failed [held]" in row and "; " not in row
+    app.type("<enter><down><down>h")     # release one of them (reco[1]): the folded row counts the others
+    row = line_of(app, "reco[*]", (80, 24))     # (first: the end of the detail is cut at 80 columns)
+    assert "2 held; 1/3 segments" in row and "[held]" not in row
