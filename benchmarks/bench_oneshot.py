@@ -3,11 +3,14 @@
 
     python benchmarks/bench_oneshot.py [--tasks 1000000] [--perfile] [--repeat 3] [--json FILE]
                                        [--against CHECKOUT] [--pristine DIR] [--keep] [--tmp DIR]
+                                       [--quiet-for SECONDS]
 
 The campaign is bench_campaign.py's (one job a run), or with --perfile bench_perfile.py's (a
 `reco` task per raw file and a `merge` per run); --pristine DIR takes one already built (a
 directory that --keep left, `pristine` in it). As bench_campaign's oneshot figure, before each
-run another process pauses the production and ends 1 % of the local batch system's jobs; then,
+run another process pauses the production and ends 1 % of the local batch system's jobs (and
+with --quiet-for S, the page's saved tally is made S seconds older: the oneshot of a cron job
+nobody else wrote between, whose tally's periodic recount is due); then,
 in a new process of its own on a fresh copy, the steps `batchman-daemon oneshot` runs
 (daemon/main.py: one round, the unknown jobs, compaction when due, unregistering, the page),
 with the steps below timed where they are. For each: wall time, user and system CPU time, and
@@ -70,7 +73,11 @@ STEPS = (
     ("unregister", 0, "batchman.daemon.engine", "Engine.unregister"),
     ("the page", 0, "batchman.page.live", "LivePage.__call__"),
     ("the saved tally loaded", 1, "batchman.page.saved", "load"),
+    ("every task counted afresh", 1, "batchman.page.tally", "Tally._build"),
+    ("every task compared in full", 1, "batchman.page.tally", "Tally.unlike"),
+    ("the tally saved again", 1, "batchman.page.saved", "dump"),
 )
+NEWER = {"Tally.unlike"}      # (steps an older checkout of --against may not have: zeros there)
 FIELDS = ("wall", "user", "sys", "faults")
 
 
@@ -88,8 +95,10 @@ def timed(steps: dict) -> None:
         *outer, name = path.split(".")
         for part in outer:
             owner = getattr(owner, part)
-        f = getattr(owner, name)        # (AttributeError: the code moved; say where in STEPS)
         steps[label] = [0.0, 0.0, 0.0, 0]
+        if path in NEWER and not hasattr(owner, name):
+            continue
+        f = getattr(owner, name)        # (AttributeError: the code moved; say where in STEPS)
         inside = [0]
 
         @functools.wraps(f)
@@ -147,6 +156,21 @@ def run_child(what: str, root: str, a, code: str | None = None) -> dict:
     return r
 
 
+def age_tally(root: str, seconds: float) -> None:
+    """Move the saved tally's last count afresh ``seconds`` back (its identity line, read alone)."""
+    import msgspec
+    from batchman import params as P
+    from batchman.page import saved as SV
+    path = os.path.join(root, P.load(root)["daemon.status_file"]) + ".tally"
+    with open(path, "rb") as f:
+        data = f.read()
+    cut = data.index(b"\n")
+    head = SV.head_of(data)
+    head.built -= seconds
+    with open(path, "wb") as f:
+        f.write(msgspec.json.encode(head) + data[cut:])
+
+
 def build(root: str, a) -> None:
     if a.perfile:
         import bench_perfile as PF
@@ -185,6 +209,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (and its pristine campaign)")
     ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
     ap.add_argument("--against", metavar="CHECKOUT", help="another checkout of batchman: its oneshot too, in turns")
+    ap.add_argument("--quiet-for", type=float, default=0.0, metavar="SECONDS",
+                    help="the page's tally last counted afresh SECONDS before the oneshot (900: a oneshot "
+                         "from cron a quarter of an hour after the last, nobody writing between)")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--code", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -215,12 +242,14 @@ def main() -> int:
             for code in (list(runs) if k % 2 == 0 else list(runs)[::-1]):
                 root = BC.clone(pristine, os.path.join(work, f"oneshot-{k}"))
                 BC.write_elsewhere(root, "--pause", "--finish", str(max(1, a.tasks // 100)))
+                if a.quiet_for:
+                    age_tally(root, a.quiet_for)
                 BC.say(f"oneshot {k + 1} of {a.repeat}{f' ({code})' if code else ''} (another process wrote)")
                 runs[code].append(run_child("phases", root, a, code))
                 shutil.rmtree(root, ignore_errors=True)
         speed = BC.machine()
         print(BC.machine_line(speed))
-        shape = "per file" if a.perfile else "a job a run"
+        shape = ("per file" if a.perfile else "a job a run") + (f"; tally counted {a.quiet_for:g} s before" if a.quiet_for else "")
         for code, got in runs.items():
             print(f"batchman-daemon oneshot at {a.tasks:,} tasks ({shape}), median of {a.repeat}, "
                   f"code of {code or os.path.dirname(os.path.dirname(ME))}:")
@@ -230,7 +259,7 @@ def main() -> int:
             print(f"the process, start to end: {walls[None]} s here against {walls[against]} s in {against}")
         if a.json:
             with open(a.json, "w", encoding="utf-8") as f:
-                json.dump({"tasks": a.tasks, "perfile": a.perfile, "speed": speed, "when": time.strftime("%Y-%m-%d %H:%M"),
+                json.dump({"tasks": a.tasks, "perfile": a.perfile, "quiet_for": a.quiet_for, "speed": speed, "when": time.strftime("%Y-%m-%d %H:%M"),
                            "runs": runs[None], "against": against, "against_runs": runs.get(against)}, f, indent=1)
     finally:
         if a.keep:

@@ -21,9 +21,11 @@ As a safety net against a change that keeps a task's state and ``since`` (a pers
 a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` seconds.
 
 A new process takes the tally the last one saved (``saved``: ``status.json.tally``, see
-batchman.page.saved: the same store, a generation not after this one, counted afresh less
-than ``rebuild_after`` ago) instead of counting every task again; a process saves its tally
-once it has counted it afresh (its first page, or the periodic recount). When the saved tally
+batchman.page.saved: the same store, a generation not after this one) instead of counting
+every task again; one counted afresh more than ``rebuild_after`` ago is compared with every
+task in full instead (the periodic recount, without counting). A process saves its tally once
+it has counted it afresh (its first page, or the periodic recount), or when that comparison
+moved over 1 % of the tasks. When the saved tally
 is of the generation this process read, or of a later one it read from the change log, what
 changed since is among what the store hands over (the tasks the log's records replaced and
 those this process wrote in place, since the file it read): the tally takes the process's list
@@ -75,6 +77,7 @@ class LivePage:
         self.saved = saved              # the tally's file ("": none)
         self._fresh = False             # counted afresh since it was last saved
         self._taken: int | None = None  # the generation of the saved tally taken
+        self._head: SV.Head | None = None   # and its identity line
         self.tally = Tally()
         self._built = self._written = float("-inf")
         self._shown: tuple | None = None
@@ -97,7 +100,14 @@ class LivePage:
         now = self.clock()
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
             changed = None      # (found by comparison: the caller's word is about its own last call)
-            if touched is not None and origin is not None and origin <= self._taken:
+            if not SV.recent(self._head, now, self.rebuild_after):
+                # The periodic recount is due: every task compared with it in every field it
+                # counts by, as a recount would count them. Saved again once it moved over 1 %
+                # of the tasks (what moving them costs each process that takes it after).
+                self.tally.adopt(status.tasks)
+                changed = self.tally.unlike(status.tasks)
+                self._built, self._fresh = now, len(changed) * 100 > len(status.tasks)
+            elif touched is not None and origin is not None and origin <= self._taken:
                 self.tally.adopt(status.tasks)      # (touched since origin: also since the tally's generation)
         if now - self._built > self.rebuild_after:
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True
@@ -128,15 +138,14 @@ class LivePage:
         except OSError:
             return False
         head = SV.head_of(data)
-        if not SV.usable(head, status.store_id, status.generation, len(status.tasks), now,
-                         self.rebuild_after):
+        if not SV.usable(head, status.store_id, status.generation, len(status.tasks)):
             return False
         box = [data]
         del data            # (the file's bytes freed once decoded, not held beside the tally)
         tally = SV.load(box)
         if tally is None:
             return False
-        self.tally, self._built, self._taken = tally, head.built, head.generation
+        self.tally, self._built, self._taken, self._head = tally, head.built, head.generation, head
         return True
 
     def _save(self, status: Status) -> None:
