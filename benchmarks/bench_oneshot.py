@@ -8,7 +8,8 @@
 The campaign is bench_campaign.py's (one job a run), or with --perfile bench_perfile.py's (a
 `reco` task per raw file and a `merge` per run); --pristine DIR takes one already built (a
 directory that --keep left, `pristine` in it). As bench_campaign's oneshot figure, before each
-run another process pauses the production and ends 1 % of the local batch system's jobs (and
+run another process (with the code measured) pauses the production and ends 1 % of the local
+batch system's jobs (and
 with --quiet-for S, the page's saved tally is made S seconds older: the oneshot of a cron job
 nobody else wrote between, whose tally's periodic recount is due); then,
 in a new process of its own on a fresh copy, the steps `batchman-daemon oneshot` runs
@@ -219,8 +220,10 @@ def main() -> int:
         what, root = a.child
         if what == "build":
             build(root, a)
-        print(json.dumps({} if what == "build" else phases(root)), flush=True)
-        if what != "build":
+        elif what == "write":
+            BC.other_write(root, pause=True, finish=max(1, a.tasks // 100))
+        print(json.dumps(phases(root) if what == "phases" else {}), flush=True)
+        if what == "phases":
             os._exit(0)         # (as the oneshot itself ends: not a million tasks freed one by one)
         return 0
     against = os.path.abspath(a.against) if a.against else None
@@ -241,7 +244,7 @@ def main() -> int:
         for k in range(a.repeat):
             for code in (list(runs) if k % 2 == 0 else list(runs)[::-1]):
                 root = BC.clone(pristine, os.path.join(work, f"oneshot-{k}"))
-                BC.write_elsewhere(root, "--pause", "--finish", str(max(1, a.tasks // 100)))
+                run_child("write", root, a, code)     # (with the code measured: its page tally's layout)
                 if a.quiet_for:
                     age_tally(root, a.quiet_for)
                 BC.say(f"oneshot {k + 1} of {a.repeat}{f' ({code})' if code else ''} (another process wrote)")
