@@ -40,6 +40,11 @@ process changed one task's priority in a transaction just before):
             read, decide, write; not observing) plus the page
   lock      the longest hold of the status file's lock over those iterations       [< 100 ms]
   RSS       peak resident memory of that daemon process                                [< 2 GB]
+  recount   one more iteration of that daemon, its page's periodic recount due (a living
+            daemon's, every 10 minutes; not in the median above): all its time, as 'iter' [< 1 s]
+  between   then that recount, which the daemon's loop does between that round and the next
+            (as it folds the change log): every task compared with the page's tally, and the
+            tally saved for the next process when it moved (LivePage.tend)
   cold ...  the same three figures for iterations right after another process wrote
   wr lock   the longest lock hold of that other process (a fresh process's transaction, as
             any `batchman` command that writes: it reads the file before taking the lock,
@@ -105,6 +110,7 @@ CONFIG = {"staging.limit": 10 ** 9, "batch.max_jobs": 10 ** 9,     # as bench_da
 # (key in the results, header, unit scale, format, target in that unit or None)
 COLUMNS = [("iter_s", "iter s", 1, ".2f", 1), ("iter_own_s", "own s", 1, ".2f", None),
            ("iter_lock_s", "lock ms", 1e3, ".0f", 100), ("iter_rss_gb", "RSS GB", 1, ".2f", 2),
+           ("recount_s", "recount s", 1, ".2f", 1), ("tend_s", "between s", 1, ".2f", None),
            ("cold_s", "cold s", 1, ".2f", 1), ("cold_own_s", "own s", 1, ".2f", None),
            ("cold_lock_s", "lock ms", 1e3, ".0f", 100), ("cold_rss_gb", "RSS GB", 1, ".2f", 2),
            ("writer_lock_s", "wr lock ms", 1e3, ".0f", 100),
@@ -239,6 +245,9 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int, percent
     queued = {t.job_name for t in store.read().tasks if t.state == S.QUEUED}
     batch, staging = CampaignBatch(max(1, round(n * percent / 100)), queued), CampaignStaging()
     eng = Engine(params, store, batch, staging, mode="bench")
+    page = store.render_html
+    if hasattr(page, "between_rounds"):
+        page.between_rounds = True     # (as the daemon's loop: the page's periodic recount between rounds)
     eng.run_once()                     # a fresh daemon's first iteration: not the steady state
     eng.run_once()                     # nor its first steady one, which makes what it keeps over rounds (StagingWait)
     out = {"all": [], "own": [], "lock": [], "changes": [], "writer_lock": [0.0]}
@@ -253,11 +262,27 @@ def iterations(root: str, n: int, repeat: int, cold: bool, profile: int, percent
         out["own"].append(rep.seconds_own + eng.html_seconds)
         out["lock"].append(store.max_lock_seconds)
         out["changes"].append(len(rep.transitions))
+    recount = {}
+    if not cold and getattr(page, "rebuild_after", None):
+        # One more: the page's periodic recount due (LivePage, every rebuild_after seconds of a
+        # living daemon, 600 by default): an iteration in each ten minutes' ones, not in the
+        # median; then what the loop does between that round and the next (Engine.tend_page).
+        page._built -= page.rebuild_after + 1
+        batch.seconds = staging.seconds = store.max_lock_seconds = 0.0
+        t0 = time.perf_counter()
+        rep = eng.run_once()
+        recount = {"recount_s": time.perf_counter() - t0 - batch.seconds - staging.seconds,
+                   "recount_own_s": rep.seconds_own + eng.html_seconds, "recount_page_s": eng.html_seconds}
+        out["lock"].append(store.max_lock_seconds)
+        if hasattr(eng, "tend_page"):
+            t0 = time.perf_counter()
+            due = eng.tend_page()
+            recount["tend_s"] = time.perf_counter() - t0 if due else 0.0
     if profile:
         _profile(eng, profile)
     return {"s": statistics.median(out["all"]), "own_s": statistics.median(out["own"]),
             "lock_s": max(out["lock"]), "changes": statistics.median(out["changes"]),
-            "all": out["all"], "writer_lock_s": max(out["writer_lock"]), "rss_gb": peak_gb()}
+            "all": out["all"], "writer_lock_s": max(out["writer_lock"]), "rss_gb": peak_gb(), **recount}
 
 
 def _profile(eng, top: int) -> None:
@@ -378,7 +403,9 @@ def measure(n: int, a) -> dict:
         say(f"{n} tasks: built in {wall:.1f} s ({size / 1e6:.0f} MB); daemon iterations")
         it = child("iterate", clone(pristine, os.path.join(work, "iterate")), n, a)
         r.update(iter_s=it["s"], iter_own_s=it["own_s"], iter_lock_s=it["lock_s"], iter_rss_gb=it["rss_gb"],
-                 iter_changes=it["changes"], iter_all_s=it["all"])
+                 iter_changes=it["changes"], iter_all_s=it["all"], recount_s=it.get("recount_s"),
+                 recount_own_s=it.get("recount_own_s"), recount_page_s=it.get("recount_page_s"),
+                 tend_s=it.get("tend_s"))
         say(f"{n} tasks: iteration {it['s']:.2f} s; cold iterations (another process writes before each)")
         if a.only_iter:
             return r
@@ -447,8 +474,9 @@ def row(r: dict, before: dict | None = None) -> str:
     """``before``: the same size's figures of an earlier run; a figure 20 % above it gets a '!'."""
     cells = [f"{r['tasks']:>9}"]
     for key, _, scale, fmt, _ in COLUMNS:
-        worse = before is not None and key in r and r[key] > 1.2 * before.get(key, float("inf"))
-        cells.append(f"{format(r[key] * scale, fmt) + ('!' if worse else ''):>10}" if key in r else f"{'-':>10}")
+        got, had = r.get(key), (before or {}).get(key)
+        worse = got is not None and had is not None and got > 1.2 * had
+        cells.append(f"{format(got * scale, fmt) + ('!' if worse else ''):>10}" if got is not None else f"{'-':>10}")
     return " ".join(cells)
 
 

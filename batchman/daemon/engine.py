@@ -364,6 +364,12 @@ class Engine:
         file is written without the lock, which is held only for the renames."""
         return self.store.compact_due() and self.store.compact()
 
+    def tend_page(self) -> bool:
+        """Between iterations: the page's periodic recount when due (batchman.page.live), which
+        the loop asked the page to leave out of its rounds."""
+        tend = getattr(self.store.render_html, "tend", None)
+        return bool(tend and getattr(self.store, "html_path", "") and tend())
+
     def unregister(self) -> None:
         with self.store.transaction(WHO) as st:
             R.apply_cleared(st, self.cleared, self.me)

@@ -6,7 +6,8 @@ short look again after an iteration that changed something (a restart, a task a 
 and ``delay``, the longest sleep. While it sleeps it lists the done directory every
 ``daemon.watch_interval`` s (a job's end wakes it, daemon/watch.py) and notices a person's
 change to the status file, its change log or its queued requests (``batchman add``, a kill from
-the TUI). Before it sleeps, it folds a grown change log into the status file (Store.compact).
+the TUI). Before it sleeps, it folds a grown change log into the status file (Store.compact)
+and, every ten minutes, compares the page's tally with every task (LivePage.tend).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
     """Iterate until nothing is left (or forever), sleeping at most ``delay`` between iterations."""
     engine.watcher.ensure()
     ended = set(engine.watcher.check())       # ends left from before this daemon: read them now
+    if hasattr(engine.store.render_html, "between_rounds"):
+        engine.store.render_html.between_rounds = True      # (its periodic recount: engine.tend_page)
     while not stop:
         engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
         rep = engine.run_once(ended)
@@ -35,6 +38,7 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
             say("nothing left to track: the daemon stops (use --forever to keep it running)")
             break
         engine.compact_store()
+        engine.tend_page()
         ended = _sleep(engine, delay, rep, stop)
     return 0
 

@@ -18,14 +18,16 @@ last round's errors and whether the heartbeat was already stale (the red line dr
 without scripts).
 
 As a safety net against a change that keeps a task's state and ``since`` (a person editing
-a dataset by hand), the tally is rebuilt from scratch every ``rebuild_after`` seconds.
+a dataset by hand), every task is compared with the tally in every field it counts by every
+``rebuild_after`` seconds (``Tally.unlike``), and those found are counted again: what
+rebuilding it from scratch found, in ~0.4 s at 1,000,000 tasks instead of ~1.8 s.
 
 A new process takes the tally the last one saved (``saved``: ``status.json.tally``, see
 batchman.page.saved: the same store, a generation not after this one) instead of counting
-every task again; one counted afresh more than ``rebuild_after`` ago is compared with every
-task in full instead (the periodic recount, without counting). A process saves its tally once
-it has counted it afresh (its first page, or the periodic recount), or when that comparison
-moved over 1 % of the tasks. When the saved tally
+every task again; one checked more than ``rebuild_after`` ago gets the periodic comparison
+at once. A process saves its tally once it has counted it afresh (its first page without a
+saved one), and when a periodic comparison finds it moved over 1 % of the tasks since it was
+saved (each process that takes it moves those again). When the saved tally
 is of the generation this process read, or of a later one it read from the change log, what
 changed since is among what the store hands over (the tasks the log's records replaced and
 those this process wrote in place, since the file it read): the tally takes the process's list
@@ -78,6 +80,11 @@ class LivePage:
         self._fresh = False             # counted afresh since it was last saved
         self._taken: int | None = None  # the generation of the saved tally taken
         self._head: SV.Head | None = None   # and its identity line
+        self._saved_version = 0         # the tally's version when it was saved or taken (tasks moved since: the difference)
+        self._status: Status | None = None  # the status of the last page
+        # A daemon's loop sets this: the periodic recount then waits for ``tend`` between its rounds
+        # (as the change log's compaction does) instead of lengthening the round it falls in.
+        self.between_rounds = False
         self.tally = Tally()
         self._built = self._written = float("-inf")
         self._shown: tuple | None = None
@@ -98,26 +105,51 @@ class LivePage:
         position (store/replays.py), and not the list itself.
         """
         now = self.clock()
+        check = False
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
             changed = None      # (found by comparison: the caller's word is about its own last call)
             if not SV.recent(self._head, now, self.rebuild_after):
-                # The periodic recount is due: every task compared with it in every field it
-                # counts by, as a recount would count them. Saved again once it moved over 1 %
-                # of the tasks (what moving them costs each process that takes it after).
+                check, changed = True, []       # (the periodic recount due: every task compared below)
                 self.tally.adopt(status.tasks)
-                changed = self.tally.unlike(status.tasks)
-                self._built, self._fresh = now, len(changed) * 100 > len(status.tasks)
             elif touched is not None and origin is not None and origin <= self._taken:
                 self.tally.adopt(status.tasks)      # (touched since origin: also since the tally's generation)
-        if now - self._built > self.rebuild_after:
-            self.tally, self._built, changed, self._fresh = Tally(), now, None, True
+        elif self._built == float("-inf"):
+            self.tally, self._built, changed, self._fresh = Tally(), now, None, True    # (counted afresh)
+        elif now - self._built > self.rebuild_after and not self.between_rounds:
+            check = True
         self.tally.sync(status.tasks, changed, touched, base)
+        self._status = status
+        if check:
+            self._check(status.tasks, now)
         if CHECK and touched is not None:
             assert not self.tally.behind(status.tasks), "the page's tally missed a change"
         out = self._render(status, now)
         if self._fresh and self.saved:
             self._save(status)      # (after the render: with the ranges texts it made)
         return out
+
+    def _check(self, tasks: list, now: float) -> None:
+        """The periodic recount: every task compared with the tally in every field it counts by,
+        what a recount would count otherwise (~0.4 s at 1,000,000 tasks against ~1.8 s to count
+        them and ~0.5 s to save them). Saved again once it moved over 1 % of the tasks since it
+        was saved (what moving them costs each process that takes it after)."""
+        missed = self.tally.unlike(tasks)
+        if missed:
+            self.tally.sync(tasks, missed)
+        self._built = now
+        self._fresh = (self.tally.version - self._saved_version) * 100 > len(tasks)
+
+    def tend(self) -> bool:
+        """Between a daemon's rounds (``between_rounds``): the periodic recount when it is due,
+        on the tasks of the last page, and the save it calls for; what it found shows on the
+        next page. Returns whether it was due."""
+        status, now = self._status, self.clock()
+        if status is None or now - self._built <= self.rebuild_after:
+            return False
+        self._check(status.tasks, now)
+        if self._fresh and self.saved:
+            self._save(status)
+        return True
 
     def _render(self, status: Status, now: float) -> list[str] | None:
         listed, full = H.one_by_one(self.tally, status.tasks)
@@ -146,6 +178,7 @@ class LivePage:
         if tally is None:
             return False
         self.tally, self._built, self._taken, self._head = tally, head.built, head.generation, head
+        self._saved_version = tally.version
         return True
 
     def _save(self, status: Status) -> None:
@@ -154,6 +187,6 @@ class LivePage:
         try:
             files.atomic_write(self.saved, SV.dump(self.tally, status.store_id, status.generation, self._built),
                                sync=False)
-            self._fresh = False
+            self._fresh, self._saved_version = False, self.tally.version
         except OSError:
             pass

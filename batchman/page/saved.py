@@ -42,7 +42,7 @@ class Head(msgspec.Struct):
     form: int
     store_id: str
     generation: int
-    built: float        # when the tally was last counted afresh (LivePage's recount clock)
+    built: float        # when the tally was last counted afresh or compared in full (LivePage's recount clock)
     n: int
 
 
