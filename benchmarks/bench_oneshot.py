@@ -158,18 +158,17 @@ def run_child(what: str, root: str, a, code: str | None = None) -> dict:
 
 
 def age_tally(root: str, seconds: float) -> None:
-    """Move the saved tally's last count afresh ``seconds`` back (its identity line, read alone)."""
-    import msgspec
+    """Move the saved tally's last count afresh ``seconds`` back (its identity line, read alone as
+    plain JSON: the layout of the code measured, which may be another checkout's)."""
     from batchman import params as P
-    from batchman.page import saved as SV
     path = os.path.join(root, P.load(root)["daemon.status_file"]) + ".tally"
     with open(path, "rb") as f:
         data = f.read()
     cut = data.index(b"\n")
-    head = SV.head_of(data)
-    head.built -= seconds
+    head = json.loads(data[:cut])
+    head["built"] -= seconds
     with open(path, "wb") as f:
-        f.write(msgspec.json.encode(head) + data[cut:])
+        f.write(json.dumps(head).encode() + data[cut:])
 
 
 def build(root: str, a) -> None:
