@@ -150,7 +150,7 @@ def phases(root: str) -> dict:
 
 def run_child(what: str, root: str, a, code: str | None = None) -> dict:
     wall, out, _ = BC.run([sys.executable, ME, "--child", what, root, "--tasks", str(a.tasks), "--files",
-                           str(a.files)] + (["--perfile"] if a.perfile else []) + (["--code", code] if code else []))
+                           str(a.files), "--order", a.order] + (["--perfile"] if a.perfile else []) + (["--code", code] if code else []))
     r = json.loads(out.splitlines()[-1])
     if "process" in r:
         r["process"][0] = wall
@@ -174,7 +174,7 @@ def age_tally(root: str, seconds: float) -> None:
 def build(root: str, a) -> None:
     if a.perfile:
         import bench_perfile as PF
-        PF.build(root, a.tasks, a.files)
+        PF.build(root, a.tasks, a.files, a.order)
     else:
         BC.build(root, a.tasks)
 
@@ -203,6 +203,7 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=1_000_000, help="tasks in the campaign (default 1,000,000)")
     ap.add_argument("--perfile", action="store_true", help="bench_perfile's shape: a task per raw file, a merge per run")
     ap.add_argument("--files", type=int, default=199, help="with --perfile: segment tasks of reco per run")
+    ap.add_argument("--order", choices=("made", "run"), default="made", help="with --perfile: bench_perfile's --order")
     ap.add_argument("--repeat", type=int, default=3, help="oneshot runs, each on a fresh copy (default 3)")
     ap.add_argument("--pristine", metavar="DIR", help="a campaign already built (its pristine directory)")
     ap.add_argument("--json", metavar="FILE", help="write every run's figures to FILE too")

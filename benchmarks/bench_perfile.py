@@ -2,11 +2,13 @@
 """Daemon iterations in a campaign of one job per raw file and a merge per run (issue 18: JLab's
 larger halls; examples/per-file's jobs): bench_campaign's iteration, cold and oneshot figures for that shape.
 
-    python benchmarks/bench_perfile.py [--tasks 1000000] [--files 199] [--repeat 3] [--tmp DIR]
+    python benchmarks/bench_perfile.py [--tasks 1000000] [--files 199] [--repeat 3] [--tmp DIR] [--order made|run]
 
 The campaign: runs of --files segment tasks of `reco` (`per: segment`) in bench_daemon's mix
 (60 % completed, 20 % running, 10 % queued, 5 % staging, 5 % unstaged), and one NEW `merge`
-task per run (`after: reco, all-segments`), written through the store. A daemon with
+task per run (`after: reco, all-segments`), written through the store in the order batchman
+makes (every merge task first, then each run's segment tasks; --order run: a run's segment
+tasks and its merge together, the order of this benchmark's earlier figures). A daemon with
 bench_campaign's stand-ins (1 % of the tasks' jobs end at each query; staging says pending)
 runs two iterations that are not counted, then --repeat; printed: the median of batchman's
 whole time (wall time minus the stand-ins'), the daemon's own part, the longest lock hold,
@@ -44,7 +46,11 @@ JOBS = {"reco": {"per": "segment", "command": "true", "args": "{run} {segment}"}
         "merge": {"trigger": "after: reco, all-segments", "command": "true", "args": "{run}"}}   # stand-in makes none)
 
 
-def build(root: str, n: int, files: int) -> None:
+def build(root: str, n: int, files: int, order: str = "made") -> None:
+    """``order``: "made", the list as batchman makes it (`batchman add` puts each run's reco and
+    merge tasks; the daemon's split puts a run's segment tasks in place of its reco task at the
+    end: every merge first, then the runs' segment tasks run after run), or "run" (a run's
+    segment tasks, then its merge: the order of this benchmark's figures before 2026-12-04)."""
     values = P.defaults()
     values.update(BC.CONFIG)
     with open(os.path.join(root, P.CONFIG_NAME), "w", encoding="utf-8") as f:
@@ -61,6 +67,8 @@ def build(root: str, n: int, files: int) -> None:
         if t.seg == files - 1 or i == len(status.tasks) - 1:
             tasks.append(Task(run=t.run, job="merge", since=t.since, added_at=t.added_at, reason="after reco"))
             runs += 1
+    if order == "made":
+        tasks = [t for t in tasks if t.seg is None] + [t for t in tasks if t.seg is not None]
     store = BC.open_experiment(root).store
     with store.transaction("bench") as st:
         st.tasks, st.store_id, st.experiment = tasks, status.store_id, status.experiment
@@ -94,7 +102,7 @@ def iterations(root: str, repeat: int, cold: bool = False) -> dict:
 def child(a, what: str, root: str) -> dict:
     """Run one figure (or the build) in a new Python process; its JSON result."""
     _, out, _ = BC.run([sys.executable, os.path.abspath(__file__), "--child", what, root, "--tasks", str(a.tasks),
-                        "--files", str(a.files), "--repeat", str(a.repeat)])
+                        "--files", str(a.files), "--repeat", str(a.repeat), "--order", a.order])
     return json.loads(out.splitlines()[-1])
 
 
@@ -105,12 +113,15 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=199, help="segment tasks of reco per run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tmp", default=None, help="where the experiment goes (default: the system's temp dir)")
+    ap.add_argument("--order", choices=("made", "run"), default="made",
+                    help="made: every merge task first, then the segment tasks, as `batchman add` and the "
+                         "daemon's split leave them (default); run: each run's segment tasks, then its merge")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:             # (each figure in a process of its own: its peak memory is its own)
         what, root = a.child
         if what == "build":
-            build(root, a.tasks, a.files)
+            build(root, a.tasks, a.files, a.order)
         print(json.dumps({} if what == "build" else iterations(root, a.repeat, cold=what == "cold")))
         return
     work = tempfile.mkdtemp(prefix="bench-perfile-", dir=a.tmp)
