@@ -77,7 +77,7 @@ class LivePage:
         self.max_age = max_age if max_age is not None else max(1.0, min(float(refresh), stale_after / 3))
         self.rebuild_after, self.clock = rebuild_after, clock
         self.saved = saved              # the tally's file ("": none)
-        self._fresh = False             # counted afresh since it was last saved
+        self._fresh = False             # to be saved: counted afresh, or moved over 1 % since it was saved
         self._taken: int | None = None  # the generation of the saved tally taken
         self._head: SV.Head | None = None   # and its identity line
         self._saved_version = 0         # the tally's version when it was saved or taken (tasks moved since: the difference)
@@ -109,7 +109,8 @@ class LivePage:
         if self._built == float("-inf") and self.saved and self._take_saved(status, now):
             changed = None      # (found by comparison: the caller's word is about its own last call)
             if not SV.recent(self._head, now, self.rebuild_after):
-                check, changed = True, []       # (the periodic recount due: every task compared below)
+                check, changed = True, []       # (the periodic recount due: every task compared below,
+                                                # in this first page even between rounds: it must be right)
                 self.tally.adopt(status.tasks)
             elif touched is not None and origin is not None and origin <= self._taken:
                 self.tally.adopt(status.tasks)      # (touched since origin: also since the tally's generation)

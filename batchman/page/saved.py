@@ -13,7 +13,8 @@ The saved tally names the status it was made from: the store id and the generati
 used only for the same store and a generation not after the current one (a restored or
 foreign status file, or a newer tally than the status, is counted afresh). LivePage's
 periodic recount goes on across processes (an edit that keeps a task's state and ``since`` is
-found then, as in a living daemon): a tally counted afresh longer than ``max_age`` ago is not
+found then, as in a living daemon): a tally counted afresh or compared in full with every
+task longer than ``max_age`` ago is not
 ``recent``, and the process that takes it compares it with every task in every field it counts
 by (``Tally.unlike``: ~0.4 s at 1,000,000 tasks, where counting afresh and saving again took
 ~2.7 s of every writing command and oneshot a quarter of an hour apart). Anything that does
