@@ -46,7 +46,8 @@ class Tally:
         self.n = 0
         self.version = 0                    # grows with every task moved: the page changed
         self._list = None                   # the task list last seen (held: an id could be reused)
-        self._upto: int | None = None       # the runs counted do not go down before this position
+        self._upto: int | None = None       # the runs counted go up in stretches before this position
+        self._starts: list[int] = [0]       # where those stretches begin (where.stretches)
         self._ids = None                    # the id of the task at each position (where.ids_of), when made
         self._looked = False                # positions found by the tasks written once already
         # per position: what the task was counted as (the detector compares state and since)
@@ -121,8 +122,9 @@ class Tally:
             self._take(i)
         for i in chain(changed, range(old, len(tasks))):
             self._put(i, tasks[i])
-        if grow and self._upto == old:
-            self._upto = old - 1 + W.sorted_upto(self._run[old - 1:])
+        if grow and self._upto == old:      # (the last stretch goes on, or more begin, up to STRETCHES)
+            more, self._upto = W.stretches(self._run, old - 1, W.STRETCHES - len(self._starts) + 1)
+            self._starts += more[1:]
         self.n = len(tasks)
         self.version += len(changed) + grow
         return len(changed if located is None else located) + grow
@@ -156,11 +158,11 @@ class Tally:
 
     def _located(self, tasks, touched, old: int) -> list[int] | None:
         if self._upto is None:
-            self._upto = W.sorted_upto(self._run)
+            self._starts, self._upto = W.stretches(self._run)
         if self._ids is None and self._looked:      # (made at the second look: a pass over every task,
             self._ids = W.ids_of(tasks[:old])       # which a process that looks once, a oneshot, is spared)
         self._looked = True
-        found = W.positions(tasks, self._run, self._upto, old, touched, self._ids)
+        found = W.positions(tasks, self._run, self._upto, old, touched, self._ids, self._starts)
         return None if found is None else sorted(set(found))
 
     def _build(self, tasks) -> None:

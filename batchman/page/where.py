@@ -29,6 +29,7 @@ TAIL = 50_000       # at most this many positions after the sorted part are look
 # tasks: 33 ms found so, 86 ms for the pass; 50,000: 121 ms against the same pass).
 COST = 32
 NEAR = 64       # positions looked through first, from where the last run's tasks begin
+STRETCHES = 16  # stretches of runs that go up looked through by run (a per-file campaign: 2, and one a later add)
 _RUN = attrgetter("run")
 
 
@@ -38,14 +39,18 @@ def sorted_upto(runs: list) -> int:
     return len(runs) if down is None else down
 
 
-def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array | None = None) -> list[int] | None:
+def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array | None = None,
+              starts: list[int] | tuple = (0,)) -> list[int] | None:
     """The positions before ``old`` of the ``touched`` tasks in ``tasks`` (those at ``old`` or
     after, appended, are left out; a task touched twice, twice), or None when one is not in
-    ``tasks``. ``runs``: the run at each position before ``old``, not going down before ``upto``.
+    ``tasks``. ``runs``: the run at each position before ``old``; ``starts``: where stretches of
+    them that do not go down begin (the first at 0), the last ending at ``upto`` (:func:`stretches`:
+    in a per-file campaign every merge step comes first, then the segment tasks run by run).
 
-    The tasks are looked for in the order of their runs, each from where the one before was
-    found on (:func:`_gallop`): at 1 % of 1,000,000 tasks changed, ~6 reads each, mostly near
-    the last, instead of a bisection of the whole sorted part each (~20 reads, far apart).
+    The tasks are looked for in the order of their runs, in each stretch from where the one
+    before was found on (:func:`_gallop`): at 1 % of 1,000,000 tasks changed, ~6 reads each,
+    mostly near the last, instead of a bisection of the whole sorted part each (~20 reads, far
+    apart).
 
     ``ids``: the id of the task last seen at each position before ``old``, a hint: a task is
     looked for among its run's by id in that array (contiguous numbers), not by a look at each
@@ -54,21 +59,28 @@ def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array 
     through as without it, and its id corrected."""
     out: list[int] = []
     tail: dict[int, int] | None = None
-    lo = 0          # where the last run's tasks begin: the next run's are not before
+    bounds = list(zip(starts, [*starts[1:], upto]))
+    los = list(starts)      # in each stretch, where the last run's tasks begin: the next run's are not before
     for t in sorted(touched, key=_RUN):
         r = t.run
-        p = lo = _gallop(runs, r, lo, upto)
-        if (ids is not None and not (p < upto and tasks[p] is t)    # (its run's first: the look below, at once)
-                and (i := _by_id(ids, id(t), p, _gallop(runs, r + 1, p, upto))) >= 0 and tasks[i] is t):
-            out.append(i)
-            continue
-        while p < upto and runs[p] == r:
-            if tasks[p] is t:
-                out.append(p)
-                if ids is not None:
-                    ids[p] = id(t)
+        for k, (first, end) in enumerate(bounds):
+            p = los[k] = _gallop(runs, r, los[k], end)
+            if p >= end or runs[p] != r:
+                continue
+            if (ids is not None and not tasks[p] is t        # (its run's first: the look below, at once)
+                    and (i := _by_id(ids, id(t), p, _gallop(runs, r + 1, p, end))) >= 0 and tasks[i] is t):
+                out.append(i)
                 break
-            p += 1
+            while p < end and runs[p] == r:
+                if tasks[p] is t:
+                    out.append(p)
+                    if ids is not None:
+                        ids[p] = id(t)
+                    break
+                p += 1
+            else:
+                continue
+            break
         else:
             if tail is None:
                 if len(tasks) - upto > TAIL:
@@ -80,6 +92,17 @@ def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array 
             if p < old:
                 out.append(p)
     return out
+
+
+def stretches(runs: list, start: int = 0, most: int = STRETCHES) -> tuple[list[int], int]:
+    """Where the stretches of ``runs[start:]`` that do not go down begin, at most ``most`` of
+    them, and where the last of those ends (the tail after it is looked through by id)."""
+    down = list(islice(compress(range(start + 1, len(runs)), map(gt, islice(runs, start, None),
+                                                              islice(runs, start + 1, None))), most))
+    begins = [start, *down]
+    if len(begins) > most:
+        return begins[:most], begins[most]
+    return begins, len(runs)
 
 
 def _by_id(ids: array, i: int, lo: int, hi: int) -> int:
