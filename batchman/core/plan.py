@@ -76,9 +76,9 @@ class Live:
             if i is None or (o is n and is_live(n)):
                 continue
             del of[id(o)]
-            slots[i], moved = (n, True) if is_live(n) else (None, True)
+            slots[i], moved = (n if is_live(n) else None), True
             if slots[i] is not None:
-                of[id(n)] = i
+                of[id(n)] = i       # (in its old one's slot: its place in the file)
         self._append(added)
         if moved or added:
             self._made()

@@ -3,12 +3,14 @@
 The store hands the page the tasks its writes changed in place or appended: objects, not
 positions (a task does not know its place, and a map from every task to its position would
 cost ~70 MB at 1,000,000 tasks). The tally keeps the run it counted at each position; tasks
-are added run after run, so those runs mostly do not go down, and that sorted part is
-searched by run, the tasks taken in the order of their runs, each from where the last was
-found on (when they are few: see COST). A task is taken to be at a position only if it is the very
-object there (``is``), so a position found is certain. Tasks after the sorted part (one
-appended out of run order, a late segment's task) are looked up by identity in that tail
-when it is short. A task not found anywhere: None, and the caller compares every task.
+are added run after run, so those runs go up in a few long stretches (one; in a per-file
+campaign the merge steps of an add, then the segment tasks its split appended, run after run),
+and each stretch is searched by run, the tasks taken in the order of their runs, each from
+where the last was found on (when they are few: see COST). A task is taken to be at a
+position only if it is the very object there (``is``), so a position found is certain. Tasks
+after the stretches (one appended out of run order, a late segment's task, or more than
+STRETCHES of them) are looked up by identity in that tail when it is short. A task not found
+anywhere: None, and the caller compares every task.
 
 Pure: lists in, positions out.
 """
@@ -63,7 +65,7 @@ def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array 
     los = list(starts)      # in each stretch, where the last run's tasks begin: the next run's are not before
     for t in sorted(touched, key=_RUN):
         r = t.run
-        for k, (first, end) in enumerate(bounds):
+        for k, (_, end) in enumerate(bounds):
             p = los[k] = _gallop(runs, r, los[k], end)
             if p >= end or runs[p] != r:
                 continue
