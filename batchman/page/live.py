@@ -186,7 +186,7 @@ class LivePage:
         """Save the tally (just brought to ``status``) for the next process; a cache: a failure
         to write it costs that process a count, nothing else."""
         try:
-            files.atomic_write(self.saved, SV.dump(self.tally, status.store_id, status.generation, self._built),
+            files.atomic_write(self.saved, SV.pieces(self.tally, status.store_id, status.generation, self._built),
                                sync=False)
             self._fresh, self._saved_version = False, self.tally.version
         except OSError:

@@ -399,3 +399,19 @@ def test_between_rounds_the_periodic_recount_waits_for_tend(tmp_path, monkeypatc
     assert not live.tend()                               # (done: not due again before 600 s)
     st.generation += 1
     assert "qqlate" in page_of(live, st)
+
+
+def test_the_tally_written_in_pieces_is_its_body_encoded_whole():
+    """The saved file is written a field at a time (saved.pieces: a daemon's memory did not hold
+    every field's lists and the encoded whole at once); its bytes are those of the Body encoded
+    in one piece, which is what a reader decodes."""
+    rnd = random.Random(5)
+    tasks = production(rnd, 150)
+    tally = Tally(tasks)
+    seen(tally, tasks)
+    data = SV.dump(tally, "s1", 3, NOW)
+    assert b"".join(SV.pieces(tally, "s1", 3, NOW)) == data
+    body = data[data.index(b"\n") + 1:]
+    decoded = SV._body.decode(body)
+    assert msgspec.msgpack.encode(decoded) == body
+    assert len(list(SV.pieces(tally, "s1", 3, NOW))) == 2 + len(SV.Body.__struct_fields__)
