@@ -53,12 +53,21 @@ class Group:
         """The state shown with the requests and the hold that every one of its tasks has, as a
         task's ('unstaged [held]' for a run held whole): a hold of a run's segment tasks showed
         on its merge row only."""
-        every = self.every()
-        return f"{self.state} [{','.join(every)}]" if every else self.state
+        return labelled(self.state, self.every())
 
     def every(self) -> list[str]:
         """The requests and the hold that every one of its tasks has."""
         return [f for f, n in self.flags().items() if n == len(self.tasks)]
+
+
+def task_flags(t: Task) -> list[str]:
+    """A task's queued request and its hold, as its state shows them ('running [kill,held]')."""
+    return [f for f in (t.request, "held" if t.held else "") if f]
+
+
+def labelled(state: str, flags: list[str]) -> str:
+    """'running [kill,held]', or the state alone without flags."""
+    return f"{state} [{','.join(flags)}]" if flags else state
 
 
 def shown_state(counts: Counter) -> str:

@@ -165,7 +165,7 @@ ROW_HEAD = ("<thead><tr><th>run</th><th>job</th><th>state</th><th>for</th><th>de
 
 
 def task_row(t: Task, now: float, anchor: str = "") -> str:
-    flags = "".join(f" [{x}]" for x in (t.request, "held" if t.held else "") if x)
+    flags = "".join(f" [{x}]" for x in SV.task_flags(t))
     ident = f" id='{anchor}'" if anchor else ""
     segs = f"{staged_count(t)}/{len(t.segments)} staged; " if t.segments and t.state in S.BEFORE_BATCH else ""
     return (f"<tr class='s-{t.state}'{ident}><td>{t.run}</td><td>{e(SV.job_label(t))}</td><td>{t.state}{e(flags)}</td>"

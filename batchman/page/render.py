@@ -15,7 +15,7 @@ from batchman.util import procs
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task
-from batchman.core.segview import Group, job_label
+from batchman.core.segview import Group, job_label, labelled, task_flags
 from batchman.core.text import visible
 
 
@@ -47,8 +47,7 @@ def staged_count(t: Task) -> int:
 
 def state_label(t: Task) -> str:
     """The state as shown, with a queued request or a hold in brackets: 'running [kill]'."""
-    flags = [f for f in (t.request, "held" if t.held else "") if f]
-    return f"{t.state} [{','.join(flags)}]" if flags else t.state
+    return labelled(t.state, task_flags(t))
 
 
 def detail(t: Task) -> str:

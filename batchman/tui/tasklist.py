@@ -248,8 +248,7 @@ def state_label(t: Task | SV.Group) -> str:
     if isinstance(t, SV.Group):
         label, state, flags = t.label(), t.state, t.every()
     else:
-        label, state = export.state_label(t), t.state
-        flags = [f for f in (t.request, "held" if t.held else "") if f]
+        label, state, flags = export.state_label(t), t.state, SV.task_flags(t)
     if len(label) <= STATE_W:
         return label
     return f"{state} [{','.join(TAG_SHORT.get(f, f[:3]) for f in flags)}]"[:STATE_W]
