@@ -367,8 +367,8 @@ class Engine:
     def tend_page(self) -> bool:
         """Between iterations: the page's periodic recount when due (batchman.page.live), which
         the loop asked the page to leave out of its rounds."""
-        tend = getattr(self.store.render_html, "tend", None)
-        return bool(tend and getattr(self.store, "html_path", "") and tend())
+        tend = getattr(self.store.render_html, "tend", None)     # (no page written: nothing to tend)
+        return bool(tend and tend())
 
     def unregister(self) -> None:
         with self.store.transaction(WHO) as st:

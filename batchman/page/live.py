@@ -79,7 +79,6 @@ class LivePage:
         self.saved = saved              # the tally's file ("": none)
         self._fresh = False             # to be saved: counted afresh, or moved over 1 % since it was saved
         self._taken: int | None = None  # the generation of the saved tally taken
-        self._head: SV.Head | None = None   # and its identity line
         self._saved_version = 0         # the tally's version when it was saved or taken (tasks moved since: the difference)
         self._status: Status | None = None  # the status of the last page
         # A daemon's loop sets this: the periodic recount then waits for ``tend`` between its rounds
@@ -106,9 +105,9 @@ class LivePage:
         """
         now = self.clock()
         check = False
-        if self._built == float("-inf") and self.saved and self._take_saved(status, now):
+        if self._built == float("-inf") and self.saved and (head := self._take_saved(status)) is not None:
             changed = None      # (found by comparison: the caller's word is about its own last call)
-            if not SV.recent(self._head, now, self.rebuild_after):
+            if not SV.recent(head, now, self.rebuild_after):
                 check, changed = True, []       # (the periodic recount due: every task compared below,
                                                 # in this first page even between rounds: it must be right)
                 self.tally.adopt(status.tasks)
@@ -116,7 +115,7 @@ class LivePage:
                 self.tally.adopt(status.tasks)      # (touched since origin: also since the tally's generation)
         elif self._built == float("-inf"):
             self.tally, self._built, changed, self._fresh = Tally(), now, None, True    # (counted afresh)
-        elif now - self._built > self.rebuild_after and not self.between_rounds:
+        elif self._due(now) and not self.between_rounds:
             check = True
         self.tally.sync(status.tasks, changed, touched, base)
         self._status = status
@@ -128,6 +127,10 @@ class LivePage:
         if self._fresh and self.saved:
             self._save(status)      # (after the render: with the ranges texts it made)
         return out
+
+    def _due(self, now: float) -> bool:
+        """Is the periodic recount due (the tally last counted or compared in full too long ago)?"""
+        return now - self._built > self.rebuild_after
 
     def _check(self, tasks: list, now: float) -> None:
         """The periodic recount: every task compared with the tally in every field it counts by,
@@ -145,7 +148,7 @@ class LivePage:
         on the tasks of the last page, and the save it calls for; what it found shows on the
         next page. Returns whether it was due."""
         status, now = self._status, self.clock()
-        if status is None or now - self._built <= self.rebuild_after:
+        if status is None or not self._due(now):
             return False
         self._check(status.tasks, now)
         if self._fresh and self.saved:
@@ -163,24 +166,24 @@ class LivePage:
         self._shown, self._written = what, now
         return out
 
-    def _take_saved(self, status: Status, now: float) -> bool:
-        """Take the saved tally if it may be brought up to date to ``status``."""
+    def _take_saved(self, status: Status) -> SV.Head | None:
+        """Take the saved tally if it may be brought up to date to ``status``; its identity line,
+        or None when it was not taken."""
         try:
             with open(self.saved, "rb") as f:
                 data = f.read()
         except OSError:
-            return False
+            return None
         head = SV.head_of(data)
         if not SV.usable(head, status.store_id, status.generation, len(status.tasks)):
-            return False
+            return None
         box = [data]
         del data            # (the file's bytes freed once decoded, not held beside the tally)
         tally = SV.load(box)
         if tally is None:
-            return False
-        self.tally, self._built, self._taken, self._head = tally, head.built, head.generation, head
-        self._saved_version = tally.version
-        return True
+            return None
+        self.tally, self._built, self._taken, self._saved_version = tally, head.built, head.generation, tally.version
+        return head
 
     def _save(self, status: Status) -> None:
         """Save the tally (just brought to ``status``) for the next process; a cache: a failure

@@ -87,34 +87,38 @@ def pieces(tally: Tally, store_id: str, generation: int, built: float) -> Iterat
     """``dump``'s bytes in pieces, each field of the body encoded when it is written (msgpack's
     array of them, as one Body makes): the lists a field is made of are not all held at once
     with the encoded whole (~110 MB above a daemon's memory at 1,000,000 tasks when it saved)."""
-    t = tally
+    yield msgspec.json.encode(Head(FORM, store_id, generation, built, tally.n)) + b"\n"
+    yield _ARRAY
+    for value in _fields(tally):
+        yield _encode(value)
+
+
+def _fields(t: Tally) -> Iterator:
+    """Body's fields, in its order, each made when the one before was written."""
     names = sorted({*t._state, *t._job, *t._ds})
     num = {s: i for i, s in enumerate(names)}.__getitem__
-    yield msgspec.json.encode(Head(FORM, store_id, generation, built, t.n)) + b"\n"
-    fields = _fields(t, names, num)
-    yield _ARRAY[len(fields)]
-    for field in fields:
-        yield _encode(field())
-
-
-def _fields(t: Tally, names: list[str], num) -> list:
-    """Body's fields, in its order, each made when called."""
-    return [
-        lambda: t.version, lambda: names, lambda: list(map(num, t._state)), lambda: list(map(num, t._job)),
-        lambda: list(map(num, t._ds)), lambda: t._since, lambda: t._run, lambda: t._seg, lambda: t._end,
-        lambda: t._time, lambda: dict(t.counts),
-        lambda: {s: dict(c) for s, c in t.by_job.items()}, lambda: {s: dict(c) for s, c in t.by_dataset.items()},
-        lambda: {s: sorted(m) for s, m in t.members.items()}, lambda: {s: r.tasks for s, r in t.runs.items()},
-        lambda: {s: (r._cache, r._text) for s, r in t.runs.items()},
-        lambda: {s: [i for _, _, i in bag] for s, bag in t.ordered.items()},
-        lambda: [(k, [i for _, _, i in bag]) for k, bag in t.groups.items()],
-        lambda: sorted(t.retried), lambda: list(t.ends_ok), lambda: list(t.ends_bad), lambda: list(t.times),
-        lambda: [(r, j, +c) for (r, j), c in t.segmented.items() if +c]]
+    yield t.version
+    yield names
+    yield list(map(num, t._state))
+    yield list(map(num, t._job))
+    yield list(map(num, t._ds))
+    yield from (t._since, t._run, t._seg, t._end, t._time)
+    yield dict(t.counts)
+    yield {s: dict(c) for s, c in t.by_job.items()}
+    yield {s: dict(c) for s, c in t.by_dataset.items()}
+    yield {s: sorted(m) for s, m in t.members.items()}
+    yield {s: r.tasks for s, r in t.runs.items()}
+    yield {s: (r._cache, r._text) for s, r in t.runs.items()}
+    yield {s: [i for _, _, i in bag] for s, bag in t.ordered.items()}
+    yield [(k, [i for _, _, i in bag]) for k, bag in t.groups.items()]
+    yield sorted(t.retried)
+    yield from (list(t.ends_ok), list(t.ends_bad), list(t.times))
+    yield [(r, j, +c) for (r, j), c in t.segmented.items() if +c]
 
 
 _encode = msgspec.msgpack.Encoder().encode
-# msgpack's array header for n items (Body is array_like: encoded as the array of its fields)
-_ARRAY = {n: _encode([None] * n)[:-n] for n in (len(Body.__struct_fields__),)}
+_N = len(Body.__struct_fields__)
+_ARRAY = _encode([None] * _N)[:-_N]      # msgpack's array header for Body's fields (it is array_like)
 
 
 def head_of(data: bytes) -> Head | None:

@@ -36,9 +36,8 @@ _RUN = attrgetter("run")
 
 
 def sorted_upto(runs: list) -> int:
-    """How many of ``runs``, from the first, do not go down (a pass at C speed)."""
-    down = next(compress(range(1, len(runs)), map(gt, runs, islice(runs, 1, None))), None)
-    return len(runs) if down is None else down
+    """How many of ``runs``, from the first, do not go down (the first of their stretches)."""
+    return stretches(runs, most=1)[1]
 
 
 def positions(tasks: list, runs: list, upto: int, old: int, touched, ids: array | None = None,
