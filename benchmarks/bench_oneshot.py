@@ -197,13 +197,29 @@ def table(runs: list[dict]) -> list[str]:
     return lines
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def campaign(work: str, a) -> str:
+    """The pristine campaign: --pristine's, or one built in ``work`` (also bench_oneshot_served.py's)."""
+    if a.pristine:
+        return a.pristine
+    pristine = os.path.join(work, "pristine")
+    os.makedirs(pristine)
+    BC.say(f"building {a.tasks:,} tasks in {pristine} ...")
+    run_child("build", pristine, a)
+    return pristine
+
+
+def shape_arguments(ap: argparse.ArgumentParser) -> None:
+    """The campaign's size and shape (also bench_oneshot_served.py's)."""
     ap.add_argument("--tasks", type=int, default=1_000_000, help="tasks in the campaign (default 1,000,000)")
     ap.add_argument("--perfile", action="store_true", help="bench_perfile's shape: a task per raw file, a merge per run")
     ap.add_argument("--files", type=int, default=199, help="with --perfile: segment tasks of reco per run")
     ap.add_argument("--order", choices=("made", "run"), default="made", help="with --perfile: bench_perfile's --order")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    shape_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3, help="oneshot runs, each on a fresh copy (default 3)")
     ap.add_argument("--pristine", metavar="DIR", help="a campaign already built (its pristine directory)")
     ap.add_argument("--json", metavar="FILE", help="write every run's figures to FILE too")
@@ -234,12 +250,7 @@ def main() -> int:
         compileall.compile_dir(os.path.join(against, "batchman"), quiet=1)
     work = tempfile.mkdtemp(prefix="bench-oneshot-", dir=a.tmp)
     try:
-        pristine = a.pristine
-        if pristine is None:
-            pristine = os.path.join(work, "pristine")
-            os.makedirs(pristine)
-            BC.say(f"building {a.tasks:,} tasks in {pristine} ...")
-            run_child("build", pristine, a)
+        pristine = campaign(work, a)
         runs: dict = {None: [], against: []} if against else {None: []}
         for k in range(a.repeat):
             for code in (list(runs) if k % 2 == 0 else list(runs)[::-1]):

@@ -8,6 +8,10 @@ and ``delay``, the longest sleep. While it sleeps it lists the done directory ev
 change to the status file, its change log or its queued requests (``batchman add``, a kill from
 the TUI). Before it sleeps, it folds a grown change log into the status file (Store.compact)
 and, every ten minutes, compares the page's tally with every task (LivePage.tend).
+
+A daemon given a ``desk`` (daemon/asks.py: one not restricted to some runs) listens for the
+asks of `batchman-daemon oneshot`: an ask wakes it, it takes the asks waiting before a round and
+answers them with that round's report.
 """
 
 from __future__ import annotations
@@ -16,31 +20,50 @@ import time
 from typing import Callable
 
 from batchman.core import pacing as PC
+from batchman.daemon import asks as A
 from batchman.daemon.reload import signature
 from batchman.daemon.work import IterationReport
 
 
 def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str], None],
-         stop: list) -> int:
+         stop: list, desk: A.Desk | None = None) -> int:
     """Iterate until nothing is left (or forever), sleeping at most ``delay`` between iterations."""
     engine.watcher.ensure()
     ended = set(engine.watcher.check())       # ends left from before this daemon: read them now
     if hasattr(engine.store.render_html, "between_rounds"):
         engine.store.render_html.between_rounds = True      # (its periodic recount: engine.tend_page)
-    while not stop:
-        engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
-        rep = engine.run_once(ended)
-        if verbose:
-            print_report(rep, say)
-        if engine.iterations % 10 == 1:
-            engine.update_unknown()
-        if not rep.work_left and not forever:
-            say("nothing left to track: the daemon stops (use --forever to keep it running)")
-            break
-        engine.compact_store()
-        engine.tend_page()
-        ended = _sleep(engine, delay, rep, stop)
+    if desk is not None:
+        desk.open()
+    try:
+        while not stop:
+            engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
+            asked = desk.take() if desk is not None else []
+            if asked:                           # as a oneshot of its own would: the batch system asked now
+                engine.pacing.hurry(engine.clock())
+            rep = engine.run_once(ended)
+            if verbose:
+                print_report(rep, say)
+            if engine.iterations % 10 == 1 or asked:
+                unknown = engine.update_unknown()
+                if asked:
+                    desk.answer(asked, answer_of(rep, engine.me, unknown))
+            if not rep.work_left and not forever:
+                say("nothing left to track: the daemon stops (use --forever to keep it running)")
+                break
+            engine.compact_store()
+            engine.tend_page()
+            ended = _sleep(engine, delay, rep, stop, desk)
+    finally:
+        if desk is not None:
+            desk.close()
     return 0
+
+
+def answer_of(rep: IterationReport, me: str, unknown) -> A.Answer:
+    """What a oneshot that asked for this round prints (print_round)."""
+    return A.Answer(by=me, transitions=rep.transitions, actions=rep.actions, errors=rep.errors,
+                    commands=rep.commands, seconds_own=rep.seconds_own, lock_max=rep.lock_max,
+                    unknown=[[u.name, u.job_id, u.state] for u in unknown])
 
 
 def seconds_to_sleep(engine, delay: float, rep: IterationReport) -> float:
@@ -52,18 +75,30 @@ def seconds_to_sleep(engine, delay: float, rep: IterationReport) -> float:
     return max(0.0, seconds)
 
 
-def _sleep(engine, delay: float, rep: IterationReport, stop: list) -> set[str]:
+def _sleep(engine, delay: float, rep: IterationReport, stop: list, desk: A.Desk | None = None) -> set[str]:
     """Wait for the next iteration; returns the names of the jobs whose end was seen meanwhile."""
     watch = engine.params["daemon.watch_interval"]
     seconds = seconds_to_sleep(engine, delay, rep)
     paths = (engine.store.path, engine.store.log_path, engine.store.requests_path)
+    if desk is not None:
+        paths += (desk.directory,)          # a oneshot's ask (a new file in it)
     before = [signature(p) for p in paths]
 
     def interrupted() -> bool:
+        if desk is not None:
+            desk.beat()
         return bool(stop) or [signature(p) for p in paths] != before
 
     t_end = time.monotonic() + seconds
     return set(engine.watcher.wait(t_end, watch, stop=interrupted))
+
+
+def print_round(rep: IterationReport, unknown: list[tuple[str, str, str]], say: Callable[[str], None]) -> None:
+    """What `batchman-daemon oneshot` prints of its round (done here or by the daemon asked):
+    the report, then each unknown job (name, job id, state) and how to take it in."""
+    print_report(rep, say)
+    for name, job_id, state in unknown:
+        say(f"unknown job {name} ({job_id}, {state}): `batchman adopt {name}` takes it in")
 
 
 def print_report(rep: IterationReport, say: Callable[[str], None]) -> None:

@@ -37,6 +37,13 @@ class Pacing:
         self.failures = 0
         self.next_query = now + max(self.min_interval, self.every)
 
+    def hurry(self, now: float) -> None:
+        """A person asked for a round now (a oneshot's ask, daemon/asks.py): the batch system is
+        asked as soon as the site's floor (``min_interval``) allows after the last answer, not
+        after the loop's own ``every``; a back-off after a failure stays as it is."""
+        if self.failures == 0 and self.next_query > now:
+            self.next_query = max(now, self.next_query - max(self.min_interval, self.every) + self.min_interval)
+
     def failed(self, now: float, error: str) -> None:
         """The batch system could not be asked: back off before the next query."""
         self.failures += 1
