@@ -91,26 +91,25 @@ def test_a_daemon_gone_after_taking_the_ask_is_not_waited_for(tmp_path):
     assert taken and said[-1] == "the daemon ended before it answered: this process does the round"
 
 
-def test_a_sleeping_daemon_keeps_its_listening_file_fresh(tmp_path):
-    """Touched every 30 s while it sleeps (a --delay longer than daemon.stale_after would make it
-    look dead to a oneshot otherwise), and at every round."""
-    now = [1000.0]
-    d = A.Desk(str(tmp_path / "asks"), "h1:1", clock=lambda: now[0])
-    d.open()
-    mtime = lambda: os.stat(d.listen_path).st_mtime      # noqa: E731
-    os.utime(d.listen_path, (5, 5))
-    now[0] += 29
-    d.beat()
-    assert mtime() == 5
-    now[0] += 2
-    d.beat()
-    assert mtime() > 1e9
-    os.utime(d.listen_path, (5, 5))
-    assert d.take() == [] and mtime() > 1e9
-    os.unlink(d.listen_path)                  # removed by hand: made again
-    now[0] += 31
-    d.beat()
-    assert [ls.id for ls, _ in A.listeners(d.directory)] == ["h1:1"]
+def test_a_long_wait_says_so(tmp_path):
+    d = _desk(tmp_path)
+    said, t = [], [0.0]
+
+    def sleep(_):
+        t[0] += 4.0
+        if t[0] == 8.0:
+            taken.extend(d.take())
+        if t[0] == 24.0:
+            d.answer(taken, A.Answer(by=d.me))
+    taken: list = []
+    got = A.ask(d.directory, 30, lambda: [d.listener], clock=lambda: t[0], sleep=sleep, said=said.append)
+    assert got is not None and got.by == d.me
+    assert said == ["asking the daemon h1:1 for a round now", "waiting for the daemon's round (12 s; under way)"]
+    said.clear()
+    t[0] = 1.0                                   # (never taken: 4 s steps from 1)
+    assert A.ask(d.directory, 15, lambda: [d.listener], clock=lambda: t[0], sleep=sleep, said=said.append) is None
+    assert said[1:] == ["waiting for the daemon's round (12 s; not taken yet)",
+                        "no daemon took the round within 15 s: this process does it"]
 
 
 def test_what_dead_oneshots_and_daemons_left_goes_after_an_hour(tmp_path):

@@ -40,6 +40,7 @@ from batchman.util.files import atomic_write
 FORGET_AFTER = 3600.0     # an answer nobody read, an ask or a taken ask this old: removed
 BEAT = 30.0               # a sleeping daemon touches its listening file this often
 POLL = 0.05               # seconds between two looks of a waiting oneshot
+NOTE_EVERY = 10.0         # a oneshot waiting this long says so (and again after as long)
 
 
 class Listener(msgspec.Struct):
@@ -209,7 +210,8 @@ def ask(directory: str, wait: float, alive: Callable[[], list[Listener]],
 
 def _wait(path: str, wait: float, alive: Callable[[], list[Listener]], clock: Callable[[], float],
           sleep: Callable[[float], None], said: Callable[[str], None]) -> Answer | None:
-    deadline, taken, look = clock() + wait, False, clock() + 1.0
+    start = clock()
+    deadline, taken, look, note = start + wait, False, start + 1.0, start + NOTE_EVERY
     while True:
         try:
             with open(path + ".answer", "rb") as f:
@@ -234,6 +236,10 @@ def _wait(path: str, wait: float, alive: Callable[[], list[Listener]], clock: Ca
             else:
                 said(f"no daemon took the round within {wait:g} s: this process does it")
                 return None
+        if now >= note:
+            note = now + NOTE_EVERY
+            said(f"waiting for the daemon's round ({now - start:.0f} s; "
+                 f"{'under way' if taken else 'not taken yet'})")
         if now >= look:
             look = now + 1.0
             if not alive():
