@@ -114,14 +114,14 @@ def test_a_long_wait_says_so(tmp_path):
 
 def test_what_dead_oneshots_and_daemons_left_goes_after_an_hour(tmp_path):
     d = _desk(tmp_path)
-    for name in ("a.answer", "b.ask", "c.taken", "x.answer.1234.tmp", "fresh.answer"):
+    for name in ("a.answer", "b.ask", "c.taken", "x.answer.1234.tmp", "fresh.answer", "h9:9.listen", "h8:8.listen"):
         (tmp_path / "status.json.asks" / name).write_text("")
     old = time.time() - 3700
-    for name in ("a.answer", "b.ask", "c.taken", "x.answer.1234.tmp"):
+    for name in ("a.answer", "b.ask", "c.taken", "x.answer.1234.tmp", "h9:9.listen"):
         os.utime(tmp_path / "status.json.asks" / name, (old, old))
     d.close()
     d.open()
-    assert sorted(os.listdir(d.directory)) == ["fresh.answer", "h1:1.listen"]
+    assert sorted(os.listdir(d.directory)) == ["fresh.answer", "h1:1.listen", "h8:8.listen"]
 
 
 def test_oneshot_is_served_by_the_running_daemon_and_does_it_itself_without_one(tmp_path):

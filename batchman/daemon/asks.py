@@ -8,6 +8,10 @@ tasks are in memory, does the round in under a second. With no such daemon (a on
 cron, a daemon restricted to some runs, one that does not answer), the oneshot does the round
 itself, as the 2002 tool's did.
 
+On NFS, the client's attribute cache (``acdirmin``) can delay what each side sees of the
+other's files, as for the done directory (daemon/watch.py): an ask or an answer may take that
+long to be seen.
+
 The files, in ``<status file>.asks/`` (beside the status file: a daemon of another experiment
 sharing ``daemon.temp_dir`` never sees them):
 
@@ -169,13 +173,14 @@ class Desk:
 
     def _forget_old(self, now: float) -> None:
         """Remove what a oneshot that died left (its answer, its ask) and what a daemon that
-        died after taking an ask left, once an hour old."""
+        died left (an ask it took, its listening file, which a living daemon touches every
+        ``BEAT`` s), once an hour old."""
         try:
             entries = list(os.scandir(self.directory))
         except OSError:
             return
         for d in entries:
-            if d.name.endswith((".answer", ".ask", ".taken", ".tmp")):
+            if d.name.endswith((".answer", ".ask", ".taken", ".listen", ".tmp")):
                 try:
                     if now - d.stat().st_mtime > FORGET_AFTER:
                         os.unlink(d.path)
