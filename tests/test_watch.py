@@ -122,7 +122,9 @@ def test_wait_times_out_and_stops(tmp_path):
     (1.0, 2.0, [0.2] * 10, 3),        # listings at 0, 1, 2; stop-flag ticks of 0.2 s between
     (0.0, 0.5, [0.2, 0.2, 0.1], 0),   # interval 0: no listing while waiting, just the sleep
 ])
-def test_wait_paces_listings(tmp_path, interval, until, sleeps, listings):
+def test_wait_paces_listings(tmp_path, monkeypatch, interval, until, sleeps, listings):
+    import batchman.daemon.watch as W
+    monkeypatch.setattr(W, "TICK", 0.2)
     t = [0.0]
     slept = []
 

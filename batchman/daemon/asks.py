@@ -43,7 +43,7 @@ from batchman.util.files import atomic_write
 
 FORGET_AFTER = 3600.0     # an answer nobody read, an ask or a taken ask this old: removed
 BEAT = 30.0               # a sleeping daemon touches its listening file this often
-POLL = 0.05               # seconds between two looks of a waiting oneshot
+POLL = 0.02               # seconds between two looks of a waiting oneshot
 NOTE_EVERY = 10.0         # a oneshot waiting this long says so (and again after as long)
 
 

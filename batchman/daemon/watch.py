@@ -23,7 +23,7 @@ import os
 import time
 from typing import Callable, Iterable
 
-TICK = 0.2     # seconds between two looks at the stop flag while waiting
+TICK = 0.05    # seconds between two looks at the stop flag (and the files a person changes) while waiting
 
 
 class DoneWatcher:
