@@ -51,7 +51,7 @@ def test_an_ask_is_taken_by_one_daemon_and_answered_once(tmp_path):
     d1.answer(taken1, answer_of(rep, d1.me, []))
     t.join(10)
     said, ans = got[0], got[1]
-    assert said == "asking the daemon h1:1, h1:2 for a round now"
+    assert said == "asking the daemons h1:1, h1:2 for a round now"
     assert ans.by == "h1:1" and ans.transitions == rep.transitions and ans.commands == 2
     assert sorted(os.listdir(d1.directory)) == ["h1:1.listen", "h1:2.listen"]     # nothing left behind
     d1.close()

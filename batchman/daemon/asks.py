@@ -205,7 +205,7 @@ def ask(directory: str, wait: float, alive: Callable[[], list[Listener]],
     except OSError as err:
         said(f"could not ask the daemon ({err.strerror}: {directory}): this process does the round")
         return None
-    said(f"asking the daemon {', '.join(ls.id for ls in first)} for a round now")
+    said(f"asking the daemon{'s' if len(first) > 1 else ''} {', '.join(ls.id for ls in first)} for a round now")
     try:
         return _wait(path, wait, alive, clock, sleep, said)
     except BaseException:
