@@ -2,9 +2,9 @@
 
 `batchman-daemon oneshot` while a daemon loops on the same status file asks that daemon for a
 round now and prints the round's report, instead of doing the round itself: a process of its
-own reads every task again (at 1,000,000 tasks ~4 s, and ~1.7 GB beside the daemon's own
-~1.8 GB on the same login node) and then waits on the daemon for the lock; the daemon, whose
-tasks are in memory, does the round in under a second. With no such daemon (a oneshot from
+own reads every task again (at 1,000,000 tasks ~1.9 GB beside the daemon's own ~1.8 GB on the
+same login node) and competes with the daemon for the machine and the lock (~8 s); the daemon,
+whose tasks are in memory, answers in ~2 s (benchmarks/bench_oneshot_served.py). With no such daemon (a oneshot from
 cron, a daemon restricted to some runs, one that does not answer), the oneshot does the round
 itself, as the 2002 tool's did.
 
