@@ -251,3 +251,34 @@ def test_the_round_a_oneshot_asked_for_asks_the_batch_system_and_answers_it(tmp_
         ans = A._answer.decode(f.read())
     assert ans.by == eng.me and any(line.startswith("1 analysis: running -> ") for line in ans.transitions)
     assert sorted(os.listdir(tmp_path / "status.json.asks")) == ["x.answer"]     # no longer listening
+
+
+def test_two_oneshots_asking_two_daemons_are_each_answered_once(tmp_path):
+    """Several daemons may run on one file (even on several hosts): each ask is taken by one of
+    them and answered once; the jobs run once each."""
+    import subprocess
+    import sys
+    e = make_experiment(tmp_path, [1, 2], **{"daemon.delay": 300.0})
+    env = env_for(tmp_path, SLEEP=60)
+    ds = [daemon(tmp_path, "--forever", env=env) for _ in range(2)]
+    try:
+        wait_for(lambda: {t.state for t in e.store.read().tasks} == {S.RUNNING}, 60, what="jobs running",
+                 show=lambda: [(t.key, t.state) for t in e.store.read().tasks])
+        wait_for(lambda: len(A.listeners(A.directory_of(e.store.path))) == 2, 10, what="two listening")
+        cmd = [sys.executable, "-m", "batchman.daemon", "-C", str(tmp_path), "oneshot"]
+        ps = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(2)]
+        outs = [p.communicate(timeout=60)[0] for p in ps]
+        ids = {d.id for d in e.store.read().daemons}
+        for out in outs:
+            assert out.startswith("asking the daemons ") and out.count("iteration done") == 1, out
+            by = out.rsplit("(the round of the daemon ", 1)[1].split(";")[0]
+            assert by in ids, out
+        assert sorted(os.listdir(tmp_path / "status.json.asks")) == sorted(f"{i}.listen" for i in ids)
+        from e2e_helpers import job_starts
+        assert set(job_starts(tmp_path).values()) == {1}
+    finally:
+        for d in ds:
+            d.send_signal(signal.SIGTERM)
+        for d in ds:
+            d.communicate(timeout=60)
