@@ -118,7 +118,8 @@ def test_the_list_table_is_tabulates_and_is_written_in_pieces(exp_dir, monkeypat
     now = 1.7e9 + 9e4
     monkeypatch.setattr(reading.time, "time", lambda: now)
     got = _table_of(run("list").output)
-    tasks = reading._by_run(list(e.store.read().tasks), e.params.jobs.names())
+    from batchman.core.segview import by_run
+    tasks = by_run(list(e.store.read().tasks), tuple(e.params.jobs.names()))
     rows = [export.table_row(t, now) for t in tasks]
     for i in range(len(rows) - 1, 0, -1):
         if tasks[i].run == tasks[i - 1].run:

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-from operator import attrgetter
 
 import click
 import msgspec
@@ -26,18 +25,6 @@ from batchman.cli.options import (dataset_option, job_option, json_option, named
 
 
 _encode = msgspec.json.Encoder().encode
-
-
-def _by_run(tasks: list[Task], order: list[str]) -> list[Task]:
-    """Tasks grouped by run, the jobs of a run in the order batchman.yaml defines them (two
-    stable sorts: a C-level key for the runs, a Python one only when a run has several jobs),
-    a ``per: segment`` job's tasks in segment order."""
-    if any(t.seg is not None for t in tasks):
-        tasks = sorted(tasks, key=lambda t: -1 if t.seg is None else t.seg)
-    if len({t.job for t in tasks}) > 1:
-        pos = {j: i for i, j in enumerate(order)}
-        tasks = sorted(tasks, key=lambda t: (pos.get(t.job, len(pos)), t.job))
-    return sorted(tasks, key=attrgetter("run"))
 
 
 def _echo_json(head: dict, tasks: list[Task], now: float, chunk: int = 1000) -> None:
@@ -80,8 +67,8 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
     if unknown:
         _list_unknown(st, as_json)
         return
-    tasks = _by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres),
-                           named_keys(runs)), e.params.jobs.names())
+    tasks = SV.by_run(select(st.tasks, named_runs(runs, None), states, jobs, where_of(datasets, wheres),
+                             named_keys(runs)), tuple(e.params.jobs.names()))
     _refresh_counters(e, tasks)
     if as_json:
         _echo_json({"experiment": st.experiment, "generation": st.generation, "params_problem": st.params_problem},

@@ -51,7 +51,9 @@ class Reading:
     one before meanwhile, and keys work on that (``first`` False), as while a file replaced
     whole is read (``first`` False too)."""
 
-    def __init__(self, store, status: Status | None = None, first: bool = True) -> None:
+    def __init__(self, store, status: Status | None = None, first: bool = True,
+                 job_order: tuple[str, ...] = ()) -> None:
+        self.job_order = job_order              # batchman.yaml's jobs (the run order's, ordering.Orders)
         self._steps = self._run(store, status)
         self.first = status is None and first
         self.told = status is None              # a file is read: the message line says so
@@ -65,7 +67,7 @@ class Reading:
     def _run(self, store, status: Status | None):
         if status is None:
             status = yield from steps.read_steps(store)
-        orders = Orders(status.tasks)
+        orders = Orders(status.tasks, self.job_order)
         yield from orders.warm()
         self.status, self.orders = status, orders
         yield SHOW                      # the list shows every task from here
@@ -102,7 +104,7 @@ def start(app: "App") -> None:
     if size < STREAM_FROM:
         app.refresh(force=True)
         return
-    r = Reading(app.store)
+    r = Reading(app.store, job_order=app.index.job_order())
     try:
         while r.step() and r.partial is None:
             pass
@@ -168,7 +170,7 @@ def later(app: "App", status: Status) -> bool:
         return False
     gc.freeze()         # its list and index of every task: else each full collection walks them
     stepping = app.reading is not None      # (the steps of the one before: their alarm goes on)
-    app.reading = Reading(app.store, status)
+    app.reading = Reading(app.store, status, job_order=app.index.job_order())
     if app.loop is not None and not stepping:
         app.loop.set_alarm_in(0, alarm(app))
     return True
@@ -185,7 +187,7 @@ def replaced(app: "App") -> bool:
             return False
     except OSError:
         return False
-    app.reading = Reading(app.store, first=False)
+    app.reading = Reading(app.store, first=False, job_order=app.index.job_order())
     if app.loop is not None:
         app.loop.set_alarm_in(0, alarm(app))
     return True

@@ -2,7 +2,8 @@
 
 At 1,000,000 tasks a sort with a Python key takes ~0.5 s and building a string per task ~0.7 s,
 while a sort with a C-level key (``operator.attrgetter``) of a list already nearly in order
-takes ~50 ms. So the list is sorted by run once (stable: by job, then by run); the tasks of each
+takes ~50 ms. So the list is sorted by run once (core/segview.by_run: by job in batchman.yaml's
+order, then by run, as `batchman list`); the tasks of each
 state are kept in that order (blocks: a state filter takes its blocks, the order by state puts
 them one after the other); the order by time is a stable sort of the run order by one key (ties
 stay in run order, as the sort promises); every order is kept for the status it was made for;
@@ -26,10 +27,11 @@ from operator import attrgetter, indexOf, lt
 
 from batchman.core import states as S
 from batchman.core.model import Task
+from batchman.core.segview import by_run     # (the run order: `batchman list`'s too)
 
 SORTS = ("run", "state", "time")
 _STATE_ORDER = {s: i for i, s in enumerate(S.ALL)}
-_RUN, _JOB, _STATE, _SINCE, _SEG = map(attrgetter, ("run", "job", "state", "since", "seg"))
+_RUN, _STATE, _SINCE = map(attrgetter, ("run", "state", "since"))
 _SEARCHED = [attrgetter(f) for f in ("job", "state", "request", "job_id", "error", "reason")]
 _REQUEST = _SEARCHED[2]
 SEP = "\0"        # between two tasks in the search text; nothing typed contains it
@@ -49,18 +51,6 @@ def search_piece(tasks: list[Task]) -> str:
     return SEP.join(map(" ".join, zip(*columns))).lower()
 
 
-def by_run(tasks: list[Task]) -> list[Task]:
-    """By run, then job, then segment (a Python key only when there are segment tasks); a list
-    whose runs only grow (as tasks are added, one per run) is in that order already: copied."""
-    runs = list(map(_RUN, tasks))
-    if all(map(lt, runs, islice(runs, 1, None))):
-        return list(tasks)
-    segs = list(map(_SEG, tasks))
-    if segs.count(None) != len(segs):
-        tasks = sorted(tasks, key=lambda t: -1 if t.seg is None else t.seg)
-    return sorted(sorted(tasks, key=_JOB), key=_RUN)
-
-
 def blocks_of(run_ordered: list[Task], into: dict[str, list[Task]] | None = None) -> dict[str, list[Task]]:
     """Each state's tasks in the order given (added to ``into``'s): one sort by the state's name
     with a C-level key, then a slice per state (its end found by bisection)."""
@@ -75,7 +65,7 @@ def blocks_of(run_ordered: list[Task], into: dict[str, list[Task]] | None = None
     return into
 
 
-def in_state_order(blocks: dict[str, list[Task]], states=None) -> list[Task]:
+def in_state_order(blocks: dict[str, list[Task]], states=None, job_order: tuple[str, ...] = ()) -> list[Task]:
     """``blocks`` (of ``states``, or all) one after the other in ``states.ALL``'s order; a state
     batchman does not know goes last, by run."""
     out: list[Task] = []
@@ -83,7 +73,7 @@ def in_state_order(blocks: dict[str, list[Task]], states=None) -> list[Task]:
         if states is None or s in states:
             out += blocks.get(s, ())
     odd = [t for s, b in blocks.items() if s not in _STATE_ORDER and (states is None or s in states) for t in b]
-    return out + by_run(odd) if odd else out
+    return out + by_run(odd, job_order) if odd else out
 
 
 def resort(run_ordered: list[Task], sort: str) -> list[Task]:
@@ -180,8 +170,9 @@ class Orders:
     made when first asked for. The search text can also be made ahead by another thread
     (``prepare``), a piece at a time under the lock."""
 
-    def __init__(self, tasks: list[Task]) -> None:
+    def __init__(self, tasks: list[Task], job_order: tuple[str, ...] = ()) -> None:
         self.tasks = tasks
+        self.job_order = job_order          # batchman.yaml's jobs: the order of a run's tasks
         self._sorted: dict[str, list[Task]] = {}
         self._counts: Counter | None = None
         self._text: list[str] = []          # piece i: tasks [i * CHUNK, (i + 1) * CHUNK) of the run order
@@ -206,9 +197,9 @@ class Orders:
         order = self._sorted.get(sort)
         if order is None:
             if sort == "run":
-                order = by_run(self.tasks)
+                order = by_run(self.tasks, self.job_order)
             elif sort == "state":
-                order = in_state_order(self._all_blocks())
+                order = in_state_order(self._all_blocks(), job_order=self.job_order)
             else:
                 order = resort(self._by("run"), sort)
             self._sorted[sort] = order
@@ -266,7 +257,7 @@ class Orders:
             if sort == "state":
                 return in_state_order(blocks, states)
             chosen = [s for s in states if blocks.get(s)]
-            return list(blocks[chosen[0]]) if len(chosen) == 1 else by_run(in_state_order(blocks, states))
+            return list(blocks[chosen[0]]) if len(chosen) == 1 else by_run(in_state_order(blocks, states, self.job_order), self.job_order)
 
     def requests_changed(self) -> None:
         """A request was queued in place: the pieces of the search text (which shows requests)

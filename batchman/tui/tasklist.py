@@ -44,8 +44,10 @@ def parse_states(text: str) -> frozenset[str]:
 class TaskIndex:
     """What the list shows: the filtered, sorted tasks, the cursor and the marks."""
 
-    def __init__(self, segmented: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, segmented: Callable[[], bool] = lambda: True,
+                 job_order: Callable[[], tuple[str, ...]] = tuple) -> None:
         self.segmented = segmented        # may a task be a segment task (a per: segment job defined)?
+        self.job_order = job_order        # batchman.yaml's jobs: a run's tasks in that order, as `batchman list`
         self.status = Status()
         self.orders = Orders(self.status.tasks)
         self.order: list[Task] = []
@@ -70,7 +72,8 @@ class TaskIndex:
         else:
             self.status = status
             self.orders.drop()
-            self.orders = orders if orders is not None and orders.tasks is status.tasks else Orders(status.tasks)
+            self.orders = orders if orders is not None and orders.tasks is status.tasks \
+                else Orders(status.tasks, self.job_order())
             if self.marks:       # the marks of tasks (or segmented runs) that are still there
                 self.marks = {k for t in self._among_marks(status.tasks) for k in (t.key, t.run_key) if k in self.marks}
         self.rebuild()

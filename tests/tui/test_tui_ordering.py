@@ -249,3 +249,31 @@ def test_find_task_by_bisection_finds_what_find_key_finds(sort):
     assert ordering.find_task(order, moved, "time") is None        # changed since: left to find_key
     assert ordering.find_task(order, Task(run=5), sort) is None
     assert ordering.find_task(Orders(ts).by("run"), ts[0], "run") is None
+
+
+def _in_job_order(order):
+    """REFERENCE's keys with a run's jobs in ``order`` (batchman.yaml's), the others after by name."""
+    rank = {j: i for i, j in enumerate(order)}
+    job = lambda t: (rank.get(t.job, len(rank)), t.job)      # noqa: E731
+    return {"run": lambda t: (t.run, job(t), _SEG(t)),
+            "state": lambda t: (_RANK[t.state], t.run, job(t), _SEG(t)),
+            "time": lambda t: (t.since, t.run, job(t), _SEG(t))}
+
+
+@pytest.mark.parametrize("order", [("reco0", "ana1", "merge2"), ("merge2", "reco1"), ("zz",), ()])
+@pytest.mark.parametrize("sort", ["run", "state", "time"])
+def test_a_runs_jobs_come_in_batchman_yamls_order_as_in_batchman_list(sort, order):
+    """The TUI listed a run's jobs by name (a per-file run's merge step before its reco[*] row)
+    where `batchman list` follows batchman.yaml; now both do (jobs not in it after, by name)."""
+    ts = tasks() + [Task(run=1001 + i % 5, job="reco1", seg=i, state=S.RUNNING) for i in range(12)]
+    random.Random(3).shuffle(ts)
+    ref = _in_job_order(order)[sort]
+    assert Orders(ts, order).by(sort) == sorted(ts, key=ref)
+    for states in ({S.RUNNING}, {S.RUNNING, S.FAILED, S.NEW}):
+        got = Orders(ts, order).of_states(states, sort)
+        got = resort(got, sort) if sort == "time" else got       # (run order: the index sorts it, as rebuild)
+        assert got == sorted([t for t in ts if t.state in states], key=ref)
+    idx = tasklist.TaskIndex(lambda: False, lambda: order)
+    idx.set_status(Status(tasks=ts))
+    idx.set_sort(sort)
+    assert idx.order == sorted(ts, key=ref)

@@ -12,17 +12,23 @@ from batchman.experiment import open_experiment
 from tuihelp import line_of, screen
 
 
-@pytest.fixture
-def exp(exp):
-    """The conftest's experiment with a per: segment job and its merge."""
+def per_file(exp, in_order: bool = False):
+    """``exp`` with a per: segment job and its merge (written by name, merge first, unless
+    ``in_order``: reco, then merge, as the per-file example)."""
     path = exp.params.root + "/batchman.yaml"
     with open(path) as f:
         raw = yaml.safe_load(f)
     raw["jobs"] = {"reco": {"per": "segment", "command": "true"},
                    "merge": {"trigger": "after: reco, all-segments", "command": "true"}}
     with open(path, "w") as f:
-        yaml.safe_dump(raw, f)
+        yaml.safe_dump(raw, f, sort_keys=not in_order)
     return open_experiment(exp.params.root)
+
+
+@pytest.fixture
+def exp(exp):
+    """The conftest's experiment with a per: segment job and its merge."""
+    return per_file(exp)
 
 
 def with_segments(exp):
@@ -118,3 +124,20 @@ def test_h_on_the_folded_row_holds_the_runs_files_and_the_row_says_so(exp, app_f
     app.type("<enter><down><down>h")     # release one of them (reco[1]): the folded row counts the others
     row = line_of(app, "reco[*]", (80, 24))     # (first: the end of the detail is cut at 80 columns)
     assert "2 held; 1/3 segments" in row and "[held]" not in row
+
+
+def test_a_runs_rows_follow_batchman_yamls_job_order_at_80x24(exp, app_for):
+    """As the per-file example defines them (reco, then its merge), and as `batchman list` shows
+    them: the folded reco[*] row, then the merge step (the TUI sorted by name: merge first)."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    e = with_segments(per_file(exp, in_order=True))
+    assert e.params.jobs.names() == ["reco", "merge"]
+    app = app_for(e)
+    rows = [line for line in screen(app, (80, 24)).splitlines() if "2120" in line]
+    assert len(rows) == 2 and "reco[*]" in rows[0] and "merge" in rows[1], rows
+    listed = CliRunner().invoke(cli, ["-C", exp.params.root, "list"]).output
+    assert listed.index("reco[*]") < listed.index("merge")
+    app.type("<home><enter>")            # the folded row is the first: its segment tasks under it
+    rows = [line.split("2120", 1)[1].split()[0] for line in screen(app, (80, 24)).splitlines() if "2120" in line]
+    assert rows == ["reco[*]", "reco[0]", "reco[1]", "reco[2]", "merge"], rows
