@@ -143,6 +143,8 @@ def by_run(tasks: list[Task], job_order: tuple[str, ...] = ()) -> list[Task]:
 def in_job_order(by_job: list[Task], job_order: tuple[str, ...]) -> list[Task]:
     """Tasks sorted by job name, with each job's tasks moved to its place in ``job_order`` (the
     jobs not in it after, by name): a slice per job (its end found by bisection), no key per task."""
+    if not job_order:
+        return by_job
     names = list(map(_JOB, by_job))
     blocks: dict[str, list[Task]] = {}
     i = 0
