@@ -347,7 +347,7 @@ def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] | Callable[[]
                 continue
         if t.request or t.intent is not None:
             return True
-        if t.state in S.ACTIVE and not (t.held and t.state in (S.NEW, S.UNSTAGED, S.STAGED)):
+        if t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS):
             return True   # (a held task waits for a person, not for the daemon)
         if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) and _retry(t, pol) is not None:
             return True

@@ -37,6 +37,8 @@ PROBLEM = frozenset({INCOMPLETE, FAILED, ABORTED, ERROR})
 
 # Before any job exists: a held task does not move on from these.
 BEFORE_BATCH = frozenset({NEW, UNSTAGED, STAGING, STAGED})
+# Held in these, a task waits for a person only (in STAGING the daemon still follows its staging).
+HELD_WAITS = frozenset({NEW, UNSTAGED, STAGED})
 
 # Requests a person (CLI/TUI) can queue on a task; the daemon carries them out.
 KILL = "kill"

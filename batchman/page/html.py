@@ -29,8 +29,9 @@ def _clock(t: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return time.strftime(fmt, time.localtime(t))
 
 
-def header(status: Status, p: SM.Progress, now: float, stale_after: float, refresh: int, title: str) -> list[str]:
-    text, level, beat = SM.heartbeat(status, now, stale_after, p.pending)
+def header(status: Status, p: SM.Progress, now: float, stale_after: float, refresh: int, title: str,
+           hb: tuple | None = None) -> list[str]:
+    text, level, beat = hb or SM.heartbeat(status, now, stale_after, p.pending)
     aged = ""
     if beat is not None:
         aged = f", heartbeat <span data-t='{beat:.0f}'>{duration(now - beat)}</span> ago"
@@ -268,8 +269,10 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
     title = title or status.experiment
     p = tally.progress(now)
     rows, anchors = rows_section(tally, status.tasks, now, listed)
-    # the stale check is armed only while a daemon is expected to rewrite the page
-    armed = stale_after if (status.daemons or p.pending) else 0
+    # the stale check is armed only while a daemon is expected to rewrite the page (not for a
+    # production finished, nor one whose pending tasks are all held: no daemon would run)
+    hb = SM.heartbeat(status, now, stale_after, p.pending)
+    armed = stale_after if (status.daemons or hb[1] == "bad") else 0
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<noscript><meta http-equiv='refresh' content='{refresh}'></noscript>",
@@ -277,7 +280,7 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
         f"<title>batchman: {e(title)}</title><style>{assets.CSS}</style></head>",
         f"<body data-written='{now:.0f}' data-stale='{armed:.0f}' data-refresh='{refresh}'>",
         svg.DEFS,
-        *header(status, p, now, stale_after, refresh, title),
+        *header(status, p, now, stale_after, refresh, title, hb),
         *problems(tally.problem_groups(status.tasks), anchors),
         *plots(tally, deltas or {}, now, p.counts),
         *breakdowns(tally, status.tasks),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
+from operator import attrgetter
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
@@ -123,15 +124,22 @@ def heartbeat(status: Status, now: float, stale_after: float,
               pending: int | None = None) -> tuple[str, str, float | None]:
     """(text, level, heartbeat instant) for the daemon line; the page adds the heartbeat's age.
 
-    level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing to do: the
-    production is finished) or 'bad' (no daemon although work is pending, or a stale one).
+    level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
+    the production is finished, or what is left is held) or 'bad' (no daemon although work is
+    pending, or a stale one). The held ones are counted only when no daemon runs (a pass over
+    every task, as a daemon's last round does before it stops).
     """
     if pending is None:
         pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None
-        return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
+        held = sum(1 for t in status.tasks if t.held and t.state in S.HELD_WAITS) \
+            if any(map(attrgetter("held"), status.tasks)) else 0      # (mostly none: one C-level look)
+        if held >= pending:
+            return f"no daemon running; {held} task(s) held: `batchman release` lets them go on", "calm", None
+        some = f" ({held} of them held)" if held else ""
+        return (f"no daemon running, {pending} task(s) pending{some}: start one with `batchman-daemon`",
                 "bad", None)
     d = max(status.daemons, key=lambda d: d.heartbeat)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""

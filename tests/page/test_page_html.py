@@ -154,3 +154,27 @@ def test_segment_tasks_are_labelled_and_counted_per_run_problem_runs_first():
     first, second = text.index("1/3 segments completed, 1 running, 1 failed"), text.index("2/2 segments completed")
     assert first < second
     assert "one task per segment" not in page(Status(tasks=[Task(run=1, since=NOW)]))
+
+
+def test_a_production_left_with_held_tasks_only_is_calm_and_never_turns_stale(tmp_path):
+    """`batchman hold`, then a daemon round (oneshot): the page said '3 task(s) pending: start one
+    with batchman-daemon' in red and turned 'not updated' after daemon.stale_after, though a
+    daemon does nothing for held tasks (a looping one stops: nothing left to track)."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    from e2e_helpers import daemon_run, make_experiment
+    e = make_experiment(tmp_path, [1, 2, 3])
+
+    def hold_then_round(*runs):
+        assert CliRunner().invoke(cli, ["-C", str(tmp_path), "hold", *runs]).exit_code == 0
+        assert daemon_run(tmp_path, "quietone").returncode == 0
+        with open(e.store.html_path, encoding="utf-8") as f:
+            return f.read().replace("&#x60;", "`")
+    text = hold_then_round("1", "2")               # run 3 goes on: a daemon has work
+    assert "<p id='hb' class='bad'>no daemon running, 3 task(s) pending (2 of them held): start one" in text
+    assert "data-stale='0'" not in text
+    e = make_experiment(tmp_path / "all", [1, 2])
+    tmp_path = tmp_path / "all"
+    text = hold_then_round("1", "2")
+    assert "<p id='hb' class='calm'>no daemon running; 2 task(s) held: `batchman release` lets them go on</p>" in text
+    assert "data-stale='0'" in text

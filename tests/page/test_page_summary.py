@@ -158,6 +158,13 @@ def status_with(tasks, beat=None, n=1):
 @pytest.mark.parametrize("tasks,beat,n,level,words", [
     ([done(1, NOW)], None, 1, "calm", "no daemon running (production finished)"),
     ([Task(run=1, state=S.QUEUED), done(2, NOW)], None, 1, "bad", "no daemon running, 1 task(s) pending"),
+    ([Task(run=1, held=True), Task(run=1, job="b", state=S.STAGED, held=True), done(2, NOW)], None, 1, "calm",
+     "no daemon running; 2 task(s) held: `batchman release` lets them go on"),
+    ([Task(run=1, held=True), Task(run=2, state=S.STAGING, held=True)], None, 1, "bad",
+     "no daemon running, 2 task(s) pending (1 of them held): start one"),
+    ([Task(run=1, held=True), Task(run=2, state=S.RUNNING, held=True)], None, 1, "bad",
+     "no daemon running, 2 task(s) pending (1 of them held): start one"),
+    ([Task(run=1, held=True)], NOW - 30, 1, "ok", "daemon pid 10 on h"),
     ([Task(run=1, state=S.QUEUED)], NOW - 30, 1, "ok", "daemon pid 10 on h"),
     ([Task(run=1, state=S.QUEUED)], NOW - 301, 1, "bad", "daemon pid 10 on h"),
     ([Task(run=1, state=S.QUEUED)], NOW - 30, 3, "ok", "(+2 more)"),
