@@ -262,16 +262,16 @@ def one_by_one(tally: Tally, tasks: list[Task]) -> tuple[tuple, list[Task]]:
 
 
 def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh: int, title: str,
-          deltas: dict | None = None, listed: tuple | None = None) -> list[str]:
+          deltas: dict | None = None, listed: tuple | None = None, hb: tuple | None = None) -> list[str]:
     """The page in pieces, to be written one after the other, from a ``tally`` already in step
     with ``status.tasks``: only the tasks it shows one by one are looked at. ``listed``:
-    ``one_by_one(...)[0]`` if already known."""
+    ``one_by_one(...)[0]`` if already known; ``hb``: the daemon line (SM.heartbeat), if made."""
     title = title or status.experiment
     p = tally.progress(now)
     rows, anchors = rows_section(tally, status.tasks, now, listed)
     # the stale check is armed only while a daemon is expected to rewrite the page (not for a
     # production finished, nor one whose pending tasks are all held: no daemon would run)
-    hb = SM.heartbeat(status, now, stale_after, p.pending)
+    hb = hb or SM.heartbeat(status, now, stale_after, p.pending)
     armed = stale_after if (status.daemons or hb[1] == "bad") else 0
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

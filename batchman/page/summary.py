@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from operator import attrgetter
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task
@@ -126,20 +125,17 @@ def heartbeat(status: Status, now: float, stale_after: float,
 
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
     the production is finished, or what is left is held) or 'bad' (no daemon although work is
-    pending, or a stale one). The held ones are counted only when no daemon runs (a pass over
-    every task, as a daemon's last round does before it stops).
+    pending, or a stale one). Whether all pending tasks are held is looked at only when no
+    daemon runs, up to the first one that is not (the rule of decide.has_work).
     """
     if pending is None:
         pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None
-        held = sum(1 for t in status.tasks if t.held and t.state in S.HELD_WAITS) \
-            if any(map(attrgetter("held"), status.tasks)) else 0      # (mostly none: one C-level look)
-        if held >= pending:
-            return f"no daemon running; {held} task(s) held: `batchman release` lets them go on", "calm", None
-        some = f" ({held} of them held)" if held else ""
-        return (f"no daemon running, {pending} task(s) pending{some}: start one with `batchman-daemon`",
+        if not any(t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS) for t in status.tasks):
+            return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm", None
+        return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
                 "bad", None)
     d = max(status.daemons, key=lambda d: d.heartbeat)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""

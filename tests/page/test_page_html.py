@@ -171,7 +171,7 @@ def test_a_production_left_with_held_tasks_only_is_calm_and_never_turns_stale(tm
         with open(e.store.html_path, encoding="utf-8") as f:
             return f.read().replace("&#x60;", "`")
     text = hold_then_round("1", "2")               # run 3 goes on: a daemon has work
-    assert "<p id='hb' class='bad'>no daemon running, 3 task(s) pending (2 of them held): start one" in text
+    assert "<p id='hb' class='bad'>no daemon running, 3 task(s) pending: start one" in text
     assert "data-stale='0'" not in text
     e = make_experiment(tmp_path / "all", [1, 2])
     tmp_path = tmp_path / "all"

@@ -161,9 +161,9 @@ def status_with(tasks, beat=None, n=1):
     ([Task(run=1, held=True), Task(run=1, job="b", state=S.STAGED, held=True), done(2, NOW)], None, 1, "calm",
      "no daemon running; 2 task(s) held: `batchman release` lets them go on"),
     ([Task(run=1, held=True), Task(run=2, state=S.STAGING, held=True)], None, 1, "bad",
-     "no daemon running, 2 task(s) pending (1 of them held): start one"),
+     "no daemon running, 2 task(s) pending: start one"),       # (its staging goes on: a daemon follows it)
     ([Task(run=1, held=True), Task(run=2, state=S.RUNNING, held=True)], None, 1, "bad",
-     "no daemon running, 2 task(s) pending (1 of them held): start one"),
+     "no daemon running, 2 task(s) pending: start one"),
     ([Task(run=1, held=True)], NOW - 30, 1, "ok", "daemon pid 10 on h"),
     ([Task(run=1, state=S.QUEUED)], NOW - 30, 1, "ok", "daemon pid 10 on h"),
     ([Task(run=1, state=S.QUEUED)], NOW - 301, 1, "bad", "daemon pid 10 on h"),
