@@ -131,9 +131,10 @@ def test_oneshot_is_served_by_the_running_daemon_and_does_it_itself_without_one(
     oneshot's own round."""
     e = make_experiment(tmp_path, [1, 2], **{"daemon.delay": 300.0})
     env = env_for(tmp_path, SLEEP=60)
+    _running(tmp_path, e, env)
     d = daemon(tmp_path, "--forever", env=env)
     try:
-        wait_for(lambda: {t.state for t in e.store.read().tasks} == {S.RUNNING}, 60, what="jobs running")
+        wait_for(lambda: e.store.read().daemons, 30, what="the daemon's first round")
         rounds = _quiet(e)                        # asleep for daemon.delay (300 s): only an ask wakes it
         r = daemon_run(tmp_path, "oneshot", env=env, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -166,6 +167,19 @@ def test_oneshot_is_served_by_the_running_daemon_and_does_it_itself_without_one(
     assert not os.path.exists(tmp_path / "status.json.asks" / f"{me}.listen")
     r = daemon_run(tmp_path, "oneshot", env=env, timeout=60)      # the daemon is gone: its own round
     assert r.returncode == 0 and "asking" not in r.stdout and "iteration done" in r.stdout
+
+
+def _running(tmp_path, e, env) -> None:
+    """Every job running (60 s jobs), brought there by a daemon of its own with a short delay,
+    then stopped: a daemon asleep for daemon.delay (300 s) does not look at staging that ends
+    after its next short look (a slow machine), and the test would wait for it."""
+    d = daemon(tmp_path, "--forever", "--delay", "0.2", env=env)
+    try:
+        wait_for(lambda: {t.state for t in e.store.read().tasks} == {S.RUNNING}, 60, what="jobs running",
+                 show=lambda: [(t.key, t.state) for t in e.store.read().tasks])
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.communicate(timeout=60)
 
 
 def _quiet(e, still=3.0):
@@ -260,10 +274,9 @@ def test_two_oneshots_asking_two_daemons_are_each_answered_once(tmp_path):
     import sys
     e = make_experiment(tmp_path, [1, 2], **{"daemon.delay": 300.0})
     env = env_for(tmp_path, SLEEP=60)
+    _running(tmp_path, e, env)
     ds = [daemon(tmp_path, "--forever", env=env) for _ in range(2)]
     try:
-        wait_for(lambda: {t.state for t in e.store.read().tasks} == {S.RUNNING}, 60, what="jobs running",
-                 show=lambda: [(t.key, t.state) for t in e.store.read().tasks])
         wait_for(lambda: len(A.listeners(A.directory_of(e.store.path))) == 2, 10, what="two listening")
         cmd = [sys.executable, "-m", "batchman.daemon", "-C", str(tmp_path), "oneshot"]
         ps = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -282,3 +295,22 @@ def test_two_oneshots_asking_two_daemons_are_each_answered_once(tmp_path):
             d.send_signal(signal.SIGTERM)
         for d in ds:
             d.communicate(timeout=60)
+
+
+def test_a_daemon_that_cannot_listen_says_so_and_works_on(tmp_path, monkeypatch):
+    """Its asks directory cannot be made (here a file is in its place): the daemon still does its
+    rounds (a oneshot then does its own), rather than stop before the first."""
+    from batchman.daemon import loop as L
+    from batchman.daemon.engine import Engine
+    from test_engine_survey import Staging
+    from test_observe_done import Batch
+    e = make_experiment(tmp_path, [1])
+    (tmp_path / "status.json.asks").write_text("not a directory")
+    eng = Engine(e.params, e.store, Batch(), Staging(), mode="test")
+    said, stop = [], []
+    run_once = eng.run_once
+    monkeypatch.setattr(eng, "run_once", lambda *a, **k: stop.append(1) or run_once(*a, **k))
+    monkeypatch.setattr(L, "_sleep", lambda *a: set())
+    L.loop(eng, 600.0, True, False, said.append, stop, A.Desk(A.directory_of(e.store.path), eng.me))
+    assert eng.iterations == 1 and said[0].startswith("not listening for `batchman-daemon oneshot`")
+    assert A.listeners(A.directory_of(e.store.path)) == []

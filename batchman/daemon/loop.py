@@ -33,7 +33,11 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
     if hasattr(engine.store.render_html, "between_rounds"):
         engine.store.render_html.between_rounds = True      # (its periodic recount: engine.tend_page)
     if desk is not None:
-        desk.open()
+        try:
+            desk.open()
+        except OSError as err:          # (the daemon's work does not depend on it: it goes on)
+            say(f"not listening for `batchman-daemon oneshot` (each does its own round): {err}")
+            desk = None
     try:
         while not stop:
             engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
