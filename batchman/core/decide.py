@@ -19,7 +19,7 @@ from batchman.core.decision import (  # noqa: F401 - the decisions' vocabulary, 
     blocked_by_command, start_over, waiting_for_command,
 )
 from batchman.core.follow import follow_abort, follow_job
-from batchman.core.model import Task
+from batchman.core.model import Task, awaits_daemon
 from batchman.core.observed import StagingView
 from batchman.core.transition import Transition, change_state, check
 
@@ -347,8 +347,8 @@ def has_work(tasks: list[Task], pol: Policy, stuck: frozenset[str] | Callable[[]
                 continue
         if t.request or t.intent is not None:
             return True
-        if t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS):
-            return True   # (a held task waits for a person, not for the daemon)
+        if t.state in S.ACTIVE and awaits_daemon(t):
+            return True   # (a held task waits for a person, not for the daemon; the call only for active ones)
         if t.state in (S.FAILED, S.INCOMPLETE, S.ERROR) and _retry(t, pol) is not None:
             return True
     return False

@@ -206,6 +206,12 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
         msgspec.Struct.__setattr__(self, name, value)
 
 
+def awaits_daemon(t: Task) -> bool:
+    """Is ``t`` work for a daemon: active, and not held where a hold stops it (such a task waits
+    for a person: decide.has_work, and the page's daemon line)?"""
+    return t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS)
+
+
 def update(task: Task, fields: dict[str, Any]) -> None:
     """``setattr(task, name, value)`` for each of ``fields``, recorded in CHANGED once instead of
     once a field (a decision sets ~7 fields of each of 10,000 tasks a round at 1,000,000 tasks)."""

@@ -10,7 +10,7 @@ import heapq
 from collections import Counter, defaultdict
 
 from batchman.core import states as S
-from batchman.core.model import Status, Task
+from batchman.core.model import Status, Task, awaits_daemon
 from batchman.page.tally import BULK, HOUR, ProblemGroup, Progress, Tally  # noqa: F401 - re-exported
 
 # The bar's order and the plots' groups: what a coordinator tells apart at a glance.
@@ -126,14 +126,14 @@ def heartbeat(status: Status, now: float, stale_after: float,
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
     the production is finished, or what is left is held) or 'bad' (no daemon although work is
     pending, or a stale one). Whether all pending tasks are held is looked at only when no
-    daemon runs, up to the first one that is not (the rule of decide.has_work).
+    daemon runs, up to the first one that is not (model.awaits_daemon).
     """
     if pending is None:
         pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None
-        if not any(t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS) for t in status.tasks):
+        if not any(map(awaits_daemon, status.tasks)):
             return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm", None
         return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
                 "bad", None)
