@@ -48,11 +48,13 @@ def test_an_ask_is_taken_by_one_daemon_and_answered_once(tmp_path):
     taken1, taken2 = d1.take(), d2.take()
     assert len(taken1) == 1 and taken2 == []
     rep = IterationReport(transitions=["1 analysis: new -> unstaged"], commands=2, seconds_own=0.25)
-    d1.answer(taken1, answer_of(rep, d1.me, []))
+    from batchman.core.model import UnknownJob
+    d1.answer(taken1, answer_of(rep, d1.me, [UnknownJob(name="bm.ab.9.x.1", job_id="77", state="RUNNING", seen=1.0)]))
     t.join(10)
     said, ans = got[0], got[1]
     assert said == "asking the daemons h1:1, h1:2 for a round now"
     assert ans.by == "h1:1" and ans.transitions == rep.transitions and ans.commands == 2
+    assert [(u.name, u.job_id, u.state) for u in ans.unknown] == [("bm.ab.9.x.1", "77", "RUNNING")]
     assert sorted(os.listdir(d1.directory)) == ["h1:1.listen", "h1:2.listen"]     # nothing left behind
     d1.close()
     assert [ls.id for ls, _ in A.listeners(d1.directory)] == ["h1:2"]

@@ -38,7 +38,7 @@ from typing import Callable
 import msgspec
 
 from batchman.core.liveness import daemon_alive
-from batchman.core.model import Daemon
+from batchman.core.model import Daemon, UnknownJob
 from batchman.util.files import atomic_write
 
 FORGET_AFTER = 3600.0     # an answer nobody read, an ask or a taken ask this old: removed
@@ -55,7 +55,8 @@ class Listener(msgspec.Struct):
 
 
 class Answer(msgspec.Struct, omit_defaults=True):
-    """A round's report, as the daemon that did it writes it for the oneshot that asked."""
+    """A round's report (an IterationReport's fields that a oneshot prints), as the daemon that did
+    it writes it for the oneshot that asked."""
     by: str                                  # the daemon's id (host:pid)
     transitions: list[str] = []
     actions: list[str] = []
@@ -63,7 +64,7 @@ class Answer(msgspec.Struct, omit_defaults=True):
     commands: int = 0
     seconds_own: float = 0.0
     lock_max: float = 0.0
-    unknown: list[list[str]] = []            # [name, job id, state] of each unknown job
+    unknown: list[UnknownJob] = []           # the jobs of ours no task accounts for (as a oneshot lists)
 
 
 def directory_of(status_path: str) -> str:

@@ -67,7 +67,7 @@ def answer_of(rep: IterationReport, me: str, unknown) -> A.Answer:
     """What a oneshot that asked for this round prints (print_round)."""
     return A.Answer(by=me, transitions=rep.transitions, actions=rep.actions, errors=rep.errors,
                     commands=rep.commands, seconds_own=rep.seconds_own, lock_max=rep.lock_max,
-                    unknown=[[u.name, u.job_id, u.state] for u in unknown])
+                    unknown=unknown)
 
 
 def seconds_to_sleep(engine, delay: float, rep: IterationReport) -> float:
@@ -97,15 +97,15 @@ def _sleep(engine, delay: float, rep: IterationReport, stop: list, desk: A.Desk 
     return set(engine.watcher.wait(t_end, watch, stop=interrupted))
 
 
-def print_round(rep: IterationReport, unknown: list[tuple[str, str, str]], say: Callable[[str], None]) -> None:
-    """What `batchman-daemon oneshot` prints of its round (done here or by the daemon asked):
-    the report, then each unknown job (name, job id, state) and how to take it in."""
+def print_round(rep: IterationReport | A.Answer, unknown, say: Callable[[str], None]) -> None:
+    """What `batchman-daemon oneshot` prints of its round (done here, or by the daemon asked: its
+    answer): the report, then each unknown job and how to take it in."""
     print_report(rep, say)
-    for name, job_id, state in unknown:
-        say(f"unknown job {name} ({job_id}, {state}): `batchman adopt {name}` takes it in")
+    for u in unknown:
+        say(f"unknown job {u.name} ({u.job_id}, {u.state}): `batchman adopt {u.name}` takes it in")
 
 
-def print_report(rep: IterationReport, say: Callable[[str], None]) -> None:
+def print_report(rep: IterationReport | A.Answer, say: Callable[[str], None]) -> None:
     stamp = time.strftime("%H:%M:%S")
     for line in rep.transitions:
         say(f"{stamp}  {line}")

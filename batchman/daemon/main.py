@@ -51,7 +51,8 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
     try:
         from batchman.experiment import open_experiment
         e = open_experiment(directory)
-        if mode in ONE and daemon_wait > 0 and not (no_new_starts or datasets or wheres):
+        restricted = bool(no_new_starts or datasets or wheres)   # (a round of some runs: no daemon's)
+        if mode in ONE and daemon_wait > 0 and not restricted:
             if _asked(e, daemon_wait, click.echo if mode == "oneshot" else (lambda text: None)):
                 return
         eng = _engine(e, mode, no_new_starts, datasets, wheres)
@@ -60,7 +61,7 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
         if problem:
             click.echo(f"warning: {problem}; submissions will fail until it is fixed")
         try:
-            _run(eng, e, mode, forever, delay, stop, click.echo)
+            _run(eng, e, mode, forever, delay, stop, click.echo, restricted)
         except StatusLost:
             eng = None      # the file is not ours any more: not even to unregister from it
             raise
@@ -99,7 +100,6 @@ def _asked(e, wait: float, say) -> bool:
 
     from batchman.daemon import asks as A
     from batchman.daemon.loop import print_round
-    from batchman.daemon.work import IterationReport
     directory = A.directory_of(e.store.path)
     here, stale_after = socket.gethostname(), e.params.stale_after
 
@@ -109,9 +109,7 @@ def _asked(e, wait: float, say) -> bool:
     ans = A.ask(directory, wait, alive, said=say)
     if ans is None:
         return False
-    rep = IterationReport(transitions=ans.transitions, actions=ans.actions, errors=ans.errors,
-                          commands=ans.commands, seconds_own=ans.seconds_own, lock_max=ans.lock_max)
-    print_round(rep, [tuple(u) for u in ans.unknown], say)
+    print_round(ans, ans.unknown, say)
     say(f"(the round of the daemon {ans.by}; --daemon-wait 0 does it in this process)")
     return True
 
@@ -157,7 +155,7 @@ def _stop_on_signals(say) -> list:
     return stop
 
 
-def _run(eng, e, mode: str, forever: bool, delay, stop: list, say) -> None:
+def _run(eng, e, mode: str, forever: bool, delay, stop: list, say, restricted: bool) -> None:
     from batchman.daemon.loop import loop, print_round
     if mode in ONE:
         # The page is written once, after the daemon's last write (unregister), rather than
@@ -171,13 +169,13 @@ def _run(eng, e, mode: str, forever: bool, delay, stop: list, say) -> None:
         unknown = eng.update_unknown()
         eng.compact_store()
         if mode == "oneshot":
-            print_round(rep, [(u.name, u.job_id, u.state) for u in unknown], say)
+            print_round(rep, unknown, say)
         return
     every = delay if delay is not None else e.params["daemon.delay"]
     if mode == "loop":
         say(f"batchman-daemon {eng.me} working on {e.store.path} every {every:g} s")
     desk = None
-    if not eng.paused and eng.only is None:     # (a restricted daemon would do a restricted round)
+    if not restricted:                  # (a restricted daemon would do a restricted round: it takes no ask)
         from batchman.daemon.asks import Desk, directory_of
         desk = Desk(directory_of(e.store.path), eng.me)
     loop(eng, every, forever, mode == "verbose", say, stop, desk)
