@@ -30,8 +30,9 @@ def _clock(t: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 
 def header(status: Status, p: SM.Progress, now: float, stale_after: float, refresh: int, title: str,
-           hb: tuple | None = None) -> list[str]:
-    text, level, beat = hb or SM.heartbeat(status, now, stale_after, p.pending)
+           hb: tuple) -> list[str]:
+    """The page's head; ``hb``: the daemon line (SM.heartbeat)."""
+    text, level, beat = hb
     aged = ""
     if beat is not None:
         aged = f", heartbeat <span data-t='{beat:.0f}'>{duration(now - beat)}</span> ago"

@@ -58,13 +58,11 @@ def heartbeat(status: Status, tally: Tally, now: float, stale_after: float) -> t
     return SM.heartbeat(status, now, stale_after, sum(tally.counts[s] for s in S.ACTIVE))
 
 
-def shown(status: Status, tally: Tally, now: float, stale_after: float, full: list,
-          hb: tuple | None = None) -> tuple:
+def shown(status: Status, tally: Tally, full: list, hb: tuple) -> tuple:
     """What the page shows besides the clock: equal tuples, equal pages. ``full``: the tasks
     shown one by one (all their fields count: a counter reported, a kill requested); ``hb``:
-    ``heartbeat``'s, if made."""
+    the daemon line (``heartbeat``)."""
     li = status.last_iteration
-    hb = hb or heartbeat(status, tally, now, stale_after)
     return (status.store_id, status.experiment, tally.version, tally.n, hash(_encode(full)),
             tuple(sorted((d.id, d.host, d.pid) for d in status.daemons)),
             hb[:2],
@@ -166,7 +164,7 @@ class LivePage:
     def _render(self, status: Status, now: float) -> list[str] | None:
         listed, full = H.one_by_one(self.tally, status.tasks)
         hb = heartbeat(status, self.tally, now, self.stale_after)
-        what = shown(status, self.tally, now, self.stale_after, full, hb)
+        what = shown(status, self.tally, full, hb)
         if what == self._shown and now - self._written < self.max_age:
             self.skipped += 1
             return None
