@@ -123,8 +123,7 @@ class App:
         self.clock = clock
         self.spawn = spawn
         self.loop: urwid.MainLoop | None = None
-        self.index = TaskIndex(lambda: any(d.per_segment for d in self.params.jobs.defs.values()),
-                               lambda: tuple(self.params.jobs.names()))
+        self.index = TaskIndex(lambda: any(d.per_segment for d in self.params.jobs.defs.values()), lambda: tuple(self.params.jobs.names()))
         self.focus_map = {a: "focus" for a in (*ROW_ATTRS, None)}
         self.locked_by = ""
         self.message: tuple[str, bool] = ("", False)

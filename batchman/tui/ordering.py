@@ -257,7 +257,7 @@ class Orders:
             if sort == "state":
                 return in_state_order(blocks, states)
             chosen = [s for s in states if blocks.get(s)]
-            return list(blocks[chosen[0]]) if len(chosen) == 1 else by_run(in_state_order(blocks, states, self.job_order), self.job_order)
+            return list(blocks[chosen[0]]) if len(chosen) == 1 else by_run(in_state_order(blocks, states), self.job_order)
 
     def requests_changed(self) -> None:
         """A request was queued in place: the pieces of the search text (which shows requests)
