@@ -21,6 +21,7 @@ class Progress:
     done: int = 0                 # completed or skipped
     finished: int = 0             # in any terminal state
     pending: int = 0              # the daemon still has work for these
+    held: int = 0                 # of them, held where a hold stops them (new, unstaged, staged): no end estimated
     problems: int = 0
     last_hour: int = 0            # tasks that ended in the last hour (any terminal state)
     rate_per_hour: float = 0.0    # ends per hour, over the last hours

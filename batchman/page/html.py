@@ -63,6 +63,8 @@ def progress_block(p: SM.Progress, now: float) -> list[str]:
         facts.append(f"end in ~{duration(p.eta_s)} ({_clock(now + p.eta_s, '%m-%d %H:%M')})")
     elif not p.pending and p.total:
         facts.append("nothing pending")
+    if p.held:
+        facts.append(f"{p.held} held (no end estimated for them: `batchman release` lets them go on)")
     if p.failure_rate is not None:
         facts.append(f"failure rate {100 * p.failure_rate:.1f}% lately")
     return [f"<p class='big' id='progress'>{p.done} of {p.total} done ({pct:.1f}%)</p>",
@@ -272,7 +274,7 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
     rows, anchors = rows_section(tally, status.tasks, now, listed)
     # the stale check is armed only while a daemon is expected to rewrite the page (not for a
     # production finished, nor one whose pending tasks are all held: no daemon would run)
-    hb = hb or SM.heartbeat(status, now, stale_after, p.pending)
+    hb = hb or SM.heartbeat(status, now, stale_after, p.pending, p.held)
     armed = stale_after if (status.daemons or hb[1] == "bad") else 0
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

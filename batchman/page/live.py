@@ -42,7 +42,6 @@ from typing import Callable
 
 import msgspec
 
-from batchman.core import states as S
 from batchman.core.model import Status
 from batchman.page import html as H, saved as SV, summary as SM, timeline
 from batchman.page.tally import Tally
@@ -53,9 +52,10 @@ CHECK = bool(os.environ.get("BATCHMAN_STORE_CHECK"))     # (the tests: every pag
 
 
 def heartbeat(status: Status, tally: Tally, now: float, stale_after: float) -> tuple:
-    """The daemon line (SM.heartbeat), made once a render: without a daemon it may look at every
-    task for holds (~40 ms at 1,000,000 tasks)."""
-    return SM.heartbeat(status, now, stale_after, sum(tally.counts[s] for s in S.ACTIVE))
+    """The daemon line (SM.heartbeat), made once a render from the tally's counts (the tasks
+    pending, and held of them: no pass over the tasks)."""
+    p = tally.progress(now)
+    return SM.heartbeat(status, now, stale_after, p.pending, p.held)
 
 
 def shown(status: Status, tally: Tally, full: list, hb: tuple) -> tuple:

@@ -37,7 +37,7 @@ import msgspec
 from batchman.page.bags import RunSet, SortedBag
 from batchman.page.tally import Tally
 
-FORM = 4        # changes when the tally's layout or its problem groups do: an older file is counted afresh
+FORM = 5        # changes when the tally's layout or its problem groups do: an older file is counted afresh
 
 
 class Head(msgspec.Struct):
@@ -72,6 +72,7 @@ class Body(msgspec.Struct, array_like=True):
     ends_bad: list[float]
     times: list[tuple[float, int]]
     segmented: list[tuple[int, str, dict[str, int]]]   # (run, job) of segment tasks -> their states
+    held: list[int]                        # positions of the tasks a person holds
 
 
 _head = msgspec.json.Decoder(Head)
@@ -114,6 +115,7 @@ def _fields(t: Tally) -> Iterator:
     yield sorted(t.retried)
     yield from (list(t.ends_ok), list(t.ends_bad), list(t.times))
     yield [(r, j, +c) for (r, j), c in t.segmented.items() if +c]
+    yield sorted(t.held)
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -179,7 +181,7 @@ def _rebuilt(b: Body) -> Tally:
         t.groups[k] = SortedBag(rows(pos), presorted=True)
         t.group_runs[k] = RunSet.of(map(t._run.__getitem__, pos))
         t._pkey.update(dict.fromkeys(pos, k))
-    t.retried = set(b.retried)
+    t.retried, t.held = set(b.retried), set(b.held)
     # (saved, not counted again from the states: a pass over a million segment tasks, ~0.3 s)
     t.segmented = defaultdict(Counter, {(r, j): Counter(c) for r, j, c in b.segmented})
     t.ends_ok, t.ends_bad = SortedBag(b.ends_ok, presorted=True), SortedBag(b.ends_bad, presorted=True)

@@ -120,20 +120,21 @@ def slow_tail(times: list[tuple[float, int]], q: float = 0.95, show: int = 8) ->
 
 
 def heartbeat(status: Status, now: float, stale_after: float,
-              pending: int | None = None) -> tuple[str, str, float | None]:
+              pending: int | None = None, held: int | None = None) -> tuple[str, str, float | None]:
     """(text, level, heartbeat instant) for the daemon line; the page adds the heartbeat's age.
 
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
     the production is finished, or what is left is held) or 'bad' (no daemon although work is
-    pending, or a stale one). Whether all pending tasks are held is looked at only when no
-    daemon runs, up to the first one that is not (model.awaits_daemon).
+    pending, or a stale one). Whether all pending tasks are held: ``held`` of them are (a
+    tally's count), or when not given it is looked at only when no daemon runs, up to the
+    first one that is not (model.awaits_daemon).
     """
     if pending is None:
         pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None
-        if not any(map(awaits_daemon, status.tasks)):
+        if (pending == held) if held is not None else not any(map(awaits_daemon, status.tasks)):
             return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm", None
         return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
                 "bad", None)

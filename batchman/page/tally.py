@@ -29,8 +29,8 @@ from batchman.page.counted import (  # noqa: F401 - Progress, ProblemGroup, prob
 HOUR = 3600.0
 BULK = (S.COMPLETED, S.SKIPPED, S.NEW, S.UNSTAGED)
 LISTED = tuple(s for s in S.ALL if s in S.ACTIVE and s not in BULK)     # active, one row each
-_states, _sinces, _runs, _jobs, _metas, _pasts, _segs = map(
-    attrgetter, ("state", "since", "run", "job", "meta", "past", "seg"))
+_states, _sinces, _runs, _jobs, _metas, _pasts, _segs, _helds = map(
+    attrgetter, ("state", "since", "run", "job", "meta", "past", "seg", "held"))
 _counted = attrgetter("state", "since", "run", "job", "seg")     # what sync compares after a re-read
 
 
@@ -73,6 +73,7 @@ class Tally:
         self.group_runs: dict[tuple, RunSet] = defaultdict(RunSet)
         self.ordered: dict[str, SortedBag] = defaultdict(SortedBag)
         self.retried: set[int] = set()
+        self.held: set[int] = set()         # positions of the tasks a person holds (``batchman hold``)
         self.segmented: dict[tuple, Counter] = defaultdict(Counter)   # (run, job) of segment tasks -> their states
         self.ends_ok, self.ends_bad, self.times = SortedBag(), SortedBag(), SortedBag()
 
@@ -107,7 +108,7 @@ class Tally:
                 changed = [i for i in located if not self._same(i, tasks[i])]
         if changed is None:
             self._upto = self._ids = None       # (runs may change where a task was replaced: looked at again)
-            changed = (list(compress(range(old), map(ne, map(_states, tasks), self._state))) if same_list
+            changed = (self._and_holds(tasks, compress(range(old), map(ne, map(_states, tasks), self._state))) if same_list
                        else self._replaced_or_moved_on(tasks, before) if follows else self.behind(tasks))
         elif located is None:
             self._upto = self._ids = None
@@ -138,7 +139,12 @@ class Tally:
         """The positions whose state, since, run, job or segment differ from what was counted
         (one pass: each task read once)."""
         had = zip(self._state, self._since, self._run, self._job, self._seg)
-        return list(compress(range(self.n), map(ne, map(_counted, tasks), had)))
+        return self._and_holds(tasks, compress(range(self.n), map(ne, map(_counted, tasks), had)))
+
+    def _and_holds(self, tasks, found) -> list[int]:
+        """``found`` and the positions whose hold moved (it keeps the state: a pass, ~20 ms at 1M)."""
+        found, moved = list(found), self.held.symmetric_difference(compress(range(self.n), map(_helds, tasks)))
+        return sorted(moved.union(found)) if moved else found
 
     def unlike(self, tasks) -> list[int]:
         """The positions counted whose task differs in any field the tally counts by (``_same``):
@@ -153,8 +159,8 @@ class Tally:
         state differs from what was counted (a task changed in place): what a pass over the
         states finds in the same list, without reading each task's since, run, job and segment
         as after a read of the file (~0.3 s at 1,000,000 tasks, a round after another writer)."""
-        return list(compress(range(self.n), map(or_, map(is_not, tasks, before),
-                                               map(ne, map(_states, tasks), self._state))))
+        return self._and_holds(tasks, compress(range(self.n), map(or_, map(is_not, tasks, before),
+                                                                  map(ne, map(_states, tasks), self._state))))
 
     def _located(self, tasks, touched, old: int) -> list[int] | None:
         if self._upto is None:
@@ -208,6 +214,7 @@ class Tally:
                     self._ended(i, t)
         self.ends_ok, self.ends_bad = SortedBag(ok), SortedBag(bad)
         self.retried = set(compress(range(n), map(_pasts, tasks)))
+        self.held = set(compress(range(n), map(_helds, tasks)))
 
     def _count_segments(self, st: list) -> None:
         """The states of every run's segment tasks (none: one C-speed pass finds that out)."""
@@ -234,7 +241,7 @@ class Tally:
         where a round writes 9,000 such tasks beside its 10,000 changes of state)."""
         st = t.state
         if (st != self._state[i] or t.since != self._since[i] or t.run != self._run[i] or t.job != self._job[i]
-                or t.seg != self._seg[i] or bool(t.past) != (i in self.retried)
+                or t.seg != self._seg[i] or bool(t.past) != (i in self.retried) or t.held != (i in self.held)
                 or dataset_of(t.meta) != self._ds[i]):
             return False
         return st not in S.TERMINAL or (end_of(t) == self._end[i] and run_time_of(t) == self._time[i]
@@ -257,6 +264,7 @@ class Tally:
             if not self.groups[k]:
                 del self.groups[k], self.group_runs[k]
         self.retried.discard(i)
+        self.held.discard(i)
         if self._seg[i] is not None:
             c = self.segmented[(run, self._job[i])]
             c[st] -= 1
@@ -287,6 +295,8 @@ class Tally:
             self.ordered[st].add((run, job, i))
         if t.past:
             self.retried.add(i)
+        if t.held:
+            self.held.add(i)
         e, ran = self._ended(i, t) if st in S.TERMINAL else (None, None)
         self._end[i], self._time[i] = e, ran
         if e:
@@ -301,12 +311,12 @@ class Tally:
 
         The rate is taken over the last ``window`` seconds (or since the first end, if later),
         so a production that slows down shows it within hours; the estimate is the pending
-        tasks at that rate.
+        tasks at that rate, but those held where a hold stops them (they wait for a person).
         """
         c = +self.counts
         p = Progress(total=self.n, counts=c, done=c[S.COMPLETED] + c[S.SKIPPED],
                      finished=sum(c[s] for s in S.TERMINAL), pending=sum(c[s] for s in S.ACTIVE),
-                     problems=sum(c[s] for s in S.PROBLEM))
+                     problems=sum(c[s] for s in S.PROBLEM), held=sum(self._state[i] in S.HELD_WAITS for i in self.held))
         since = now - window
         ok, bad = self.ends_ok.count_from(since), self.ends_bad.count_from(since)
         p.last_hour = self.ends_ok.count_from(now - HOUR) + self.ends_bad.count_from(now - HOUR)
@@ -315,8 +325,8 @@ class Tally:
             span = max(now - min([now, *firsts]), 10 * 60.0)     # a burst of ends is not a rate
             p.rate_per_hour = (ok + bad) / span * HOUR
             p.failure_rate = bad / (ok + bad)
-            if p.pending:
-                p.eta_s = p.pending / p.rate_per_hour * HOUR
+            if p.pending > p.held:
+                p.eta_s = (p.pending - p.held) / p.rate_per_hour * HOUR
         return p
 
     def problem_groups(self, tasks) -> list[ProblemGroup]:
@@ -341,8 +351,7 @@ class Tally:
 
     def slow_tail(self, q: float = 0.95, show: int = 8) -> tuple[float, list[tuple[float, int]]]:
         """summary.slow_tail of the run times, read from the sorted bag."""
-        n = len(self.times)
-        if not n:
+        if not (n := len(self.times)):
             return 0.0, []
         pos = q * (n - 1)
         lo = int(pos)

@@ -178,3 +178,27 @@ def test_a_production_left_with_held_tasks_only_is_calm_and_never_turns_stale(tm
     text = hold_then_round("1", "2")
     assert "<p id='hb' class='calm'>no daemon running; 2 task(s) held: `batchman release` lets them go on</p>" in text
     assert "data-stale='0'" in text
+
+
+def test_runs_held_while_the_others_end_are_left_out_of_the_estimated_end(tmp_path):
+    """`batchman hold 1 2`, then `batchman-daemon` does run 3 and stops: the page estimated
+    'end in ~20m' from run 3's end, counting the held runs, which wait for a person."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    from e2e_helpers import daemon_run, make_experiment
+    e = make_experiment(tmp_path, [1, 2, 3], segments=1)
+    assert CliRunner().invoke(cli, ["-C", str(tmp_path), "hold", "1", "2"]).exit_code == 0
+    r = daemon_run(tmp_path)
+    assert r.returncode == 0 and "nothing left to track" in r.stdout + r.stderr, r.stdout + r.stderr
+
+    def page():
+        with open(e.store.html_path, encoding="utf-8") as f:
+            return f.read().replace("&#x60;", "`")
+    text = page()
+    assert "1 of 3 done" in text and "1 ended in the last hour" in text
+    assert "<span>2 held (no end estimated for them: `batchman release` lets them go on)</span>" in text
+    assert "end in ~" not in text
+    assert CliRunner().invoke(cli, ["-C", str(tmp_path), "release", "2"]).exit_code == 0
+    assert daemon_run(tmp_path, "quietone").returncode == 0     # (run 2 taken up: one left held)
+    text = page()
+    assert "<span>1 held (no end" in text and "end in ~" in text

@@ -36,6 +36,8 @@ def test_a_saved_tally_brought_up_to_date_equals_one_counted_afresh(seed):
     st = reread(st)
     for t in rnd.sample(st.tasks, 12):                 # other processes' writes since
         change(rnd, st.tasks, t, NOW + 60)
+    for t in rnd.sample(st.tasks, 4):                  # and holds and releases (the state stays)
+        t.held = not t.held
     have = {t.key for t in st.tasks}
     st.tasks += [t for t in production(rnd, 6) if t.key not in have]
     if seed % 2:                                        # a purge and an add: tasks moved

@@ -50,6 +50,20 @@ def test_a_burst_of_ends_is_not_taken_for_a_huge_rate():
     assert SM.progress(tasks, NOW).rate_per_hour == pytest.approx(10 / (10 * 60) * H)
 
 
+def test_held_tasks_waiting_for_a_person_are_left_out_of_the_estimate():
+    """A hold stops a task that is new, unstaged or staged: at the rate of ends it never ends, so
+    the estimate is for the others (it counted them: 'end in ~2m' for a production whose last
+    runs were held); a held task already staging or in the batch system still ends."""
+    ended = [done(r, NOW - r * 0.5 * H) for r in range(1, 7)]              # 2 an hour
+    held = [Task(run=10, held=True), Task(run=11, state=S.STAGED, held=True), Task(run=12, state=S.UNSTAGED, held=True)]
+    going = [Task(run=20, state=S.RUNNING, held=True), Task(run=21, state=S.QUEUED), Task(run=22)]
+    p = SM.progress(ended + held + going, NOW)
+    assert (p.pending, p.held) == (6, 3)
+    assert p.eta_s == pytest.approx(3 / 2.0 * H)
+    p = SM.progress(ended + held, NOW)
+    assert (p.pending, p.held, p.eta_s) == (3, 3, None) and p.rate_per_hour > 0
+
+
 def test_nothing_pending_has_no_estimate():
     p = SM.progress([done(1, NOW - 60)], NOW)
     assert p.pending == 0 and p.eta_s is None and p.rate_per_hour > 0

@@ -30,7 +30,8 @@ def seen(tally: Tally, tasks: list[Task]) -> dict:
     p = tally.progress(NOW)
     rows, over = tally.listed(tasks, cap=25, per_group=4)
     return {
-        "progress": (p.total, dict(p.counts), p.done, p.pending, p.last_hour, p.rate_per_hour, p.failure_rate),
+        "progress": (p.total, dict(p.counts), p.done, p.pending, p.held, p.last_hour, p.rate_per_hour,
+                     p.failure_rate, p.eta_s),
         "groups": [(g.state, g.cause, g.reason, len(g.runs), g.ranges, g.retry) for g in tally.problem_groups(tasks)],
         "jobs": tally.breakdown("job"), "datasets": tally.breakdown("dataset"),
         "rows": [t.key for t in rows], "over": over,
@@ -62,7 +63,7 @@ def production(rnd: random.Random, n: int) -> list[Task]:
     tasks = []
     for i in range(n):
         t = Task(run=1000 + rnd.randint(0, n), job=rnd.choice(["reco", "hist"]), added_at=NOW - 9e4,
-                 seg=rnd.choice([None, None, 1, 2, 3]))      # some per: segment tasks
+                 seg=rnd.choice([None, None, 1, 2, 3]), held=rnd.random() < .2)   # some per: segment tasks, some held
         change(rnd, tasks, t, NOW - rnd.randint(0, 40000))
         tasks.append(t)
     return list({t.key: t for t in tasks}.values())
@@ -76,9 +77,12 @@ def test_a_tally_kept_across_changes_equals_one_counted_afresh(seed):
     for step in range(40):
         now = NOW + step
         what = rnd.random()
-        if what < .6:                                   # the daemon changes tasks in place
+        if what < .5:                                   # the daemon changes tasks in place
             for t in rnd.sample(st.tasks, rnd.randint(1, 8)):
                 change(rnd, st.tasks, t, now)
+        elif what < .6:                                 # a person holds or releases tasks: the state stays
+            for t in rnd.sample(st.tasks, rnd.randint(1, 8)):
+                t.held = not t.held
         elif what < .75:                                # tasks added at the end
             have = {t.key for t in st.tasks}
             st.tasks += [t for t in production(rnd, 5) if t.key not in have]
