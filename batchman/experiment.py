@@ -29,6 +29,7 @@ def store_for(params: P.Params) -> Store:
     store = Store(params.status_path, lock_timeout=params["daemon.lock_timeout"], html=page, html_path=html_path,
                   traces=(Paths(params).attempts,))     # attempt directories: a status file has been here
     page.journal = store.journal_path
+    page.job_order = tuple(params.jobs.names())     # a run's rows in batchman.yaml's order, as `batchman list`
     # its tally, for the next process: beside the status file, not in the page's (public) directory
     page.saved = store.path + ".tally" if html_path else ""
     return store

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import time
 from collections import Counter
+from itertools import groupby
 
 from batchman.core import segview as SV
 from batchman.core import states as S
@@ -141,11 +142,12 @@ def plots(tally: Tally, deltas: dict, now: float, counts: Counter) -> list[str]:
     return ["<section class='plots'>", *out, "</section>"] if out else []
 
 
-def breakdowns(tally: Tally, tasks: list[Task]) -> list[str]:
+def breakdowns(tally: Tally, tasks: list[Task], job_order: tuple[str, ...] = ()) -> list[str]:
     out = []
     jobs = tally.breakdown("job")
     if len(jobs) > 1:
-        out += _breakdown_table("Per job", jobs)
+        first = {j: jobs.pop(j) for j in job_order if j in jobs}      # (batchman.yaml's order; others after, by name)
+        out += _breakdown_table("Per job", first | jobs)
     if any("dataset" in t.meta for t in tasks[:1000]):
         out += _breakdown_table("Per dataset", tally.breakdown("dataset"))
     return out
@@ -178,11 +180,15 @@ def task_row(t: Task, now: float, anchor: str = "") -> str:
             f"<td>{'<br>'.join(e(o) for o in t.outputs)}</td></tr>")
 
 
-def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | None = None) -> tuple[list[str], dict[tuple, str]]:
+def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | None = None,
+                 job_order: tuple[str, ...] = ()) -> tuple[list[str], dict[tuple, str]]:
+    """The rows, a run's tasks in ``job_order`` (batchman.yaml's, as `batchman list`), then by
+    segment: each problem group and active state as the tally lists them (by run and job name)."""
     listed, over = shown or tally.listed(tasks, ROW_CAP)
     anchors: dict[tuple, str] = {}
     body = []
-    for t in listed:
+    heads = groupby(listed, key=lambda t: problem_key(t) if t.state in S.PROBLEM else t.state)
+    for t in (t for _, head in heads for t in SV.by_run(list(head), job_order)):
         a = ""
         if t.state in S.PROBLEM:
             k = problem_key(t)
@@ -199,18 +205,19 @@ def rows_section(tally: Tally, tasks: list[Task], now: float, shown: tuple | Non
             n, ranges = over[s]
             out.append(f"<details><summary>{n} more {s} run(s) not listed</summary>"
                        f"<p class='ranges'>{e(ranges)}</p></details>")
-    out += bulk(tally, tasks, now) + segment_runs(tally)
+    out += bulk(tally, tasks, now, job_order) + segment_runs(tally, job_order=job_order)
     return out + ["</section>"], anchors
 
 
-def segment_runs(tally: Tally, cap: int = 500) -> list[str]:
+def segment_runs(tally: Tally, cap: int = 500, job_order: tuple[str, ...] = ()) -> list[str]:
     """One line per run of a per: segment job (issue 18), '37/120 segments completed, 2 failed';
     the runs with a segment that needs a person first."""
     groups = tally.segmented
     if not groups:
         return []
     shown = {k: SV.shown_state(c) for k, c in groups.items()}
-    order = sorted(groups, key=lambda k: (shown[k] not in S.PROBLEM, k))
+    rank = {j: i for i, j in enumerate(job_order)}
+    order = sorted(groups, key=lambda k: (shown[k] not in S.PROBLEM, k[0], rank.get(k[1], len(rank)), k[1]))
     rows = "".join(f"<tr class='s-{shown[k]}'><td>{k[0]}</td><td>{e(k[1])}[*]</td><td>{shown[k]}</td>"
                    f"<td class='d'>{e(SV.summary(groups[k]))}</td></tr>" for k in order[:cap])
     more = f"<p class='mute'>{len(order) - cap} more run(s) not listed</p>" if len(order) > cap else ""
@@ -219,7 +226,7 @@ def segment_runs(tally: Tally, cap: int = 500) -> list[str]:
             f"<tbody>{rows}</tbody></table>{more}</details>"]
 
 
-def bulk(tally: Tally, tasks: list[Task], now: float) -> list[str]:
+def bulk(tally: Tally, tasks: list[Task], now: float, job_order: tuple[str, ...] = ()) -> list[str]:
     out = []
     for s in SM.BULK:
         n, runs = tally.counts[s], tally.runs[s]
@@ -228,7 +235,8 @@ def bulk(tally: Tally, tasks: list[Task], now: float) -> list[str]:
         out.append(f"<details class='s-{s}'><summary>{n} {s} task(s), {len(runs)} run(s)</summary>"
                    f"<p class='ranges'>{e(runs.ranges())}</p>")
         if n <= BULK_ROWS:
-            out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in tally.in_state(tasks, s)),
+            rows = SV.by_run(tally.in_state(tasks, s), job_order)
+            out += [f"<table class='rows'>{ROW_HEAD}<tbody>", "".join(task_row(t, now) for t in rows),
                     "</tbody></table>"]
         out.append("</details>")
     return out
@@ -250,10 +258,10 @@ def extras(status: Status, tally: Tally) -> list[str]:
 
 
 def page(status: Status, now: float, stale_after: float, refresh: int, title: str,
-         deltas: dict | None = None) -> str:
+         deltas: dict | None = None, job_order: tuple[str, ...] = ()) -> str:
     """The whole page of a status seen once. ``deltas`` are the journal's bucketed changes
     (batchman.page.timeline)."""
-    return "".join(parts(status, Tally(status.tasks), now, stale_after, refresh, title, deltas))
+    return "".join(parts(status, Tally(status.tasks), now, stale_after, refresh, title, deltas, job_order=job_order))
 
 
 def one_by_one(tally: Tally, tasks: list[Task]) -> tuple[tuple, list[Task]]:
@@ -265,13 +273,15 @@ def one_by_one(tally: Tally, tasks: list[Task]) -> tuple[tuple, list[Task]]:
 
 
 def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh: int, title: str,
-          deltas: dict | None = None, listed: tuple | None = None, hb: tuple | None = None) -> list[str]:
+          deltas: dict | None = None, listed: tuple | None = None, hb: tuple | None = None,
+          job_order: tuple[str, ...] = ()) -> list[str]:
     """The page in pieces, to be written one after the other, from a ``tally`` already in step
     with ``status.tasks``: only the tasks it shows one by one are looked at. ``listed``:
-    ``one_by_one(...)[0]`` if already known; ``hb``: the daemon line (SM.heartbeat), if made."""
+    ``one_by_one(...)[0]`` if already known; ``hb``: the daemon line (SM.heartbeat), if made;
+    ``job_order``: batchman.yaml's jobs, the order of a run's rows and of the jobs' table."""
     title = title or status.experiment
     p = tally.progress(now)
-    rows, anchors = rows_section(tally, status.tasks, now, listed)
+    rows, anchors = rows_section(tally, status.tasks, now, listed, job_order)
     # the stale check is armed only while a daemon is expected to rewrite the page (not for a
     # production finished, nor one whose pending tasks are all held: no daemon would run)
     hb = hb or SM.heartbeat(status, now, stale_after, p.pending, p.held)
@@ -286,7 +296,7 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
         *header(status, p, now, stale_after, refresh, title, hb),
         *problems(tally.problem_groups(status.tasks), anchors),
         *plots(tally, deltas or {}, now, p.counts),
-        *breakdowns(tally, status.tasks),
+        *breakdowns(tally, status.tasks, job_order),
         *rows,
         *extras(status, tally),
         "<footer><p class='mute'>Written by batchman. Works without scripts; with them the heartbeat"

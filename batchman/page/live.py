@@ -83,6 +83,7 @@ class LivePage:
         self.max_age = max_age if max_age is not None else max(1.0, min(float(refresh), stale_after / 3))
         self.rebuild_after, self.clock = rebuild_after, clock
         self.saved = saved              # the tally's file ("": none)
+        self.job_order: tuple[str, ...] = ()    # batchman.yaml's jobs: the order of a run's rows
         self._fresh = False             # to be saved: counted afresh, or moved over 1 % since it was saved
         self._taken: int | None = None  # the generation of the saved tally taken
         self._saved_version = 0         # the tally's version when it was saved or taken (tasks moved since: the difference)
@@ -169,7 +170,8 @@ class LivePage:
             self.skipped += 1
             return None
         deltas = timeline.load(self.journal, status.store_id, status.generation) if self.journal else {}
-        out = H.parts(status, self.tally, now, self.stale_after, self.refresh, self.title, deltas, listed, hb)
+        out = H.parts(status, self.tally, now, self.stale_after, self.refresh, self.title, deltas, listed, hb,
+                      self.job_order)
         self._shown, self._written = what, now
         return out
 

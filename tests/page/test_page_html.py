@@ -202,3 +202,29 @@ def test_runs_held_while_the_others_end_are_left_out_of_the_estimated_end(tmp_pa
     assert daemon_run(tmp_path, "quietone").returncode == 0     # (run 2 taken up: one left held)
     text = page()
     assert "<span>1 held (no end" in text and "end in ~" in text
+
+
+def test_a_runs_rows_and_the_jobs_table_follow_batchman_yaml_like_batchman_list(tmp_path):
+    """The per-file example (reco per file, then merge): the page listed run 1001's merge above
+    its reco[0..2] and the jobs' table merge first (by name), where `batchman list` and the
+    TUI follow batchman.yaml. In every table of rows: finished, problems, active ones."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    from e2e_helpers import example_experiment
+    e = example_experiment(tmp_path, "per-file")
+    done = dict(state=S.COMPLETED, since=NOW, finished_at=NOW)
+    with e.store.transaction("test") as st:
+        st.tasks = ([Task(run=1001, job="merge", **done)] + [Task(run=1001, job="reco", seg=i, **done) for i in (2, 0, 1)]
+                    + [Task(run=1002, job="merge", state=S.FAILED, since=NOW, error="exit 3"),
+                       Task(run=1002, job="reco", seg=0, state=S.FAILED, since=NOW, error="exit 3")]
+                    + [Task(run=1003, job="merge", state=S.RUNNING, since=NOW),
+                       Task(run=1003, job="reco", seg=0, state=S.RUNNING, since=NOW)])
+    r = CliRunner().invoke(cli, ["-C", str(tmp_path), "export-html"])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "status.html").read_text()
+    rows = re.findall(r"<tr class='s-\w+'(?: id='\w+')?><td>(\d+)</td><td>([\w\[\]*]+)</td>", text)
+    for run, order in (("1001", ["reco[0]", "reco[1]", "reco[2]", "merge"]), ("1002", ["reco[0]", "merge"]),
+                       ("1003", ["reco[0]", "merge"])):
+        assert [j for r_, j in rows if r_ == run and j != "reco[*]"] == order, rows
+    jobs = text[text.index("<h2>Per job</h2>"):]
+    assert jobs.index("<td>reco</td>") < jobs.index("<td>merge</td>")
