@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import msgspec
 
@@ -55,15 +56,16 @@ def compaction_of(copy: Copy, path: str, sig: tuple) -> bool:
     return False
 
 
-def load(path: str, backup: str, sig: tuple) -> Copy:
-    """Read the status file whole (CorruptStatus, saying what to do, when it cannot be)."""
+def load(path: str, backup: str, sig: tuple, progress: Callable[[int, int], None] | None = None) -> Copy:
+    """Read the status file whole (CorruptStatus, saying what to do, when it cannot be);
+    ``progress``: snapshot.read_stream's."""
     rebuild = ("`batchman recover` rebuilds it from the journal, the attempt directories and the batch "
                "system (keeping this file)")
     hint = (f"The previous good copy is {backup}: inspect it and, if right, restore it with "
             f"cp {backup} {path}; or {rebuild}") if os.path.exists(backup) else \
         f"There is no backup copy: {rebuild}"
     try:
-        status, layout = _decode_untracked(path, hint)
+        status, layout = _decode_untracked(path, hint, progress)
     except OSError as e:
         raise CorruptStatus(f"cannot read the status file {path}: {e.strerror}") from None
     lacks = guard.missing_fields(status)
@@ -110,7 +112,7 @@ def follow_log(copy: Copy, log_path: str, replays: Replays | None = None) -> Non
     copy.status, copy.log_ino, copy.log_off = status, tail.ino, tail.offset
 
 
-def _decode_untracked(path: str, hint: str) -> tuple[Status, bool]:
+def _decode_untracked(path: str, hint: str, progress: Callable[[int, int], None] | None = None) -> tuple[Status, bool]:
     """Decode a status file without the cyclic garbage collector ever walking it.
 
     A status of 100,000 tasks is about a million small objects and none of them is in a
@@ -127,7 +129,7 @@ def _decode_untracked(path: str, hint: str) -> tuple[Status, bool]:
         gc.collect()
     gc.disable()
     try:
-        status = snapshot.read_stream(path)
+        status = snapshot.read_stream(path, progress)
         if status is not None and status.schema in model.READS:
             return status, True
         with open(path, "rb") as f:

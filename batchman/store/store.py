@@ -55,12 +55,12 @@ class Store:
         self.requests_path = self.path + ".requests"
         self.log_path = self.path + ".log"
         self.lock_timeout = lock_timeout
-        self.render_html = html
-        self.html_path = html_path
+        self.render_html, self.html_path = html, html_path
         self.traces = list(traces)
         self._lock = Lock(self.path, lock_timeout)
         self.lock_path, self.who_path = self._lock.path, self._lock.who_path
         self._snap: follow.Copy | None = None
+        self.progress = None            # told how far a read of the whole file has come (util/progress.py)
         self._seen: guard.Seen | None = None      # the file as this process last read or wrote it
         self._good: Status | None = None          # ... and its content, kept if the file is lost
         self._backup_seen: tuple | None = None    # (signature, tasks, purged_total) of the backup
@@ -138,7 +138,7 @@ class Store:
         if self._snap is not None and follow.compaction_of(self._snap, self.path, sig):
             return
         try:
-            self._snap = follow.load(self.path, self.backup, sig)
+            self._snap = follow.load(self.path, self.backup, sig, self.progress)
         except CorruptStatus as e:
             if self._seen is None:
                 raise
