@@ -137,3 +137,24 @@ def test_the_printed_report_names_the_file_of_a_segment_task(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "  2120 reco[1]: completed -> new (restarted on request)" in r.stdout, r.stdout
     assert "reco[0]" not in r.stdout and "2120 reco:" not in r.stdout
+
+
+def test_a_oneshot_whose_reader_went_away_ends_quietly_with_its_round_written(tmp_path):
+    """`batchman-daemon oneshot | head -1`: the round was written, then printing its report
+    failed and it ended with 'Error: Broken pipe' and exit code 1 (`batchman list | head -1`
+    ends quietly, exit code 0): the same now. The reader is gone before it starts here."""
+    import os
+    import subprocess
+    import sys
+    from e2e_helpers import env_for, make_experiment
+    e = make_experiment(tmp_path, [1, 2, 3])
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "batchman.daemon", "-C", str(tmp_path), "oneshot"], stdout=w,
+                           stderr=subprocess.PIPE, env=env_for(tmp_path), text=True, timeout=60)
+    finally:
+        os.close(w)
+    assert (p.returncode, p.stderr) == (0, "")
+    st = e.store.read()
+    assert {t.state for t in st.tasks} == {"staging"} and st.daemons == []

@@ -62,7 +62,7 @@ class BatchmanGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:   # the reader went away (batchman list | head -1)
-            _quiet_broken_pipe()
+            procs.reader_gone()
         except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -74,14 +74,6 @@ class BatchmanGroup(click.Group):
             raise click.ClickException(f"{e.strerror or e}{where}") from None
 
 
-def _quiet_broken_pipe() -> None:
-    """``batchman list | head -1``: the reader has all it wants; end quietly, exit 0. Later
-    writes (the interpreter flushes stdout at exit) go to /dev/null instead of failing again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
-
-
 def leave_now() -> None:
     """A reading command has written all it had: end the process at once, exit code 0, rather
     than free every task one by one (util.procs.leave_now; under CliRunner this returns). Safe
@@ -89,7 +81,7 @@ def leave_now() -> None:
     try:
         procs.leave_now()
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        procs.reader_gone()
 
 
 def colour(text: str, state: str | None = None, **kw) -> str:

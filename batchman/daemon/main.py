@@ -87,6 +87,8 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
         if debug:
             raise
         raise click.ClickException(str(err)) from None
+    except BrokenPipeError:     # `batchman-daemon oneshot | head`: the round is written, its report not wanted
+        procs.reader_gone()
     except OSError as err:
         if debug:
             raise

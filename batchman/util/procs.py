@@ -62,3 +62,12 @@ def leave_now(code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def reader_gone() -> None:
+    """The reader of our output went away (``... | head -1``): it has all it wants; end quietly,
+    exit code 0. Later writes (the interpreter flushes stdout at exit) go to /dev/null instead
+    of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
