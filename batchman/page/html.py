@@ -43,7 +43,7 @@ def header(status: Status, p: SM.Progress, now: float, stale_after: float, refre
            "<p id='stale' class='stale' hidden></p>",
            f"<p class='mute'>page written {_clock(now)} (generation {status.generation}),"
            f" refreshed every {refresh} s; a daemon counts as gone after {duration(stale_after)} without a beat</p>"]
-    out += progress_block(p, now)
+    out += progress_block(p, now, status.paused)
     for line, cls in ((params_line(status, now), "bad"), (SM.pause_line(status), "bad"),
                       (batch_line(status, now), "bad"), (_staging_line(status), "bad")):
         if line:
@@ -52,7 +52,9 @@ def header(status: Status, p: SM.Progress, now: float, stale_after: float, refre
     return out
 
 
-def progress_block(p: SM.Progress, now: float) -> list[str]:
+def progress_block(p: SM.Progress, now: float, paused: bool = False) -> list[str]:
+    """Done of total, the bar, the counts and the facts; no end is estimated while the
+    production is paused (nothing new starts until `batchman resume`)."""
     pct = 100.0 * p.done / p.total if p.total else 0.0
     bar = "".join(f"<span class='{svg.STYLE[g]}' style='width:{w:.2f}%' title='{g} {n}'></span>"
                   for g, n, w in SM.bar_segments(p.counts, p.total))
@@ -60,7 +62,9 @@ def progress_block(p: SM.Progress, now: float) -> list[str]:
     facts = [f"{p.last_hour} ended in the last hour"]
     if p.rate_per_hour:
         facts.append(f"{p.rate_per_hour:.0f}/h lately")
-    if p.eta_s is not None:
+    if p.eta_s is not None and paused:
+        facts.append("no end estimated while paused")
+    elif p.eta_s is not None:
         facts.append(f"end in ~{duration(p.eta_s)} ({_clock(now + p.eta_s, '%m-%d %H:%M')})")
     elif not p.pending and p.total:
         facts.append("nothing pending")

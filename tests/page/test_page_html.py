@@ -228,3 +228,25 @@ def test_a_runs_rows_and_the_jobs_table_follow_batchman_yaml_like_batchman_list(
         assert [j for r_, j in rows if r_ == run and j != "reco[*]"] == order, rows
     jobs = text[text.index("<h2>Per job</h2>"):]
     assert jobs.index("<td>reco</td>") < jobs.index("<td>merge</td>")
+
+
+def test_no_end_is_estimated_while_the_production_is_paused(tmp_path):
+    """`batchman pause` (a drain: nothing new starts): the page went on saying 'end in ~30m'
+    from the rate of ends before the pause; `batchman resume` brings the estimate back."""
+    from click.testing import CliRunner
+    from batchman.cli.commands import main as cli
+    from e2e_helpers import make_experiment
+    e = make_experiment(tmp_path, [1, 2, 3, 4])
+    import time
+    with e.store.transaction("test") as st:        # two ended half an hour ago, two waiting
+        for t in st.tasks[:2]:
+            t.state, t.since, t.finished_at = S.COMPLETED, time.time() - 1800, time.time() - 1800
+
+    def page_after(*command):
+        assert CliRunner().invoke(cli, ["-C", str(tmp_path), *command]).exit_code == 0
+        assert CliRunner().invoke(cli, ["-C", str(tmp_path), "export-html"]).exit_code == 0
+        return (tmp_path / "status.html").read_text()
+    text = page_after("pause")
+    assert "<span>no end estimated while paused</span>" in text and "end in ~" not in text
+    text = page_after("resume")
+    assert "end in ~30m00s" in text and "no end estimated" not in text      # (2 ends in 30 min: 2 left)
