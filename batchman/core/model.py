@@ -208,7 +208,7 @@ class Task(msgspec.Struct, omit_defaults=True, gc=False):
 
 def awaits_daemon(t: Task) -> bool:
     """Is ``t`` work for a daemon: active, and not held where a hold stops it (such a task waits
-    for a person: decide.has_work, and the page's daemon line)?"""
+    for a person: decide.has_work; the page's tally counts them so, page.tally.Progress.held)?"""
     return t.state in S.ACTIVE and not (t.held and t.state in S.HELD_WAITS)
 
 

@@ -10,7 +10,7 @@ import heapq
 from collections import Counter, defaultdict
 
 from batchman.core import states as S
-from batchman.core.model import Status, Task, awaits_daemon
+from batchman.core.model import Status, Task
 from batchman.page.tally import BULK, HOUR, ProblemGroup, Progress, Tally  # noqa: F401 - re-exported
 
 # The bar's order and the plots' groups: what a coordinator tells apart at a glance.
@@ -119,22 +119,18 @@ def slow_tail(times: list[tuple[float, int]], q: float = 0.95, show: int = 8) ->
     return limit, slowest
 
 
-def heartbeat(status: Status, now: float, stale_after: float,
-              pending: int | None = None, held: int | None = None) -> tuple[str, str, float | None]:
+def heartbeat(status: Status, now: float, stale_after: float, pending: int, held: int) -> tuple[str, str, float | None]:
     """(text, level, heartbeat instant) for the daemon line; the page adds the heartbeat's age.
+    ``pending``: the active tasks, ``held`` of them held where a hold stops them (Progress).
 
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
     the production is finished, or what is left is held) or 'bad' (no daemon although work is
-    pending, or a stale one). Whether all pending tasks are held: ``held`` of them are (a
-    tally's count), or when not given it is looked at only when no daemon runs, up to the
-    first one that is not (model.awaits_daemon).
+    pending, or a stale one).
     """
-    if pending is None:
-        pending = sum(1 for t in status.tasks if t.state in S.ACTIVE)
     if not status.daemons:
         if not pending:
             return "no daemon running (production finished)", "calm", None
-        if (pending == held) if held is not None else not any(map(awaits_daemon, status.tasks)):
+        if pending == held:
             return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm", None
         return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
                 "bad", None)
