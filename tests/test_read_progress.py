@@ -17,7 +17,6 @@ import sys
 
 from click.testing import CliRunner
 
-from batchman.cli import main as cli_main
 from batchman.cli.commands import main as cli
 from batchman.core.model import Status, Task
 from batchman.store import snapshot
@@ -80,7 +79,7 @@ def test_the_store_tells_each_line_of_tasks_read_then_the_end(tmp_path, monkeypa
 
 
 def _list(root, terminal: bool, monkeypatch):
-    monkeypatch.setattr(cli_main, "_on_terminal", lambda: terminal)
+    monkeypatch.setattr(PR, "_is_terminal", lambda stream: terminal)
     return CliRunner().invoke(cli, ["-C", str(root), "list"])
 
 

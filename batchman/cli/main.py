@@ -22,8 +22,7 @@ from batchman.page import render as export
 from batchman.report import ReportError
 from batchman.store import partial
 from batchman.store.store import StoreError
-from batchman.util import procs
-from batchman.util.progress import ReadProgress
+from batchman.util import procs, progress
 
 
 def _set_dir(ctx: click.Context, _param, value):
@@ -104,13 +103,9 @@ def exp(ctx: click.Context) -> Experiment:
         e = ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"), strict=strict)
         if e.params_problem:
             click.echo(f"warning: {e.params_problem}", err=True)
-        if ctx.parent is not None and _on_terminal():     # (a command; the TUI shows its own)
-            e.store.progress = ReadProgress(sys.stderr, os.path.basename(e.store.path))
+        if ctx.parent is not None:      # (a command; the TUI shows its own)
+            e.store.progress = progress.on_terminal(e.store.path)
     return ctx.obj["exp"]
-
-
-def _on_terminal() -> bool:
-    return sys.stderr.isatty()
 
 
 def daemon_alive(e: Experiment) -> bool:

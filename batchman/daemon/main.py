@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import signal
 import sys
 
@@ -12,8 +11,7 @@ import click
 from batchman import params as P
 from batchman.backends.base import BackendError
 from batchman.store.store import StatusLost, StoreError
-from batchman.util import procs
-from batchman.util.progress import ReadProgress
+from batchman.util import procs, progress
 
 MODES = ("loop", "oneshot", "quietone", "verbose")
 ONE = ("oneshot", "quietone")     # one iteration, then the process ends
@@ -57,8 +55,8 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
         if mode in ONE and daemon_wait > 0 and not restricted:
             if _asked(e, daemon_wait, click.echo if mode == "oneshot" else (lambda text: None)):
                 return
-        if mode == "oneshot" and sys.stderr.isatty():     # (its round reads the whole file first)
-            e.store.progress = ReadProgress(sys.stderr, os.path.basename(e.store.path))
+        if mode == "oneshot":       # (its round reads the whole file first)
+            e.store.progress = progress.on_terminal(e.store.path)
         eng = _engine(e, mode, no_new_starts, datasets, wheres)
         stop = _stop_on_signals(click.echo)
         problem = eng.command_problem()

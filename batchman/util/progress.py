@@ -4,9 +4,21 @@ read goes on and wiped when it ends, so the command's own output starts on a cle
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TextIO
 
 SHOW_FROM = 64 * 2**20      # a smaller file is read in well under a second: nothing shown
+
+
+def on_terminal(path: str) -> ReadProgress | None:
+    """A ReadProgress on stderr for the status file at ``path`` (``Store.progress``), when
+    stderr is a terminal: none for a pipe, a log file or cron."""
+    return ReadProgress(sys.stderr, os.path.basename(path)) if _is_terminal(sys.stderr) else None
+
+
+def _is_terminal(stream) -> bool:
+    return stream.isatty()
 
 
 class ReadProgress:
