@@ -18,7 +18,7 @@ import sys
 from click.testing import CliRunner
 
 from batchman.cli.commands import main as cli
-from batchman.core.model import Status, Task
+from batchman.core.model import Task
 from batchman.store import snapshot
 from batchman.store.store import Store
 from batchman.util import progress as PR
