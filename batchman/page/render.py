@@ -14,9 +14,10 @@ from functools import lru_cache
 from batchman.util import procs
 from batchman.core import states as S
 from batchman.core.liveness import daemon_alive
-from batchman.core.model import Status, Task
+from batchman.core.model import Status, Task, awaits_daemon
 from batchman.core.segview import Group, job_label, labelled, task_flags
 from batchman.core.text import visible
+from batchman.page.summary import no_daemon
 
 
 def duration(seconds: float) -> str:
@@ -143,6 +144,16 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
     ok = daemon_alive(d, now, stale_after, socket.gethostname(), procs.pid_alive)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
+
+
+def daemon_look(status: Status, now: float, stale_after: float, pending: int) -> tuple[str, str]:
+    """The TUI's daemon line and its look: 'ok' (a live daemon), 'bad' (a stale one, or none though
+    some of the ``pending`` tasks are work for one), 'calm' (none, and nothing for one to do: the
+    production finished, or what is left is held), in the page's words (summary.no_daemon)."""
+    if status.daemons:
+        text, ok = daemon_line(status, now, stale_after)
+        return text, "ok" if ok else "bad"
+    return no_daemon(pending, bool(pending) and not any(map(awaits_daemon, status.tasks)))
 
 
 def batch_line(status: Status, now: float) -> str:

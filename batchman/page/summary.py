@@ -128,15 +128,20 @@ def heartbeat(status: Status, now: float, stale_after: float, pending: int, held
     pending, or a stale one).
     """
     if not status.daemons:
-        if not pending:
-            return "no daemon running (production finished)", "calm", None
-        if pending == held:
-            return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm", None
-        return (f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`",
-                "bad", None)
+        return (*no_daemon(pending, pending == held), None)
     d = max(status.daemons, key=lambda d: d.heartbeat)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}{more}", "ok" if now - d.heartbeat <= stale_after else "bad", d.heartbeat
+
+
+def no_daemon(pending: int, all_held: bool) -> tuple[str, str]:
+    """The daemon line when none is registered, and its level (``heartbeat``'s): ``pending``
+    active tasks, ``all_held``: every one held where a hold stops it (none is work for a daemon)."""
+    if not pending:
+        return "no daemon running (production finished)", "calm"
+    if all_held:
+        return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm"
+    return f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`", "bad"
 
 
 def pause_line(status: Status) -> str:

@@ -43,21 +43,50 @@ def test_header_counts_daemon_and_banners(filled, app_for):
     assert "1 unknown job(s) under our name: bm.abc.2000.analysis.1 (999, RUNNING)" in s
 
 
+def daemon_row(app, size=(120, 40)) -> tuple[str, list]:
+    """The daemon line as drawn: its text and the attributes of its words."""
+    for line in app.window.render(size, focus=True).content():
+        text = b"".join(seg[2] for seg in line).decode()
+        if "daemon" in text and "task(s):" not in text:
+            return text.strip(), [seg[0] for seg in line if seg[2].strip()]
+    raise AssertionError("no daemon line")
+
+
 def test_stale_daemon_is_drawn_red(filled, app_for):
     app = app_for(filled)
     with filled.store.transaction("t") as st:
         st.daemons = []
     app.tick()
-    canvas = app.window.render((120, 40), focus=True)
-    row = canvas.content()
-    for i, line in enumerate(row):
-        text = b"".join(seg[2] for seg in line).decode()
-        if "no daemon recorded" in text:
-            attrs = [seg[0] for seg in line if b"no daemon" in seg[2]]
-            assert attrs == ["bad"]
-            break
-    else:
-        raise AssertionError("no daemon line")
+    text, attrs = daemon_row(app)
+    assert text == "no daemon running, 7 task(s) pending: start one with `batchman-daemon`" and attrs == ["bad"]
+
+
+def test_no_daemon_and_nothing_for_one_to_do_is_not_drawn_red(filled, app_for):
+    """A production finished, or whose pending tasks are all held (`batchman hold`), with no
+    daemon: the TUI drew 'no daemon recorded' in red as for a dead daemon; the page says it
+    calmly, in these words, and so does the TUI now (at 80x24 too)."""
+    app = app_for(filled)
+    with filled.store.transaction("t") as st:
+        st.daemons = []
+        for t in st.tasks:
+            if t.state in ("new", "staging", "queued", "running"):
+                t.held = True
+    app.tick()
+    text, attrs = daemon_row(app)
+    assert text.startswith("no daemon running, 7 task(s) pending") and attrs == ["bad"]  # (staging, queued,
+    with filled.store.transaction("t") as st:                                            # running: a hold
+        for t in st.tasks:                                                              # does not stop them)
+            if t.state in ("staging", "queued", "running"):
+                t.state = "completed"
+    app.tick()
+    text, attrs = daemon_row(app, (80, 24))
+    assert text == "no daemon running; 4 task(s) held: `batchman release` lets them go on" and attrs == ["info"]
+    with filled.store.transaction("t") as st:
+        for t in st.tasks:
+            if t.state == "new":
+                t.state = "skipped"
+    app.tick()
+    assert daemon_row(app, (80, 24)) == ("no daemon running (production finished)", ["info"])
 
 
 def test_locked_by_someone_else_is_shown(filled, app_for):

@@ -17,6 +17,9 @@ from batchman.tui.views.base import View
 from batchman.tui.widgets import FitLine
 
 
+LOOK = {"ok": "ok", "calm": "info", "bad": "bad"}      # the daemon line's look -> its attribute
+
+
 def counts_variants(title: str, n: int, counts) -> tuple:
     """The counts line, most complete first: ' batchman: exp  10 task(s): 6 new, 1 running',
     then without 'batchman:' and the commas, then without the experiment's name (the counts
@@ -56,6 +59,8 @@ class TaskListView(View):
         self.info_text = FitLine("")
         self.banners: list[FitLine] = []
         self._counts_for: Status | None = None
+        self._pending = 0                   # of those counts: the active tasks
+        self._look: tuple | None = None     # (status, line, look) without a daemon: made once a status
         self._shown_error = ""
         self.header = urwid.Pile([])
         self._set_header()
@@ -101,9 +106,9 @@ class TaskListView(View):
         elif self._counts_for is not st:
             counts = app.index.orders.counts()      # (while a large file is read: of the tasks read so far)
             self.counts_text.set(*counts_variants(st.experiment or app.params.experiment, sum(counts.values()), counts))
-            self._counts_for = st
-        line, ok = export.daemon_line(st, now, app.params.stale_after)
-        d: list = [("ok" if ok else "bad", " " + line)]
+            self._counts_for, self._pending = st, sum(counts[s] for s in S.ACTIVE)
+        line, look = self._daemon_look(st, now)
+        d: list = [(LOOK[look], " " + line)]
         if app.locked_by:
             d += ["   ", ("warn", f"locked by {app.locked_by}")]
         self.daemon_text.set(d)
@@ -114,6 +119,15 @@ class TaskListView(View):
         if idx.marks:
             info += f", {len(idx.marks)} marked"
         self.info_text.set(("info", info + "    ? help  q quit"), ("info", info))
+
+    def _daemon_look(self, st: Status, now: float) -> tuple[str, str]:
+        """render.daemon_look; without a daemon it depends on the tasks alone (at worst a pass
+        over them: every pending one held), made once a status."""
+        if st.daemons:
+            return export.daemon_look(st, now, self.app.params.stale_after, self._pending)
+        if self._look is None or self._look[0] is not st:
+            self._look = (st, *export.daemon_look(st, now, self.app.params.stale_after, self._pending))
+        return self._look[1:]
 
     def banner_markups(self, st: Status, now: float) -> list:
         """One line each, most important first."""
