@@ -216,15 +216,22 @@ def shape_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--order", choices=("made", "run"), default="made", help="with --perfile: bench_perfile's --order")
 
 
+def copy_arguments(ap: argparse.ArgumentParser) -> None:
+    """Where the campaign comes from and the figures go (also bench_oneshot_served.py's and
+    bench_commands.py's)."""
+    ap.add_argument("--pristine", metavar="DIR", help="a campaign already built (bench_oneshot's --keep leaves "
+                                                      "one: its pristine directory)")
+    ap.add_argument("--json", metavar="FILE", help="write every run's figures to FILE too")
+    ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     shape_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3, help="oneshot runs, each on a fresh copy (default 3)")
-    ap.add_argument("--pristine", metavar="DIR", help="a campaign already built (its pristine directory)")
-    ap.add_argument("--json", metavar="FILE", help="write every run's figures to FILE too")
+    copy_arguments(ap)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (and its pristine campaign)")
-    ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
     ap.add_argument("--against", metavar="CHECKOUT", help="another checkout of batchman: its oneshot too, in turns")
     ap.add_argument("--quiet-for", type=float, default=0.0, metavar="SECONDS",
                     help="the page's tally last counted afresh SECONDS before the oneshot (900: a oneshot "
