@@ -182,3 +182,18 @@ def test_hold_and_release_count_the_tasks_they_change_and_name_the_others(exp_di
     assert "held 1 task(s) (2 held already); `batchman release`" in run("hold", "2-4").output
     assert "released 4 task(s) (1 not held)" in run("release", "1-5").output
     assert not any(t.held for t in open_experiment(str(exp_dir)).store.read().tasks)
+
+
+def test_list_says_of_no_daemon_what_the_tui_and_the_page_say(exp_dir):
+    """`batchman list` said '[no daemon recorded]' at the end of every production and with every
+    pending run held, where the TUI and the page say which; now so does the list of every task
+    (a list of some runs reads only those: it says no more than before)."""
+    run("add", "1-3")
+    assert "[no daemon running, 3 task(s) pending: start one with `batchman-daemon`]" in run("list").output
+    run("hold", "1-3")
+    assert "[no daemon running; 3 task(s) held: `batchman release` lets them go on]" in run("list").output
+    with open_experiment(str(exp_dir)).store.transaction("test") as st:
+        for t in st.tasks:
+            t.state = "completed"
+    assert run("list").output.startswith("3 task(s): 3 completed   [no daemon running (production finished)]")
+    assert "[no daemon recorded]" in run("list", "1").output

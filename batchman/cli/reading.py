@@ -75,7 +75,7 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
                    tasks, now)
         leave_now()
         return
-    dline, ok = export.daemon_line(st, now, e.params.stale_after)
+    dline = export.daemon_line(st, now, e.params.stale_after)[0]
     if st.paused:
         click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
     if st.params_problem:
@@ -85,6 +85,8 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
         return
     counted = tasks if some else st.tasks
     c = export.counts(counted)
+    if not some:        # (every task read: the TUI's and the page's words, "production finished", "held")
+        dline = export.daemon_look(st, now, e.params.stale_after, sum(c[s] for s in S.ACTIVE))[0]
     click.echo(f"{len(counted)} task(s){' match' if some else ''}: "
                + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s)) + f"   [{dline}]")
     if not tasks:
