@@ -147,6 +147,8 @@ def _interleave(a, b1, b1_proc, b1_alive, at):
     assert started, "A never observed"
     if b1_alive:
         end = time.monotonic() + 60
-        while task(a).intent is not None and task(a).intent.owner == b1.me and time.monotonic() < end:
-            time.sleep(0.05)   # B1 records its submission now
+        # B1 records its submission now. (The task read once a look: read twice, B1's record could
+        # land between the two and the second find no intent, seen once in a suite.)
+        while (it := task(a).intent) is not None and it.owner == b1.me and time.monotonic() < end:
+            time.sleep(0.05)
         assert not errors, errors
