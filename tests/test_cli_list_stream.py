@@ -193,5 +193,5 @@ def test_the_table_of_some_runs_or_states_decodes_only_their_tasks_and_counts_th
         with monkeypatch.context() as m:
             m.setattr(partial, "read", lambda s, pick: None)    # the whole read: the same
             assert out == run("list", *args).output, args
-    assert run("list", "5000").output.startswith("no task matches   [no daemon recorded]")
+    assert run("list", "5000").output.startswith("no task matches   [no daemon running]")
     assert run("list").output.startswith("300 task(s): 1 running, 199 completed, 100 failed   [")

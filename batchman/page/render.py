@@ -138,7 +138,7 @@ def counts(tasks: list[Task]) -> Counter:
 def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bool]:
     """('daemon pid 12 on host, heartbeat 3s ago', healthy?)."""
     if not status.daemons:
-        return "no daemon recorded", False
+        return "no daemon running", False
     d = max(status.daemons, key=lambda d: d.heartbeat)
     age = now - d.heartbeat
     ok = daemon_alive(d, now, stale_after, socket.gethostname(), procs.pid_alive)
