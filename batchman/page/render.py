@@ -146,14 +146,15 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
 
 
-def daemon_look(status: Status, now: float, stale_after: float, pending: int) -> tuple[str, str]:
+def daemon_look(status: Status, now: float, stale_after: float, pending: int, **how: str) -> tuple[str, str]:
     """The TUI's daemon line and its look: 'ok' (a live daemon), 'bad' (a stale one, or none though
     some of the ``pending`` tasks are work for one), 'calm' (none, and nothing for one to do: the
-    production finished, or what is left is held), in the page's words (summary.no_daemon)."""
+    production finished, or what is left is held), in the page's words (summary.no_daemon, and
+    its ``start`` and ``release`` from ``how``)."""
     if status.daemons:
         text, ok = daemon_line(status, now, stale_after)
         return text, "ok" if ok else "bad"
-    return no_daemon(pending, bool(pending) and not any(map(awaits_daemon, status.tasks)))
+    return no_daemon(pending, bool(pending) and not any(map(awaits_daemon, status.tasks)), **how)
 
 
 def batch_line(status: Status, now: float) -> str:

@@ -134,14 +134,18 @@ def heartbeat(status: Status, now: float, stale_after: float, pending: int, held
     return f"daemon pid {d.pid} on {d.host}{more}", "ok" if now - d.heartbeat <= stale_after else "bad", d.heartbeat
 
 
-def no_daemon(pending: int, all_held: bool) -> tuple[str, str]:
+START, RELEASE = "start one with `batchman-daemon`", "`batchman release` lets them go on"   # (the commands)
+
+
+def no_daemon(pending: int, all_held: bool, start: str = START, release: str = RELEASE) -> tuple[str, str]:
     """The daemon line when none is registered, and its level (``heartbeat``'s): ``pending``
-    active tasks, ``all_held``: every one held where a hold stops it (none is work for a daemon)."""
+    active tasks, ``all_held``: every one held where a hold stops it (none is work for a daemon);
+    ``start`` and ``release`` say how (the TUI names its keys)."""
     if not pending:
         return "no daemon running (production finished)", "calm"
     if all_held:
-        return f"no daemon running; {pending} task(s) held: `batchman release` lets them go on", "calm"
-    return f"no daemon running, {pending} task(s) pending: start one with `batchman-daemon`", "bad"
+        return f"no daemon running; {pending} task(s) held: {release}", "calm"
+    return f"no daemon running, {pending} task(s) pending: {start}", "bad"
 
 
 def pause_line(status: Status) -> str:

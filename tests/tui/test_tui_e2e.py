@@ -148,7 +148,7 @@ def test_80x24_in_a_real_terminal(tmp_path, tmux):
     wait_for(lambda: any("no daemon running" in line for line in pane()), what="the TUI")
     s = pane()
     assert s[0].startswith(" batchman: exp  10 task(s): 8 new, 1 running, 1 incomplete")
-    assert s[1].startswith(" no daemon running, 9 task(s) pending: start one") and s[2].startswith(" 10 shown")
+    assert s[1].startswith(" no daemon running, 9 task(s) pending: q offers to start one") and s[2].startswith(" 10 shown")
     assert s[-1].split()[0] == "?:help" and "quit" not in s[-2]
     assert "incomplete [restart]" in next(line for line in s if " 1003 " in line)
     tmux("send-keys", "-t", "bm", "?")

@@ -58,13 +58,13 @@ def test_stale_daemon_is_drawn_red(filled, app_for):
         st.daemons = []
     app.tick()
     text, attrs = daemon_row(app)
-    assert text == "no daemon running, 7 task(s) pending: start one with `batchman-daemon`" and attrs == ["bad"]
+    assert text == "no daemon running, 7 task(s) pending: q offers to start one" and attrs == ["bad"]
 
 
 def test_no_daemon_and_nothing_for_one_to_do_is_not_drawn_red(filled, app_for):
     """A production finished, or whose pending tasks are all held (`batchman hold`), with no
     daemon: the TUI drew 'no daemon recorded' in red as for a dead daemon; the page says it
-    calmly, in these words, and so does the TUI now (at 80x24 too)."""
+    calmly, and so does the TUI now (at 80x24 too), naming its own keys (q, h) for what to do."""
     app = app_for(filled)
     with filled.store.transaction("t") as st:
         st.daemons = []
@@ -80,7 +80,7 @@ def test_no_daemon_and_nothing_for_one_to_do_is_not_drawn_red(filled, app_for):
                 t.state = "completed"
     app.tick()
     text, attrs = daemon_row(app, (80, 24))
-    assert text == "no daemon running; 4 task(s) held: `batchman release` lets them go on" and attrs == ["info"]
+    assert text == "no daemon running; 4 task(s) held: h on them releases them" and attrs == ["info"]
     with filled.store.transaction("t") as st:
         for t in st.tasks:
             if t.state == "new":

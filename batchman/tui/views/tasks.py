@@ -18,6 +18,7 @@ from batchman.tui.widgets import FitLine
 
 
 LOOK = {"ok": "ok", "calm": "info", "bad": "bad"}      # the daemon line's look -> its attribute
+HOW = {"start": "q offers to start one", "release": "h on them releases them"}    # (the keys: keys.py)
 
 
 def counts_variants(title: str, n: int, counts) -> tuple:
@@ -126,7 +127,7 @@ class TaskListView(View):
         if st.daemons:
             return export.daemon_look(st, now, self.app.params.stale_after, self._pending)
         if self._look is None or self._look[0] is not st:
-            self._look = (st, *export.daemon_look(st, now, self.app.params.stale_after, self._pending))
+            self._look = (st, *export.daemon_look(st, now, self.app.params.stale_after, self._pending, **HOW))
         return self._look[1:]
 
     def banner_markups(self, st: Status, now: float) -> list:
