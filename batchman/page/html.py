@@ -288,7 +288,7 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
     rows, anchors = rows_section(tally, status.tasks, now, listed, job_order)
     # the stale check is armed only while a daemon is expected to rewrite the page (not for a
     # production finished, nor one whose pending tasks are all held: no daemon would run)
-    hb = hb or SM.heartbeat(status, now, stale_after, p.pending, p.held)
+    hb = hb or SM.heartbeat(status, now, stale_after, p)
     armed = stale_after if (status.daemons or hb[1] == "bad") else 0
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -51,17 +51,10 @@ _encode = msgspec.json.Encoder().encode
 CHECK = bool(os.environ.get("BATCHMAN_STORE_CHECK"))     # (the tests: every page's tally checked)
 
 
-def heartbeat(status: Status, tally: Tally, now: float, stale_after: float) -> tuple:
-    """The daemon line (SM.heartbeat), made once a render from the tally's counts (the tasks
-    pending, and held of them: no pass over the tasks)."""
-    p = tally.progress(now)
-    return SM.heartbeat(status, now, stale_after, p.pending, p.held)
-
-
 def shown(status: Status, tally: Tally, full: list, hb: tuple) -> tuple:
     """What the page shows besides the clock: equal tuples, equal pages. ``full``: the tasks
     shown one by one (all their fields count: a counter reported, a kill requested); ``hb``:
-    the daemon line (``heartbeat``)."""
+    the daemon line (SM.heartbeat)."""
     li = status.last_iteration
     return (status.store_id, status.experiment, tally.version, tally.n, hash(_encode(full)),
             tuple(sorted((d.id, d.host, d.pid) for d in status.daemons)),
@@ -164,7 +157,7 @@ class LivePage:
 
     def _render(self, status: Status, now: float) -> list[str] | None:
         listed, full = H.one_by_one(self.tally, status.tasks)
-        hb = heartbeat(status, self.tally, now, self.stale_after)
+        hb = SM.heartbeat(status, now, self.stale_after, self.tally.progress(now))     # (once a render)
         what = shown(status, self.tally, full, hb)
         if what == self._shown and now - self._written < self.max_age:
             self.skipped += 1

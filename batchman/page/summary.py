@@ -119,16 +119,16 @@ def slow_tail(times: list[tuple[float, int]], q: float = 0.95, show: int = 8) ->
     return limit, slowest
 
 
-def heartbeat(status: Status, now: float, stale_after: float, pending: int, held: int) -> tuple[str, str, float | None]:
+def heartbeat(status: Status, now: float, stale_after: float, p: Progress) -> tuple[str, str, float | None]:
     """(text, level, heartbeat instant) for the daemon line; the page adds the heartbeat's age.
-    ``pending``: the active tasks, ``held`` of them held where a hold stops them (Progress).
+    ``p``: the tally's Progress (its tasks pending, and held of them where a hold stops them).
 
     level is 'ok' (a daemon beat recently), 'calm' (no daemon and nothing a daemon would do:
     the production is finished, or what is left is held) or 'bad' (no daemon although work is
     pending, or a stale one).
     """
     if not status.daemons:
-        return (*no_daemon(pending, pending == held), None)
+        return (*no_daemon(p.pending, p.pending == p.held), None)
     d = max(status.daemons, key=lambda d: d.heartbeat)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}{more}", "ok" if now - d.heartbeat <= stale_after else "bad", d.heartbeat

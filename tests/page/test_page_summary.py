@@ -184,8 +184,7 @@ def status_with(tasks, beat=None, n=1):
     ([Task(run=1, state=S.QUEUED)], NOW - 30, 3, "ok", "(+2 more)"),
 ])
 def test_heartbeat_levels(tasks, beat, n, level, words):
-    p = SM.progress(tasks, NOW)
-    text, lvl, at = SM.heartbeat(status_with(tasks, beat, n), NOW, 300, p.pending, p.held)
+    text, lvl, at = SM.heartbeat(status_with(tasks, beat, n), NOW, 300, SM.progress(tasks, NOW))
     assert lvl == level and words in text and at == beat
 
 

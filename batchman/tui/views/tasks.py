@@ -125,7 +125,7 @@ class TaskListView(View):
         """render.daemon_look; without a daemon it depends on the tasks alone (at worst a pass
         over them: every pending one held), made once a status."""
         if st.daemons:
-            return export.daemon_look(st, now, self.app.params.stale_after, self._pending)
+            return export.daemon_look(st, now, self.app.params.stale_after, self._pending, **HOW)
         if self._look is None or self._look[0] is not st:
             self._look = (st, *export.daemon_look(st, now, self.app.params.stale_after, self._pending, **HOW))
         return self._look[1:]
