@@ -75,18 +75,18 @@ def list_(ctx, runs, states, jobs, datasets, wheres, as_json, unknown, unfold):
                    tasks, now)
         leave_now()
         return
-    dline = export.daemon_line(st, now, e.params.stale_after)[0]
     if st.paused:
         click.echo(colour("PAUSED (batchman resume): no new staging or submissions", "incomplete"))
     if st.params_problem:
         click.echo(colour(export.params_line(st, now), "failed"))
+    counted = tasks if some else st.tasks
+    c = export.counts(counted)
+    # every task read: the TUI's and the page's words ("production finished", "held"); of some, no more
+    dline = (export.daemon_line(st, now, e.params.stale_after) if some else
+             export.daemon_look(st, now, e.params.stale_after, sum(c[s] for s in S.ACTIVE)))[0]
     if some and not tasks:
         click.echo(f"no task matches   [{dline}]")
         return
-    counted = tasks if some else st.tasks
-    c = export.counts(counted)
-    if not some:        # (every task read: the TUI's and the page's words, "production finished", "held")
-        dline = export.daemon_look(st, now, e.params.stale_after, sum(c[s] for s in S.ACTIVE))[0]
     click.echo(f"{len(counted)} task(s){' match' if some else ''}: "
                + ", ".join(colour(f"{c[s]} {s}", s) for s in S.ALL if c.get(s)) + f"   [{dline}]")
     if not tasks:
