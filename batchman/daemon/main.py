@@ -57,24 +57,7 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
                 return
         if mode == "oneshot":       # (its round reads the whole file first)
             e.store.progress = progress.on_terminal(e.store.path)
-        eng = _engine(e, mode, no_new_starts, datasets, wheres)
-        stop = _stop_on_signals(click.echo)
-        problem = eng.command_problem()
-        if problem:
-            click.echo(f"warning: {problem}; submissions will fail until it is fixed")
-        try:
-            _run(eng, e, mode, forever, delay, stop, click.echo, restricted)
-        except StatusLost:
-            eng = None      # the file is not ours any more: not even to unregister from it
-            raise
-        finally:
-            try:
-                if eng is not None:
-                    eng.unregister()
-            except StoreError:
-                pass
-            if eng is not None:
-                e.store.flush_html()         # (one iteration: the page of its last write only)
+        _work(e, mode, forever, delay, no_new_starts, datasets, wheres, restricted)
         if mode in ONE:
             _leave()
     except StatusLost as err:
@@ -94,6 +77,29 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
         raise click.ClickException(f"{err.strerror or err}{where}") from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, wheres, restricted: bool) -> None:
+    """This process's own rounds (``_run``), then it unregisters (not from a file that is no
+    longer ours) and writes the page of its last write."""
+    eng = _engine(e, mode, no_new_starts, datasets, wheres)
+    stop = _stop_on_signals(click.echo)
+    problem = eng.command_problem()
+    if problem:
+        click.echo(f"warning: {problem}; submissions will fail until it is fixed")
+    try:
+        _run(eng, e, mode, forever, delay, stop, click.echo, restricted)
+    except StatusLost:
+        eng = None      # the file is not ours any more: not even to unregister from it
+        raise
+    finally:
+        try:
+            if eng is not None:
+                eng.unregister()
+        except StoreError:
+            pass
+        if eng is not None:
+            e.store.flush_html()         # (one iteration: the page of its last write only)
 
 
 def _asked(e, wait: float, say) -> bool:
