@@ -12,16 +12,12 @@ import time
 
 import click
 
-from batchman import params as P
-from batchman.backends.base import BackendError
 from batchman.cli.options import SafePath
 from batchman.core import states as S
-from batchman.core.runspec import RunSpecError
 from batchman.experiment import Experiment, open_experiment
 from batchman.page import render as export
-from batchman.report import ReportError
+from batchman.said import plain_errors
 from batchman.store import partial
-from batchman.store.store import StoreError
 from batchman.util import procs, progress
 
 
@@ -58,19 +54,8 @@ class BatchmanGroup(click.Group):
     command_class = BatchmanCommand
 
     def invoke(self, ctx):
-        try:
+        with plain_errors(bool(ctx.obj and ctx.obj.get("debug"))):
             return super().invoke(ctx)
-        except BrokenPipeError:   # the reader went away (batchman list | head -1)
-            procs.reader_gone()
-        except (StoreError, P.ParamError, RunSpecError, ReportError, BackendError) as e:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            raise click.ClickException(str(e)) from None
-        except OSError as e:      # a file or directory we could not use: say which, no traceback
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{e.strerror or e}{where}") from None
 
 
 def leave_now() -> None:

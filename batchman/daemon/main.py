@@ -8,8 +8,7 @@ import sys
 
 import click
 
-from batchman import params as P
-from batchman.backends.base import BackendError
+from batchman.said import plain_errors
 from batchman.store.store import StatusLost, StoreError
 from batchman.util import procs, progress
 
@@ -49,34 +48,30 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
     file and stops with exit code 3: run `batchman recover`.
     """
     try:
-        from batchman.experiment import open_experiment
-        e = open_experiment(directory)
-        restricted = bool(no_new_starts or datasets or wheres)   # (a round of some runs: no daemon's)
-        if mode in ONE and daemon_wait > 0 and not restricted:
-            if _asked(e, daemon_wait, click.echo if mode == "oneshot" else (lambda text: None)):
-                return
-        if mode == "oneshot":       # (its round reads the whole file first)
-            e.store.progress = progress.on_terminal(e.store.path)
-        _work(e, mode, forever, delay, no_new_starts, datasets, wheres, restricted)
-        if mode in ONE:
-            _leave()
-    except StatusLost as err:
-        # Stop acting: the store kept our last good copy and a note beside the file.
-        click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
-        sys.exit(3)
-    except (StoreError, P.ParamError, BackendError) as err:
-        if debug:
-            raise
-        raise click.ClickException(str(err)) from None
-    except BrokenPipeError:     # `batchman-daemon oneshot | head`: the round is written, its report not wanted
-        procs.reader_gone()
-    except OSError as err:
-        if debug:
-            raise
-        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        raise click.ClickException(f"{err.strerror or err}{where}") from None
+        with plain_errors(debug):
+            try:
+                _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait)
+            except StatusLost as err:
+                # Stop acting: the store kept our last good copy and a note beside the file.
+                click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
+                sys.exit(3)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait) -> None:
+    """Ask a running daemon for the round (oneshot, quietone) or do this process's own rounds."""
+    from batchman.experiment import open_experiment
+    e = open_experiment(directory)
+    restricted = bool(no_new_starts or datasets or wheres)   # (a round of some runs: no daemon's)
+    if mode in ONE and daemon_wait > 0 and not restricted:
+        if _asked(e, daemon_wait, click.echo if mode == "oneshot" else (lambda text: None)):
+            return
+    if mode == "oneshot":       # (its round reads the whole file first)
+        e.store.progress = progress.on_terminal(e.store.path)
+    _work(e, mode, forever, delay, no_new_starts, datasets, wheres, restricted)
+    if mode in ONE:
+        _leave()
 
 
 def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, wheres, restricted: bool) -> None:

@@ -1,0 +1,71 @@
+"""`batchman` and `batchman-daemon` end on an error a person can act on in the same way
+(batchman/said.py): one line naming what is wrong, exit code 1, no traceback."""
+
+import subprocess
+import sys
+
+import click
+import pytest
+
+from batchman.backends.base import BackendError
+from batchman.core.runspec import RunSpecError
+from batchman.params import ParamError
+from batchman.report import ReportError
+from batchman.said import plain_errors
+from batchman.store.errors import CorruptStatus, StoreError
+
+from e2e_helpers import daemon_run, make_experiment
+
+
+WHAT = "runs.txt line 3: '10x2-' is not a run or a range"
+
+
+@pytest.mark.parametrize("error", [StoreError(WHAT), CorruptStatus(WHAT), RunSpecError(WHAT), ReportError(WHAT),
+                                   BackendError(WHAT), ParamError([WHAT], "batchman.yaml")])
+def test_our_errors_become_their_message(error):
+    with pytest.raises(click.ClickException) as got:
+        with plain_errors(False):
+            raise error
+    assert got.value.message == str(error) and WHAT in got.value.message
+    assert got.value.exit_code == 1
+
+
+def test_an_os_error_names_its_file():
+    with pytest.raises(click.ClickException) as got:
+        with plain_errors(False):
+            open("/proc/no/such/file")
+    assert got.value.message == "No such file or directory (/proc/no/such/file)"
+
+
+@pytest.mark.parametrize("error", [StoreError("locked"), FileNotFoundError(2, "gone", "x")])
+def test_debug_shows_the_error_itself(error):
+    with pytest.raises(type(error)):
+        with plain_errors(True):
+            raise error
+
+
+def test_other_errors_are_not_ours_to_word():
+    with pytest.raises(KeyError):
+        with plain_errors(False):
+            raise KeyError("a bug: its traceback is wanted")
+
+
+def test_a_reader_gone_ends_quietly():
+    code = ("import sys\nfrom batchman.said import plain_errors\n"
+            "with plain_errors(False):\n    raise BrokenPipeError(32, 'Broken pipe')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_both_commands_say_the_same_line_for_an_unreadable_status_file(tmp_path):
+    """The real commands, in processes of their own (the daemon's unregistering meets the same
+    error after its round failed: still the one line)."""
+    make_experiment(tmp_path, [1])
+    (tmp_path / "status.json").unlink()
+    (tmp_path / "status.json").mkdir()
+    listed = subprocess.run([sys.executable, "-m", "batchman.cli", "-C", str(tmp_path), "list"],
+                            capture_output=True, text=True)
+    ran = daemon_run(tmp_path, "oneshot")
+    want = f"Error: cannot read the status file {tmp_path / 'status.json'}: Is a directory\n"
+    assert (listed.returncode, listed.stderr) == (1, want)
+    assert (ran.returncode, ran.stderr) == (1, want)
