@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from batchman.backends.base import ABSENT, ArrayForm, Capabilities, JobInfo, JobSpec
+from batchman.backends.base import ABSENT, ArrayForm, JobInfo, JobSpec
 from batchman.backends.batch import slurm_array
 from batchman.backends.batch.local import LocalBatch
 from batchman.backends.factory import make_staging

@@ -4,9 +4,6 @@ import json
 import os
 import random
 
-import pytest
-from click.testing import CliRunner
-
 from batchman import report
 from batchman.cli.commands import main
 from batchman.experiment import open_experiment

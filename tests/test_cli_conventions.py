@@ -1,7 +1,6 @@
 """What a new user tripped over on the command line (issue 16), each as the user did it."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -3,7 +3,6 @@
 import pytest
 import yaml
 
-from batchman.core import decide as D
 from batchman.core import jobs as J
 from batchman import params as P
 from batchman.core import runlist

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from batchman.core import states as S

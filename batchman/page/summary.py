@@ -40,10 +40,6 @@ def bar_segments(counts: Counter, total: int) -> list[tuple[str, int, float]]:
     return out
 
 
-def ranges(self) -> str:
-        return ranges(self.runs)
-
-
 def ranges(runs: list[int]) -> str:
     """'1-3,5' from sorted runs without repeats (runspec.compress's output, faster for 100,000)."""
     if not runs:

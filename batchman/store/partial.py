@@ -39,7 +39,7 @@ import msgspec
 
 from batchman.core import states as S
 from batchman.core.model import Status, Task, task_key
-from batchman.store import changes, guard, log, requests, snapshot
+from batchman.store import guard, log, requests, snapshot
 from batchman.store.errors import CorruptStatus
 from batchman.store.lines import Lines
 

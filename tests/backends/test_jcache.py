@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batchman.backends.base import BackendUnavailable, Rejected, Runner
+from batchman.backends.base import BackendUnavailable, Runner
 from batchman.backends.staging.jcache import (
     JcacheStaging, cache_path_for, chunk_files, expand_cmd, files_argvs, parse_pending, parse_stub,
 )
