@@ -43,7 +43,7 @@ SCHEMA: list[Param] = [
     P("daemon", "status_file", "path", "status.json", "The status file (the truth). Put it on a filesystem with working POSIX locks (local disk, NFSv4, Lustre with flock)."),
     P("daemon", "html_file", "path", "status.html", "The status page written with every change of the status file (empty: none). Put it somewhere a web server publishes to watch from anywhere."),
     P("daemon", "log_dir", "path", "logs", "Where each job's stdout/stderr go (<log_dir>/<run>.<job>.<attempt>.out/.err); old logs of a run are kept per attempt."),
-    P("daemon", "lock_timeout", "float", 30.0, "Seconds to wait for the status file's lock before giving up and saying who holds it.", minimum=0.0),
+    P("daemon", "lock_timeout", "float", 30.0, "Seconds to wait for the status file's lock before giving up and saying who holds it (a command then ends; a daemon waits daemon.delay and starts afresh).", minimum=0.0),
     P("daemon", "stale_after", "float", 0.0, "Seconds without a heartbeat after which a daemon is taken for dead (0: three delays, at least 120 s).", minimum=0.0),
     P("daemon", "watch_interval", "float", 2.0, "Seconds between two looks for finished jobs (one listing of <temp_dir>/done, never a stat per job). A finished job is noticed this fast without asking the batch system; the daemon also wakes this soon after a person changes the status file (batchman add, a kill). 0: only every daemon.delay.", minimum=0.0),
     P("daemon", "submit_grace", "float", 300.0, "Seconds a submitted job may stay invisible in the batch queue (and without marker files) before it is declared vanished.", minimum=0.0),

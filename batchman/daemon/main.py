@@ -5,10 +5,13 @@ from __future__ import annotations
 import gc
 import signal
 import sys
+import time
 
 import click
 
+from batchman.daemon import stall
 from batchman.said import plain_errors
+from batchman.store.errors import LockTimeout
 from batchman.store.store import StatusLost, StoreError
 from batchman.util import procs, progress
 
@@ -45,12 +48,15 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
     no such daemon they do the round themselves. SIGTERM or Ctrl-C end it after the
     current iteration; it never leaves the status file locked. If the status file is
     deleted or replaced under it, it writes nothing, keeps its last good copy beside the
-    file and stops with exit code 3: run `batchman recover`.
+    file and stops with exit code 3: run `batchman recover`. If a round cannot be written
+    (the disk or quota full, the lock held too long by another process), it says so,
+    waits and starts afresh: free the space and it goes on by itself.
     """
     try:
         with plain_errors(debug):
             try:
-                _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait)
+                argv = _argv(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug)
+                _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv)
             except StatusLost as err:
                 # Stop acting: the store kept our last good copy and a note beside the file.
                 click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
@@ -59,7 +65,18 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
         sys.exit(130)
 
 
-def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait) -> None:
+def _argv(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug) -> list[str]:
+    """The command line of this daemon, for the process that replaces it (daemon/stall.py)."""
+    argv = [mode] + (["-C", directory] if directory else []) + (["--forever"] if forever else [])
+    argv += (["--delay", repr(delay)] if delay is not None else []) + (["--no-new-starts"] if no_new_starts else [])
+    for d in datasets:
+        argv += ["--dataset", d]
+    for w in wheres:
+        argv += ["--where", w]
+    return argv + (["--debug"] if debug else [])
+
+
+def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv) -> None:
     """Ask a running daemon for the round (oneshot, quietone) or do this process's own rounds."""
     from batchman.experiment import open_experiment
     e = open_experiment(directory)
@@ -69,14 +86,18 @@ def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daem
             return
     if mode == "oneshot":       # (its round reads the whole file first)
         e.store.progress = progress.on_terminal(e.store.path)
-    _work(e, mode, forever, delay, no_new_starts, datasets, wheres, restricted)
+    _work(e, mode, forever, delay, no_new_starts, datasets, wheres, restricted, argv)
     if mode in ONE:
         _leave()
 
 
-def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, wheres, restricted: bool) -> None:
+def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, wheres, restricted: bool,
+          argv: list[str]) -> None:
     """This process's own rounds (``_run``), then it unregisters (not from a file that is no
-    longer ours) and writes the page of its last write."""
+    longer ours) and writes the page of its last write. A round that could not be written for a
+    full disk or a lock held too long (daemon/stall.py): a daemon that goes on waits, then a new
+    process takes its place; a oneshot ends with the error."""
+    failed_before = stall.failures_before()
     eng = _engine(e, mode, no_new_starts, datasets, wheres)
     stop = _stop_on_signals(click.echo)
     problem = eng.command_problem()
@@ -87,6 +108,19 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
     except StatusLost:
         eng = None      # the file is not ours any more: not even to unregister from it
         raise
+    except (OSError, LockTimeout) as err:
+        failures = 1 + (0 if eng.iterations else failed_before)
+        every = delay if delay is not None else e.params["daemon.delay"]
+        wait = None if mode in ONE else stall.wait_before_again(err, failures, every)
+        if wait is None:
+            raise
+        eng = None      # (nothing more is written by this process: the next one registers again)
+        click.echo(f"{time.strftime('%H:%M:%S')}  {stall.what_failed(err, e.store.path)}. This round is "
+                   f"not recorded; nothing is lost (its jobs are found again by name). The daemon starts "
+                   f"afresh in {wait:g} s.", err=True)
+        if stall.wait(wait, stop):
+            stall.start_afresh(argv, failures)
+        raise                   # (stopped while waiting: it ends with the error)
     finally:
         try:
             if eng is not None:

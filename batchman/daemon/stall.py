@@ -1,0 +1,78 @@
+"""A round that could not be written because the disk or the quota is full, or because another
+process held the status file's lock past ``daemon.lock_timeout``: the daemon waits, then starts
+afresh, rather than ending and leaving a production unattended for the night.
+
+A daemon runs for days on a shared filesystem, where a quota fills up (the outputs, somebody
+else's files on the same disk) and a hung NFS client can hold a lock. Such a round is treated as
+a crash of this process at that point, which the crash protocol already survives (design.md:
+intents are on disk before any job is submitted; a job submitted but not recorded is found again
+by its name): the daemon says what happened, waits, and replaces itself with a new process of the
+same command line and pid (``os.execv``), which reads the file afresh. Nothing of the round that
+failed is kept in memory, so nothing it believed and did not write can mislead the next one.
+
+The wait is ``daemon.delay`` (at least 1 s), doubled after each failed start in a row, at most
+:data:`WAIT_MAX` (or ``daemon.delay`` when longer). Other errors (a status file that is corrupt,
+lost, read-only or not ours to read) still end the daemon: a person must act on them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+from typing import Callable
+
+from batchman.store.errors import LockTimeout
+
+WAIT_MAX = 600.0            # seconds: a full disk freed is noticed within 10 minutes at worst
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+FAILURES = "BATCHMAN_DAEMON_FAILED_STARTS"   # (environment) failed starts in a row, for the next process
+
+
+def wait_before_again(err: BaseException, failures: int, delay: float) -> float | None:
+    """Seconds to wait before starting afresh after ``err``, the ``failures``-th failed start in
+    a row (1: the first); None when it is an error a person must act on (the daemon ends)."""
+    if not (isinstance(err, LockTimeout) or (isinstance(err, OSError) and err.errno in FULL)):
+        return None
+    first = max(delay, 1.0)
+    return min(first * 2 ** max(0, failures - 1), max(WAIT_MAX, first))
+
+
+def what_failed(err: BaseException, status_path: str) -> str:
+    """The error in a person's words: which file or directory, and what to do."""
+    if isinstance(err, LockTimeout):
+        return str(err)
+    where = err.filename if isinstance(err, OSError) and err.filename else \
+        f"in {os.path.dirname(os.path.abspath(status_path))}"
+    quota = " (or raise the quota)" if getattr(err, "errno", None) == errno.EDQUOT else ""
+    return f"cannot write {where}: {err.strerror if isinstance(err, OSError) else err}; free space there{quota}"
+
+
+def failures_before() -> int:
+    """The failed starts in a row before this process (from the process it replaced); taken out
+    of the environment, so that the jobs this daemon submits do not inherit it."""
+    try:
+        return max(0, int(os.environ.pop(FAILURES, "0")))
+    except ValueError:
+        return 0
+
+
+def wait(seconds: float, stop: list, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Sleep ``seconds`` unless ``stop`` (a signal's flag) is set first; True if it was not."""
+    end = time.monotonic() + seconds
+    while not stop:
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        sleep(min(0.2, left))
+    return False
+
+
+def start_afresh(argv: list[str], failures: int) -> None:
+    """Replace this process by ``python -m batchman.daemon ARGV`` (same pid, environment and
+    directory), telling it how many starts in a row failed. Does not return."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ[FAILURES] = str(failures)
+    os.execv(sys.executable, [sys.executable, "-m", "batchman.daemon", *argv])

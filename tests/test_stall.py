@@ -1,0 +1,82 @@
+"""A round that could not be written (a full disk or quota, a lock held too long): what the
+daemon decides (daemon/stall.py), and the command line of the process that takes its place."""
+
+import errno
+import os
+
+import pytest
+
+from batchman.daemon import stall
+from batchman.daemon.main import _argv, main
+from batchman.store.errors import CorruptStatus, LockTimeout, StatusLost, StoreError
+
+
+def full() -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("failures, delay, wait", [
+    (1, 60.0, 60.0), (2, 60.0, 120.0), (3, 60.0, 240.0), (4, 60.0, 480.0), (5, 60.0, 600.0), (40, 60.0, 600.0),
+    (1, 0.2, 1.0), (3, 0.2, 4.0),              # at least a second
+    (1, 900.0, 900.0), (3, 900.0, 900.0),      # a daemon slower than WAIT_MAX keeps its own pace
+])
+def test_the_wait_doubles_from_the_delay_up_to_ten_minutes(failures, delay, wait):
+    assert stall.wait_before_again(full(), failures, delay) == wait
+
+
+@pytest.mark.parametrize("err", [full(), OSError(errno.EDQUOT, "Disk quota exceeded"),
+                                 LockTimeout("lock held for 30 s by vm:17 (batchman kill)")])
+def test_a_full_disk_or_quota_and_a_lock_held_too_long_are_waited_out(err):
+    assert stall.wait_before_again(err, 1, 60.0) == 60.0
+
+
+@pytest.mark.parametrize("err", [OSError(errno.EACCES, "Permission denied"), OSError(errno.EROFS, "Read-only"),
+                                 OSError(errno.EIO, "Input/output error"), StatusLost("deleted"),
+                                 CorruptStatus("not JSON"), StoreError("other"), ValueError("a bug")])
+def test_errors_a_person_must_act_on_end_the_daemon(err):
+    assert stall.wait_before_again(err, 1, 60.0) is None
+
+
+def test_the_message_names_the_file_or_the_status_files_directory():
+    named = OSError(errno.ENOSPC, "No space left on device", "/data/exp/status.json.tmp")
+    assert stall.what_failed(named, "/data/exp/status.json") == \
+        "cannot write /data/exp/status.json.tmp: No space left on device; free space there"
+    assert stall.what_failed(full(), "/data/exp/status.json") == \
+        "cannot write in /data/exp: No space left on device; free space there"
+    quota = OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert stall.what_failed(quota, "/w/status.json").endswith("free space there (or raise the quota)")
+    assert stall.what_failed(LockTimeout("held by vm:17"), "/w/status.json") == "held by vm:17"
+
+
+def test_the_count_of_failed_starts_is_taken_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv(stall.FAILURES, "3")
+    assert stall.failures_before() == 3
+    assert stall.FAILURES not in os.environ          # (the jobs it submits do not inherit it)
+    assert stall.failures_before() == 0
+    monkeypatch.setenv(stall.FAILURES, "x")
+    assert stall.failures_before() == 0
+
+
+def test_the_wait_ends_early_on_a_signal():
+    slept = []
+    stop: list = []
+
+    def sleep(s):
+        slept.append(s)
+        if len(slept) == 3:
+            stop.append(15)
+    assert stall.wait(60.0, stop, sleep) is False
+    assert len(slept) == 3
+    assert stall.wait(0.05, [], lambda s: None) is True
+
+
+@pytest.mark.parametrize("args", [
+    ["loop"], ["verbose", "-C", "/data/exp", "--forever", "--delay", "0.5"],
+    ["loop", "--no-new-starts", "--dataset", "spring", "--dataset", "fall", "--where", "target=LH2", "--debug"],
+])
+def test_the_process_that_takes_over_gets_the_same_command_line(args):
+    ctx = main.make_context("batchman-daemon", list(args))
+    p = ctx.params
+    again = _argv(p["mode"], p["directory"], p["forever"], p["delay"], p["no_new_starts"], p["datasets"],
+                  p["wheres"], p["debug"])
+    assert main.make_context("batchman-daemon", again).params == p
