@@ -8,7 +8,7 @@ Both entry points wrap their work in :func:`plain_errors`; each keeps only what 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
@@ -16,7 +16,7 @@ from batchman.backends.base import BackendError
 from batchman.core.runspec import RunSpecError
 from batchman.params import ParamError
 from batchman.report import ReportError
-from batchman.store.errors import StoreError
+from batchman.store.errors import StoreError, cannot_write, disk_full
 from batchman.util import procs
 
 # Errors whose text already says what is wrong and what to do.
@@ -24,20 +24,25 @@ PLAIN = (StoreError, ParamError, RunSpecError, ReportError, BackendError)
 
 
 @contextlib.contextmanager
-def plain_errors(debug: bool) -> Iterator[None]:
+def plain_errors(debug: Callable[[], bool], status_path: Callable[[], str | None] = lambda: None) -> Iterator[None]:
     """Our errors become ``click.ClickException`` (one line, exit code 1); an OSError names its
-    file; a reader gone away (``... | head -1``) ends the process quietly with exit code 0.
-    ``debug``: our errors and OSErrors propagate with their traceback."""
+    file (a full disk or quota: else the directory of ``status_path()``, the status file of the
+    experiment opened, if any); a reader gone away (``... | head -1``) ends the process quietly
+    with exit code 0. ``debug()`` (asked once the error came: `batchman --debug` is known only
+    then): our errors and OSErrors propagate with their traceback."""
     try:
         yield
     except BrokenPipeError:
         procs.reader_gone()
     except PLAIN as e:
-        if debug:
+        if debug():
             raise
         raise click.ClickException(str(e)) from None
     except OSError as e:      # a file or directory we could not use: say which, no traceback
-        if debug:
+        if debug():
             raise
+        path = status_path() if disk_full(e) else None
+        if path:
+            raise click.ClickException(cannot_write(e, path)) from None
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         raise click.ClickException(f"{e.strerror or e}{where}") from None

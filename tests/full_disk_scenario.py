@@ -45,6 +45,9 @@ def main(root: str) -> dict:
     r = subprocess.run([sys.executable, "-m", "batchman.daemon", "-C", root, "oneshot"], env=env,
                        capture_output=True, text=True, timeout=60)
     found["oneshot"] = [r.returncode, r.stderr]
+    r = subprocess.run([sys.executable, "-m", "batchman.cli", "-C", root, "hold", "1"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    found["hold"] = [r.returncode, r.stderr]
     found["oneshot_changed_nothing"] = open(status, "rb").read() == before
     os.unlink(filler)
 

@@ -40,11 +40,11 @@ def test_a_daemon_waits_out_a_full_disk_and_goes_on_without_a_second_submission(
     assert r.returncode == 0, r.stdout + r.stderr
     found = json.loads(r.stdout.splitlines()[-1])
     out = found["output"]
-    # a oneshot ends with the error: one line, exit code 1, the file unchanged
-    code, err = found["oneshot"]
-    assert code == 1 and err.strip() == "Error: No space left on device" and found["oneshot_changed_nothing"]
+    # a oneshot and a command end with the error, where and what to do: exit code 1, the file unchanged
+    full = f"Error: No space left on device: cannot write in {tmp_path / 'disk'}; free space there\n"
+    assert found["oneshot"] == [1, full] and found["hold"] == [1, full] and found["oneshot_changed_nothing"]
     # the daemon said what happened and where, waited longer each time, and never ended
-    assert "cannot write in " + str(tmp_path / "disk") + ": No space left on device; free space there" in out
+    assert "No space left on device: cannot write in " + str(tmp_path / "disk") + "; free space there" in out
     assert "The daemon starts afresh in 1 s." in out and "The daemon starts afresh in 2 s." in out
     assert found["alive_while_full"], out
     assert "Traceback" not in out

@@ -8,7 +8,7 @@ import pytest
 
 from batchman.daemon import stall
 from batchman.daemon.main import _argv, main
-from batchman.store.errors import CorruptStatus, LockTimeout, StatusLost, StoreError
+from batchman.store.errors import CorruptStatus, LockTimeout, NoSpace, StatusLost, StoreError
 
 
 def full() -> OSError:
@@ -24,7 +24,7 @@ def test_the_wait_doubles_from_the_delay_up_to_ten_minutes(failures, delay, wait
     assert stall.wait_before_again(full(), failures, delay) == wait
 
 
-@pytest.mark.parametrize("err", [full(), OSError(errno.EDQUOT, "Disk quota exceeded"),
+@pytest.mark.parametrize("err", [full(), OSError(errno.EDQUOT, "Disk quota exceeded"), NoSpace("the store's words"),
                                  LockTimeout("lock held for 30 s by vm:17 (batchman kill)")])
 def test_a_full_disk_or_quota_and_a_lock_held_too_long_are_waited_out(err):
     assert stall.wait_before_again(err, 1, 60.0) == 60.0
@@ -40,12 +40,13 @@ def test_errors_a_person_must_act_on_end_the_daemon(err):
 def test_the_message_names_the_file_or_the_status_files_directory():
     named = OSError(errno.ENOSPC, "No space left on device", "/data/exp/status.json.tmp")
     assert stall.what_failed(named, "/data/exp/status.json") == \
-        "cannot write /data/exp/status.json.tmp: No space left on device; free space there"
+        "No space left on device: cannot write /data/exp/status.json.tmp; free space there"
     assert stall.what_failed(full(), "/data/exp/status.json") == \
-        "cannot write in /data/exp: No space left on device; free space there"
+        "No space left on device: cannot write in /data/exp; free space there"
     quota = OSError(errno.EDQUOT, "Disk quota exceeded")
     assert stall.what_failed(quota, "/w/status.json").endswith("free space there (or raise the quota)")
     assert stall.what_failed(LockTimeout("held by vm:17"), "/w/status.json") == "held by vm:17"
+    assert stall.what_failed(NoSpace("the store's words"), "/w/status.json") == "the store's words"
 
 
 def test_the_count_of_failed_starts_is_taken_from_the_environment_once(monkeypatch):

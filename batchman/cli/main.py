@@ -54,7 +54,9 @@ class BatchmanGroup(click.Group):
     command_class = BatchmanCommand
 
     def invoke(self, ctx):
-        with plain_errors(bool(ctx.obj and ctx.obj.get("debug"))):
+        def status_path():
+            return ctx.obj["exp"].store.path if ctx.obj and "exp" in ctx.obj else None
+        with plain_errors(lambda: bool(ctx.obj and ctx.obj.get("debug")), status_path):
             return super().invoke(ctx)
 
 

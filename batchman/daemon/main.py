@@ -11,7 +11,6 @@ import click
 
 from batchman.daemon import stall
 from batchman.said import plain_errors
-from batchman.store.errors import LockTimeout
 from batchman.store.store import StatusLost, StoreError
 from batchman.util import procs, progress
 
@@ -53,10 +52,11 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
     waits and starts afresh: free the space and it goes on by itself.
     """
     try:
-        with plain_errors(debug):
+        opened: dict = {}        # (the experiment, once open: whose status file a full disk is near)
+        with plain_errors(lambda: debug, lambda: opened.get("path")):
             try:
                 argv = _argv(mode, directory, forever, delay, no_new_starts, datasets, wheres, debug)
-                _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv)
+                _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv, opened)
             except StatusLost as err:
                 # Stop acting: the store kept our last good copy and a note beside the file.
                 click.echo(f"batchman-daemon: stopped, nothing more is done: {err}", err=True)
@@ -76,10 +76,11 @@ def _argv(mode, directory, forever, delay, no_new_starts, datasets, wheres, debu
     return argv + (["--debug"] if debug else [])
 
 
-def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv) -> None:
+def _main(directory, mode, forever, delay, no_new_starts, datasets, wheres, daemon_wait, argv, opened) -> None:
     """Ask a running daemon for the round (oneshot, quietone) or do this process's own rounds."""
     from batchman.experiment import open_experiment
     e = open_experiment(directory)
+    opened["path"] = e.store.path
     restricted = bool(no_new_starts or datasets or wheres)   # (a round of some runs: no daemon's)
     if mode in ONE and daemon_wait > 0 and not restricted:
         if _asked(e, daemon_wait, click.echo if mode == "oneshot" else (lambda text: None)):
@@ -108,7 +109,7 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
     except StatusLost:
         eng = None      # the file is not ours any more: not even to unregister from it
         raise
-    except (OSError, LockTimeout) as err:
+    except (OSError, StoreError) as err:
         failures = 1 + (0 if eng.iterations else failed_before)
         every = delay if delay is not None else e.params["daemon.delay"]
         wait = None if mode in ONE else stall.wait_before_again(err, failures, every)

@@ -17,23 +17,21 @@ lost, read-only or not ours to read) still end the daemon: a person must act on 
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import time
 from typing import Callable
 
-from batchman.store.errors import LockTimeout
+from batchman.store.errors import LockTimeout, NoSpace, cannot_write, disk_full
 
 WAIT_MAX = 600.0            # seconds: a full disk freed is noticed within 10 minutes at worst
-FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 FAILURES = "BATCHMAN_DAEMON_FAILED_STARTS"   # (environment) failed starts in a row, for the next process
 
 
 def wait_before_again(err: BaseException, failures: int, delay: float) -> float | None:
     """Seconds to wait before starting afresh after ``err``, the ``failures``-th failed start in
     a row (1: the first); None when it is an error a person must act on (the daemon ends)."""
-    if not (isinstance(err, LockTimeout) or (isinstance(err, OSError) and err.errno in FULL)):
+    if not (isinstance(err, (LockTimeout, NoSpace)) or disk_full(err)):
         return None
     first = max(delay, 1.0)
     return min(first * 2 ** max(0, failures - 1), max(WAIT_MAX, first))
@@ -41,12 +39,7 @@ def wait_before_again(err: BaseException, failures: int, delay: float) -> float 
 
 def what_failed(err: BaseException, status_path: str) -> str:
     """The error in a person's words: which file or directory, and what to do."""
-    if isinstance(err, LockTimeout):
-        return str(err)
-    where = err.filename if isinstance(err, OSError) and err.filename else \
-        f"in {os.path.dirname(os.path.abspath(status_path))}"
-    quota = " (or raise the quota)" if getattr(err, "errno", None) == errno.EDQUOT else ""
-    return f"cannot write {where}: {err.strerror if isinstance(err, OSError) else err}; free space there{quota}"
+    return cannot_write(err, status_path) if disk_full(err) else str(err)
 
 
 def failures_before() -> int:

@@ -60,7 +60,8 @@ def update(store, command: str, body: Callable[[Status], R], touches: Iterable[T
         if done:
             if store_mod.CHECK:
                 compact.check_write(store, rec, work)
-            append(store, snap, work, line, lines)
+            with guard.writing(store):
+                append(store, snap, work, line, lines)
     if not done:
         undo.run(store)
         return locked(store, command, body, timeout)

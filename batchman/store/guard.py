@@ -1,4 +1,5 @@
-"""The rules that keep a status file from being replaced by less than it held.
+"""The rules that keep a status file from being replaced by less than it held, and a process
+from believing a write that did not land (:func:`writing`).
 
 A store remembers what it last read or wrote (its store id, generation, task count and
 purge count). A file that then vanishes, comes back with another store id, or holds far
@@ -9,14 +10,17 @@ created only where none has ever been (no journal, no backup, no attempt directo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import msgspec
 
 from batchman.core.model import READS, SCHEMA, Status
+from batchman.store.errors import NoSpace, cannot_write, disk_full
 from batchman.util.files import atomic_write
 
 SHRINK_MIN = 20          # below this many tasks, any shrink is allowed
@@ -131,6 +135,14 @@ def keep_last_good(path: str, status: Status | None, what: str, encode) -> str:
     return text
 
 
+def safety_copy(path: str) -> str:
+    """A dated copy of the file at ``path`` (a hard link: instant, and untouched by later writes)."""
+    dest = f"{path}.safety-{time.strftime('%Y%m%d-%H%M%S')}"
+    with contextlib.suppress(FileExistsError):
+        os.link(path, dest)
+    return dest
+
+
 def page_header(status: Status) -> str:
     return f"<!-- batchman generation {status.generation} store {status.store_id} -->\n"
 
@@ -151,3 +163,19 @@ def html_generation(path: str) -> tuple[str, int]:
         return "", -1
     sid = parts[5] if len(parts) > 6 and parts[4] == "store" else ""
     return sid, gen
+
+
+@contextlib.contextmanager
+def writing(store) -> Iterator[None]:
+    """A write of ``store`` (store.Store): the file, its change log, journal or requests queue.
+    If it fails, the store's copy, which already holds the write's changes, is dropped: the next
+    read takes the file as it is, so nothing the write did not land is shown as done, nor
+    written later by another transaction. A full disk or quota becomes :class:`NoSpace`, a
+    StoreError saying where (every face shows those as a message)."""
+    try:
+        yield
+    except OSError as e:
+        store._snap = None
+        if disk_full(e):
+            raise NoSpace(cannot_write(e, store.path)) from e
+        raise

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import filelock
 
-from batchman.store.errors import LockTimeout
+from batchman.store.errors import LockTimeout, NoSpace, cannot_write, disk_full
 from batchman.util.files import atomic_write
 
 
@@ -70,7 +70,12 @@ class Lock:
                 f"Nothing was changed; try again (a daemon holds it only for a moment)") from None
         t0 = time.monotonic()
         try:
-            atomic_write(self.who_path, json.dumps(whoami(command)), sync=False)
+            try:
+                atomic_write(self.who_path, json.dumps(whoami(command)), sync=False)
+            except OSError as e:        # (the first write under the lock: nothing else will fit either)
+                if disk_full(e):
+                    raise NoSpace(cannot_write(e, self.status_path)) from e
+                raise
             yield
         finally:
             self._lock.release()

@@ -190,15 +190,19 @@ class Store:
         runs, or takes its own read of these tasks (partial.queue)."""
         if field not in QUEUEABLE:
             raise ValueError(field)
-        if self._snap is None and (n := partial.queue(self, keys, field, value, allowed_states, command)) is not None:
-            return n
+        if self._snap is None:
+            with guard.writing(self):
+                n = partial.queue(self, keys, field, value, allowed_states, command)
+            if n is not None:
+                return n
         self.read()                     # outside the lock: the lock waits only for what changed since
         with self.locked(command):
             status = self.read()
             idx = requests.by_key(status, keys)
             chosen = sorted(k for k in keys if k in idx and (allowed_states is None or idx[k].state in allowed_states))
             if chosen:
-                requests.queue(self.requests_path, self._snap, field, value, chosen, command, idx)
+                with guard.writing(self):
+                    requests.queue(self.requests_path, self._snap, field, value, chosen, command, idx)
         return len(chosen)
 
     def generation(self) -> int:
@@ -260,11 +264,12 @@ class Store:
                 hook(work, status if before else None)
             if not allow_shrink and guard.shrunk_too_far(before, len(work.tasks), self._purged):
                 self._snap = None
-                copy = self.safety_copy()
+                copy = guard.safety_copy(self.path)
                 raise ShrinkRefused(
                     f"refused to write {self.path}: it would go from {before} to {len(work.tasks)} tasks "
                     f"without an explicit purge; nothing was changed (a safety copy of the file is in {copy})")
-            self.write(work, (before, status.purged_total) if before else None)
+            with guard.writing(self):
+                self.write(work, (before, status.purged_total) if before else None)
             written = work
         if written is not None:
             self.html_after(written)
@@ -297,13 +302,6 @@ class Store:
         due, self._html_due = self._html_due, None
         if due is not None:
             self.publish_html(due)
-
-    def safety_copy(self) -> str:
-        """A dated copy of the current file (a hard link: instant, and untouched by later writes)."""
-        dest = f"{self.path}.safety-{time.strftime('%Y%m%d-%H%M%S')}"
-        with contextlib.suppress(FileExistsError):
-            os.link(self.path, dest)
-        return dest
 
     def _keep_backup(self, current: tuple[int, int] | None) -> bool:
         """Whether the file on disk (``current``: its tasks and purges) may replace the backup:
@@ -370,7 +368,8 @@ class Store:
     def compact(self) -> bool:
         """Fold the change log into a new status file (compact.py); False if there was nothing
         to fold or another process did it meanwhile."""
-        return compact.compact(self)
+        with guard.writing(self):
+            return compact.compact(self)
 
     def replace_with(self, status: Status) -> None:
         """Put a rebuilt status in place of a lost or unreadable file (``batchman recover``)."""

@@ -301,3 +301,25 @@ def test_hold_key_counts_the_tasks_it_holds_and_names_those_held_already(filled,
     assert {t.run for t in filled.store.read().tasks if t.held} == {1000, 1001}
     app.type("h")                                   # every marked task held: released
     assert "released 2 task(s) (1000-1001)" in screen(app)
+
+
+def test_a_key_on_a_full_disk_is_a_message_and_the_screen_stays(filled, app_for, monkeypatch):
+    """Found filling a small disk under the TUI: `h` ended it ('Error: No space left on device')."""
+    import errno
+    from batchman.store import log, requests as queue, snapshot
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    app = app_for(filled)
+    key = app.selection()[0].key
+    with monkeypatch.context() as m:
+        for module, name in ((queue, "append"), (log, "append"), (snapshot, "write")):
+            m.setattr(module, name, full)
+        for k in "hp":                     # a request (hold), a transaction (pause)
+            app.type(k)
+            s = screen(app)
+            assert " No space left on device: cannot write in " in s and " 1001 " in s, s
+    st = Store(filled.store.path).read()
+    assert not st.paused and not any(t.held for t in st.tasks)
+    app.type("h")                          # the space is back: the same key does it
+    assert "[held]" in screen(app) and {t.key: t.held for t in Store(filled.store.path).read().tasks}[key]
