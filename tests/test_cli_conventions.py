@@ -191,3 +191,23 @@ def test_group_dir_option_bad_values_are_bad_usage(exp_dir, value):
     r = run("-C", value, "list")
     assert r.exit_code == 2, r.output
     assert r.output.rstrip().splitlines()[-1].startswith("Error:") and "-C" in r.output
+
+
+def test_a_page_that_cannot_be_written_is_a_warning_not_the_commands_failure(exp_dir, monkeypatch):
+    """Found on a nearly full disk: `batchman add 1007` said 'Error: No space left on device'
+    and exit code 1, yet the run was added (the page, written after the status file, failed)."""
+    import errno
+    import os
+    from batchman.store.store import Store
+
+    def full(self, status):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with monkeypatch.context() as m:
+        m.setattr(Store, "publish_html", full)
+        r = CliRunner().invoke(main, ["add", "7"])
+    assert r.exit_code == 0 and "added 1 task(s): 7" in r.stdout, r.output
+    assert r.stderr == (f"warning: the status page was not written (No space left on device: cannot write in "
+                        f"{exp_dir}; free space there); the change itself was\n")
+    assert [t.run for t in open_experiment(str(exp_dir)).store.read().tasks] == [7]
+    r = run("pause")                         # a write: its page, this time
+    assert r.exit_code == 0 and (exp_dir / "status.html").exists()

@@ -17,6 +17,7 @@ from batchman.core import states as S
 from batchman.experiment import Experiment, open_experiment
 from batchman.page import render as export
 from batchman.said import plain_errors
+from batchman.store.errors import StoreError, cannot_write, disk_full
 from batchman.store import partial
 from batchman.util import procs, progress
 
@@ -50,14 +51,31 @@ NO_EXPERIMENT = ("demo", "report")      # commands that do not open an experimen
 
 
 class BatchmanGroup(click.Group):
-    """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback."""
+    """Turns our errors into a message and exit code 1; ``--debug`` shows the traceback. The
+    page of a command's last write is written once the command is done (exp())."""
     command_class = BatchmanCommand
 
     def invoke(self, ctx):
         def status_path():
             return ctx.obj["exp"].store.path if ctx.obj and "exp" in ctx.obj else None
         with plain_errors(lambda: bool(ctx.obj and ctx.obj.get("debug")), status_path):
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                publish_page(ctx.obj["exp"] if ctx.obj and "exp" in ctx.obj else None)
+
+
+def publish_page(e: Experiment | None) -> None:
+    """The status page of the command's last write, if any. The write itself is done: a page
+    that cannot be written (a full disk) is a warning, never the command's failure (a person
+    told 'Error' would take the change for not made)."""
+    if e is None:
+        return
+    try:
+        e.store.flush_html()
+    except (OSError, StoreError) as err:
+        why = cannot_write(err, e.store.path) if disk_full(err) else str(err)
+        click.echo(f"warning: the status page was not written ({why}); the change itself was", err=True)
 
 
 def leave_now() -> None:
@@ -90,8 +108,9 @@ def exp(ctx: click.Context) -> Experiment:
         e = ctx.obj["exp"] = open_experiment(ctx.obj.get("dir"), strict=strict)
         if e.params_problem:
             click.echo(f"warning: {e.params_problem}", err=True)
-        if ctx.parent is not None:      # (a command; the TUI shows its own)
+        if ctx.parent is not None:      # (a command; the TUI shows its own, and writes its page itself)
             e.store.progress = progress.on_terminal(e.store.path)
+            e.store.defer_html = True   # (publish_page, once the command is done)
     return ctx.obj["exp"]
 
 
