@@ -3,7 +3,7 @@
 
     python benchmarks/bench_oneshot.py [--tasks 1000000] [--perfile] [--repeat 3] [--json FILE]
                                        [--against CHECKOUT] [--pristine DIR] [--keep] [--tmp DIR]
-                                       [--quiet-for SECONDS]
+                                       [--quiet-for SECONDS] [--live-only]
 
 The campaign is bench_campaign.py's (one job a run), or with --perfile bench_perfile.py's (a
 `reco` task per raw file and a `merge` per run); --pristine DIR takes one already built (a
@@ -24,7 +24,9 @@ machine's speed line (bench_campaign: a Python loop, 1 GB of fresh memory).
 
 What it answers: which part of a oneshot grows with every task (reading, indexing, the
 page's saved tally), which with the live tasks (the keepers, observing, deciding), and how
-much is the kernel giving fresh memory. It measures the code of the checkout it is in, and with
+much is the kernel giving fresh memory. With --live-only the campaign's settled tasks are
+taken out first (its page's tally and change log too): the same oneshot as if settled tasks
+cost nothing, the floor of a task model that would not make them into Tasks. It measures the code of the checkout it is in, and with
 --against CHECKOUT (another clone or worktree, e.g. `git worktree add /tmp/old HEAD~3`) that
 one's too, run by run in turns (ABBA...) on copies of the same campaign, as a second table and
 a line comparing the two: the way to tell a change from the machine's mood, which moves a
@@ -208,6 +210,26 @@ def campaign(work: str, a) -> str:
     return pristine
 
 
+def live_only(root: str) -> None:
+    """--live-only: the campaign's settled tasks (completed, failed, aborted...) taken out, its
+    page's saved tally with them: what a oneshot costs when settled tasks cost nothing at all,
+    the floor of a task model that would not make them into Tasks (issue 18's last figure)."""
+    from batchman import params as P
+    from batchman.core import states as S
+    from batchman.store import snapshot
+    from batchman.store.store import Store
+    path = os.path.join(root, P.load(root)["daemon.status_file"])
+    st = Store(path).read()     # (the file and its change log)
+    kept = [t for t in st.tasks if t.state in S.ACTIVE]
+    BC.say(f"left out {len(st.tasks) - len(kept):,} settled tasks; {len(kept):,} live ones kept")
+    st.tasks = kept
+    os.unlink(path)             # (a hard link of the pristine file: replaced, not rewritten in place)
+    snapshot.write(path, st)
+    for side in (".tally", ".log"):
+        if os.path.exists(path + side):
+            os.unlink(path + side)
+
+
 def shape_arguments(ap: argparse.ArgumentParser) -> None:
     """The campaign's size and shape (also bench_oneshot_served.py's)."""
     ap.add_argument("--tasks", type=int, default=1_000_000, help="tasks in the campaign (default 1,000,000)")
@@ -236,6 +258,9 @@ def main() -> int:
     ap.add_argument("--quiet-for", type=float, default=0.0, metavar="SECONDS",
                     help="the page's tally last counted afresh SECONDS before the oneshot (900: a oneshot "
                          "from cron a quarter of an hour after the last, nobody writing between)")
+    ap.add_argument("--live-only", action="store_true",
+                    help="leave the campaign's settled tasks out first: the floor a task model that does "
+                         "not make them into Tasks could reach")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--code", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -243,6 +268,8 @@ def main() -> int:
         what, root = a.child
         if what == "build":
             build(root, a)
+        elif what == "live-only":
+            live_only(root)
         elif what == "write":
             BC.other_write(root, pause=True, finish=max(1, a.tasks // 100))
         print(json.dumps(phases(root) if what == "phases" else {}), flush=True)
@@ -258,6 +285,9 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="bench-oneshot-", dir=a.tmp)
     try:
         pristine = campaign(work, a)
+        if a.live_only:
+            pristine = BC.clone(pristine, os.path.join(work, "live"))
+            run_child("live-only", pristine, a)
         runs: dict = {None: [], against: []} if against else {None: []}
         for k in range(a.repeat):
             for code in (list(runs) if k % 2 == 0 else list(runs)[::-1]):
@@ -270,7 +300,8 @@ def main() -> int:
                 shutil.rmtree(root, ignore_errors=True)
         speed = BC.machine()
         print(BC.machine_line(speed))
-        shape = ("per file" if a.perfile else "a job a run") + (f"; tally counted {a.quiet_for:g} s before" if a.quiet_for else "")
+        shape = ("per file" if a.perfile else "a job a run") + (f"; tally counted {a.quiet_for:g} s before" if a.quiet_for else "") \
+            + ("; its settled tasks left out" if a.live_only else "")
         for code, got in runs.items():
             print(f"batchman-daemon oneshot at {a.tasks:,} tasks ({shape}), median of {a.repeat}, "
                   f"code of {code or os.path.dirname(os.path.dirname(ME))}:")
