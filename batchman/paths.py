@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from batchman.core.model import task_key
 from batchman.params import Params
@@ -32,3 +33,9 @@ class Paths:
 
     def stats(self, task_run: int, job: str, attempt: int, seg: int | None = None) -> str:
         return os.path.join(self.p.path("batch.stats_dir"), f"{task_key(task_run, job, seg)}.{attempt}.stats")
+
+
+def daemon_log_path(log_dir: str, host: str, now: float) -> str:
+    """Where a daemon writes its output when no terminal takes it (one started from the TUI, one
+    whose terminal closed): with the experiment's job logs, ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``."""
+    return os.path.join(log_dir, f"daemon-{host}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log")

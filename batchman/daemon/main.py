@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import socket
 import sys
 import time
 
 import click
 
-from batchman.daemon import stall
+from batchman.daemon import hangup, stall
+from batchman.paths import daemon_log_path
 from batchman.said import plain_errors
 from batchman.store.store import StatusLost, StoreError
 from batchman.util import procs, progress
@@ -40,7 +43,8 @@ def main(mode, directory, forever, delay, no_new_starts, datasets, wheres, daemo
       quietone  one iteration, silently
       verbose   iterate like loop, printing what it does
 
-    Run it in the background: `batchman-daemon &`. Several daemons (even on several
+    Run it in the background: `batchman-daemon &` (closing the terminal does not stop
+    it: its output then goes to <daemon.log_dir>/daemon-<host>-<time>.log). Several daemons (even on several
     hosts sharing the directory) may run at once. While one runs (not restricted by
     --dataset, --where or --no-new-starts), oneshot and quietone ask it to do the round
     now and print its report: faster, and no second copy of the status in memory; with
@@ -101,6 +105,7 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
     failed_before = stall.failures_before()
     eng = _engine(e, mode, no_new_starts, datasets, wheres)
     stop = _stop_on_signals(click.echo)
+    hangup.keep_going(lambda: daemon_log_path(e.params.path("daemon.log_dir"), _host(), time.time()))
     problem = eng.command_problem()
     if problem:
         click.echo(f"warning: {problem}; submissions will fail until it is fixed")
@@ -132,12 +137,13 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
             e.store.flush_html()         # (one iteration: the page of its last write only)
 
 
+def _host() -> str:
+    return socket.gethostname().split(".")[0]
+
+
 def _asked(e, wait: float, say) -> bool:
     """A running daemon did the round and ``say`` printed its report; False when none listens or
     none answered (daemon/asks.py), and this process is to do the round itself."""
-    import socket
-    import time
-
     from batchman.daemon import asks as A
     from batchman.daemon.loop import print_round
     directory = A.directory_of(e.store.path)
@@ -214,6 +220,9 @@ def _run(eng, e, mode: str, forever: bool, delay, stop: list, say, restricted: b
     every = delay if delay is not None else e.params["daemon.delay"]
     if mode == "loop":
         say(f"batchman-daemon {eng.me} working on {e.store.path} every {every:g} s")
+        if sys.stdout.isatty() and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:    # (hangup.py)
+            log = os.path.join(e.params.path("daemon.log_dir"), f"daemon-{_host()}-<time>.log")
+            say(f"(closing this terminal does not stop it: its output then goes to {log})")
     desk = None
     if not restricted:                  # (a restricted daemon would do a restricted round: it takes no ask)
         from batchman.daemon.asks import Desk, directory_of

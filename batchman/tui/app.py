@@ -23,6 +23,7 @@ from batchman.core import states as S
 from batchman.core.decide import Policy, has_work
 from batchman.experiment import Experiment
 from batchman.params import CONFIG_NAME
+from batchman.paths import daemon_log_path
 from batchman.store.store import StoreError
 from batchman.tui import commands, loading
 from batchman.tui.keys import Keymap, default_keymap
@@ -56,12 +57,6 @@ def palette(colour: bool = True) -> list:
     ]
     p += [(f"state.{s}", c, "default") for s, c in S.COLOURS.items()]
     return p
-
-
-def daemon_log_path(log_dir: str, host: str, now: float) -> str:
-    """Where a daemon started from the TUI writes its output: with the experiment's job logs,
-    ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``."""
-    return os.path.join(log_dir, f"daemon-{host}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log")
 
 
 def spawn_daemon(root: str, log: str) -> str:
