@@ -113,3 +113,22 @@ def pytest_runtest_protocol(item, nextitem):
                 if wait:
                     gridengine_wait_answers(timeout=wait)
         yield
+
+
+@pytest.fixture
+def tmux():
+    """``tmux(*args)`` on a server of this test's own, killed after it (a real terminal: the
+    TUI end to end, a daemon's terminal that closes)."""
+    import shutil
+    import subprocess
+    import time
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed; the end-to-end terminal tests need it in CI")
+        pytest.skip("tmux not installed")
+    sock = f"batchman-test-{os.getpid()}-{time.time_ns()}"
+
+    def t(*args, check=True):
+        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, check=check, timeout=10)
+    yield t
+    t("kill-server", check=False)

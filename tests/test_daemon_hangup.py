@@ -5,7 +5,6 @@ an interactive bash in tmux, whose session is then killed."""
 
 import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,20 +25,6 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-@pytest.fixture
-def tmux():
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed; this test needs it in CI")
-        pytest.skip("tmux not installed")
-    sock = f"batchman-hup-{os.getpid()}-{time.time_ns()}"
-
-    def t(*args, check=True):
-        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, check=check, timeout=10)
-    yield t
-    t("kill-server", check=False)
 
 
 def test_the_daemon_goes_on_when_its_terminal_closes(tmp_path, tmux):

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -29,20 +28,6 @@ def _exe(name):
 
 def wait_for(pred, timeout=20.0, what=""):
     return poll(what or "condition", pred, timeout, 0.1)
-
-
-@pytest.fixture
-def tmux(tmp_path):
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed; the end-to-end TUI test needs it in CI")
-        pytest.skip("tmux not installed")
-    sock = f"batchman-test-{os.getpid()}-{time.time_ns()}"
-
-    def t(*args, check=True):
-        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, check=check, timeout=10)
-    yield t
-    t("kill-server", check=False)
 
 
 def test_add_and_kill_in_a_real_terminal(tmp_path, tmux, monkeypatch):
