@@ -3,6 +3,7 @@ daemon decides (daemon/stall.py), and the command line of the process that takes
 
 import errno
 import os
+import sys
 
 import pytest
 
@@ -81,3 +82,11 @@ def test_the_process_that_takes_over_gets_the_same_command_line(args):
     again = _argv(p["mode"], p["directory"], p["forever"], p["delay"], p["no_new_starts"], p["datasets"],
                   p["wheres"], p["debug"])
     assert main.make_context("batchman-daemon", again).params == p
+
+
+def test_the_daemon_started_by_its_script_is_started_again_by_it(tmp_path):
+    script = tmp_path / "batchman-daemon"
+    script.write_text("#!/usr/bin/env python3\n")
+    assert stall.program(str(script)) == [sys.executable, str(script)]
+    for other in ("-c", str(tmp_path / "__main__.py"), ""):
+        assert stall.program(other) == [sys.executable, "-m", "batchman.daemon"]

@@ -62,10 +62,21 @@ def wait(seconds: float, stop: list, sleep: Callable[[float], None] = time.sleep
     return False
 
 
+def program(argv0: str) -> list[str]:
+    """How to start this daemon again: its own script when it was started by it (``ps`` and
+    ``pgrep batchman-daemon`` keep finding it), else ``python -m batchman.daemon``."""
+    if os.path.basename(argv0).startswith("batchman-daemon") and os.path.isfile(argv0):
+        return [sys.executable, argv0]
+    return [sys.executable, "-m", "batchman.daemon"]
+
+
 def start_afresh(argv: list[str], failures: int) -> None:
-    """Replace this process by ``python -m batchman.daemon ARGV`` (same pid, environment and
+    """Replace this process by this daemon's program with ``argv`` (same pid, environment and
     directory), telling it how many starts in a row failed. Does not return."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass
     os.environ[FAILURES] = str(failures)
-    os.execv(sys.executable, [sys.executable, "-m", "batchman.daemon", *argv])
+    os.execv(sys.executable, [*program(sys.argv[0] if sys.argv else ""), *argv])
