@@ -90,3 +90,38 @@ def test_the_daemon_started_by_its_script_is_started_again_by_it(tmp_path):
     assert stall.program(str(script)) == [sys.executable, str(script)]
     for other in ("-c", str(tmp_path / "__main__.py"), ""):
         assert stall.program(other) == [sys.executable, "-m", "batchman.daemon"]
+
+
+def test_no_room_to_fold_the_change_log_is_said_and_tried_again_later(tmp_path, monkeypatch):
+    """A disk with room for a round's line, not for a new copy of a big status file: the daemon
+    goes on with its rounds (it does not start afresh for it) and folds the log later."""
+    from batchman import actions
+    from batchman.daemon import engine as engine_mod
+    from batchman.store import snapshot
+    from batchman.store import store as store_mod
+    from e2e_helpers import make_experiment
+    from test_engine_survey import Batch, Staging
+    monkeypatch.setattr(store_mod, "LOG_FROM", 0)
+    monkeypatch.setattr(store_mod, "COMPACT_MIN", 0)
+    e = make_experiment(tmp_path, [1, 2])
+    said, now = [], [1000.0]
+    eng = engine_mod.Engine(e.params, e.store, Batch(), Staging(), mode="test", clock=lambda: now[0], say=said.append)
+    actions.add_runs(e.store, [3])                   # a line in the change log: folding is due
+    tries = []
+    real = snapshot.write_temp
+
+    def full(path, status):
+        tries.append(path)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(snapshot, "write_temp", full)
+    assert e.store.compact_due()
+    assert eng.compact_store() is False and len(tries) == 1
+    assert said == [f"the change log is not folded into the status file: No space left on device: cannot write in "
+                    f"{tmp_path}; free space there; the rounds go on, folding is tried again in 10 minutes"]
+    now[0] += 599
+    assert eng.compact_store() is False and len(tries) == 1          # not before ten minutes
+    assert [t.run for t in e.store.read().tasks] == [1, 2, 3]        # (the file and its log, read again)
+    monkeypatch.setattr(snapshot, "write_temp", real)
+    now[0] += 2
+    assert eng.compact_store() is True and not e.store.compact_due()
+    assert [t.run for t in e.store.read().tasks] == [1, 2, 3] and len(said) == 1

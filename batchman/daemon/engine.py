@@ -45,9 +45,11 @@ from batchman.daemon.work import IterationReport, Work  # noqa: F401 - part of t
 from batchman.params import Params
 from batchman.paths import Paths
 from batchman.notify.step import Outputs
+from batchman.store.errors import NoSpace
 from batchman.store.store import CHECK, Store
 
 _STAMPS = itertools.count()      # array names: see Engine._array_stamp
+COMPACT_RETRY = 600.0            # seconds before folding the change log again after no room for it
 
 
 def daemon_id() -> str:
@@ -98,6 +100,7 @@ class Engine:
         self._unretried: dict[int, Task] = {}             # plan_budget's: failed tasks no retry rule takes
         self._unretried_policy: D.Policy | None = None
         self.kept: Kept | None = None                     # kept from the tasks this daemon changes (_survey)
+        self._compact_after = 0.0                         # (clock) no compaction before: compact_store
 
     @property
     def query_failures(self) -> int:
@@ -361,8 +364,18 @@ class Engine:
 
     def compact_store(self) -> bool:
         """Between iterations: fold a grown change log into the status file (issue 18); the
-        file is written without the lock, which is held only for the renames."""
-        return self.store.compact_due() and self.store.compact()
+        file is written without the lock, which is held only for the renames. No room for the
+        new file (a disk with room for rounds, not for a second copy of the file): said, tried
+        again after COMPACT_RETRY s; the rounds go on (readers replay the longer log)."""
+        if self.clock() < self._compact_after or not self.store.compact_due():
+            return False
+        try:
+            return self.store.compact()
+        except NoSpace as err:
+            self._compact_after = self.clock() + COMPACT_RETRY
+            self.say(f"the change log is not folded into the status file: {err}; the rounds go on, "
+                     f"folding is tried again in {COMPACT_RETRY / 60:g} minutes")
+            return False
 
     def tend_page(self) -> bool:
         """Between iterations: the page's periodic recount when due (batchman.page.live), which
