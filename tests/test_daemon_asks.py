@@ -313,6 +313,24 @@ def test_a_daemon_that_cannot_listen_says_so_and_works_on(tmp_path, monkeypatch)
     run_once = eng.run_once
     monkeypatch.setattr(eng, "run_once", lambda *a, **k: stop.append(1) or run_once(*a, **k))
     monkeypatch.setattr(L, "_sleep", lambda *a: set())
-    L.loop(eng, 600.0, True, False, said.append, stop, A.Desk(A.directory_of(e.store.path), eng.me))
+    desk = A.Desk(A.directory_of(e.store.path), eng.me)
+    L.loop(eng, 600.0, True, False, said.append, stop, desk)
     assert eng.iterations == 1 and said[0].startswith("not listening for `batchman-daemon oneshot`")
     assert A.listeners(A.directory_of(e.store.path)) == []
+    # the directory can be made later (the file removed, a full disk freed): it listens from the
+    # next round on and says so once (before: never again in this daemon's life)
+    rounds: list = []
+
+    def counted(*a, **k):
+        rounds.append(len(A.listeners(desk.directory)) if os.path.isdir(desk.directory) else 0)
+        if len(rounds) == 2:
+            (tmp_path / "status.json.asks").unlink()
+        if len(rounds) == 4:
+            stop.append(1)
+        return run_once(*a, **k)
+    monkeypatch.setattr(eng, "run_once", counted)
+    said.clear()
+    stop.clear()
+    L.loop(eng, 600.0, True, False, said.append, stop, desk)
+    assert rounds == [0, 0, 1, 1]
+    assert len(said) == 2 and said[1] == "listening for `batchman-daemon oneshot` now", said

@@ -32,16 +32,13 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
     ended = set(engine.watcher.check())       # ends left from before this daemon: read them now
     if hasattr(engine.store.render_html, "between_rounds"):
         engine.store.render_html.between_rounds = True      # (its periodic recount: engine.tend_page)
-    if desk is not None:
-        try:
-            desk.open()
-        except OSError as err:          # (the daemon's work does not depend on it: it goes on)
-            say(f"not listening for `batchman-daemon oneshot` (each does its own round): {err}")
-            desk = None
+    listening = listen(desk, say)
     try:
         while not stop:
+            if desk is not None and not listening:      # (its directory could not be made: tried each round)
+                listening = listen(desk, say, again=True)
             engine.pacing.every = PC.query_interval(engine.params["batch.min_query_interval"], delay)
-            asked = desk.take() if desk is not None else []
+            asked = desk.take() if listening else []
             if asked:                           # as a oneshot of its own would: the batch system asked now
                 engine.pacing.hurry(engine.clock())
             rep = engine.run_once(ended)
@@ -56,11 +53,29 @@ def loop(engine, delay: float, forever: bool, verbose: bool, say: Callable[[str]
                 break
             engine.compact_store()
             engine.tend_page()
-            ended = _sleep(engine, delay, rep, stop, desk)
+            ended = _sleep(engine, delay, rep, stop, desk if listening else None)
     finally:
-        if desk is not None:
+        if listening:
             desk.close()
     return 0
+
+
+def listen(desk: A.Desk | None, say: Callable[[str], None], again: bool = False) -> bool:
+    """Open ``desk``; whether it listens now. The daemon's work does not depend on it: when the
+    asks directory cannot be made (a full disk, a file in its place) it says so once and goes on,
+    and the loop tries again before each round, saying when it listens after all."""
+    if desk is None:
+        return False
+    try:
+        desk.open()
+    except OSError as err:
+        if not again:
+            say(f"not listening for `batchman-daemon oneshot` (each does its own round; tried again at "
+                f"each round): {err}")
+        return False
+    if again:
+        say("listening for `batchman-daemon oneshot` now")
+    return True
 
 
 def answer_of(rep: IterationReport, me: str, unknown) -> A.Answer:
