@@ -247,7 +247,7 @@ def copy_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     shape_arguments(ap)
@@ -263,7 +263,11 @@ def main() -> int:
                          "not make them into Tasks could reach")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--code", help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    a = arguments()
     if a.child:
         what, root = a.child
         if what == "build":
