@@ -121,8 +121,8 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
         if wait is None:
             raise
         eng = None      # (nothing more is written by this process: the next one registers again)
-        click.echo(f"{time.strftime('%H:%M:%S')}  {stall.what_failed(err, e.store.path)}. This round is "
-                   f"not recorded; nothing is lost (its jobs are found again by name). The daemon starts "
+        click.echo(f"{time.strftime('%H:%M:%S')}  {stall.what_failed(err, e.store.path)}. Nothing is lost: "
+                   f"what this round could not write is found again (its jobs by name). The daemon starts "
                    f"afresh in {wait:g} s.", err=True)
         if stall.wait(wait, stop):
             stall.start_afresh(argv, failures)
