@@ -47,9 +47,11 @@ def append(path: str, generation: int, field: str, value, keys: list[str], comma
     """One line, tagged with the generation it was queued against (so it is merged once); returns it."""
     rec = {"g": generation, "field": field, "value": value, "keys": keys, "by": command, "t": round(time.time(), 3)}
     with open(path, "a+b") as f:
-        end = f.seek(0, os.SEEK_END)
-        torn = end and (f.seek(end - 1), f.read(1))[1] != b"\n"   # a line a crash or a full disk cut short
-        f.write((b"\n" if torn else b"") + json.dumps(rec).encode() + b"\n")     # (else ours would be glued to it)
+        end, torn = f.seek(0, os.SEEK_END), False
+        if end:                 # a line a crash or a full disk cut short: ours must not be glued to it
+            f.seek(end - 1)
+            torn = f.read(1) != b"\n"
+        f.write((b"\n" if torn else b"") + json.dumps(rec).encode() + b"\n")
         f.flush()
         os.fsync(f.fileno())
     return rec
