@@ -11,6 +11,7 @@ import time
 
 import click
 from batchman.cli.main import BatchmanCommand
+from batchman.store.errors import cannot_write, disk_full
 from batchman.store.lock import SideLockBusy
 
 from batchman.core import alerts as AL
@@ -106,9 +107,14 @@ def watch_daemon(ctx, quiet):
         except SideLockBusy:
             raise click.ClickException(f"{ob.lock.lock_file} is held by another process for more than "
                                        f"{ob.lock.timeout:g} s; try again") from None
-        ob.kick()
-        if not ob.wait(p["notify.timeout"] * max(1, len(p["notify.targets"])) + 5):
-            click.echo("warning: a notification target is slow; undelivered messages stay queued", err=True)
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            problem = _tell_unrecorded(e, st, now, pending, cannot_write(err, e.store.path))
+        else:
+            ob.kick()
+            if not ob.wait(p["notify.timeout"] * max(1, len(p["notify.targets"])) + 5):
+                click.echo("warning: a notification target is slow; undelivered messages stay queued", err=True)
     else:
         _s, _m, problem = AL.watchdog(AL.AlertState(), st, NS.conditions(p), now, p.stale_after, pending)
     if problem:
@@ -116,6 +122,23 @@ def watch_daemon(ctx, quiet):
         sys.exit(1)
     if not quiet:
         click.echo("a daemon is alive" if pending else "nothing pending")
+
+
+def _tell_unrecorded(e: Experiment, st, now: float, pending: bool, full: str) -> str:
+    """The disk where the status file is is full, so what was told cannot be recorded (the
+    alert file): tell the targets now, the watchdog's problem and the full disk in one message,
+    at each check until there is room again (a daemon there cannot write either: left alone it
+    would stall unseen). Returns the problem line."""
+    p = e.params
+    _s, _m, problem = AL.watchdog(AL.AlertState(), st, NS.conditions(p), now, p.stale_after, pending)
+    problem = f"{problem}; {full}" if problem else full
+    body = (f"{problem}\n\nThis message cannot be recorded where the status file is, so it comes again at "
+            f"each check until there is room; a daemon there waits for room too, then goes on by itself.")
+    for url in p["notify.targets"]:
+        r = T.send(url, f"batchman {p.experiment}: {problem}", body, p["notify.timeout"])
+        if not r.ok:
+            click.echo(f"warning: {r.target} did not take the message ({r.error})", err=True)
+    return problem
 
 
 def register(group: click.Group) -> None:

@@ -133,3 +133,30 @@ def test_bad_notify_parameters_name_the_key(tmp_path):
     assert "notify.targets[0]: nosuch://..." in text and "pw@" not in text
     assert "notify.failure_rate" in text and "metrics.textfile" in text
     assert os.listdir(tmp_path) == []
+
+
+def test_watch_daemon_tells_of_a_full_disk_it_cannot_record(tmp_path, webhook, monkeypatch):
+    """Where the status file is, the disk is full: the daemon there waits for room (its
+    heartbeat goes stale) and the watchdog could not save its alert file: it ended with the
+    error and told nobody. It now tells the targets at each check, the full disk named."""
+    import errno
+
+    from click.testing import CliRunner
+
+    from batchman.cli.commands import main
+    from batchman.notify import outbox
+    root = tmp_path / "exp"
+    make_experiment(root, [1, 2], **{"notify.targets": [webhook.url()], "daemon.stale_after": 1.0})
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(outbox, "atomic_write", full)
+    for n in (1, 2):                             # each check tells again: nothing could be recorded
+        r = CliRunner().invoke(main, ["-C", str(root), "watch-daemon"])
+        assert r.exit_code == 1, r.output
+        assert "work is pending but no daemon is alive" in r.stderr
+        assert f"No space left on device: cannot write in {root}; free space there" in r.stderr
+        assert len(webhook.wait(n, timeout=10)) == n
+    post = webhook.posts[0]
+    assert "no daemon is alive" in post["title"] and "No space left on device" in post["title"]
+    assert "comes again at each check until there is room" in post["message"]
