@@ -158,3 +158,31 @@ def test_a_oneshot_whose_reader_went_away_ends_quietly_with_its_round_written(tm
     assert (p.returncode, p.stderr) == (0, "")
     st = e.store.read()
     assert {t.state for t in st.tasks} == {"staging"} and st.daemons == []
+
+
+def test_a_oneshot_with_work_left_is_not_a_missing_daemon_until_stale_after(tmp_path):
+    """Rounds from cron (`batchman-daemon oneshot`): every command said 'no daemon running, N
+    task(s) pending: start one' in red between two rounds, and `batchman watch-daemon` alerted.
+    The last round counts as a heartbeat for daemon.stale_after."""
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from batchman.cli.commands import main
+    from e2e_helpers import daemon_run, env_for, make_experiment
+    e = make_experiment(tmp_path, [1, 2], **{"daemon.stale_after": 3.0, "staging.local_delay": 60.0})
+    assert daemon_run(tmp_path, "oneshot", env=env_for(tmp_path)).returncode == 0   # staging: work left
+    st = e.store.read()
+    assert st.daemons == [] and st.last_round is not None and time.time() - st.last_round < 3
+    first = CliRunner().invoke(main, ["-C", str(tmp_path), "list"]).output.splitlines()[0]
+    assert "[no daemon running since a round " in first and "(a oneshot), 2 task(s) pending]" in first
+    watch = [sys.executable, "-m", "batchman.cli.commands", "-C", str(tmp_path), "watch-daemon"]
+    r = subprocess.run(watch, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("no daemon running; a oneshot's round "), r.stdout + r.stderr
+    time.sleep(max(0.0, st.last_round + 3.2 - time.time()))       # no round since: a daemon is missing now
+    r = subprocess.run(watch, capture_output=True, text=True)
+    assert r.returncode == 1 and "work is pending but no daemon is alive" in r.stderr
+    first = CliRunner().invoke(main, ["-C", str(tmp_path), "list"]).output.splitlines()[0]
+    assert "[no daemon running, 2 task(s) pending: start one with `batchman-daemon`]" in first

@@ -20,6 +20,7 @@ from batchman.core import jobs as J
 from batchman.experiment import Experiment, open_experiment
 from batchman.notify import step as NS
 from batchman.notify import targets as T
+from batchman.page.render import duration
 
 
 def _exp(ctx: click.Context) -> Experiment:
@@ -121,7 +122,8 @@ def watch_daemon(ctx, quiet):
         click.echo(f"batchman {p.experiment}: {problem}", err=True)
         sys.exit(1)
     if not quiet:
-        click.echo("a daemon is alive" if pending else "nothing pending")
+        click.echo("nothing pending" if not pending else "a daemon is alive" if st.daemons else
+                   f"no daemon running; a oneshot's round {duration(now - (st.last_round or now))} ago")
 
 
 def _tell_unrecorded(e: Experiment, st, now: float, pending: bool, full: str) -> str:

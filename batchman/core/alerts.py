@@ -275,7 +275,7 @@ def watchdog(state: AlertState, st: Status, c: Conditions, now: float, stale_aft
 
     Returns (new state, messages: one when the daemon is found dead, one when one is back,
     the problem text or '')."""
-    last = max((d.heartbeat for d in st.daemons), default=None)
+    last = max([d.heartbeat for d in st.daemons] + ([st.last_round] if st.last_round is not None else []), default=None)
     problem = ""
     if pending and (last is None or now - last > stale_after):
         ago = f"its last heartbeat was {_minutes(now - last)} ago" if last is not None else "no daemon ever ran"

@@ -275,6 +275,7 @@ class Status(msgspec.Struct, omit_defaults=True, dict=True):
     purged_total: int = 0         # tasks removed on purpose since the file was created (shrink guard)
     params_problem: str = ""      # the daemon's batchman.yaml does not validate: the first problem (it keeps its old settings)
     params_problem_since: float | None = None
+    last_round: float | None = None   # when a daemon process that has since ended did its last round (a oneshot)
 
     def index(self) -> TaskIndex:
         """Task key -> task (a mapping as a dict of key strings, core/taskindex.py), kept with the

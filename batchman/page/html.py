@@ -287,9 +287,10 @@ def parts(status: Status, tally: Tally, now: float, stale_after: float, refresh:
     p = tally.progress(now)
     rows, anchors = rows_section(tally, status.tasks, now, listed, job_order)
     # the stale check is armed only while a daemon is expected to rewrite the page (not for a
-    # production finished, nor one whose pending tasks are all held: no daemon would run)
+    # production finished, nor one whose pending tasks are all held: no daemon would run; a
+    # oneshot's round with work left: the next oneshot, from cron, is)
     hb = hb or SM.heartbeat(status, now, stale_after, p)
-    armed = stale_after if (status.daemons or hb[1] == "bad") else 0
+    armed = stale_after if (status.daemons or hb[1] == "bad" or (p.pending > p.held and status.last_round)) else 0
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<noscript><meta http-equiv='refresh' content='{refresh}'></noscript>",

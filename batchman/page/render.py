@@ -17,18 +17,7 @@ from batchman.core.liveness import daemon_alive
 from batchman.core.model import Status, Task, awaits_daemon
 from batchman.core.segview import Group, job_label, labelled, task_flags
 from batchman.core.text import visible
-from batchman.page.summary import no_daemon
-
-
-def duration(seconds: float) -> str:
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+from batchman.page.summary import duration, last_round, no_daemon  # noqa: F401 - duration: re-exported
 
 
 def clock(t: float | None) -> str:
@@ -146,15 +135,19 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
     return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
 
 
-def daemon_look(status: Status, now: float, stale_after: float, pending: int, **how: str) -> tuple[str, str]:
+def daemon_look(status: Status, now: float, stale_after: float, pending: int, all_held: bool | None = None,
+                **how: str) -> tuple[str, str]:
     """The TUI's daemon line and its look: 'ok' (a live daemon), 'bad' (a stale one, or none though
     some of the ``pending`` tasks are work for one), 'calm' (none, and nothing for one to do: the
     production finished, or what is left is held), in the page's words (summary.no_daemon, and
-    its ``start`` and ``release`` from ``how``)."""
+    its ``start`` and ``release`` from ``how``). ``all_held``: known already (else a pass over
+    the tasks finds whether every pending one is held)."""
     if status.daemons:
         text, ok = daemon_line(status, now, stale_after)
         return text, "ok" if ok else "bad"
-    return no_daemon(pending, bool(pending) and not any(map(awaits_daemon, status.tasks)), **how)
+    if all_held is None:
+        all_held = bool(pending) and not any(map(awaits_daemon, status.tasks))
+    return no_daemon(pending, all_held, last=last_round(status, now, stale_after), **how)
 
 
 def batch_line(status: Status, now: float) -> str:

@@ -124,7 +124,7 @@ def heartbeat(status: Status, now: float, stale_after: float, p: Progress) -> tu
     pending, or a stale one).
     """
     if not status.daemons:
-        return (*no_daemon(p.pending, p.pending == p.held), None)
+        return (*no_daemon(p.pending, p.pending == p.held, last=last_round(status, now, stale_after)), None)
     d = max(status.daemons, key=lambda d: d.heartbeat)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
     return f"daemon pid {d.pid} on {d.host}{more}", "ok" if now - d.heartbeat <= stale_after else "bad", d.heartbeat
@@ -133,15 +133,37 @@ def heartbeat(status: Status, now: float, stale_after: float, p: Progress) -> tu
 START, RELEASE = "start one with `batchman-daemon`", "`batchman release` lets them go on"   # (the commands)
 
 
-def no_daemon(pending: int, all_held: bool, start: str = START, release: str = RELEASE) -> tuple[str, str]:
+def no_daemon(pending: int, all_held: bool, start: str = START, release: str = RELEASE,
+              last: float | None = None) -> tuple[str, str]:
     """The daemon line when none is registered, and its level (``heartbeat``'s): ``pending``
     active tasks, ``all_held``: every one held where a hold stops it (none is work for a daemon);
-    ``start`` and ``release`` say how (the TUI names its keys)."""
+    ``start`` and ``release`` say how (the TUI names its keys); ``last``: seconds since a daemon
+    process that has ended did its last round, when fewer than daemon.stale_after (a oneshot
+    from cron: not yet a daemon missing, as a daemon's heartbeat is not stale before then)."""
     if not pending:
         return "no daemon running (production finished)", "calm"
     if all_held:
         return f"no daemon running; {pending} task(s) held: {release}", "calm"
+    if last is not None:
+        return f"no daemon running since a round {duration(last)} ago (a oneshot), {pending} task(s) pending", "calm"
     return f"no daemon running, {pending} task(s) pending: {start}", "bad"
+
+
+def last_round(status: Status, now: float, stale_after: float) -> float | None:
+    """Seconds since the last round of a daemon process that has ended, if fewer than ``stale_after``."""
+    t = status.last_round
+    return now - t if t is not None and now - t <= stale_after else None
+
+
+def duration(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def pause_line(status: Status) -> str:

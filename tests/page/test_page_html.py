@@ -170,8 +170,9 @@ def test_a_production_left_with_held_tasks_only_is_calm_and_never_turns_stale(tm
         assert daemon_run(tmp_path, "quietone").returncode == 0
         with open(e.store.html_path, encoding="utf-8") as f:
             return f.read().replace("&#x60;", "`")
-    text = hold_then_round("1", "2")               # run 3 goes on: a daemon has work
-    assert "<p id='hb' class='bad'>no daemon running, 3 task(s) pending: start one" in text
+    text = hold_then_round("1", "2")               # run 3 goes on: a daemon has work (the next oneshot's)
+    assert "<p id='hb' class='calm'>no daemon running since a round " in text
+    assert "s ago (a oneshot), 3 task(s) pending</p>" in text
     assert "data-stale='0'" not in text
     e = make_experiment(tmp_path / "all", [1, 2])
     tmp_path = tmp_path / "all"

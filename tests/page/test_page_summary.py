@@ -188,6 +188,27 @@ def test_heartbeat_levels(tasks, beat, n, level, words):
     assert lvl == level and words in text and at == beat
 
 
+@pytest.mark.parametrize("ago,level,words", [
+    (45, "calm", "no daemon running since a round 45s ago (a oneshot), 1 task(s) pending"),
+    (300, "calm", "no daemon running since a round 5m00s ago (a oneshot), 1 task(s) pending"),
+    (301, "bad", "no daemon running, 1 task(s) pending: start one with `batchman-daemon`"),
+    (None, "bad", "no daemon running, 1 task(s) pending: start one with `batchman-daemon`"),
+])
+def test_a_oneshots_round_is_no_missing_daemon_until_stale_after(ago, level, words):
+    """`batchman-daemon oneshot` from cron: between two rounds no daemon runs; the line said red
+    'start one' after every round. As a daemon's heartbeat, its last round keeps it calm for
+    daemon.stale_after (its words in the TUI and `batchman list` too: render.daemon_look)."""
+    from batchman.page import render
+    tasks = [Task(run=1, state=S.QUEUED), done(2, NOW)]
+    st = Status(tasks=tasks, last_round=None if ago is None else NOW - ago)
+    text, lvl, at = SM.heartbeat(st, NOW, 300, SM.progress(tasks, NOW))
+    assert (text, lvl, at) == (words, level, None)
+    assert render.daemon_look(st, NOW, 300, 1) == (words, level)
+    held = Status(tasks=[Task(run=1, held=True)], last_round=None if ago is None else NOW - ago)
+    assert SM.heartbeat(held, NOW, 300, SM.progress(held.tasks, NOW))[:2] == \
+        ("no daemon running; 1 task(s) held: `batchman release` lets them go on", "calm")
+
+
 def test_pause_line():
     assert SM.pause_line(Status()) == ""
     assert SM.pause_line(Status(paused=True, paused_by="anna")).startswith("PAUSED by anna:")

@@ -11,7 +11,7 @@ import urwid
 
 from batchman.page import render as export
 from batchman.core import states as S
-from batchman.core.model import Status
+from batchman.core.model import Status, awaits_daemon
 from batchman.tui.tasklist import SORT_LABEL, ColumnTitles, TaskWalker
 from batchman.tui.views.base import View
 from batchman.tui.widgets import FitLine
@@ -61,7 +61,7 @@ class TaskListView(View):
         self.banners: list[FitLine] = []
         self._counts_for: Status | None = None
         self._pending = 0                   # of those counts: the active tasks
-        self._look: tuple | None = None     # (status, line, look) without a daemon: made once a status
+        self._look: tuple | None = None     # (status, every pending task held) without a daemon: once a status
         self._shown_error = ""
         self.header = urwid.Pile([])
         self._set_header()
@@ -122,13 +122,12 @@ class TaskListView(View):
         self.info_text.set(("info", info + "    ? help  q quit"), ("info", info))
 
     def _daemon_look(self, st: Status, now: float) -> tuple[str, str]:
-        """render.daemon_look; without a daemon it depends on the tasks alone (at worst a pass
-        over them: every pending one held), made once a status."""
-        if st.daemons:
-            return export.daemon_look(st, now, self.app.params.stale_after, self._pending, **HOW)
-        if self._look is None or self._look[0] is not st:
-            self._look = (st, *export.daemon_look(st, now, self.app.params.stale_after, self._pending, **HOW))
-        return self._look[1:]
+        """render.daemon_look; without a daemon whether every pending task is held (at worst a
+        pass over them) is found once a status; the rest moves with the time (a oneshot's round)."""
+        if not st.daemons and (self._look is None or self._look[0] is not st):
+            self._look = (st, self._pending and not any(map(awaits_daemon, st.tasks)))
+        held = None if st.daemons else bool(self._look[1])
+        return export.daemon_look(st, now, self.app.params.stale_after, self._pending, all_held=held, **HOW)
 
     def banner_markups(self, st: Status, now: float) -> list:
         """One line each, most important first."""
