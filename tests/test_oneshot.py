@@ -186,3 +186,16 @@ def test_a_oneshot_with_work_left_is_not_a_missing_daemon_until_stale_after(tmp_
     assert r.returncode == 1 and "work is pending but no daemon is alive" in r.stderr
     first = CliRunner().invoke(main, ["-C", str(tmp_path), "list"]).output.splitlines()[0]
     assert "[no daemon running, 2 task(s) pending: start one with `batchman-daemon`]" in first
+
+
+@pytest.mark.parametrize("mode, recorded", [("oneshot", True), ("quietone", True), ("loop", False), ("verbose", False)])
+def test_only_a_oneshots_round_is_recorded_as_the_last_round(tmp_path, mode, recorded):
+    """A looping daemon stopped with work pending is a daemon missing at once, not 'a oneshot'."""
+    from batchman.daemon.engine import Engine
+    from e2e_helpers import make_experiment
+    from test_engine_survey import Batch, Staging
+    e = make_experiment(tmp_path, [1])
+    eng = Engine(e.params, e.store, Batch(), Staging(), mode=mode)
+    eng.run_once()
+    eng.unregister()
+    assert (e.store.read().last_round is not None) == recorded

@@ -393,7 +393,7 @@ class Engine:
                 st.batch_unreachable_since = None
                 st.batch_next_try = None
             st.daemons = [d for d in st.daemons if d.id != self.me]
-            if self.iterations:
+            if self.iterations and self.mode in ("oneshot", "quietone"):
                 st.last_round = self.clock()        # (a oneshot from cron: the page is calm until stale_after)
             if not st.daemons:
                 self.params_watch.record_gone(st)       # no daemon left to keep old settings
