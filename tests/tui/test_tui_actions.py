@@ -323,3 +323,15 @@ def test_a_key_on_a_full_disk_is_a_message_and_the_screen_stays(filled, app_for,
     assert not st.paused and not any(t.held for t in st.tasks)
     app.type("h")                          # the space is back: the same key does it
     assert "[held]" in screen(app) and {t.key: t.held for t in Store(filled.store.path).read().tasks}[key]
+
+
+def test_a_file_that_says_no_is_a_message_too(filled, app_for, monkeypatch):
+    """Any OSError of a key's work (a file not ours to write, a directory gone) is said on the
+    message line, as a locked file is; the screen stays."""
+    def denied(*a, **kw):
+        raise PermissionError(13, "Permission denied", "/data/exp/status.json.requests")
+    app = app_for(filled)
+    monkeypatch.setattr(A, "hold", denied)
+    app.type("h")
+    s = screen(app)
+    assert " Permission denied (/data/exp/status.json.requests)" in s and " 1001 " in s
