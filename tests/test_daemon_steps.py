@@ -73,6 +73,17 @@ def test_the_status_line_calls_a_killed_local_daemon_stale_at_once():
     assert daemon_line(st, 100.0, 60.0)[1]
 
 
+def test_a_stale_daemon_whose_process_lives_is_said_to_be_alive_and_not_writing():
+    """A daemon waiting for room on a full disk (daemon/stall.py), or hung, beats no more while
+    its process lives: the line says so, the person's clue to read its output."""
+    here = socket.gethostname()
+    st = Status(daemons=[d(host=here, pid=os.getpid(), heartbeat=0.0)])
+    assert daemon_line(st, 100.0, 60.0) == (f"daemon pid {os.getpid()} on {here}, heartbeat 1m40s ago "
+                                            f"(STALE; alive, not writing)", False)
+    other = Status(daemons=[d(host="elsewhere", pid=os.getpid(), heartbeat=0.0)])   # (no process to look at)
+    assert daemon_line(other, 100.0, 60.0)[0].endswith("heartbeat 1m40s ago (STALE)")
+
+
 # ---- acting on submission outcomes --------------------------------------------------------
 class Specs:
     def command_problem(self, job):

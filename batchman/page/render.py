@@ -130,9 +130,12 @@ def daemon_line(status: Status, now: float, stale_after: float) -> tuple[str, bo
         return "no daemon running", False
     d = max(status.daemons, key=lambda d: d.heartbeat)
     age = now - d.heartbeat
-    ok = daemon_alive(d, now, stale_after, socket.gethostname(), procs.pid_alive)
+    here = socket.gethostname()
+    ok = daemon_alive(d, now, stale_after, here, procs.pid_alive)
     more = f" (+{len(status.daemons) - 1} more)" if len(status.daemons) > 1 else ""
-    return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{'' if ok else ' (STALE)'}{more}", ok
+    # a process that lives and does not write: waiting for room on a full disk, or hung (its output says)
+    stale = "" if ok else " (STALE; alive, not writing)" if d.host == here and procs.pid_alive(d.pid) else " (STALE)"
+    return f"daemon pid {d.pid} on {d.host}, heartbeat {duration(age)} ago{stale}{more}", ok
 
 
 def daemon_look(status: Status, now: float, stale_after: float, pending: int, all_held: bool | None = None,
