@@ -237,8 +237,9 @@ class App:
             v.on_status(st)
         return changed
 
-    def daemon_alive(self) -> bool:
-        return export.daemon_line(self.index.status, self.clock(), self.params.stale_after)[1]
+    def daemon_alive(self) -> bool:     # a daemon's heartbeat is fresh, or a oneshot's round (cron's: no daemon wanted)
+        st, now, stale = self.index.status, self.clock(), self.params.stale_after
+        return export.daemon_line(st, now, stale)[1] or (not st.daemons and export.last_round(st, now, stale) is not None)
 
     def params_problem(self) -> str:
         """Why the parameters in use are not the file's ("" when they are), for the header: the

@@ -335,3 +335,21 @@ def test_a_file_that_says_no_is_a_message_too(filled, app_for, monkeypatch):
     app.type("h")
     s = screen(app)
     assert " Permission denied (/data/exp/status.json.requests)" in s and " 1001 " in s
+
+
+def test_quit_after_a_recent_oneshots_round_does_not_ask(filled, app_for):
+    """Rounds from cron: the daemon line is calm until daemon.stale_after, and quitting the TUI
+    asked every time whether to start a daemon nobody wants; after stale_after it asks again."""
+    app = app_for(filled, spawn=lambda root, log: (_ for _ in ()).throw(AssertionError("no")))
+    with filled.store.transaction("t") as st:
+        st.daemons, st.last_round = [], time.time() - 30
+    app.tick()
+    assert "no daemon running since a round " in screen(app) and "s ago (a oneshot)" in screen(app)
+    app.type("q")
+    assert app.exit_code == 0
+    late = app_for(filled)
+    with filled.store.transaction("t") as st:
+        st.last_round = time.time() - 3600
+    late.tick()
+    late.type("q")
+    assert "Work is pending and no live daemon is recorded" in screen(late) and late.exit_code is None
