@@ -168,6 +168,10 @@ class LivePage:
         self._shown, self._written = what, now
         return out
 
+    def unwritten(self) -> None:
+        """The last page rendered did not reach the disk (store.publish_html): the next is not skipped."""
+        self._shown = None
+
     def _take_saved(self, status: Status) -> SV.Head | None:
         """Take the saved tally if it may be brought up to date to ``status``; its identity line,
         or None when it was not taken."""

@@ -179,3 +179,17 @@ def writing(store) -> Iterator[None]:
         if disk_full(e):
             raise NoSpace(cannot_write(e, store.path)) from e
         raise
+
+
+@contextlib.contextmanager
+def page_written(renderer) -> Iterator[None]:
+    """The writing of a page ``renderer`` made: if it fails (a full disk), the renderer is told
+    (``unwritten()``, batchman.page.live), so that it does not skip the next page as one showing
+    what it believes is on disk already."""
+    try:
+        yield
+    except BaseException:
+        forget = getattr(renderer, "unwritten", None)
+        if forget is not None:
+            forget()
+        raise

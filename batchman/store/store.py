@@ -388,7 +388,7 @@ class Store:
         page = self.render_html(status, **self._touched.hand_over(status)) if ok else None
         if page is None:
             return
-        with page_lock(self.html_path, max(self.lock_timeout, 10)):
+        with page_lock(self.html_path, max(self.lock_timeout, 10)), guard.page_written(self.render_html):
             sid, gen = html_generation(self.html_path)
             if sid == status.store_id and gen >= status.generation:
                 return

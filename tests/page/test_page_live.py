@@ -177,3 +177,33 @@ def test_the_store_hands_the_page_the_tasks_its_writes_changed(tmp_path, monkeyp
     page_is_fresh()
     assert mine()[-1] == (2 if log_mode else 1) and "failed <b>1</b>" in html.read_text(encoding="utf-8")
     assert located == ([2] if log_mode else [])
+
+
+def test_a_page_that_did_not_reach_the_disk_is_not_skipped_next(tmp_path, monkeypatch):
+    """A full disk failed the page's write; the next write showed the same, so the page skipped
+    it as 'on disk already' and the old page stayed for up to max_age after the space was back."""
+    import errno
+    import os
+
+    from batchman.store import store as store_mod
+    clock = Clock()
+    live = LivePage(stale_after=300, refresh=60, clock=clock)
+    store = Store(str(tmp_path / "status.json"), html=live, html_path=str(tmp_path / "p.html"))
+    with store.transaction("test") as st:
+        st.tasks = [Task(run=1, state=S.RUNNING, since=NOW)]
+    real = store_mod.atomic_write
+
+    def full(path, data, *a, **kw):
+        if path.endswith("p.html"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, data, *a, **kw)
+    monkeypatch.setattr(store_mod, "atomic_write", full)
+    with pytest.raises(OSError):
+        with store.transaction("test") as st:
+            st.tasks[0].state = S.COMPLETED
+    monkeypatch.setattr(store_mod, "atomic_write", real)
+    clock.t += 5
+    with store.transaction("test") as st:      # (the space back) a write that shows nothing new
+        st.last_iteration = IterationLog(at=clock.t, seconds=0.2)
+    text = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert text.startswith("<!-- batchman generation 3 ") and "completed" in text
