@@ -16,7 +16,7 @@ from batchman.backends.base import BackendError
 from batchman.core.runspec import RunSpecError
 from batchman.params import ParamError
 from batchman.report import ReportError
-from batchman.store.errors import StoreError, cannot_write, disk_full
+from batchman.store.errors import StoreError, disk_full, in_words
 from batchman.util import procs
 
 # Errors whose text already says what is wrong and what to do.
@@ -41,8 +41,4 @@ def plain_errors(debug: Callable[[], bool], status_path: Callable[[], str | None
     except OSError as e:      # a file or directory we could not use: say which, no traceback
         if debug():
             raise
-        path = status_path() if disk_full(e) else None
-        if path:
-            raise click.ClickException(cannot_write(e, path)) from None
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        raise click.ClickException(f"{e.strerror or e}{where}") from None
+        raise click.ClickException(in_words(e, status_path() if disk_full(e) else None)) from None

@@ -9,7 +9,7 @@ import pytest
 
 from batchman.daemon import stall
 from batchman.daemon.main import _argv, main
-from batchman.store.errors import CorruptStatus, LockTimeout, NoSpace, StatusLost, StoreError
+from batchman.store.errors import CorruptStatus, LockTimeout, NoSpace, StatusLost, StoreError, in_words
 
 
 def full() -> OSError:
@@ -40,14 +40,14 @@ def test_errors_a_person_must_act_on_end_the_daemon(err):
 
 def test_the_message_names_the_file_or_the_status_files_directory():
     named = OSError(errno.ENOSPC, "No space left on device", "/data/exp/status.json.tmp")
-    assert stall.what_failed(named, "/data/exp/status.json") == \
+    assert in_words(named, "/data/exp/status.json") == \
         "No space left on device: cannot write /data/exp/status.json.tmp; free space there"
-    assert stall.what_failed(full(), "/data/exp/status.json") == \
+    assert in_words(full(), "/data/exp/status.json") == \
         "No space left on device: cannot write in /data/exp; free space there"
     quota = OSError(errno.EDQUOT, "Disk quota exceeded")
-    assert stall.what_failed(quota, "/w/status.json").endswith("free space there (or raise the quota)")
-    assert stall.what_failed(LockTimeout("held by vm:17"), "/w/status.json") == "held by vm:17"
-    assert stall.what_failed(NoSpace("the store's words"), "/w/status.json") == "the store's words"
+    assert in_words(quota, "/w/status.json").endswith("free space there (or raise the quota)")
+    assert in_words(LockTimeout("held by vm:17"), "/w/status.json") == "held by vm:17"
+    assert in_words(NoSpace("the store's words"), "/w/status.json") == "the store's words"
 
 
 def test_the_count_of_failed_starts_is_taken_from_the_environment_once(monkeypatch):

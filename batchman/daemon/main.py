@@ -14,6 +14,7 @@ import click
 from batchman.daemon import hangup, stall
 from batchman.paths import daemon_log_path
 from batchman.said import plain_errors
+from batchman.store.errors import in_words
 from batchman.store.store import StatusLost, StoreError
 from batchman.util import procs, progress
 
@@ -121,7 +122,7 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
         if wait is None:
             raise
         eng = None      # (nothing more is written by this process: the next one registers again)
-        click.echo(f"{time.strftime('%H:%M:%S')}  {stall.what_failed(err, e.store.path)}. Nothing is lost: "
+        click.echo(f"{time.strftime('%H:%M:%S')}  {in_words(err, e.store.path)}. Nothing is lost: "
                    f"what this round could not write is found again (its jobs by name). The daemon starts "
                    f"afresh in {wait:g} s.", err=True)
         if stall.wait(wait, stop):

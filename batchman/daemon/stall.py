@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Callable
 
-from batchman.store.errors import LockTimeout, NoSpace, cannot_write, disk_full
+from batchman.store.errors import LockTimeout, NoSpace, disk_full
 
 WAIT_MAX = 600.0            # seconds: a full disk freed is noticed within 10 minutes at worst
 FAILURES = "BATCHMAN_DAEMON_FAILED_STARTS"   # (environment) failed starts in a row, for the next process
@@ -35,11 +35,6 @@ def wait_before_again(err: BaseException, failures: int, delay: float) -> float 
         return None
     first = max(delay, 1.0)
     return min(first * 2 ** max(0, failures - 1), max(WAIT_MAX, first))
-
-
-def what_failed(err: BaseException, status_path: str) -> str:
-    """The error in a person's words: which file or directory, and what to do."""
-    return cannot_write(err, status_path) if disk_full(err) else str(err)
 
 
 def failures_before() -> int:

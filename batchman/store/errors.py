@@ -46,3 +46,14 @@ def cannot_write(err: OSError, status_path: str) -> str:
     where = err.filename if err.filename else f"in {os.path.dirname(os.path.abspath(status_path))}"
     quota = " (or raise the quota)" if err.errno == errno.EDQUOT else ""
     return f"{err.strerror}: cannot write {where}; free space there{quota}"    # (the cause first: a narrow screen cuts the end)
+
+
+def in_words(err: BaseException, status_path: str | None = None) -> str:
+    """An error as a person reads it: a full disk or quota with where and what to do (the file,
+    else ``status_path``'s directory, when known: cannot_write); another OSError as its reason and
+    file; anything else as its own message."""
+    if disk_full(err) and status_path:
+        return cannot_write(err, status_path)
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
+    return str(err)

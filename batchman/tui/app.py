@@ -24,7 +24,7 @@ from batchman.core.decide import Policy, has_work
 from batchman.experiment import Experiment
 from batchman.params import CONFIG_NAME
 from batchman.paths import daemon_log_path
-from batchman.store.errors import cannot_write, disk_full
+from batchman.store.errors import in_words
 from batchman.store.store import StoreError
 from batchman.tui import commands, loading
 from batchman.tui.keys import Keymap, default_keymap
@@ -175,8 +175,7 @@ class App:
             except StoreError as e:   # a locked or unreadable file is a message, never a crash
                 self.say(str(e), error=True)
             except OSError as e:      # so is a file or a disk that says no (batchman.yaml saved, a log read)
-                self.say(cannot_write(e, self.store.path) if disk_full(e) else
-                         f"{e.strerror or e}" + (f" ({e.filename})" if e.filename else ""), error=True)
+                self.say(in_words(e, self.store.path), error=True)
             return None
         return self.window._w.keypress(size, key)
 
