@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 from batchman.core.model import task_key
@@ -35,7 +36,9 @@ class Paths:
         return os.path.join(self.p.path("batch.stats_dir"), f"{task_key(task_run, job, seg)}.{attempt}.stats")
 
 
-def daemon_log_path(log_dir: str, host: str, now: float) -> str:
+def daemon_log_path(log_dir: str, now: float | None) -> str:
     """Where a daemon writes its output when no terminal takes it (one started from the TUI, one
-    whose terminal closed): with the experiment's job logs, ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``."""
-    return os.path.join(log_dir, f"daemon-{host}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log")
+    whose terminal closed): with the experiment's job logs, ``<log_dir>/daemon-<host>-<YYYYmmdd-HHMMSS>.log``
+    (this host's short name); ``now`` None: the name with ``<time>``, to say where it will go."""
+    stamp = "<time>" if now is None else time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return os.path.join(log_dir, f"daemon-{socket.gethostname().split('.')[0]}-{stamp}.log")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import signal
 import socket
 import sys
@@ -106,7 +105,7 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
     failed_before = stall.failures_before()
     eng = _engine(e, mode, no_new_starts, datasets, wheres)
     stop = _stop_on_signals(click.echo)
-    hangup.keep_going(lambda: daemon_log_path(e.params.path("daemon.log_dir"), _host(), time.time()))
+    hangup.keep_going(lambda: daemon_log_path(e.params.path("daemon.log_dir"), time.time()))
     problem = eng.command_problem()
     if problem:
         click.echo(f"warning: {problem}; submissions will fail until it is fixed")
@@ -136,10 +135,6 @@ def _work(e, mode: str, forever: bool, delay, no_new_starts: bool, datasets, whe
             pass
         if eng is not None:
             e.store.flush_html()         # (one iteration: the page of its last write only)
-
-
-def _host() -> str:
-    return socket.gethostname().split(".")[0]
 
 
 def _asked(e, wait: float, say) -> bool:
@@ -222,8 +217,8 @@ def _run(eng, e, mode: str, forever: bool, delay, stop: list, say, restricted: b
     if mode == "loop":
         say(f"batchman-daemon {eng.me} working on {e.store.path} every {every:g} s")
         if sys.stdout.isatty() and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:    # (hangup.py)
-            log = os.path.join(e.params.path("daemon.log_dir"), f"daemon-{_host()}-<time>.log")
-            say(f"(closing this terminal does not stop it: its output then goes to {log})")
+            say(f"(closing this terminal does not stop it: its output then goes to "
+                f"{daemon_log_path(e.params.path('daemon.log_dir'), None)})")
     desk = None
     if not restricted:                  # (a restricted daemon would do a restricted round: it takes no ask)
         from batchman.daemon.asks import Desk, directory_of

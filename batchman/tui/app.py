@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -311,8 +310,7 @@ class App:
         st = self.index.status
         if has_work(st.tasks, Policy.from_params(self.params)) and not self.daemon_alive():
             def start():
-                log = daemon_log_path(self.params.path("daemon.log_dir"), socket.gethostname().split(".")[0],
-                                      self.clock())
+                log = daemon_log_path(self.params.path("daemon.log_dir"), self.clock())
                 try:
                     log = self.spawn(self.exp.root, log)
                 except OSError as e:

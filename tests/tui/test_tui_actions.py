@@ -210,6 +210,7 @@ def test_spawn_daemon_detached(tmp_path, monkeypatch):
 def test_daemon_started_from_the_tui_logs_with_the_experiment(filled, app_for, monkeypatch):
     """Issue 16: q, then yes, logged to /tmp/batchman-daemon-XXXX.log, outside the experiment.
     Now with the job logs (daemon.log_dir), named for the host and the time, and said."""
+    from batchman import paths
     from batchman.tui import app as appmod
     seen = {}
 
@@ -218,7 +219,7 @@ def test_daemon_started_from_the_tui_logs_with_the_experiment(filled, app_for, m
             seen.update(argv=argv, **kw)
             kw["stdout"].write(b"daemon says hello\n")
     monkeypatch.setattr(appmod.subprocess, "Popen", P)
-    monkeypatch.setattr(appmod.socket, "gethostname", lambda: "node7.example.org")
+    monkeypatch.setattr(paths.socket, "gethostname", lambda: "node7.example.org")
     now = time.mktime((2026, 12, 2, 3, 4, 5, 0, 0, -1))
     with filled.store.transaction("t") as st:
         st.daemons = []
