@@ -56,13 +56,13 @@ class BatchmanGroup(click.Group):
     command_class = BatchmanCommand
 
     def invoke(self, ctx):
-        def status_path():
-            return ctx.obj["exp"].store.path if ctx.obj and "exp" in ctx.obj else None
-        with plain_errors(lambda: bool(ctx.obj and ctx.obj.get("debug")), status_path):
+        def opened() -> Experiment | None:         # (the command's experiment, once exp() opened it)
+            return (ctx.obj or {}).get("exp")
+        with plain_errors(lambda: bool((ctx.obj or {}).get("debug")), lambda: opened() and opened().store.path):
             try:
                 return super().invoke(ctx)
             finally:
-                publish_page(ctx.obj["exp"] if ctx.obj and "exp" in ctx.obj else None)
+                publish_page(opened())
 
 
 def publish_page(e: Experiment | None) -> None:
