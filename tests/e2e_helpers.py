@@ -90,6 +90,17 @@ def wait_for(pred, timeout=60, step=0.1, what="condition", show=None):
     return poll(what, pred, timeout, step, show=show)
 
 
+def read_until(proc, out: list, pred, what: str, timeout: float = 60) -> None:
+    """Read ``proc``'s output line by line into ``out`` until ``pred`` holds of all of it; an
+    AssertionError with the output if ``proc`` ends first."""
+    def step():
+        out.append(proc.stdout.readline())
+        if not out[-1] and proc.poll() is not None:
+            raise AssertionError("the daemon ended: " + "".join(out))
+        return pred("".join(out))
+    wait_for(step, timeout=timeout, step=0, what=what, show=lambda: "".join(out)[-2000:])
+
+
 def example_experiment(root, name):
     """``batchman init --example NAME`` in ``root``, then the example's ./make-fake-data, as
     its README says; returns the opened experiment (no runs added yet)."""

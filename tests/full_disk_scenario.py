@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_helpers import daemon, env_for, job_starts, make_experiment, wait_for  # noqa: E402
+from e2e_helpers import daemon, env_for, job_starts, make_experiment, read_until, wait_for  # noqa: E402
 
 
 def fill(path: str) -> None:
@@ -55,18 +55,11 @@ def main(root: str) -> dict:
     d = daemon(root, "verbose", env=env)
     out: list[str] = []
 
-    def read_until(pred, what):
-        def step():
-            out.append(d.stdout.readline())
-            if not out[-1] and d.poll() is not None:
-                raise AssertionError("the daemon ended: " + "".join(out))
-            return pred("".join(out))
-        wait_for(step, timeout=60, step=0, what=what, show=lambda: "".join(out)[-2000:])
-    read_until(lambda s: s.count("submitted bm.") >= 2, "two jobs submitted")
+    read_until(d, out, lambda s: s.count("submitted bm.") >= 2, "two jobs submitted")
     wait_for(lambda: len(job_starts(root)) >= 2, what="two jobs running")
     fill(filler)
     open(os.path.join(root, "go"), "w").close()
-    read_until(lambda s: s.count("starts afresh") >= 2, "the daemon starting afresh twice")
+    read_until(d, out, lambda s: s.count("starts afresh") >= 2, "the daemon starting afresh twice")
     found["alive_while_full"] = d.poll() is None          # (the same process: execv keeps the pid)
     os.unlink(filler)
     rest, _ = d.communicate(timeout=120)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from e2e_helpers import daemon, job_starts, make_experiment, wait_for
+from e2e_helpers import daemon, job_starts, make_experiment, read_until
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +59,7 @@ def test_a_daemon_waits_out_a_lock_held_too_long(tmp_path):
     out: list[str] = []
     with e.store.locked("a stuck process"):
         d = daemon(tmp_path, "verbose")
-
-        def afresh_twice():
-            out.append(d.stdout.readline())
-            if not out[-1] and d.poll() is not None:
-                raise AssertionError("the daemon ended: " + "".join(out))
-            return "".join(out).count("starts afresh") >= 2
-        wait_for(afresh_twice, timeout=60, step=0, what="the daemon starting afresh twice", show=lambda: "".join(out))
+        read_until(d, out, lambda s: s.count("starts afresh") >= 2, "the daemon starting afresh twice")
         assert d.poll() is None
     rest, _ = d.communicate(timeout=120)
     text = "".join(out) + rest
